@@ -1,0 +1,13 @@
+//! Pure OCI types and validation: digests, repository names, tags, references,
+//! media types, manifest parsing and content hashing.
+//!
+//! Layering: this crate is the bottom layer. It performs no I/O and depends on
+//! no other Berth crate; every other crate may depend on it.
+
+mod digest;
+mod manifest;
+mod name;
+
+pub use digest::{Algorithm, Digest, DigestError, Hasher};
+pub use manifest::{media_types, Descriptor, ManifestError, ManifestKind, ParsedManifest};
+pub use name::{NameError, Reference, RepoName, Tag, MAX_NAME_LEN};
