@@ -1,0 +1,414 @@
+//! Filesystem blob store.
+//!
+//! Layout under the root directory:
+//! - `sha256/ab/abcdef…` (and `sha512/…`): committed blobs, named by digest;
+//! - `_uploads/<id>`: upload sessions in progress, on the same filesystem so
+//!   that committing is a rename.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use berth_oci::{Algorithm, Digest, Hasher};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::Mutex;
+
+use crate::{BlobError, BlobReader, BlobStore, ByteStream};
+
+/// Writes and hashes happen in blocks of this size, off the async runtime.
+const BLOCK: usize = 1 << 20;
+
+/// Incremental hash state of an upload: valid while `offset` equals the file size.
+#[derive(Debug)]
+struct HashState {
+    offset: u64,
+    hasher: Hasher,
+}
+
+type UploadLock = Arc<Mutex<Option<HashState>>>;
+
+/// Blobs as files under one root directory.
+#[derive(Debug)]
+pub struct FsBlobStore {
+    root: PathBuf,
+    /// Per-upload locks with the incremental hash state. After a restart the
+    /// state is gone and the upload is re-hashed from disk when it is committed.
+    uploads: StdMutex<HashMap<String, UploadLock>>,
+}
+
+impl FsBlobStore {
+    /// Open (creating if needed) a store rooted at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join("_uploads"))?;
+        Ok(FsBlobStore {
+            root,
+            uploads: StdMutex::new(HashMap::new()),
+        })
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join(digest.algorithm().as_str())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    /// Upload ids become file names, so only a safe alphabet is accepted.
+    fn upload_path(&self, id: &str) -> Result<PathBuf, BlobError> {
+        let safe = !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if safe {
+            Ok(self.root.join("_uploads").join(id))
+        } else {
+            Err(BlobError::UploadUnknown(id.to_owned()))
+        }
+    }
+
+    fn lock_for(&self, id: &str) -> UploadLock {
+        let mut map = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id.to_owned()).or_default().clone()
+    }
+
+    fn forget(&self, id: &str) {
+        let mut map = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(id);
+    }
+}
+
+fn not_found_as<T>(r: io::Result<T>, id: &str) -> Result<T, BlobError> {
+    r.map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => BlobError::UploadUnknown(id.to_owned()),
+        _ => BlobError::Io(e),
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
+) -> Result<T, BlobError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BlobError::Io(io::Error::other(e)))?
+}
+
+/// Write (and hash) a block on a blocking thread, handing the buffers back.
+async fn flush_block(
+    mut file: std::fs::File,
+    mut hasher: Option<Hasher>,
+    mut buf: Vec<u8>,
+) -> Result<(std::fs::File, Option<Hasher>, Vec<u8>), BlobError> {
+    blocking(move || {
+        if let Some(h) = hasher.as_mut() {
+            h.update(&buf);
+        }
+        file.write_all(&buf)?;
+        buf.clear();
+        Ok((file, hasher, buf))
+    })
+    .await
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn hash_file(file: &mut std::fs::File, algorithm: Algorithm) -> io::Result<Digest> {
+    let mut hasher = Hasher::new(algorithm);
+    let mut buf = vec![0u8; BLOCK];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finish());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn open(
+        &self,
+        digest: &Digest,
+        range: Option<(u64, u64)>,
+    ) -> Result<Option<BlobReader>, BlobError> {
+        let mut file = match tokio::fs::File::open(self.blob_path(digest)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Some(match range {
+            None => Box::pin(file),
+            Some((start, end)) => {
+                file.seek(io::SeekFrom::Start(start)).await?;
+                Box::pin(file.take(end.saturating_sub(start) + 1))
+            }
+        }))
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<bool, BlobError> {
+        match tokio::fs::remove_file(self.blob_path(digest)).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn upload_create(&self, id: &str, algorithm: Algorithm) -> Result<(), BlobError> {
+        let path = self.upload_path(id)?;
+        tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await?;
+        let lock = self.lock_for(id);
+        *lock.lock().await = Some(HashState {
+            offset: 0,
+            hasher: Hasher::new(algorithm),
+        });
+        Ok(())
+    }
+
+    async fn upload_size(&self, id: &str) -> Result<Option<u64>, BlobError> {
+        let path = self.upload_path(id)?;
+        match tokio::fs::metadata(path).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn upload_append(
+        &self,
+        id: &str,
+        offset: u64,
+        mut body: ByteStream,
+        limit: u64,
+    ) -> Result<u64, BlobError> {
+        let path = self.upload_path(id)?;
+        let lock = self.lock_for(id);
+        let mut state = lock.lock().await;
+        let file = not_found_as(
+            std::fs::OpenOptions::new().append(true).open(&path),
+            id,
+        )?;
+        let current = file.metadata()?.len();
+        if offset != current {
+            return Err(BlobError::RangeMismatch {
+                current,
+                given: offset,
+            });
+        }
+        let hasher = state
+            .take()
+            .filter(|s| s.offset == current)
+            .map(|s| s.hasher);
+        let mut file = Some(file);
+        let mut hasher = hasher;
+        let mut buf = Vec::with_capacity(BLOCK);
+        let mut size = current;
+        let mut failure = None;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    failure = Some(BlobError::Body(e));
+                    break;
+                }
+            };
+            if size + chunk.len() as u64 > limit {
+                failure = Some(BlobError::TooLarge { limit });
+                break;
+            }
+            size += chunk.len() as u64;
+            buf.extend_from_slice(&chunk);
+            if buf.len() >= BLOCK {
+                let f = file.take().ok_or_else(|| io::Error::other("file lost"))?;
+                let (f, h, b) = flush_block(f, hasher.take(), std::mem::take(&mut buf)).await?;
+                file = Some(f);
+                hasher = h;
+                buf = b;
+            }
+        }
+        // What arrived is kept even when the body broke off, so the client can
+        // resume from the size it reads back.
+        if !buf.is_empty() {
+            let f = file.take().ok_or_else(|| io::Error::other("file lost"))?;
+            let (_f, h, _b) = flush_block(f, hasher.take(), buf).await?;
+            hasher = h;
+        }
+        *state = hasher.map(|hasher| HashState {
+            offset: size,
+            hasher,
+        });
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(size),
+        }
+    }
+
+    async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<u64, BlobError> {
+        let path = self.upload_path(id)?;
+        let lock = self.lock_for(id);
+        let mut state = lock.lock().await;
+        let incremental = state.take();
+        let target = self.blob_path(expected);
+        let expected = expected.clone();
+        let id_owned = id.to_owned();
+        let size = blocking(move || {
+            let mut file = not_found_as(std::fs::File::open(&path), &id_owned)?;
+            let size = file.metadata()?.len();
+            let actual = match incremental {
+                Some(s) if s.offset == size && s.hasher.algorithm() == expected.algorithm() => {
+                    s.hasher.finish()
+                }
+                _ => hash_file(&mut file, expected.algorithm())?,
+            };
+            if actual != expected {
+                drop(file);
+                std::fs::remove_file(&path)?;
+                return Err(BlobError::DigestMismatch { expected, actual });
+            }
+            file.sync_all()?;
+            drop(file);
+            let dir = target.parent().ok_or_else(|| io::Error::other("blob path has no parent"))?;
+            if target.exists() {
+                // Already stored: content addressing makes this upload redundant.
+                std::fs::remove_file(&path)?;
+            } else {
+                std::fs::create_dir_all(dir)?;
+                std::fs::rename(&path, &target)?;
+                sync_dir(dir)?;
+            }
+            Ok(size)
+        })
+        .await;
+        drop(state);
+        self.forget(id);
+        size
+    }
+
+    async fn upload_delete(&self, id: &str) -> Result<bool, BlobError> {
+        let path = self.upload_path(id)?;
+        let lock = self.lock_for(id);
+        let guard = lock.lock().await;
+        let existed = match tokio::fs::remove_file(path).await {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e.into()),
+        };
+        drop(guard);
+        self.forget(id);
+        Ok(existed)
+    }
+
+    async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>, BlobError> {
+        let mut out = Vec::new();
+        let mut dir = tokio::fs::read_dir(self.root.join("_uploads")).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            let modified = entry.metadata().await?.modified()?;
+            if let Some(name) = entry.file_name().to_str() {
+                out.push((name.to_owned(), modified));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ping(&self) -> Result<(), BlobError> {
+        let probe = self.root.join("_uploads").join(".ready-probe");
+        tokio::fs::write(&probe, b"ok").await?;
+        tokio::fs::remove_file(&probe).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn body(parts: &[&'static [u8]]) -> ByteStream {
+        let items: Vec<Result<Bytes, io::Error>> =
+            parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        Box::pin(futures_util::stream::iter(items))
+    }
+
+    async fn read_all(store: &FsBlobStore, d: &Digest, range: Option<(u64, u64)>) -> Vec<u8> {
+        let mut r = store.open(d, range).await.expect("open").expect("present");
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.expect("read");
+        out
+    }
+
+    #[tokio::test]
+    async fn chunked_upload_commits_and_dedups() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).expect("open");
+        let d = Digest::of_bytes(Algorithm::Sha256, b"hello world");
+        store.upload_create("u1", Algorithm::Sha256).await.expect("create");
+        assert_eq!(store.upload_append("u1", 0, body(&[b"hello"]), 100).await.expect("a"), 5);
+        let err = store.upload_append("u1", 3, body(&[b"x"]), 100).await.expect_err("range");
+        assert!(matches!(err, BlobError::RangeMismatch { current: 5, given: 3 }));
+        assert_eq!(store.upload_append("u1", 5, body(&[b" wor", b"ld"]), 100).await.expect("b"), 11);
+        assert_eq!(store.upload_commit("u1", &d).await.expect("commit"), 11);
+        assert_eq!(store.stat(&d).await.expect("stat"), Some(11));
+        assert_eq!(read_all(&store, &d, None).await, b"hello world");
+        assert_eq!(read_all(&store, &d, Some((6, 10))).await, b"world");
+        assert_eq!(store.upload_size("u1").await.expect("size"), None);
+
+        // A second upload of the same content is deduplicated.
+        store.upload_create("u2", Algorithm::Sha256).await.expect("create");
+        store.upload_append("u2", 0, body(&[b"hello world"]), 100).await.expect("a");
+        store.upload_commit("u2", &d).await.expect("commit");
+        assert!(store.list_uploads().await.expect("list").is_empty());
+    }
+
+    #[tokio::test]
+    async fn mismatch_and_limits_store_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).expect("open");
+        let wrong = Digest::of_bytes(Algorithm::Sha256, b"other");
+        store.upload_create("u", Algorithm::Sha256).await.expect("create");
+        store.upload_append("u", 0, body(&[b"data"]), 100).await.expect("append");
+        let err = store.upload_commit("u", &wrong).await.expect_err("mismatch");
+        assert!(matches!(err, BlobError::DigestMismatch { .. }));
+        assert_eq!(store.stat(&wrong).await.expect("stat"), None);
+        assert_eq!(store.upload_size("u").await.expect("size"), None);
+
+        store.upload_create("v", Algorithm::Sha256).await.expect("create");
+        let err = store.upload_append("v", 0, body(&[b"0123", b"456789"]), 8).await.expect_err("limit");
+        assert!(matches!(err, BlobError::TooLarge { limit: 8 }));
+        assert!(matches!(store.upload_path("../x"), Err(BlobError::UploadUnknown(_))));
+    }
+
+    #[tokio::test]
+    async fn resumes_after_restart_and_rehashes_with_other_algorithm() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let content = b"resumable content";
+        {
+            let store = FsBlobStore::open(dir.path()).expect("open");
+            store.upload_create("r", Algorithm::Sha256).await.expect("create");
+            store.upload_append("r", 0, body(&[b"resumable "]), 100).await.expect("a");
+        }
+        // A new instance has no in-memory hash state.
+        let store = FsBlobStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.upload_size("r").await.expect("size"), Some(10));
+        store.upload_append("r", 10, body(&[b"content"]), 100).await.expect("b");
+        let d = Digest::of_bytes(Algorithm::Sha512, content);
+        assert_eq!(store.upload_commit("r", &d).await.expect("commit"), content.len() as u64);
+        assert_eq!(read_all(&store, &d, None).await, content);
+    }
+}
