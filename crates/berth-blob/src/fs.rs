@@ -194,7 +194,7 @@ impl BlobStore for FsBlobStore {
     async fn upload_append(
         &self,
         id: &str,
-        offset: u64,
+        offset: Option<u64>,
         mut body: ByteStream,
         limit: u64,
     ) -> Result<u64, BlobError> {
@@ -206,11 +206,8 @@ impl BlobStore for FsBlobStore {
             id,
         )?;
         let current = file.metadata()?.len();
-        if offset != current {
-            return Err(BlobError::RangeMismatch {
-                current,
-                given: offset,
-            });
+        if let Some(given) = offset.filter(|&o| o != current) {
+            return Err(BlobError::RangeMismatch { current, given });
         }
         let hasher = state
             .take()
@@ -359,10 +356,10 @@ mod tests {
         let store = FsBlobStore::open(dir.path()).expect("open");
         let d = Digest::of_bytes(Algorithm::Sha256, b"hello world");
         store.upload_create("u1", Algorithm::Sha256).await.expect("create");
-        assert_eq!(store.upload_append("u1", 0, body(&[b"hello"]), 100).await.expect("a"), 5);
-        let err = store.upload_append("u1", 3, body(&[b"x"]), 100).await.expect_err("range");
+        assert_eq!(store.upload_append("u1", Some(0), body(&[b"hello"]), 100).await.expect("a"), 5);
+        let err = store.upload_append("u1", Some(3), body(&[b"x"]), 100).await.expect_err("range");
         assert!(matches!(err, BlobError::RangeMismatch { current: 5, given: 3 }));
-        assert_eq!(store.upload_append("u1", 5, body(&[b" wor", b"ld"]), 100).await.expect("b"), 11);
+        assert_eq!(store.upload_append("u1", Some(5), body(&[b" wor", b"ld"]), 100).await.expect("b"), 11);
         assert_eq!(store.upload_commit("u1", &d).await.expect("commit"), 11);
         assert_eq!(store.stat(&d).await.expect("stat"), Some(11));
         assert_eq!(read_all(&store, &d, None).await, b"hello world");
@@ -371,7 +368,7 @@ mod tests {
 
         // A second upload of the same content is deduplicated.
         store.upload_create("u2", Algorithm::Sha256).await.expect("create");
-        store.upload_append("u2", 0, body(&[b"hello world"]), 100).await.expect("a");
+        store.upload_append("u2", Some(0), body(&[b"hello world"]), 100).await.expect("a");
         store.upload_commit("u2", &d).await.expect("commit");
         assert!(store.list_uploads().await.expect("list").is_empty());
     }
@@ -382,14 +379,14 @@ mod tests {
         let store = FsBlobStore::open(dir.path()).expect("open");
         let wrong = Digest::of_bytes(Algorithm::Sha256, b"other");
         store.upload_create("u", Algorithm::Sha256).await.expect("create");
-        store.upload_append("u", 0, body(&[b"data"]), 100).await.expect("append");
+        store.upload_append("u", Some(0), body(&[b"data"]), 100).await.expect("append");
         let err = store.upload_commit("u", &wrong).await.expect_err("mismatch");
         assert!(matches!(err, BlobError::DigestMismatch { .. }));
         assert_eq!(store.stat(&wrong).await.expect("stat"), None);
         assert_eq!(store.upload_size("u").await.expect("size"), None);
 
         store.upload_create("v", Algorithm::Sha256).await.expect("create");
-        let err = store.upload_append("v", 0, body(&[b"0123", b"456789"]), 8).await.expect_err("limit");
+        let err = store.upload_append("v", Some(0), body(&[b"0123", b"456789"]), 8).await.expect_err("limit");
         assert!(matches!(err, BlobError::TooLarge { limit: 8 }));
         assert!(matches!(store.upload_path("../x"), Err(BlobError::UploadUnknown(_))));
     }
@@ -401,12 +398,12 @@ mod tests {
         {
             let store = FsBlobStore::open(dir.path()).expect("open");
             store.upload_create("r", Algorithm::Sha256).await.expect("create");
-            store.upload_append("r", 0, body(&[b"resumable "]), 100).await.expect("a");
+            store.upload_append("r", Some(0), body(&[b"resumable "]), 100).await.expect("a");
         }
         // A new instance has no in-memory hash state.
         let store = FsBlobStore::open(dir.path()).expect("reopen");
         assert_eq!(store.upload_size("r").await.expect("size"), Some(10));
-        store.upload_append("r", 10, body(&[b"content"]), 100).await.expect("b");
+        store.upload_append("r", None, body(&[b"content"]), 100).await.expect("b");
         let d = Digest::of_bytes(Algorithm::Sha512, content);
         assert_eq!(store.upload_commit("r", &d).await.expect("commit"), content.len() as u64);
         assert_eq!(read_all(&store, &d, None).await, content);

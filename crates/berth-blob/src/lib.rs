@@ -84,12 +84,13 @@ pub trait BlobStore: Send + Sync + Debug {
     async fn upload_create(&self, id: &str, algorithm: Algorithm) -> Result<(), BlobError>;
     /// Bytes received so far, or `None` for an unknown upload.
     async fn upload_size(&self, id: &str) -> Result<Option<u64>, BlobError>;
-    /// Append a chunk that must start at `offset` (the current size), refusing
-    /// to grow the upload past `limit` bytes. Returns the new size.
+    /// Append a chunk that must start at `offset` (the current size; `None`
+    /// appends at the end), refusing to grow the upload past `limit` bytes.
+    /// Returns the new size.
     async fn upload_append(
         &self,
         id: &str,
-        offset: u64,
+        offset: Option<u64>,
         body: ByteStream,
         limit: u64,
     ) -> Result<u64, BlobError>;

@@ -1,0 +1,127 @@
+//! Errors of the registry service, one variant per distinct client-visible
+//! condition; each HTTP surface maps them to its wire format.
+
+use berth_blob::BlobError;
+use berth_meta::MetaError;
+use berth_oci::{Digest, DigestError, ManifestError, NameError};
+
+/// What a registry operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Repository name grammar.
+    #[error("{0}")]
+    NameInvalid(NameError),
+    /// The repository does not exist.
+    #[error("repository {0} is not known to the registry")]
+    NameUnknown(String),
+    /// Unknown blob in this repository.
+    #[error("blob {0} is not known to the registry")]
+    BlobUnknown(String),
+    /// Unknown or foreign upload session.
+    #[error("upload {0} is not known to the registry")]
+    BlobUploadUnknown(String),
+    /// The upload request is malformed.
+    #[error("{0}")]
+    BlobUploadInvalid(String),
+    /// Bad digest, or the content does not match it.
+    #[error("{0}")]
+    DigestInvalid(String),
+    /// A size did not match the content.
+    #[error("{0}")]
+    SizeInvalid(String),
+    /// Manifest references missing blobs.
+    #[error("manifest references blobs unknown to the repository: {}", join(.0))]
+    ManifestBlobUnknown(Vec<Digest>),
+    /// Manifest references missing child manifests.
+    #[error("manifest references manifests unknown to the repository: {}", join(.0))]
+    ManifestChildUnknown(Vec<Digest>),
+    /// The manifest is refused.
+    #[error("{0}")]
+    ManifestInvalid(String),
+    /// Unknown manifest or tag.
+    #[error("manifest {0} is not known to the registry")]
+    ManifestUnknown(String),
+    /// A chunk that does not continue the upload; `current` bytes are stored.
+    #[error("chunk does not start where the upload ends ({current} bytes received)")]
+    UploadRangeMismatch {
+        /// Bytes already in the upload.
+        current: u64,
+    },
+    /// A requested byte range lies outside the blob.
+    #[error("requested range is not satisfiable for a blob of {size} bytes")]
+    RangeNotSatisfiable {
+        /// Blob size.
+        size: u64,
+    },
+    /// Content larger than allowed.
+    #[error("{what} exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Manifest or blob.
+        what: &'static str,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Operation switched off by configuration.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The client's body broke off.
+    #[error("reading the request body failed: {0}")]
+    Body(String),
+    /// Database failure.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// Storage failure.
+    #[error("blob storage: {0}")]
+    Storage(std::io::Error),
+}
+
+fn join(digests: &[Digest]) -> String {
+    digests
+        .iter()
+        .map(|d| d.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl RegistryError {
+    /// Whether this is a server-side failure (to be logged and answered 500).
+    pub fn is_internal(&self) -> bool {
+        matches!(self, RegistryError::Meta(_) | RegistryError::Storage(_))
+    }
+}
+
+impl From<NameError> for RegistryError {
+    fn from(e: NameError) -> Self {
+        match e {
+            NameError::InvalidDigest(d) => RegistryError::DigestInvalid(d.to_string()),
+            other => RegistryError::NameInvalid(other),
+        }
+    }
+}
+
+impl From<DigestError> for RegistryError {
+    fn from(e: DigestError) -> Self {
+        RegistryError::DigestInvalid(e.to_string())
+    }
+}
+
+impl From<ManifestError> for RegistryError {
+    fn from(e: ManifestError) -> Self {
+        RegistryError::ManifestInvalid(e.to_string())
+    }
+}
+
+impl From<BlobError> for RegistryError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::UploadUnknown(id) => RegistryError::BlobUploadUnknown(id),
+            BlobError::RangeMismatch { current, .. } => RegistryError::UploadRangeMismatch { current },
+            BlobError::DigestMismatch { expected, actual } => RegistryError::DigestInvalid(format!(
+                "content digest {actual} does not match the provided digest {expected}"
+            )),
+            BlobError::TooLarge { limit } => RegistryError::TooLarge { what: "blob", limit },
+            BlobError::Body(e) => RegistryError::Body(e.to_string()),
+            BlobError::Io(e) => RegistryError::Storage(e),
+        }
+    }
+}

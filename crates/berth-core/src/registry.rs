@@ -1,0 +1,584 @@
+//! The registry service: OCI Distribution operations over metadata and blobs.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_blob::{BlobReader, BlobStore, ByteStream};
+use berth_meta::{ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, UploadRecord};
+use berth_oci::{
+    media_types, Algorithm, Digest, ManifestKind, ParsedManifest, Reference, RepoName, Tag,
+};
+use serde_json::{json, Map, Value};
+
+use crate::{PullCounter, RegistryError};
+
+type Result<T> = std::result::Result<T, RegistryError>;
+
+/// Current time in Unix milliseconds.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Rules of the registry that configuration can change.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Largest manifest accepted, in bytes.
+    pub max_manifest_bytes: u64,
+    /// Largest blob accepted, in bytes.
+    pub max_blob_bytes: u64,
+    /// Idle upload sessions older than this are discarded.
+    pub upload_expiry: Duration,
+    /// Whether manifest, tag and blob deletion is allowed.
+    pub deletes_enabled: bool,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            max_manifest_bytes: 4 << 20,
+            max_blob_bytes: 5 << 30,
+            upload_expiry: Duration::from_secs(24 * 3600),
+            deletes_enabled: true,
+        }
+    }
+}
+
+/// A blob opened for reading.
+pub struct BlobRead {
+    /// Full size of the blob.
+    pub total: u64,
+    /// The inclusive byte range served, when a range was asked for.
+    pub range: Option<(u64, u64)>,
+    /// The bytes (of the range, if any).
+    pub reader: BlobReader,
+}
+
+impl std::fmt::Debug for BlobRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BlobRead({} bytes, range {:?})", self.total, self.range)
+    }
+}
+
+impl std::fmt::Debug for UploadState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UploadState({}, {} bytes)", self.id, self.size)
+    }
+}
+
+/// Where an upload session stands.
+pub struct UploadState {
+    /// Session id.
+    pub id: String,
+    /// Bytes received.
+    pub size: u64,
+}
+
+/// A manifest push request.
+#[derive(Debug)]
+pub struct ManifestPush<'a> {
+    /// Repository.
+    pub repo: &'a RepoName,
+    /// Tag or digest from the URL.
+    pub reference: &'a Reference,
+    /// Declared Content-Type.
+    pub content_type: Option<&'a str>,
+    /// The exact bytes.
+    pub body: Vec<u8>,
+    /// Extra tags from `?tag=` parameters (push by digest).
+    pub extra_tags: Vec<Tag>,
+}
+
+/// The result of a manifest push.
+#[derive(Debug)]
+pub struct PushedManifest {
+    /// Digest of the stored bytes.
+    pub digest: Digest,
+    /// The subject it refers to, if any.
+    pub subject: Option<Digest>,
+    /// Tags that now point at it.
+    pub tags: Vec<Tag>,
+}
+
+/// The registry service.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    config: Arc<RegistryConfig>,
+    pulls: Arc<PullCounter>,
+}
+
+impl Registry {
+    /// Wire a registry over its stores.
+    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, config: RegistryConfig) -> Self {
+        Registry {
+            meta,
+            blobs,
+            config: Arc::new(config),
+            pulls: Arc::new(PullCounter::default()),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// The metadata store.
+    pub fn meta(&self) -> &Arc<dyn MetaStore> {
+        &self.meta
+    }
+
+    /// Pending pull counts.
+    pub fn pulls(&self) -> &PullCounter {
+        &self.pulls
+    }
+
+    /// Write pending pull counts to the database.
+    pub async fn flush_pulls(&self) -> Result<usize> {
+        Ok(self.pulls.flush(self.meta.as_ref()).await?)
+    }
+
+    /// Whether database and storage answer.
+    pub async fn ready(&self) -> Result<()> {
+        self.meta.ping().await?;
+        self.blobs.ping().await?;
+        Ok(())
+    }
+
+    fn check_deletes(&self) -> Result<()> {
+        if self.config.deletes_enabled {
+            Ok(())
+        } else {
+            Err(RegistryError::Unsupported(
+                "deletion is disabled on this registry".into(),
+            ))
+        }
+    }
+
+    // ---- blobs -------------------------------------------------------------
+
+    /// Size of a blob linked in `repo`.
+    pub async fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<u64> {
+        match self.meta.repo_blob_size(repo, digest).await? {
+            Some(size) => Ok(size as u64),
+            None => Err(RegistryError::BlobUnknown(digest.to_string())),
+        }
+    }
+
+    /// Open a blob linked in `repo`, optionally a byte range of it.
+    /// `range` is `(start, end)` where `end` may be open (`None`), or a suffix
+    /// length given as `(None, Some(n))`.
+    pub async fn open_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        range: Option<(Option<u64>, Option<u64>)>,
+    ) -> Result<BlobRead> {
+        let total = self.blob_size(repo, digest).await?;
+        let range = match range {
+            None => None,
+            Some(r) => Some(resolve_range(r, total)?),
+        };
+        match self.blobs.open(digest, range).await? {
+            Some(reader) => Ok(BlobRead {
+                total,
+                range,
+                reader,
+            }),
+            None => {
+                tracing::error!(%digest, "blob is in the metadata but missing from storage");
+                Err(RegistryError::BlobUnknown(digest.to_string()))
+            }
+        }
+    }
+
+    /// Unlink a blob from a repository.
+    pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
+        self.check_deletes()?;
+        if self.meta.unlink_blob(repo, digest).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::BlobUnknown(digest.to_string()))
+        }
+    }
+
+    /// Link an existing blob into `repo`: from `from` when given, else from
+    /// anywhere in the registry. Returns whether it was mounted.
+    pub async fn mount_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        from: Option<&RepoName>,
+    ) -> Result<bool> {
+        let size = match from {
+            Some(from) => self.meta.repo_blob_size(from, digest).await?,
+            None => self.meta.blob_size(digest).await?,
+        };
+        let Some(size) = size else { return Ok(false) };
+        // The bytes must really be there: metadata alone is not enough.
+        if self.blobs.stat(digest).await?.is_none() {
+            return Ok(false);
+        }
+        self.meta.link_blob(repo, digest, size, now_millis()).await?;
+        Ok(true)
+    }
+
+    // ---- uploads -----------------------------------------------------------
+
+    /// Open a new upload session.
+    pub async fn start_upload(&self, repo: &RepoName, algorithm: Algorithm) -> Result<UploadState> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        self.blobs.upload_create(&id, algorithm).await?;
+        let now = now_millis();
+        let record = UploadRecord {
+            id: id.clone(),
+            repo: repo.to_string(),
+            created_at: now,
+            updated_at: now,
+        };
+        if let Err(e) = self.meta.create_upload(&record).await {
+            let _ = self.blobs.upload_delete(&id).await;
+            return Err(e.into());
+        }
+        Ok(UploadState { id, size: 0 })
+    }
+
+    async fn check_upload(&self, repo: &RepoName, id: &str) -> Result<()> {
+        match self.meta.get_upload(id).await? {
+            Some(u) if u.repo == repo.as_str() => Ok(()),
+            _ => Err(RegistryError::BlobUploadUnknown(id.to_owned())),
+        }
+    }
+
+    /// Bytes received by an upload session.
+    pub async fn upload_status(&self, repo: &RepoName, id: &str) -> Result<UploadState> {
+        self.check_upload(repo, id).await?;
+        match self.blobs.upload_size(id).await? {
+            Some(size) => Ok(UploadState {
+                id: id.to_owned(),
+                size,
+            }),
+            None => Err(RegistryError::BlobUploadUnknown(id.to_owned())),
+        }
+    }
+
+    /// Append a chunk. `range` is the inclusive `Content-Range` if the client
+    /// sent one; without it the body is appended at the end (streamed upload).
+    pub async fn upload_chunk(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        range: Option<(u64, u64)>,
+        body: ByteStream,
+    ) -> Result<UploadState> {
+        self.check_upload(repo, id).await?;
+        let (offset, limit) = match range {
+            Some((start, end)) => {
+                if end < start {
+                    return Err(RegistryError::BlobUploadInvalid(format!(
+                        "Content-Range {start}-{end} ends before it starts"
+                    )));
+                }
+                (Some(start), self.config.max_blob_bytes.min(end + 1))
+            }
+            None => (None, self.config.max_blob_bytes),
+        };
+        let result = self.blobs.upload_append(id, offset, body, limit).await;
+        self.meta.touch_upload(id, now_millis()).await?;
+        let size = match result {
+            Ok(size) => size,
+            Err(berth_blob::BlobError::TooLarge { .. }) if limit < self.config.max_blob_bytes => {
+                return Err(RegistryError::SizeInvalid(
+                    "chunk is longer than its Content-Range".into(),
+                ))
+            }
+            Err(e @ berth_blob::BlobError::TooLarge { .. }) => {
+                self.discard_upload(id).await;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some((_, end)) = range {
+            if size != end + 1 {
+                return Err(RegistryError::SizeInvalid(format!(
+                    "chunk ended at byte {size} but Content-Range said {}",
+                    end + 1
+                )));
+            }
+        }
+        Ok(UploadState {
+            id: id.to_owned(),
+            size,
+        })
+    }
+
+    /// Close an upload: append an optional last chunk, verify the digest,
+    /// store the blob and link it into the repository.
+    pub async fn finish_upload(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        digest: &Digest,
+        last_chunk: Option<(Option<(u64, u64)>, ByteStream)>,
+    ) -> Result<()> {
+        if let Some((range, body)) = last_chunk {
+            self.upload_chunk(repo, id, range, body).await?;
+        } else {
+            self.check_upload(repo, id).await?;
+        }
+        let committed = self.blobs.upload_commit(id, digest).await;
+        if matches!(committed, Err(berth_blob::BlobError::DigestMismatch { .. })) {
+            // The content is gone; so is the session.
+            self.meta.delete_upload(id).await?;
+        }
+        let size = committed?;
+        self.meta.link_blob(repo, digest, size as i64, now_millis()).await?;
+        self.meta.delete_upload(id).await?;
+        Ok(())
+    }
+
+    /// Cancel an upload session.
+    pub async fn cancel_upload(&self, repo: &RepoName, id: &str) -> Result<()> {
+        self.check_upload(repo, id).await?;
+        self.blobs.upload_delete(id).await?;
+        self.meta.delete_upload(id).await?;
+        Ok(())
+    }
+
+    async fn discard_upload(&self, id: &str) {
+        if let Err(e) = self.blobs.upload_delete(id).await {
+            tracing::warn!(upload = id, error = %e, "could not remove upload data");
+        }
+        if let Err(e) = self.meta.delete_upload(id).await {
+            tracing::warn!(upload = id, error = %e, "could not remove upload record");
+        }
+    }
+
+    /// Discard upload sessions idle for longer than the expiry, and upload
+    /// data no session owns. Returns how many were removed.
+    pub async fn expire_uploads(&self) -> Result<usize> {
+        let cutoff = now_millis() - self.config.upload_expiry.as_millis() as i64;
+        let idle = self.meta.idle_uploads(cutoff).await?;
+        let mut removed = 0;
+        for id in &idle {
+            self.discard_upload(id).await;
+            removed += 1;
+        }
+        let cutoff_time = SystemTime::now() - self.config.upload_expiry;
+        for (id, modified) in self.blobs.list_uploads().await? {
+            if modified < cutoff_time && self.meta.get_upload(&id).await?.is_none() {
+                self.discard_upload(&id).await;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    // ---- manifests ---------------------------------------------------------
+
+    /// Fetch a manifest. `count_pull` counts it as a pull (a GET, not a HEAD).
+    pub async fn get_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        count_pull: bool,
+    ) -> Result<ManifestRecord> {
+        let found = match reference {
+            Reference::Tag(tag) => self.meta.manifest_by_tag(repo, tag).await?,
+            Reference::Digest(d) => self.meta.manifest_by_digest(repo, d).await?,
+        };
+        let Some(record) = found else {
+            return Err(if self.meta.repository_exists(repo).await? {
+                RegistryError::ManifestUnknown(reference.to_string())
+            } else {
+                RegistryError::NameUnknown(repo.to_string())
+            });
+        };
+        if count_pull {
+            let tag = match reference {
+                Reference::Tag(t) => Some(t.as_str()),
+                Reference::Digest(_) => None,
+            };
+            self.pulls
+                .record(repo.as_str(), record.digest.as_str(), tag, now_millis());
+        }
+        Ok(record)
+    }
+
+    /// Validate and store a manifest with its tags.
+    pub async fn put_manifest(&self, push: ManifestPush<'_>) -> Result<PushedManifest> {
+        if push.body.len() as u64 > self.config.max_manifest_bytes {
+            return Err(RegistryError::TooLarge {
+                what: "manifest",
+                limit: self.config.max_manifest_bytes,
+            });
+        }
+        let parsed = ParsedManifest::parse(&push.body, push.content_type)?;
+        let (digest, mut tags) = match push.reference {
+            Reference::Tag(tag) => (
+                Digest::of_bytes(Algorithm::Sha256, &push.body),
+                vec![tag.clone()],
+            ),
+            Reference::Digest(expected) => {
+                let actual = Digest::of_bytes(expected.algorithm(), &push.body);
+                if &actual != expected {
+                    return Err(RegistryError::DigestInvalid(format!(
+                        "manifest digest {actual} does not match {expected} in the URL"
+                    )));
+                }
+                (actual, Vec::new())
+            }
+        };
+        for t in push.extra_tags {
+            if !tags.contains(&t) {
+                tags.push(t);
+            }
+        }
+        let blobs: Vec<Digest> = parsed
+            .blob_references()
+            .filter(|d| !d.is_non_distributable())
+            .map(|d| d.digest.clone())
+            .collect();
+        let children: Vec<Digest> = parsed.manifests.iter().map(|d| d.digest.clone()).collect();
+        let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
+        let record = NewManifest {
+            repo: push.repo.clone(),
+            digest: digest.clone(),
+            media_type: parsed.media_type.clone(),
+            content: push.body,
+            blobs,
+            children,
+            subject: subject.clone(),
+            artifact_type: parsed.artifact_type.clone(),
+            annotations: parsed
+                .annotations
+                .as_ref()
+                .map(|a| Value::Object(a.clone()).to_string()),
+            tags: tags.clone(),
+            now: now_millis(),
+        };
+        match self.meta.put_manifest(&record).await? {
+            PutManifestOutcome::Stored => Ok(PushedManifest {
+                digest,
+                subject,
+                tags,
+            }),
+            PutManifestOutcome::MissingBlobs(missing) => {
+                Err(RegistryError::ManifestBlobUnknown(missing))
+            }
+            PutManifestOutcome::MissingManifests(missing) => {
+                if parsed.kind == ManifestKind::Index {
+                    Err(RegistryError::ManifestChildUnknown(missing))
+                } else {
+                    Err(RegistryError::ManifestBlobUnknown(missing))
+                }
+            }
+        }
+    }
+
+    /// Delete a manifest by digest (with its tags), or only a tag.
+    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
+        self.check_deletes()?;
+        let deleted = match reference {
+            Reference::Tag(tag) => self.meta.delete_tag(repo, tag).await?,
+            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
+        };
+        if deleted {
+            Ok(())
+        } else if self.meta.repository_exists(repo).await? {
+            Err(RegistryError::ManifestUnknown(reference.to_string()))
+        } else {
+            Err(RegistryError::NameUnknown(repo.to_string()))
+        }
+    }
+
+    // ---- listings ----------------------------------------------------------
+
+    /// A page of tags; `NameUnknown` for a repository that does not exist.
+    pub async fn list_tags(
+        &self,
+        repo: &RepoName,
+        last: Option<&str>,
+        n: i64,
+    ) -> Result<Vec<String>> {
+        self.meta
+            .list_tags(repo, last, n)
+            .await?
+            .ok_or_else(|| RegistryError::NameUnknown(repo.to_string()))
+    }
+
+    /// A page of repository names.
+    pub async fn catalog(&self, last: Option<&str>, n: i64) -> Result<Vec<String>> {
+        Ok(self.meta.catalog(last, n).await?)
+    }
+
+    /// The referrers of `digest` as an OCI image index (JSON bytes).
+    pub async fn referrers(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<u8>> {
+        let rows = self.meta.referrers(repo, digest, artifact_type).await?;
+        let manifests: Vec<Value> = rows
+            .into_iter()
+            .map(|r| {
+                let mut d = Map::new();
+                d.insert("mediaType".into(), json!(r.media_type));
+                d.insert("digest".into(), json!(r.digest.as_str()));
+                d.insert("size".into(), json!(r.size));
+                if let Some(t) = r.artifact_type {
+                    d.insert("artifactType".into(), json!(t));
+                }
+                if let Some(a) = r.annotations.and_then(|a| serde_json::from_str::<Value>(&a).ok()) {
+                    d.insert("annotations".into(), a);
+                }
+                Value::Object(d)
+            })
+            .collect();
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_INDEX,
+            "manifests": manifests,
+        });
+        Ok(index.to_string().into_bytes())
+    }
+}
+
+/// Resolve an HTTP byte range against a blob of `total` bytes into an
+/// inclusive `(start, end)`.
+fn resolve_range((start, end): (Option<u64>, Option<u64>), total: u64) -> Result<(u64, u64)> {
+    let unsatisfiable = RegistryError::RangeNotSatisfiable { size: total };
+    let (s, e) = match (start, end) {
+        (Some(s), Some(e)) if s <= e => (s, e.min(total.saturating_sub(1))),
+        (Some(s), None) => (s, total.saturating_sub(1)),
+        (None, Some(n)) if n > 0 => (total.saturating_sub(n), total.saturating_sub(1)),
+        _ => return Err(unsatisfiable),
+    };
+    if total == 0 || s >= total {
+        return Err(unsatisfiable);
+    }
+    Ok((s, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(resolve_range((Some(0), Some(9)), 100).ok(), Some((0, 9)));
+        assert_eq!(resolve_range((Some(90), Some(200)), 100).ok(), Some((90, 99)));
+        assert_eq!(resolve_range((Some(10), None), 100).ok(), Some((10, 99)));
+        assert_eq!(resolve_range((None, Some(10)), 100).ok(), Some((90, 99)));
+        assert_eq!(resolve_range((None, Some(500)), 100).ok(), Some((0, 99)));
+        assert!(resolve_range((Some(100), None), 100).is_err());
+        assert!(resolve_range((Some(5), Some(4)), 100).is_err());
+        assert!(resolve_range((None, Some(0)), 100).is_err());
+        assert!(resolve_range((Some(0), None), 0).is_err());
+    }
+}

@@ -1,0 +1,206 @@
+//! The metadata store: repositories, blob links, manifests, tags, upload
+//! sessions and pull counters.
+//!
+//! [`MetaStore`] is the contract; [`SqliteStore`] (the embedded default) and
+//! [`PostgresStore`] implement it with the same SQL, each with its own
+//! `migrations/` directory.
+//!
+//! Layering: depends only on `berth-oci`. The services layer (`berth-core`)
+//! calls it; it holds no business rules beyond keeping its data consistent.
+
+mod sql;
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use berth_oci::{Digest, RepoName, Tag};
+
+pub use sql::{PostgresStore, SqliteStore};
+
+/// Errors of the metadata store.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// The database failed or could not be reached.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("database migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored value did not parse (corrupt or foreign data).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+/// Result alias for the store.
+pub type MetaResult<T> = Result<T, MetaError>;
+
+/// A stored manifest.
+#[derive(Debug, Clone)]
+pub struct ManifestRecord {
+    /// Digest of the exact bytes.
+    pub digest: Digest,
+    /// Media type it was pushed with.
+    pub media_type: String,
+    /// The exact bytes as pushed.
+    pub content: Vec<u8>,
+    /// Digest of the manifest it refers to, if any.
+    pub subject: Option<Digest>,
+}
+
+/// A manifest to store, with what it references.
+#[derive(Debug, Clone)]
+pub struct NewManifest {
+    /// Repository.
+    pub repo: RepoName,
+    /// Digest of the bytes.
+    pub digest: Digest,
+    /// Effective media type.
+    pub media_type: String,
+    /// The exact bytes.
+    pub content: Vec<u8>,
+    /// Blobs (config, layers) that must be linked in the repository.
+    pub blobs: Vec<Digest>,
+    /// Child manifests that must exist in the repository.
+    pub children: Vec<Digest>,
+    /// The manifest this one refers to.
+    pub subject: Option<Digest>,
+    /// Artifact type for the referrers API.
+    pub artifact_type: Option<String>,
+    /// Top-level annotations, as JSON text.
+    pub annotations: Option<String>,
+    /// Tags to point at this manifest.
+    pub tags: Vec<Tag>,
+    /// Push time, Unix milliseconds.
+    pub now: i64,
+}
+
+/// Why a manifest could not be stored.
+#[derive(Debug)]
+pub enum PutManifestOutcome {
+    /// Stored (or already present) and tagged.
+    Stored,
+    /// Referenced blobs are not in the repository.
+    MissingBlobs(Vec<Digest>),
+    /// Referenced child manifests are not in the repository.
+    MissingManifests(Vec<Digest>),
+}
+
+/// One manifest in a referrers listing.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    /// Digest of the referring manifest.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// Its artifact type.
+    pub artifact_type: Option<String>,
+    /// Its annotations as JSON text.
+    pub annotations: Option<String>,
+}
+
+/// An upload session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    /// Session id (also the storage key).
+    pub id: String,
+    /// Repository it uploads into.
+    pub repo: String,
+    /// Creation time, Unix milliseconds.
+    pub created_at: i64,
+    /// Last activity, Unix milliseconds.
+    pub updated_at: i64,
+}
+
+/// Pulls of one manifest (and possibly one tag) to add to the counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullIncrement {
+    /// Repository.
+    pub repo: String,
+    /// Manifest digest pulled.
+    pub digest: String,
+    /// Tag it was pulled by, if any.
+    pub tag: Option<String>,
+    /// Number of pulls.
+    pub count: i64,
+    /// Time of the latest pull, Unix milliseconds.
+    pub last: i64,
+}
+
+/// Pull statistics of a tag or manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullStats {
+    /// When it was pushed, Unix milliseconds.
+    pub pushed_at: i64,
+    /// How often it was pulled.
+    pub pull_count: i64,
+    /// When it was last pulled, Unix milliseconds.
+    pub last_pulled_at: Option<i64>,
+}
+
+/// The metadata store contract, implemented by each database backend.
+#[async_trait]
+pub trait MetaStore: Send + Sync + Debug {
+    /// Whether the database answers.
+    async fn ping(&self) -> MetaResult<()>;
+
+    /// Size of a blob linked in `repo`.
+    async fn repo_blob_size(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<i64>>;
+    /// Size of a blob known anywhere in the registry.
+    async fn blob_size(&self, digest: &Digest) -> MetaResult<Option<i64>>;
+    /// Record a stored blob and link it into `repo` (creating the repository).
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: i64, now: i64)
+        -> MetaResult<()>;
+    /// Remove a blob's link from `repo`. Returns whether it was linked.
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> MetaResult<bool>;
+
+    /// Record a new upload session.
+    async fn create_upload(&self, upload: &UploadRecord) -> MetaResult<()>;
+    /// Look up an upload session.
+    async fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRecord>>;
+    /// Mark activity on an upload session.
+    async fn touch_upload(&self, id: &str, now: i64) -> MetaResult<()>;
+    /// Forget an upload session. Returns whether it existed.
+    async fn delete_upload(&self, id: &str) -> MetaResult<bool>;
+    /// Upload sessions idle since before `before`.
+    async fn idle_uploads(&self, before: i64) -> MetaResult<Vec<String>>;
+
+    /// Store a manifest, its references and its tags in one transaction,
+    /// after checking that everything it references is in the repository.
+    async fn put_manifest(&self, manifest: &NewManifest) -> MetaResult<PutManifestOutcome>;
+    /// A manifest by digest.
+    async fn manifest_by_digest(&self, repo: &RepoName, digest: &Digest)
+        -> MetaResult<Option<ManifestRecord>>;
+    /// The manifest a tag points at.
+    async fn manifest_by_tag(&self, repo: &RepoName, tag: &Tag) -> MetaResult<Option<ManifestRecord>>;
+    /// Delete a manifest and the tags pointing at it. Returns whether it existed.
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> MetaResult<bool>;
+    /// Delete a tag only. Returns whether it existed.
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> MetaResult<bool>;
+    /// Whether the repository exists.
+    async fn repository_exists(&self, repo: &RepoName) -> MetaResult<bool>;
+    /// Tags in lexical order after `last`, at most `limit`; `None` for an unknown repository.
+    async fn list_tags(
+        &self,
+        repo: &RepoName,
+        last: Option<&str>,
+        limit: i64,
+    ) -> MetaResult<Option<Vec<String>>>;
+    /// Repository names in lexical order after `last`, at most `limit`.
+    async fn catalog(&self, last: Option<&str>, limit: i64) -> MetaResult<Vec<String>>;
+    /// Manifests in `repo` whose subject is `digest`, optionally of one artifact type.
+    async fn referrers(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> MetaResult<Vec<Referrer>>;
+
+    /// Add batched pull counts.
+    async fn record_pulls(&self, pulls: &[PullIncrement]) -> MetaResult<()>;
+    /// Pull statistics of a tag.
+    async fn tag_stats(&self, repo: &RepoName, tag: &Tag) -> MetaResult<Option<PullStats>>;
+    /// Pull statistics of a manifest.
+    async fn manifest_stats(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<PullStats>>;
+}

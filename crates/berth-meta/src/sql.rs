@@ -1,0 +1,506 @@
+//! The SQL backends. Both speak the same SQL (numbered `$n` parameters,
+//! `ON CONFLICT`, `RETURNING`), so one implementation, instantiated per
+//! database by `sql_store!`, serves both; only connection setup and
+//! migrations differ.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use berth_oci::{Digest, RepoName, Tag};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::{
+    ManifestRecord, MetaError, MetaResult, MetaStore, NewManifest, PullIncrement, PullStats,
+    PutManifestOutcome, Referrer, UploadRecord,
+};
+
+/// Reference kinds in `manifest_refs`.
+const REF_BLOB: i64 = 0;
+const REF_MANIFEST: i64 = 1;
+
+/// The embedded default: SQLite in WAL mode. Writes go through a single
+/// connection (SQLite has one writer at a time anyway); reads use a pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file and apply migrations.
+    pub async fn open(path: &Path) -> MetaResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { read, write })
+    }
+}
+
+/// PostgreSQL, for several stateless Berth nodes sharing one database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    read: PgPool,
+    write: PgPool,
+}
+
+impl PostgresStore {
+    /// Connect and apply migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> MetaResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PostgresStore {
+            read: pool.clone(),
+            write: pool,
+        })
+    }
+}
+
+fn digest(s: &str) -> MetaResult<Digest> {
+    Digest::from_str(s).map_err(|e| MetaError::Corrupt(e.to_string()))
+}
+
+fn manifest_record(row: (String, String, Vec<u8>, Option<String>)) -> MetaResult<ManifestRecord> {
+    let (d, media_type, content, subject) = row;
+    Ok(ManifestRecord {
+        digest: digest(&d)?,
+        media_type,
+        content,
+        subject: subject.as_deref().map(digest).transpose()?,
+    })
+}
+
+fn pull_stats(row: (i64, i64, Option<i64>)) -> PullStats {
+    PullStats {
+        pushed_at: row.0,
+        pull_count: row.1,
+        last_pulled_at: row.2,
+    }
+}
+
+const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.content, m.subject";
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty) => {
+        impl $store {
+            /// The id of `name`, creating the repository if needed.
+            async fn ensure_repo(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                name: &str,
+                now: i64,
+            ) -> MetaResult<i64> {
+                sqlx::query(
+                    "INSERT INTO repositories (name, created_at) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                let (id,): (i64,) = sqlx::query_as("SELECT id FROM repositories WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                Ok(id)
+            }
+
+            async fn missing(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                sql: &str,
+                repo_id: i64,
+                digests: &[Digest],
+            ) -> MetaResult<Vec<Digest>> {
+                let mut missing = Vec::new();
+                for d in digests {
+                    let found: Option<(i64,)> = sqlx::query_as(sql)
+                        .bind(repo_id)
+                        .bind(d.as_str())
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                    if found.is_none() && !missing.contains(d) {
+                        missing.push(d.clone());
+                    }
+                }
+                Ok(missing)
+            }
+        }
+
+        #[async_trait]
+        impl MetaStore for $store {
+            async fn ping(&self) -> MetaResult<()> {
+                sqlx::query("SELECT 1").execute(&self.read).await?;
+                Ok(())
+            }
+
+            async fn repo_blob_size(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<i64>> {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "SELECT b.size FROM repository_blobs rb \
+                     JOIN repositories r ON r.id = rb.repo_id \
+                     JOIN blobs b ON b.digest = rb.digest \
+                     WHERE r.name = $1 AND rb.digest = $2",
+                )
+                .bind(repo.as_str())
+                .bind(digest.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(row.map(|r| r.0))
+            }
+
+            async fn blob_size(&self, digest: &Digest) -> MetaResult<Option<i64>> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT size FROM blobs WHERE digest = $1")
+                    .bind(digest.as_str())
+                    .fetch_optional(&self.read)
+                    .await?;
+                Ok(row.map(|r| r.0))
+            }
+
+            async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: i64, now: i64) -> MetaResult<()> {
+                let mut tx = self.write.begin().await?;
+                let repo_id = Self::ensure_repo(&mut tx, repo.as_str(), now).await?;
+                sqlx::query(
+                    "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (digest) DO NOTHING",
+                )
+                .bind(digest.as_str())
+                .bind(size)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO repository_blobs (repo_id, digest, linked_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (repo_id, digest) DO NOTHING",
+                )
+                .bind(repo_id)
+                .bind(digest.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> MetaResult<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM repository_blobs WHERE digest = $2 \
+                     AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
+                )
+                .bind(repo.as_str())
+                .bind(digest.as_str())
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn create_upload(&self, upload: &UploadRecord) -> MetaResult<()> {
+                sqlx::query("INSERT INTO uploads (id, repo, created_at, updated_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&upload.id)
+                    .bind(&upload.repo)
+                    .bind(upload.created_at)
+                    .bind(upload.updated_at)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn get_upload(&self, id: &str) -> MetaResult<Option<UploadRecord>> {
+                let row: Option<(String, String, i64, i64)> = sqlx::query_as(
+                    "SELECT id, repo, created_at, updated_at FROM uploads WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(row.map(|(id, repo, created_at, updated_at)| UploadRecord {
+                    id,
+                    repo,
+                    created_at,
+                    updated_at,
+                }))
+            }
+
+            async fn touch_upload(&self, id: &str, now: i64) -> MetaResult<()> {
+                sqlx::query("UPDATE uploads SET updated_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_upload(&self, id: &str) -> MetaResult<bool> {
+                let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn idle_uploads(&self, before: i64) -> MetaResult<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM uploads WHERE updated_at < $1")
+                    .bind(before)
+                    .fetch_all(&self.read)
+                    .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn put_manifest(&self, m: &NewManifest) -> MetaResult<PutManifestOutcome> {
+                let mut tx = self.write.begin().await?;
+                let repo_id = Self::ensure_repo(&mut tx, m.repo.as_str(), m.now).await?;
+                let missing = Self::missing(
+                    &mut tx,
+                    "SELECT 1 FROM repository_blobs WHERE repo_id = $1 AND digest = $2",
+                    repo_id,
+                    &m.blobs,
+                )
+                .await?;
+                if !missing.is_empty() {
+                    return Ok(PutManifestOutcome::MissingBlobs(missing));
+                }
+                let missing = Self::missing(
+                    &mut tx,
+                    "SELECT 1 FROM manifests WHERE repo_id = $1 AND digest = $2",
+                    repo_id,
+                    &m.children,
+                )
+                .await?;
+                if !missing.is_empty() {
+                    return Ok(PutManifestOutcome::MissingManifests(missing));
+                }
+                sqlx::query(
+                    "INSERT INTO manifests (repo_id, digest, media_type, size, content, subject, \
+                     artifact_type, annotations, pushed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (repo_id, digest) DO UPDATE SET pushed_at = excluded.pushed_at",
+                )
+                .bind(repo_id)
+                .bind(m.digest.as_str())
+                .bind(&m.media_type)
+                .bind(m.content.len() as i64)
+                .bind(&m.content)
+                .bind(m.subject.as_ref().map(|s| s.as_str()))
+                .bind(m.artifact_type.as_deref())
+                .bind(m.annotations.as_deref())
+                .bind(m.now)
+                .execute(&mut *tx)
+                .await?;
+                let refs = m
+                    .blobs
+                    .iter()
+                    .map(|d| (d, REF_BLOB))
+                    .chain(m.children.iter().map(|d| (d, REF_MANIFEST)));
+                for (d, kind) in refs {
+                    sqlx::query(
+                        "INSERT INTO manifest_refs (repo_id, digest, ref_digest, kind) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(repo_id)
+                    .bind(m.digest.as_str())
+                    .bind(d.as_str())
+                    .bind(kind)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for tag in &m.tags {
+                    sqlx::query(
+                        "INSERT INTO tags (repo_id, name, digest, pushed_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (repo_id, name) DO UPDATE \
+                         SET digest = excluded.digest, pushed_at = excluded.pushed_at",
+                    )
+                    .bind(repo_id)
+                    .bind(tag.as_str())
+                    .bind(m.digest.as_str())
+                    .bind(m.now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(PutManifestOutcome::Stored)
+            }
+
+            async fn manifest_by_digest(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {
+                let sql = format!(
+                    "SELECT {MANIFEST_COLUMNS} FROM manifests m JOIN repositories r ON r.id = m.repo_id \
+                     WHERE r.name = $1 AND m.digest = $2"
+                );
+                let row: Option<(String, String, Vec<u8>, Option<String>)> = sqlx::query_as(&sql)
+                    .bind(repo.as_str())
+                    .bind(digest.as_str())
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.map(manifest_record).transpose()
+            }
+
+            async fn manifest_by_tag(&self, repo: &RepoName, tag: &Tag) -> MetaResult<Option<ManifestRecord>> {
+                let sql = format!(
+                    "SELECT {MANIFEST_COLUMNS} FROM tags t JOIN repositories r ON r.id = t.repo_id \
+                     JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest \
+                     WHERE r.name = $1 AND t.name = $2"
+                );
+                let row: Option<(String, String, Vec<u8>, Option<String>)> = sqlx::query_as(&sql)
+                    .bind(repo.as_str())
+                    .bind(tag.as_str())
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.map(manifest_record).transpose()
+            }
+
+            async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> MetaResult<bool> {
+                // Tags and references go with it (ON DELETE CASCADE).
+                let done = sqlx::query(
+                    "DELETE FROM manifests WHERE digest = $2 \
+                     AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
+                )
+                .bind(repo.as_str())
+                .bind(digest.as_str())
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> MetaResult<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM tags WHERE name = $2 \
+                     AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
+                )
+                .bind(repo.as_str())
+                .bind(tag.as_str())
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn repository_exists(&self, repo: &RepoName) -> MetaResult<bool> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM repositories WHERE name = $1")
+                    .bind(repo.as_str())
+                    .fetch_optional(&self.read)
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: i64) -> MetaResult<Option<Vec<String>>> {
+                if !self.repository_exists(repo).await? {
+                    return Ok(None);
+                }
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repo_id \
+                     WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3",
+                )
+                .bind(repo.as_str())
+                .bind(last.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(Some(rows.into_iter().map(|r| r.0).collect()))
+            }
+
+            async fn catalog(&self, last: Option<&str>, limit: i64) -> MetaResult<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2",
+                )
+                .bind(last.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn referrers(&self, repo: &RepoName, digest: &Digest, artifact_type: Option<&str>) -> MetaResult<Vec<Referrer>> {
+                let rows: Vec<(String, String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+                    "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations \
+                     FROM manifests m JOIN repositories r ON r.id = m.repo_id \
+                     WHERE r.name = $1 AND m.subject = $2 \
+                     AND ($3 IS NULL OR m.artifact_type = $3) ORDER BY m.digest",
+                )
+                .bind(repo.as_str())
+                .bind(digest.as_str())
+                .bind(artifact_type)
+                .fetch_all(&self.read)
+                .await?;
+                rows.into_iter()
+                    .map(|(d, media_type, size, artifact_type, annotations)| {
+                        Ok(Referrer { digest: self::digest(&d)?, media_type, size, artifact_type, annotations })
+                    })
+                    .collect()
+            }
+
+            async fn record_pulls(&self, pulls: &[PullIncrement]) -> MetaResult<()> {
+                let mut tx = self.write.begin().await?;
+                for p in pulls {
+                    sqlx::query(
+                        "UPDATE manifests SET pull_count = pull_count + $3, \
+                         last_pulled_at = CASE WHEN last_pulled_at IS NULL OR last_pulled_at < $4 \
+                                          THEN $4 ELSE last_pulled_at END \
+                         WHERE digest = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
+                    )
+                    .bind(&p.repo)
+                    .bind(&p.digest)
+                    .bind(p.count)
+                    .bind(p.last)
+                    .execute(&mut *tx)
+                    .await?;
+                    if let Some(tag) = &p.tag {
+                        sqlx::query(
+                            "UPDATE tags SET pull_count = pull_count + $3, \
+                             last_pulled_at = CASE WHEN last_pulled_at IS NULL OR last_pulled_at < $4 \
+                                              THEN $4 ELSE last_pulled_at END \
+                             WHERE name = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
+                        )
+                        .bind(&p.repo)
+                        .bind(tag)
+                        .bind(p.count)
+                        .bind(p.last)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn tag_stats(&self, repo: &RepoName, tag: &Tag) -> MetaResult<Option<PullStats>> {
+                let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT t.pushed_at, t.pull_count, t.last_pulled_at FROM tags t \
+                     JOIN repositories r ON r.id = t.repo_id WHERE r.name = $1 AND t.name = $2",
+                )
+                .bind(repo.as_str())
+                .bind(tag.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(row.map(pull_stats))
+            }
+
+            async fn manifest_stats(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<PullStats>> {
+                let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT m.pushed_at, m.pull_count, m.last_pulled_at FROM manifests m \
+                     JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = $2",
+                )
+                .bind(repo.as_str())
+                .bind(digest.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(row.map(pull_stats))
+            }
+        }
+    };
+}
+
+sql_store!(SqliteStore, sqlx::Sqlite);
+sql_store!(PostgresStore, sqlx::Postgres);
