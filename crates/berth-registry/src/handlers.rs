@@ -1,0 +1,408 @@
+//! One handler per endpoint: translate HTTP to registry service calls and
+//! service results to the wire.
+
+use std::io;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_blob::ByteStream;
+use berth_core::{ManifestPush, Registry, RegistryError};
+use berth_oci::{Digest, RepoName};
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio_util::io::ReaderStream;
+
+use crate::endpoint::Endpoint;
+use crate::error::{upload_range, OciError};
+
+type Result<T> = std::result::Result<T, OciError>;
+
+/// Largest page of tags or repositories returned at once.
+const MAX_PAGE: u64 = 10_000;
+
+/// Read size for streaming blobs out.
+const READ_BUFFER: usize = 256 * 1024;
+
+pub(crate) async fn handle(
+    registry: &Registry,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    match endpoint {
+        Endpoint::Base => Ok(json_response(StatusCode::OK, "application/json", b"{}".to_vec())),
+        Endpoint::Catalog { n, last } => catalog(registry, n, last).await,
+        Endpoint::Tags { repo, n, last } => tags(registry, &repo, n, last).await,
+        Endpoint::GetManifest {
+            repo,
+            reference,
+            head,
+        } => {
+            let m = registry.get_manifest(&repo, &reference, !head).await?;
+            let etag = format!("\"{}\"", m.digest);
+            if if_none_match(headers, &etag) {
+                return Ok(builder(StatusCode::NOT_MODIFIED)
+                    .header(header::ETAG, etag)
+                    .header("docker-content-digest", m.digest.as_str())
+                    .body(Body::empty())
+                    .unwrap_or_default());
+            }
+            let len = m.content.len();
+            Ok(builder(StatusCode::OK)
+                .header(header::CONTENT_TYPE, m.media_type.as_str())
+                .header(header::CONTENT_LENGTH, len)
+                .header("docker-content-digest", m.digest.as_str())
+                .header(header::ETAG, etag)
+                .body(if head { Body::empty() } else { Body::from(m.content) })
+                .unwrap_or_default())
+        }
+        Endpoint::PutManifest {
+            repo,
+            reference,
+            tags,
+        } => {
+            let limit = registry.config().max_manifest_bytes;
+            let content = read_limited(headers, body, limit).await?;
+            let pushed = registry
+                .put_manifest(ManifestPush {
+                    repo: &repo,
+                    reference: &reference,
+                    content_type: headers
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok()),
+                    body: content,
+                    extra_tags: tags.clone(),
+                })
+                .await?;
+            let mut b = builder(StatusCode::CREATED)
+                .header(
+                    header::LOCATION,
+                    format!("/v2/{repo}/manifests/{}", pushed.digest),
+                )
+                .header("docker-content-digest", pushed.digest.as_str());
+            if let Some(subject) = &pushed.subject {
+                b = b.header("oci-subject", subject.as_str());
+            }
+            if !tags.is_empty() {
+                let names: Vec<&str> = tags.iter().map(|t| t.as_str()).collect();
+                b = b.header("oci-tag", names.join(", "));
+            }
+            Ok(b.body(Body::empty()).unwrap_or_default())
+        }
+        Endpoint::DeleteManifest { repo, reference } => {
+            registry.delete_manifest(&repo, &reference).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        Endpoint::GetBlob { repo, digest, head } => get_blob(registry, &repo, &digest, head, headers).await,
+        Endpoint::DeleteBlob { repo, digest } => {
+            registry.delete_blob(&repo, &digest).await?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        Endpoint::StartUpload {
+            repo,
+            digest,
+            mount,
+            from,
+            algorithm,
+        } => {
+            if let Some(mount) = &mount {
+                if registry.mount_blob(&repo, mount, from.as_ref()).await? {
+                    return Ok(blob_created(&repo, mount));
+                }
+            }
+            let upload = registry.start_upload(&repo, algorithm).await?;
+            if let Some(digest) = digest {
+                // Monolithic upload in a single POST.
+                let result = registry
+                    .finish_upload(&repo, &upload.id, &digest, Some((None, body_stream(body))))
+                    .await;
+                if result.is_err() {
+                    let _ = registry.cancel_upload(&repo, &upload.id).await;
+                }
+                result?;
+                return Ok(blob_created(&repo, &digest));
+            }
+            Ok(upload_response(StatusCode::ACCEPTED, &repo, &upload.id, 0))
+        }
+        Endpoint::UploadStatus { repo, id } => {
+            let state = registry.upload_status(&repo, &id).await?;
+            Ok(upload_response(StatusCode::NO_CONTENT, &repo, &id, state.size))
+        }
+        Endpoint::UploadChunk { repo, id } => {
+            let range = content_range(headers)?;
+            check_chunk_length(headers, range)?;
+            let state = registry
+                .upload_chunk(&repo, &id, range, body_stream(body))
+                .await
+                .map_err(|e| with_location(e, &repo, &id))?;
+            Ok(upload_response(StatusCode::ACCEPTED, &repo, &id, state.size))
+        }
+        Endpoint::FinishUpload { repo, id, digest } => {
+            let range = content_range(headers)?;
+            check_chunk_length(headers, range)?;
+            let chunk = has_body(headers).then(|| (range, body_stream(body)));
+            registry
+                .finish_upload(&repo, &id, &digest, chunk)
+                .await
+                .map_err(|e| with_location(e, &repo, &id))?;
+            Ok(blob_created(&repo, &digest))
+        }
+        Endpoint::CancelUpload { repo, id } => {
+            registry.cancel_upload(&repo, &id).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Endpoint::Referrers {
+            repo,
+            digest,
+            artifact_type,
+        } => {
+            let index = registry
+                .referrers(&repo, &digest, artifact_type.as_deref())
+                .await?;
+            let mut resp = json_response(
+                StatusCode::OK,
+                berth_oci::media_types::OCI_INDEX,
+                index,
+            );
+            if artifact_type.is_some() {
+                resp.headers_mut()
+                    .insert("oci-filters-applied", HeaderValue::from_static("artifactType"));
+            }
+            Ok(resp)
+        }
+    }
+}
+
+fn builder(status: StatusCode) -> axum::http::response::Builder {
+    Response::builder().status(status)
+}
+
+fn json_response(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+fn blob_created(repo: &RepoName, digest: &Digest) -> Response {
+    builder(StatusCode::CREATED)
+        .header(header::LOCATION, format!("/v2/{repo}/blobs/{digest}"))
+        .header("docker-content-digest", digest.as_str())
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+fn upload_location(repo: &RepoName, id: &str) -> String {
+    format!("/v2/{repo}/blobs/uploads/{id}")
+}
+
+fn upload_response(status: StatusCode, repo: &RepoName, id: &str, size: u64) -> Response {
+    builder(status)
+        .header(header::LOCATION, upload_location(repo, id))
+        .header(header::RANGE, upload_range(size))
+        .header("docker-upload-uuid", id)
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+/// 416 answers carry the upload's location so the client can resume.
+fn with_location(e: RegistryError, repo: &RepoName, id: &str) -> OciError {
+    let range_error = matches!(e, RegistryError::UploadRangeMismatch { .. });
+    let err = OciError::from(e);
+    if range_error {
+        err.with_header(header::LOCATION, upload_location(repo, id))
+            .with_header("docker-upload-uuid".parse().unwrap_or(header::WARNING), id)
+    } else {
+        err
+    }
+}
+
+fn body_stream(body: Body) -> ByteStream {
+    Box::pin(body.into_data_stream().map(|r| r.map_err(io::Error::other)))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn has_body(headers: &HeaderMap) -> bool {
+    match content_length(headers) {
+        Some(n) => n > 0,
+        None => headers.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+/// Parse `Content-Range: <start>-<end>` (also accepting a `bytes ` or
+/// `bytes=` prefix and a `/total` suffix, as some clients send).
+fn content_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>> {
+    let Some(value) = headers.get(header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        OciError::new(
+            StatusCode::BAD_REQUEST,
+            "BLOB_UPLOAD_INVALID",
+            "Content-Range must look like <start>-<end>",
+        )
+    };
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    let text = text
+        .strip_prefix("bytes")
+        .map(|t| t.trim_start_matches(['=', ' ']))
+        .unwrap_or(text);
+    let text = text.split('/').next().unwrap_or(text);
+    let (start, end) = text.split_once('-').ok_or_else(invalid)?;
+    let start: u64 = start.trim().parse().map_err(|_| invalid())?;
+    let end: u64 = end.trim().parse().map_err(|_| invalid())?;
+    if end < start {
+        return Err(invalid());
+    }
+    Ok(Some((start, end)))
+}
+
+fn check_chunk_length(headers: &HeaderMap, range: Option<(u64, u64)>) -> Result<()> {
+    if let (Some((start, end)), Some(len)) = (range, content_length(headers)) {
+        if len != end - start + 1 {
+            return Err(OciError::new(
+                StatusCode::BAD_REQUEST,
+                "SIZE_INVALID",
+                format!("Content-Length {len} does not match Content-Range {start}-{end}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Read a request body of at most `limit` bytes.
+async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result<Vec<u8>> {
+    let too_large = || {
+        OciError::from(RegistryError::TooLarge {
+            what: "manifest",
+            limit,
+        })
+    };
+    if content_length(headers).is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut out = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            OciError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", format!("reading the body failed: {e}"))
+        })?;
+        if (out.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Parse a `Range: bytes=…` request header. Malformed or multi-range
+/// headers are ignored (the whole blob is served), as HTTP allows.
+fn request_range(headers: &HeaderMap) -> Option<(Option<u64>, Option<u64>)> {
+    let v = headers.get(header::RANGE)?.to_str().ok()?.trim();
+    let spec = v.strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (s, e) = spec.split_once('-')?;
+    let s = s.trim();
+    let e = e.trim();
+    let start = if s.is_empty() { None } else { Some(s.parse().ok()?) };
+    let end = if e.is_empty() { None } else { Some(e.parse().ok()?) };
+    if start.is_none() && end.is_none() {
+        return None;
+    }
+    Some((start, end))
+}
+
+async fn get_blob(
+    registry: &Registry,
+    repo: &RepoName,
+    digest: &Digest,
+    head: bool,
+    headers: &HeaderMap,
+) -> Result<Response> {
+    let etag = format!("\"{digest}\"");
+    let base = |status| {
+        builder(status)
+            .header("docker-content-digest", digest.as_str())
+            .header(header::ETAG, etag.as_str())
+            .header(header::ACCEPT_RANGES, "bytes")
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+    };
+    if head {
+        let size = registry.blob_size(repo, digest).await?;
+        return Ok(base(StatusCode::OK)
+            .header(header::CONTENT_LENGTH, size)
+            .body(Body::empty())
+            .unwrap_or_default());
+    }
+    if if_none_match(headers, &etag) {
+        registry.blob_size(repo, digest).await?;
+        return Ok(base(StatusCode::NOT_MODIFIED).body(Body::empty()).unwrap_or_default());
+    }
+    let read = registry.open_blob(repo, digest, request_range(headers)).await?;
+    let body = Body::from_stream(ReaderStream::with_capacity(read.reader, READ_BUFFER));
+    Ok(match read.range {
+        None => base(StatusCode::OK)
+            .header(header::CONTENT_LENGTH, read.total)
+            .body(body)
+            .unwrap_or_default(),
+        Some((start, end)) => base(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_LENGTH, end - start + 1)
+            .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", read.total))
+            .body(body)
+            .unwrap_or_default(),
+    })
+}
+
+/// Effective page size and the limit to query (one more, to know if a next page exists).
+fn page(n: Option<u64>) -> u64 {
+    n.unwrap_or(MAX_PAGE).min(MAX_PAGE)
+}
+
+fn next_link(path: &str, n: u64, last: &str) -> String {
+    let last: String = form_urlencoded::byte_serialize(last.as_bytes()).collect();
+    format!("<{path}?n={n}&last={last}>; rel=\"next\"")
+}
+
+fn paged_json(mut items: Vec<String>, n: u64, path: &str, make: impl FnOnce(Vec<String>) -> serde_json::Value) -> Response {
+    let more = items.len() as u64 > n;
+    items.truncate(n as usize);
+    let link = (more && n > 0)
+        .then(|| items.last().map(|l| next_link(path, n, l)))
+        .flatten();
+    let mut resp = json_response(StatusCode::OK, "application/json", make(items).to_string().into_bytes());
+    if let Some(link) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        resp.headers_mut().insert(header::LINK, link);
+    }
+    resp
+}
+
+async fn tags(registry: &Registry, repo: &RepoName, n: Option<u64>, last: Option<String>) -> Result<Response> {
+    let n = page(n);
+    let items = registry.list_tags(repo, last.as_deref(), n as i64 + 1).await?;
+    let name = repo.to_string();
+    Ok(paged_json(items, n, &format!("/v2/{repo}/tags/list"), |tags| {
+        json!({ "name": name, "tags": tags })
+    }))
+}
+
+async fn catalog(registry: &Registry, n: Option<u64>, last: Option<String>) -> Result<Response> {
+    let n = page(n);
+    let items = registry.catalog(last.as_deref(), n as i64 + 1).await?;
+    Ok(paged_json(items, n, "/v2/_catalog", |repos| json!({ "repositories": repos })))
+}
