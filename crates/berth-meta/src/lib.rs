@@ -163,6 +163,8 @@ pub trait MetaStore: Send + Sync + Debug {
     async fn touch_upload(&self, id: &str, now: i64) -> MetaResult<()>;
     /// Forget an upload session. Returns whether it existed.
     async fn delete_upload(&self, id: &str) -> MetaResult<bool>;
+    /// Number of upload sessions in progress.
+    async fn upload_count(&self) -> MetaResult<i64>;
     /// Upload sessions idle since before `before`.
     async fn idle_uploads(&self, before: i64) -> MetaResult<Vec<String>>;
 

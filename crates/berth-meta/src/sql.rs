@@ -253,6 +253,13 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn upload_count(&self) -> MetaResult<i64> {
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM uploads")
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(n)
+            }
+
             async fn idle_uploads(&self, before: i64) -> MetaResult<Vec<String>> {
                 let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM uploads WHERE updated_at < $1")
                     .bind(before)

@@ -1,0 +1,304 @@
+//! Configuration: typed structs read from an optional TOML file, then
+//! overridden by `BERTH_*` environment variables. Every field has a default,
+//! so Berth runs with no configuration at all.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// A value that must never appear in logs or `Debug` output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`BERTH_LISTEN`).
+    pub listen: SocketAddr,
+    /// Directory for the embedded database and blobs (`BERTH_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// The URL clients reach Berth at, e.g. `https://registry.example.com` (`BERTH_EXTERNAL_URL`).
+    pub external_url: Option<String>,
+    /// Log filter, e.g. `info` or `berth=debug` (`BERTH_LOG`).
+    pub log: String,
+    /// Metadata database.
+    pub database: DatabaseConfig,
+    /// Blob storage.
+    pub storage: StorageConfig,
+    /// TLS; plain HTTP when absent.
+    pub tls: Option<TlsConfig>,
+    /// Registry rules.
+    pub registry: RegistrySection,
+    /// Seconds between writes of batched pull counts (`BERTH_PULL_FLUSH_SECS`).
+    pub pull_flush_secs: u64,
+    /// Seconds in-flight requests get to finish on shutdown (`BERTH_SHUTDOWN_GRACE_SECS`).
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5000)),
+            data_dir: PathBuf::from("berth-data"),
+            external_url: None,
+            log: "info".into(),
+            database: DatabaseConfig::default(),
+            storage: StorageConfig::default(),
+            tls: None,
+            registry: RegistrySection::default(),
+            pull_flush_secs: 2,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// Metadata database settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://…` for PostgreSQL; absent for the embedded SQLite file
+    /// `<data_dir>/berth.db` (`BERTH_DATABASE_URL`).
+    pub url: Option<Secret>,
+    /// PostgreSQL pool size (`BERTH_DATABASE_MAX_CONNECTIONS`).
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            max_connections: 16,
+        }
+    }
+}
+
+/// Blob storage settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Filesystem root for blobs; default `<data_dir>/blobs` (`BERTH_STORAGE_PATH`).
+    pub path: Option<PathBuf>,
+}
+
+/// TLS certificate and key (PEM files).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (`BERTH_TLS_CERT`).
+    pub cert: PathBuf,
+    /// Private key (`BERTH_TLS_KEY`).
+    pub key: PathBuf,
+}
+
+/// Registry rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrySection {
+    /// Largest manifest accepted (`BERTH_MAX_MANIFEST_BYTES`).
+    pub max_manifest_bytes: u64,
+    /// Largest blob accepted (`BERTH_MAX_BLOB_BYTES`).
+    pub max_blob_bytes: u64,
+    /// Idle upload sessions are discarded after this many seconds (`BERTH_UPLOAD_EXPIRY_SECS`).
+    pub upload_expiry_secs: u64,
+    /// Whether deletes are allowed (`BERTH_DELETES_ENABLED`).
+    pub deletes_enabled: bool,
+}
+
+impl Default for RegistrySection {
+    fn default() -> Self {
+        let d = berth_core::RegistryConfig::default();
+        RegistrySection {
+            max_manifest_bytes: d.max_manifest_bytes,
+            max_blob_bytes: d.max_blob_bytes,
+            upload_expiry_secs: d.upload_expiry.as_secs(),
+            deletes_enabled: d.deletes_enabled,
+        }
+    }
+}
+
+impl RegistrySection {
+    /// The service-layer view of these settings.
+    pub fn to_core(&self) -> berth_core::RegistryConfig {
+        berth_core::RegistryConfig {
+            max_manifest_bytes: self.max_manifest_bytes,
+            max_blob_bytes: self.max_blob_bytes,
+            upload_expiry: Duration::from_secs(self.upload_expiry_secs),
+            deletes_enabled: self.deletes_enabled,
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(key: &str, value: &str) -> anyhow::Result<T>
+where
+    T::Err: fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{key}={value:?} is not valid: {e}"))
+}
+
+impl Config {
+    /// Load from an optional TOML file, then apply `BERTH_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        for (key, value) in env {
+            if key.starts_with("BERTH_") {
+                config.apply_env(&key, &value)?;
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
+        match key {
+            "BERTH_LISTEN" => self.listen = parse(key, value)?,
+            "BERTH_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "BERTH_EXTERNAL_URL" => self.external_url = Some(value.to_owned()),
+            "BERTH_LOG" => self.log = value.to_owned(),
+            "BERTH_DATABASE_URL" => self.database.url = Some(Secret::new(value)),
+            "BERTH_DATABASE_MAX_CONNECTIONS" => self.database.max_connections = parse(key, value)?,
+            "BERTH_STORAGE_PATH" => self.storage.path = Some(PathBuf::from(value)),
+            "BERTH_TLS_CERT" | "BERTH_TLS_KEY" => {
+                let tls = self.tls.get_or_insert_with(|| TlsConfig {
+                    cert: PathBuf::new(),
+                    key: PathBuf::new(),
+                });
+                if key == "BERTH_TLS_CERT" {
+                    tls.cert = PathBuf::from(value);
+                } else {
+                    tls.key = PathBuf::from(value);
+                }
+            }
+            "BERTH_MAX_MANIFEST_BYTES" => self.registry.max_manifest_bytes = parse(key, value)?,
+            "BERTH_MAX_BLOB_BYTES" => self.registry.max_blob_bytes = parse(key, value)?,
+            "BERTH_UPLOAD_EXPIRY_SECS" => self.registry.upload_expiry_secs = parse(key, value)?,
+            "BERTH_DELETES_ENABLED" => self.registry.deletes_enabled = parse(key, value)?,
+            "BERTH_PULL_FLUSH_SECS" => self.pull_flush_secs = parse(key, value)?,
+            "BERTH_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(key, value)?,
+            // Variables of other tools (tests, scripts) may share the prefix.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Some(tls) = &self.tls {
+            if tls.cert.as_os_str().is_empty() || tls.key.as_os_str().is_empty() {
+                bail!("TLS needs both a certificate and a key (BERTH_TLS_CERT and BERTH_TLS_KEY)");
+            }
+        }
+        if let Some(url) = &self.database.url {
+            let u = url.expose();
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                bail!("database.url must be a postgres:// URL; leave it unset for the embedded SQLite database");
+            }
+        }
+        if self.pull_flush_secs == 0 {
+            bail!("pull_flush_secs must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Where blobs live.
+    pub fn storage_path(&self) -> PathBuf {
+        self.storage
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn zero_config_defaults() {
+        let c = Config::load(None, env(&[])).expect("defaults");
+        assert_eq!(c.listen.to_string(), "0.0.0.0:5000");
+        assert_eq!(c.data_dir, PathBuf::from("berth-data"));
+        assert_eq!(c.storage_path(), PathBuf::from("berth-data/blobs"));
+        assert!(c.database.url.is_none());
+        assert_eq!(c.registry.max_manifest_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("berth.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:6000\"\ndata_dir = \"/srv/berth\"\n[registry]\ndeletes_enabled = false\n",
+        )
+        .expect("write");
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("BERTH_LISTEN", "127.0.0.1:7000"),
+                ("BERTH_EXTERNAL_URL", "https://r.example"),
+                ("BERTH_DATABASE_URL", "postgres://u:hunter2@db/berth"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/berth"));
+        assert!(!c.registry.deletes_enabled);
+        assert_eq!(c.external_url.as_deref(), Some("https://r.example"));
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "secrets must be redacted: {debug}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let err = Config::load(None, env(&[("BERTH_LISTEN", "nope")])).expect_err("bad");
+        assert!(err.to_string().contains("BERTH_LISTEN"));
+        let err = Config::load(None, env(&[("BERTH_TLS_CERT", "/c.pem")])).expect_err("half tls");
+        assert!(err.to_string().contains("BERTH_TLS_KEY"));
+        let err = Config::load(None, env(&[("BERTH_DATABASE_URL", "mysql://x")])).expect_err("db");
+        assert!(err.to_string().contains("postgres"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "unknown_key = 1\n").expect("write");
+        assert!(Config::load(Some(&path), env(&[])).is_err());
+    }
+}

@@ -1,0 +1,50 @@
+//! `berth`: the container image registry binary.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "berth", version, about = "Berth, a container image registry")]
+struct Cli {
+    /// TOML configuration file (every key can also be set with BERTH_* variables).
+    #[arg(long, short, global = true, env = "BERTH_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry (the default).
+    Serve,
+    /// Print the effective configuration (secrets redacted) and exit.
+    Config,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = berth::Config::load(cli.config.as_deref(), std::env::vars())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Config => {
+            println!("{config:#?}");
+            Ok(())
+        }
+        Command::Serve => {
+            let filter = EnvFilter::try_from_default_env()
+                .or_else(|_| EnvFilter::try_new(&config.log))
+                .context("invalid log filter")?;
+            tracing_subscriber::fmt().with_env_filter(filter).init();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(async {
+                let server = berth::start(config).await?;
+                server.run_until_signal().await
+            })
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Prometheus metrics: requests and latencies by endpoint kind and status,
+//! bytes in and out, uploads in progress.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use berth_registry::EndpointKind;
+use futures_util::StreamExt;
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Process-wide counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    latency: Mutex<BTreeMap<&'static str, Histogram>>,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+impl Metrics {
+    fn observe(&self, kind: &'static str, status: u16, seconds: f64) {
+        {
+            let mut r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+            *r.entry((kind, status)).or_insert(0) += 1;
+        }
+        let mut l = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let h = l.entry(kind).or_default();
+        h.count += 1;
+        h.sum += seconds;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                h.buckets[i] += 1;
+            }
+        }
+    }
+
+    /// Render in the Prometheus text exposition format.
+    pub fn render(&self, uploads_in_progress: Option<i64>) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP berth_http_requests_total HTTP requests by endpoint kind and status.\n");
+        out.push_str("# TYPE berth_http_requests_total counter\n");
+        for ((kind, status), n) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "berth_http_requests_total{{endpoint=\"{kind}\",status=\"{status}\"}} {n}");
+        }
+        out.push_str("# HELP berth_http_request_duration_seconds Time to the response head, by endpoint kind.\n");
+        out.push_str("# TYPE berth_http_request_duration_seconds histogram\n");
+        for (kind, h) in self.latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "berth_http_request_duration_seconds_bucket{{endpoint=\"{kind}\",le=\"{bound}\"}} {}",
+                    h.buckets[i]
+                );
+            }
+            let _ = writeln!(out, "berth_http_request_duration_seconds_bucket{{endpoint=\"{kind}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "berth_http_request_duration_seconds_sum{{endpoint=\"{kind}\"}} {}", h.sum);
+            let _ = writeln!(out, "berth_http_request_duration_seconds_count{{endpoint=\"{kind}\"}} {}", h.count);
+        }
+        out.push_str("# HELP berth_http_received_bytes_total Request body bytes received.\n");
+        out.push_str("# TYPE berth_http_received_bytes_total counter\n");
+        let _ = writeln!(out, "berth_http_received_bytes_total {}", self.bytes_in.load(Ordering::Relaxed));
+        out.push_str("# HELP berth_http_sent_bytes_total Response body bytes sent.\n");
+        out.push_str("# TYPE berth_http_sent_bytes_total counter\n");
+        let _ = writeln!(out, "berth_http_sent_bytes_total {}", self.bytes_out.load(Ordering::Relaxed));
+        if let Some(n) = uploads_in_progress {
+            out.push_str("# HELP berth_uploads_in_progress Blob upload sessions open.\n");
+            out.push_str("# TYPE berth_uploads_in_progress gauge\n");
+            let _ = writeln!(out, "berth_uploads_in_progress {n}");
+        }
+        out
+    }
+}
+
+/// Middleware: count bytes through request and response bodies, and record
+/// each request by the endpoint kind its handler reported.
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let (parts, body) = req.into_parts();
+    let m = metrics.clone();
+    let body = Body::from_stream(body.into_data_stream().inspect(move |chunk| {
+        if let Ok(b) = chunk {
+            m.bytes_in.fetch_add(b.len() as u64, Ordering::Relaxed);
+        }
+    }));
+    let response = next.run(Request::from_parts(parts, body)).await;
+    let kind = response
+        .extensions()
+        .get::<EndpointKind>()
+        .map(|k| k.0)
+        .unwrap_or("other");
+    metrics.observe(kind, response.status().as_u16(), start.elapsed().as_secs_f64());
+    let (parts, body) = response.into_parts();
+    // Bodies of known size are counted at once and keep their size hint;
+    // streams (blob downloads) are counted as they flow.
+    if let Some(n) = http_body::Body::size_hint(&body).exact() {
+        metrics.bytes_out.fetch_add(n, Ordering::Relaxed);
+        return Response::from_parts(parts, body);
+    }
+    let m = metrics.clone();
+    let body = Body::from_stream(body.into_data_stream().inspect(move |chunk| {
+        if let Ok(b) = chunk {
+            m.bytes_out.fetch_add(b.len() as u64, Ordering::Relaxed);
+        }
+    }));
+    Response::from_parts(parts, body)
+}

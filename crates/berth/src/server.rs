@@ -1,0 +1,229 @@
+//! Wiring and serving: open the stores, build the router, run background
+//! jobs, shut down gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use berth_blob::FsBlobStore;
+use berth_core::Registry;
+use berth_meta::{MetaStore, PostgresStore, SqliteStore};
+use tokio::task::JoinHandle;
+
+use crate::metrics::{self, Metrics};
+use crate::Config;
+
+/// How often idle uploads are swept.
+const UPLOAD_SWEEP: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Clone)]
+struct AppState {
+    registry: Registry,
+    metrics: Arc<Metrics>,
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    handle: axum_server::Handle<SocketAddr>,
+    registry: Registry,
+    grace: Duration,
+    serve: JoinHandle<std::io::Result<()>>,
+    jobs: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The registry service (for tests and admin commands).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Stop accepting, let in-flight requests finish (bounded by the grace
+    /// period), then flush pending counters.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.handle.graceful_shutdown(Some(self.grace));
+        let served = self.serve.await;
+        for job in &self.jobs {
+            job.abort();
+        }
+        let flushed = self.registry.flush_pulls().await;
+        if let Err(e) = &flushed {
+            tracing::error!(error = %e, "could not write pending pull counts on shutdown");
+        }
+        served.context("server task")?.context("server")?;
+        flushed?;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    }
+
+    /// Serve until SIGINT or SIGTERM, then shut down gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("signal received, shutting down");
+        self.shutdown().await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+async fn open_meta(config: &Config) -> anyhow::Result<Arc<dyn MetaStore>> {
+    Ok(match &config.database.url {
+        Some(url) => Arc::new(
+            PostgresStore::connect(url.expose(), config.database.max_connections)
+                .await
+                .context("connecting to PostgreSQL")?,
+        ),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            let path = config.data_dir.join("berth.db");
+            Arc::new(
+                SqliteStore::open(&path)
+                    .await
+                    .with_context(|| format!("opening {}", path.display()))?,
+            )
+        }
+    })
+}
+
+/// Open the stores, bind the listener and start serving in the background.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let meta = open_meta(&config).await?;
+    let storage_path = config.storage_path();
+    let blobs = Arc::new(
+        FsBlobStore::open(&storage_path)
+            .with_context(|| format!("opening blob storage at {}", storage_path.display()))?,
+    );
+    let registry = Registry::new(meta, blobs, config.registry.to_core());
+    let metrics = Arc::new(Metrics::default());
+    let state = AppState {
+        registry: registry.clone(),
+        metrics: metrics.clone(),
+    };
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_page))
+        .with_state(state)
+        .merge(berth_registry::router(registry.clone()))
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track));
+
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let serve = match &config.tls {
+        Some(tls) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .with_context(|| {
+                    format!("loading TLS certificate {} and key {}", tls.cert.display(), tls.key.display())
+                })?;
+            let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+            tokio::spawn(async move { server.serve(service).await })
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            tokio::spawn(async move { server.serve(service).await })
+        }
+    };
+    let jobs = vec![
+        tokio::spawn(flush_pulls_job(registry.clone(), Duration::from_secs(config.pull_flush_secs))),
+        tokio::spawn(expire_uploads_job(registry.clone())),
+    ];
+    tracing::info!(
+        %addr,
+        tls = config.tls.is_some(),
+        database = if config.database.url.is_some() { "postgres" } else { "sqlite" },
+        storage = %storage_path.display(),
+        "berth is listening"
+    );
+    Ok(RunningServer {
+        addr,
+        handle,
+        registry,
+        grace: Duration::from_secs(config.shutdown_grace_secs),
+        serve,
+        jobs,
+    })
+}
+
+async fn flush_pulls_job(registry: Registry, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = registry.flush_pulls().await {
+            tracing::warn!(error = %e, "writing pull counts failed; will retry");
+        }
+    }
+}
+
+async fn expire_uploads_job(registry: Registry) {
+    let mut tick = tokio::time::interval(UPLOAD_SWEEP);
+    loop {
+        tick.tick().await;
+        match registry.expire_uploads().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired idle upload sessions"),
+            Err(e) => tracing::warn!(error = %e, "expiring uploads failed"),
+        }
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.registry.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response()
+        }
+    }
+}
+
+async fn metrics_page(State(state): State<AppState>) -> Response {
+    let uploads = state.registry.meta().upload_count().await.ok();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(uploads),
+    )
+        .into_response()
+}
