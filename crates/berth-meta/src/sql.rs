@@ -273,7 +273,7 @@ macro_rules! sql_store {
                 let repo_id = Self::ensure_repo(&mut tx, m.repo.as_str(), m.now).await?;
                 let missing = Self::missing(
                     &mut tx,
-                    "SELECT 1 FROM repository_blobs WHERE repo_id = $1 AND digest = $2",
+                    "SELECT repo_id FROM repository_blobs WHERE repo_id = $1 AND digest = $2",
                     repo_id,
                     &m.blobs,
                 )
@@ -283,7 +283,7 @@ macro_rules! sql_store {
                 }
                 let missing = Self::missing(
                     &mut tx,
-                    "SELECT 1 FROM manifests WHERE repo_id = $1 AND digest = $2",
+                    "SELECT repo_id FROM manifests WHERE repo_id = $1 AND digest = $2",
                     repo_id,
                     &m.children,
                 )

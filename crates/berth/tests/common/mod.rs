@@ -1,0 +1,286 @@
+//! Test harness: a real Berth server on a random port, over a fresh SQLite
+//! data directory or a fresh PostgreSQL database, and small helpers that
+//! speak the /v2 protocol.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use berth::Config;
+use reqwest::{Method, Response, StatusCode};
+use sha2_digest::sha256_hex;
+
+pub mod sha2_digest {
+    /// Hex SHA-256, computed with the registry's own hasher.
+    pub fn sha256_hex(data: &[u8]) -> String {
+        berth_oci::Digest::of_bytes(berth_oci::Algorithm::Sha256, data)
+            .hex()
+            .to_owned()
+    }
+}
+
+/// Which metadata backend a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running server with its data.
+pub struct TestServer {
+    pub server: Option<berth::RunningServer>,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+    pub database_url: Option<String>,
+}
+
+/// A fresh PostgreSQL database for one test.
+pub async fn fresh_postgres_database() -> String {
+    let admin = std::env::var("BERTH_TEST_POSTGRES_URL").expect(
+        "BERTH_TEST_POSTGRES_URL is not set: run the suite with scripts/test.sh, which starts PostgreSQL",
+    );
+    let name = format!("berth_test_{}", uuid_like());
+    let pool = sqlx_admin(&admin).await;
+    sqlx_exec(&pool, &format!("CREATE DATABASE {name}")).await;
+    // Swap the database name in the URL (path part before any '?').
+    let (base, query) = admin.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((&admin, None));
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:x}{:x}", nanos, std::process::id())
+}
+
+async fn sqlx_admin(url: &str) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .expect("connect to the test PostgreSQL server")
+}
+
+async fn sqlx_exec(pool: &sqlx::PgPool, sql: &str) {
+    sqlx::query(sql).execute(pool).await.expect(sql);
+}
+
+impl TestServer {
+    /// Start with default settings.
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Start with settings adjusted by `adjust`.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .try_init();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(fresh_postgres_database().await),
+        };
+        let mut t = TestServer {
+            server: None,
+            base: String::new(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            dir,
+            backend,
+            database_url,
+        };
+        t.boot(adjust).await;
+        t
+    }
+
+    pub fn config(&self) -> Config {
+        let mut config = Config::default();
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        config.data_dir = self.dir.path().to_path_buf();
+        config.database.url = self.database_url.as_deref().map(berth::config::Secret::new);
+        config.pull_flush_secs = 3600;
+        config.shutdown_grace_secs = 5;
+        config
+    }
+
+    async fn boot(&mut self, adjust: impl FnOnce(&mut Config)) {
+        let mut config = self.config();
+        adjust(&mut config);
+        let server = berth::start(config).await.expect("server starts");
+        self.base = format!("http://{}", server.addr());
+        self.server = Some(server);
+    }
+
+    /// Stop gracefully and start again on the same data.
+    pub async fn restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.expect("clean shutdown");
+        }
+        self.boot(|_| {}).await;
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn registry(&self) -> &berth_core::Registry {
+        self.server.as_ref().expect("running").registry()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn head(&self, path: &str) -> Response {
+        self.client.head(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client.delete(self.url(path)).send().await.expect("request")
+    }
+
+    /// Resolve a Location header (relative or absolute) into a full URL.
+    pub fn resolve(&self, location: &str) -> String {
+        if location.starts_with("http") {
+            location.to_owned()
+        } else {
+            self.url(location)
+        }
+    }
+
+    /// Push a blob monolithically (POST then PUT); returns its digest.
+    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = format!("sha256:{}", sha256_hex(data));
+        let r = self.client.post(self.url(&format!("/v2/{repo}/blobs/uploads/"))).send().await.expect("post");
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "start upload");
+        let loc = self.resolve(header(&r, "location").as_str());
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        let r = self
+            .client
+            .put(format!("{loc}{sep}digest={digest}"))
+            .header("content-type", "application/octet-stream")
+            .body(data.to_vec())
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(r.status(), StatusCode::CREATED, "finish upload: {}", r.text().await.unwrap_or_default());
+        digest
+    }
+
+    /// Push a manifest; returns the response.
+    pub async fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> Response {
+        self.client
+            .put(self.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .header("content-type", media_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("put manifest")
+    }
+
+    /// Push a config and one layer plus an OCI image manifest tagged `tag`;
+    /// returns (manifest digest, manifest bytes).
+    pub async fn push_image(&self, repo: &str, tag: &str, layer: &[u8]) -> (String, Vec<u8>) {
+        let config = format!(r#"{{"architecture":"amd64","os":"linux","layer":"{}"}}"#, sha256_hex(layer));
+        let config_digest = self.push_blob(repo, config.as_bytes()).await;
+        let layer_digest = self.push_blob(repo, layer).await;
+        let manifest = image_manifest(&config_digest, config.len(), &[(layer_digest, layer.len())], None);
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "push manifest: {}", r.text().await.unwrap_or_default());
+        (format!("sha256:{}", sha256_hex(&manifest)), manifest)
+    }
+}
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// An OCI image manifest referencing the given config and layers.
+pub fn image_manifest(config: &str, config_size: usize, layers: &[(String, usize)], subject: Option<(&str, usize)>) -> Vec<u8> {
+    let layers: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|(d, s)| serde_json::json!({"mediaType": OCI_LAYER, "digest": d, "size": s}))
+        .collect();
+    let mut m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config, "size": config_size},
+        "layers": layers,
+    });
+    if let Some((d, s)) = subject {
+        m["subject"] = serde_json::json!({"mediaType": OCI_MANIFEST, "digest": d, "size": s});
+    }
+    serde_json::to_vec_pretty(&m).expect("json")
+}
+
+pub fn header(r: &Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("missing header {name} in {:?}", r.headers()))
+        .to_str()
+        .expect("ascii header")
+        .to_owned()
+}
+
+/// Assert an OCI error response with `status` and `code`.
+pub async fn assert_error(r: Response, status: StatusCode, code: &str) {
+    let got_status = r.status();
+    assert_eq!(
+        r.headers().get("docker-distribution-api-version").map(|v| v.as_bytes()),
+        Some(&b"registry/2.0"[..])
+    );
+    let text = r.text().await.expect("body");
+    assert_eq!(got_status, status, "body: {text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(v["errors"][0]["code"], code, "body: {text}");
+    assert!(v["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()), "message: {text}");
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{}", sha256_hex(data))
+}
+
+pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+/// Run each listed test against both backends.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
