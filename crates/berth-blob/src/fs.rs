@@ -63,7 +63,9 @@ impl FsBlobStore {
     fn upload_path(&self, id: &str) -> Result<PathBuf, BlobError> {
         let safe = !id.is_empty()
             && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if safe {
             Ok(self.root.join("_uploads").join(id))
         } else {
@@ -201,10 +203,7 @@ impl BlobStore for FsBlobStore {
         let path = self.upload_path(id)?;
         let lock = self.lock_for(id);
         let mut state = lock.lock().await;
-        let file = not_found_as(
-            std::fs::OpenOptions::new().append(true).open(&path),
-            id,
-        )?;
+        let file = not_found_as(std::fs::OpenOptions::new().append(true).open(&path), id)?;
         let current = file.metadata()?.len();
         if let Some(given) = offset.filter(|&o| o != current) {
             return Err(BlobError::RangeMismatch { current, given });
@@ -281,7 +280,9 @@ impl BlobStore for FsBlobStore {
             }
             file.sync_all()?;
             drop(file);
-            let dir = target.parent().ok_or_else(|| io::Error::other("blob path has no parent"))?;
+            let dir = target
+                .parent()
+                .ok_or_else(|| io::Error::other("blob path has no parent"))?;
             if target.exists() {
                 // Already stored: content addressing makes this upload redundant.
                 std::fs::remove_file(&path)?;
@@ -355,11 +356,35 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = FsBlobStore::open(dir.path()).expect("open");
         let d = Digest::of_bytes(Algorithm::Sha256, b"hello world");
-        store.upload_create("u1", Algorithm::Sha256).await.expect("create");
-        assert_eq!(store.upload_append("u1", Some(0), body(&[b"hello"]), 100).await.expect("a"), 5);
-        let err = store.upload_append("u1", Some(3), body(&[b"x"]), 100).await.expect_err("range");
-        assert!(matches!(err, BlobError::RangeMismatch { current: 5, given: 3 }));
-        assert_eq!(store.upload_append("u1", Some(5), body(&[b" wor", b"ld"]), 100).await.expect("b"), 11);
+        store
+            .upload_create("u1", Algorithm::Sha256)
+            .await
+            .expect("create");
+        assert_eq!(
+            store
+                .upload_append("u1", Some(0), body(&[b"hello"]), 100)
+                .await
+                .expect("a"),
+            5
+        );
+        let err = store
+            .upload_append("u1", Some(3), body(&[b"x"]), 100)
+            .await
+            .expect_err("range");
+        assert!(matches!(
+            err,
+            BlobError::RangeMismatch {
+                current: 5,
+                given: 3
+            }
+        ));
+        assert_eq!(
+            store
+                .upload_append("u1", Some(5), body(&[b" wor", b"ld"]), 100)
+                .await
+                .expect("b"),
+            11
+        );
         assert_eq!(store.upload_commit("u1", &d).await.expect("commit"), 11);
         assert_eq!(store.stat(&d).await.expect("stat"), Some(11));
         assert_eq!(read_all(&store, &d, None).await, b"hello world");
@@ -367,8 +392,14 @@ mod tests {
         assert_eq!(store.upload_size("u1").await.expect("size"), None);
 
         // A second upload of the same content is deduplicated.
-        store.upload_create("u2", Algorithm::Sha256).await.expect("create");
-        store.upload_append("u2", Some(0), body(&[b"hello world"]), 100).await.expect("a");
+        store
+            .upload_create("u2", Algorithm::Sha256)
+            .await
+            .expect("create");
+        store
+            .upload_append("u2", Some(0), body(&[b"hello world"]), 100)
+            .await
+            .expect("a");
         store.upload_commit("u2", &d).await.expect("commit");
         assert!(store.list_uploads().await.expect("list").is_empty());
     }
@@ -378,17 +409,35 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = FsBlobStore::open(dir.path()).expect("open");
         let wrong = Digest::of_bytes(Algorithm::Sha256, b"other");
-        store.upload_create("u", Algorithm::Sha256).await.expect("create");
-        store.upload_append("u", Some(0), body(&[b"data"]), 100).await.expect("append");
-        let err = store.upload_commit("u", &wrong).await.expect_err("mismatch");
+        store
+            .upload_create("u", Algorithm::Sha256)
+            .await
+            .expect("create");
+        store
+            .upload_append("u", Some(0), body(&[b"data"]), 100)
+            .await
+            .expect("append");
+        let err = store
+            .upload_commit("u", &wrong)
+            .await
+            .expect_err("mismatch");
         assert!(matches!(err, BlobError::DigestMismatch { .. }));
         assert_eq!(store.stat(&wrong).await.expect("stat"), None);
         assert_eq!(store.upload_size("u").await.expect("size"), None);
 
-        store.upload_create("v", Algorithm::Sha256).await.expect("create");
-        let err = store.upload_append("v", Some(0), body(&[b"0123", b"456789"]), 8).await.expect_err("limit");
+        store
+            .upload_create("v", Algorithm::Sha256)
+            .await
+            .expect("create");
+        let err = store
+            .upload_append("v", Some(0), body(&[b"0123", b"456789"]), 8)
+            .await
+            .expect_err("limit");
         assert!(matches!(err, BlobError::TooLarge { limit: 8 }));
-        assert!(matches!(store.upload_path("../x"), Err(BlobError::UploadUnknown(_))));
+        assert!(matches!(
+            store.upload_path("../x"),
+            Err(BlobError::UploadUnknown(_))
+        ));
     }
 
     #[tokio::test]
@@ -397,15 +446,27 @@ mod tests {
         let content = b"resumable content";
         {
             let store = FsBlobStore::open(dir.path()).expect("open");
-            store.upload_create("r", Algorithm::Sha256).await.expect("create");
-            store.upload_append("r", Some(0), body(&[b"resumable "]), 100).await.expect("a");
+            store
+                .upload_create("r", Algorithm::Sha256)
+                .await
+                .expect("create");
+            store
+                .upload_append("r", Some(0), body(&[b"resumable "]), 100)
+                .await
+                .expect("a");
         }
         // A new instance has no in-memory hash state.
         let store = FsBlobStore::open(dir.path()).expect("reopen");
         assert_eq!(store.upload_size("r").await.expect("size"), Some(10));
-        store.upload_append("r", None, body(&[b"content"]), 100).await.expect("b");
+        store
+            .upload_append("r", None, body(&[b"content"]), 100)
+            .await
+            .expect("b");
         let d = Digest::of_bytes(Algorithm::Sha512, content);
-        assert_eq!(store.upload_commit("r", &d).await.expect("commit"), content.len() as u64);
+        assert_eq!(
+            store.upload_commit("r", &d).await.expect("commit"),
+            content.len() as u64
+        );
         assert_eq!(read_all(&store, &d, None).await, content);
     }
 }

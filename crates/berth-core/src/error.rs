@@ -115,11 +115,16 @@ impl From<BlobError> for RegistryError {
     fn from(e: BlobError) -> Self {
         match e {
             BlobError::UploadUnknown(id) => RegistryError::BlobUploadUnknown(id),
-            BlobError::RangeMismatch { current, .. } => RegistryError::UploadRangeMismatch { current },
-            BlobError::DigestMismatch { expected, actual } => RegistryError::DigestInvalid(format!(
-                "content digest {actual} does not match the provided digest {expected}"
-            )),
-            BlobError::TooLarge { limit } => RegistryError::TooLarge { what: "blob", limit },
+            BlobError::RangeMismatch { current, .. } => {
+                RegistryError::UploadRangeMismatch { current }
+            }
+            BlobError::DigestMismatch { expected, actual } => RegistryError::DigestInvalid(
+                format!("content digest {actual} does not match the provided digest {expected}"),
+            ),
+            BlobError::TooLarge { limit } => RegistryError::TooLarge {
+                what: "blob",
+                limit,
+            },
             BlobError::Body(e) => RegistryError::Body(e.to_string()),
             BlobError::Io(e) => RegistryError::Storage(e),
         }

@@ -113,7 +113,11 @@ pub struct Registry {
 
 impl Registry {
     /// Wire a registry over its stores.
-    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, config: RegistryConfig) -> Self {
+    pub fn new(
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        config: RegistryConfig,
+    ) -> Self {
         Registry {
             meta,
             blobs,
@@ -223,7 +227,9 @@ impl Registry {
         if self.blobs.stat(digest).await?.is_none() {
             return Ok(false);
         }
-        self.meta.link_blob(repo, digest, size, now_millis()).await?;
+        self.meta
+            .link_blob(repo, digest, size, now_millis())
+            .await?;
         Ok(true)
     }
 
@@ -336,7 +342,9 @@ impl Registry {
             self.meta.delete_upload(id).await?;
         }
         let size = committed?;
-        self.meta.link_blob(repo, digest, size as i64, now_millis()).await?;
+        self.meta
+            .link_blob(repo, digest, size as i64, now_millis())
+            .await?;
         self.meta.delete_upload(id).await?;
         Ok(())
     }
@@ -534,7 +542,10 @@ impl Registry {
                 if let Some(t) = r.artifact_type {
                     d.insert("artifactType".into(), json!(t));
                 }
-                if let Some(a) = r.annotations.and_then(|a| serde_json::from_str::<Value>(&a).ok()) {
+                if let Some(a) = r
+                    .annotations
+                    .and_then(|a| serde_json::from_str::<Value>(&a).ok())
+                {
                     d.insert("annotations".into(), a);
                 }
                 Value::Object(d)
@@ -572,7 +583,10 @@ mod tests {
     #[test]
     fn ranges() {
         assert_eq!(resolve_range((Some(0), Some(9)), 100).ok(), Some((0, 9)));
-        assert_eq!(resolve_range((Some(90), Some(200)), 100).ok(), Some((90, 99)));
+        assert_eq!(
+            resolve_range((Some(90), Some(200)), 100).ok(),
+            Some((90, 99))
+        );
         assert_eq!(resolve_range((Some(10), None), 100).ok(), Some((10, 99)));
         assert_eq!(resolve_range((None, Some(10)), 100).ok(), Some((90, 99)));
         assert_eq!(resolve_range((None, Some(500)), 100).ok(), Some((0, 99)));

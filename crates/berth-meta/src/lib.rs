@@ -150,8 +150,13 @@ pub trait MetaStore: Send + Sync + Debug {
     /// Size of a blob known anywhere in the registry.
     async fn blob_size(&self, digest: &Digest) -> MetaResult<Option<i64>>;
     /// Record a stored blob and link it into `repo` (creating the repository).
-    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: i64, now: i64)
-        -> MetaResult<()>;
+    async fn link_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        size: i64,
+        now: i64,
+    ) -> MetaResult<()>;
     /// Remove a blob's link from `repo`. Returns whether it was linked.
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> MetaResult<bool>;
 
@@ -172,10 +177,17 @@ pub trait MetaStore: Send + Sync + Debug {
     /// after checking that everything it references is in the repository.
     async fn put_manifest(&self, manifest: &NewManifest) -> MetaResult<PutManifestOutcome>;
     /// A manifest by digest.
-    async fn manifest_by_digest(&self, repo: &RepoName, digest: &Digest)
-        -> MetaResult<Option<ManifestRecord>>;
+    async fn manifest_by_digest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> MetaResult<Option<ManifestRecord>>;
     /// The manifest a tag points at.
-    async fn manifest_by_tag(&self, repo: &RepoName, tag: &Tag) -> MetaResult<Option<ManifestRecord>>;
+    async fn manifest_by_tag(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+    ) -> MetaResult<Option<ManifestRecord>>;
     /// Delete a manifest and the tags pointing at it. Returns whether it existed.
     async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> MetaResult<bool>;
     /// Delete a tag only. Returns whether it existed.
@@ -204,5 +216,9 @@ pub trait MetaStore: Send + Sync + Debug {
     /// Pull statistics of a tag.
     async fn tag_stats(&self, repo: &RepoName, tag: &Tag) -> MetaResult<Option<PullStats>>;
     /// Pull statistics of a manifest.
-    async fn manifest_stats(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<PullStats>>;
+    async fn manifest_stats(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> MetaResult<Option<PullStats>>;
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use berth_oci::{Digest, RepoName, Tag};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::{
     ManifestRecord, MetaError, MetaResult, MetaStore, NewManifest, PullIncrement, PullStats,

@@ -79,7 +79,9 @@ impl Digest {
             other => other,
         })?;
         let hex_ok = enc.len() == algorithm.hex_len()
-            && enc.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && enc
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !hex_ok {
             return Err(DigestError::Malformed(s.to_owned()));
         }
@@ -134,8 +136,12 @@ impl fmt::Debug for Digest {
 /// `[a-z0-9]+([+._-][a-z0-9]+)*`
 fn is_valid_algorithm_grammar(s: &str) -> bool {
     !s.is_empty()
-        && s.split(['+', '.', '_', '-'])
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && s.split(['+', '.', '_', '-']).all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 /// A streaming hasher for one of the supported algorithms.

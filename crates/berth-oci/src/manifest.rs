@@ -45,7 +45,9 @@ pub enum ManifestError {
     #[error("manifest is not valid: {0}")]
     Invalid(String),
     /// Docker schema 1.
-    #[error("Docker schema 1 manifests are not supported; push with a current client (schema 2 or OCI)")]
+    #[error(
+        "Docker schema 1 manifests are not supported; push with a current client (schema 2 or OCI)"
+    )]
     Schema1,
     /// The declared Content-Type disagrees with the manifest's mediaType.
     #[error("Content-Type {declared:?} does not match the manifest's mediaType {body:?}")]
@@ -170,11 +172,15 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
     let Value::Object(obj) = value else {
-        return Err(ManifestError::Invalid("a manifest must be a JSON object".into()));
+        return Err(ManifestError::Invalid(
+            "a manifest must be a JSON object".into(),
+        ));
     };
     let declared = content_type.map(strip_params).filter(|s| !s.is_empty());
-    if matches!(declared, Some(media_types::DOCKER_SCHEMA1 | media_types::DOCKER_SCHEMA1_SIGNED))
-        || field(&obj, "schemaVersion").and_then(Value::as_i64) == Some(1)
+    if matches!(
+        declared,
+        Some(media_types::DOCKER_SCHEMA1 | media_types::DOCKER_SCHEMA1_SIGNED)
+    ) || field(&obj, "schemaVersion").and_then(Value::as_i64) == Some(1)
     {
         return Err(ManifestError::Schema1);
     }
@@ -209,37 +215,54 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
         }
         _ => ManifestKind::Other,
     };
-    if kind != ManifestKind::Other && field(&obj, "schemaVersion").and_then(Value::as_i64) != Some(2)
+    if kind != ManifestKind::Other
+        && field(&obj, "schemaVersion").and_then(Value::as_i64) != Some(2)
     {
         return Err(ManifestError::Invalid("schemaVersion must be 2".into()));
     }
-    let config = field(&obj, "config").map(|v| descriptor(v, "config")).transpose()?;
+    let config = field(&obj, "config")
+        .map(|v| descriptor(v, "config"))
+        .transpose()?;
     let layers = descriptors(&obj, "layers")?;
     let manifests = descriptors(&obj, "manifests")?;
     match kind {
         ManifestKind::Image if config.is_none() => {
-            return Err(ManifestError::Invalid("an image manifest needs a config".into()))
+            return Err(ManifestError::Invalid(
+                "an image manifest needs a config".into(),
+            ))
         }
-        ManifestKind::Image if media_type == media_types::DOCKER_MANIFEST && layers.is_empty() => {
-            if !obj.contains_key("layers") {
-                return Err(ManifestError::Invalid("layers is required".into()));
-            }
+        ManifestKind::Image
+            if media_type == media_types::DOCKER_MANIFEST && !obj.contains_key("layers") =>
+        {
+            return Err(ManifestError::Invalid("layers is required".into()));
         }
         ManifestKind::Index if !obj.contains_key("manifests") => {
-            return Err(ManifestError::Invalid("an index needs a manifests array".into()))
+            return Err(ManifestError::Invalid(
+                "an index needs a manifests array".into(),
+            ))
         }
         _ => {}
     }
-    let subject = field(&obj, "subject").map(|v| descriptor(v, "subject")).transpose()?;
+    let subject = field(&obj, "subject")
+        .map(|v| descriptor(v, "subject"))
+        .transpose()?;
     let artifact_type = match field(&obj, "artifactType") {
         Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(ManifestError::Invalid("artifactType must be a string".into())),
+        Some(_) => {
+            return Err(ManifestError::Invalid(
+                "artifactType must be a string".into(),
+            ))
+        }
         None if kind == ManifestKind::Image => config.as_ref().map(|c| c.media_type.clone()),
         None => None,
     };
     let annotations = match field(&obj, "annotations") {
         Some(Value::Object(m)) => Some(m.clone()),
-        Some(_) => return Err(ManifestError::Invalid("annotations must be an object".into())),
+        Some(_) => {
+            return Err(ManifestError::Invalid(
+                "annotations must be an object".into(),
+            ))
+        }
         None => None,
     };
     Ok(ParsedManifest {
@@ -279,11 +302,18 @@ mod tests {
             media_types::OCI_MANIFEST,
             d('c')
         );
-        let m = ParsedManifest::parse(body.as_bytes(), Some(media_types::OCI_MANIFEST)).expect("ok");
+        let m =
+            ParsedManifest::parse(body.as_bytes(), Some(media_types::OCI_MANIFEST)).expect("ok");
         assert_eq!(m.kind, ManifestKind::Image);
         assert_eq!(m.blob_references().count(), 2);
-        assert_eq!(m.subject.as_ref().map(|s| s.digest.to_string()), Some(d('c')));
-        assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
+        assert_eq!(
+            m.subject.as_ref().map(|s| s.digest.to_string()),
+            Some(d('c'))
+        );
+        assert_eq!(
+            m.artifact_type.as_deref(),
+            Some("application/vnd.oci.image.config.v1+json")
+        );
     }
 
     #[test]
@@ -305,16 +335,49 @@ mod tests {
             ("not json".into(), Some(media_types::OCI_MANIFEST)),
             ("[]".into(), Some(media_types::OCI_MANIFEST)),
             (r#"{"schemaVersion":1,"name":"x"}"#.into(), None),
-            (r#"{"schemaVersion":2}"#.into(), Some(media_types::DOCKER_SCHEMA1_SIGNED)),
-            (format!(r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[]}}"#, media_types::OCI_INDEX), Some(media_types::OCI_MANIFEST)),
-            (format!(r#"{{"schemaVersion":2,"mediaType":"{}","layers":[]}}"#, media_types::OCI_MANIFEST), None),
-            (format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"sha256:bad","size":1}},"layers":[]}}"#), Some(media_types::OCI_MANIFEST)),
-            (format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{}","size":-1}},"layers":[]}}"#, d('a')), Some(media_types::OCI_MANIFEST)),
-            (format!(r#"{{"schemaVersion":3,"config":{{"mediaType":"x","digest":"{}","size":1}},"layers":[]}}"#, d('a')), Some(media_types::OCI_MANIFEST)),
+            (
+                r#"{"schemaVersion":2}"#.into(),
+                Some(media_types::DOCKER_SCHEMA1_SIGNED),
+            ),
+            (
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[]}}"#,
+                    media_types::OCI_INDEX
+                ),
+                Some(media_types::OCI_MANIFEST),
+            ),
+            (
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{}","layers":[]}}"#,
+                    media_types::OCI_MANIFEST
+                ),
+                None,
+            ),
+            (
+                r#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:bad","size":1},"layers":[]}"#.to_string(),
+                Some(media_types::OCI_MANIFEST),
+            ),
+            (
+                format!(
+                    r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{}","size":-1}},"layers":[]}}"#,
+                    d('a')
+                ),
+                Some(media_types::OCI_MANIFEST),
+            ),
+            (
+                format!(
+                    r#"{{"schemaVersion":3,"config":{{"mediaType":"x","digest":"{}","size":1}},"layers":[]}}"#,
+                    d('a')
+                ),
+                Some(media_types::OCI_MANIFEST),
+            ),
             (r#"{"schemaVersion":2}"#.into(), None),
         ];
         for (body, ct) in cases {
-            assert!(ParsedManifest::parse(body.as_bytes(), ct).is_err(), "{body} should fail");
+            assert!(
+                ParsedManifest::parse(body.as_bytes(), ct).is_err(),
+                "{body} should fail"
+            );
         }
     }
 }

@@ -201,7 +201,10 @@ mod tests {
         for n in bad {
             assert!(RepoName::parse(n).is_err(), "{n:?} should be invalid");
         }
-        assert_eq!(RepoName::parse("team/app/api").map(|n| n.namespace().to_owned()), Ok("team".into()));
+        assert_eq!(
+            RepoName::parse("team/app/api").map(|n| n.namespace().to_owned()),
+            Ok("team".into())
+        );
     }
 
     #[test]

@@ -47,7 +47,10 @@ impl IntoResponse for OciError {
         });
         let mut resp = (self.status, body.to_string()).into_response();
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         for (name, value) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 h.insert(name, v);
@@ -86,9 +89,9 @@ impl From<RegistryError> for OciError {
                 OciError::new(S::RANGE_NOT_SATISFIABLE, "SIZE_INVALID", msg)
                     .with_header(header::CONTENT_RANGE, format!("bytes */{size}"))
             }
-            E::TooLarge { what: "manifest", .. } => {
-                OciError::new(S::PAYLOAD_TOO_LARGE, "MANIFEST_INVALID", msg)
-            }
+            E::TooLarge {
+                what: "manifest", ..
+            } => OciError::new(S::PAYLOAD_TOO_LARGE, "MANIFEST_INVALID", msg),
             E::TooLarge { .. } => OciError::new(S::PAYLOAD_TOO_LARGE, "SIZE_INVALID", msg),
             E::Unsupported(_) => OciError::new(S::METHOD_NOT_ALLOWED, "UNSUPPORTED", msg),
             E::Meta(_) | E::Storage(_) => {

@@ -31,7 +31,11 @@ pub(crate) async fn handle(
     body: Body,
 ) -> Result<Response> {
     match endpoint {
-        Endpoint::Base => Ok(json_response(StatusCode::OK, "application/json", b"{}".to_vec())),
+        Endpoint::Base => Ok(json_response(
+            StatusCode::OK,
+            "application/json",
+            b"{}".to_vec(),
+        )),
         Endpoint::Catalog { n, last } => catalog(registry, n, last).await,
         Endpoint::Tags { repo, n, last } => tags(registry, &repo, n, last).await,
         Endpoint::GetManifest {
@@ -54,7 +58,11 @@ pub(crate) async fn handle(
                 .header(header::CONTENT_LENGTH, len)
                 .header("docker-content-digest", m.digest.as_str())
                 .header(header::ETAG, etag)
-                .body(if head { Body::empty() } else { Body::from(m.content) })
+                .body(if head {
+                    Body::empty()
+                } else {
+                    Body::from(m.content)
+                })
                 .unwrap_or_default())
         }
         Endpoint::PutManifest {
@@ -94,7 +102,9 @@ pub(crate) async fn handle(
             registry.delete_manifest(&repo, &reference).await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
-        Endpoint::GetBlob { repo, digest, head } => get_blob(registry, &repo, &digest, head, headers).await,
+        Endpoint::GetBlob { repo, digest, head } => {
+            get_blob(registry, &repo, &digest, head, headers).await
+        }
         Endpoint::DeleteBlob { repo, digest } => {
             registry.delete_blob(&repo, &digest).await?;
             Ok(StatusCode::ACCEPTED.into_response())
@@ -127,7 +137,12 @@ pub(crate) async fn handle(
         }
         Endpoint::UploadStatus { repo, id } => {
             let state = registry.upload_status(&repo, &id).await?;
-            Ok(upload_response(StatusCode::NO_CONTENT, &repo, &id, state.size))
+            Ok(upload_response(
+                StatusCode::NO_CONTENT,
+                &repo,
+                &id,
+                state.size,
+            ))
         }
         Endpoint::UploadChunk { repo, id } => {
             let range = content_range(headers)?;
@@ -136,7 +151,12 @@ pub(crate) async fn handle(
                 .upload_chunk(&repo, &id, range, body_stream(body))
                 .await
                 .map_err(|e| with_location(e, &repo, &id))?;
-            Ok(upload_response(StatusCode::ACCEPTED, &repo, &id, state.size))
+            Ok(upload_response(
+                StatusCode::ACCEPTED,
+                &repo,
+                &id,
+                state.size,
+            ))
         }
         Endpoint::FinishUpload { repo, id, digest } => {
             let range = content_range(headers)?;
@@ -160,14 +180,12 @@ pub(crate) async fn handle(
             let index = registry
                 .referrers(&repo, &digest, artifact_type.as_deref())
                 .await?;
-            let mut resp = json_response(
-                StatusCode::OK,
-                berth_oci::media_types::OCI_INDEX,
-                index,
-            );
+            let mut resp = json_response(StatusCode::OK, berth_oci::media_types::OCI_INDEX, index);
             if artifact_type.is_some() {
-                resp.headers_mut()
-                    .insert("oci-filters-applied", HeaderValue::from_static("artifactType"));
+                resp.headers_mut().insert(
+                    "oci-filters-applied",
+                    HeaderValue::from_static("artifactType"),
+                );
             }
             Ok(resp)
         }
@@ -299,7 +317,11 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result<Vec
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            OciError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", format!("reading the body failed: {e}"))
+            OciError::new(
+                StatusCode::BAD_REQUEST,
+                "MANIFEST_INVALID",
+                format!("reading the body failed: {e}"),
+            )
         })?;
         if (out.len() + chunk.len()) as u64 > limit {
             return Err(too_large());
@@ -320,8 +342,16 @@ fn request_range(headers: &HeaderMap) -> Option<(Option<u64>, Option<u64>)> {
     let (s, e) = spec.split_once('-')?;
     let s = s.trim();
     let e = e.trim();
-    let start = if s.is_empty() { None } else { Some(s.parse().ok()?) };
-    let end = if e.is_empty() { None } else { Some(e.parse().ok()?) };
+    let start = if s.is_empty() {
+        None
+    } else {
+        Some(s.parse().ok()?)
+    };
+    let end = if e.is_empty() {
+        None
+    } else {
+        Some(e.parse().ok()?)
+    };
     if start.is_none() && end.is_none() {
         return None;
     }
@@ -352,9 +382,13 @@ async fn get_blob(
     }
     if if_none_match(headers, &etag) {
         registry.blob_size(repo, digest).await?;
-        return Ok(base(StatusCode::NOT_MODIFIED).body(Body::empty()).unwrap_or_default());
+        return Ok(base(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .unwrap_or_default());
     }
-    let read = registry.open_blob(repo, digest, request_range(headers)).await?;
+    let read = registry
+        .open_blob(repo, digest, request_range(headers))
+        .await?;
     let body = Body::from_stream(ReaderStream::with_capacity(read.reader, READ_BUFFER));
     Ok(match read.range {
         None => base(StatusCode::OK)
@@ -363,7 +397,10 @@ async fn get_blob(
             .unwrap_or_default(),
         Some((start, end)) => base(StatusCode::PARTIAL_CONTENT)
             .header(header::CONTENT_LENGTH, end - start + 1)
-            .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", read.total))
+            .header(
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{end}/{}", read.total),
+            )
             .body(body)
             .unwrap_or_default(),
     })
@@ -379,30 +416,54 @@ fn next_link(path: &str, n: u64, last: &str) -> String {
     format!("<{path}?n={n}&last={last}>; rel=\"next\"")
 }
 
-fn paged_json(mut items: Vec<String>, n: u64, path: &str, make: impl FnOnce(Vec<String>) -> serde_json::Value) -> Response {
+fn paged_json(
+    mut items: Vec<String>,
+    n: u64,
+    path: &str,
+    make: impl FnOnce(Vec<String>) -> serde_json::Value,
+) -> Response {
     let more = items.len() as u64 > n;
     items.truncate(n as usize);
     let link = (more && n > 0)
         .then(|| items.last().map(|l| next_link(path, n, l)))
         .flatten();
-    let mut resp = json_response(StatusCode::OK, "application/json", make(items).to_string().into_bytes());
+    let mut resp = json_response(
+        StatusCode::OK,
+        "application/json",
+        make(items).to_string().into_bytes(),
+    );
     if let Some(link) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
         resp.headers_mut().insert(header::LINK, link);
     }
     resp
 }
 
-async fn tags(registry: &Registry, repo: &RepoName, n: Option<u64>, last: Option<String>) -> Result<Response> {
+async fn tags(
+    registry: &Registry,
+    repo: &RepoName,
+    n: Option<u64>,
+    last: Option<String>,
+) -> Result<Response> {
     let n = page(n);
-    let items = registry.list_tags(repo, last.as_deref(), n as i64 + 1).await?;
+    let items = registry
+        .list_tags(repo, last.as_deref(), n as i64 + 1)
+        .await?;
     let name = repo.to_string();
-    Ok(paged_json(items, n, &format!("/v2/{repo}/tags/list"), |tags| {
-        json!({ "name": name, "tags": tags })
-    }))
+    Ok(paged_json(
+        items,
+        n,
+        &format!("/v2/{repo}/tags/list"),
+        |tags| json!({ "name": name, "tags": tags }),
+    ))
 }
 
 async fn catalog(registry: &Registry, n: Option<u64>, last: Option<String>) -> Result<Response> {
     let n = page(n);
     let items = registry.catalog(last.as_deref(), n as i64 + 1).await?;
-    Ok(paged_json(items, n, "/v2/_catalog", |repos| json!({ "repositories": repos })))
+    Ok(paged_json(
+        items,
+        n,
+        "/v2/_catalog",
+        |repos| json!({ "repositories": repos }),
+    ))
 }

@@ -98,7 +98,10 @@ mod tests {
 
     #[test]
     fn decodes_escapes() {
-        assert_eq!(percent_decode("/v2/a/blobs/sha256%3Aab").as_deref(), Some("/v2/a/blobs/sha256:ab"));
+        assert_eq!(
+            percent_decode("/v2/a/blobs/sha256%3Aab").as_deref(),
+            Some("/v2/a/blobs/sha256:ab")
+        );
         assert_eq!(percent_decode("/v2/%zz%").as_deref(), Some("/v2/%zz%"));
         assert_eq!(percent_decode("/v2/%ff"), None);
         assert_eq!(percent_decode("/v2/%41").as_deref(), Some("/v2/A"));

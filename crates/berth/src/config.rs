@@ -248,7 +248,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -285,7 +288,10 @@ mod tests {
         assert!(!c.registry.deletes_enabled);
         assert_eq!(c.external_url.as_deref(), Some("https://r.example"));
         let debug = format!("{c:?}");
-        assert!(!debug.contains("hunter2"), "secrets must be redacted: {debug}");
+        assert!(
+            !debug.contains("hunter2"),
+            "secrets must be redacted: {debug}"
+        );
     }
 
     #[test]

@@ -53,14 +53,29 @@ impl Metrics {
     /// Render in the Prometheus text exposition format.
     pub fn render(&self, uploads_in_progress: Option<i64>) -> String {
         let mut out = String::new();
-        out.push_str("# HELP berth_http_requests_total HTTP requests by endpoint kind and status.\n");
+        out.push_str(
+            "# HELP berth_http_requests_total HTTP requests by endpoint kind and status.\n",
+        );
         out.push_str("# TYPE berth_http_requests_total counter\n");
-        for ((kind, status), n) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "berth_http_requests_total{{endpoint=\"{kind}\",status=\"{status}\"}} {n}");
+        for ((kind, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "berth_http_requests_total{{endpoint=\"{kind}\",status=\"{status}\"}} {n}"
+            );
         }
         out.push_str("# HELP berth_http_request_duration_seconds Time to the response head, by endpoint kind.\n");
         out.push_str("# TYPE berth_http_request_duration_seconds histogram\n");
-        for (kind, h) in self.latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (kind, h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             for (i, bound) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
                     out,
@@ -68,16 +83,36 @@ impl Metrics {
                     h.buckets[i]
                 );
             }
-            let _ = writeln!(out, "berth_http_request_duration_seconds_bucket{{endpoint=\"{kind}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "berth_http_request_duration_seconds_sum{{endpoint=\"{kind}\"}} {}", h.sum);
-            let _ = writeln!(out, "berth_http_request_duration_seconds_count{{endpoint=\"{kind}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "berth_http_request_duration_seconds_bucket{{endpoint=\"{kind}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "berth_http_request_duration_seconds_sum{{endpoint=\"{kind}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "berth_http_request_duration_seconds_count{{endpoint=\"{kind}\"}} {}",
+                h.count
+            );
         }
         out.push_str("# HELP berth_http_received_bytes_total Request body bytes received.\n");
         out.push_str("# TYPE berth_http_received_bytes_total counter\n");
-        let _ = writeln!(out, "berth_http_received_bytes_total {}", self.bytes_in.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "berth_http_received_bytes_total {}",
+            self.bytes_in.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP berth_http_sent_bytes_total Response body bytes sent.\n");
         out.push_str("# TYPE berth_http_sent_bytes_total counter\n");
-        let _ = writeln!(out, "berth_http_sent_bytes_total {}", self.bytes_out.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "berth_http_sent_bytes_total {}",
+            self.bytes_out.load(Ordering::Relaxed)
+        );
         if let Some(n) = uploads_in_progress {
             out.push_str("# HELP berth_uploads_in_progress Blob upload sessions open.\n");
             out.push_str("# TYPE berth_uploads_in_progress gauge\n");
@@ -104,7 +139,11 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
         .get::<EndpointKind>()
         .map(|k| k.0)
         .unwrap_or("other");
-    metrics.observe(kind, response.status().as_u16(), start.elapsed().as_secs_f64());
+    metrics.observe(
+        kind,
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
     let (parts, body) = response.into_parts();
     // Bodies of known size are counted at once and keep their size hint;
     // streams (blob downloads) are counted as they flow.

@@ -138,7 +138,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .route("/metrics", get(metrics_page))
         .with_state(state)
         .merge(berth_registry::router(registry.clone()))
-        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track));
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ));
 
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
@@ -151,7 +154,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
                 .await
                 .with_context(|| {
-                    format!("loading TLS certificate {} and key {}", tls.cert.display(), tls.key.display())
+                    format!(
+                        "loading TLS certificate {} and key {}",
+                        tls.cert.display(),
+                        tls.key.display()
+                    )
                 })?;
             let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
             tokio::spawn(async move { server.serve(service).await })
@@ -162,7 +169,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         }
     };
     let jobs = vec![
-        tokio::spawn(flush_pulls_job(registry.clone(), Duration::from_secs(config.pull_flush_secs))),
+        tokio::spawn(flush_pulls_job(
+            registry.clone(),
+            Duration::from_secs(config.pull_flush_secs),
+        )),
         tokio::spawn(expire_uploads_job(registry.clone())),
     ];
     tracing::info!(

@@ -44,7 +44,11 @@ async fn start_node(data_dir: &std::path::Path, port: u16) -> Node {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// What the server acknowledged, and what it was asked but did not answer.
@@ -65,8 +69,17 @@ fn content(worker: usize, round: usize, i: usize, len: usize) -> Vec<u8> {
     seed.bytes().cycle().take(len).collect()
 }
 
-async fn worker(base: String, id: usize, round: usize, ledger: Arc<Mutex<Ledger>>, stop: Arc<AtomicBool>) {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+async fn worker(
+    base: String,
+    id: usize,
+    round: usize,
+    ledger: Arc<Mutex<Ledger>>,
+    stop: Arc<AtomicBool>,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
     let repo = format!("crash/w{id}");
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -76,9 +89,26 @@ async fn worker(base: String, id: usize, round: usize, ledger: Arc<Mutex<Ledger>
         let mut pushed = Vec::new();
         for (n, data) in [&config, &layer].into_iter().enumerate() {
             let digest = sha256(data);
-            ledger.lock().expect("ledger").attempted.insert(digest.clone(), data.clone());
-            let Ok(r) = client.post(format!("{base}/v2/{repo}/blobs/uploads/")).send().await else { return };
-            let Some(loc) = r.headers().get("location").and_then(|l| l.to_str().ok()).map(|l| format!("{base}{l}")) else { return };
+            ledger
+                .lock()
+                .expect("ledger")
+                .attempted
+                .insert(digest.clone(), data.clone());
+            let Ok(r) = client
+                .post(format!("{base}/v2/{repo}/blobs/uploads/"))
+                .send()
+                .await
+            else {
+                return;
+            };
+            let Some(loc) = r
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .map(|l| format!("{base}{l}"))
+            else {
+                return;
+            };
             let ok = if n == 0 || i % 2 == 0 {
                 matches!(client.put(format!("{loc}?digest={digest}")).body(data.clone()).send().await, Ok(r) if r.status() == StatusCode::CREATED)
             } else {
@@ -87,14 +117,24 @@ async fn worker(base: String, id: usize, round: usize, ledger: Arc<Mutex<Ledger>
                 let mut offset = 0;
                 let mut ok = true;
                 for end in [third, 2 * third, data.len()] {
-                    let r = client.patch(&loc).header("content-range", format!("{offset}-{}", end - 1)).body(data[offset..end].to_vec()).send().await;
+                    let r = client
+                        .patch(&loc)
+                        .header("content-range", format!("{offset}-{}", end - 1))
+                        .body(data[offset..end].to_vec())
+                        .send()
+                        .await;
                     if !matches!(r, Ok(ref r) if r.status() == StatusCode::ACCEPTED) {
                         ok = false;
                         break;
                     }
                     offset = end;
                     if end < data.len() {
-                        ledger.lock().expect("ledger").partial_uploads.push((repo.clone(), loc.clone(), end as u64, data.clone()));
+                        ledger.lock().expect("ledger").partial_uploads.push((
+                            repo.clone(),
+                            loc.clone(),
+                            end as u64,
+                            data.clone(),
+                        ));
                     }
                 }
                 ok && matches!(client.put(format!("{loc}?digest={digest}")).send().await, Ok(r) if r.status() == StatusCode::CREATED)
@@ -102,15 +142,29 @@ async fn worker(base: String, id: usize, round: usize, ledger: Arc<Mutex<Ledger>
             if !ok {
                 return;
             }
-            ledger.lock().expect("ledger").blobs.insert(digest.clone(), data.clone());
+            ledger
+                .lock()
+                .expect("ledger")
+                .blobs
+                .insert(digest.clone(), data.clone());
             pushed.push((digest, data.len()));
         }
         let manifest = image_manifest(&pushed[0].0, pushed[0].1, &[pushed[1].clone()], None);
         let tag = format!("r{round}-i{i}");
-        let r = client.put(format!("{base}/v2/{repo}/manifests/{tag}")).header("content-type", OCI_MANIFEST).body(manifest.clone()).send().await;
+        let r = client
+            .put(format!("{base}/v2/{repo}/manifests/{tag}"))
+            .header("content-type", OCI_MANIFEST)
+            .body(manifest.clone())
+            .send()
+            .await;
         match r {
             Ok(r) if r.status() == StatusCode::CREATED => {
-                ledger.lock().expect("ledger").manifests.push((repo.clone(), tag, sha256(&manifest), manifest));
+                ledger.lock().expect("ledger").manifests.push((
+                    repo.clone(),
+                    tag,
+                    sha256(&manifest),
+                    manifest,
+                ));
             }
             _ => return,
         }
@@ -122,15 +176,33 @@ async fn verify(base: &str, ledger: &Ledger) {
     // Every acknowledged manifest, by tag and by digest, with all its blobs.
     for (repo, tag, digest, bytes) in &ledger.manifests {
         for reference in [tag.as_str(), digest.as_str()] {
-            let r = client.get(format!("{base}/v2/{repo}/manifests/{reference}")).send().await.expect("get");
+            let r = client
+                .get(format!("{base}/v2/{repo}/manifests/{reference}"))
+                .send()
+                .await
+                .expect("get");
             assert_eq!(r.status(), StatusCode::OK, "{repo}:{reference} lost");
-            assert_eq!(&r.bytes().await.expect("b").to_vec(), bytes, "{repo}:{reference} corrupt");
+            assert_eq!(
+                &r.bytes().await.expect("b").to_vec(),
+                bytes,
+                "{repo}:{reference} corrupt"
+            );
         }
         let m: serde_json::Value = serde_json::from_slice(bytes).expect("json");
         let mut refs = vec![m["config"]["digest"].as_str().expect("config").to_owned()];
-        refs.extend(m["layers"].as_array().expect("layers").iter().map(|l| l["digest"].as_str().expect("d").to_owned()));
+        refs.extend(
+            m["layers"]
+                .as_array()
+                .expect("layers")
+                .iter()
+                .map(|l| l["digest"].as_str().expect("d").to_owned()),
+        );
         for d in refs {
-            let r = client.get(format!("{base}/v2/{repo}/blobs/{d}")).send().await.expect("get");
+            let r = client
+                .get(format!("{base}/v2/{repo}/blobs/{d}"))
+                .send()
+                .await
+                .expect("get");
             assert_eq!(r.status(), StatusCode::OK, "blob {d} of {repo}:{tag} lost");
             assert_eq!(sha256(&r.bytes().await.expect("b")), d, "blob {d} corrupt");
         }
@@ -140,10 +212,18 @@ async fn verify(base: &str, ledger: &Ledger) {
         let acknowledged = ledger.blobs.contains_key(d);
         let mut found = false;
         for w in 0..4 {
-            let r = client.get(format!("{base}/v2/crash/w{w}/blobs/{d}")).send().await.expect("get");
+            let r = client
+                .get(format!("{base}/v2/crash/w{w}/blobs/{d}"))
+                .send()
+                .await
+                .expect("get");
             if r.status() == StatusCode::OK {
                 found = true;
-                assert_eq!(&r.bytes().await.expect("b").to_vec(), data, "partial or wrong blob {d} served");
+                assert_eq!(
+                    &r.bytes().await.expect("b").to_vec(),
+                    data,
+                    "partial or wrong blob {d} served"
+                );
             }
         }
         assert!(found || !acknowledged, "acknowledged blob {d} lost");
@@ -154,18 +234,42 @@ async fn verify(base: &str, ledger: &Ledger) {
         match r.status() {
             StatusCode::NOT_FOUND => {}
             StatusCode::NO_CONTENT => {
-                let range = r.headers().get("range").and_then(|v| v.to_str().ok()).expect("range").to_owned();
-                let have: usize = range.split('-').nth(1).and_then(|e| e.parse::<usize>().ok()).map(|e| e + 1).expect("end");
+                let range = r
+                    .headers()
+                    .get("range")
+                    .and_then(|v| v.to_str().ok())
+                    .expect("range")
+                    .to_owned();
+                let have: usize = range
+                    .split('-')
+                    .nth(1)
+                    .and_then(|e| e.parse::<usize>().ok())
+                    .map(|e| e + 1)
+                    .expect("end");
                 let have = if range == "0-0" { 0 } else { have };
                 assert!(have <= data.len(), "upload reports more than was sent");
                 let digest = sha256(data);
                 let mut put = client.put(format!("{loc}?digest={digest}"));
                 if have < data.len() {
-                    put = put.header("content-range", format!("{have}-{}", data.len() - 1)).body(data[have..].to_vec());
+                    put = put
+                        .header("content-range", format!("{have}-{}", data.len() - 1))
+                        .body(data[have..].to_vec());
                 }
                 let r = put.send().await.expect("put");
-                assert_eq!(r.status(), StatusCode::CREATED, "resuming {loc} at {have}: {:?}", r.text().await);
-                let got = client.get(format!("{base}/v2/{repo}/blobs/{digest}")).send().await.expect("get").bytes().await.expect("b");
+                assert_eq!(
+                    r.status(),
+                    StatusCode::CREATED,
+                    "resuming {loc} at {have}: {:?}",
+                    r.text().await
+                );
+                let got = client
+                    .get(format!("{base}/v2/{repo}/blobs/{digest}"))
+                    .send()
+                    .await
+                    .expect("get")
+                    .bytes()
+                    .await
+                    .expect("b");
                 assert_eq!(got.to_vec(), *data, "resumed upload corrupt");
             }
             other => panic!("upload {loc} answers {other}"),
@@ -182,7 +286,15 @@ async fn kill_during_pushes_then_restart() {
     for (round, delay_ms) in [(0usize, 700u64), (1, 450), (2, 900)] {
         let stop = Arc::new(AtomicBool::new(false));
         let workers: Vec<_> = (0..4)
-            .map(|w| tokio::spawn(worker(node.base.clone(), w, round, ledger.clone(), stop.clone())))
+            .map(|w| {
+                tokio::spawn(worker(
+                    node.base.clone(),
+                    w,
+                    round,
+                    ledger.clone(),
+                    stop.clone(),
+                ))
+            })
             .collect();
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         node.child.start_kill().expect("kill -9");
@@ -194,7 +306,10 @@ async fn kill_during_pushes_then_restart() {
         node = start_node(dir.path(), port).await;
         let snapshot = {
             let mut l = ledger.lock().expect("ledger");
-            assert!(!l.manifests.is_empty(), "round {round}: the workers got nothing acknowledged before the kill");
+            assert!(
+                !l.manifests.is_empty(),
+                "round {round}: the workers got nothing acknowledged before the kill"
+            );
             Ledger {
                 blobs: l.blobs.clone(),
                 attempted: l.attempted.clone(),

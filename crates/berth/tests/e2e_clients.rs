@@ -62,7 +62,12 @@ fn valid_image(file: &str, content: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]}
     }))
     .expect("config");
-    let manifest = image_manifest(&sha256(&config), config.len(), &[(sha256(&layer), layer.len())], None);
+    let manifest = image_manifest(
+        &sha256(&config),
+        config.len(),
+        &[(sha256(&layer), layer.len())],
+        None,
+    );
     (config, layer, manifest)
 }
 
@@ -72,28 +77,50 @@ fn write_oci_layout(dir: &Path, tag: &str, blobs: &[&[u8]], manifest: &[u8]) {
     std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).expect("layout");
     for b in blobs.iter().chain(std::iter::once(&manifest)) {
         let d = sha256(b);
-        std::fs::write(dir.join("blobs/sha256").join(d.trim_start_matches("sha256:")), b).expect("blob");
+        std::fs::write(
+            dir.join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:")),
+            b,
+        )
+        .expect("blob");
     }
     let index = serde_json::json!({
         "schemaVersion": 2, "mediaType": OCI_INDEX,
         "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha256(manifest), "size": manifest.len(),
                        "annotations": {"org.opencontainers.image.ref.name": tag}}]
     });
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).expect("json")).expect("index");
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&index).expect("json"),
+    )
+    .expect("index");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_build_push_remove_pull_by_tag_and_digest() {
     let t = TestServer::start(Backend::Sqlite).await;
     let ctx = tempfile::tempdir().expect("ctx");
-    for (name, content) in [("a.txt", "first layer\n"), ("b.txt", "second layer\n"), ("c.txt", "third layer\n")] {
+    for (name, content) in [
+        ("a.txt", "first layer\n"),
+        ("b.txt", "second layer\n"),
+        ("c.txt", "third layer\n"),
+    ] {
         std::fs::write(ctx.path().join(name), content).expect("write");
     }
-    std::fs::write(ctx.path().join("Dockerfile"), "FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nCOPY c.txt /c.txt\n").expect("dockerfile");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nCOPY c.txt /c.txt\n",
+    )
+    .expect("dockerfile");
     let image = format!("{}/e2e/docker-img", host(&t));
     let tagged = format!("{image}:v1");
     let ctx_path = ctx.path().to_str().expect("utf8");
-    run_env("docker", &["build", "-q", "-t", &tagged, ctx_path], &[("DOCKER_BUILDKIT", "0")]).await;
+    run_env(
+        "docker",
+        &["build", "-q", "-t", &tagged, ctx_path],
+        &[("DOCKER_BUILDKIT", "0")],
+    )
+    .await;
     let pushed = stdout(&run("docker", &["push", &tagged]).await);
     let digest = pushed
         .split_whitespace()
@@ -104,7 +131,10 @@ async fn docker_build_push_remove_pull_by_tag_and_digest() {
     let r = t
         .client
         .get(t.url("/v2/e2e/docker-img/manifests/v1"))
-        .header("accept", "application/vnd.docker.distribution.manifest.v2+json")
+        .header(
+            "accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
         .send()
         .await
         .expect("get");
@@ -116,7 +146,19 @@ async fn docker_build_push_remove_pull_by_tag_and_digest() {
     run("docker", &["pull", &tagged]).await;
     let by_digest = format!("{image}@{digest}");
     run("docker", &["pull", &by_digest]).await;
-    let inspect = stdout(&run("docker", &["image", "inspect", "--format", "{{len .RootFS.Layers}}", &by_digest]).await);
+    let inspect = stdout(
+        &run(
+            "docker",
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{len .RootFS.Layers}}",
+                &by_digest,
+            ],
+        )
+        .await,
+    );
     assert_eq!(inspect.trim(), "3");
     run("docker", &["rmi", "-f", &tagged, &by_digest]).await;
 }
@@ -127,9 +169,22 @@ async fn podman_multi_arch_manifest_list() {
     let work = tempfile::tempdir().expect("dir");
     let root = work.path().join("root");
     let runroot = work.path().join("run");
-    let (root, runroot) = (root.to_str().expect("utf8"), runroot.to_str().expect("utf8"));
+    let (root, runroot) = (
+        root.to_str().expect("utf8"),
+        runroot.to_str().expect("utf8"),
+    );
     let podman = |args: Vec<String>| async move {
-        let mut all: Vec<String> = ["--root", root, "--runroot", runroot, "--storage-driver", "vfs"].iter().map(|s| s.to_string()).collect();
+        let mut all: Vec<String> = [
+            "--root",
+            root,
+            "--runroot",
+            runroot,
+            "--storage-driver",
+            "vfs",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         all.extend(args);
         let refs: Vec<&str> = all.iter().map(String::as_str).collect();
         run("podman", &refs).await
@@ -139,26 +194,87 @@ async fn podman_multi_arch_manifest_list() {
     let ctx_s = ctx.to_str().expect("utf8").to_owned();
     for arch in ["amd64", "arm64"] {
         std::fs::write(ctx.join("arch.txt"), arch).expect("write");
-        std::fs::write(ctx.join("Containerfile"), "FROM scratch\nCOPY arch.txt /arch.txt\n").expect("write");
-        podman(vec!["build".into(), "-q".into(), "--arch".into(), arch.into(), "-t".into(), format!("localhost/multi:{arch}"), ctx_s.clone()]).await;
+        std::fs::write(
+            ctx.join("Containerfile"),
+            "FROM scratch\nCOPY arch.txt /arch.txt\n",
+        )
+        .expect("write");
+        podman(vec![
+            "build".into(),
+            "-q".into(),
+            "--arch".into(),
+            arch.into(),
+            "-t".into(),
+            format!("localhost/multi:{arch}"),
+            ctx_s.clone(),
+        ])
+        .await;
     }
-    podman(vec!["manifest".into(), "create".into(), "localhost/multi:list".into()]).await;
+    podman(vec![
+        "manifest".into(),
+        "create".into(),
+        "localhost/multi:list".into(),
+    ])
+    .await;
     for arch in ["amd64", "arm64"] {
-        podman(vec!["manifest".into(), "add".into(), "localhost/multi:list".into(), format!("containers-storage:localhost/multi:{arch}")]).await;
+        podman(vec![
+            "manifest".into(),
+            "add".into(),
+            "localhost/multi:list".into(),
+            format!("containers-storage:localhost/multi:{arch}"),
+        ])
+        .await;
     }
     let dest = format!("docker://{}/e2e/multi:latest", host(&t));
-    podman(vec!["manifest".into(), "push".into(), "--all".into(), "--tls-verify=false".into(), "localhost/multi:list".into(), dest]).await;
+    podman(vec![
+        "manifest".into(),
+        "push".into(),
+        "--all".into(),
+        "--tls-verify=false".into(),
+        "localhost/multi:list".into(),
+        dest,
+    ])
+    .await;
     let r = t.get("/v2/e2e/multi/manifests/latest").await;
     assert_eq!(r.status(), StatusCode::OK);
     let list: serde_json::Value = r.json().await.expect("json");
-    let arches: Vec<String> = list["manifests"].as_array().expect("manifests").iter()
-        .map(|m| m["platform"]["architecture"].as_str().unwrap_or_default().to_owned()).collect();
-    assert!(arches.contains(&"amd64".to_owned()) && arches.contains(&"arm64".to_owned()), "{list}");
+    let arches: Vec<String> = list["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| {
+            m["platform"]["architecture"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        arches.contains(&"amd64".to_owned()) && arches.contains(&"arm64".to_owned()),
+        "{list}"
+    );
     // Pull one platform back.
     let src = format!("{}/e2e/multi:latest", host(&t));
     podman(vec!["rmi".into(), "-a".into(), "-f".into()]).await;
-    podman(vec!["pull".into(), "-q".into(), "--tls-verify=false".into(), "--arch".into(), "arm64".into(), src.clone()]).await;
-    let arch = stdout(&podman(vec!["image".into(), "inspect".into(), "--format".into(), "{{.Architecture}}".into(), src]).await);
+    podman(vec![
+        "pull".into(),
+        "-q".into(),
+        "--tls-verify=false".into(),
+        "--arch".into(),
+        "arm64".into(),
+        src.clone(),
+    ])
+    .await;
+    let arch = stdout(
+        &podman(vec![
+            "image".into(),
+            "inspect".into(),
+            "--format".into(),
+            "{{.Architecture}}".into(),
+            src,
+        ])
+        .await,
+    );
     assert_eq!(arch.trim(), "arm64");
 }
 
@@ -170,20 +286,56 @@ async fn skopeo_copy_oci_layout_in_and_out_then_delete() {
     let src = work.path().join("src");
     write_oci_layout(&src, "v1", &[&config, &layer], &manifest);
     let dest = format!("docker://{}/e2e/skopeo:v1", host(&t));
-    run("skopeo", &["copy", "--preserve-digests", "--dest-tls-verify=false", &format!("oci:{}:v1", src.display()), &dest]).await;
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:v1", src.display()),
+            &dest,
+        ],
+    )
+    .await;
     let r = t.get("/v2/e2e/skopeo/manifests/v1").await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.bytes().await.expect("b").to_vec(), manifest, "skopeo pushed the manifest bytes unchanged");
+    assert_eq!(
+        r.bytes().await.expect("b").to_vec(),
+        manifest,
+        "skopeo pushed the manifest bytes unchanged"
+    );
     let inspect = stdout(&run("skopeo", &["inspect", "--tls-verify=false", &dest]).await);
     let v: serde_json::Value = serde_json::from_str(&inspect).expect("inspect json");
     assert_eq!(v["Digest"], sha256(&manifest));
     let out = work.path().join("out");
-    run("skopeo", &["copy", "--preserve-digests", "--src-tls-verify=false", &dest, &format!("oci:{}:v1", out.display())]).await;
-    let copied_layer = std::fs::read(out.join("blobs/sha256").join(sha256(&layer).trim_start_matches("sha256:"))).expect("layer copied out");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            &dest,
+            &format!("oci:{}:v1", out.display()),
+        ],
+    )
+    .await;
+    let copied_layer = std::fs::read(
+        out.join("blobs/sha256")
+            .join(sha256(&layer).trim_start_matches("sha256:")),
+    )
+    .expect("layer copied out");
     assert_eq!(copied_layer, layer);
     run("skopeo", &["delete", "--tls-verify=false", &dest]).await;
-    assert_eq!(t.head("/v2/e2e/skopeo/manifests/v1").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(t.head(&format!("/v2/e2e/skopeo/manifests/{}", sha256(&manifest))).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.head("/v2/e2e/skopeo/manifests/v1").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.head(&format!("/v2/e2e/skopeo/manifests/{}", sha256(&manifest)))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,13 +346,55 @@ async fn containerd_ctr_pull_plain_http() {
     let (config, layer, manifest) = valid_image("etc/berth.txt", b"pulled by containerd\n");
     t.push_blob("e2e/ctr", &config).await;
     t.push_blob("e2e/ctr", &layer).await;
-    assert_eq!(t.put_manifest("e2e/ctr", "v1", OCI_MANIFEST, &manifest).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        t.put_manifest("e2e/ctr", "v1", OCI_MANIFEST, &manifest)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
     let reference = format!("{}/e2e/ctr:v1", host(&t));
-    let ns = format!("berth-e2e-{}", t.server.as_ref().expect("server").addr().port());
-    run("ctr", &["--address", &address, "-n", &ns, "images", "pull", "--plain-http", "--platform", "linux/amd64", &reference]).await;
-    let listed = stdout(&run("ctr", &["--address", &address, "-n", &ns, "images", "ls", "-q"]).await);
+    let ns = format!(
+        "berth-e2e-{}",
+        t.server.as_ref().expect("server").addr().port()
+    );
+    run(
+        "ctr",
+        &[
+            "--address",
+            &address,
+            "-n",
+            &ns,
+            "images",
+            "pull",
+            "--plain-http",
+            "--platform",
+            "linux/amd64",
+            &reference,
+        ],
+    )
+    .await;
+    let listed = stdout(
+        &run(
+            "ctr",
+            &["--address", &address, "-n", &ns, "images", "ls", "-q"],
+        )
+        .await,
+    );
     assert!(listed.lines().any(|l| l == reference), "{listed}");
-    let content = stdout(&run("ctr", &["--address", &address, "-n", &ns, "content", "ls", "-q"]).await);
-    assert!(content.contains(&sha256(&layer)), "layer fetched: {content}");
-    run("ctr", &["--address", &address, "-n", &ns, "images", "rm", &reference]).await;
+    let content = stdout(
+        &run(
+            "ctr",
+            &["--address", &address, "-n", &ns, "content", "ls", "-q"],
+        )
+        .await,
+    );
+    assert!(
+        content.contains(&sha256(&layer)),
+        "layer fetched: {content}"
+    );
+    run(
+        "ctr",
+        &["--address", &address, "-n", &ns, "images", "rm", &reference],
+    )
+    .await;
 }

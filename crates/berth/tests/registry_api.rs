@@ -38,9 +38,17 @@ async fn base_endpoint(b: Backend) {
     let t = TestServer::start(b).await;
     let r = t.get("/v2/").await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(header(&r, "docker-distribution-api-version"), "registry/2.0");
+    assert_eq!(
+        header(&r, "docker-distribution-api-version"),
+        "registry/2.0"
+    );
     assert_eq!(t.get("/v2").await.status(), StatusCode::OK);
-    assert_error(t.get("/v2/nothing/here/at/all").await, StatusCode::NOT_FOUND, "UNSUPPORTED").await;
+    assert_error(
+        t.get("/v2/nothing/here/at/all").await,
+        StatusCode::NOT_FOUND,
+        "UNSUPPORTED",
+    )
+    .await;
 }
 
 async fn monolithic_upload(b: Backend) {
@@ -56,37 +64,79 @@ async fn monolithic_upload(b: Backend) {
     assert_eq!(header(&r, "etag"), format!("\"{digest}\""));
     assert_eq!(r.bytes().await.expect("body").to_vec(), data);
     // Not linked in another repository.
-    assert_eq!(t.head(&format!("/v2/team/other/blobs/{digest}")).await.status(), StatusCode::NOT_FOUND);
-    assert_error(t.get(&format!("/v2/team/other/blobs/{digest}")).await, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
+    assert_eq!(
+        t.head(&format!("/v2/team/other/blobs/{digest}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_error(
+        t.get(&format!("/v2/team/other/blobs/{digest}")).await,
+        StatusCode::NOT_FOUND,
+        "BLOB_UNKNOWN",
+    )
+    .await;
 }
 
 async fn single_post_upload(b: Backend) {
     let t = TestServer::start(b).await;
     let data = b"single post".to_vec();
     let digest = sha256(&data);
-    let r = t.client.post(t.url(&format!("/v2/r/blobs/uploads/?digest={digest}")))
-        .header("content-type", "application/octet-stream").body(data.clone()).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url(&format!("/v2/r/blobs/uploads/?digest={digest}")))
+        .header("content-type", "application/octet-stream")
+        .body(data.clone())
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(header(&r, "location"), format!("/v2/r/blobs/{digest}"));
-    assert_eq!(t.get(&format!("/v2/r/blobs/{digest}")).await.bytes().await.expect("b").to_vec(), data);
+    assert_eq!(
+        t.get(&format!("/v2/r/blobs/{digest}"))
+            .await
+            .bytes()
+            .await
+            .expect("b")
+            .to_vec(),
+        data
+    );
     // A wrong digest on a single POST stores nothing.
     let wrong = sha256(b"something else");
-    let r = t.client.post(t.url(&format!("/v2/r/blobs/uploads/?digest={wrong}"))).body(data).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url(&format!("/v2/r/blobs/uploads/?digest={wrong}")))
+        .body(data)
+        .send()
+        .await
+        .expect("post");
     assert_error(r, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-    assert_eq!(t.head(&format!("/v2/r/blobs/{wrong}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.head(&format!("/v2/r/blobs/{wrong}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn chunked_upload_in_order_and_out_of_order(b: Backend) {
     let t = TestServer::start(b).await;
     let data: Vec<u8> = (0..30u8).collect();
     let digest = sha256(&data);
-    let r = t.client.post(t.url("/v2/chunky/blobs/uploads/")).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url("/v2/chunky/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert!(!header(&r, "docker-upload-uuid").is_empty());
     let loc = t.resolve(&header(&r, "location"));
     let patch = |range: &str, body: &[u8]| {
-        t.client.patch(&loc).header("content-type", "application/octet-stream")
-            .header("content-range", range).body(body.to_vec()).send()
+        t.client
+            .patch(&loc)
+            .header("content-type", "application/octet-stream")
+            .header("content-range", range)
+            .body(body.to_vec())
+            .send()
     };
     let r = patch("0-9", &data[0..10]).await.expect("patch");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
@@ -104,108 +154,304 @@ async fn chunked_upload_in_order_and_out_of_order(b: Backend) {
     let r = patch("10-19", &data[10..20]).await.expect("patch");
     assert_eq!(header(&r, "range"), "0-19");
     // Content-Length disagreeing with Content-Range.
-    let r = t.client.patch(&loc).header("content-range", "20-29").header("content-length", "3").body(vec![1, 2, 3]).send().await.expect("patch");
+    let r = t
+        .client
+        .patch(&loc)
+        .header("content-range", "20-29")
+        .header("content-length", "3")
+        .body(vec![1, 2, 3])
+        .send()
+        .await
+        .expect("patch");
     assert_error(r, StatusCode::BAD_REQUEST, "SIZE_INVALID").await;
     // Last chunk in the closing PUT.
-    let r = t.client.put(format!("{loc}?digest={digest}")).header("content-range", "20-29")
-        .header("content-type", "application/octet-stream").body(data[20..].to_vec()).send().await.expect("put");
+    let r = t
+        .client
+        .put(format!("{loc}?digest={digest}"))
+        .header("content-range", "20-29")
+        .header("content-type", "application/octet-stream")
+        .body(data[20..].to_vec())
+        .send()
+        .await
+        .expect("put");
     assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
-    assert_eq!(t.get(&format!("/v2/chunky/blobs/{digest}")).await.bytes().await.expect("b").to_vec(), data);
+    assert_eq!(
+        t.get(&format!("/v2/chunky/blobs/{digest}"))
+            .await
+            .bytes()
+            .await
+            .expect("b")
+            .to_vec(),
+        data
+    );
     // The session is closed.
-    assert_error(t.client.get(&loc).send().await.expect("s"), StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
+    assert_error(
+        t.client.get(&loc).send().await.expect("s"),
+        StatusCode::NOT_FOUND,
+        "BLOB_UPLOAD_UNKNOWN",
+    )
+    .await;
 }
 
 async fn streamed_patch_upload(b: Backend) {
     let t = TestServer::start(b).await;
-    let r = t.client.post(t.url("/v2/s/blobs/uploads/")).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url("/v2/s/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
     let loc = t.resolve(&header(&r, "location"));
     let part1 = vec![7u8; 3 << 20];
     let part2 = vec![9u8; 1000];
-    let stream = futures_util::stream::iter(part1.chunks(64 * 1024).map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c))).collect::<Vec<_>>());
-    let r = t.client.patch(&loc).body(reqwest::Body::wrap_stream(stream)).send().await.expect("patch");
+    let stream = futures_util::stream::iter(
+        part1
+            .chunks(64 * 1024)
+            .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
+    );
+    let r = t
+        .client
+        .patch(&loc)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .expect("patch");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(header(&r, "range"), format!("0-{}", part1.len() - 1));
-    let r = t.client.patch(&loc).body(part2.clone()).send().await.expect("patch");
-    assert_eq!(header(&r, "range"), format!("0-{}", part1.len() + part2.len() - 1));
+    let r = t
+        .client
+        .patch(&loc)
+        .body(part2.clone())
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(
+        header(&r, "range"),
+        format!("0-{}", part1.len() + part2.len() - 1)
+    );
     let mut all = part1.clone();
     all.extend_from_slice(&part2);
     let digest = sha256(&all);
-    let r = t.client.put(format!("{loc}?digest={digest}")).send().await.expect("put");
+    let r = t
+        .client
+        .put(format!("{loc}?digest={digest}"))
+        .send()
+        .await
+        .expect("put");
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(header(&r, "docker-content-digest"), digest);
-    let got = t.get(&format!("/v2/s/blobs/{digest}")).await.bytes().await.expect("b");
+    let got = t
+        .get(&format!("/v2/s/blobs/{digest}"))
+        .await
+        .bytes()
+        .await
+        .expect("b");
     assert_eq!(got.len(), all.len());
     assert!(got.as_ref() == all.as_slice());
 }
 
 async fn digest_mismatch_stores_nothing(b: Backend) {
     let t = TestServer::start(b).await;
-    let r = t.client.post(t.url("/v2/m/blobs/uploads/")).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url("/v2/m/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
     let loc = t.resolve(&header(&r, "location"));
     let claimed = sha256(b"what the client claims");
-    let r = t.client.put(format!("{loc}?digest={claimed}")).body(b"what it sends".to_vec()).send().await.expect("put");
+    let r = t
+        .client
+        .put(format!("{loc}?digest={claimed}"))
+        .body(b"what it sends".to_vec())
+        .send()
+        .await
+        .expect("put");
     assert_error(r, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-    assert_eq!(t.head(&format!("/v2/m/blobs/{claimed}")).await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(t.client.get(&loc).send().await.expect("s").status(), StatusCode::NOT_FOUND);
-    let uploads = std::fs::read_dir(t.data_dir().join("blobs/_uploads")).expect("dir").count();
+    assert_eq!(
+        t.head(&format!("/v2/m/blobs/{claimed}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.client.get(&loc).send().await.expect("s").status(),
+        StatusCode::NOT_FOUND
+    );
+    let uploads = std::fs::read_dir(t.data_dir().join("blobs/_uploads"))
+        .expect("dir")
+        .count();
     assert_eq!(uploads, 0, "no upload data left behind");
     // Malformed and missing digests.
-    let r = t.client.post(t.url("/v2/m/blobs/uploads/")).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url("/v2/m/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
     let loc = t.resolve(&header(&r, "location"));
-    assert_error(t.client.put(format!("{loc}?digest=sha256:nothex")).send().await.expect("p"), StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-    assert_error(t.client.put(&loc).send().await.expect("p"), StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
+    assert_error(
+        t.client
+            .put(format!("{loc}?digest=sha256:nothex"))
+            .send()
+            .await
+            .expect("p"),
+        StatusCode::BAD_REQUEST,
+        "DIGEST_INVALID",
+    )
+    .await;
+    assert_error(
+        t.client.put(&loc).send().await.expect("p"),
+        StatusCode::BAD_REQUEST,
+        "DIGEST_INVALID",
+    )
+    .await;
 }
 
 async fn cancel_and_foreign_uploads(b: Backend) {
     let t = TestServer::start(b).await;
-    let r = t.client.post(t.url("/v2/c/blobs/uploads/")).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url("/v2/c/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
     let loc = header(&r, "location");
     let id = header(&r, "docker-upload-uuid");
     // The session belongs to its repository.
-    assert_error(t.get(&format!("/v2/other/blobs/uploads/{id}")).await, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
-    let r = t.client.delete(t.resolve(&loc)).send().await.expect("delete");
+    assert_error(
+        t.get(&format!("/v2/other/blobs/uploads/{id}")).await,
+        StatusCode::NOT_FOUND,
+        "BLOB_UPLOAD_UNKNOWN",
+    )
+    .await;
+    let r = t
+        .client
+        .delete(t.resolve(&loc))
+        .send()
+        .await
+        .expect("delete");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_error(t.get(&loc).await, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
-    assert_error(t.delete(&loc).await, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
-    assert!(t.get("/v2/c/blobs/uploads/..%2F..%2Fetc").await.status().is_client_error());
-    assert_error(t.get("/v2/c/blobs/uploads/nosuchupload").await, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
+    assert_error(
+        t.get(&loc).await,
+        StatusCode::NOT_FOUND,
+        "BLOB_UPLOAD_UNKNOWN",
+    )
+    .await;
+    assert_error(
+        t.delete(&loc).await,
+        StatusCode::NOT_FOUND,
+        "BLOB_UPLOAD_UNKNOWN",
+    )
+    .await;
+    assert!(t
+        .get("/v2/c/blobs/uploads/..%2F..%2Fetc")
+        .await
+        .status()
+        .is_client_error());
+    assert_error(
+        t.get("/v2/c/blobs/uploads/nosuchupload").await,
+        StatusCode::NOT_FOUND,
+        "BLOB_UPLOAD_UNKNOWN",
+    )
+    .await;
 }
 
 async fn sha512_uploads(b: Backend) {
     let t = TestServer::start(b).await;
     let data = b"sha512 content".to_vec();
     let digest = berth_oci::Digest::of_bytes(berth_oci::Algorithm::Sha512, &data).to_string();
-    let r = t.client.post(t.url("/v2/x/blobs/uploads/?digest-algorithm=sha512")).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url("/v2/x/blobs/uploads/?digest-algorithm=sha512"))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let loc = t.resolve(&header(&r, "location"));
-    let r = t.client.put(format!("{loc}?digest={digest}")).body(data.clone()).send().await.expect("put");
+    let r = t
+        .client
+        .put(format!("{loc}?digest={digest}"))
+        .body(data.clone())
+        .send()
+        .await
+        .expect("put");
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(t.get(&format!("/v2/x/blobs/{digest}")).await.bytes().await.expect("b").to_vec(), data);
-    let r = t.client.post(t.url("/v2/x/blobs/uploads/?digest-algorithm=md5")).send().await.expect("post");
+    assert_eq!(
+        t.get(&format!("/v2/x/blobs/{digest}"))
+            .await
+            .bytes()
+            .await
+            .expect("b")
+            .to_vec(),
+        data
+    );
+    let r = t
+        .client
+        .post(t.url("/v2/x/blobs/uploads/?digest-algorithm=md5"))
+        .send()
+        .await
+        .expect("post");
     assert_error(r, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
 }
 
 async fn cross_repository_mount(b: Backend) {
     let t = TestServer::start(b).await;
     let digest = t.push_blob("src/repo", b"shared layer").await;
-    let r = t.client.post(t.url(&format!("/v2/dst/repo/blobs/uploads/?mount={digest}&from=src/repo"))).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url(&format!(
+            "/v2/dst/repo/blobs/uploads/?mount={digest}&from=src/repo"
+        )))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(header(&r, "location"), format!("/v2/dst/repo/blobs/{digest}"));
+    assert_eq!(
+        header(&r, "location"),
+        format!("/v2/dst/repo/blobs/{digest}")
+    );
     assert_eq!(header(&r, "docker-content-digest"), digest);
-    assert_eq!(t.head(&format!("/v2/dst/repo/blobs/{digest}")).await.status(), StatusCode::OK);
+    assert_eq!(
+        t.head(&format!("/v2/dst/repo/blobs/{digest}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     // Without from: mounted when it exists anywhere.
-    let r = t.client.post(t.url(&format!("/v2/third/blobs/uploads/?mount={digest}"))).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url(&format!("/v2/third/blobs/uploads/?mount={digest}")))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::CREATED);
     // From a repository that does not have it: falls back to an upload.
     let unknown = sha256(b"never pushed");
-    let r = t.client.post(t.url(&format!("/v2/dst/repo/blobs/uploads/?mount={unknown}&from=src/repo"))).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url(&format!(
+            "/v2/dst/repo/blobs/uploads/?mount={unknown}&from=src/repo"
+        )))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert!(header(&r, "location").starts_with("/v2/dst/repo/blobs/uploads/"));
-    let r = t.client.post(t.url(&format!("/v2/dst/repo/blobs/uploads/?mount={digest}&from=empty/repo"))).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url(&format!(
+            "/v2/dst/repo/blobs/uploads/?mount={digest}&from=empty/repo"
+        )))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     // Stored once on disk.
     let hex = digest.trim_start_matches("sha256:");
-    assert!(t.data_dir().join(format!("blobs/sha256/{}/{hex}", &hex[..2])).exists());
+    assert!(t
+        .data_dir()
+        .join(format!("blobs/sha256/{}/{hex}", &hex[..2]))
+        .exists());
 }
 
 async fn blob_ranges_and_conditional_get(b: Backend) {
@@ -232,7 +478,13 @@ async fn blob_ranges_and_conditional_get(b: Backend) {
     let r = ranged("pages=1-2").await.expect("get");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.bytes().await.expect("b").len(), 100);
-    let r = t.client.get(t.url(&path)).header("if-none-match", format!("\"{digest}\"")).send().await.expect("get");
+    let r = t
+        .client
+        .get(t.url(&path))
+        .header("if-none-match", format!("\"{digest}\""))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
 }
 
@@ -240,28 +492,65 @@ async fn manifest_push_pull_by_tag_and_digest(b: Backend) {
     let t = TestServer::start(b).await;
     let (digest, manifest) = t.push_image("library/app", "v1", b"layer one").await;
     for reference in ["v1", digest.as_str()] {
-        let r = t.get(&format!("/v2/library/app/manifests/{reference}")).await;
+        let r = t
+            .get(&format!("/v2/library/app/manifests/{reference}"))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, "content-type"), OCI_MANIFEST);
         assert_eq!(header(&r, "docker-content-digest"), digest);
         assert_eq!(header(&r, "content-length"), manifest.len().to_string());
-        assert_eq!(r.bytes().await.expect("b").to_vec(), manifest, "exact bytes");
-        let r = t.head(&format!("/v2/library/app/manifests/{reference}")).await;
+        assert_eq!(
+            r.bytes().await.expect("b").to_vec(),
+            manifest,
+            "exact bytes"
+        );
+        let r = t
+            .head(&format!("/v2/library/app/manifests/{reference}"))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, "content-length"), manifest.len().to_string());
         assert_eq!(header(&r, "docker-content-digest"), digest);
     }
-    assert_error(t.get("/v2/library/app/manifests/v2").await, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
-    assert_error(t.get("/v2/library/nope/manifests/v1").await, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
-    assert_eq!(t.head("/v2/library/app/manifests/v2").await.status(), StatusCode::NOT_FOUND);
+    assert_error(
+        t.get("/v2/library/app/manifests/v2").await,
+        StatusCode::NOT_FOUND,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
+    assert_error(
+        t.get("/v2/library/nope/manifests/v1").await,
+        StatusCode::NOT_FOUND,
+        "NAME_UNKNOWN",
+    )
+    .await;
+    assert_eq!(
+        t.head("/v2/library/app/manifests/v2").await.status(),
+        StatusCode::NOT_FOUND
+    );
     // Retagging moves the tag; re-pushing the same bytes is idempotent.
     let (digest2, _) = t.push_image("library/app", "v1", b"layer two").await;
     assert_ne!(digest, digest2);
-    assert_eq!(header(&t.head("/v2/library/app/manifests/v1").await, "docker-content-digest"), digest2);
-    assert_eq!(t.head(&format!("/v2/library/app/manifests/{digest}")).await.status(), StatusCode::OK);
-    let r = t.put_manifest("library/app", &digest, OCI_MANIFEST, &manifest).await;
+    assert_eq!(
+        header(
+            &t.head("/v2/library/app/manifests/v1").await,
+            "docker-content-digest"
+        ),
+        digest2
+    );
+    assert_eq!(
+        t.head(&format!("/v2/library/app/manifests/{digest}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let r = t
+        .put_manifest("library/app", &digest, OCI_MANIFEST, &manifest)
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(header(&r, "location"), format!("/v2/library/app/manifests/{digest}"));
+    assert_eq!(
+        header(&r, "location"),
+        format!("/v2/library/app/manifests/{digest}")
+    );
 }
 
 async fn manifest_reference_checks(b: Backend) {
@@ -271,22 +560,48 @@ async fn manifest_reference_checks(b: Backend) {
     let m = image_manifest(&config, 2, &[(missing.clone(), 13)], None);
     let r = t.put_manifest("a", "t", OCI_MANIFEST, &m).await;
     let text = r.text().await.expect("t");
-    assert!(text.contains("MANIFEST_BLOB_UNKNOWN") && text.contains(&missing), "{text}");
+    assert!(
+        text.contains("MANIFEST_BLOB_UNKNOWN") && text.contains(&missing),
+        "{text}"
+    );
     // A blob in another repository does not count.
     let elsewhere = t.push_blob("b", b"layer elsewhere").await;
     let m = image_manifest(&config, 2, &[(elsewhere, 15)], None);
-    assert_error(t.put_manifest("a", "t", OCI_MANIFEST, &m).await, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
+    assert_error(
+        t.put_manifest("a", "t", OCI_MANIFEST, &m).await,
+        StatusCode::BAD_REQUEST,
+        "MANIFEST_BLOB_UNKNOWN",
+    )
+    .await;
     // Non-distributable layers need not exist.
     let foreign = serde_json::json!({
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": OCI_CONFIG, "digest": config, "size": 2},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", "digest": sha256(b"windows base"), "size": 5, "urls": ["https://example.invalid/x"]}]
     });
-    let r = t.put_manifest("a", "foreign", OCI_MANIFEST, &serde_json::to_vec(&foreign).expect("j")).await;
+    let r = t
+        .put_manifest(
+            "a",
+            "foreign",
+            OCI_MANIFEST,
+            &serde_json::to_vec(&foreign).expect("j"),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     // Index children must exist in the repository.
     let index = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"mediaType": OCI_MANIFEST, "digest": sha256(b"no such manifest"), "size": 10}]});
-    assert_error(t.put_manifest("a", "idx", OCI_INDEX, &serde_json::to_vec(&index).expect("j")).await, StatusCode::BAD_REQUEST, "MANIFEST_UNKNOWN").await;
+    assert_error(
+        t.put_manifest(
+            "a",
+            "idx",
+            OCI_INDEX,
+            &serde_json::to_vec(&index).expect("j"),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
     // Nothing was tagged by the failed pushes.
     let tags: serde_json::Value = t.get("/v2/a/tags/list").await.json().await.expect("json");
     assert_eq!(tags["tags"], serde_json::json!(["foreign"]));
@@ -294,26 +609,71 @@ async fn manifest_reference_checks(b: Backend) {
 
 async fn manifest_refusals(b: Backend) {
     let t = TestServer::start_with(b, |c| c.registry.max_manifest_bytes = 1024).await;
-    assert_error(t.put_manifest("r", "t", OCI_MANIFEST, b"{not json").await, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
+    assert_error(
+        t.put_manifest("r", "t", OCI_MANIFEST, b"{not json").await,
+        StatusCode::BAD_REQUEST,
+        "MANIFEST_INVALID",
+    )
+    .await;
     let schema1 = br#"{"schemaVersion":1,"name":"r","tag":"t","fsLayers":[],"history":[]}"#;
-    let r = t.put_manifest("r", "t", "application/vnd.docker.distribution.manifest.v1+prettyjws", schema1).await;
+    let r = t
+        .put_manifest(
+            "r",
+            "t",
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            schema1,
+        )
+        .await;
     let text = r.text().await.expect("t");
-    assert!(text.contains("MANIFEST_INVALID") && text.contains("schema 1"), "{text}");
-    let mismatch = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []})).expect("j");
-    assert_error(t.put_manifest("r", "t", OCI_MANIFEST, &mismatch).await, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
+    assert!(
+        text.contains("MANIFEST_INVALID") && text.contains("schema 1"),
+        "{text}"
+    );
+    let mismatch = serde_json::to_vec(
+        &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}),
+    )
+    .expect("j");
+    assert_error(
+        t.put_manifest("r", "t", OCI_MANIFEST, &mismatch).await,
+        StatusCode::BAD_REQUEST,
+        "MANIFEST_INVALID",
+    )
+    .await;
     let big = vec![b' '; 2048];
-    assert_error(t.put_manifest("r", "t", OCI_MANIFEST, &big).await, StatusCode::PAYLOAD_TOO_LARGE, "MANIFEST_INVALID").await;
+    assert_error(
+        t.put_manifest("r", "t", OCI_MANIFEST, &big).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "MANIFEST_INVALID",
+    )
+    .await;
     // Digest in the URL that does not match the bytes.
     let config = t.push_blob("r", b"{}").await;
     let m = image_manifest(&config, 2, &[], None);
-    assert_error(t.put_manifest("r", &sha256(b"other"), OCI_MANIFEST, &m).await, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-    assert_error(t.put_manifest("r", "bad!tag", OCI_MANIFEST, &m).await, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
+    assert_error(
+        t.put_manifest("r", &sha256(b"other"), OCI_MANIFEST, &m)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "DIGEST_INVALID",
+    )
+    .await;
+    assert_error(
+        t.put_manifest("r", "bad!tag", OCI_MANIFEST, &m).await,
+        StatusCode::BAD_REQUEST,
+        "MANIFEST_INVALID",
+    )
+    .await;
     // Any other media type is stored as sent.
-    let artifact = br#"{"schemaVersion":2,"mediaType":"application/vnd.example.thing+json","payload":42}"#;
-    let r = t.put_manifest("r", "thing", "application/vnd.example.thing+json", artifact).await;
+    let artifact =
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.example.thing+json","payload":42}"#;
+    let r = t
+        .put_manifest("r", "thing", "application/vnd.example.thing+json", artifact)
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = t.get("/v2/r/manifests/thing").await;
-    assert_eq!(header(&r, "content-type"), "application/vnd.example.thing+json");
+    assert_eq!(
+        header(&r, "content-type"),
+        "application/vnd.example.thing+json"
+    );
     assert_eq!(r.bytes().await.expect("b").to_vec(), artifact.to_vec());
 }
 
@@ -322,13 +682,25 @@ async fn push_by_digest_with_tags(b: Backend) {
     let config = t.push_blob("r", b"{}").await;
     let m = image_manifest(&config, 2, &[], None);
     let d = sha256(&m);
-    let r = t.client.put(t.url(&format!("/v2/r/manifests/{d}?tag=1.2.3&tag=1.2&tag=latest")))
-        .header("content-type", OCI_MANIFEST).body(m.clone()).send().await.expect("put");
+    let r = t
+        .client
+        .put(t.url(&format!("/v2/r/manifests/{d}?tag=1.2.3&tag=1.2&tag=latest")))
+        .header("content-type", OCI_MANIFEST)
+        .body(m.clone())
+        .send()
+        .await
+        .expect("put");
     assert_eq!(r.status(), StatusCode::CREATED);
     let oci_tag = header(&r, "oci-tag");
     for tag in ["1.2.3", "1.2", "latest"] {
         assert!(oci_tag.contains(tag), "{oci_tag}");
-        assert_eq!(header(&t.head(&format!("/v2/r/manifests/{tag}")).await, "docker-content-digest"), d);
+        assert_eq!(
+            header(
+                &t.head(&format!("/v2/r/manifests/{tag}")).await,
+                "docker-content-digest"
+            ),
+            d
+        );
     }
 }
 
@@ -341,16 +713,33 @@ async fn docker_schema2_and_manifest_list(b: Backend) {
         "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": config, "size": 15},
         "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": layer, "size": 12}]
     })).expect("j");
-    let r = t.put_manifest("d", "amd64", "application/vnd.docker.distribution.manifest.v2+json", &m).await;
+    let r = t
+        .put_manifest(
+            "d",
+            "amd64",
+            "application/vnd.docker.distribution.manifest.v2+json",
+            &m,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let list = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
         "manifests": [{"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": sha256(&m), "size": m.len(), "platform": {"architecture": "amd64", "os": "linux"}}]
     })).expect("j");
-    let r = t.put_manifest("d", "latest", "application/vnd.docker.distribution.manifest.list.v2+json", &list).await;
+    let r = t
+        .put_manifest(
+            "d",
+            "latest",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            &list,
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = t.get("/v2/d/manifests/latest").await;
-    assert_eq!(header(&r, "content-type"), "application/vnd.docker.distribution.manifest.list.v2+json");
+    assert_eq!(
+        header(&r, "content-type"),
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
 }
 
 async fn referrers_and_subject(b: Backend) {
@@ -358,7 +747,13 @@ async fn referrers_and_subject(b: Backend) {
     let (subject, subject_bytes) = t.push_image("s", "v1", b"base").await;
     let empty = t.push_blob("s", b"{}").await;
     let mut pushed = Vec::new();
-    for (i, artifact_type) in ["application/vnd.example.sbom", "application/vnd.example.sig"].iter().enumerate() {
+    for (i, artifact_type) in [
+        "application/vnd.example.sbom",
+        "application/vnd.example.sig",
+    ]
+    .iter()
+    .enumerate()
+    {
         let m = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
             "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
@@ -378,21 +773,40 @@ async fn referrers_and_subject(b: Backend) {
     let v: serde_json::Value = r.json().await.expect("json");
     assert_eq!(v["schemaVersion"], 2);
     assert_eq!(v["manifests"].as_array().map(Vec::len), Some(2));
-    let first = v["manifests"].as_array().and_then(|a| a.iter().find(|m| m["digest"] == pushed[0])).expect("listed");
+    let first = v["manifests"]
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["digest"] == pushed[0]))
+        .expect("listed");
     assert_eq!(first["artifactType"], "application/vnd.example.sbom");
     assert_eq!(first["annotations"]["n"], "0");
-    let r = t.get(&format!("/v2/s/referrers/{subject}?artifactType=application/vnd.example.sig")).await;
+    let r = t
+        .get(&format!(
+            "/v2/s/referrers/{subject}?artifactType=application/vnd.example.sig"
+        ))
+        .await;
     assert_eq!(header(&r, "oci-filters-applied"), "artifactType");
     let v: serde_json::Value = r.json().await.expect("json");
     assert_eq!(v["manifests"].as_array().map(Vec::len), Some(1));
     assert_eq!(v["manifests"][0]["digest"], pushed[1]);
     // None: an empty index. A subject that does not exist (yet) is accepted.
-    let v: serde_json::Value = t.get(&format!("/v2/s/referrers/{}", sha256(b"x"))).await.json().await.expect("json");
+    let v: serde_json::Value = t
+        .get(&format!("/v2/s/referrers/{}", sha256(b"x")))
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(v["manifests"], serde_json::json!([]));
     let dangling = image_manifest(&empty, 2, &[], Some((&sha256(b"future"), 3)));
-    let r = t.put_manifest("s", "dangling", OCI_MANIFEST, &dangling).await;
+    let r = t
+        .put_manifest("s", "dangling", OCI_MANIFEST, &dangling)
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_error(t.get("/v2/s/referrers/sha256:bad").await, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
+    assert_error(
+        t.get("/v2/s/referrers/sha256:bad").await,
+        StatusCode::BAD_REQUEST,
+        "DIGEST_INVALID",
+    )
+    .await;
 }
 
 async fn tags_pagination(b: Backend) {
@@ -403,7 +817,10 @@ async fn tags_pagination(b: Backend) {
     names.push("A-upper".into());
     names.push("_under".into());
     for n in &names {
-        assert_eq!(t.put_manifest("p", n, OCI_MANIFEST, &m).await.status(), StatusCode::CREATED);
+        assert_eq!(
+            t.put_manifest("p", n, OCI_MANIFEST, &m).await.status(),
+            StatusCode::CREATED
+        );
     }
     names.sort();
     let all: serde_json::Value = t.get("/v2/p/tags/list").await.json().await.expect("json");
@@ -413,23 +830,53 @@ async fn tags_pagination(b: Backend) {
     let mut path = "/v2/p/tags/list?n=5".to_owned();
     loop {
         let r = t.get(&path).await;
-        let link = r.headers().get("link").map(|l| l.to_str().expect("ascii").to_owned());
+        let link = r
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().expect("ascii").to_owned());
         let v: serde_json::Value = r.json().await.expect("json");
         let page: Vec<String> = serde_json::from_value(v["tags"].clone()).expect("tags");
         assert!(page.len() <= 5);
         seen.extend(page);
         match link {
-            Some(l) => path = l.trim_start_matches('<').split('>').next().expect("link").to_owned(),
+            Some(l) => {
+                path = l
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .expect("link")
+                    .to_owned()
+            }
             None => break,
         }
     }
     assert_eq!(seen, names);
-    let v: serde_json::Value = t.get("/v2/p/tags/list?n=3&last=t05").await.json().await.expect("json");
+    let v: serde_json::Value = t
+        .get("/v2/p/tags/list?n=3&last=t05")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(v["tags"], serde_json::json!(["t06", "t07", "t08"]));
-    let v: serde_json::Value = t.get("/v2/p/tags/list?n=0").await.json().await.expect("json");
+    let v: serde_json::Value = t
+        .get("/v2/p/tags/list?n=0")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(v["tags"], serde_json::json!([]));
-    assert_error(t.get("/v2/unknown/tags/list").await, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
-    assert_error(t.get("/v2/p/tags/list?n=x").await, StatusCode::BAD_REQUEST, "UNSUPPORTED").await;
+    assert_error(
+        t.get("/v2/unknown/tags/list").await,
+        StatusCode::NOT_FOUND,
+        "NAME_UNKNOWN",
+    )
+    .await;
+    assert_error(
+        t.get("/v2/p/tags/list?n=x").await,
+        StatusCode::BAD_REQUEST,
+        "UNSUPPORTED",
+    )
+    .await;
 }
 
 async fn catalog_pagination(b: Backend) {
@@ -441,44 +888,115 @@ async fn catalog_pagination(b: Backend) {
     let v: serde_json::Value = t.get("/v2/_catalog").await.json().await.expect("json");
     assert_eq!(v["repositories"], serde_json::json!(repos));
     let r = t.get("/v2/_catalog?n=2").await;
-    assert_eq!(header(&r, "link"), "</v2/_catalog?n=2&last=a%2Ftwo>; rel=\"next\"");
+    assert_eq!(
+        header(&r, "link"),
+        "</v2/_catalog?n=2&last=a%2Ftwo>; rel=\"next\""
+    );
     let v: serde_json::Value = r.json().await.expect("json");
     assert_eq!(v["repositories"], serde_json::json!(["a/one", "a/two"]));
-    let v: serde_json::Value = t.get("/v2/_catalog?n=2&last=a%2Ftwo").await.json().await.expect("json");
+    let v: serde_json::Value = t
+        .get("/v2/_catalog?n=2&last=a%2Ftwo")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(v["repositories"], serde_json::json!(["b", "c/d/e"]));
 }
 
 async fn deletes(b: Backend) {
     let t = TestServer::start(b).await;
     let (d1, _) = t.push_image("del", "keep", b"one").await;
-    let r = t.put_manifest("del", "also", OCI_MANIFEST, &t.get(&format!("/v2/del/manifests/{d1}")).await.bytes().await.expect("b")).await;
+    let r = t
+        .put_manifest(
+            "del",
+            "also",
+            OCI_MANIFEST,
+            &t.get(&format!("/v2/del/manifests/{d1}"))
+                .await
+                .bytes()
+                .await
+                .expect("b"),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     // Deleting a tag deletes only the tag.
-    assert_eq!(t.delete("/v2/del/manifests/also").await.status(), StatusCode::ACCEPTED);
-    assert_eq!(t.head("/v2/del/manifests/also").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(t.head("/v2/del/manifests/keep").await.status(), StatusCode::OK);
-    assert_error(t.delete("/v2/del/manifests/also").await, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
+    assert_eq!(
+        t.delete("/v2/del/manifests/also").await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        t.head("/v2/del/manifests/also").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.head("/v2/del/manifests/keep").await.status(),
+        StatusCode::OK
+    );
+    assert_error(
+        t.delete("/v2/del/manifests/also").await,
+        StatusCode::NOT_FOUND,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
     // Deleting by digest takes its tags with it.
-    assert_eq!(t.delete(&format!("/v2/del/manifests/{d1}")).await.status(), StatusCode::ACCEPTED);
-    assert_eq!(t.head("/v2/del/manifests/keep").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(t.head(&format!("/v2/del/manifests/{d1}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.delete(&format!("/v2/del/manifests/{d1}")).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        t.head("/v2/del/manifests/keep").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.head(&format!("/v2/del/manifests/{d1}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
     let v: serde_json::Value = t.get("/v2/del/tags/list").await.json().await.expect("json");
     assert_eq!(v["tags"], serde_json::json!([]));
     // Blob delete unlinks it from this repository only.
     let blob = t.push_blob("del", b"blob to delete").await;
     t.push_blob("other", b"blob to delete").await;
-    assert_eq!(t.delete(&format!("/v2/del/blobs/{blob}")).await.status(), StatusCode::ACCEPTED);
-    assert_eq!(t.head(&format!("/v2/del/blobs/{blob}")).await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(t.head(&format!("/v2/other/blobs/{blob}")).await.status(), StatusCode::OK);
-    assert_error(t.delete(&format!("/v2/del/blobs/{blob}")).await, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
-    assert_error(t.delete("/v2/nope/manifests/x").await, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
+    assert_eq!(
+        t.delete(&format!("/v2/del/blobs/{blob}")).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        t.head(&format!("/v2/del/blobs/{blob}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.head(&format!("/v2/other/blobs/{blob}")).await.status(),
+        StatusCode::OK
+    );
+    assert_error(
+        t.delete(&format!("/v2/del/blobs/{blob}")).await,
+        StatusCode::NOT_FOUND,
+        "BLOB_UNKNOWN",
+    )
+    .await;
+    assert_error(
+        t.delete("/v2/nope/manifests/x").await,
+        StatusCode::NOT_FOUND,
+        "NAME_UNKNOWN",
+    )
+    .await;
 }
 
 async fn deletes_disabled(b: Backend) {
     let t = TestServer::start_with(b, |c| c.registry.deletes_enabled = false).await;
     let (d, _) = t.push_image("r", "v1", b"l").await;
-    assert_error(t.delete("/v2/r/manifests/v1").await, StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED").await;
-    assert_error(t.delete(&format!("/v2/r/manifests/{d}")).await, StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED").await;
+    assert_error(
+        t.delete("/v2/r/manifests/v1").await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "UNSUPPORTED",
+    )
+    .await;
+    assert_error(
+        t.delete(&format!("/v2/r/manifests/{d}")).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "UNSUPPORTED",
+    )
+    .await;
     assert_eq!(t.head("/v2/r/manifests/v1").await.status(), StatusCode::OK);
 }
 
@@ -486,7 +1004,8 @@ async fn malformed_requests_never_500(b: Backend) {
     let t = TestServer::start(b).await;
     let (digest, _) = t.push_image("ok", "v1", b"content").await;
     let long = "a".repeat(300);
-    let cases: Vec<(Method, String, Option<(&str, &str)>, Vec<u8>)> = vec![
+    type Case<'a> = (Method, String, Option<(&'a str, &'a str)>, Vec<u8>);
+    let cases: Vec<Case> = vec![
         (Method::GET, "/v2/UPPER/manifests/x".into(), None, vec![]),
         (Method::GET, format!("/v2/{long}/manifests/x"), None, vec![]),
         (Method::GET, "/v2/a//b/manifests/x".into(), None, vec![]),
@@ -519,11 +1038,21 @@ async fn malformed_requests_never_500(b: Backend) {
         let status = r.status();
         let text = r.text().await.expect("body");
         assert!(status.is_client_error(), "{method} {path}: {status} {text}");
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
-        assert!(v["errors"][0]["code"].as_str().is_some(), "{method} {path}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
+        assert!(
+            v["errors"][0]["code"].as_str().is_some(),
+            "{method} {path}: {text}"
+        );
     }
     // What was stored is untouched.
-    assert_eq!(header(&t.head("/v2/ok/manifests/v1").await, "docker-content-digest"), digest);
+    assert_eq!(
+        header(
+            &t.head("/v2/ok/manifests/v1").await,
+            "docker-content-digest"
+        ),
+        digest
+    );
 }
 
 async fn pull_counts_are_batched(b: Backend) {
@@ -533,59 +1062,134 @@ async fn pull_counts_are_batched(b: Backend) {
         assert_eq!(t.get("/v2/pc/manifests/v1").await.status(), StatusCode::OK);
     }
     assert_eq!(t.head("/v2/pc/manifests/v1").await.status(), StatusCode::OK);
-    assert_eq!(t.get(&format!("/v2/pc/manifests/{digest}")).await.status(), StatusCode::OK);
+    assert_eq!(
+        t.get(&format!("/v2/pc/manifests/{digest}")).await.status(),
+        StatusCode::OK
+    );
     let repo = berth_oci::RepoName::parse("pc").expect("name");
     let tag = berth_oci::Tag::parse("v1").expect("tag");
     let d = berth_oci::Digest::parse(&digest).expect("digest");
     let meta = t.registry().meta().clone();
     // Nothing written yet: counts live in memory until the flush.
-    assert_eq!(meta.tag_stats(&repo, &tag).await.expect("stats").map(|s| s.pull_count), Some(0));
+    assert_eq!(
+        meta.tag_stats(&repo, &tag)
+            .await
+            .expect("stats")
+            .map(|s| s.pull_count),
+        Some(0)
+    );
     assert_eq!(t.registry().pulls().pending(), 2);
     t.registry().flush_pulls().await.expect("flush");
-    let tag_stats = meta.tag_stats(&repo, &tag).await.expect("stats").expect("tag");
+    let tag_stats = meta
+        .tag_stats(&repo, &tag)
+        .await
+        .expect("stats")
+        .expect("tag");
     assert_eq!(tag_stats.pull_count, 3, "HEAD is not a pull");
     assert!(tag_stats.last_pulled_at.is_some());
-    let m = meta.manifest_stats(&repo, &d).await.expect("stats").expect("manifest");
+    let m = meta
+        .manifest_stats(&repo, &d)
+        .await
+        .expect("stats")
+        .expect("manifest");
     assert_eq!(m.pull_count, 4);
     // Pending counts are written on shutdown.
     t.get("/v2/pc/manifests/v1").await;
     let mut t = t;
     t.restart().await;
-    let tag_stats = t.registry().meta().tag_stats(&repo, &tag).await.expect("stats").expect("tag");
+    let tag_stats = t
+        .registry()
+        .meta()
+        .tag_stats(&repo, &tag)
+        .await
+        .expect("stats")
+        .expect("tag");
     assert_eq!(tag_stats.pull_count, 4);
 }
 
 async fn uploads_survive_restart(b: Backend) {
     let mut t = TestServer::start(b).await;
     let data: Vec<u8> = (0..=255u8).cycle().take(50_000).collect();
-    let r = t.client.post(t.url("/v2/resume/blobs/uploads/")).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url("/v2/resume/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
     let loc = header(&r, "location");
-    let r = t.client.patch(t.resolve(&loc)).header("content-range", "0-19999").body(data[..20_000].to_vec()).send().await.expect("patch");
+    let r = t
+        .client
+        .patch(t.resolve(&loc))
+        .header("content-range", "0-19999")
+        .body(data[..20_000].to_vec())
+        .send()
+        .await
+        .expect("patch");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     t.restart().await;
     let r = t.get(&loc).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(header(&r, "range"), "0-19999");
-    let r = t.client.patch(t.resolve(&loc)).header("content-range", "20000-49999").body(data[20_000..].to_vec()).send().await.expect("patch");
+    let r = t
+        .client
+        .patch(t.resolve(&loc))
+        .header("content-range", "20000-49999")
+        .body(data[20_000..].to_vec())
+        .send()
+        .await
+        .expect("patch");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let digest = sha256(&data);
-    let r = t.client.put(format!("{}?digest={digest}", t.resolve(&loc))).send().await.expect("put");
+    let r = t
+        .client
+        .put(format!("{}?digest={digest}", t.resolve(&loc)))
+        .send()
+        .await
+        .expect("put");
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(t.get(&format!("/v2/resume/blobs/{digest}")).await.bytes().await.expect("b").to_vec(), data);
+    assert_eq!(
+        t.get(&format!("/v2/resume/blobs/{digest}"))
+            .await
+            .bytes()
+            .await
+            .expect("b")
+            .to_vec(),
+        data
+    );
 }
 
 async fn upload_expiry(b: Backend) {
     let t = TestServer::start_with(b, |c| c.registry.upload_expiry_secs = 0).await;
-    let r = t.client.post(t.url("/v2/e/blobs/uploads/")).send().await.expect("post");
+    let r = t
+        .client
+        .post(t.url("/v2/e/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
     let loc = header(&r, "location");
-    t.client.patch(t.resolve(&loc)).body(b"partial".to_vec()).send().await.expect("patch");
+    t.client
+        .patch(t.resolve(&loc))
+        .body(b"partial".to_vec())
+        .send()
+        .await
+        .expect("patch");
     // An orphaned upload file with no session (as a crash could leave).
     std::fs::write(t.data_dir().join("blobs/_uploads/orphan"), b"junk").expect("write");
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let removed = t.registry().expire_uploads().await.expect("expire");
     assert_eq!(removed, 2);
-    assert_error(t.get(&loc).await, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
-    assert_eq!(std::fs::read_dir(t.data_dir().join("blobs/_uploads")).expect("dir").count(), 0);
+    assert_error(
+        t.get(&loc).await,
+        StatusCode::NOT_FOUND,
+        "BLOB_UPLOAD_UNKNOWN",
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_dir(t.data_dir().join("blobs/_uploads"))
+            .expect("dir")
+            .count(),
+        0
+    );
 }
 
 async fn health_ready_metrics(b: Backend) {
@@ -594,11 +1198,25 @@ async fn health_ready_metrics(b: Backend) {
     assert_eq!(t.get("/readyz").await.status(), StatusCode::OK);
     t.push_image("m", "v1", b"x").await;
     t.get("/v2/m/manifests/v1").await;
-    t.client.post(t.url("/v2/m/blobs/uploads/")).send().await.expect("post");
+    t.client
+        .post(t.url("/v2/m/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
     let text = t.get("/metrics").await.text().await.expect("text");
-    assert!(text.contains("berth_http_requests_total{endpoint=\"manifest_get\",status=\"200\"} 1"), "{text}");
-    assert!(text.contains("berth_http_request_duration_seconds_count{endpoint=\"upload_finish\"} 2"), "{text}");
+    assert!(
+        text.contains("berth_http_requests_total{endpoint=\"manifest_get\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("berth_http_request_duration_seconds_count{endpoint=\"upload_finish\"} 2"),
+        "{text}"
+    );
     assert!(text.contains("berth_uploads_in_progress 1"), "{text}");
-    let received: u64 = text.lines().find_map(|l| l.strip_prefix("berth_http_received_bytes_total ")).and_then(|v| v.parse().ok()).expect("bytes in");
+    let received: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("berth_http_received_bytes_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("bytes in");
     assert!(received > 0);
 }

@@ -44,7 +44,10 @@ pub async fn fresh_postgres_database() -> String {
     let pool = sqlx_admin(&admin).await;
     sqlx_exec(&pool, &format!("CREATE DATABASE {name}")).await;
     // Swap the database name in the URL (path part before any '?').
-    let (base, query) = admin.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((&admin, None));
+    let (base, query) = admin
+        .split_once('?')
+        .map(|(b, q)| (b, Some(q)))
+        .unwrap_or((&admin, None));
     let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
     match query {
         Some(q) => format!("{base}/{name}?{q}"),
@@ -54,7 +57,10 @@ pub async fn fresh_postgres_database() -> String {
 
 fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{:x}{:x}", nanos, std::process::id())
 }
 
@@ -103,12 +109,14 @@ impl TestServer {
     }
 
     pub fn config(&self) -> Config {
-        let mut config = Config::default();
-        config.listen = "127.0.0.1:0".parse().expect("addr");
-        config.data_dir = self.dir.path().to_path_buf();
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: self.dir.path().to_path_buf(),
+            pull_flush_secs: 3600,
+            shutdown_grace_secs: 5,
+            ..Config::default()
+        };
         config.database.url = self.database_url.as_deref().map(berth::config::Secret::new);
-        config.pull_flush_secs = 3600;
-        config.shutdown_grace_secs = 5;
         config
     }
 
@@ -145,15 +153,27 @@ impl TestServer {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn head(&self, path: &str) -> Response {
-        self.client.head(self.url(path)).send().await.expect("request")
+        self.client
+            .head(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn delete(&self, path: &str) -> Response {
-        self.client.delete(self.url(path)).send().await.expect("request")
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Resolve a Location header (relative or absolute) into a full URL.
@@ -168,7 +188,12 @@ impl TestServer {
     /// Push a blob monolithically (POST then PUT); returns its digest.
     pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let digest = format!("sha256:{}", sha256_hex(data));
-        let r = self.client.post(self.url(&format!("/v2/{repo}/blobs/uploads/"))).send().await.expect("post");
+        let r = self
+            .client
+            .post(self.url(&format!("/v2/{repo}/blobs/uploads/")))
+            .send()
+            .await
+            .expect("post");
         assert_eq!(r.status(), StatusCode::ACCEPTED, "start upload");
         let loc = self.resolve(header(&r, "location").as_str());
         let sep = if loc.contains('?') { '&' } else { '?' };
@@ -180,12 +205,23 @@ impl TestServer {
             .send()
             .await
             .expect("put");
-        assert_eq!(r.status(), StatusCode::CREATED, "finish upload: {}", r.text().await.unwrap_or_default());
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "finish upload: {}",
+            r.text().await.unwrap_or_default()
+        );
         digest
     }
 
     /// Push a manifest; returns the response.
-    pub async fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> Response {
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> Response {
         self.client
             .put(self.url(&format!("/v2/{repo}/manifests/{reference}")))
             .header("content-type", media_type)
@@ -198,12 +234,25 @@ impl TestServer {
     /// Push a config and one layer plus an OCI image manifest tagged `tag`;
     /// returns (manifest digest, manifest bytes).
     pub async fn push_image(&self, repo: &str, tag: &str, layer: &[u8]) -> (String, Vec<u8>) {
-        let config = format!(r#"{{"architecture":"amd64","os":"linux","layer":"{}"}}"#, sha256_hex(layer));
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","layer":"{}"}}"#,
+            sha256_hex(layer)
+        );
         let config_digest = self.push_blob(repo, config.as_bytes()).await;
         let layer_digest = self.push_blob(repo, layer).await;
-        let manifest = image_manifest(&config_digest, config.len(), &[(layer_digest, layer.len())], None);
+        let manifest = image_manifest(
+            &config_digest,
+            config.len(),
+            &[(layer_digest, layer.len())],
+            None,
+        );
         let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
-        assert_eq!(r.status(), StatusCode::CREATED, "push manifest: {}", r.text().await.unwrap_or_default());
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "push manifest: {}",
+            r.text().await.unwrap_or_default()
+        );
         (format!("sha256:{}", sha256_hex(&manifest)), manifest)
     }
 }
@@ -214,7 +263,12 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// An OCI image manifest referencing the given config and layers.
-pub fn image_manifest(config: &str, config_size: usize, layers: &[(String, usize)], subject: Option<(&str, usize)>) -> Vec<u8> {
+pub fn image_manifest(
+    config: &str,
+    config_size: usize,
+    layers: &[(String, usize)],
+    subject: Option<(&str, usize)>,
+) -> Vec<u8> {
     let layers: Vec<serde_json::Value> = layers
         .iter()
         .map(|(d, s)| serde_json::json!({"mediaType": OCI_LAYER, "digest": d, "size": s}))
@@ -244,14 +298,22 @@ pub fn header(r: &Response, name: &str) -> String {
 pub async fn assert_error(r: Response, status: StatusCode, code: &str) {
     let got_status = r.status();
     assert_eq!(
-        r.headers().get("docker-distribution-api-version").map(|v| v.as_bytes()),
+        r.headers()
+            .get("docker-distribution-api-version")
+            .map(|v| v.as_bytes()),
         Some(&b"registry/2.0"[..])
     );
     let text = r.text().await.expect("body");
     assert_eq!(got_status, status, "body: {text}");
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
     assert_eq!(v["errors"][0]["code"], code, "body: {text}");
-    assert!(v["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()), "message: {text}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "message: {text}"
+    );
 }
 
 pub fn sha256(data: &[u8]) -> String {
