@@ -9,5 +9,7 @@ mod manifest;
 mod name;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
-pub use manifest::{media_types, Descriptor, ManifestError, ManifestKind, ParsedManifest};
+pub use manifest::{
+    is_valid_media_type, media_types, Descriptor, ManifestError, ManifestKind, ParsedManifest,
+};
 pub use name::{NameError, Reference, RepoName, Tag, MAX_NAME_LEN};

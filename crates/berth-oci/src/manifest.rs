@@ -141,6 +141,19 @@ impl ParsedManifest {
     }
 }
 
+/// RFC 6838 `type/subtype`: restricted names of 1 to 127 characters.
+pub fn is_valid_media_type(s: &str) -> bool {
+    let name = |n: &str| {
+        let b = n.as_bytes();
+        !b.is_empty()
+            && b.len() <= 127
+            && b[0].is_ascii_alphanumeric()
+            && b.iter()
+                .all(|&c| c.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&c))
+    };
+    matches!(s.split_once('/'), Some((t, sub)) if name(t) && name(sub))
+}
+
 fn strip_params(content_type: &str) -> &str {
     content_type.split(';').next().unwrap_or("").trim()
 }
@@ -207,6 +220,11 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
             ))
         }
     };
+    if !is_valid_media_type(&media_type) {
+        return Err(ManifestError::Invalid(format!(
+            "{media_type:?} is not a valid media type"
+        )));
+    }
     let kind = match media_type.as_str() {
         media_types::OCI_MANIFEST | media_types::DOCKER_MANIFEST => ManifestKind::Image,
         media_types::OCI_INDEX | media_types::DOCKER_LIST => ManifestKind::Index,
@@ -330,6 +348,20 @@ mod tests {
     }
 
     #[test]
+    fn media_type_grammar() {
+        for ok in [
+            media_types::OCI_MANIFEST,
+            "application/vnd.example+json",
+            "a/b",
+        ] {
+            assert!(is_valid_media_type(ok), "{ok}");
+        }
+        for bad in ["", "a", "a/", "/b", "a/b/c", "a b/c", "a/b\n", "a/b;x=y"] {
+            assert!(!is_valid_media_type(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn refusals() {
         let cases: Vec<(String, Option<&str>)> = vec![
             ("not json".into(), Some(media_types::OCI_MANIFEST)),
@@ -372,6 +404,11 @@ mod tests {
                 Some(media_types::OCI_MANIFEST),
             ),
             (r#"{"schemaVersion":2}"#.into(), None),
+            (
+                r#"{"schemaVersion":2,"mediaType":"application/x\nInjected: 1"}"#.into(),
+                None,
+            ),
+            (r#"{"schemaVersion":2,"mediaType":"noslash"}"#.into(), None),
         ];
         for (body, ct) in cases {
             assert!(

@@ -46,11 +46,11 @@ pub(crate) async fn handle(
             let m = registry.get_manifest(&repo, &reference, !head).await?;
             let etag = format!("\"{}\"", m.digest);
             if if_none_match(headers, &etag) {
-                return Ok(builder(StatusCode::NOT_MODIFIED)
+                return builder(StatusCode::NOT_MODIFIED)
                     .header(header::ETAG, etag)
                     .header("docker-content-digest", m.digest.as_str())
                     .body(Body::empty())
-                    .unwrap_or_default());
+                    .map_err(internal);
             }
             let len = m.content.len();
             Ok(builder(StatusCode::OK)
@@ -63,7 +63,7 @@ pub(crate) async fn handle(
                 } else {
                     Body::from(m.content)
                 })
-                .unwrap_or_default())
+                .map_err(internal)?)
         }
         Endpoint::PutManifest {
             repo,
@@ -96,7 +96,7 @@ pub(crate) async fn handle(
                 let names: Vec<&str> = tags.iter().map(|t| t.as_str()).collect();
                 b = b.header("oci-tag", names.join(", "));
             }
-            Ok(b.body(Body::empty()).unwrap_or_default())
+            Ok(b.body(Body::empty()).map_err(internal)?)
         }
         Endpoint::DeleteManifest { repo, reference } => {
             registry.delete_manifest(&repo, &reference).await?;
@@ -118,7 +118,7 @@ pub(crate) async fn handle(
         } => {
             if let Some(mount) = &mount {
                 if registry.mount_blob(&repo, mount, from.as_ref()).await? {
-                    return Ok(blob_created(&repo, mount));
+                    return blob_created(&repo, mount);
                 }
             }
             let upload = registry.start_upload(&repo, algorithm).await?;
@@ -131,18 +131,13 @@ pub(crate) async fn handle(
                     let _ = registry.cancel_upload(&repo, &upload.id).await;
                 }
                 result?;
-                return Ok(blob_created(&repo, &digest));
+                return blob_created(&repo, &digest);
             }
-            Ok(upload_response(StatusCode::ACCEPTED, &repo, &upload.id, 0))
+            upload_response(StatusCode::ACCEPTED, &repo, &upload.id, 0)
         }
         Endpoint::UploadStatus { repo, id } => {
             let state = registry.upload_status(&repo, &id).await?;
-            Ok(upload_response(
-                StatusCode::NO_CONTENT,
-                &repo,
-                &id,
-                state.size,
-            ))
+            upload_response(StatusCode::NO_CONTENT, &repo, &id, state.size)
         }
         Endpoint::UploadChunk { repo, id } => {
             let range = content_range(headers)?;
@@ -151,12 +146,7 @@ pub(crate) async fn handle(
                 .upload_chunk(&repo, &id, range, body_stream(body))
                 .await
                 .map_err(|e| with_location(e, &repo, &id))?;
-            Ok(upload_response(
-                StatusCode::ACCEPTED,
-                &repo,
-                &id,
-                state.size,
-            ))
+            upload_response(StatusCode::ACCEPTED, &repo, &id, state.size)
         }
         Endpoint::FinishUpload { repo, id, digest } => {
             let range = content_range(headers)?;
@@ -166,7 +156,7 @@ pub(crate) async fn handle(
                 .finish_upload(&repo, &id, &digest, chunk)
                 .await
                 .map_err(|e| with_location(e, &repo, &id))?;
-            Ok(blob_created(&repo, &digest))
+            blob_created(&repo, &digest)
         }
         Endpoint::CancelUpload { repo, id } => {
             registry.cancel_upload(&repo, &id).await?;
@@ -192,6 +182,17 @@ pub(crate) async fn handle(
     }
 }
 
+/// A response that could not be built (an invalid header value): logged
+/// once here and answered as a 500.
+fn internal(e: axum::http::Error) -> OciError {
+    tracing::error!(error = %e, "could not build a /v2 response");
+    OciError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "UNKNOWN",
+        "internal server error",
+    )
+}
+
 fn builder(status: StatusCode) -> axum::http::response::Builder {
     Response::builder().status(status)
 }
@@ -210,25 +211,25 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
-fn blob_created(repo: &RepoName, digest: &Digest) -> Response {
+fn blob_created(repo: &RepoName, digest: &Digest) -> Result<Response> {
     builder(StatusCode::CREATED)
         .header(header::LOCATION, format!("/v2/{repo}/blobs/{digest}"))
         .header("docker-content-digest", digest.as_str())
         .body(Body::empty())
-        .unwrap_or_default()
+        .map_err(internal)
 }
 
 fn upload_location(repo: &RepoName, id: &str) -> String {
     format!("/v2/{repo}/blobs/uploads/{id}")
 }
 
-fn upload_response(status: StatusCode, repo: &RepoName, id: &str, size: u64) -> Response {
+fn upload_response(status: StatusCode, repo: &RepoName, id: &str, size: u64) -> Result<Response> {
     builder(status)
         .header(header::LOCATION, upload_location(repo, id))
         .header(header::RANGE, upload_range(size))
         .header("docker-upload-uuid", id)
         .body(Body::empty())
-        .unwrap_or_default()
+        .map_err(internal)
 }
 
 /// 416 answers carry the upload's location so the client can resume.
@@ -375,16 +376,16 @@ async fn get_blob(
     };
     if head {
         let size = registry.blob_size(repo, digest).await?;
-        return Ok(base(StatusCode::OK)
+        return base(StatusCode::OK)
             .header(header::CONTENT_LENGTH, size)
             .body(Body::empty())
-            .unwrap_or_default());
+            .map_err(internal);
     }
     if if_none_match(headers, &etag) {
         registry.blob_size(repo, digest).await?;
-        return Ok(base(StatusCode::NOT_MODIFIED)
+        return base(StatusCode::NOT_MODIFIED)
             .body(Body::empty())
-            .unwrap_or_default());
+            .map_err(internal);
     }
     let read = registry
         .open_blob(repo, digest, request_range(headers))
@@ -394,7 +395,7 @@ async fn get_blob(
         None => base(StatusCode::OK)
             .header(header::CONTENT_LENGTH, read.total)
             .body(body)
-            .unwrap_or_default(),
+            .map_err(internal)?,
         Some((start, end)) => base(StatusCode::PARTIAL_CONTENT)
             .header(header::CONTENT_LENGTH, end - start + 1)
             .header(
@@ -402,7 +403,7 @@ async fn get_blob(
                 format!("bytes {start}-{end}/{}", read.total),
             )
             .body(body)
-            .unwrap_or_default(),
+            .map_err(internal)?,
     })
 }
 

@@ -322,3 +322,107 @@ async fn kill_during_pushes_then_restart() {
     }
     node.child.start_kill().expect("kill");
 }
+
+/// SIGTERM: the server stops accepting, lets an in-flight upload finish,
+/// writes pending pull counts and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_and_flushes_counts() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let node = start_node(dir.path(), port).await;
+    let client = reqwest::Client::new();
+    let base = node.base.clone();
+    // An image, pulled three times (counted in memory only: the flush interval is 2 s,
+    // so make the pulls and the shutdown well within one interval of each other).
+    let config = b"{}".to_vec();
+    let cd = sha256(&config);
+    let r = client
+        .post(format!("{base}/v2/g/blobs/uploads/?digest={cd}"))
+        .body(config.clone())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let manifest = image_manifest(&cd, config.len(), &[], None);
+    let r = client
+        .put(format!("{base}/v2/g/manifests/v1"))
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // An upload whose body is still streaming when the signal arrives.
+    let r = client
+        .post(format!("{base}/v2/g/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
+    let loc = format!("{base}{}", header(&r, "location"));
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let patch = tokio::spawn({
+        let client = client.clone();
+        let loc = loc.clone();
+        async move { client.patch(&loc).body(body).send().await }
+    });
+    tx.send(Ok(bytes::Bytes::from(vec![1u8; 100_000])))
+        .await
+        .expect("send");
+    for _ in 0..3 {
+        assert_eq!(
+            client
+                .get(format!("{base}/v2/g/manifests/v1"))
+                .send()
+                .await
+                .expect("get")
+                .status(),
+            StatusCode::OK
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pid = node.child.id().expect("pid");
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .expect("kill");
+    assert!(kill.success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // New connections are refused while the in-flight request finishes.
+    assert!(
+        reqwest::Client::new()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "still accepting after SIGTERM"
+    );
+    tx.send(Ok(bytes::Bytes::from(vec![2u8; 50_000])))
+        .await
+        .expect("send");
+    drop(tx);
+    let r = patch
+        .await
+        .expect("join")
+        .expect("in-flight request completed");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(header(&r, "range"), "0-149999");
+    let mut child = node.child;
+    let status = child.wait().await.expect("wait");
+    assert!(status.success(), "exit status {status}");
+    // The counts reached the database.
+    let db = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("berth.db")),
+        )
+        .await
+        .expect("open db");
+    let (count,): (i64,) = sqlx::query_as("SELECT pull_count FROM tags WHERE name = 'v1'")
+        .fetch_one(&db)
+        .await
+        .expect("row");
+    assert_eq!(count, 3);
+}

@@ -398,3 +398,50 @@ async fn containerd_ctr_pull_plain_http() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buildah_build_push_and_pull() {
+    let t = TestServer::start(Backend::Sqlite).await;
+    let work = tempfile::tempdir().expect("dir");
+    let root = work.path().join("root");
+    let runroot = work.path().join("run");
+    let storage = [
+        "--root".to_owned(),
+        root.display().to_string(),
+        "--runroot".to_owned(),
+        runroot.display().to_string(),
+        "--storage-driver".to_owned(),
+        "vfs".to_owned(),
+    ];
+    let buildah = |args: &[&str]| {
+        let mut all: Vec<String> = storage.to_vec();
+        all.extend(args.iter().map(|s| s.to_string()));
+        async move {
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            run("buildah", &refs).await
+        }
+    };
+    let file = work.path().join("greeting.txt");
+    std::fs::write(&file, "built by buildah\n").expect("write");
+    let container = stdout(&buildah(&["from", "scratch"]).await)
+        .trim()
+        .to_owned();
+    buildah(&[
+        "copy",
+        &container,
+        file.to_str().expect("utf8"),
+        "/greeting.txt",
+    ])
+    .await;
+    let reference = format!("{}/e2e/buildah:v1", host(&t));
+    buildah(&["commit", "-q", &container, &reference]).await;
+    buildah(&["push", "--tls-verify=false", &reference]).await;
+    assert_eq!(
+        t.head("/v2/e2e/buildah/manifests/v1").await.status(),
+        StatusCode::OK
+    );
+    buildah(&["rmi", "-a", "-f"]).await;
+    buildah(&["pull", "-q", "--tls-verify=false", &reference]).await;
+    let images = stdout(&buildah(&["images", "--format", "{{.Name}}:{{.Tag}}"]).await);
+    assert!(images.lines().any(|l| l.trim() == reference), "{images}");
+}

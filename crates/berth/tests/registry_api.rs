@@ -1023,6 +1023,8 @@ async fn malformed_requests_never_500(b: Backend) {
         (Method::PUT, "/v2/ok/manifests/v2".into(), Some(("content-type", OCI_MANIFEST)), br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:aa","size":1},"layers":[]}"#.to_vec()),
         (Method::PUT, "/v2/ok/manifests/v2".into(), Some(("content-type", OCI_INDEX)), br#"{"schemaVersion":2,"manifests":{}}"#.to_vec()),
         (Method::GET, "/v2/ok/tags/list?n=99999999999999999999999".into(), None, vec![]),
+        // A media type that cannot be a header value, sent without Content-Type.
+        (Method::PUT, "/v2/ok/manifests/v3".into(), None, b"{\"schemaVersion\":2,\"mediaType\":\"application/x\\r\\nInjected: 1\",\"config\":{}}".to_vec()),
         (Method::GET, "/v2/ok/referrers/latest".into(), None, vec![]),
         (Method::DELETE, "/v2/_catalog".into(), None, vec![]),
         (Method::GET, format!("/v2/ok/blobs/uploads/{long}"), None, vec![]),
@@ -1176,8 +1178,10 @@ async fn upload_expiry(b: Backend) {
     // An orphaned upload file with no session (as a crash could leave).
     std::fs::write(t.data_dir().join("blobs/_uploads/orphan"), b"junk").expect("write");
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // The background sweep (which also runs at startup) may have taken the
+    // session already; the orphan file can only go through this call.
     let removed = t.registry().expire_uploads().await.expect("expire");
-    assert_eq!(removed, 2);
+    assert!((1..=2).contains(&removed), "removed {removed}");
     assert_error(
         t.get(&loc).await,
         StatusCode::NOT_FOUND,
