@@ -8,13 +8,19 @@
 //! Layering: depends only on `berth-oci`. The services layer (`berth-core`)
 //! calls it; it holds no business rules beyond keeping its data consistent.
 
+mod directory;
 mod sql;
+mod sql_directory;
 
 use std::fmt::Debug;
 
 use async_trait::async_trait;
 use berth_oci::{Digest, RepoName, Tag};
 
+pub use directory::{
+    Account, AuditEntry, DirectoryStore, Grant, Member, Namespace, NewAccount, NewNamespace,
+    NewRegistryUser, ProjectGroup, RegistryUser, RepositoryPermission,
+};
 pub use sql::{PostgresStore, SqliteStore};
 
 /// Errors of the metadata store.
@@ -26,6 +32,9 @@ pub enum MetaError {
     /// Applying migrations failed.
     #[error("database migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A unique name is already taken.
+    #[error("{0} already exists")]
+    Conflict(String),
     /// A stored value did not parse (corrupt or foreign data).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),

@@ -27,8 +27,8 @@ const REF_MANIFEST: i64 = 1;
 /// connection (SQLite has one writer at a time anyway); reads use a pool.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    read: SqlitePool,
-    write: SqlitePool,
+    pub(crate) read: SqlitePool,
+    pub(crate) write: SqlitePool,
 }
 
 impl SqliteStore {
@@ -57,8 +57,8 @@ impl SqliteStore {
 /// PostgreSQL, for several stateless Berth nodes sharing one database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    read: PgPool,
-    write: PgPool,
+    pub(crate) read: PgPool,
+    pub(crate) write: PgPool,
 }
 
 impl PostgresStore {

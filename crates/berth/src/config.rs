@@ -52,6 +52,11 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Registry rules.
     pub registry: RegistrySection,
+    /// Tenancy and access rules.
+    pub access: AccessSection,
+    /// Password of the platform administrator `admin`, created on first
+    /// start; generated and logged once when absent (`BERTH_ADMIN_PASSWORD`).
+    pub admin_password: Option<Secret>,
     /// Seconds between writes of batched pull counts (`BERTH_PULL_FLUSH_SECS`).
     pub pull_flush_secs: u64,
     /// Seconds in-flight requests get to finish on shutdown (`BERTH_SHUTDOWN_GRACE_SECS`).
@@ -69,6 +74,8 @@ impl Default for Config {
             storage: StorageConfig::default(),
             tls: None,
             registry: RegistrySection::default(),
+            access: AccessSection::default(),
+            admin_password: None,
             pull_flush_secs: 2,
             shutdown_grace_secs: 30,
         }
@@ -151,6 +158,36 @@ impl RegistrySection {
     }
 }
 
+/// Tenancy and access rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessSection {
+    /// The namespace everyone may pull from (`BERTH_PLATFORM_NAMESPACE`).
+    pub platform_namespace: String,
+    /// Whether a push to a missing namespace creates it (`BERTH_AUTO_CREATE_NAMESPACES`).
+    pub auto_create_namespaces: bool,
+}
+
+impl Default for AccessSection {
+    fn default() -> Self {
+        let d = berth_core::DirectoryConfig::default();
+        AccessSection {
+            platform_namespace: d.platform_namespace,
+            auto_create_namespaces: d.auto_create_namespaces,
+        }
+    }
+}
+
+impl AccessSection {
+    /// The service-layer view of these settings.
+    pub fn to_core(&self) -> berth_core::DirectoryConfig {
+        berth_core::DirectoryConfig {
+            platform_namespace: self.platform_namespace.clone(),
+            auto_create_namespaces: self.auto_create_namespaces,
+        }
+    }
+}
+
 fn parse<T: std::str::FromStr>(key: &str, value: &str) -> anyhow::Result<T>
 where
     T::Err: fmt::Display,
@@ -208,6 +245,11 @@ impl Config {
             "BERTH_MAX_BLOB_BYTES" => self.registry.max_blob_bytes = parse(key, value)?,
             "BERTH_UPLOAD_EXPIRY_SECS" => self.registry.upload_expiry_secs = parse(key, value)?,
             "BERTH_DELETES_ENABLED" => self.registry.deletes_enabled = parse(key, value)?,
+            "BERTH_ADMIN_PASSWORD" => self.admin_password = Some(Secret::new(value)),
+            "BERTH_PLATFORM_NAMESPACE" => self.access.platform_namespace = value.to_owned(),
+            "BERTH_AUTO_CREATE_NAMESPACES" => {
+                self.access.auto_create_namespaces = parse(key, value)?
+            }
             "BERTH_PULL_FLUSH_SECS" => self.pull_flush_secs = parse(key, value)?,
             "BERTH_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(key, value)?,
             // Variables of other tools (tests, scripts) may share the prefix.
@@ -227,6 +269,14 @@ impl Config {
             if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
                 bail!("database.url must be a postgres:// URL; leave it unset for the embedded SQLite database");
             }
+        }
+        if berth_oci::RepoName::parse(&self.access.platform_namespace).is_err()
+            || self.access.platform_namespace.contains('/')
+        {
+            bail!(
+                "access.platform_namespace {:?} is not a valid namespace name",
+                self.access.platform_namespace
+            );
         }
         if self.pull_flush_secs == 0 {
             bail!("pull_flush_secs must be at least 1");
@@ -279,6 +329,8 @@ mod tests {
                 ("BERTH_LISTEN", "127.0.0.1:7000"),
                 ("BERTH_EXTERNAL_URL", "https://r.example"),
                 ("BERTH_DATABASE_URL", "postgres://u:hunter2@db/berth"),
+                ("BERTH_ADMIN_PASSWORD", "swordfish-admin"),
+                ("BERTH_PLATFORM_NAMESPACE", "platform"),
                 ("OTHER", "x"),
             ]),
         )

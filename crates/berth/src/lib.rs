@@ -5,6 +5,7 @@
 //! `berth-blob`), the services (`berth-core`) and mounts the HTTP surfaces
 //! (`berth-registry`); nothing calls into it.
 
+pub mod admin;
 pub mod config;
 mod metrics;
 mod server;

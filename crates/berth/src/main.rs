@@ -22,15 +22,40 @@ enum Command {
     Serve,
     /// Print the effective configuration (secrets redacted) and exit.
     Config,
+    /// Manage accounts, groups, namespaces, permissions and registry users.
+    #[command(subcommand)]
+    Admin(berth::admin::AdminCommand),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable line (with its causes), never a backtrace.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let config = berth::Config::load(cli.config.as_deref(), std::env::vars())?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Config => {
             println!("{config:#?}");
             Ok(())
+        }
+        Command::Admin(command) => {
+            let filter = EnvFilter::try_new("warn").context("log filter")?;
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(berth::admin::run(&config, command))
         }
         Command::Serve => {
             let filter = EnvFilter::try_from_default_env()

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_blob::FsBlobStore;
-use berth_core::Registry;
-use berth_meta::{MetaStore, PostgresStore, SqliteStore};
+use berth_core::{Directory, Registry};
+use berth_meta::{DirectoryStore, MetaStore, PostgresStore, SqliteStore};
 use tokio::task::JoinHandle;
 
 use crate::metrics::{self, Metrics};
@@ -34,6 +34,7 @@ pub struct RunningServer {
     addr: SocketAddr,
     handle: axum_server::Handle<SocketAddr>,
     registry: Registry,
+    directory: Directory,
     grace: Duration,
     serve: JoinHandle<std::io::Result<()>>,
     jobs: Vec<JoinHandle<()>>,
@@ -48,6 +49,11 @@ impl RunningServer {
     /// The registry service (for tests and admin commands).
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The directory service (for tests and admin commands).
+    pub fn directory(&self) -> &Directory {
+        &self.directory
     }
 
     /// Stop accepting, let in-flight requests finish (bounded by the grace
@@ -97,30 +103,61 @@ async fn shutdown_signal() {
     }
 }
 
-async fn open_meta(config: &Config) -> anyhow::Result<Arc<dyn MetaStore>> {
+/// The metadata database, as its two contracts.
+pub(crate) type Stores = (Arc<dyn MetaStore>, Arc<dyn DirectoryStore>);
+
+/// Open the configured database (applying migrations).
+pub(crate) async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     Ok(match &config.database.url {
-        Some(url) => Arc::new(
-            PostgresStore::connect(url.expose(), config.database.max_connections)
-                .await
-                .context("connecting to PostgreSQL")?,
-        ),
+        Some(url) => {
+            let store = Arc::new(
+                PostgresStore::connect(url.expose(), config.database.max_connections)
+                    .await
+                    .context("connecting to PostgreSQL")?,
+            );
+            (store.clone(), store)
+        }
         None => {
             std::fs::create_dir_all(&config.data_dir)
                 .with_context(|| format!("creating {}", config.data_dir.display()))?;
             let path = config.data_dir.join("berth.db");
-            Arc::new(
+            let store = Arc::new(
                 SqliteStore::open(&path)
                     .await
                     .with_context(|| format!("opening {}", path.display()))?,
-            )
+            );
+            (store.clone(), store)
         }
     })
+}
+
+/// Create the platform administrator on first start.
+pub(crate) async fn bootstrap(directory: &Directory, config: &Config) -> anyhow::Result<()> {
+    let given = config.admin_password.as_ref().map(|s| s.expose());
+    if let Some(generated) = directory
+        .bootstrap(given)
+        .await
+        .context("creating the platform administrator")?
+    {
+        // Shown once, as the issue of first start asks; set BERTH_ADMIN_PASSWORD to choose it.
+        tracing::warn!(
+            "created the platform administrator 'admin' with the generated password {generated} \
+             (shown only this once; change it with `berth admin account password admin`)"
+        );
+    } else if given.is_some() {
+        tracing::debug!(
+            "platform administrator exists; BERTH_ADMIN_PASSWORD is only used on first start"
+        );
+    }
+    Ok(())
 }
 
 /// Open the stores, bind the listener and start serving in the background.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let meta = open_meta(&config).await?;
+    let (meta, directory_store) = open_stores(&config).await?;
+    let directory = Directory::new(directory_store, config.access.to_core());
+    bootstrap(&directory, &config).await?;
     let storage_path = config.storage_path();
     let blobs = Arc::new(
         FsBlobStore::open(&storage_path)
@@ -186,6 +223,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         addr,
         handle,
         registry,
+        directory,
         grace: Duration::from_secs(config.shutdown_grace_secs),
         serve,
         jobs,

@@ -140,6 +140,10 @@ impl TestServer {
         self.dir.path()
     }
 
+    pub fn directory(&self) -> &berth_core::Directory {
+        self.server.as_ref().expect("running").directory()
+    }
+
     pub fn registry(&self) -> &berth_core::Registry {
         self.server.as_ref().expect("running").registry()
     }

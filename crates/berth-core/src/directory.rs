@@ -1,0 +1,1022 @@
+//! The directory service: accounts, project groups, namespaces, members,
+//! per-repository permissions, registry users and grants; authentication;
+//! and the facts that [`crate::access::allowed`] decides on. Every change of
+//! membership or grant, and every failed login, goes to the audit log.
+
+use std::sync::Arc;
+
+use berth_meta::{
+    Account, DirectoryStore, Grant, MetaError, Namespace, NewAccount, NewNamespace,
+    NewRegistryUser, ProjectGroup, RegistryUser,
+};
+use berth_oci::RepoName;
+
+use crate::access::{self, Actions, Facts, NamespaceFacts, Principal, RepoPermission, Role};
+use crate::{now_millis, password};
+
+/// Directory rules that configuration can change.
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    /// The namespace everyone may pull from (the "platform images").
+    pub platform_namespace: String,
+    /// Whether a push to a missing namespace creates it.
+    pub auto_create_namespaces: bool,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        DirectoryConfig {
+            platform_namespace: "library".into(),
+            auto_create_namespaces: true,
+        }
+    }
+}
+
+/// What a directory operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The thing named does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The name is taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+    /// The actor may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Wrong credentials, or a disabled or expired user (deliberately vague).
+    #[error("invalid username or password")]
+    AuthenticationFailed,
+    /// Database failure.
+    #[error(transparent)]
+    Meta(MetaError),
+    /// Hashing failure.
+    #[error("password hashing: {0}")]
+    Hashing(String),
+}
+
+impl From<MetaError> for DirectoryError {
+    fn from(e: MetaError) -> Self {
+        match e {
+            MetaError::Conflict(what) => DirectoryError::Conflict(what),
+            other => DirectoryError::Meta(other),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, DirectoryError>;
+
+/// A namespace to create.
+#[derive(Debug, Clone, Default)]
+pub struct NamespaceSpec {
+    /// Name: one path component of the OCI name grammar.
+    pub name: String,
+    /// Owning project group; the actor's default group when absent.
+    pub group: Option<String>,
+    /// Public (anyone pulls) or private.
+    pub public: bool,
+    /// Description.
+    pub description: String,
+    /// Category.
+    pub category: String,
+    /// Labels.
+    pub labels: Vec<(String, String)>,
+}
+
+/// A registry user to create.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryUserSpec {
+    /// Globally unique name.
+    pub name: String,
+    /// Chosen password; generated when absent.
+    pub password: Option<String>,
+    /// Description.
+    pub description: String,
+    /// Expiry, Unix milliseconds.
+    pub expires_at: Option<i64>,
+    /// Owning account; the actor when absent.
+    pub owner: Option<String>,
+}
+
+/// The directory service.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    store: Arc<dyn DirectoryStore>,
+    config: Arc<DirectoryConfig>,
+}
+
+fn check_password(p: &str) -> Result<()> {
+    if p.chars().count() < password::MIN_PASSWORD_LEN {
+        return Err(DirectoryError::Invalid(format!(
+            "passwords need at least {} characters",
+            password::MIN_PASSWORD_LEN
+        )));
+    }
+    Ok(())
+}
+
+/// Names of accounts, groups and registry users: 2 to 64 of `[a-z0-9._-]`,
+/// starting with a letter or digit.
+fn check_name(kind: &str, name: &str) -> Result<()> {
+    let b = name.as_bytes();
+    let ok = (2..=64).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(DirectoryError::Invalid(format!(
+            "invalid {kind} name {name:?}: 2 to 64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )))
+    }
+}
+
+impl Directory {
+    /// A directory over its store.
+    pub fn new(store: Arc<dyn DirectoryStore>, config: DirectoryConfig) -> Self {
+        Directory {
+            store,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &DirectoryConfig {
+        &self.config
+    }
+
+    /// The store (for listings).
+    pub fn store(&self) -> &Arc<dyn DirectoryStore> {
+        &self.store
+    }
+
+    async fn audit(
+        &self,
+        actor: &Principal,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<()> {
+        self.store
+            .append_audit(actor.name(), action, target, detail, None, now_millis())
+            .await?;
+        Ok(())
+    }
+
+    /// On first start: create the platform admin `admin` with `password`, or
+    /// a generated one that is returned (to be printed once). Does nothing
+    /// when accounts exist.
+    pub async fn bootstrap(&self, admin_password: Option<&str>) -> Result<Option<String>> {
+        if self.store.count_accounts().await? > 0 {
+            return Ok(None);
+        }
+        let (pw, generated) = match admin_password {
+            Some(p) => (p.to_owned(), None),
+            None => {
+                let p = password::generate();
+                (p.clone(), Some(p))
+            }
+        };
+        let admin = match self
+            .create_account(&Principal::System, "admin", "", &pw, true)
+            .await
+        {
+            Ok(a) => a,
+            // Another node bootstrapped at the same moment.
+            Err(DirectoryError::Conflict(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if self
+            .store
+            .namespace_by_name(&self.config.platform_namespace)
+            .await?
+            .is_none()
+        {
+            let group = admin
+                .default_group_id
+                .ok_or_else(|| DirectoryError::NotFound("admin group".into()))?;
+            let created = self
+                .store
+                .create_namespace(&NewNamespace {
+                    name: &self.config.platform_namespace,
+                    group_id: group,
+                    public: true,
+                    description: "Platform images",
+                    category: "",
+                    labels: "{}",
+                    now: now_millis(),
+                })
+                .await;
+            match created {
+                Ok(_) | Err(MetaError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(generated)
+    }
+
+    // ---- accounts and groups ----------------------------------------------
+
+    /// Create an account with a default project group named after it, of
+    /// which it is the admin. Only platform admins create accounts.
+    pub async fn create_account(
+        &self,
+        actor: &Principal,
+        name: &str,
+        email: &str,
+        console_password: &str,
+        is_admin: bool,
+    ) -> Result<Account> {
+        if !actor.is_platform_admin() {
+            return Err(DirectoryError::Forbidden(
+                "only platform administrators create accounts".into(),
+            ));
+        }
+        check_name("account", name)?;
+        check_password(console_password)?;
+        if self.store.registry_user_by_name(name).await?.is_some() {
+            return Err(DirectoryError::Conflict(format!(
+                "a registry user named {name}"
+            )));
+        }
+        let hash = password::hash(console_password)
+            .await
+            .map_err(DirectoryError::Hashing)?;
+        let now = now_millis();
+        let account = self
+            .store
+            .create_account(&NewAccount {
+                name,
+                email,
+                password_hash: &hash,
+                is_admin,
+                now,
+            })
+            .await?;
+        let group = match self
+            .store
+            .create_group(name, &format!("Default group of {name}"), now)
+            .await
+        {
+            Ok(g) => g,
+            Err(MetaError::Conflict(_)) => self
+                .store
+                .group_by_name(name)
+                .await?
+                .ok_or_else(|| DirectoryError::NotFound(format!("project group {name}")))?,
+            Err(e) => return Err(e.into()),
+        };
+        if self.store.group_members(group.id).await?.is_empty() {
+            self.store
+                .set_group_member(group.id, account.id, Role::Admin.as_str())
+                .await?;
+        }
+        self.store
+            .set_default_group(account.id, group.id, now)
+            .await?;
+        self.audit(
+            actor,
+            "account.create",
+            name,
+            if is_admin { "platform admin" } else { "" },
+        )
+        .await?;
+        self.account(name).await
+    }
+
+    /// An account by name.
+    pub async fn account(&self, name: &str) -> Result<Account> {
+        self.store
+            .account_by_name(name)
+            .await?
+            .ok_or_else(|| DirectoryError::NotFound(format!("account {name}")))
+    }
+
+    /// Change an account's console password (itself or a platform admin).
+    pub async fn set_console_password(
+        &self,
+        actor: &Principal,
+        name: &str,
+        new: &str,
+    ) -> Result<()> {
+        let account = self.account(name).await?;
+        self.check_self_or_admin(actor, &account)?;
+        check_password(new)?;
+        let hash = password::hash(new).await.map_err(DirectoryError::Hashing)?;
+        self.store
+            .set_account_password(account.id, &hash, now_millis())
+            .await?;
+        self.audit(actor, "account.password", name, "console password changed")
+            .await
+    }
+
+    /// Set or clear an account's independent registry password.
+    pub async fn set_registry_password(
+        &self,
+        actor: &Principal,
+        name: &str,
+        new: Option<&str>,
+    ) -> Result<()> {
+        let account = self.account(name).await?;
+        self.check_self_or_admin(actor, &account)?;
+        let hash = match new {
+            Some(p) => {
+                check_password(p)?;
+                Some(password::hash(p).await.map_err(DirectoryError::Hashing)?)
+            }
+            None => None,
+        };
+        self.store
+            .set_registry_password(account.id, hash.as_deref(), now_millis())
+            .await?;
+        let what = if new.is_some() {
+            "registry password set"
+        } else {
+            "registry password cleared"
+        };
+        self.audit(actor, "account.registry_password", name, what)
+            .await
+    }
+
+    /// Disable or enable an account (platform admins).
+    pub async fn set_account_disabled(
+        &self,
+        actor: &Principal,
+        name: &str,
+        disabled: bool,
+    ) -> Result<()> {
+        if !actor.is_platform_admin() {
+            return Err(DirectoryError::Forbidden(
+                "only platform administrators disable accounts".into(),
+            ));
+        }
+        let account = self.account(name).await?;
+        self.store
+            .set_account_disabled(account.id, disabled, now_millis())
+            .await?;
+        self.audit(
+            actor,
+            if disabled {
+                "account.disable"
+            } else {
+                "account.enable"
+            },
+            name,
+            "",
+        )
+        .await
+    }
+
+    fn check_self_or_admin(&self, actor: &Principal, account: &Account) -> Result<()> {
+        match actor {
+            Principal::Account { id, .. } if *id == account.id => Ok(()),
+            a if a.is_platform_admin() => Ok(()),
+            _ => Err(DirectoryError::Forbidden(
+                "only the account itself or a platform administrator may do this".into(),
+            )),
+        }
+    }
+
+    /// Create a project group (platform admins), with `admin` as its admin when given.
+    pub async fn create_group(
+        &self,
+        actor: &Principal,
+        name: &str,
+        description: &str,
+        admin: Option<&str>,
+    ) -> Result<ProjectGroup> {
+        if !actor.is_platform_admin() {
+            return Err(DirectoryError::Forbidden(
+                "only platform administrators create project groups".into(),
+            ));
+        }
+        check_name("project group", name)?;
+        let group = self
+            .store
+            .create_group(name, description, now_millis())
+            .await?;
+        self.audit(actor, "group.create", name, description).await?;
+        if let Some(admin) = admin {
+            self.set_group_member(actor, name, admin, Role::Admin)
+                .await?;
+        }
+        Ok(group)
+    }
+
+    /// A project group by name.
+    pub async fn group(&self, name: &str) -> Result<ProjectGroup> {
+        self.store
+            .group_by_name(name)
+            .await?
+            .ok_or_else(|| DirectoryError::NotFound(format!("project group {name}")))
+    }
+
+    async fn administers_group(&self, actor: &Principal, group_id: i64) -> Result<bool> {
+        Ok(match actor {
+            a if a.is_platform_admin() => true,
+            Principal::Account { id, .. } => {
+                self.store
+                    .group_role(group_id, *id)
+                    .await?
+                    .as_deref()
+                    .and_then(Role::parse)
+                    == Some(Role::Admin)
+            }
+            _ => false,
+        })
+    }
+
+    /// Add an account to a group or change its role (group admins).
+    pub async fn set_group_member(
+        &self,
+        actor: &Principal,
+        group: &str,
+        account: &str,
+        role: Role,
+    ) -> Result<()> {
+        let g = self.group(group).await?;
+        if !self.administers_group(actor, g.id).await? {
+            return Err(DirectoryError::Forbidden(format!(
+                "you do not administer project group {group}"
+            )));
+        }
+        let a = self.account(account).await?;
+        self.store
+            .set_group_member(g.id, a.id, role.as_str())
+            .await?;
+        self.audit(
+            actor,
+            "group.member.set",
+            group,
+            &format!("{account}={}", role.as_str()),
+        )
+        .await
+    }
+
+    /// Remove an account from a group (group admins).
+    pub async fn remove_group_member(
+        &self,
+        actor: &Principal,
+        group: &str,
+        account: &str,
+    ) -> Result<()> {
+        let g = self.group(group).await?;
+        if !self.administers_group(actor, g.id).await? {
+            return Err(DirectoryError::Forbidden(format!(
+                "you do not administer project group {group}"
+            )));
+        }
+        let a = self.account(account).await?;
+        if !self.store.remove_group_member(g.id, a.id).await? {
+            return Err(DirectoryError::NotFound(format!(
+                "{account} in project group {group}"
+            )));
+        }
+        self.audit(actor, "group.member.remove", group, account)
+            .await
+    }
+
+    // ---- namespaces --------------------------------------------------------
+
+    /// A namespace by name.
+    pub async fn namespace(&self, name: &str) -> Result<Namespace> {
+        self.store
+            .namespace_by_name(name)
+            .await?
+            .ok_or_else(|| DirectoryError::NotFound(format!("namespace {name}")))
+    }
+
+    /// Create a namespace in a group the actor may create namespaces in
+    /// (group admin or developer; platform admins anywhere).
+    pub async fn create_namespace(
+        &self,
+        actor: &Principal,
+        spec: &NamespaceSpec,
+    ) -> Result<Namespace> {
+        if spec.name.contains('/') || RepoName::parse(&spec.name).is_err() {
+            return Err(DirectoryError::Invalid(format!(
+                "invalid namespace name {:?}: lowercase letters and digits, separated by '.', '_', '__' or '-', no '/'",
+                spec.name
+            )));
+        }
+        let group = match (&spec.group, actor) {
+            (Some(g), _) => self.group(g).await?,
+            (None, Principal::Account { name, .. }) => {
+                let account = self.account(name).await?;
+                let id = account.default_group_id.ok_or_else(|| {
+                    DirectoryError::Invalid(
+                        "the account has no default project group; name one".into(),
+                    )
+                })?;
+                self.store
+                    .group_by_id(id)
+                    .await?
+                    .ok_or_else(|| DirectoryError::NotFound("default project group".into()))?
+            }
+            (None, _) => {
+                return Err(DirectoryError::Invalid(
+                    "name the project group that owns the namespace".into(),
+                ))
+            }
+        };
+        let may = match actor {
+            a if a.is_platform_admin() => true,
+            Principal::Account { id, .. } => matches!(
+                self.store
+                    .group_role(group.id, *id)
+                    .await?
+                    .as_deref()
+                    .and_then(Role::parse),
+                Some(Role::Admin | Role::Developer)
+            ),
+            _ => false,
+        };
+        if !may {
+            return Err(DirectoryError::Forbidden(format!(
+                "you may not create namespaces in project group {}",
+                group.name
+            )));
+        }
+        let labels: serde_json::Map<String, serde_json::Value> = spec
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let ns = self
+            .store
+            .create_namespace(&NewNamespace {
+                name: &spec.name,
+                group_id: group.id,
+                public: spec.public,
+                description: &spec.description,
+                category: &spec.category,
+                labels: &serde_json::Value::Object(labels).to_string(),
+                now: now_millis(),
+            })
+            .await?;
+        self.audit(
+            actor,
+            "namespace.create",
+            &spec.name,
+            &format!("group={} public={}", group.name, spec.public),
+        )
+        .await?;
+        Ok(ns)
+    }
+
+    /// Whether the actor administers the namespace (namespace or group admin, or platform admin).
+    pub async fn administers_namespace(&self, actor: &Principal, ns: &Namespace) -> Result<bool> {
+        Ok(match actor {
+            a if a.is_platform_admin() => true,
+            Principal::Account { id, .. } => {
+                let g = self
+                    .store
+                    .group_role(ns.group_id, *id)
+                    .await?
+                    .as_deref()
+                    .and_then(Role::parse);
+                let n = self
+                    .store
+                    .namespace_role(ns.id, *id)
+                    .await?
+                    .as_deref()
+                    .and_then(Role::parse);
+                g.max(n) == Some(Role::Admin)
+            }
+            _ => false,
+        })
+    }
+
+    async fn administered_namespace(&self, actor: &Principal, name: &str) -> Result<Namespace> {
+        let ns = self.namespace(name).await?;
+        if !self.administers_namespace(actor, &ns).await? {
+            return Err(DirectoryError::Forbidden(format!(
+                "you do not administer namespace {name}"
+            )));
+        }
+        Ok(ns)
+    }
+
+    /// Make a namespace public or private (namespace admins).
+    pub async fn set_namespace_public(
+        &self,
+        actor: &Principal,
+        name: &str,
+        public: bool,
+    ) -> Result<()> {
+        let ns = self.administered_namespace(actor, name).await?;
+        self.store
+            .set_namespace_public(ns.id, public, now_millis())
+            .await?;
+        self.audit(
+            actor,
+            "namespace.visibility",
+            name,
+            if public { "public" } else { "private" },
+        )
+        .await
+    }
+
+    /// Give an account a role on a namespace (namespace admins).
+    pub async fn set_namespace_member(
+        &self,
+        actor: &Principal,
+        namespace: &str,
+        account: &str,
+        role: Role,
+    ) -> Result<()> {
+        let ns = self.administered_namespace(actor, namespace).await?;
+        let a = self.account(account).await?;
+        self.store
+            .set_namespace_member(ns.id, a.id, role.as_str())
+            .await?;
+        self.audit(
+            actor,
+            "namespace.member.set",
+            namespace,
+            &format!("{account}={}", role.as_str()),
+        )
+        .await
+    }
+
+    /// Take an account's role on a namespace away (namespace admins).
+    pub async fn remove_namespace_member(
+        &self,
+        actor: &Principal,
+        namespace: &str,
+        account: &str,
+    ) -> Result<()> {
+        let ns = self.administered_namespace(actor, namespace).await?;
+        let a = self.account(account).await?;
+        if !self.store.remove_namespace_member(ns.id, a.id).await? {
+            return Err(DirectoryError::NotFound(format!(
+                "{account} on namespace {namespace}"
+            )));
+        }
+        self.audit(actor, "namespace.member.remove", namespace, account)
+            .await
+    }
+
+    /// Give an account a permission on one repository (namespace admins).
+    pub async fn set_repository_permission(
+        &self,
+        actor: &Principal,
+        repository: &RepoName,
+        account: &str,
+        permission: RepoPermission,
+    ) -> Result<()> {
+        let ns = self
+            .administered_namespace(actor, repository.namespace())
+            .await?;
+        let a = self.account(account).await?;
+        self.store
+            .set_repository_permission(ns.id, repository.as_str(), a.id, permission.as_str())
+            .await?;
+        self.audit(
+            actor,
+            "repository.permission.set",
+            repository.as_str(),
+            &format!("{account}={}", permission.as_str()),
+        )
+        .await
+    }
+
+    /// Remove an account's permission on one repository (namespace admins).
+    pub async fn remove_repository_permission(
+        &self,
+        actor: &Principal,
+        repository: &RepoName,
+        account: &str,
+    ) -> Result<()> {
+        self.administered_namespace(actor, repository.namespace())
+            .await?;
+        let a = self.account(account).await?;
+        if !self
+            .store
+            .remove_repository_permission(repository.as_str(), a.id)
+            .await?
+        {
+            return Err(DirectoryError::NotFound(format!(
+                "{account}'s permission on {repository}"
+            )));
+        }
+        self.audit(
+            actor,
+            "repository.permission.remove",
+            repository.as_str(),
+            account,
+        )
+        .await
+    }
+
+    // ---- registry users ----------------------------------------------------
+
+    /// Create a registry user owned by the actor (or, for platform admins, by
+    /// `spec.owner`). Returns the user and the generated password, if any.
+    pub async fn create_registry_user(
+        &self,
+        actor: &Principal,
+        spec: &RegistryUserSpec,
+    ) -> Result<(RegistryUser, Option<String>)> {
+        check_name("registry user", &spec.name)?;
+        let owner = match (&spec.owner, actor) {
+            (Some(owner), a) if a.is_platform_admin() => self.account(owner).await?,
+            (None, Principal::Account { name, .. }) => self.account(name).await?,
+            (Some(owner), Principal::Account { name, .. }) if owner == name => {
+                self.account(name).await?
+            }
+            (Some(_), _) => {
+                return Err(DirectoryError::Forbidden(
+                    "only platform administrators create registry users for others".into(),
+                ))
+            }
+            (None, _) => {
+                return Err(DirectoryError::Invalid(
+                    "name the account that owns the registry user".into(),
+                ))
+            }
+        };
+        if self.store.account_by_name(&spec.name).await?.is_some() {
+            return Err(DirectoryError::Conflict(format!(
+                "an account named {}",
+                spec.name
+            )));
+        }
+        let (pw, generated) = match &spec.password {
+            Some(p) => {
+                check_password(p)?;
+                (p.clone(), None)
+            }
+            None => {
+                let p = password::generate();
+                (p.clone(), Some(p))
+            }
+        };
+        let hash = password::hash(&pw).await.map_err(DirectoryError::Hashing)?;
+        let user = self
+            .store
+            .create_registry_user(&NewRegistryUser {
+                name: &spec.name,
+                password_hash: &hash,
+                description: &spec.description,
+                expires_at: spec.expires_at,
+                owner_id: owner.id,
+                now: now_millis(),
+            })
+            .await?;
+        self.audit(
+            actor,
+            "registry_user.create",
+            &spec.name,
+            &format!("owner={}", owner.name),
+        )
+        .await?;
+        Ok((user, generated))
+    }
+
+    async fn owned_registry_user(&self, actor: &Principal, name: &str) -> Result<RegistryUser> {
+        let user = self
+            .store
+            .registry_user_by_name(name)
+            .await?
+            .ok_or_else(|| DirectoryError::NotFound(format!("registry user {name}")))?;
+        match actor {
+            a if a.is_platform_admin() => Ok(user),
+            Principal::Account { id, .. } if *id == user.owner_id => Ok(user),
+            _ => Err(DirectoryError::Forbidden(format!(
+                "registry user {name} is not yours"
+            ))),
+        }
+    }
+
+    /// Enable or disable a registry user (its owner or a platform admin).
+    pub async fn set_registry_user_enabled(
+        &self,
+        actor: &Principal,
+        name: &str,
+        enabled: bool,
+    ) -> Result<()> {
+        let user = self.owned_registry_user(actor, name).await?;
+        self.store
+            .set_registry_user_enabled(user.id, enabled, now_millis())
+            .await?;
+        self.audit(
+            actor,
+            if enabled {
+                "registry_user.enable"
+            } else {
+                "registry_user.disable"
+            },
+            name,
+            "",
+        )
+        .await
+    }
+
+    /// Grant a registry user pull and/or push on a namespace. The actor must
+    /// own the user and administer the namespace.
+    pub async fn set_grant(
+        &self,
+        actor: &Principal,
+        user: &str,
+        namespace: &str,
+        pull: bool,
+        push: bool,
+    ) -> Result<()> {
+        let user = self.owned_registry_user(actor, user).await?;
+        let ns = self.administered_namespace(actor, namespace).await?;
+        if !pull && !push {
+            self.store.remove_grant(user.id, ns.id).await?;
+            return self
+                .audit(actor, "grant.remove", namespace, &user.name)
+                .await;
+        }
+        // Push implies pull.
+        self.store
+            .set_grant(user.id, ns.id, pull || push, push)
+            .await?;
+        self.audit(
+            actor,
+            "grant.set",
+            namespace,
+            &format!("{} pull={} push={}", user.name, pull || push, push),
+        )
+        .await
+    }
+
+    /// A registry user's grants (its owner or a platform admin).
+    pub async fn grants(&self, actor: &Principal, user: &str) -> Result<Vec<Grant>> {
+        let user = self.owned_registry_user(actor, user).await?;
+        Ok(self.store.grants_of(user.id).await?)
+    }
+
+    // ---- authentication and authorization ----------------------------------
+
+    /// Check `docker login` credentials: an account's console password or
+    /// independent registry password, or a registry user's password. Failures
+    /// are audited with the client address.
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        secret: &str,
+        client_addr: Option<&str>,
+    ) -> Result<Principal> {
+        let result = self.check_credentials(username, secret).await;
+        if let Err(DirectoryError::AuthenticationFailed) = &result {
+            self.store
+                .append_audit(
+                    username,
+                    "auth.failure",
+                    "registry",
+                    "invalid credentials or disabled user",
+                    client_addr,
+                    now_millis(),
+                )
+                .await?;
+        }
+        result
+    }
+
+    async fn check_credentials(&self, username: &str, secret: &str) -> Result<Principal> {
+        if let Some(account) = self.store.account_by_name(username).await? {
+            let console = password::verify(secret, Some(&account.password_hash)).await;
+            let registry = match &account.registry_password_hash {
+                Some(h) if !console => password::verify(secret, Some(h)).await,
+                _ => false,
+            };
+            if (console || registry) && !account.disabled {
+                return Ok(Principal::Account {
+                    id: account.id,
+                    name: account.name,
+                    is_admin: account.is_admin,
+                });
+            }
+            return Err(DirectoryError::AuthenticationFailed);
+        }
+        let user = self.store.registry_user_by_name(username).await?;
+        let ok = password::verify(secret, user.as_ref().map(|u| u.password_hash.as_str())).await;
+        match user {
+            Some(u) if ok && u.enabled && u.expires_at.is_none_or(|t| t > now_millis()) => {
+                Ok(Principal::RegistryUser {
+                    id: u.id,
+                    name: u.name,
+                })
+            }
+            _ => Err(DirectoryError::AuthenticationFailed),
+        }
+    }
+
+    /// What the directory knows about `principal` and `repo`.
+    pub async fn facts(&self, principal: &Principal, repo: &RepoName) -> Result<Facts> {
+        let ns_name = repo.namespace();
+        let Some(ns) = self.store.namespace_by_name(ns_name).await? else {
+            return Ok(Facts {
+                may_create_namespace: self.may_auto_create(principal).await?,
+                ..Facts::default()
+            });
+        };
+        let mut facts = Facts {
+            namespace: Some(NamespaceFacts {
+                public: ns.public,
+                platform: ns.name == self.config.platform_namespace,
+            }),
+            ..Facts::default()
+        };
+        match principal {
+            Principal::Account { id, .. } => {
+                facts.group_role = self
+                    .store
+                    .group_role(ns.group_id, *id)
+                    .await?
+                    .as_deref()
+                    .and_then(Role::parse);
+                facts.namespace_role = self
+                    .store
+                    .namespace_role(ns.id, *id)
+                    .await?
+                    .as_deref()
+                    .and_then(Role::parse);
+                facts.repo_permission = self
+                    .store
+                    .repository_permission(repo.as_str(), *id)
+                    .await?
+                    .as_deref()
+                    .and_then(RepoPermission::parse);
+            }
+            Principal::RegistryUser { id, .. } => {
+                facts.grant = self
+                    .store
+                    .grants_of(*id)
+                    .await?
+                    .into_iter()
+                    .find(|g| g.namespace_id == ns.id)
+                    .map(|g| (g.can_pull, g.can_push));
+            }
+            Principal::Anonymous | Principal::System => {}
+        }
+        Ok(facts)
+    }
+
+    async fn may_auto_create(&self, principal: &Principal) -> Result<bool> {
+        if !self.config.auto_create_namespaces {
+            return Ok(false);
+        }
+        let Principal::Account { id, is_admin, .. } = principal else {
+            return Ok(false);
+        };
+        let Some(account) = self.store.account_by_id(*id).await? else {
+            return Ok(false);
+        };
+        let Some(group) = account.default_group_id else {
+            return Ok(false);
+        };
+        Ok(*is_admin
+            || matches!(
+                self.store
+                    .group_role(group, *id)
+                    .await?
+                    .as_deref()
+                    .and_then(Role::parse),
+                Some(Role::Admin | Role::Developer)
+            ))
+    }
+
+    /// The actions `principal` may take on `repo`.
+    pub async fn actions(&self, principal: &Principal, repo: &RepoName) -> Result<Actions> {
+        Ok(access::allowed(
+            principal,
+            &self.facts(principal, repo).await?,
+        ))
+    }
+
+    /// Before a push into a namespace that does not exist: create it (private,
+    /// in the pusher's default group) when the pusher may.
+    pub async fn ensure_namespace(&self, principal: &Principal, repo: &RepoName) -> Result<()> {
+        if self
+            .store
+            .namespace_by_name(repo.namespace())
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        if !self.may_auto_create(principal).await? {
+            return Err(DirectoryError::Forbidden(format!(
+                "namespace {} does not exist",
+                repo.namespace()
+            )));
+        }
+        let spec = NamespaceSpec {
+            name: repo.namespace().to_owned(),
+            ..NamespaceSpec::default()
+        };
+        match self.create_namespace(principal, &spec).await {
+            Ok(_) | Err(DirectoryError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

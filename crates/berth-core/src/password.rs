@@ -1,0 +1,83 @@
+//! Password hashing (argon2id) and generation. Hashing and verification run
+//! on a blocking thread: they are deliberately slow.
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+
+/// Shortest password accepted when a person chooses one.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// Hash a password with argon2id and a random salt.
+pub async fn hash(password: &str) -> Result<String, String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Check a password against a stored hash (constant-time comparison inside).
+/// With no hash, a dummy verification runs so that unknown names take as
+/// long as wrong passwords.
+pub async fn verify(password: &str, stored: Option<&str>) -> bool {
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Yw7sBPSb0oWN6z2iF8Itc8Ns1e3ZnTpPvuH7XfXVZZQ";
+    let password = password.to_owned();
+    let stored = stored.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let known = stored.is_some();
+        let text = stored.unwrap_or_else(|| DUMMY.to_owned());
+        let Ok(parsed) = PasswordHash::new(&text) else {
+            return false;
+        };
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        ok && known
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A random password of 24 letters and digits.
+pub fn generate() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut bytes = [0u8; 24];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hash_and_verify() {
+        let h = hash("correct horse").await.expect("hash");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify("correct horse", Some(&h)).await);
+        assert!(!verify("wrong horse", Some(&h)).await);
+        assert!(!verify("correct horse", None).await);
+        assert!(!verify("x", Some("not a hash")).await);
+        assert_ne!(
+            hash("same").await.expect("h"),
+            hash("same").await.expect("h"),
+            "salted"
+        );
+    }
+
+    #[test]
+    fn generated_passwords_differ() {
+        let a = generate();
+        assert_eq!(a.len(), 24);
+        assert_ne!(a, generate());
+    }
+}
