@@ -191,6 +191,10 @@ fn permission_actions(p: RepoPermission) -> Actions {
 
 /// The actions `principal` may take on a repository, given the facts.
 pub fn allowed(principal: &Principal, facts: &Facts) -> Actions {
+    if principal.is_platform_admin() {
+        // Everything; for a missing namespace the handler answers NAME_UNKNOWN.
+        return Actions::ALL;
+    }
     let Some(ns) = facts.namespace else {
         // Nothing to pull or delete; a push may create the namespace.
         return Actions {
@@ -198,9 +202,6 @@ pub fn allowed(principal: &Principal, facts: &Facts) -> Actions {
             ..Actions::default()
         };
     };
-    if principal.is_platform_admin() {
-        return Actions::ALL;
-    }
     let base = if ns.public || ns.platform {
         Actions::PULL
     } else {
@@ -448,7 +449,13 @@ mod tests {
     #[test]
     fn missing_namespace_only_allows_creating_push() {
         let mut facts = Facts::default();
-        assert_eq!(allowed(&account(true), &facts), NONE);
+        assert_eq!(allowed(&account(false), &facts), NONE);
+        assert_eq!(allowed(&Principal::Anonymous, &facts), NONE);
+        assert_eq!(
+            allowed(&account(true), &facts),
+            Actions::ALL,
+            "admins get NAME_UNKNOWN from the handler"
+        );
         facts.may_create_namespace = true;
         assert_eq!(
             allowed(&account(false), &facts),

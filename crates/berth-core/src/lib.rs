@@ -14,12 +14,15 @@
 //! HTTP surfaces and the binary. It knows nothing of HTTP.
 
 pub mod access;
+mod auth;
 mod directory;
 mod error;
 pub mod password;
 mod pulls;
 mod registry;
+pub mod token;
 
+pub use auth::{Auth, AuthConfig, AuthError};
 pub use directory::{Directory, DirectoryConfig, DirectoryError, NamespaceSpec, RegistryUserSpec};
 pub use error::RegistryError;
 pub use pulls::PullCounter;

@@ -210,6 +210,11 @@ impl Registry {
         }
     }
 
+    /// Repositories that link a blob (for mounts without `from`).
+    pub async fn blob_repositories(&self, digest: &Digest, limit: i64) -> Result<Vec<String>> {
+        Ok(self.meta.blob_repositories(digest, limit).await?)
+    }
+
     /// Link an existing blob into `repo`: from `from` when given, else from
     /// anywhere in the registry. Returns whether it was mounted.
     pub async fn mount_blob(

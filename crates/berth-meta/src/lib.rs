@@ -166,6 +166,8 @@ pub trait MetaStore: Send + Sync + Debug {
         size: i64,
         now: i64,
     ) -> MetaResult<()>;
+    /// Repositories a blob is linked in, by name, at most `limit`.
+    async fn blob_repositories(&self, digest: &Digest, limit: i64) -> MetaResult<Vec<String>>;
     /// Remove a blob's link from `repo`. Returns whether it was linked.
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> MetaResult<bool>;
 

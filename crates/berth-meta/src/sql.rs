@@ -200,6 +200,18 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn blob_repositories(&self, digest: &Digest, limit: i64) -> MetaResult<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repo_id \
+                     WHERE rb.digest = $1 ORDER BY r.name LIMIT $2",
+                )
+                .bind(digest.as_str())
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
             async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> MetaResult<bool> {
                 let done = sqlx::query(
                     "DELETE FROM repository_blobs WHERE digest = $2 \

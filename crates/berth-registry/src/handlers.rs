@@ -7,7 +7,8 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_blob::ByteStream;
-use berth_core::{ManifestPush, Registry, RegistryError};
+use berth_core::access::Principal;
+use berth_core::{Auth, ManifestPush, Registry, RegistryError};
 use berth_oci::{Digest, RepoName};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -26,6 +27,8 @@ const READ_BUFFER: usize = 256 * 1024;
 
 pub(crate) async fn handle(
     registry: &Registry,
+    auth: &Auth,
+    principal: &Principal,
     endpoint: Endpoint,
     headers: &HeaderMap,
     body: Body,
@@ -36,7 +39,7 @@ pub(crate) async fn handle(
             "application/json",
             b"{}".to_vec(),
         )),
-        Endpoint::Catalog { n, last } => catalog(registry, n, last).await,
+        Endpoint::Catalog { n, last } => catalog(registry, auth, principal, n, last).await,
         Endpoint::Tags { repo, n, last } => tags(registry, &repo, n, last).await,
         Endpoint::GetManifest {
             repo,
@@ -117,8 +120,10 @@ pub(crate) async fn handle(
             algorithm,
         } => {
             if let Some(mount) = &mount {
-                if registry.mount_blob(&repo, mount, from.as_ref()).await? {
-                    return blob_created(&repo, mount);
+                if let Some(source) = mount_source(registry, auth, principal, mount, from).await? {
+                    if registry.mount_blob(&repo, mount, Some(&source)).await? {
+                        return blob_created(&repo, mount);
+                    }
                 }
             }
             let upload = registry.start_upload(&repo, algorithm).await?;
@@ -191,6 +196,43 @@ fn internal(e: axum::http::Error) -> OciError {
         "UNKNOWN",
         "internal server error",
     )
+}
+
+/// A repository the caller may pull that holds the blob to mount: `from`
+/// when given (and readable), else any readable repository linking it.
+/// `None` means no mount: the request becomes a plain upload.
+async fn mount_source(
+    registry: &Registry,
+    auth: &Auth,
+    principal: &Principal,
+    digest: &Digest,
+    from: Option<RepoName>,
+) -> Result<Option<RepoName>> {
+    let readable = |repo: RepoName| async move {
+        match auth.actions(principal, &repo).await {
+            Ok(a) if a.pull => Ok(Some(repo)),
+            Ok(_) => Ok(None),
+            Err(e) => {
+                tracing::error!(error = %e, "mount access check failed");
+                Err(OciError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "internal server error",
+                ))
+            }
+        }
+    };
+    if let Some(from) = from {
+        return readable(from).await;
+    }
+    for name in registry.blob_repositories(digest, 100).await? {
+        if let Ok(repo) = RepoName::parse(&name) {
+            if let Some(r) = readable(repo).await? {
+                return Ok(Some(r));
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn builder(status: StatusCode) -> axum::http::response::Builder {
@@ -458,9 +500,49 @@ async fn tags(
     ))
 }
 
-async fn catalog(registry: &Registry, n: Option<u64>, last: Option<String>) -> Result<Response> {
+/// The catalog lists only what the caller can pull: pages are read from the
+/// database and filtered until one more than a page is collected.
+async fn catalog(
+    registry: &Registry,
+    auth: &Auth,
+    principal: &Principal,
+    n: Option<u64>,
+    last: Option<String>,
+) -> Result<Response> {
     let n = page(n);
-    let items = registry.catalog(last.as_deref(), n as i64 + 1).await?;
+    let want = n as usize + 1;
+    let mut items = Vec::with_capacity(want);
+    let mut cursor = last;
+    loop {
+        let batch = registry.catalog(cursor.as_deref(), want as i64).await?;
+        let exhausted = batch.len() < want;
+        cursor = batch.last().cloned();
+        for name in batch {
+            let visible = principal.is_platform_admin()
+                || match berth_oci::RepoName::parse(&name) {
+                    Ok(repo) => {
+                        auth.actions(principal, &repo)
+                            .await
+                            .map_err(|e| {
+                                tracing::error!(error = %e, "catalog access check failed");
+                                OciError::new(
+                                    StatusCode::INTERNAL_SERVER_ERROR,
+                                    "UNKNOWN",
+                                    "internal server error",
+                                )
+                            })?
+                            .pull
+                    }
+                    Err(_) => false,
+                };
+            if visible && items.len() < want {
+                items.push(name);
+            }
+        }
+        if exhausted || items.len() >= want {
+            break;
+        }
+    }
     Ok(paged_json(
         items,
         n,

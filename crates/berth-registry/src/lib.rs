@@ -8,19 +8,21 @@
 //! Layering: calls `berth-core` (and uses types of `berth-oci` and
 //! `berth-blob`); is called by the `berth` binary, which mounts [`router`].
 
+mod auth;
 mod endpoint;
 mod error;
 mod handlers;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use berth_core::Registry;
+use berth_core::{Auth, DirectoryError, Registry};
 
 pub use endpoint::{Access, Action, Endpoint, RouteError};
 pub use error::OciError;
@@ -30,18 +32,49 @@ pub use error::OciError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EndpointKind(pub &'static str);
 
-/// The /v2 router over a registry service.
-pub fn router(registry: Registry) -> Router {
-    let state = Arc::new(registry);
+/// What the /v2 surface needs.
+#[derive(Debug, Clone)]
+pub struct V2State {
+    /// The registry service.
+    pub registry: Registry,
+    /// Token authentication and access rules.
+    pub auth: Arc<Auth>,
+    /// The URL clients reach Berth at (for the token realm); derived from
+    /// the request's Host when absent.
+    pub external_url: Option<String>,
+    /// Whether Berth serves TLS (for a derived realm).
+    pub tls: bool,
+}
+
+/// The /v2 router and the token endpoint `/auth/token`. Needs
+/// `ConnectInfo<SocketAddr>` (login throttling is per client).
+pub fn router(state: V2State) -> Router {
+    let state = Arc::new(state);
     Router::new()
         .route("/v2", any(entry))
         .route("/v2/", any(entry))
         .route("/v2/{*rest}", any(entry))
+        .route("/auth/token", any(token))
         .with_state(state)
 }
 
+async fn token(
+    State(state): State<Arc<V2State>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut response =
+        auth::token_endpoint(&state.auth, &method, uri.query(), &headers, body, peer.ip()).await;
+    response.extensions_mut().insert(EndpointKind("token"));
+    response
+}
+
 async fn entry(
-    State(registry): State<Arc<Registry>>,
+    State(state): State<Arc<V2State>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -53,7 +86,7 @@ async fn entry(
     {
         Ok(endpoint) => {
             let kind = endpoint.kind();
-            let response = handlers::handle(&registry, endpoint, &headers, body)
+            let response = serve(&state, endpoint, &headers, body, peer)
                 .await
                 .unwrap_or_else(IntoResponse::into_response);
             (response, kind)
@@ -66,6 +99,49 @@ async fn entry(
     );
     response.extensions_mut().insert(EndpointKind(kind));
     response
+}
+
+/// Authenticate, authorize, create a missing namespace on push, then handle.
+async fn serve(
+    state: &V2State,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: Body,
+    peer: SocketAddr,
+) -> Result<Response, OciError> {
+    let realm = auth::realm(state.external_url.as_deref(), state.tls, headers);
+    let caller = auth::identify(&state.auth, headers, peer.ip(), &realm).await?;
+    let principal = auth::authorize(&state.auth, &caller, &endpoint, &realm).await?;
+    if let Endpoint::StartUpload { repo, .. } | Endpoint::PutManifest { repo, .. } = &endpoint {
+        match state
+            .auth
+            .directory()
+            .ensure_namespace(&principal, repo)
+            .await
+        {
+            Ok(()) => {}
+            Err(DirectoryError::Forbidden(m)) => {
+                return Err(OciError::new(StatusCode::FORBIDDEN, "DENIED", m))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "creating a namespace on push failed");
+                return Err(OciError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "internal server error",
+                ));
+            }
+        }
+    }
+    handlers::handle(
+        &state.registry,
+        &state.auth,
+        &principal,
+        endpoint,
+        headers,
+        body,
+    )
+    .await
 }
 
 /// Decode `%XX` escapes (clients may escape the ':' of a digest). `None` when

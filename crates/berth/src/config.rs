@@ -54,6 +54,8 @@ pub struct Config {
     pub registry: RegistrySection,
     /// Tenancy and access rules.
     pub access: AccessSection,
+    /// Token authentication.
+    pub auth: AuthSection,
     /// Password of the platform administrator `admin`, created on first
     /// start; generated and logged once when absent (`BERTH_ADMIN_PASSWORD`).
     pub admin_password: Option<Secret>,
@@ -75,6 +77,7 @@ impl Default for Config {
             tls: None,
             registry: RegistrySection::default(),
             access: AccessSection::default(),
+            auth: AuthSection::default(),
             admin_password: None,
             pull_flush_secs: 2,
             shutdown_grace_secs: 30,
@@ -188,6 +191,40 @@ impl AccessSection {
     }
 }
 
+/// Token authentication settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// The `service` in challenges and tokens (`BERTH_AUTH_SERVICE`).
+    pub service: String,
+    /// Access token lifetime in seconds (`BERTH_TOKEN_LIFETIME_SECS`).
+    pub token_lifetime_secs: u64,
+    /// Refresh (identity) token lifetime in seconds (`BERTH_REFRESH_TOKEN_LIFETIME_SECS`).
+    pub refresh_token_lifetime_secs: u64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        let d = berth_core::AuthConfig::default();
+        AuthSection {
+            service: d.service,
+            token_lifetime_secs: d.token_lifetime.as_secs(),
+            refresh_token_lifetime_secs: d.refresh_lifetime.as_secs(),
+        }
+    }
+}
+
+impl AuthSection {
+    /// The service-layer view of these settings.
+    pub fn to_core(&self) -> berth_core::AuthConfig {
+        berth_core::AuthConfig {
+            service: self.service.clone(),
+            token_lifetime: Duration::from_secs(self.token_lifetime_secs),
+            refresh_lifetime: Duration::from_secs(self.refresh_token_lifetime_secs),
+        }
+    }
+}
+
 fn parse<T: std::str::FromStr>(key: &str, value: &str) -> anyhow::Result<T>
 where
     T::Err: fmt::Display,
@@ -250,6 +287,11 @@ impl Config {
             "BERTH_AUTO_CREATE_NAMESPACES" => {
                 self.access.auto_create_namespaces = parse(key, value)?
             }
+            "BERTH_AUTH_SERVICE" => self.auth.service = value.to_owned(),
+            "BERTH_TOKEN_LIFETIME_SECS" => self.auth.token_lifetime_secs = parse(key, value)?,
+            "BERTH_REFRESH_TOKEN_LIFETIME_SECS" => {
+                self.auth.refresh_token_lifetime_secs = parse(key, value)?
+            }
             "BERTH_PULL_FLUSH_SECS" => self.pull_flush_secs = parse(key, value)?,
             "BERTH_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(key, value)?,
             // Variables of other tools (tests, scripts) may share the prefix.
@@ -277,6 +319,12 @@ impl Config {
                 "access.platform_namespace {:?} is not a valid namespace name",
                 self.access.platform_namespace
             );
+        }
+        if self.auth.token_lifetime_secs == 0 || self.auth.refresh_token_lifetime_secs == 0 {
+            bail!("token lifetimes must be at least 1 second");
+        }
+        if self.auth.service.is_empty() || self.auth.service.contains('"') {
+            bail!("auth.service must be a non-empty name without quotes");
         }
         if self.pull_flush_secs == 0 {
             bail!("pull_flush_secs must be at least 1");

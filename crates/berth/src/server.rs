@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_blob::FsBlobStore;
-use berth_core::{Directory, Registry};
+use berth_core::{Auth, Directory, Registry};
 use berth_meta::{DirectoryStore, MetaStore, PostgresStore, SqliteStore};
 use tokio::task::JoinHandle;
 
@@ -169,12 +169,23 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         registry: registry.clone(),
         metrics: metrics.clone(),
     };
+    let auth = Arc::new(
+        Auth::new(directory.clone(), config.auth.to_core())
+            .await
+            .context("loading the token signing key")?,
+    );
+    let v2 = berth_registry::V2State {
+        registry: registry.clone(),
+        auth,
+        external_url: config.external_url.clone(),
+        tls: config.tls.is_some(),
+    };
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_page))
         .with_state(state)
-        .merge(berth_registry::router(registry.clone()))
+        .merge(berth_registry::router(v2))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,

@@ -27,6 +27,7 @@ async fn start_node(data_dir: &std::path::Path, port: u16) -> Node {
         .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
         .env("BERTH_DATA_DIR", data_dir)
         .env("BERTH_LOG", "warn")
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -76,10 +77,7 @@ async fn worker(
     ledger: Arc<Mutex<Ledger>>,
     stop: Arc<AtomicBool>,
 ) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
+    let client = client_as("admin", ADMIN_PASSWORD);
     let repo = format!("crash/w{id}");
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
@@ -172,7 +170,7 @@ async fn worker(
 }
 
 async fn verify(base: &str, ledger: &Ledger) {
-    let client = reqwest::Client::new();
+    let client = client_as("admin", ADMIN_PASSWORD);
     // Every acknowledged manifest, by tag and by digest, with all its blobs.
     for (repo, tag, digest, bytes) in &ledger.manifests {
         for reference in [tag.as_str(), digest.as_str()] {
@@ -330,7 +328,7 @@ async fn sigterm_finishes_in_flight_requests_and_flushes_counts() {
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
     let node = start_node(dir.path(), port).await;
-    let client = reqwest::Client::new();
+    let client = client_as("admin", ADMIN_PASSWORD);
     let base = node.base.clone();
     // An image, pulled three times (counted in memory only: the flush interval is 2 s,
     // so make the pulls and the shutdown well within one interval of each other).

@@ -1,27 +1,49 @@
-//! End-to-end tests with real clients: the docker engine, podman, skopeo and
-//! containerd's `ctr`, pushing to and pulling from a real Berth server.
-//! scripts/test.sh installs the tools and starts dockerd.
+//! End-to-end tests with real clients: the docker engine, podman, buildah,
+//! skopeo and containerd's `ctr`, logging in to and pushing to and pulling
+//! from a real Berth server. scripts/test.sh installs the tools and starts
+//! dockerd.
 
 mod common;
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Output, Stdio};
 
+use berth_core::access::{Principal, Role};
+use berth_core::{NamespaceSpec, RegistryUserSpec};
 use common::*;
 use reqwest::StatusCode;
+use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-async fn run(program: &str, args: &[&str]) -> Output {
-    run_env(program, args, &[]).await
-}
-
-async fn run_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let out = Command::new(program)
+async fn try_run(
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
+    let mut child = Command::new(program)
         .args(args)
         .envs(env.iter().copied())
-        .output()
-        .await
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run {program} (scripts/test.sh installs it): {e}"));
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().await.expect("wait")
+}
+
+async fn run_full(
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
+    let out = try_run(program, args, env, stdin).await;
     assert!(
         out.status.success(),
         "{program} {} failed: {}\nstdout: {}\nstderr: {}",
@@ -33,12 +55,38 @@ async fn run_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     out
 }
 
+async fn run(program: &str, args: &[&str]) -> Output {
+    run_full(program, args, &[], None).await
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 fn host(t: &TestServer) -> String {
     t.base.trim_start_matches("http://").to_owned()
+}
+
+const ADMIN_CREDS: &str = "admin:test-admin-password";
+
+/// Log docker in to the test server as `user`.
+async fn docker_login(t: &TestServer, user: &str, password: &str) {
+    let out = try_run(
+        "docker",
+        &["login", &host(t), "-u", user, "--password-stdin"],
+        &[],
+        Some(password),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "docker login as {user} failed: {}",
+        stderr(&out)
+    );
 }
 
 /// A tar archive holding one file.
@@ -96,31 +144,41 @@ fn write_oci_layout(dir: &Path, tag: &str, blobs: &[&[u8]], manifest: &[u8]) {
     .expect("index");
 }
 
+/// Build a small image with the legacy builder; returns its reference.
+async fn docker_build(ctx: &Path, reference: &str, files: &[(&str, &str)]) {
+    let mut dockerfile = String::from("FROM scratch\n");
+    for (name, content) in files {
+        std::fs::write(ctx.join(name), content).expect("write");
+        dockerfile.push_str(&format!("COPY {name} /{name}\n"));
+    }
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).expect("dockerfile");
+    let ctx = ctx.to_str().expect("utf8");
+    run_full(
+        "docker",
+        &["build", "-q", "-t", reference, ctx],
+        &[("DOCKER_BUILDKIT", "0")],
+        None,
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_build_push_remove_pull_by_tag_and_digest() {
     let t = TestServer::start(Backend::Sqlite).await;
     let ctx = tempfile::tempdir().expect("ctx");
-    for (name, content) in [
-        ("a.txt", "first layer\n"),
-        ("b.txt", "second layer\n"),
-        ("c.txt", "third layer\n"),
-    ] {
-        std::fs::write(ctx.path().join(name), content).expect("write");
-    }
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
-        "FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nCOPY c.txt /c.txt\n",
-    )
-    .expect("dockerfile");
     let image = format!("{}/e2e/docker-img", host(&t));
     let tagged = format!("{image}:v1");
-    let ctx_path = ctx.path().to_str().expect("utf8");
-    run_env(
-        "docker",
-        &["build", "-q", "-t", &tagged, ctx_path],
-        &[("DOCKER_BUILDKIT", "0")],
+    docker_build(
+        ctx.path(),
+        &tagged,
+        &[
+            ("a.txt", "first layer\n"),
+            ("b.txt", "second layer\n"),
+            ("c.txt", "third layer\n"),
+        ],
     )
     .await;
+    docker_login(&t, "admin", ADMIN_PASSWORD).await;
     let pushed = stdout(&run("docker", &["push", &tagged]).await);
     let digest = pushed
         .split_whitespace()
@@ -161,24 +219,146 @@ async fn docker_build_push_remove_pull_by_tag_and_digest() {
     );
     assert_eq!(inspect.trim(), "3");
     run("docker", &["rmi", "-f", &tagged, &by_digest]).await;
+    run("docker", &["logout", &host(&t)]).await;
+}
+
+/// `docker login` with a console password, an independent registry password
+/// and a registry user; anonymous pulls of public and private images; a
+/// wrong password refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_login_with_every_kind_of_credential() {
+    let t = TestServer::start(Backend::Sqlite).await;
+    let d = t.directory();
+    let sys = Principal::System;
+    d.create_account(&sys, "alice", "", "alice-console-pw", false)
+        .await
+        .expect("alice");
+    d.set_registry_password(&sys, "alice", Some("alice-registry-pw"))
+        .await
+        .expect("registry password");
+    d.create_group(&sys, "team", "", Some("alice"))
+        .await
+        .expect("group");
+    for (ns, public) in [("team-private", false), ("team-public", true)] {
+        let spec = NamespaceSpec {
+            name: ns.into(),
+            group: Some("team".into()),
+            public,
+            ..Default::default()
+        };
+        d.create_namespace(&sys, &spec).await.expect("namespace");
+    }
+    let bot = RegistryUserSpec {
+        name: "ci-bot".into(),
+        password: Some("ci-bot-secret".into()),
+        owner: Some("alice".into()),
+        ..Default::default()
+    };
+    d.create_registry_user(&sys, &bot).await.expect("bot");
+    d.set_grant(&sys, "ci-bot", "team-private", false, true)
+        .await
+        .expect("grant");
+    d.create_account(&sys, "mallory", "", "mallory-password", false)
+        .await
+        .expect("mallory");
+    d.set_group_member(&sys, "team", "mallory", Role::Guest)
+        .await
+        .expect("guest");
+
+    let ctx = tempfile::tempdir().expect("ctx");
+    let host = host(&t);
+    for (i, (user, password)) in [
+        ("alice", "alice-console-pw"),
+        ("alice", "alice-registry-pw"),
+        ("ci-bot", "ci-bot-secret"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let reference = format!("{host}/team-private/app:cred{i}");
+        docker_build(
+            ctx.path(),
+            &reference,
+            &[("who.txt", &format!("{user} {i}\n"))],
+        )
+        .await;
+        docker_login(&t, user, password).await;
+        run("docker", &["push", &reference]).await;
+        run("docker", &["rmi", &reference]).await;
+        run("docker", &["pull", &reference]).await;
+        run("docker", &["rmi", &reference]).await;
+    }
+    // A guest may pull but not push.
+    docker_login(&t, "mallory", "mallory-password").await;
+    run(
+        "docker",
+        &["pull", &format!("{host}/team-private/app:cred0")],
+    )
+    .await;
+    let denied = format!("{host}/team-private/app:mallory");
+    run(
+        "docker",
+        &["tag", &format!("{host}/team-private/app:cred0"), &denied],
+    )
+    .await;
+    let out = try_run("docker", &["push", &denied], &[], None).await;
+    assert!(!out.status.success(), "a guest pushed");
+    assert!(stderr(&out).contains("denied"), "{}", stderr(&out));
+    // Wrong password: refused at login.
+    let out = try_run(
+        "docker",
+        &["login", &host, "-u", "alice", "--password-stdin"],
+        &[],
+        Some("not-her-password"),
+    )
+    .await;
+    assert!(!out.status.success(), "wrong password accepted");
+    // Anonymous: public pulls work, private pulls do not.
+    run("docker", &["logout", &host]).await;
+    let public = format!("{host}/team-public/app:v1");
+    docker_login(&t, "alice", "alice-console-pw").await;
+    run(
+        "docker",
+        &["tag", &format!("{host}/team-private/app:cred0"), &public],
+    )
+    .await;
+    run("docker", &["push", &public]).await;
+    run("docker", &["logout", &host]).await;
+    run(
+        "docker",
+        &[
+            "rmi",
+            &public,
+            &denied,
+            &format!("{host}/team-private/app:cred0"),
+        ],
+    )
+    .await;
+    run("docker", &["pull", &public]).await;
+    let out = try_run(
+        "docker",
+        &["pull", &format!("{host}/team-private/app:cred0")],
+        &[],
+        None,
+    )
+    .await;
+    assert!(!out.status.success(), "anonymous pulled a private image");
+    run("docker", &["rmi", &public]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn podman_multi_arch_manifest_list() {
+async fn podman_login_and_multi_arch_manifest_list() {
     let t = TestServer::start(Backend::Sqlite).await;
     let work = tempfile::tempdir().expect("dir");
-    let root = work.path().join("root");
-    let runroot = work.path().join("run");
-    let (root, runroot) = (
-        root.to_str().expect("utf8"),
-        runroot.to_str().expect("utf8"),
-    );
-    let podman = |args: Vec<String>| async move {
+    let root = work.path().join("root").display().to_string();
+    let runroot = work.path().join("run").display().to_string();
+    let authfile = work.path().join("auth.json").display().to_string();
+    let podman = |args: Vec<String>| {
         let mut all: Vec<String> = [
             "--root",
-            root,
+            &root,
             "--runroot",
-            runroot,
+            &runroot,
             "--storage-driver",
             "vfs",
         ]
@@ -186,12 +366,52 @@ async fn podman_multi_arch_manifest_list() {
         .map(|s| s.to_string())
         .collect();
         all.extend(args);
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        run("podman", &refs).await
+        async move {
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            run("podman", &refs).await
+        }
     };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+    let out = try_run(
+        "podman",
+        &[
+            "login",
+            "--tls-verify=false",
+            "--authfile",
+            &authfile,
+            "-u",
+            "admin",
+            "--password-stdin",
+            &host(&t),
+        ],
+        &[],
+        Some(ADMIN_PASSWORD),
+    )
+    .await;
+    assert!(out.status.success(), "podman login: {}", stderr(&out));
+    let bad = try_run(
+        "podman",
+        &[
+            "login",
+            "--tls-verify=false",
+            "--authfile",
+            &authfile,
+            "-u",
+            "admin",
+            "--password-stdin",
+            &host(&t),
+        ],
+        &[],
+        Some("wrong-password"),
+    )
+    .await;
+    assert!(
+        !bad.status.success(),
+        "podman login with a wrong password succeeded"
+    );
     let ctx = work.path().join("ctx");
     std::fs::create_dir_all(&ctx).expect("mkdir");
-    let ctx_s = ctx.to_str().expect("utf8").to_owned();
+    let ctx_s = ctx.display().to_string();
     for arch in ["amd64", "arm64"] {
         std::fs::write(ctx.join("arch.txt"), arch).expect("write");
         std::fs::write(
@@ -199,41 +419,38 @@ async fn podman_multi_arch_manifest_list() {
             "FROM scratch\nCOPY arch.txt /arch.txt\n",
         )
         .expect("write");
-        podman(vec![
-            "build".into(),
-            "-q".into(),
-            "--arch".into(),
-            arch.into(),
-            "-t".into(),
-            format!("localhost/multi:{arch}"),
-            ctx_s.clone(),
-        ])
+        podman(s(&[
+            "build",
+            "-q",
+            "--arch",
+            arch,
+            "-t",
+            &format!("localhost/multi:{arch}"),
+            &ctx_s,
+        ]))
         .await;
     }
-    podman(vec![
-        "manifest".into(),
-        "create".into(),
-        "localhost/multi:list".into(),
-    ])
-    .await;
+    podman(s(&["manifest", "create", "localhost/multi:list"])).await;
     for arch in ["amd64", "arm64"] {
-        podman(vec![
-            "manifest".into(),
-            "add".into(),
-            "localhost/multi:list".into(),
-            format!("containers-storage:localhost/multi:{arch}"),
-        ])
+        podman(s(&[
+            "manifest",
+            "add",
+            "localhost/multi:list",
+            &format!("containers-storage:localhost/multi:{arch}"),
+        ]))
         .await;
     }
     let dest = format!("docker://{}/e2e/multi:latest", host(&t));
-    podman(vec![
-        "manifest".into(),
-        "push".into(),
-        "--all".into(),
-        "--tls-verify=false".into(),
-        "localhost/multi:list".into(),
-        dest,
-    ])
+    podman(s(&[
+        "manifest",
+        "push",
+        "--all",
+        "--tls-verify=false",
+        "--authfile",
+        &authfile,
+        "localhost/multi:list",
+        &dest,
+    ]))
     .await;
     let r = t.get("/v2/e2e/multi/manifests/latest").await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -255,24 +472,26 @@ async fn podman_multi_arch_manifest_list() {
     );
     // Pull one platform back.
     let src = format!("{}/e2e/multi:latest", host(&t));
-    podman(vec!["rmi".into(), "-a".into(), "-f".into()]).await;
-    podman(vec![
-        "pull".into(),
-        "-q".into(),
-        "--tls-verify=false".into(),
-        "--arch".into(),
-        "arm64".into(),
-        src.clone(),
-    ])
+    podman(s(&["rmi", "-a", "-f"])).await;
+    podman(s(&[
+        "pull",
+        "-q",
+        "--tls-verify=false",
+        "--authfile",
+        &authfile,
+        "--arch",
+        "arm64",
+        &src,
+    ]))
     .await;
     let arch = stdout(
-        &podman(vec![
-            "image".into(),
-            "inspect".into(),
-            "--format".into(),
-            "{{.Architecture}}".into(),
-            src,
-        ])
+        &podman(s(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Architecture}}",
+            &src,
+        ]))
         .await,
     );
     assert_eq!(arch.trim(), "arm64");
@@ -286,13 +505,16 @@ async fn skopeo_copy_oci_layout_in_and_out_then_delete() {
     let src = work.path().join("src");
     write_oci_layout(&src, "v1", &[&config, &layer], &manifest);
     let dest = format!("docker://{}/e2e/skopeo:v1", host(&t));
+    let src_ref = format!("oci:{}:v1", src.display());
     run(
         "skopeo",
         &[
             "copy",
             "--preserve-digests",
             "--dest-tls-verify=false",
-            &format!("oci:{}:v1", src.display()),
+            "--dest-creds",
+            ADMIN_CREDS,
+            &src_ref,
             &dest,
         ],
     )
@@ -304,28 +526,66 @@ async fn skopeo_copy_oci_layout_in_and_out_then_delete() {
         manifest,
         "skopeo pushed the manifest bytes unchanged"
     );
-    let inspect = stdout(&run("skopeo", &["inspect", "--tls-verify=false", &dest]).await);
+    let inspect = stdout(
+        &run(
+            "skopeo",
+            &[
+                "inspect",
+                "--tls-verify=false",
+                "--creds",
+                ADMIN_CREDS,
+                &dest,
+            ],
+        )
+        .await,
+    );
     let v: serde_json::Value = serde_json::from_str(&inspect).expect("inspect json");
     assert_eq!(v["Digest"], sha256(&manifest));
-    let out = work.path().join("out");
+    // Without credentials the private image is not readable.
+    let out = try_run(
+        "skopeo",
+        &["inspect", "--tls-verify=false", "--no-creds", &dest],
+        &[],
+        None,
+    )
+    .await;
+    assert!(
+        !out.status.success(),
+        "anonymous inspect of a private image succeeded"
+    );
+    let out_dir = work.path().join("out");
+    let out_ref = format!("oci:{}:v1", out_dir.display());
     run(
         "skopeo",
         &[
             "copy",
             "--preserve-digests",
             "--src-tls-verify=false",
+            "--src-creds",
+            ADMIN_CREDS,
             &dest,
-            &format!("oci:{}:v1", out.display()),
+            &out_ref,
         ],
     )
     .await;
     let copied_layer = std::fs::read(
-        out.join("blobs/sha256")
+        out_dir
+            .join("blobs/sha256")
             .join(sha256(&layer).trim_start_matches("sha256:")),
     )
     .expect("layer copied out");
     assert_eq!(copied_layer, layer);
-    run("skopeo", &["delete", "--tls-verify=false", &dest]).await;
+    run(
+        "skopeo",
+        &[
+            "delete",
+            "--tls-verify=false",
+            "--creds",
+            ADMIN_CREDS,
+            &dest,
+        ],
+    )
+    .await;
     assert_eq!(
         t.head("/v2/e2e/skopeo/manifests/v1").await.status(),
         StatusCode::NOT_FOUND
@@ -339,7 +599,7 @@ async fn skopeo_copy_oci_layout_in_and_out_then_delete() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn containerd_ctr_pull_plain_http() {
+async fn containerd_ctr_pull_with_user_and_anonymously() {
     let t = TestServer::start(Backend::Sqlite).await;
     let address = std::env::var("BERTH_TEST_CTR_ADDRESS")
         .expect("BERTH_TEST_CTR_ADDRESS is not set: run the suite with scripts/test.sh, which starts containerd");
@@ -357,26 +617,50 @@ async fn containerd_ctr_pull_plain_http() {
         "berth-e2e-{}",
         t.server.as_ref().expect("server").addr().port()
     );
-    run(
+    let ctr = |extra: &[&str]| {
+        let mut args = vec!["--address", address.as_str(), "-n", ns.as_str()];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+    };
+    let refs = |v: &[String]| v.to_vec();
+    // The namespace is private: anonymous pulls fail, --user pulls work.
+    let anon = refs(&ctr(&[
+        "images",
+        "pull",
+        "--plain-http",
+        "--platform",
+        "linux/amd64",
+        &reference,
+    ]));
+    let out = try_run(
         "ctr",
-        &[
-            "--address",
-            &address,
-            "-n",
-            &ns,
-            "images",
-            "pull",
-            "--plain-http",
-            "--platform",
-            "linux/amd64",
-            &reference,
-        ],
+        &anon.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+        None,
     )
     .await;
+    assert!(
+        !out.status.success(),
+        "anonymous ctr pull of a private image succeeded"
+    );
+    let pull = ctr(&[
+        "images",
+        "pull",
+        "--plain-http",
+        "--user",
+        ADMIN_CREDS,
+        "--platform",
+        "linux/amd64",
+        &reference,
+    ]);
+    run("ctr", &pull.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let listed = stdout(
         &run(
             "ctr",
-            &["--address", &address, "-n", &ns, "images", "ls", "-q"],
+            &ctr(&["images", "ls", "-q"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
         )
         .await,
     );
@@ -384,7 +668,10 @@ async fn containerd_ctr_pull_plain_http() {
     let content = stdout(
         &run(
             "ctr",
-            &["--address", &address, "-n", &ns, "content", "ls", "-q"],
+            &ctr(&["content", "ls", "-q"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
         )
         .await,
     );
@@ -394,7 +681,24 @@ async fn containerd_ctr_pull_plain_http() {
     );
     run(
         "ctr",
-        &["--address", &address, "-n", &ns, "images", "rm", &reference],
+        &ctr(&["images", "rm", &reference])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    // Once public, anonymous pulls work.
+    t.directory()
+        .set_namespace_public(&Principal::System, "e2e", true)
+        .await
+        .expect("public");
+    run("ctr", &anon.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    run(
+        "ctr",
+        &ctr(&["images", "rm", &reference])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
     )
     .await;
 }
@@ -403,13 +707,11 @@ async fn containerd_ctr_pull_plain_http() {
 async fn buildah_build_push_and_pull() {
     let t = TestServer::start(Backend::Sqlite).await;
     let work = tempfile::tempdir().expect("dir");
-    let root = work.path().join("root");
-    let runroot = work.path().join("run");
     let storage = [
         "--root".to_owned(),
-        root.display().to_string(),
+        work.path().join("root").display().to_string(),
         "--runroot".to_owned(),
-        runroot.display().to_string(),
+        work.path().join("run").display().to_string(),
         "--storage-driver".to_owned(),
         "vfs".to_owned(),
     ];
@@ -435,13 +737,28 @@ async fn buildah_build_push_and_pull() {
     .await;
     let reference = format!("{}/e2e/buildah:v1", host(&t));
     buildah(&["commit", "-q", &container, &reference]).await;
-    buildah(&["push", "--tls-verify=false", &reference]).await;
+    buildah(&[
+        "push",
+        "--tls-verify=false",
+        "--creds",
+        ADMIN_CREDS,
+        &reference,
+    ])
+    .await;
     assert_eq!(
         t.head("/v2/e2e/buildah/manifests/v1").await.status(),
         StatusCode::OK
     );
     buildah(&["rmi", "-a", "-f"]).await;
-    buildah(&["pull", "-q", "--tls-verify=false", &reference]).await;
+    buildah(&[
+        "pull",
+        "-q",
+        "--tls-verify=false",
+        "--creds",
+        ADMIN_CREDS,
+        &reference,
+    ])
+    .await;
     let images = stdout(&buildah(&["images", "--format", "{{.Name}}:{{.Tag}}"]).await);
     assert!(images.lines().any(|l| l.trim() == reference), "{images}");
 }

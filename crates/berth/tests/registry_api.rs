@@ -43,6 +43,16 @@ async fn base_endpoint(b: Backend) {
         "registry/2.0"
     );
     assert_eq!(t.get("/v2").await.status(), StatusCode::OK);
+    // Without credentials: a challenge pointing at the token endpoint.
+    let r = anonymous_client()
+        .get(t.url("/v2/"))
+        .send()
+        .await
+        .expect("get");
+    let challenge = header(&r, "www-authenticate");
+    let expected = format!("Bearer realm=\"{}/auth/token\",service=\"berth\"", t.base);
+    assert_eq!(challenge, expected);
+    assert_error(r, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
     assert_error(
         t.get("/v2/nothing/here/at/all").await,
         StatusCode::NOT_FOUND,

@@ -22,6 +22,16 @@ async fn serves_over_tls_with_configured_certificate() {
     .await;
     let port = t.server.as_ref().expect("server").addr().port();
     let client = reqwest::Client::builder()
+        .default_headers({
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(
+                reqwest::header::AUTHORIZATION,
+                reqwest::header::HeaderValue::from_static(
+                    "Basic YWRtaW46dGVzdC1hZG1pbi1wYXNzd29yZA==",
+                ),
+            );
+            h
+        })
         .add_root_certificate(
             reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("pem"),
         )

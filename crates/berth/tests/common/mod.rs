@@ -18,6 +18,36 @@ pub mod sha2_digest {
     }
 }
 
+/// Password of the platform administrator `admin` in test servers.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// An HTTP client that sends HTTP Basic credentials with every request.
+pub fn client_as(user: &str, password: &str) -> reqwest::Client {
+    use base64::Engine;
+    let value = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    );
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&value).expect("header"),
+    );
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// An HTTP client without credentials.
+pub fn anonymous_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
 /// Which metadata backend a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -96,10 +126,7 @@ impl TestServer {
         let mut t = TestServer {
             server: None,
             base: String::new(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
+            client: client_as("admin", ADMIN_PASSWORD),
             dir,
             backend,
             database_url,
@@ -114,6 +141,7 @@ impl TestServer {
             data_dir: self.dir.path().to_path_buf(),
             pull_flush_secs: 3600,
             shutdown_grace_secs: 5,
+            admin_password: Some(berth::config::Secret::new(ADMIN_PASSWORD)),
             ..Config::default()
         };
         config.database.url = self.database_url.as_deref().map(berth::config::Secret::new);

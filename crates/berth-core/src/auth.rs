@@ -1,0 +1,375 @@
+//! Authentication for the registry: logins (with throttling and a short
+//! cache of verified Basic credentials), scope grants (the intersection of
+//! what was asked and what is allowed), and access and refresh tokens.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use berth_oci::RepoName;
+use sha2::{Digest as _, Sha256};
+
+use crate::access::{Actions, Principal};
+use crate::token::{Claims, ResourceScope, TokenError, TokenIssuer, TokenUse};
+use crate::{now_millis, Directory, DirectoryError};
+
+/// Settings of token authentication.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The `service` of challenges and the audience of tokens.
+    pub service: String,
+    /// Lifetime of access tokens.
+    pub token_lifetime: Duration,
+    /// Lifetime of refresh tokens (`docker login` identity tokens).
+    pub refresh_lifetime: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            service: "berth".into(),
+            token_lifetime: Duration::from_secs(300),
+            refresh_lifetime: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+/// Why a login or token request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong credentials, disabled or expired user.
+    #[error("invalid username or password")]
+    Failed,
+    /// Too many failures from this client for this user (or at all).
+    #[error("too many failed logins; retry in {retry_after} seconds")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// A token that is invalid or expired.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// Server-side failure.
+    #[error(transparent)]
+    Internal(DirectoryError),
+}
+
+const SIGNING_KEY: &str = "token_signing_key";
+const CACHE_TTL: Duration = Duration::from_secs(30);
+const CACHE_MAX: usize = 4096;
+
+#[derive(Debug)]
+struct Failures {
+    count: u32,
+    since: Instant,
+    blocked_until: Option<Instant>,
+}
+
+/// Login throttling per (user, client) pair and per client.
+#[derive(Debug, Default)]
+struct Throttle {
+    entries: Mutex<HashMap<String, Failures>>,
+}
+
+/// Pair failures before blocking starts; the block then doubles per failure.
+const PAIR_FREE: u32 = 5;
+/// Failures from one client (any user) before it is blocked for a minute.
+const CLIENT_MAX: u32 = 50;
+const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+impl Throttle {
+    fn keys(user: &str, client: IpAddr) -> [String; 2] {
+        [format!("u:{user}|{client}"), format!("c:{client}")]
+    }
+
+    /// Seconds to wait if blocked.
+    fn blocked(&self, user: &str, client: IpAddr) -> Option<u64> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        Self::keys(user, client)
+            .iter()
+            .filter_map(|k| map.get(k)?.blocked_until)
+            .filter(|until| *until > now)
+            .map(|until| (until - now).as_secs().max(1))
+            .max()
+    }
+
+    /// Record a failure; returns how long to slow the answer down.
+    fn failed(&self, user: &str, client: IpAddr) -> Duration {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if map.len() > 100_000 {
+            map.retain(|_, f| now.duration_since(f.since) < WINDOW);
+        }
+        let [pair, whole] = Self::keys(user, client);
+        let mut slow = Duration::ZERO;
+        for (key, is_pair) in [(pair, true), (whole, false)] {
+            let f = map.entry(key).or_insert(Failures {
+                count: 0,
+                since: now,
+                blocked_until: None,
+            });
+            if now.duration_since(f.since) > WINDOW {
+                *f = Failures {
+                    count: 0,
+                    since: now,
+                    blocked_until: None,
+                };
+            }
+            f.count += 1;
+            if is_pair {
+                slow = Duration::from_millis(100 * u64::from(f.count.min(10)));
+                if f.count > PAIR_FREE {
+                    let secs = 1u64 << (f.count - PAIR_FREE).min(8);
+                    f.blocked_until = Some(now + Duration::from_secs(secs.min(300)));
+                }
+            } else if f.count > CLIENT_MAX {
+                f.blocked_until = Some(now + Duration::from_secs(60));
+            }
+        }
+        slow
+    }
+
+    fn succeeded(&self, user: &str, client: IpAddr) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&Self::keys(user, client)[0]);
+    }
+}
+
+/// The token service over the directory.
+#[derive(Debug)]
+pub struct Auth {
+    directory: Directory,
+    issuer: TokenIssuer,
+    config: AuthConfig,
+    throttle: Throttle,
+    cache: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+}
+
+fn now_secs() -> i64 {
+    now_millis() / 1000
+}
+
+impl Auth {
+    /// Load (or create, once for the whole cluster) the signing key.
+    pub async fn new(directory: Directory, config: AuthConfig) -> Result<Auth, DirectoryError> {
+        let stored = directory
+            .store()
+            .init_setting(SIGNING_KEY, &TokenIssuer::generate_key())
+            .await?;
+        let key = TokenIssuer::decode_key(&stored).ok_or_else(|| {
+            DirectoryError::Invalid("the stored token signing key is unusable".into())
+        })?;
+        Ok(Auth {
+            issuer: TokenIssuer::new(key, "berth", config.service.clone()),
+            directory,
+            config,
+            throttle: Throttle::default(),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The directory behind it.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// The service name.
+    pub fn service(&self) -> &str {
+        &self.config.service
+    }
+
+    /// Access token lifetime in seconds.
+    pub fn token_lifetime_secs(&self) -> i64 {
+        self.config.token_lifetime.as_secs() as i64
+    }
+
+    fn cache_key(user: &str, password: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(user.as_bytes());
+        h.update([0]);
+        h.update(password.as_bytes());
+        h.finalize().into()
+    }
+
+    /// Check credentials, throttled per user and client.
+    pub async fn login(
+        &self,
+        user: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<Principal, AuthError> {
+        let key = Self::cache_key(user, password);
+        {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((p, at)) = cache.get(&key) {
+                if at.elapsed() < CACHE_TTL {
+                    return Ok(p.clone());
+                }
+            }
+        }
+        if let Some(retry_after) = self.throttle.blocked(user, client) {
+            return Err(AuthError::Throttled { retry_after });
+        }
+        match self
+            .directory
+            .authenticate(user, password, Some(&client.to_string()))
+            .await
+        {
+            Ok(p) => {
+                self.throttle.succeeded(user, client);
+                let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= CACHE_MAX {
+                    cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+                    if cache.len() >= CACHE_MAX {
+                        cache.clear();
+                    }
+                }
+                cache.insert(key, (p.clone(), Instant::now()));
+                Ok(p)
+            }
+            Err(DirectoryError::AuthenticationFailed) => {
+                let slow = self.throttle.failed(user, client);
+                tokio::time::sleep(slow).await;
+                Err(AuthError::Failed)
+            }
+            Err(e) => Err(AuthError::Internal(e)),
+        }
+    }
+
+    /// What `principal` may do on `repo`.
+    pub async fn actions(
+        &self,
+        principal: &Principal,
+        repo: &RepoName,
+    ) -> Result<Actions, AuthError> {
+        self.directory
+            .actions(principal, repo)
+            .await
+            .map_err(AuthError::Internal)
+    }
+
+    /// The intersection of the requested scopes and what is allowed. Unknown
+    /// or malformed resources are dropped, never an error.
+    pub async fn grant(
+        &self,
+        principal: &Principal,
+        requested: &[ResourceScope],
+    ) -> Result<Vec<ResourceScope>, AuthError> {
+        let mut granted = Vec::new();
+        for scope in requested {
+            match scope.kind.as_str() {
+                "repository" => {
+                    let Ok(repo) = RepoName::parse(&scope.name) else {
+                        continue;
+                    };
+                    let allowed = self.actions(principal, &repo).await?;
+                    granted.push(scope.intersect(allowed));
+                }
+                // Everyone may list the catalog; it only shows what they can pull.
+                "registry" if scope.name == "catalog" => granted.push(ResourceScope {
+                    kind: scope.kind.clone(),
+                    name: scope.name.clone(),
+                    actions: vec!["*".into()],
+                }),
+                _ => {}
+            }
+        }
+        Ok(granted)
+    }
+
+    /// An access token with `granted` scopes.
+    pub fn access_token(
+        &self,
+        principal: &Principal,
+        granted: Vec<ResourceScope>,
+    ) -> (String, i64, i64) {
+        let now = now_secs();
+        let lifetime = self.token_lifetime_secs();
+        (
+            self.issuer
+                .issue(principal, granted, TokenUse::Access, now, lifetime),
+            lifetime,
+            now,
+        )
+    }
+
+    /// A refresh token (`docker login`'s identity token).
+    pub fn refresh_token(&self, principal: &Principal) -> String {
+        self.issuer.issue(
+            principal,
+            Vec::new(),
+            TokenUse::Refresh,
+            now_secs(),
+            self.config.refresh_lifetime.as_secs() as i64,
+        )
+    }
+
+    /// Verify an access token.
+    pub fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
+        self.issuer.verify(token, TokenUse::Access, now_secs())
+    }
+
+    /// The principal of a refresh token, provided it still may log in.
+    pub async fn refresh(&self, token: &str) -> Result<Principal, AuthError> {
+        let claims = self.issuer.verify(token, TokenUse::Refresh, now_secs())?;
+        let store = self.directory.store();
+        let valid = match &claims.principal() {
+            Principal::Account { id, .. } => store
+                .account_by_id(*id)
+                .await
+                .map_err(|e| AuthError::Internal(e.into()))?
+                .is_some_and(|a| !a.disabled && a.name == claims.sub),
+            Principal::RegistryUser { id, name } => store
+                .registry_user_by_name(name)
+                .await
+                .map_err(|e| AuthError::Internal(e.into()))?
+                .is_some_and(|u| {
+                    u.id == *id && u.enabled && u.expires_at.is_none_or(|t| t > now_millis())
+                }),
+            _ => false,
+        };
+        if valid {
+            Ok(claims.principal())
+        } else {
+            Err(AuthError::Failed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_blocks_the_pair_then_the_client_but_not_others() {
+        let t = Throttle::default();
+        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
+        let other: IpAddr = "192.0.2.2".parse().expect("ip");
+        for _ in 0..PAIR_FREE {
+            t.failed("alice", ip);
+            assert_eq!(t.blocked("alice", ip), None);
+        }
+        t.failed("alice", ip);
+        assert!(t.blocked("alice", ip).is_some(), "pair blocked");
+        assert_eq!(
+            t.blocked("bob", ip),
+            None,
+            "other users from the same client are not locked out"
+        );
+        assert_eq!(
+            t.blocked("alice", other),
+            None,
+            "the same user from elsewhere is not locked out"
+        );
+        t.succeeded("alice", other);
+        for i in 0..=CLIENT_MAX {
+            t.failed(&format!("user{i}"), other);
+        }
+        assert!(
+            t.blocked("carol", other).is_some(),
+            "a client guessing many names is blocked"
+        );
+    }
+}

@@ -1,0 +1,450 @@
+//! Docker token authentication on the wire: the `/auth/token` endpoint and
+//! the check every /v2 request passes before its handler runs.
+//!
+//! Callers present a bearer token from `/auth/token`, HTTP Basic
+//! credentials (simple clients), or nothing (anonymous). Missing access
+//! answers 401 with a `WWW-Authenticate: Bearer` challenge naming the scope
+//! (with `error="insufficient_scope"` when a token lacks it); an
+//! authenticated caller who may not answers 403 `DENIED`.
+
+use std::net::IpAddr;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use berth_core::access::{Actions, Principal};
+use berth_core::token::{rfc3339, Claims, ResourceScope};
+use berth_core::{Auth, AuthError};
+use berth_oci::RepoName;
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::endpoint::{Access, Action, Endpoint};
+use crate::error::OciError;
+
+/// How the caller identified itself.
+#[derive(Debug)]
+pub(crate) enum Caller {
+    /// No credentials.
+    Anonymous,
+    /// HTTP Basic, verified.
+    Basic(Principal),
+    /// A verified access token.
+    Bearer(Box<Claims>),
+}
+
+impl Caller {
+    pub(crate) fn principal(&self) -> Principal {
+        match self {
+            Caller::Anonymous => Principal::Anonymous,
+            Caller::Basic(p) => p.clone(),
+            Caller::Bearer(c) => c.principal(),
+        }
+    }
+}
+
+/// Where clients fetch tokens.
+pub(crate) fn realm(external_url: Option<&str>, tls: bool, headers: &HeaderMap) -> String {
+    match external_url {
+        Some(u) => format!("{}/auth/token", u.trim_end_matches('/')),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"'))
+                .unwrap_or("localhost");
+            format!("{}://{host}/auth/token", if tls { "https" } else { "http" })
+        }
+    }
+}
+
+fn challenge(realm: &str, service: &str, scope: Option<&str>, error: Option<&str>) -> String {
+    let mut c = format!("Bearer realm=\"{realm}\",service=\"{service}\"");
+    if let Some(s) = scope.filter(|s| !s.is_empty()) {
+        c.push_str(&format!(",scope=\"{s}\""));
+    }
+    if let Some(e) = error {
+        c.push_str(&format!(",error=\"{e}\""));
+    }
+    c
+}
+
+fn unauthorized(
+    realm: &str,
+    service: &str,
+    scope: Option<&str>,
+    error: Option<&str>,
+    message: &str,
+) -> OciError {
+    OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message).with_header(
+        header::WWW_AUTHENTICATE,
+        challenge(realm, service, scope, error),
+    )
+}
+
+fn denied(message: String) -> OciError {
+    OciError::new(StatusCode::FORBIDDEN, "DENIED", message)
+}
+
+fn throttled(retry_after: u64) -> OciError {
+    OciError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOOMANYREQUESTS",
+        format!("too many failed logins; retry in {retry_after} seconds"),
+    )
+    .with_header(header::RETRY_AFTER, retry_after.to_string())
+}
+
+fn internal(e: impl std::fmt::Display) -> OciError {
+    tracing::error!(error = %e, "internal error during authentication");
+    OciError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "UNKNOWN",
+        "internal server error",
+    )
+}
+
+/// `user:password` from a Basic header.
+fn basic_credentials(value: &str) -> Option<(String, String)> {
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_owned(), p.to_owned()))
+}
+
+/// Identify the caller of a /v2 request.
+pub(crate) async fn identify(
+    auth: &Auth,
+    headers: &HeaderMap,
+    client: IpAddr,
+    realm: &str,
+) -> Result<Caller, OciError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(Caller::Anonymous);
+    };
+    let value = value.to_str().unwrap_or("");
+    if let Some(token) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+    {
+        return match auth.verify_access(token.trim()) {
+            Ok(claims) => Ok(Caller::Bearer(Box::new(claims))),
+            Err(e) => Err(unauthorized(
+                realm,
+                auth.service(),
+                None,
+                Some("invalid_token"),
+                &e.to_string(),
+            )),
+        };
+    }
+    let Some((user, password)) = basic_credentials(value) else {
+        return Err(unauthorized(
+            realm,
+            auth.service(),
+            None,
+            None,
+            "unsupported Authorization header: use Basic or Bearer",
+        ));
+    };
+    match auth.login(&user, &password, client).await {
+        Ok(p) => Ok(Caller::Basic(p)),
+        Err(AuthError::Throttled { retry_after }) => Err(throttled(retry_after)),
+        Err(AuthError::Failed | AuthError::Token(_)) => Err(unauthorized(
+            realm,
+            auth.service(),
+            None,
+            None,
+            "invalid username or password",
+        )),
+        Err(AuthError::Internal(e)) => Err(internal(e)),
+    }
+}
+
+fn needs(a: Actions, action: Action) -> bool {
+    match action {
+        Action::Pull => a.pull,
+        Action::Push => a.push,
+        Action::Delete => a.delete,
+    }
+}
+
+fn scope_for(repo: &RepoName, action: Action) -> String {
+    let actions = match action {
+        Action::Pull => "pull",
+        Action::Push => "pull,push",
+        Action::Delete => "delete",
+    };
+    format!("repository:{repo}:{actions}")
+}
+
+/// Check that the caller may make this request; returns its principal.
+pub(crate) async fn authorize(
+    auth: &Auth,
+    caller: &Caller,
+    endpoint: &Endpoint,
+    realm: &str,
+) -> Result<Principal, OciError> {
+    let principal = caller.principal();
+    let service = auth.service();
+    match endpoint.access() {
+        Access::Base => match caller {
+            Caller::Anonymous => Err(unauthorized(
+                realm,
+                service,
+                None,
+                None,
+                "authentication required",
+            )),
+            _ => Ok(principal),
+        },
+        Access::Catalog => match caller {
+            Caller::Anonymous => Err(unauthorized(
+                realm,
+                service,
+                Some("registry:catalog:*"),
+                None,
+                "authentication required",
+            )),
+            Caller::Bearer(c) if !c.catalog() => Err(unauthorized(
+                realm,
+                service,
+                Some("registry:catalog:*"),
+                Some("insufficient_scope"),
+                "the token does not grant the catalog",
+            )),
+            _ => Ok(principal),
+        },
+        Access::Repository(needed) => {
+            let mut scopes = Vec::new();
+            let mut refusal: Option<OciError> = None;
+            for (repo, action) in &needed {
+                let granted = match caller {
+                    Caller::Bearer(c) => c.repository_actions(repo.as_str()),
+                    _ => auth.actions(&principal, repo).await.map_err(internal)?,
+                };
+                if needs(granted, *action) {
+                    continue;
+                }
+                scopes.push(scope_for(repo, *action));
+                if refusal.is_none() {
+                    refusal = Some(match caller {
+                        Caller::Anonymous => {
+                            unauthorized(realm, service, None, None, "authentication required")
+                        }
+                        Caller::Basic(_) => denied(format!("requested access to {repo} is denied")),
+                        Caller::Bearer(_) => {
+                            // A token without the scope: would a new token help?
+                            let allowed = auth.actions(&principal, repo).await.map_err(internal)?;
+                            if needs(allowed, *action) {
+                                unauthorized(
+                                    realm,
+                                    service,
+                                    None,
+                                    Some("insufficient_scope"),
+                                    "the token does not grant this access",
+                                )
+                            } else if principal == Principal::Anonymous {
+                                unauthorized(realm, service, None, None, "authentication required")
+                            } else {
+                                denied(format!("requested access to {repo} is denied"))
+                            }
+                        }
+                    });
+                }
+            }
+            match refusal {
+                None => Ok(principal),
+                Some(e) if e.status() == StatusCode::UNAUTHORIZED => {
+                    // Name every scope needed in the challenge.
+                    let error = matches!(caller, Caller::Bearer(_)).then_some("insufficient_scope");
+                    let error = if principal == Principal::Anonymous {
+                        None
+                    } else {
+                        error
+                    };
+                    Err(unauthorized(
+                        realm,
+                        service,
+                        Some(&scopes.join(" ")),
+                        error,
+                        "authentication required",
+                    ))
+                }
+                Some(e) => Err(e),
+            }
+        }
+    }
+}
+
+/// `GET`/`POST /auth/token`.
+pub(crate) async fn token_endpoint(
+    auth: &Auth,
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+    client: IpAddr,
+) -> Response {
+    token_response(auth, method, query, headers, body, client)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn token_response(
+    auth: &Auth,
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+    client: IpAddr,
+) -> Result<Response, OciError> {
+    let login_failed = |e: AuthError| match e {
+        AuthError::Throttled { retry_after } => throttled(retry_after),
+        AuthError::Internal(e) => internal(e),
+        other => OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", other.to_string()),
+    };
+    let params: Vec<(String, String)>;
+    let (principal, with_refresh, refresh_given) = if *method == Method::GET {
+        params = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+        let offline = params
+            .iter()
+            .any(|(k, v)| k == "offline_token" && v == "true");
+        match headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            None => (Principal::Anonymous, false, None),
+            Some(v) => {
+                let (u, p) = basic_credentials(v).ok_or_else(|| {
+                    OciError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "UNAUTHORIZED",
+                        "the token endpoint takes HTTP Basic credentials",
+                    )
+                })?;
+                (
+                    auth.login(&u, &p, client).await.map_err(login_failed)?,
+                    offline,
+                    None,
+                )
+            }
+        }
+    } else if *method == Method::POST {
+        let mut bytes = Vec::new();
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                OciError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", e.to_string())
+            })?;
+            if bytes.len() + chunk.len() > 64 * 1024 {
+                return Err(OciError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "UNSUPPORTED",
+                    "token request too large",
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        params = form_urlencoded::parse(&bytes).into_owned().collect();
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        match get("grant_type") {
+            Some("password") => {
+                let (Some(u), Some(p)) = (get("username"), get("password")) else {
+                    return Err(oauth_error(
+                        "invalid_request",
+                        "username and password are required",
+                    ));
+                };
+                let offline = get("access_type") == Some("offline");
+                (
+                    auth.login(u, p, client).await.map_err(login_failed)?,
+                    offline,
+                    None,
+                )
+            }
+            Some("refresh_token") => {
+                let r = get("refresh_token")
+                    .ok_or_else(|| oauth_error("invalid_request", "refresh_token is required"))?;
+                let p = auth.refresh(r).await.map_err(|e| match e {
+                    AuthError::Internal(e) => internal(e),
+                    _ => OciError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "UNAUTHORIZED",
+                        "the refresh token is invalid or expired; log in again",
+                    ),
+                })?;
+                (p, false, Some(r.to_owned()))
+            }
+            Some(other) => {
+                return Err(oauth_error(
+                    "unsupported_grant_type",
+                    &format!("grant_type {other:?} is not supported"),
+                ))
+            }
+            None => return Err(oauth_error("invalid_request", "grant_type is required")),
+        }
+    } else {
+        return Err(OciError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "use GET or POST",
+        )
+        .with_header(header::ALLOW, "GET, POST"));
+    };
+    let requested = ResourceScope::parse_all(
+        params
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.as_str()),
+    );
+    let granted = auth
+        .grant(&principal, &requested)
+        .await
+        .map_err(login_failed)?;
+    let scope_text = granted
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (token, expires_in, issued_at) = auth.access_token(&principal, granted);
+    let mut body = json!({
+        "token": token,
+        "access_token": token,
+        "expires_in": expires_in,
+        "issued_at": rfc3339(issued_at),
+        "scope": scope_text,
+    });
+    if principal != Principal::Anonymous {
+        if let Some(r) = refresh_given {
+            body["refresh_token"] = json!(r);
+        } else if with_refresh {
+            body["refresh_token"] = json!(auth.refresh_token(&principal));
+        }
+    }
+    let mut resp = (StatusCode::OK, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+fn oauth_error(error: &str, description: &str) -> OciError {
+    OciError::new(
+        StatusCode::BAD_REQUEST,
+        "UNSUPPORTED",
+        format!("{error}: {description}"),
+    )
+}
