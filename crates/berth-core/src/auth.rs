@@ -83,6 +83,10 @@ impl Throttle {
         [format!("u:{user}|{client}"), format!("c:{client}")]
     }
 
+    fn user_key(user: &str) -> String {
+        format!("n:{user}")
+    }
+
     /// Seconds to wait if blocked.
     fn blocked(&self, user: &str, client: IpAddr) -> Option<u64> {
         let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
@@ -103,7 +107,22 @@ impl Throttle {
             map.retain(|_, f| now.duration_since(f.since) < WINDOW);
         }
         let [pair, whole] = Self::keys(user, client);
-        let mut slow = Duration::ZERO;
+        // Per user name, from anywhere: answers slow down, but the name is
+        // never blocked outright, so nobody can lock a user out by guessing.
+        let by_name = map.entry(Self::user_key(user)).or_insert(Failures {
+            count: 0,
+            since: now,
+            blocked_until: None,
+        });
+        if now.duration_since(by_name.since) > WINDOW {
+            *by_name = Failures {
+                count: 0,
+                since: now,
+                blocked_until: None,
+            };
+        }
+        by_name.count += 1;
+        let mut slow = Duration::from_millis(50 * u64::from(by_name.count.min(40)));
         for (key, is_pair) in [(pair, true), (whole, false)] {
             let f = map.entry(key).or_insert(Failures {
                 count: 0,
@@ -119,7 +138,7 @@ impl Throttle {
             }
             f.count += 1;
             if is_pair {
-                slow = Duration::from_millis(100 * u64::from(f.count.min(10)));
+                slow = slow.max(Duration::from_millis(100 * u64::from(f.count.min(10))));
                 if f.count > PAIR_FREE {
                     let secs = 1u64 << (f.count - PAIR_FREE).min(8);
                     f.blocked_until = Some(now + Duration::from_secs(secs.min(300)));
@@ -134,6 +153,7 @@ impl Throttle {
     fn succeeded(&self, user: &str, client: IpAddr) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(&Self::keys(user, client)[0]);
+        map.remove(&Self::user_key(user));
     }
 }
 
@@ -362,6 +382,17 @@ mod tests {
             t.blocked("alice", other),
             None,
             "the same user from elsewhere is not locked out"
+        );
+        // Failures of one name from many clients slow answers but never block.
+        let mut slowest = Duration::ZERO;
+        for i in 0..20u8 {
+            let ip = IpAddr::from([198, 51, 100, i]);
+            slowest = slowest.max(t.failed("dave", ip));
+            assert_eq!(t.blocked("dave", IpAddr::from([203, 0, 113, 1])), None);
+        }
+        assert!(
+            slowest >= Duration::from_millis(1000),
+            "slowed to {slowest:?}"
         );
         t.succeeded("alice", other);
         for i in 0..=CLIENT_MAX {

@@ -1,7 +1,9 @@
 //! The metadata store: repositories, blob links, manifests, tags, upload
-//! sessions and pull counters.
+//! sessions and pull counters ([`MetaStore`]); and the directory of
+//! accounts, project groups, namespaces, permissions, registry users, the
+//! audit log and settings ([`DirectoryStore`]).
 //!
-//! [`MetaStore`] is the contract; [`SqliteStore`] (the embedded default) and
+//! [`MetaStore`] is the registry contract; [`SqliteStore`] (the embedded default) and
 //! [`PostgresStore`] implement it with the same SQL, each with its own
 //! `migrations/` directory.
 //!

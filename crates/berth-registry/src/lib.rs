@@ -1,9 +1,12 @@
 //! The /v2 HTTP surface: the OCI Distribution Specification v1.1 with Docker
 //! Registry v2 compatibility.
 //!
-//! Each request is parsed into an [`Endpoint`] (typed routing), then handled
-//! by calling the registry service. This crate owns the /v2 wire format:
-//! headers, status codes and the OCI `errors[]` JSON body.
+//! Each request is parsed into an [`Endpoint`] (typed routing), its caller
+//! identified and authorized against the access the endpoint needs (Docker
+//! token authentication; the token endpoint `/auth/token` lives here too),
+//! then handled by calling the registry service. This crate owns the /v2
+//! wire format: headers, status codes, challenges and the OCI `errors[]`
+//! JSON body.
 //!
 //! Layering: calls `berth-core` (and uses types of `berth-oci` and
 //! `berth-blob`); is called by the `berth` binary, which mounts [`router`].
