@@ -430,6 +430,16 @@ impl Directory {
         })
     }
 
+    async fn administered_group(&self, actor: &Principal, name: &str) -> Result<ProjectGroup> {
+        let g = self.group(name).await?;
+        if !self.administers_group(actor, g.id).await? {
+            return Err(DirectoryError::Forbidden(format!(
+                "you do not administer project group {name}"
+            )));
+        }
+        Ok(g)
+    }
+
     /// Add an account to a group or change its role (group admins).
     pub async fn set_group_member(
         &self,
@@ -438,12 +448,7 @@ impl Directory {
         account: &str,
         role: Role,
     ) -> Result<()> {
-        let g = self.group(group).await?;
-        if !self.administers_group(actor, g.id).await? {
-            return Err(DirectoryError::Forbidden(format!(
-                "you do not administer project group {group}"
-            )));
-        }
+        let g = self.administered_group(actor, group).await?;
         let a = self.account(account).await?;
         self.store
             .set_group_member(g.id, a.id, role.as_str())
@@ -464,12 +469,7 @@ impl Directory {
         group: &str,
         account: &str,
     ) -> Result<()> {
-        let g = self.group(group).await?;
-        if !self.administers_group(actor, g.id).await? {
-            return Err(DirectoryError::Forbidden(format!(
-                "you do not administer project group {group}"
-            )));
-        }
+        let g = self.administered_group(actor, group).await?;
         let a = self.account(account).await?;
         if !self.store.remove_group_member(g.id, a.id).await? {
             return Err(DirectoryError::NotFound(format!(

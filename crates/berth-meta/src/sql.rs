@@ -465,31 +465,23 @@ macro_rules! sql_store {
             async fn record_pulls(&self, pulls: &[PullIncrement]) -> MetaResult<()> {
                 let mut tx = self.write.begin().await?;
                 for p in pulls {
-                    sqlx::query(
-                        "UPDATE manifests SET pull_count = pull_count + $3, \
-                         last_pulled_at = CASE WHEN last_pulled_at IS NULL OR last_pulled_at < $4 \
-                                          THEN $4 ELSE last_pulled_at END \
-                         WHERE digest = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
-                    )
-                    .bind(&p.repo)
-                    .bind(&p.digest)
-                    .bind(p.count)
-                    .bind(p.last)
-                    .execute(&mut *tx)
-                    .await?;
-                    if let Some(tag) = &p.tag {
-                        sqlx::query(
-                            "UPDATE tags SET pull_count = pull_count + $3, \
+                    // The manifest always; the tag too when it was pulled by tag.
+                    let targets = std::iter::once(("manifests", "digest", p.digest.as_str()))
+                        .chain(p.tag.as_deref().map(|t| ("tags", "name", t)));
+                    for (table, column, key) in targets {
+                        let sql = format!(
+                            "UPDATE {table} SET pull_count = pull_count + $3, \
                              last_pulled_at = CASE WHEN last_pulled_at IS NULL OR last_pulled_at < $4 \
                                               THEN $4 ELSE last_pulled_at END \
-                             WHERE name = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
-                        )
-                        .bind(&p.repo)
-                        .bind(tag)
-                        .bind(p.count)
-                        .bind(p.last)
-                        .execute(&mut *tx)
-                        .await?;
+                             WHERE {column} = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)"
+                        );
+                        sqlx::query(&sql)
+                            .bind(&p.repo)
+                            .bind(key)
+                            .bind(p.count)
+                            .bind(p.last)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                 }
                 tx.commit().await?;
