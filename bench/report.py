@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Tabulate bench/run.sh results: medians per target and scenario, the
+Berth/reference ratio, the physical ceilings and the targets of issue 6.
+Prints the table and writes it into the benchmarks document."""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+
+results_path, doc_path = sys.argv[1], sys.argv[2]
+rows = [json.loads(l) for l in open(results_path) if l.strip().startswith("{")]
+values = defaultdict(list)
+for r in rows:
+    for k, v in r.items():
+        if k in ("target", "scenario") or not isinstance(v, (int, float)):
+            continue
+        values[(r["target"], r["scenario"], k)].append(v)
+med = {k: statistics.median(v) for k, v in values.items()}
+
+
+def m(target, scenario, metric):
+    return med.get((target, scenario, metric))
+
+
+def fmt(v, metric):
+    if v is None:
+        return "—"
+    if metric.endswith("_kb"):
+        return f"{v / 1024:.1f} MiB"
+    if metric in ("rps",):
+        return f"{v:,.0f}"
+    if metric.endswith("_ms"):
+        return f"{v:.2f} ms"
+    return f"{v:,.1f}" if v >= 10 else f"{v:.3f}"
+
+
+scenarios = []
+for r in rows:
+    if r["target"] != "machine" and r["scenario"] not in scenarios:
+        scenarios.append(r["scenario"])
+lines = ["| scenario | metric | Berth | reference | Berth/reference |", "|---|---|---|---|---|"]
+for s in scenarios:
+    metrics = sorted({k[2] for k in med if k[1] == s and k[0] != "machine"})
+    for metric in metrics:
+        b, r = m("berth", s, metric), m("reference", s, metric)
+        ratio = f"{b / r:.2f}×" if b is not None and r not in (None, 0) else "—"
+        lines.append(f"| {s} | {metric} | {fmt(b, metric)} | {fmt(r, metric)} | {ratio} |")
+table = "\n".join(lines)
+
+sha = m("machine", "sha256_one_core", "mb_s")
+disk = m("machine", "disk_write_fdatasync", "mb_s")
+loop = m("machine", "loopback_tcp", "mb_s")
+ceilings = (
+    f"- SHA-256, one core (`openssl speed -evp sha256`, 16 KiB blocks): {fmt(sha, 'mb_s')} MB/s\n"
+    f"- disk write with fdatasync (`dd bs=1M count=1024 conv=fdatasync`): {fmt(disk, 'mb_s')} MB/s\n"
+    f"- loopback TCP, one stream (`berth-bench loopback`): {fmt(loop, 'mb_s')} MB/s"
+)
+
+
+def check(ok, text):
+    return f"- {'met' if ok else 'NOT met'}: {text}"
+
+
+push_ceiling = min(x for x in (sha, disk) if x) if (sha or disk) else None
+t = []
+g, rg = m("berth", "manifest_get_anon_c32", "rps"), m("reference", "manifest_get_anon_c32", "rps")
+p99, rp99 = m("berth", "manifest_get_anon_c32", "p99_ms"), m("reference", "manifest_get_anon_c32", "p99_ms")
+if g and rg:
+    t.append(check(g >= 5 * rg and p99 <= rp99, f"manifest GET ≥ 5× the reference's requests/s with p99 no worse — {g / rg:.2f}×, p99 {p99:.2f} vs {rp99:.2f} ms"))
+gt = m("berth", "manifest_get_token_c32", "rps")
+if gt and rg:
+    t.append(check(gt >= 3 * rg, f"manifest GET with bearer tokens ≥ 3× the reference (anonymous; it has no token auth) — {gt / rg:.2f}×"))
+bg = m("berth", "blob_get_100mib_c1", "mb_s")
+if bg and loop:
+    t.append(check(bg >= 0.8 * loop, f"blob GET ≥ 80% of loopback — {100 * bg / loop:.0f}%"))
+mp = m("berth", "push_monolithic_100mib", "mb_s")
+if mp and push_ceiling:
+    t.append(check(mp >= 0.85 * push_ceiling, f"monolithic push ≥ 85% of min(SHA-256, disk) — {100 * mp / push_ceiling:.0f}%"))
+cp = m("berth", "push_chunked_100mib_5mib", "mb_s")
+if cp and mp:
+    t.append(check(cp >= 0.9 * mp, f"chunked push within 10% of monolithic — {100 * cp / mp:.0f}%"))
+idle = m("berth", "rss_idle", "rss_kb")
+if idle:
+    t.append(check(idle <= 15 * 1024, f"idle RSS ≤ 15 MB — {idle / 1024:.1f} MiB"))
+peak = m("berth", "rss_after", "peak_rss_kb")
+if peak:
+    t.append(check(peak <= 64 * 1024, f"peak RSS ≤ 64 MB (this run: c ≤ 32) — {peak / 1024:.1f} MiB"))
+targets = "\n".join(t)
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:
+        return "?"
+
+
+cpu = sh("lscpu | sed -n 's/^Model name: *//p'")
+mem = sh("free -g | awk '/Mem:/ {print $2}'")
+disk_dev = sh("df -h . | awk 'NR==2 {print $1, $2}'")
+ref_version = sh("docker-registry --version")
+machine = (
+    f"- CPU: {cpu}, {os.cpu_count()} cores\n"
+    f"- memory: {mem} GiB; kernel {platform.release()}\n"
+    f"- disk: {disk_dev}\n"
+    f"- reference: {ref_version}"
+)
+report = f"""## Latest run
+
+Machine:
+{machine}
+
+Physical ceilings (same run):
+{ceilings}
+
+Medians of {max((len(v) for k, v in values.items() if k[0] == 'berth'), default=0)} rounds, Berth and the reference alternating:
+
+{table}
+
+Targets of issue 6:
+{targets}
+"""
+print(report)
+begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+doc = open(doc_path).read() if os.path.exists(doc_path) else f"# Benchmarks\n\n{begin}\n{end}\n"
+if begin not in doc:
+    doc += f"\n{begin}\n{end}\n"
+head, rest = doc.split(begin, 1)
+tail = rest.split(end, 1)[1] if end in rest else ""
+open(doc_path, "w").write(f"{head}{begin}\n{report}\n{end}{tail}")

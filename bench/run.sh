@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The whole benchmark comparison: builds Berth in release mode, starts it and
+# the reference registry (Debian's docker-registry, Distribution 2.8, with
+# filesystem storage and deletes enabled) on this machine and disk, runs the
+# same scenarios against both in alternating rounds (A B A B …), measures the
+# physical ceilings, and prints a table of medians with the Berth/reference
+# ratio. The report also goes to docs/benchmarks.md.
+#
+# Usage: bench/run.sh            (ROUNDS=3 BENCH_SECONDS=5 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+SECS=${BENCH_SECONDS:-5}
+WORK=${BENCH_DIR:-$PWD/target/bench-work}
+BERTH_PORT=5101
+REF_PORT=5102
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry openssl >/dev/null
+fi
+
+cargo build --release -p berth -p berth-bench
+BIN=$PWD/target/release
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+
+cleanup() {
+  [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null || true
+  [ -n "${RPID:-}" ] && kill "$RPID" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+echo "== physical ceilings"
+sha=$(openssl speed -evp sha256 -seconds 2 2>/dev/null | awk '/^sha256/ {v=$NF} END {sub(/k$/, "", v); printf "%.1f", v*1000/1e6}')
+echo "{\"target\":\"machine\",\"scenario\":\"sha256_one_core\",\"mb_s\":$sha}" >>"$RESULTS"
+dd_out=$(dd if=/dev/zero of="$WORK/dd.test" bs=1M count=1024 conv=fdatasync 2>&1 | tail -n 1)
+rm -f "$WORK/dd.test"
+disk=$(echo "$dd_out" | awk '{v=$(NF-1); u=$NF; if (u ~ /^GB/) v*=1000; if (u ~ /^kB/) v/=1000; printf "%.1f", v}')
+echo "{\"target\":\"machine\",\"scenario\":\"disk_write_fdatasync\",\"mb_s\":$disk}" >>"$RESULTS"
+"$BIN/berth-bench" loopback >>"$RESULTS"
+
+echo "== starting Berth on :$BERTH_PORT and the reference registry on :$REF_PORT"
+export BERTH_DATA_DIR=$WORK/berth BERTH_ADMIN_PASSWORD=bench-admin-password BERTH_LOG=warn
+"$BIN/berth" admin namespace create bench --group admin --public >/dev/null
+BERTH_LISTEN=127.0.0.1:$BERTH_PORT "$BIN/berth" serve >"$WORK/berth.log" 2>&1 &
+BPID=$!
+cat >"$WORK/reference.yml" <<YAML
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $WORK/reference
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$REF_PORT
+YAML
+docker-registry serve "$WORK/reference.yml" >"$WORK/reference.log" 2>&1 &
+RPID=$!
+for url in "http://127.0.0.1:$BERTH_PORT/healthz" "http://127.0.0.1:$REF_PORT/v2/"; do
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
+done
+
+for round in $(seq 1 "$ROUNDS"); do
+  echo "== round $round/$ROUNDS: berth"
+  "$BIN/berth-bench" run --url "http://127.0.0.1:$BERTH_PORT" --target berth \
+    --creds admin:bench-admin-password --token-auth --pid "$BPID" --seconds "$SECS" --round "$round" >>"$RESULTS"
+  echo "== round $round/$ROUNDS: reference"
+  "$BIN/berth-bench" run --url "http://127.0.0.1:$REF_PORT" --target reference \
+    --pid "$RPID" --seconds "$SECS" --round "$round" >>"$RESULTS"
+done
+
+python3 bench/report.py "$RESULTS" docs/benchmarks.md

@@ -1,0 +1,547 @@
+//! `berth-bench`: drive an OCI registry (Berth or another) with fixed
+//! scenarios and print one JSON line of results per scenario. The script
+//! `bench/run.sh` runs it against Berth and the reference registry in
+//! alternating rounds and tabulates the medians.
+//!
+//! Layering: a standalone client; it uses only `berth-oci` (digests) and
+//! speaks HTTP to whatever registry it is pointed at.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use berth_oci::{Algorithm, Digest};
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(about = "Benchmark an OCI registry")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the registry scenarios against one target.
+    Run {
+        /// Base URL, e.g. http://127.0.0.1:5101
+        #[arg(long)]
+        url: String,
+        /// Label for the output (berth, reference).
+        #[arg(long)]
+        target: String,
+        /// Basic credentials user:password for pushes (none: anonymous).
+        #[arg(long)]
+        creds: Option<String>,
+        /// Whether the target issues bearer tokens at /auth/token.
+        #[arg(long)]
+        token_auth: bool,
+        /// Server process id, for CPU seconds from /proc.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Seconds per request-rate scenario.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Round number (makes pushed content unique per round).
+        #[arg(long, default_value_t = 0)]
+        round: u32,
+    },
+    /// Measure loopback TCP throughput (a physical ceiling).
+    Loopback {
+        /// Bytes to transfer.
+        #[arg(long, default_value_t = 4 << 30)]
+        bytes: u64,
+    },
+}
+
+const BIG: usize = 100 << 20;
+const CHUNK: usize = 5 << 20;
+const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Deterministic pseudo-random bytes (xorshift), distinct per seed.
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn sha256(b: &[u8]) -> String {
+    Digest::of_bytes(Algorithm::Sha256, b).to_string()
+}
+
+/// CPU seconds (user + system) a process has used, from /proc.
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Resident memory and its peak (kB) of a process.
+fn rss_kb(pid: Option<u32>) -> (Option<u64>, Option<u64>) {
+    let Some(pid) = pid else { return (None, None) };
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return (None, None);
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+struct Target {
+    url: String,
+    client: Client,
+    anon: Client,
+    creds: Option<(String, String)>,
+    token_auth: bool,
+}
+
+impl Target {
+    fn push_req(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.creds {
+            Some((u, p)) => r.basic_auth(u, Some(p)),
+            None => r,
+        }
+    }
+
+    async fn push_blob(&self, repo: &str, body: Vec<u8>) -> anyhow::Result<String> {
+        let digest = sha256(&body);
+        let r = self
+            .push_req(
+                self.client
+                    .post(format!("{}/v2/{repo}/blobs/uploads/", self.url)),
+            )
+            .send()
+            .await?;
+        if r.status() != StatusCode::ACCEPTED {
+            bail!("start upload: {}", r.status());
+        }
+        let loc = location(&self.url, &r)?;
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        let r = self
+            .push_req(self.client.put(format!("{loc}{sep}digest={digest}")))
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+            .await?;
+        if r.status() != StatusCode::CREATED {
+            bail!(
+                "finish upload: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
+        }
+        Ok(digest)
+    }
+
+    async fn push_chunked(&self, repo: &str, body: &[u8]) -> anyhow::Result<()> {
+        let digest = sha256(body);
+        let r = self
+            .push_req(
+                self.client
+                    .post(format!("{}/v2/{repo}/blobs/uploads/", self.url)),
+            )
+            .send()
+            .await?;
+        let mut loc = location(&self.url, &r)?;
+        for (i, chunk) in body.chunks(CHUNK).enumerate() {
+            let start = i * CHUNK;
+            let r = self
+                .push_req(self.client.patch(&loc))
+                .header("content-type", "application/octet-stream")
+                .header(
+                    "content-range",
+                    format!("{start}-{}", start + chunk.len() - 1),
+                )
+                .body(chunk.to_vec())
+                .send()
+                .await?;
+            if r.status() != StatusCode::ACCEPTED {
+                bail!("chunk: {}", r.status());
+            }
+            loc = location(&self.url, &r)?;
+        }
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        let r = self
+            .push_req(self.client.put(format!("{loc}{sep}digest={digest}")))
+            .send()
+            .await?;
+        if r.status() != StatusCode::CREATED {
+            bail!("close: {}", r.status());
+        }
+        Ok(())
+    }
+
+    async fn push_manifest(
+        &self,
+        repo: &str,
+        tag: &str,
+        config: (&str, usize),
+        layers: &[(String, usize)],
+    ) -> anyhow::Result<String> {
+        let layers: Vec<serde_json::Value> = layers
+            .iter()
+            .map(|(d, s)| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s}))
+            .collect();
+        let m = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+            "layers": layers,
+        }))?;
+        let r = self
+            .push_req(
+                self.client
+                    .put(format!("{}/v2/{repo}/manifests/{tag}", self.url)),
+            )
+            .header("content-type", MANIFEST_TYPE)
+            .body(m.clone())
+            .send()
+            .await?;
+        if r.status() != StatusCode::CREATED {
+            bail!(
+                "manifest: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
+        }
+        Ok(sha256(&m))
+    }
+
+    /// A bearer token for `scope` (Berth), or none (the reference registry).
+    async fn bearer(&self, scope: &str) -> anyhow::Result<Option<String>> {
+        if !self.token_auth {
+            return Ok(None);
+        }
+        let r = self
+            .anon
+            .get(format!(
+                "{}/auth/token?service=berth&scope={scope}",
+                self.url
+            ))
+            .send()
+            .await?;
+        let v: serde_json::Value = r.json().await?;
+        Ok(v["token"].as_str().map(str::to_owned))
+    }
+}
+
+fn location(base: &str, r: &reqwest::Response) -> anyhow::Result<String> {
+    let l = r
+        .headers()
+        .get("location")
+        .context("no Location header")?
+        .to_str()?;
+    Ok(if l.starts_with("http") {
+        l.to_owned()
+    } else {
+        format!("{base}{l}")
+    })
+}
+
+/// Run `c` concurrent loops of one request kind for `secs`; returns (rps, p50 ms, p99 ms, errors).
+async fn rate(
+    client: &Client,
+    c: usize,
+    secs: u64,
+    make: Arc<dyn Fn(&Client) -> reqwest::RequestBuilder + Send + Sync>,
+) -> (f64, f64, f64, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..c {
+        let client = client.clone();
+        let make = make.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                match make(&client).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            all.extend(l);
+            errors += e;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    (all.len() as f64 / elapsed, pct(0.50), pct(0.99), errors)
+}
+
+fn emit(target: &str, scenario: &str, mut fields: serde_json::Value) {
+    fields["target"] = json!(target);
+    fields["scenario"] = json!(scenario);
+    println!("{fields}");
+}
+
+async fn run(
+    cli_target: &str,
+    t: Target,
+    pid: Option<u32>,
+    secs: u64,
+    round: u32,
+) -> anyhow::Result<()> {
+    let (idle_rss, _) = rss_kb(pid);
+    emit(cli_target, "rss_idle", json!({"rss_kb": idle_rss}));
+    // A small public image to read.
+    let repo = "bench/app";
+    let config = data(512, 1);
+    let layer = data(4096, 2);
+    let cd = t.push_blob(repo, config.clone()).await?;
+    let ld = t.push_blob(repo, layer.clone()).await?;
+    t.push_manifest(
+        repo,
+        "v1",
+        (&cd, config.len()),
+        &[(ld.clone(), layer.len())],
+    )
+    .await?;
+    let base = t.url.clone();
+
+    let bearer = t.bearer(&format!("repository:{repo}:pull")).await?;
+    let reads: Vec<(&str, usize, bool, String, bool)> = vec![
+        // (scenario, concurrency, head, path, with bearer)
+        (
+            "manifest_get_anon_c1",
+            1,
+            false,
+            format!("/v2/{repo}/manifests/v1"),
+            false,
+        ),
+        (
+            "manifest_get_anon_c32",
+            32,
+            false,
+            format!("/v2/{repo}/manifests/v1"),
+            false,
+        ),
+        (
+            "manifest_get_token_c1",
+            1,
+            false,
+            format!("/v2/{repo}/manifests/v1"),
+            true,
+        ),
+        (
+            "manifest_get_token_c32",
+            32,
+            false,
+            format!("/v2/{repo}/manifests/v1"),
+            true,
+        ),
+        (
+            "manifest_head_c32",
+            32,
+            true,
+            format!("/v2/{repo}/manifests/v1"),
+            false,
+        ),
+        (
+            "tags_list_c32",
+            32,
+            false,
+            format!("/v2/{repo}/tags/list"),
+            false,
+        ),
+        (
+            "blob_head_c32",
+            32,
+            true,
+            format!("/v2/{repo}/blobs/{ld}"),
+            false,
+        ),
+    ];
+    for (name, c, head, path, with_bearer) in reads {
+        let url = format!("{base}{path}");
+        let auth = if with_bearer { bearer.clone() } else { None };
+        if with_bearer && auth.is_none() && t.token_auth {
+            bail!("no token");
+        }
+        let make: Arc<dyn Fn(&Client) -> reqwest::RequestBuilder + Send + Sync> =
+            Arc::new(move |c: &Client| {
+                let r = if head { c.head(&url) } else { c.get(&url) };
+                let r = r.header("accept", MANIFEST_TYPE);
+                match &auth {
+                    Some(tok) => r.bearer_auth(tok),
+                    None => r,
+                }
+            });
+        let cpu0 = cpu_seconds(pid);
+        let (rps, p50, p99, errors) = rate(&t.anon, c, secs, make).await;
+        let cpu = cpu_seconds(pid).zip(cpu0).map(|(a, b)| a - b);
+        let per_1k = cpu.map(|c| c / (rps * secs as f64) * 1000.0);
+        emit(
+            cli_target,
+            name,
+            json!({"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors, "cpu_s_per_1k_req": per_1k}),
+        );
+    }
+
+    // 100 MiB: monolithic push, chunked push, then GET at c=1 and c=4.
+    let big = data(BIG, 1000 + u64::from(round));
+    let cpu0 = cpu_seconds(pid);
+    let start = Instant::now();
+    let bd = t.push_blob(repo, big.clone()).await?;
+    let secs_push = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid).zip(cpu0).map(|(a, b)| a - b);
+    emit(
+        cli_target,
+        "push_monolithic_100mib",
+        json!({"mb_s": BIG as f64 / 1e6 / secs_push, "cpu_s_per_gb": cpu.map(|c| c / (BIG as f64 / 1e9))}),
+    );
+    let chunked = data(BIG, 2000 + u64::from(round));
+    let start = Instant::now();
+    t.push_chunked(repo, &chunked).await?;
+    emit(
+        cli_target,
+        "push_chunked_100mib_5mib",
+        json!({"mb_s": BIG as f64 / 1e6 / start.elapsed().as_secs_f64()}),
+    );
+    for c in [1usize, 4] {
+        let cpu0 = cpu_seconds(pid);
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..c {
+            let client = t.anon.clone();
+            let url = format!("{base}/v2/{repo}/blobs/{bd}");
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0usize;
+                let mut s = client
+                    .get(url)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .bytes_stream();
+                while let Some(chunk) = s.next().await {
+                    n += chunk?.len();
+                }
+                anyhow::Ok(n)
+            }));
+        }
+        let mut total = 0usize;
+        for task in tasks {
+            total += task.await??;
+        }
+        if total != BIG * c {
+            bail!("blob GET returned {total} bytes");
+        }
+        let secs_get = start.elapsed().as_secs_f64();
+        let cpu = cpu_seconds(pid).zip(cpu0).map(|(a, b)| a - b);
+        emit(
+            cli_target,
+            &format!("blob_get_100mib_c{c}"),
+            json!({"mb_s": total as f64 / 1e6 / secs_get, "cpu_s_per_gb": cpu.map(|x| x / (total as f64 / 1e9))}),
+        );
+    }
+    let (rss, peak) = rss_kb(pid);
+    emit(
+        cli_target,
+        "rss_after",
+        json!({"rss_kb": rss, "peak_rss_kb": peak}),
+    );
+    Ok(())
+}
+
+async fn loopback(bytes: u64) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let reader = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0u64;
+        loop {
+            let r = s.read(&mut buf).await?;
+            if r == 0 {
+                break;
+            }
+            n += r as u64;
+        }
+        anyhow::Ok(n)
+    });
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let buf = vec![7u8; 1 << 20];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < bytes {
+        s.write_all(&buf).await?;
+        sent += buf.len() as u64;
+    }
+    s.shutdown().await?;
+    let got = reader.await??;
+    let secs = start.elapsed().as_secs_f64();
+    emit(
+        "machine",
+        "loopback_tcp",
+        json!({"mb_s": got as f64 / 1e6 / secs}),
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Run {
+            url,
+            target,
+            creds,
+            token_auth,
+            pid,
+            seconds,
+            round,
+        } => {
+            let creds = creds.map(|c| {
+                let (u, p) = c.split_once(':').unwrap_or((c.as_str(), ""));
+                (u.to_owned(), p.to_owned())
+            });
+            let client = Client::builder().pool_max_idle_per_host(64).build()?;
+            let t = Target {
+                url: url.trim_end_matches('/').to_owned(),
+                anon: client.clone(),
+                client,
+                creds,
+                token_auth,
+            };
+            run(&target, t, pid, seconds, round).await
+        }
+        Cmd::Loopback { bytes } => loopback(bytes).await,
+    }
+}
