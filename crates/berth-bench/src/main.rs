@@ -319,8 +319,10 @@ async fn run(
     secs: u64,
     round: u32,
 ) -> anyhow::Result<()> {
-    let (idle_rss, _) = rss_kb(pid);
-    emit(cli_target, "rss_idle", json!({"rss_kb": idle_rss}));
+    // Idle means before any load: only the first round measures it.
+    let (rss, _) = rss_kb(pid);
+    let name = if round <= 1 { "rss_idle" } else { "rss_start_of_round" };
+    emit(cli_target, name, json!({"rss_kb": rss}));
     // A small public image to read.
     let repo = "bench/app";
     let config = data(512, 1);
