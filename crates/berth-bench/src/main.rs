@@ -321,7 +321,11 @@ async fn run(
 ) -> anyhow::Result<()> {
     // Idle means before any load: only the first round measures it.
     let (rss, _) = rss_kb(pid);
-    let name = if round <= 1 { "rss_idle" } else { "rss_start_of_round" };
+    let name = if round <= 1 {
+        "rss_idle"
+    } else {
+        "rss_start_of_round"
+    };
     emit(cli_target, name, json!({"rss_kb": rss}));
     // A small public image to read.
     let repo = "bench/app";

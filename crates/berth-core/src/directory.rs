@@ -21,6 +21,9 @@ pub struct DirectoryConfig {
     pub platform_namespace: String,
     /// Whether a push to a missing namespace creates it.
     pub auto_create_namespaces: bool,
+    /// How many namespaces a project group may own, unless the group has a
+    /// limit of its own.
+    pub namespaces_per_group: i64,
 }
 
 impl Default for DirectoryConfig {
@@ -28,6 +31,7 @@ impl Default for DirectoryConfig {
         DirectoryConfig {
             platform_namespace: "library".into(),
             auto_create_namespaces: true,
+            namespaces_per_group: 8,
         }
     }
 }
@@ -47,6 +51,9 @@ pub enum DirectoryError {
     /// The actor may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// A limit would be exceeded.
+    #[error("{0}")]
+    LimitExceeded(String),
     /// Wrong credentials, or a disabled or expired user (deliberately vague).
     #[error("invalid username or password")]
     AuthenticationFailed,
@@ -208,6 +215,7 @@ impl Directory {
                     description: "Platform images",
                     category: "",
                     labels: "{}",
+                    group_limit: None,
                     now: now_millis(),
                 })
                 .await;
@@ -407,6 +415,30 @@ impl Directory {
         Ok(group)
     }
 
+    /// Set or clear a group's own namespace limit (platform admins).
+    pub async fn set_group_namespace_limit(
+        &self,
+        actor: &Principal,
+        group: &str,
+        limit: Option<i64>,
+    ) -> Result<()> {
+        if !actor.is_platform_admin() {
+            return Err(DirectoryError::Forbidden(
+                "only platform administrators change namespace limits".into(),
+            ));
+        }
+        if limit.is_some_and(|l| l < 0) {
+            return Err(DirectoryError::Invalid("a limit cannot be negative".into()));
+        }
+        let g = self.group(group).await?;
+        self.store.set_group_namespace_limit(g.id, limit).await?;
+        let what = limit
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| "default".into());
+        self.audit(actor, "group.namespace_limit", group, &what)
+            .await
+    }
+
     /// A project group by name.
     pub async fn group(&self, name: &str) -> Result<ProjectGroup> {
         self.store
@@ -546,6 +578,9 @@ impl Directory {
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
+        let limit = group
+            .namespace_limit
+            .unwrap_or(self.config.namespaces_per_group);
         let ns = self
             .store
             .create_namespace(&NewNamespace {
@@ -555,9 +590,17 @@ impl Directory {
                 description: &spec.description,
                 category: &spec.category,
                 labels: &serde_json::Value::Object(labels).to_string(),
+                group_limit: Some(limit),
                 now: now_millis(),
             })
-            .await?;
+            .await
+            .map_err(|e| match e {
+                MetaError::LimitReached => DirectoryError::LimitExceeded(format!(
+                    "project group {} already has {limit} namespaces, its limit; delete one or ask a platform administrator to raise the limit",
+                    group.name
+                )),
+                other => other.into(),
+            })?;
         self.audit(
             actor,
             "namespace.create",

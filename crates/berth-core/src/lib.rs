@@ -27,5 +27,6 @@ pub use directory::{Directory, DirectoryConfig, DirectoryError, NamespaceSpec, R
 pub use error::RegistryError;
 pub use pulls::PullCounter;
 pub use registry::{
-    now_millis, BlobRead, ManifestPush, PushedManifest, Registry, RegistryConfig, UploadState,
+    now_millis, BlobRead, Chunk, ManifestPush, PushedManifest, Registry, RegistryConfig,
+    UploadState,
 };

@@ -76,6 +76,22 @@ pub struct UploadState {
     pub size: u64,
 }
 
+/// A chunk of upload data as the client sent it.
+pub struct Chunk {
+    /// `Content-Range` (inclusive), if given.
+    pub range: Option<(u64, u64)>,
+    /// `Content-Length`, if given.
+    pub length: Option<u64>,
+    /// The bytes.
+    pub body: ByteStream,
+}
+
+impl std::fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Chunk({:?}, {:?})", self.range, self.length)
+    }
+}
+
 /// A manifest push request.
 #[derive(Debug)]
 pub struct ManifestPush<'a> {
@@ -283,10 +299,31 @@ impl Registry {
         &self,
         repo: &RepoName,
         id: &str,
-        range: Option<(u64, u64)>,
-        body: ByteStream,
+        chunk: Chunk,
     ) -> Result<UploadState> {
         self.check_upload(repo, id).await?;
+        let Chunk {
+            range,
+            length,
+            body,
+        } = chunk;
+        // A chunk that announces more than the limit is refused before any of it is read.
+        let max = self.config.max_blob_bytes;
+        let announced_end = match (range, length) {
+            (Some((_, end)), _) => Some(end.saturating_add(1)),
+            (None, Some(len)) => {
+                let current = self.blobs.upload_size(id).await?.unwrap_or(0);
+                Some(current.saturating_add(len))
+            }
+            (None, None) => None,
+        };
+        if announced_end.is_some_and(|end| end > max) {
+            self.discard_upload(id).await;
+            return Err(RegistryError::TooLarge {
+                what: "blob",
+                limit: max,
+            });
+        }
         let (offset, limit) = match range {
             Some((start, end)) => {
                 if end < start {
@@ -334,10 +371,10 @@ impl Registry {
         repo: &RepoName,
         id: &str,
         digest: &Digest,
-        last_chunk: Option<(Option<(u64, u64)>, ByteStream)>,
+        last_chunk: Option<Chunk>,
     ) -> Result<()> {
-        if let Some((range, body)) = last_chunk {
-            self.upload_chunk(repo, id, range, body).await?;
+        if let Some(chunk) = last_chunk {
+            self.upload_chunk(repo, id, chunk).await?;
         } else {
             self.check_upload(repo, id).await?;
         }

@@ -107,6 +107,8 @@ pub struct NewNamespace<'a> {
     pub category: &'a str,
     /// Labels as a JSON object.
     pub labels: &'a str,
+    /// Refuse (with `LimitReached`) when the group already owns this many.
+    pub group_limit: Option<i64>,
     /// Now, Unix milliseconds.
     pub now: i64,
 }
@@ -253,12 +255,16 @@ pub trait DirectoryStore: Send + Sync + std::fmt::Debug {
     /// An account's role in a group.
     async fn group_role(&self, group_id: i64, account_id: i64) -> MetaResult<Option<String>>;
 
-    /// Create a namespace (`Conflict` if the name is taken).
+    /// Create a namespace (`Conflict` if the name is taken, `LimitReached`
+    /// if the group owns `group_limit` namespaces already; the count and the
+    /// insert are one statement).
     async fn create_namespace(&self, namespace: &NewNamespace<'_>) -> MetaResult<Namespace>;
     /// A namespace by name.
     async fn namespace_by_name(&self, name: &str) -> MetaResult<Option<Namespace>>;
     /// All namespaces by name.
     async fn list_namespaces(&self) -> MetaResult<Vec<Namespace>>;
+    /// Set (or clear) a group's own namespace limit.
+    async fn set_group_namespace_limit(&self, group_id: i64, limit: Option<i64>) -> MetaResult<()>;
     /// Number of namespaces a group owns.
     async fn count_group_namespaces(&self, group_id: i64) -> MetaResult<i64>;
     /// Make a namespace public or private.

@@ -37,6 +37,9 @@ pub enum MetaError {
     /// A unique name is already taken.
     #[error("{0} already exists")]
     Conflict(String),
+    /// A count limit was reached.
+    #[error("limit reached")]
+    LimitReached,
     /// A stored value did not parse (corrupt or foreign data).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),

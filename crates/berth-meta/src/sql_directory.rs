@@ -249,9 +249,10 @@ macro_rules! directory_store {
             }
 
             async fn create_namespace(&self, n: &NewNamespace<'_>) -> MetaResult<Namespace> {
-                let (id,): (i64,) = sqlx::query_as(
+                let row: Option<(i64,)> = sqlx::query_as(
                     "INSERT INTO namespaces (name, group_id, public, description, category, labels, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $7 \
+                     WHERE $8 IS NULL OR (SELECT COUNT(*) FROM namespaces WHERE group_id = $2) < $8 RETURNING id",
                 )
                 .bind(n.name)
                 .bind(n.group_id)
@@ -260,9 +261,11 @@ macro_rules! directory_store {
                 .bind(n.category)
                 .bind(n.labels)
                 .bind(n.now)
-                .fetch_one(&self.write)
+                .bind(n.group_limit)
+                .fetch_optional(&self.write)
                 .await
                 .map_err(conflict(format!("namespace {}", n.name)))?;
+                let (id,) = row.ok_or(MetaError::LimitReached)?;
                 self.one_by_id(&format!("{NAMESPACE} WHERE id = $1"), id, Self::namespace)
                     .await?
                     .ok_or_else(|| MetaError::Corrupt("namespace vanished after insert".into()))
@@ -275,6 +278,11 @@ macro_rules! directory_store {
             async fn list_namespaces(&self) -> MetaResult<Vec<Namespace>> {
                 let rows = sqlx::query(&format!("{NAMESPACE} ORDER BY name")).fetch_all(&self.read).await?;
                 rows.iter().map(Self::namespace).collect()
+            }
+
+            async fn set_group_namespace_limit(&self, group_id: i64, limit: Option<i64>) -> MetaResult<()> {
+                self.exec(sqlx::query("UPDATE project_groups SET namespace_limit = $2 WHERE id = $1").bind(group_id).bind(limit)).await?;
+                Ok(())
             }
 
             async fn count_group_namespaces(&self, group_id: i64) -> MetaResult<i64> {

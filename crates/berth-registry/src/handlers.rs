@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_blob::ByteStream;
 use berth_core::access::Principal;
-use berth_core::{Auth, ManifestPush, Registry, RegistryError};
+use berth_core::{Auth, Chunk, ManifestPush, Registry, RegistryError};
 use berth_oci::{Digest, RepoName};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -130,7 +130,16 @@ pub(crate) async fn handle(
             if let Some(digest) = digest {
                 // Monolithic upload in a single POST.
                 let result = registry
-                    .finish_upload(&repo, &upload.id, &digest, Some((None, body_stream(body))))
+                    .finish_upload(
+                        &repo,
+                        &upload.id,
+                        &digest,
+                        Some(Chunk {
+                            range: None,
+                            length: content_length(headers),
+                            body: body_stream(body),
+                        }),
+                    )
                     .await;
                 if result.is_err() {
                     let _ = registry.cancel_upload(&repo, &upload.id).await;
@@ -148,7 +157,15 @@ pub(crate) async fn handle(
             let range = content_range(headers)?;
             check_chunk_length(headers, range)?;
             let state = registry
-                .upload_chunk(&repo, &id, range, body_stream(body))
+                .upload_chunk(
+                    &repo,
+                    &id,
+                    Chunk {
+                        range,
+                        length: content_length(headers),
+                        body: body_stream(body),
+                    },
+                )
                 .await
                 .map_err(|e| with_location(e, &repo, &id))?;
             upload_response(StatusCode::ACCEPTED, &repo, &id, state.size)
@@ -156,7 +173,11 @@ pub(crate) async fn handle(
         Endpoint::FinishUpload { repo, id, digest } => {
             let range = content_range(headers)?;
             check_chunk_length(headers, range)?;
-            let chunk = has_body(headers).then(|| (range, body_stream(body)));
+            let chunk = has_body(headers).then(|| Chunk {
+                range,
+                length: content_length(headers),
+                body: body_stream(body),
+            });
             registry
                 .finish_upload(&repo, &id, &digest, chunk)
                 .await

@@ -123,7 +123,7 @@ async fn serve(
             .await
         {
             Ok(()) => {}
-            Err(DirectoryError::Forbidden(m)) => {
+            Err(DirectoryError::Forbidden(m) | DirectoryError::LimitExceeded(m)) => {
                 return Err(OciError::new(StatusCode::FORBIDDEN, "DENIED", m))
             }
             Err(e) => {

@@ -118,6 +118,16 @@ pub enum GroupCommand {
     },
     /// List project groups with their members.
     List,
+    /// Set a group's own namespace limit, or go back to the default.
+    Limit {
+        group: String,
+        /// The number of namespaces the group may own.
+        #[arg(required_unless_present = "default")]
+        namespaces: Option<i64>,
+        /// Use the configured default again.
+        #[arg(long)]
+        default: bool,
+    },
     /// Add a member or change their role (admin, developer, guest), or remove them.
     Member {
         group: String,
@@ -324,7 +334,31 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                         .into_iter()
                         .map(|m| format!("{}={}", m.account_name, m.role))
                         .collect();
-                    println!("{}\t{}\t{}", g.name, members.join(","), g.description);
+                    let limit = g
+                        .namespace_limit
+                        .map(|l| format!("limit={l}"))
+                        .unwrap_or_default();
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        g.name,
+                        members.join(","),
+                        limit,
+                        g.description
+                    );
+                }
+            }
+            GroupCommand::Limit {
+                group,
+                namespaces,
+                default,
+            } => {
+                let limit = if default { None } else { namespaces };
+                directory
+                    .set_group_namespace_limit(&me, &group, limit)
+                    .await?;
+                match limit {
+                    Some(n) => println!("project group {group} may own {n} namespaces"),
+                    None => println!("project group {group} uses the default namespace limit"),
                 }
             }
             GroupCommand::Member {

@@ -169,6 +169,9 @@ pub struct AccessSection {
     pub platform_namespace: String,
     /// Whether a push to a missing namespace creates it (`BERTH_AUTO_CREATE_NAMESPACES`).
     pub auto_create_namespaces: bool,
+    /// Namespaces a project group may own unless it has its own limit
+    /// (`BERTH_NAMESPACES_PER_GROUP`).
+    pub namespaces_per_group: i64,
 }
 
 impl Default for AccessSection {
@@ -177,6 +180,7 @@ impl Default for AccessSection {
         AccessSection {
             platform_namespace: d.platform_namespace,
             auto_create_namespaces: d.auto_create_namespaces,
+            namespaces_per_group: d.namespaces_per_group,
         }
     }
 }
@@ -187,6 +191,7 @@ impl AccessSection {
         berth_core::DirectoryConfig {
             platform_namespace: self.platform_namespace.clone(),
             auto_create_namespaces: self.auto_create_namespaces,
+            namespaces_per_group: self.namespaces_per_group,
         }
     }
 }
@@ -287,6 +292,7 @@ impl Config {
             "BERTH_AUTO_CREATE_NAMESPACES" => {
                 self.access.auto_create_namespaces = parse(key, value)?
             }
+            "BERTH_NAMESPACES_PER_GROUP" => self.access.namespaces_per_group = parse(key, value)?,
             "BERTH_AUTH_SERVICE" => self.auth.service = value.to_owned(),
             "BERTH_TOKEN_LIFETIME_SECS" => self.auth.token_lifetime_secs = parse(key, value)?,
             "BERTH_REFRESH_TOKEN_LIFETIME_SECS" => {
@@ -319,6 +325,9 @@ impl Config {
                 "access.platform_namespace {:?} is not a valid namespace name",
                 self.access.platform_namespace
             );
+        }
+        if self.access.namespaces_per_group < 0 {
+            bail!("access.namespaces_per_group cannot be negative");
         }
         if self.auth.token_lifetime_secs == 0 || self.auth.refresh_token_lifetime_secs == 0 {
             bail!("token lifetimes must be at least 1 second");

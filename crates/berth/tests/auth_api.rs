@@ -19,6 +19,7 @@ backend_tests!(
     push_creates_a_missing_namespace,
     failed_logins_are_throttled_per_user_and_client,
     tokens_expire,
+    namespaces_per_group_limit,
 );
 
 /// A world with a team, a private and a public namespace holding one image
@@ -644,4 +645,64 @@ async fn tokens_expire(b: Backend) {
         .expect("get");
     assert!(header(&r, "www-authenticate").contains("error=\"invalid_token\""));
     assert_error(r, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+}
+
+async fn namespaces_per_group_limit(b: Backend) {
+    let t = TestServer::start_with(b, |c| c.access.namespaces_per_group = 2).await;
+    world(&t).await;
+    // dev's default group ("dev") starts empty: two pushes create two namespaces…
+    let dev = client_as("dev", "dev-password");
+    for ns in ["dev-one", "dev-two"] {
+        let r = dev
+            .post(t.url(&format!("/v2/{ns}/app/blobs/uploads/")))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "{ns}");
+    }
+    // …and the third is refused with a message that names the limit.
+    let r = dev
+        .post(t.url("/v2/dev-three/app/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let text = r.text().await.expect("body");
+    assert!(
+        text.contains("DENIED") && text.contains("already has 2 namespaces"),
+        "{text}"
+    );
+    assert!(t.directory().namespace("dev-three").await.is_err());
+    // Only platform admins change a group's limit.
+    let sys = Principal::System;
+    let dev_p = t
+        .directory()
+        .authenticate("dev", "dev-password", None)
+        .await
+        .expect("login");
+    assert!(t
+        .directory()
+        .set_group_namespace_limit(&dev_p, "dev", Some(10))
+        .await
+        .is_err());
+    t.directory()
+        .set_group_namespace_limit(&sys, "dev", Some(3))
+        .await
+        .expect("raise");
+    let r = dev
+        .post(t.url("/v2/dev-three/app/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    // The limit holds for explicit creation too.
+    let spec = NamespaceSpec {
+        name: "dev-four".into(),
+        group: Some("dev".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        t.directory().create_namespace(&sys, &spec).await,
+        Err(berth_core::DirectoryError::LimitExceeded(_))
+    ));
 }

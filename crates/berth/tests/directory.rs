@@ -617,6 +617,21 @@ async fn admin_command_line() {
     assert!(ok(run(&["admin", "registry-user", "list"], None))
         .lines()
         .any(|l| l == "ci-bot\talice\tenabled\twebapp:push"));
+    // Per-group namespace limits: team owns webapp, so a limit of 1 refuses a second.
+    ok(run(&["admin", "group", "limit", "team", "1"], None));
+    let (success, _, err) = run(
+        &["admin", "namespace", "create", "second", "--group", "team"],
+        None,
+    );
+    assert!(
+        !success && err.contains("already has 1 namespaces"),
+        "{err}"
+    );
+    ok(run(&["admin", "group", "limit", "team", "--default"], None));
+    ok(run(
+        &["admin", "namespace", "create", "second", "--group", "team"],
+        None,
+    ));
     // Errors are one readable line and a failing exit status.
     let (success, _, err) = run(
         &["admin", "group", "member", "team", "bob", "--role", "owner"],

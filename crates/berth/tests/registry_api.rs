@@ -32,6 +32,7 @@ backend_tests!(
     uploads_survive_restart,
     upload_expiry,
     health_ready_metrics,
+    layer_size_limit,
 );
 
 async fn base_endpoint(b: Backend) {
@@ -1233,4 +1234,109 @@ async fn health_ready_metrics(b: Backend) {
         .and_then(|v| v.parse().ok())
         .expect("bytes in");
     assert!(received > 0);
+}
+
+async fn layer_size_limit(b: Backend) {
+    let t = TestServer::start_with(b, |c| c.registry.max_blob_bytes = 1000).await;
+    let uploads_left = || {
+        std::fs::read_dir(t.data_dir().join("blobs/_uploads"))
+            .expect("dir")
+            .count()
+    };
+    // Announced by a single POST: refused, nothing stored.
+    let big = vec![7u8; 2000];
+    let digest = sha256(&big);
+    let r = t
+        .client
+        .post(t.url(&format!("/v2/l/blobs/uploads/?digest={digest}")))
+        .body(big.clone())
+        .send()
+        .await
+        .expect("post");
+    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID").await;
+    assert_eq!(
+        t.head(&format!("/v2/l/blobs/{digest}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(uploads_left(), 0);
+    // Announced by Content-Range: refused and the session is gone.
+    let r = t
+        .client
+        .post(t.url("/v2/l/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
+    let loc = t.resolve(&header(&r, "location"));
+    let r = t
+        .client
+        .patch(&loc)
+        .header("content-range", "0-1999")
+        .body(big.clone())
+        .send()
+        .await
+        .expect("patch");
+    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID").await;
+    assert_eq!(
+        t.client.get(&loc).send().await.expect("status").status(),
+        StatusCode::NOT_FOUND
+    );
+    // Announced by Content-Length on top of what is there.
+    let r = t
+        .client
+        .post(t.url("/v2/l/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
+    let loc = t.resolve(&header(&r, "location"));
+    assert_eq!(
+        t.client
+            .patch(&loc)
+            .body(vec![1u8; 600])
+            .send()
+            .await
+            .expect("patch")
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let r = t
+        .client
+        .patch(&loc)
+        .body(vec![1u8; 600])
+        .send()
+        .await
+        .expect("patch");
+    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID").await;
+    assert_eq!(
+        t.client.get(&loc).send().await.expect("status").status(),
+        StatusCode::NOT_FOUND
+    );
+    // Not announced (streamed): stopped when the limit is crossed.
+    let r = t
+        .client
+        .post(t.url("/v2/l/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
+    let loc = t.resolve(&header(&r, "location"));
+    let parts: Vec<Result<bytes::Bytes, std::io::Error>> = (0..4)
+        .map(|_| Ok(bytes::Bytes::from(vec![3u8; 400])))
+        .collect();
+    let r = t
+        .client
+        .patch(&loc)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            parts,
+        )))
+        .send()
+        .await
+        .expect("patch");
+    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID").await;
+    assert_eq!(
+        t.client.get(&loc).send().await.expect("status").status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(uploads_left(), 0);
+    // Within the limit all is well.
+    let ok = vec![5u8; 1000];
+    t.push_blob("l", &ok).await;
 }
