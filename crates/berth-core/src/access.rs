@@ -128,12 +128,20 @@ impl Actions {
         push: true,
         delete: true,
     };
-    const PULL: Actions = Actions {
+    /// Nothing.
+    pub const NONE: Actions = Actions {
+        pull: false,
+        push: false,
+        delete: false,
+    };
+    /// Pull only.
+    pub const PULL: Actions = Actions {
         pull: true,
         push: false,
         delete: false,
     };
-    const PUSH: Actions = Actions {
+    /// Pull and push.
+    pub const PUSH: Actions = Actions {
         pull: true,
         push: true,
         delete: false,
@@ -237,11 +245,7 @@ pub fn allowed(principal: &Principal, facts: &Facts) -> Actions {
 mod tests {
     use super::*;
 
-    const NONE: Actions = Actions {
-        pull: false,
-        push: false,
-        delete: false,
-    };
+    const NONE: Actions = Actions::NONE;
 
     fn account(admin: bool) -> Principal {
         Principal::Account {

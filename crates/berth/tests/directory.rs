@@ -20,21 +20,9 @@ fn repo(s: &str) -> RepoName {
     RepoName::parse(s).expect("repo name")
 }
 
-const PULL: Actions = Actions {
-    pull: true,
-    push: false,
-    delete: false,
-};
-const NONE: Actions = Actions {
-    pull: false,
-    push: false,
-    delete: false,
-};
-const PUSH: Actions = Actions {
-    pull: true,
-    push: true,
-    delete: false,
-};
+const PULL: Actions = Actions::PULL;
+const NONE: Actions = Actions::NONE;
+const PUSH: Actions = Actions::PUSH;
 
 async fn bootstrap_creates_admin_and_platform_namespace(b: Backend) {
     let t = TestServer::start_with(b, |c| {
