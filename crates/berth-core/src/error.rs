@@ -61,6 +61,9 @@ pub enum RegistryError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// Refused by a rule (such as a limit).
+    #[error("{0}")]
+    Denied(String),
     /// Operation switched off by configuration.
     #[error("{0}")]
     Unsupported(String),

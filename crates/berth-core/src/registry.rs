@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_blob::{BlobReader, BlobStore, ByteStream};
-use berth_meta::{ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, UploadRecord};
+use berth_meta::{
+    ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, TagLimit, UploadRecord,
+};
 use berth_oci::{
     media_types, Algorithm, Digest, ManifestKind, ParsedManifest, Reference, RepoName, Tag,
 };
@@ -33,6 +35,10 @@ pub struct RegistryConfig {
     pub upload_expiry: Duration,
     /// Whether manifest, tag and blob deletion is allowed.
     pub deletes_enabled: bool,
+    /// Most tags per repository (0: no limit).
+    pub tags_per_repository: i64,
+    /// Tags neither pushed nor pulled for this long may be evicted to make room.
+    pub tag_idle: Duration,
 }
 
 impl Default for RegistryConfig {
@@ -42,6 +48,8 @@ impl Default for RegistryConfig {
             max_blob_bytes: 5 << 30,
             upload_expiry: Duration::from_secs(24 * 3600),
             deletes_enabled: true,
+            tags_per_repository: 800,
+            tag_idle: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -105,6 +113,8 @@ pub struct ManifestPush<'a> {
     pub body: Vec<u8>,
     /// Extra tags from `?tag=` parameters (push by digest).
     pub extra_tags: Vec<Tag>,
+    /// Who pushes (for the audit log).
+    pub actor: &'a str,
 }
 
 /// The result of a manifest push.
@@ -509,14 +519,30 @@ impl Registry {
                 .as_ref()
                 .map(|a| Value::Object(a.clone()).to_string()),
             tags: tags.clone(),
+            tag_limit: (self.config.tags_per_repository > 0 && !tags.is_empty()).then(|| {
+                TagLimit {
+                    max: self.config.tags_per_repository,
+                    idle_before: now_millis() - self.config.tag_idle.as_millis() as i64,
+                }
+            }),
+            actor: push.actor.to_owned(),
             now: now_millis(),
         };
         match self.meta.put_manifest(&record).await? {
-            PutManifestOutcome::Stored => Ok(PushedManifest {
-                digest,
-                subject,
-                tags,
-            }),
+            PutManifestOutcome::Stored(evicted) => {
+                for (tag, d, image) in &evicted {
+                    tracing::info!(repo = %push.repo, tag, digest = d, image_deleted = image, "evicted an idle tag to stay within the tag limit");
+                }
+                Ok(PushedManifest {
+                    digest,
+                    subject,
+                    tags,
+                })
+            }
+            PutManifestOutcome::TagLimit(max) => Err(RegistryError::Denied(format!(
+                "repository {} already holds {max} tags, its limit, and none has been idle long enough to make room; delete tags first",
+                push.repo
+            ))),
             PutManifestOutcome::MissingBlobs(missing) => {
                 Err(RegistryError::ManifestBlobUnknown(missing))
             }

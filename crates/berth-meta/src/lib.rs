@@ -84,15 +84,32 @@ pub struct NewManifest {
     pub annotations: Option<String>,
     /// Tags to point at this manifest.
     pub tags: Vec<Tag>,
+    /// The tag limit of the repository, if any.
+    pub tag_limit: Option<TagLimit>,
+    /// Who pushes (for the audit log of evicted tags).
+    pub actor: String,
     /// Push time, Unix milliseconds.
     pub now: i64,
+}
+
+/// How many tags a repository may hold, and which tags may be evicted to
+/// make room: those neither pushed nor pulled since `idle_before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagLimit {
+    /// Most tags per repository.
+    pub max: i64,
+    /// Unix milliseconds: tags last pushed and pulled before this are idle.
+    pub idle_before: i64,
 }
 
 /// Why a manifest could not be stored.
 #[derive(Debug)]
 pub enum PutManifestOutcome {
-    /// Stored (or already present) and tagged.
-    Stored,
+    /// Stored (or already present) and tagged; idle tags evicted to make
+    /// room are listed as (tag, digest, whether its image went with it).
+    Stored(Vec<(String, String, bool)>),
+    /// The tag limit would be exceeded and not enough tags are idle.
+    TagLimit(i64),
     /// Referenced blobs are not in the repository.
     MissingBlobs(Vec<Digest>),
     /// Referenced child manifests are not in the repository.

@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 
 use crate::{
     ManifestRecord, MetaError, MetaResult, MetaStore, NewManifest, PullIncrement, PullStats,
-    PutManifestOutcome, Referrer, UploadRecord,
+    PutManifestOutcome, Referrer, TagLimit, UploadRecord,
 };
 
 /// Reference kinds in `manifest_refs`.
@@ -123,6 +123,81 @@ macro_rules! sql_store {
                     .fetch_one(&mut **tx)
                     .await?;
                 Ok(id)
+            }
+
+            /// Evict just enough idle tags (earliest pushed first) for the new
+            /// ones to fit, deleting images left without tags, and audit each.
+            /// `None` when not enough tags are idle.
+            async fn make_room(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                repo_id: i64,
+                m: &NewManifest,
+                limit: TagLimit,
+            ) -> MetaResult<Option<Vec<(String, String, bool)>>> {
+                let existing: Vec<(String,)> = sqlx::query_as("SELECT name FROM tags WHERE repo_id = $1")
+                    .bind(repo_id)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                let fresh = m.tags.iter().filter(|t| !existing.iter().any(|e| e.0 == t.as_str())).count() as i64;
+                let needed = existing.len() as i64 + fresh - limit.max;
+                if needed <= 0 {
+                    return Ok(Some(Vec::new()));
+                }
+                let candidates: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT name, digest FROM tags WHERE repo_id = $1 AND pushed_at < $2 \
+                     AND (last_pulled_at IS NULL OR last_pulled_at < $2) ORDER BY pushed_at, name LIMIT $3",
+                )
+                .bind(repo_id)
+                .bind(limit.idle_before)
+                .bind(needed + m.tags.len() as i64)
+                .fetch_all(&mut **tx)
+                .await?;
+                let victims: Vec<(String, String)> = candidates
+                    .into_iter()
+                    .filter(|(name, _)| !m.tags.iter().any(|t| t.as_str() == name))
+                    .take(needed as usize)
+                    .collect();
+                if (victims.len() as i64) < needed {
+                    return Ok(None);
+                }
+                let mut evicted = Vec::new();
+                for (name, digest) in victims {
+                    sqlx::query("DELETE FROM tags WHERE repo_id = $1 AND name = $2")
+                        .bind(repo_id)
+                        .bind(&name)
+                        .execute(&mut **tx)
+                        .await?;
+                    // The image goes too when no tag and no other manifest needs it.
+                    let image_deleted = digest != m.digest.as_str()
+                        && sqlx::query(
+                            "DELETE FROM manifests WHERE repo_id = $1 AND digest = $2 \
+                             AND NOT EXISTS (SELECT 1 FROM tags WHERE repo_id = $1 AND digest = $2) \
+                             AND NOT EXISTS (SELECT 1 FROM manifest_refs WHERE repo_id = $1 AND ref_digest = $2)",
+                        )
+                        .bind(repo_id)
+                        .bind(&digest)
+                        .execute(&mut **tx)
+                        .await?
+                        .rows_affected()
+                            > 0;
+                    let detail = format!(
+                        "tag limit {} reached; evicted idle tag {name} ({digest}){}",
+                        limit.max,
+                        if image_deleted { " and its image" } else { "" }
+                    );
+                    sqlx::query(
+                        "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(m.now)
+                    .bind(&m.actor)
+                    .bind("tag.evict")
+                    .bind(format!("{}:{name}", m.repo))
+                    .bind(detail)
+                    .execute(&mut **tx)
+                    .await?;
+                    evicted.push((name, digest, image_deleted));
+                }
+                Ok(Some(evicted))
             }
 
             async fn missing(
@@ -339,6 +414,13 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                let evicted = match m.tag_limit {
+                    Some(limit) => match Self::make_room(&mut tx, repo_id, m, limit).await? {
+                        Some(e) => e,
+                        None => return Ok(PutManifestOutcome::TagLimit(limit.max)),
+                    },
+                    None => Vec::new(),
+                };
                 for tag in &m.tags {
                     sqlx::query(
                         "INSERT INTO tags (repo_id, name, digest, pushed_at) VALUES ($1, $2, $3, $4) \
@@ -353,7 +435,7 @@ macro_rules! sql_store {
                     .await?;
                 }
                 tx.commit().await?;
-                Ok(PutManifestOutcome::Stored)
+                Ok(PutManifestOutcome::Stored(evicted))
             }
 
             async fn manifest_by_digest(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<ManifestRecord>> {

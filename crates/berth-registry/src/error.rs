@@ -93,6 +93,7 @@ impl From<RegistryError> for OciError {
                 what: "manifest", ..
             } => OciError::new(S::PAYLOAD_TOO_LARGE, "MANIFEST_INVALID", msg),
             E::TooLarge { .. } => OciError::new(S::PAYLOAD_TOO_LARGE, "SIZE_INVALID", msg),
+            E::Denied(_) => OciError::new(S::FORBIDDEN, "DENIED", msg),
             E::Unsupported(_) => OciError::new(S::METHOD_NOT_ALLOWED, "UNSUPPORTED", msg),
             E::Meta(_) | E::Storage(_) => {
                 tracing::error!(error = %msg, "internal error on /v2");

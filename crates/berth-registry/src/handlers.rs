@@ -84,6 +84,7 @@ pub(crate) async fn handle(
                         .and_then(|v| v.to_str().ok()),
                     body: content,
                     extra_tags: tags.clone(),
+                    actor: principal.name(),
                 })
                 .await?;
             let mut b = builder(StatusCode::CREATED)

@@ -135,6 +135,11 @@ pub struct RegistrySection {
     pub upload_expiry_secs: u64,
     /// Whether deletes are allowed (`BERTH_DELETES_ENABLED`).
     pub deletes_enabled: bool,
+    /// Most tags per repository, 0 for no limit (`BERTH_TAGS_PER_REPOSITORY`).
+    pub tags_per_repository: i64,
+    /// Seconds without a push or pull after which a tag may be evicted to
+    /// make room (`BERTH_TAG_IDLE_SECS`; default 30 days).
+    pub tag_idle_secs: u64,
 }
 
 impl Default for RegistrySection {
@@ -145,6 +150,8 @@ impl Default for RegistrySection {
             max_blob_bytes: d.max_blob_bytes,
             upload_expiry_secs: d.upload_expiry.as_secs(),
             deletes_enabled: d.deletes_enabled,
+            tags_per_repository: d.tags_per_repository,
+            tag_idle_secs: d.tag_idle.as_secs(),
         }
     }
 }
@@ -157,6 +164,8 @@ impl RegistrySection {
             max_blob_bytes: self.max_blob_bytes,
             upload_expiry: Duration::from_secs(self.upload_expiry_secs),
             deletes_enabled: self.deletes_enabled,
+            tags_per_repository: self.tags_per_repository,
+            tag_idle: Duration::from_secs(self.tag_idle_secs),
         }
     }
 }
@@ -286,6 +295,8 @@ impl Config {
             "BERTH_MAX_MANIFEST_BYTES" => self.registry.max_manifest_bytes = parse(key, value)?,
             "BERTH_MAX_BLOB_BYTES" => self.registry.max_blob_bytes = parse(key, value)?,
             "BERTH_UPLOAD_EXPIRY_SECS" => self.registry.upload_expiry_secs = parse(key, value)?,
+            "BERTH_TAGS_PER_REPOSITORY" => self.registry.tags_per_repository = parse(key, value)?,
+            "BERTH_TAG_IDLE_SECS" => self.registry.tag_idle_secs = parse(key, value)?,
             "BERTH_DELETES_ENABLED" => self.registry.deletes_enabled = parse(key, value)?,
             "BERTH_ADMIN_PASSWORD" => self.admin_password = Some(Secret::new(value)),
             "BERTH_PLATFORM_NAMESPACE" => self.access.platform_namespace = value.to_owned(),
@@ -325,6 +336,9 @@ impl Config {
                 "access.platform_namespace {:?} is not a valid namespace name",
                 self.access.platform_namespace
             );
+        }
+        if self.registry.tags_per_repository < 0 {
+            bail!("registry.tags_per_repository cannot be negative (0 means no limit)");
         }
         if self.access.namespaces_per_group < 0 {
             bail!("access.namespaces_per_group cannot be negative");

@@ -33,6 +33,7 @@ backend_tests!(
     upload_expiry,
     health_ready_metrics,
     layer_size_limit,
+    tag_limit_evicts_idle_tags,
 );
 
 async fn base_endpoint(b: Backend) {
@@ -1339,4 +1340,112 @@ async fn layer_size_limit(b: Backend) {
     // Within the limit all is well.
     let ok = vec![5u8; 1000];
     t.push_blob("l", &ok).await;
+}
+
+async fn tag_limit_evicts_idle_tags(b: Backend) {
+    let t = TestServer::start_with(b, |c| {
+        c.registry.tags_per_repository = 3;
+        c.registry.tag_idle_secs = 1;
+    })
+    .await;
+    let (d1, _) = t.push_image("lim/app", "t1", b"one").await;
+    let (d2, _) = t.push_image("lim/app", "t2", b"two").await;
+    let (d3, m3) = t.push_image("lim/app", "t3", b"three").await;
+    let config = t.push_blob("lim/app", b"{}").await;
+    let m4 = image_manifest(&config, 2, &[], None);
+    // Nothing is idle yet: the fourth tag is refused, naming the limit.
+    let r = t.put_manifest("lim/app", "t4", OCI_MANIFEST, &m4).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let text = r.text().await.expect("body");
+    assert!(
+        text.contains("DENIED") && text.contains("already holds 3 tags"),
+        "{text}"
+    );
+    assert_eq!(
+        t.head("/v2/lim/app/manifests/t4").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    // t1 was just pulled, so it is not idle; t2 is the earliest pushed idle tag.
+    assert_eq!(
+        t.get("/v2/lim/app/manifests/t1").await.status(),
+        StatusCode::OK
+    );
+    t.registry().flush_pulls().await.expect("flush");
+    let r = t.put_manifest("lim/app", "t4", OCI_MANIFEST, &m4).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let tags: serde_json::Value = t
+        .get("/v2/lim/app/tags/list")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(tags["tags"], serde_json::json!(["t1", "t3", "t4"]));
+    // The image left without tags went with its tag; the others stay.
+    assert_eq!(
+        t.head(&format!("/v2/lim/app/manifests/{d2}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.head(&format!("/v2/lim/app/manifests/{d1}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.head(&format!("/v2/lim/app/manifests/{d3}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let audit = t.directory().store().list_audit(50).await.expect("audit");
+    let entry = audit
+        .iter()
+        .find(|e| e.action == "tag.evict")
+        .expect("eviction audited");
+    assert_eq!(entry.target, "lim/app:t2");
+    assert_eq!(entry.actor, "admin");
+    assert!(
+        entry.detail.contains("tag limit 3") && entry.detail.contains("and its image"),
+        "{}",
+        entry.detail
+    );
+    // Moving an existing tag needs no room; other repositories have their own count.
+    assert_eq!(
+        t.put_manifest("lim/app", "t3", OCI_MANIFEST, &m4)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        t.put_manifest("lim/app", "t1", OCI_MANIFEST, &m3)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let tags: serde_json::Value = t
+        .get("/v2/lim/app/tags/list")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        tags["tags"],
+        serde_json::json!(["t1", "t3", "t4"]),
+        "no eviction for moved tags"
+    );
+    assert_eq!(
+        t.directory()
+            .store()
+            .list_audit(50)
+            .await
+            .expect("audit")
+            .iter()
+            .filter(|e| e.action == "tag.evict")
+            .count(),
+        1
+    );
+    t.push_image("lim/other", "x", b"elsewhere").await;
 }
