@@ -317,6 +317,11 @@ impl Registry {
             length,
             body,
         } = chunk;
+        if let Some((start, end)) = range.filter(|(s, e)| e < s) {
+            return Err(RegistryError::BlobUploadInvalid(format!(
+                "Content-Range {start}-{end} ends before it starts"
+            )));
+        }
         // A chunk that announces more than the limit is refused before any of it is read.
         let max = self.config.max_blob_bytes;
         let announced_end = match (range, length) {
@@ -334,22 +339,16 @@ impl Registry {
                 limit: max,
             });
         }
+        // With a range, the chunk may not run past its end (which is within the limit).
         let (offset, limit) = match range {
-            Some((start, end)) => {
-                if end < start {
-                    return Err(RegistryError::BlobUploadInvalid(format!(
-                        "Content-Range {start}-{end} ends before it starts"
-                    )));
-                }
-                (Some(start), self.config.max_blob_bytes.min(end + 1))
-            }
-            None => (None, self.config.max_blob_bytes),
+            Some((start, end)) => (Some(start), end + 1),
+            None => (None, max),
         };
         let result = self.blobs.upload_append(id, offset, body, limit).await;
         self.meta.touch_upload(id, now_millis()).await?;
         let size = match result {
             Ok(size) => size,
-            Err(berth_blob::BlobError::TooLarge { .. }) if limit < self.config.max_blob_bytes => {
+            Err(berth_blob::BlobError::TooLarge { .. }) if range.is_some() => {
                 return Err(RegistryError::SizeInvalid(
                     "chunk is longer than its Content-Range".into(),
                 ))

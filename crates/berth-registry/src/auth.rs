@@ -221,8 +221,15 @@ pub(crate) async fn authorize(
             _ => Ok(principal),
         },
         Access::Repository(needed) => {
+            // Why the first missing action is missing decides the answer.
+            enum Refusal {
+                /// Credentials (or a new token) would help: 401 with a challenge.
+                Challenge,
+                /// The caller may not: 403.
+                Denied(String),
+            }
             let mut scopes = Vec::new();
-            let mut refusal: Option<OciError> = None;
+            let mut refusal = None;
             for (repo, action) in &needed {
                 let granted = match caller {
                     Caller::Bearer(c) => c.repository_actions(repo.as_str()),
@@ -232,42 +239,31 @@ pub(crate) async fn authorize(
                     continue;
                 }
                 scopes.push(scope_for(repo, *action));
-                if refusal.is_none() {
-                    refusal = Some(match caller {
-                        Caller::Anonymous => {
-                            unauthorized(realm, service, None, None, "authentication required")
-                        }
-                        Caller::Basic(_) => denied(format!("requested access to {repo} is denied")),
-                        Caller::Bearer(_) => {
-                            // A token without the scope: would a new token help?
-                            let allowed = auth.actions(&principal, repo).await.map_err(internal)?;
-                            if needs(allowed, *action) {
-                                unauthorized(
-                                    realm,
-                                    service,
-                                    None,
-                                    Some("insufficient_scope"),
-                                    "the token does not grant this access",
-                                )
-                            } else if principal == Principal::Anonymous {
-                                unauthorized(realm, service, None, None, "authentication required")
-                            } else {
-                                denied(format!("requested access to {repo} is denied"))
-                            }
-                        }
-                    });
+                if refusal.is_some() {
+                    continue;
                 }
+                let may = match caller {
+                    Caller::Anonymous | Caller::Basic(_) => false,
+                    // A token without the scope: would a new token help?
+                    Caller::Bearer(_) => needs(
+                        auth.actions(&principal, repo).await.map_err(internal)?,
+                        *action,
+                    ),
+                };
+                refusal = Some(if may || principal == Principal::Anonymous {
+                    Refusal::Challenge
+                } else {
+                    Refusal::Denied(format!("requested access to {repo} is denied"))
+                });
             }
             match refusal {
                 None => Ok(principal),
-                Some(e) if e.status() == StatusCode::UNAUTHORIZED => {
-                    // Name every scope needed in the challenge.
-                    let error = matches!(caller, Caller::Bearer(_)).then_some("insufficient_scope");
-                    let error = if principal == Principal::Anonymous {
-                        None
-                    } else {
-                        error
-                    };
+                Some(Refusal::Denied(message)) => Err(denied(message)),
+                Some(Refusal::Challenge) => {
+                    // A token holder who may do it needs a token with more scope.
+                    let error = (matches!(caller, Caller::Bearer(_))
+                        && principal != Principal::Anonymous)
+                        .then_some("insufficient_scope");
                     Err(unauthorized(
                         realm,
                         service,
@@ -276,7 +272,6 @@ pub(crate) async fn authorize(
                         "authentication required",
                     ))
                 }
-                Some(e) => Err(e),
             }
         }
     }

@@ -372,39 +372,25 @@ async fn podman_login_and_multi_arch_manifest_list() {
         }
     };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
-    let out = try_run(
-        "podman",
-        &[
-            "login",
-            "--tls-verify=false",
-            "--authfile",
-            &authfile,
-            "-u",
-            "admin",
-            "--password-stdin",
-            &host(&t),
-        ],
-        &[],
-        Some(ADMIN_PASSWORD),
-    )
-    .await;
+    let login = |password: &'static str| {
+        let (authfile, host) = (authfile.clone(), host(&t));
+        async move {
+            let args = [
+                "login",
+                "--tls-verify=false",
+                "--authfile",
+                &authfile,
+                "-u",
+                "admin",
+                "--password-stdin",
+                &host,
+            ];
+            try_run("podman", &args, &[], Some(password)).await
+        }
+    };
+    let out = login(ADMIN_PASSWORD).await;
     assert!(out.status.success(), "podman login: {}", stderr(&out));
-    let bad = try_run(
-        "podman",
-        &[
-            "login",
-            "--tls-verify=false",
-            "--authfile",
-            &authfile,
-            "-u",
-            "admin",
-            "--password-stdin",
-            &host(&t),
-        ],
-        &[],
-        Some("wrong-password"),
-    )
-    .await;
+    let bad = login("wrong-password").await;
     assert!(
         !bad.status.success(),
         "podman login with a wrong password succeeded"

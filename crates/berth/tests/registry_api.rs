@@ -207,13 +207,7 @@ async fn chunked_upload_in_order_and_out_of_order(b: Backend) {
 
 async fn streamed_patch_upload(b: Backend) {
     let t = TestServer::start(b).await;
-    let r = t
-        .client
-        .post(t.url("/v2/s/blobs/uploads/"))
-        .send()
-        .await
-        .expect("post");
-    let loc = t.resolve(&header(&r, "location"));
+    let loc = t.start_upload("s").await;
     let part1 = vec![7u8; 3 << 20];
     let part2 = vec![9u8; 1000];
     let stream = futures_util::stream::iter(
@@ -265,13 +259,7 @@ async fn streamed_patch_upload(b: Backend) {
 
 async fn digest_mismatch_stores_nothing(b: Backend) {
     let t = TestServer::start(b).await;
-    let r = t
-        .client
-        .post(t.url("/v2/m/blobs/uploads/"))
-        .send()
-        .await
-        .expect("post");
-    let loc = t.resolve(&header(&r, "location"));
+    let loc = t.start_upload("m").await;
     let claimed = sha256(b"what the client claims");
     let r = t
         .client
@@ -294,13 +282,7 @@ async fn digest_mismatch_stores_nothing(b: Backend) {
         .count();
     assert_eq!(uploads, 0, "no upload data left behind");
     // Malformed and missing digests.
-    let r = t
-        .client
-        .post(t.url("/v2/m/blobs/uploads/"))
-        .send()
-        .await
-        .expect("post");
-    let loc = t.resolve(&header(&r, "location"));
+    let loc = t.start_upload("m").await;
     assert_error(
         t.client
             .put(format!("{loc}?digest=sha256:nothex"))
@@ -1261,13 +1243,7 @@ async fn layer_size_limit(b: Backend) {
     );
     assert_eq!(uploads_left(), 0);
     // Announced by Content-Range: refused and the session is gone.
-    let r = t
-        .client
-        .post(t.url("/v2/l/blobs/uploads/"))
-        .send()
-        .await
-        .expect("post");
-    let loc = t.resolve(&header(&r, "location"));
+    let loc = t.start_upload("l").await;
     let r = t
         .client
         .patch(&loc)
@@ -1282,13 +1258,7 @@ async fn layer_size_limit(b: Backend) {
         StatusCode::NOT_FOUND
     );
     // Announced by Content-Length on top of what is there.
-    let r = t
-        .client
-        .post(t.url("/v2/l/blobs/uploads/"))
-        .send()
-        .await
-        .expect("post");
-    let loc = t.resolve(&header(&r, "location"));
+    let loc = t.start_upload("l").await;
     assert_eq!(
         t.client
             .patch(&loc)
@@ -1312,13 +1282,7 @@ async fn layer_size_limit(b: Backend) {
         StatusCode::NOT_FOUND
     );
     // Not announced (streamed): stopped when the limit is crossed.
-    let r = t
-        .client
-        .post(t.url("/v2/l/blobs/uploads/"))
-        .send()
-        .await
-        .expect("post");
-    let loc = t.resolve(&header(&r, "location"));
+    let loc = t.start_upload("l").await;
     let parts: Vec<Result<bytes::Bytes, std::io::Error>> = (0..4)
         .map(|_| Ok(bytes::Bytes::from(vec![3u8; 400])))
         .collect();

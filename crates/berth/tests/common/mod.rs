@@ -217,9 +217,8 @@ impl TestServer {
         }
     }
 
-    /// Push a blob monolithically (POST then PUT); returns its digest.
-    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
-        let digest = format!("sha256:{}", sha256_hex(data));
+    /// Open an upload session; returns its full location URL.
+    pub async fn start_upload(&self, repo: &str) -> String {
         let r = self
             .client
             .post(self.url(&format!("/v2/{repo}/blobs/uploads/")))
@@ -227,7 +226,13 @@ impl TestServer {
             .await
             .expect("post");
         assert_eq!(r.status(), StatusCode::ACCEPTED, "start upload");
-        let loc = self.resolve(header(&r, "location").as_str());
+        self.resolve(&header(&r, "location"))
+    }
+
+    /// Push a blob monolithically (POST then PUT); returns its digest.
+    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = format!("sha256:{}", sha256_hex(data));
+        let loc = self.start_upload(repo).await;
         let sep = if loc.contains('?') { '&' } else { '?' };
         let r = self
             .client
