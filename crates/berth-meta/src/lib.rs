@@ -1,7 +1,9 @@
 //! The metadata store: repositories, blob links, manifests, tags, upload
 //! sessions and pull counters ([`MetaStore`]); and the directory of
 //! accounts, project groups, namespaces, permissions, registry users, the
-//! audit log and settings ([`DirectoryStore`]).
+//! audit log and settings ([`DirectoryStore`]); and the paginated views,
+//! API tokens and console sessions of the management surfaces
+//! ([`ManagementStore`]).
 //!
 //! [`MetaStore`] is the registry contract; [`SqliteStore`] (the embedded default) and
 //! [`PostgresStore`] implement it with the same SQL, each with its own
@@ -13,6 +15,8 @@
 mod directory;
 mod sql;
 mod sql_directory;
+mod sql_views;
+mod views;
 
 use std::fmt::Debug;
 
@@ -24,6 +28,11 @@ pub use directory::{
     NewRegistryUser, ProjectGroup, RegistryUser, RepositoryPermission,
 };
 pub use sql::{PostgresStore, SqliteStore};
+pub use views::{
+    ApiToken, AuditQuery, ManagementStore, NamespaceQuery, NamespaceScope, NamespaceSort,
+    NamespaceSummary, NamespaceUpdate, NewApiToken, RepositoryQuery, RepositorySort,
+    RepositorySummary, Session, TagQuery, TagSort, TagSummary, Window,
+};
 
 /// Errors of the metadata store.
 #[derive(Debug, thiserror::Error)]

@@ -546,24 +546,33 @@ macro_rules! sql_store {
 
             async fn record_pulls(&self, pulls: &[PullIncrement]) -> MetaResult<()> {
                 let mut tx = self.write.begin().await?;
+                const BUMP: &str = "pull_count = pull_count + $3, \
+                    last_pulled_at = CASE WHEN last_pulled_at IS NULL OR last_pulled_at < $4 \
+                                     THEN $4 ELSE last_pulled_at END";
                 for p in pulls {
-                    // The manifest always; the tag too when it was pulled by tag.
-                    let targets = std::iter::once(("manifests", "digest", p.digest.as_str()))
-                        .chain(p.tag.as_deref().map(|t| ("tags", "name", t)));
-                    for (table, column, key) in targets {
-                        let sql = format!(
-                            "UPDATE {table} SET pull_count = pull_count + $3, \
-                             last_pulled_at = CASE WHEN last_pulled_at IS NULL OR last_pulled_at < $4 \
-                                              THEN $4 ELSE last_pulled_at END \
-                             WHERE {column} = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)"
-                        );
-                        sqlx::query(&sql)
+                    // The manifest always. The tag it was pulled by; or, pulled
+                    // by digest, the tags pointing at it. The image when the
+                    // pull was by tag or of a manifest no index in the
+                    // repository contains (an index's children do not count
+                    // twice).
+                    let statements = [
+                        format!("UPDATE manifests SET {BUMP} WHERE digest = $2 \
+                                 AND repo_id = (SELECT id FROM repositories WHERE name = $1)"),
+                        format!("UPDATE tags SET {BUMP} WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) \
+                                 AND (name = $5 OR ($5 IS NULL AND digest = $2))"),
+                        format!("UPDATE repositories SET {BUMP} WHERE name = $1 AND ($5 IS NOT NULL OR NOT EXISTS \
+                                 (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = repositories.id \
+                                  AND mr.ref_digest = $2 AND mr.kind = {REF_MANIFEST}))"),
+                    ];
+                    for (i, sql) in statements.iter().enumerate() {
+                        let q = sqlx::query(sql)
                             .bind(&p.repo)
-                            .bind(key)
+                            .bind(&p.digest)
                             .bind(p.count)
-                            .bind(p.last)
-                            .execute(&mut *tx)
-                            .await?;
+                            .bind(p.last);
+                        // Only the tag and image statements use the tag.
+                        let q = if i == 0 { q } else { q.bind(p.tag.as_deref()) };
+                        q.execute(&mut *tx).await?;
                     }
                 }
                 tx.commit().await?;
