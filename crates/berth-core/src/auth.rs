@@ -213,6 +213,13 @@ impl Auth {
         h.finalize().into()
     }
 
+    /// Forget cached logins of `user` (after its password changed or it was
+    /// disabled or deleted), so the change takes effect at once on this node.
+    pub fn forget(&self, user: &str) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|_, (p, _)| p.name() != user);
+    }
+
     /// Check credentials, throttled per user and client.
     pub async fn login(
         &self,

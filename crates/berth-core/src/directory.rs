@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use berth_meta::{
-    Account, DirectoryStore, Grant, MetaError, Namespace, NewAccount, NewNamespace,
-    NewRegistryUser, ProjectGroup, RegistryUser,
+    Account, DirectoryStore, Grant, Member, MetaError, Namespace, NewAccount, NewNamespace,
+    NewRegistryUser, ProjectGroup, RegistryUser, RepositoryPermission,
 };
 use berth_oci::RepoName;
 
 use crate::access::{self, Actions, Facts, NamespaceFacts, Principal, RepoPermission, Role};
+use crate::error::RegistryError;
 use crate::{now_millis, password};
 
 /// Directory rules that configuration can change.
@@ -63,6 +64,32 @@ pub enum DirectoryError {
     /// Hashing failure.
     #[error("password hashing: {0}")]
     Hashing(String),
+    /// A registry operation failed (see its error).
+    #[error(transparent)]
+    Registry(RegistryError),
+}
+
+impl DirectoryError {
+    /// Whether this is a server-side failure (to be logged and answered 500).
+    pub fn is_internal(&self) -> bool {
+        match self {
+            DirectoryError::Meta(_) | DirectoryError::Hashing(_) => true,
+            DirectoryError::Registry(e) => e.is_internal(),
+            _ => false,
+        }
+    }
+}
+
+impl From<RegistryError> for DirectoryError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Meta(m) => DirectoryError::Meta(m),
+            RegistryError::NameInvalid(n) => DirectoryError::Invalid(n.to_string()),
+            RegistryError::NameUnknown(n) => DirectoryError::NotFound(format!("image {n}")),
+            RegistryError::ManifestUnknown(m) => DirectoryError::NotFound(format!("tag {m}")),
+            other => DirectoryError::Registry(other),
+        }
+    }
 }
 
 impl From<MetaError> for DirectoryError {
@@ -897,6 +924,165 @@ impl Directory {
         Ok(self.store.grants_of(user.id).await?)
     }
 
+    /// Registry users: the actor's own, or all for platform admins.
+    pub async fn registry_users(&self, actor: &Principal) -> Result<Vec<RegistryUser>> {
+        match actor {
+            a if a.is_platform_admin() => Ok(self.store.list_registry_users(None).await?),
+            Principal::Account { id, .. } => Ok(self.store.list_registry_users(Some(*id)).await?),
+            _ => Err(DirectoryError::Forbidden(
+                "only accounts have registry users".into(),
+            )),
+        }
+    }
+
+    /// Set a registry user's password, or generate one (returned once).
+    pub async fn set_registry_user_password(
+        &self,
+        actor: &Principal,
+        name: &str,
+        new: Option<&str>,
+    ) -> Result<Option<String>> {
+        let user = self.owned_registry_user(actor, name).await?;
+        let (pw, generated) = match new {
+            Some(p) => {
+                check_password(p)?;
+                (p.to_owned(), None)
+            }
+            None => {
+                let p = password::generate();
+                (p.clone(), Some(p))
+            }
+        };
+        let hash = password::hash(&pw).await.map_err(DirectoryError::Hashing)?;
+        self.store
+            .set_registry_user_password(user.id, &hash, now_millis())
+            .await?;
+        self.audit(actor, "registry_user.password", name, "")
+            .await?;
+        Ok(generated)
+    }
+
+    /// Delete a registry user and its grants (its owner or a platform admin).
+    pub async fn delete_registry_user(&self, actor: &Principal, name: &str) -> Result<()> {
+        let user = self.owned_registry_user(actor, name).await?;
+        self.store.delete_registry_user(user.id).await?;
+        self.audit(actor, "registry_user.delete", name, "").await
+    }
+
+    /// All accounts (platform admins).
+    pub async fn accounts(&self, actor: &Principal) -> Result<Vec<Account>> {
+        if !actor.is_platform_admin() {
+            return Err(DirectoryError::Forbidden(
+                "only platform administrators list accounts".into(),
+            ));
+        }
+        Ok(self.store.list_accounts().await?)
+    }
+
+    /// Project groups: all for platform admins, else those the account is in.
+    pub async fn groups(&self, actor: &Principal) -> Result<Vec<ProjectGroup>> {
+        let all = self.store.list_groups().await?;
+        match actor {
+            a if a.is_platform_admin() => Ok(all),
+            Principal::Account { id, .. } => {
+                let mut mine = Vec::new();
+                for g in all {
+                    if self.store.group_role(g.id, *id).await?.is_some() {
+                        mine.push(g);
+                    }
+                }
+                Ok(mine)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// A group's members (its members and platform admins may look).
+    pub async fn group_members(&self, actor: &Principal, group: &str) -> Result<Vec<Member>> {
+        let g = self.group(group).await?;
+        let may = match actor {
+            a if a.is_platform_admin() => true,
+            Principal::Account { id, .. } => self.store.group_role(g.id, *id).await?.is_some(),
+            _ => false,
+        };
+        if !may {
+            return Err(DirectoryError::NotFound(format!("project group {group}")));
+        }
+        Ok(self.store.group_members(g.id).await?)
+    }
+
+    /// Whether the actor belongs to the namespace (through its group, a
+    /// namespace role or a repository permission), or is a platform admin.
+    pub async fn is_namespace_member(&self, actor: &Principal, ns: &Namespace) -> Result<bool> {
+        Ok(match actor {
+            a if a.is_platform_admin() => true,
+            Principal::Account { id, .. } => {
+                self.store.group_role(ns.group_id, *id).await?.is_some()
+                    || self.store.namespace_role(ns.id, *id).await?.is_some()
+                    || self
+                        .store
+                        .repository_permissions(ns.id)
+                        .await?
+                        .iter()
+                        .any(|p| p.account_id == *id)
+            }
+            _ => false,
+        })
+    }
+
+    /// A namespace the actor may see: public ones, or ones it belongs to.
+    /// Others are reported as not found, so names do not leak.
+    pub async fn visible_namespace(&self, actor: &Principal, name: &str) -> Result<Namespace> {
+        let ns = self.namespace(name).await?;
+        if ns.public || self.is_namespace_member(actor, &ns).await? {
+            Ok(ns)
+        } else {
+            Err(DirectoryError::NotFound(format!("namespace {name}")))
+        }
+    }
+
+    /// A namespace's direct members (visible to its members).
+    pub async fn namespace_members(&self, actor: &Principal, name: &str) -> Result<Vec<Member>> {
+        let ns = self.member_namespace(actor, name).await?;
+        Ok(self.store.namespace_members(ns.id).await?)
+    }
+
+    /// A namespace's per-repository permissions (visible to its members).
+    pub async fn repository_permissions(
+        &self,
+        actor: &Principal,
+        name: &str,
+    ) -> Result<Vec<RepositoryPermission>> {
+        let ns = self.member_namespace(actor, name).await?;
+        Ok(self.store.repository_permissions(ns.id).await?)
+    }
+
+    /// A namespace the actor belongs to (else not found).
+    pub async fn member_namespace(&self, actor: &Principal, name: &str) -> Result<Namespace> {
+        let ns = self.namespace(name).await?;
+        if self.is_namespace_member(actor, &ns).await? {
+            Ok(ns)
+        } else {
+            Err(DirectoryError::NotFound(format!("namespace {name}")))
+        }
+    }
+
+    /// A namespace the actor administers (else forbidden).
+    pub async fn admin_namespace(&self, actor: &Principal, name: &str) -> Result<Namespace> {
+        self.administered_namespace(actor, name).await
+    }
+
+    /// Record an audit entry on behalf of another service.
+    pub async fn record(
+        &self,
+        actor: &Principal,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<()> {
+        self.audit(actor, action, target, detail).await
+    }
+
     // ---- authentication and authorization ----------------------------------
 
     /// Check `docker login` credentials: an account's console password or
@@ -1034,6 +1220,20 @@ impl Directory {
             principal,
             &self.facts(principal, repo).await?,
         ))
+    }
+
+    /// The actions `principal` may take on every repository of a namespace
+    /// (by roles, grants and visibility; per-repository permissions aside).
+    pub async fn namespace_actions(
+        &self,
+        principal: &Principal,
+        namespace: &str,
+    ) -> Result<Actions> {
+        let any = RepoName::parse(&format!("{namespace}/x"))
+            .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
+        let mut facts = self.facts(principal, &any).await?;
+        facts.repo_permission = None;
+        Ok(access::allowed(principal, &facts))
     }
 
     /// Before a push into a namespace that does not exist: create it (private,

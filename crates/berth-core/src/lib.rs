@@ -10,6 +10,10 @@
 //! upload sessions, manifest validation and reference checks, deletes,
 //! listings, referrers and batched pull counting.
 //!
+//! [`Management`] serves the management API and console: listings with
+//! statistics, namespace edits and deletes, image and tag deletes, API
+//! tokens, console sessions and audit queries.
+//!
 //! Layering: calls `berth-meta`, `berth-blob` and `berth-oci`; is called by the
 //! HTTP surfaces and the binary. It knows nothing of HTTP.
 
@@ -17,6 +21,7 @@ pub mod access;
 mod auth;
 mod directory;
 mod error;
+mod manage;
 pub mod password;
 mod pulls;
 mod registry;
@@ -25,6 +30,11 @@ pub mod token;
 pub use auth::{Auth, AuthConfig, AuthError};
 pub use directory::{Directory, DirectoryConfig, DirectoryError, NamespaceSpec, RegistryUserSpec};
 pub use error::RegistryError;
+pub use manage::{
+    check_labels, parse_labels, AuditFilter, ImageView, ListFilter, Management, ManagementConfig,
+    NamespaceChanges, NamespaceFilter, NamespaceTab, NewSession, Page, Paging, SessionInfo,
+    TagDeleted, TagView, API_TOKEN_PREFIX, MAX_PER_PAGE,
+};
 pub use pulls::PullCounter;
 pub use registry::{
     now_millis, BlobRead, Chunk, ManifestPush, PushedManifest, Registry, RegistryConfig,

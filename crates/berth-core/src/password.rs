@@ -55,6 +55,15 @@ pub fn generate() -> String {
         .collect()
 }
 
+/// A random secret of `bytes` bytes from the operating system, base64url
+/// without padding (for API tokens, session cookies and CSRF tokens).
+pub fn random_secret(bytes: usize) -> String {
+    use base64::Engine;
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

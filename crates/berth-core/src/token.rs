@@ -348,6 +348,64 @@ impl TokenIssuer {
     }
 }
 
+/// Unix seconds of an RFC 3339 timestamp (`2026-11-22T11:48:03Z`, with
+/// optional fraction and offset); `None` when it does not parse.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    // YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        if !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
+                return None;
+            }
+            let oh: i64 = rest[1..3].parse().ok()?;
+            let om: i64 = rest[4..6].parse().ok()?;
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec - offset)
+}
+
 /// RFC 3339 UTC time of Unix seconds (for `issued_at`).
 pub fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
@@ -465,6 +523,26 @@ mod tests {
         assert_ne!(k, TokenIssuer::generate_key());
         assert_eq!(TokenIssuer::decode_key("short"), None);
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        for t in [0, 1_795_348_083, 951_782_400, 4_102_444_799] {
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+        }
+        assert_eq!(
+            parse_rfc3339("2026-11-22T12:48:03+01:00"),
+            Some(1_795_348_083)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-22T11:48:03.250Z"),
+            Some(1_795_348_083)
+        );
+        for bad in [
+            "",
+            "2026-11-22",
+            "2026-13-01T00:00:00Z",
+            "2026-11-22T11:48:03",
+            "2026-11-22T11:48:03+1",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
         assert_eq!(rfc3339(1_795_348_083), "2026-11-22T11:48:03Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
