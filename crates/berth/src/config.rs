@@ -215,6 +215,8 @@ pub struct AuthSection {
     pub token_lifetime_secs: u64,
     /// Refresh (identity) token lifetime in seconds (`BERTH_REFRESH_TOKEN_LIFETIME_SECS`).
     pub refresh_token_lifetime_secs: u64,
+    /// Console session lifetime in seconds (`BERTH_SESSION_LIFETIME_SECS`).
+    pub session_lifetime_secs: u64,
 }
 
 impl Default for AuthSection {
@@ -224,6 +226,9 @@ impl Default for AuthSection {
             service: d.service,
             token_lifetime_secs: d.token_lifetime.as_secs(),
             refresh_token_lifetime_secs: d.refresh_lifetime.as_secs(),
+            session_lifetime_secs: berth_core::ManagementConfig::default()
+                .session_lifetime
+                .as_secs(),
         }
     }
 }
@@ -309,6 +314,7 @@ impl Config {
             "BERTH_REFRESH_TOKEN_LIFETIME_SECS" => {
                 self.auth.refresh_token_lifetime_secs = parse(key, value)?
             }
+            "BERTH_SESSION_LIFETIME_SECS" => self.auth.session_lifetime_secs = parse(key, value)?,
             "BERTH_PULL_FLUSH_SECS" => self.pull_flush_secs = parse(key, value)?,
             "BERTH_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(key, value)?,
             // Variables of other tools (tests, scripts) may share the prefix.
@@ -343,7 +349,10 @@ impl Config {
         if self.access.namespaces_per_group < 0 {
             bail!("access.namespaces_per_group cannot be negative");
         }
-        if self.auth.token_lifetime_secs == 0 || self.auth.refresh_token_lifetime_secs == 0 {
+        if self.auth.token_lifetime_secs == 0
+            || self.auth.refresh_token_lifetime_secs == 0
+            || self.auth.session_lifetime_secs == 0
+        {
             bail!("token lifetimes must be at least 1 second");
         }
         if self.auth.service.is_empty() || self.auth.service.contains('"') {

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_blob::FsBlobStore;
-use berth_core::{Auth, Directory, Registry};
-use berth_meta::{DirectoryStore, MetaStore, PostgresStore, SqliteStore};
+use berth_core::{Auth, Directory, Management, ManagementConfig, Registry};
+use berth_meta::{DirectoryStore, ManagementStore, MetaStore, PostgresStore, SqliteStore};
 use tokio::task::JoinHandle;
 
 use crate::metrics::{self, Metrics};
@@ -104,7 +104,11 @@ async fn shutdown_signal() {
 }
 
 /// The metadata database, as its two contracts.
-pub(crate) type Stores = (Arc<dyn MetaStore>, Arc<dyn DirectoryStore>);
+pub(crate) type Stores = (
+    Arc<dyn MetaStore>,
+    Arc<dyn DirectoryStore>,
+    Arc<dyn ManagementStore>,
+);
 
 /// Open the configured database (applying migrations).
 pub(crate) async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
@@ -115,7 +119,7 @@ pub(crate) async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
                     .await
                     .context("connecting to PostgreSQL")?,
             );
-            (store.clone(), store)
+            (store.clone(), store.clone(), store)
         }
         None => {
             std::fs::create_dir_all(&config.data_dir)
@@ -126,7 +130,7 @@ pub(crate) async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
                     .await
                     .with_context(|| format!("opening {}", path.display()))?,
             );
-            (store.clone(), store)
+            (store.clone(), store.clone(), store)
         }
     })
 }
@@ -152,10 +156,27 @@ pub(crate) async fn bootstrap(directory: &Directory, config: &Config) -> anyhow:
     Ok(())
 }
 
+/// The host (and port) clients pull from: the external URL's authority, or
+/// the address Berth listens on.
+fn registry_host(external_url: Option<&str>, addr: SocketAddr) -> String {
+    if let Some(url) = external_url {
+        let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+        let host = rest.split('/').next().unwrap_or(rest);
+        if !host.is_empty() {
+            return host.to_owned();
+        }
+    }
+    if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
 /// Open the stores, bind the listener and start serving in the background.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let (meta, directory_store) = open_stores(&config).await?;
+    let (meta, directory_store, management_store) = open_stores(&config).await?;
     let directory = Directory::new(directory_store, config.access.to_core());
     bootstrap(&directory, &config).await?;
     let storage_path = config.storage_path();
@@ -174,6 +195,28 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .await
             .context("loading the token signing key")?,
     );
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let management = Management::new(
+        directory.clone(),
+        registry.clone(),
+        management_store,
+        ManagementConfig {
+            registry_host: registry_host(config.external_url.as_deref(), addr),
+            session_lifetime: Duration::from_secs(config.auth.session_lifetime_secs),
+        },
+    );
+    let api = berth_api::ApiState {
+        management,
+        auth: auth.clone(),
+        secure_cookies: config.tls.is_some()
+            || config
+                .external_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
+    };
     let v2 = berth_registry::V2State {
         registry: registry.clone(),
         auth,
@@ -186,15 +229,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .route("/metrics", get(metrics_page))
         .with_state(state)
         .merge(berth_registry::router(v2))
+        .merge(berth_api::router(api))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,
         ));
 
-    let listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("binding {}", config.listen))?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
     let handle = axum_server::Handle::new();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let serve = match &config.tls {

@@ -1,0 +1,256 @@
+//! Images (repositories) of a namespace and their tags. Image names may
+//! contain slashes: percent-encode them in the path (`web%2Ffrontend`).
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use berth_core::{ListFilter, Paging};
+use berth_meta::{RepositorySort, TagSort};
+use berth_oci::{RepoName, Tag};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::model::*;
+use crate::namespaces::{check_batch, failure};
+use crate::{parse_sort, ApiState};
+
+fn repo_name(ns: &str, repo: &str) -> ApiResult<RepoName> {
+    if ns.contains('/') {
+        return Err(ApiError::invalid(format!("invalid namespace name {ns:?}")));
+    }
+    RepoName::parse(&format!("{ns}/{repo}"))
+        .map_err(|e| ApiError::invalid(format!("invalid image name {ns}/{repo}: {e}")))
+}
+
+fn tag_name(tag: &str) -> ApiResult<Tag> {
+    Tag::parse(tag).map_err(|e| ApiError::invalid(format!("invalid tag {tag:?}: {e}")))
+}
+
+fn image_filter(list: &ListParams) -> ApiResult<ListFilter<RepositorySort>> {
+    let (sort, descending) = parse_sort(
+        list.sort.as_deref(),
+        &[
+            ("name", RepositorySort::Name),
+            ("updated", RepositorySort::Updated),
+            ("pull_count", RepositorySort::Pulls),
+        ],
+    )?;
+    Ok(ListFilter {
+        name: list.q.clone(),
+        sort,
+        descending,
+        paging: Paging::new(list.page, list.per_page)?,
+    })
+}
+
+/// A namespace's images with latest tag, pull count, pull command, tag
+/// count and size. Sort keys: `name` (default), `updated`, `pull_count`.
+#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/repositories", tag = "images",
+    params(("ns" = String, Path, description = "Namespace name"), ListParams),
+    responses((status = 200, body = Paged<ImageJson>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ns: Result<Path<String>, PathRejection>,
+    list: Result<Query<ListParams>, QueryRejection>,
+) -> ApiResult<Json<Paged<ImageJson>>> {
+    let Path(ns) = ns?;
+    let filter = image_filter(&list?.0)?;
+    let page = state
+        .management
+        .images(&caller.principal, &ns, &filter)
+        .await?;
+    Ok(Json(Paged::from_page(page, ImageJson::from)))
+}
+
+/// The platform images: the platform namespace's images, which everyone
+/// may pull.
+#[utoipa::path(get, path = "/api/v1/platform/repositories", tag = "images",
+    params(ListParams),
+    responses((status = 200, body = Paged<ImageJson>), (status = 400, body = Problem)))]
+pub(crate) async fn platform(
+    State(state): State<ApiState>,
+    caller: Caller,
+    list: Result<Query<ListParams>, QueryRejection>,
+) -> ApiResult<Json<Paged<ImageJson>>> {
+    let filter = image_filter(&list?.0)?;
+    let ns = state
+        .management
+        .directory()
+        .config()
+        .platform_namespace
+        .clone();
+    let page = state
+        .management
+        .images(&caller.principal, &ns, &filter)
+        .await?;
+    Ok(Json(Paged::from_page(page, ImageJson::from)))
+}
+
+/// One image.
+#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/repositories/{repo}", tag = "images",
+    params(("ns" = String, Path, description = "Namespace name"),
+        ("repo" = String, Path, description = "Image name inside the namespace, slashes as %2F")),
+    responses((status = 200, body = ImageJson), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn get_one(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult<Json<ImageJson>> {
+    let Path((ns, repo)) = path?;
+    let image = state
+        .management
+        .image(&caller.principal, &repo_name(&ns, &repo)?)
+        .await?;
+    Ok(Json(image.into()))
+}
+
+/// Delete an image with all its tags. Its storage is reclaimed by garbage
+/// collection; it cannot be recovered.
+#[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/repositories/{repo}", tag = "images",
+    params(("ns" = String, Path, description = "Namespace name"),
+        ("repo" = String, Path, description = "Image name inside the namespace, slashes as %2F")),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    let actor = caller.account()?;
+    let Path((ns, repo)) = path?;
+    state
+        .management
+        .delete_image(actor, &repo_name(&ns, &repo)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete several images of a namespace (names inside the namespace).
+#[utoipa::path(post, path = "/api/v1/namespaces/{ns}/repositories/batch-delete", tag = "images",
+    params(("ns" = String, Path, description = "Namespace name")),
+    request_body = BatchDelete,
+    responses((status = 200, body = BatchResult), (status = 400, body = Problem)))]
+pub(crate) async fn batch_delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ns: Result<Path<String>, PathRejection>,
+    body: Result<Json<BatchDelete>, JsonRejection>,
+) -> ApiResult<Json<BatchResult>> {
+    let actor = caller.account()?;
+    let Path(ns) = ns?;
+    let Json(body) = body?;
+    check_batch(&body.names)?;
+    let mut result = BatchResult::default();
+    for name in body.names {
+        let outcome = match repo_name(&ns, &name) {
+            Ok(repo) => state
+                .management
+                .delete_image(actor, &repo)
+                .await
+                .map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => result.deleted.push(name),
+            Err(e) => result.failed.push(failure(name, e)),
+        }
+    }
+    Ok(Json(result))
+}
+
+/// An image's tags with digest, pull command, pull count, last pull, size,
+/// media type, platforms and push time. Sort keys: `name` (default),
+/// `pushed`, `pull_count`.
+#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/repositories/{repo}/tags", tag = "images",
+    params(("ns" = String, Path, description = "Namespace name"),
+        ("repo" = String, Path, description = "Image name inside the namespace, slashes as %2F"),
+        ListParams),
+    responses((status = 200, body = Paged<TagJson>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn tags(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+    list: Result<Query<ListParams>, QueryRejection>,
+) -> ApiResult<Json<Paged<TagJson>>> {
+    let Path((ns, repo)) = path?;
+    let Query(list) = list?;
+    let (sort, descending) = parse_sort(
+        list.sort.as_deref(),
+        &[
+            ("name", TagSort::Name),
+            ("pushed", TagSort::Pushed),
+            ("pull_count", TagSort::Pulls),
+        ],
+    )?;
+    let filter = ListFilter {
+        name: list.q.clone(),
+        sort,
+        descending,
+        paging: Paging::new(list.page, list.per_page)?,
+    };
+    let page = state
+        .management
+        .tags(&caller.principal, &repo_name(&ns, &repo)?, &filter)
+        .await?;
+    Ok(Json(Paged::from_page(page, TagJson::from)))
+}
+
+/// Delete a tag. Deleting an image's last tag deletes the image.
+#[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/repositories/{repo}/tags/{tag}", tag = "images",
+    params(("ns" = String, Path, description = "Namespace name"),
+        ("repo" = String, Path, description = "Image name inside the namespace, slashes as %2F"),
+        ("tag" = String, Path, description = "Tag")),
+    responses((status = 200, body = TagDeletedJson), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn delete_tag(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+) -> ApiResult<Json<TagDeletedJson>> {
+    let actor = caller.account()?;
+    let Path((ns, repo, tag)) = path?;
+    let outcome = state
+        .management
+        .delete_tag(actor, &repo_name(&ns, &repo)?, &tag_name(&tag)?)
+        .await?;
+    Ok(Json(TagDeletedJson {
+        tag,
+        image_deleted: outcome.image_deleted,
+    }))
+}
+
+/// Delete several tags of an image.
+#[utoipa::path(post, path = "/api/v1/namespaces/{ns}/repositories/{repo}/tags/batch-delete", tag = "images",
+    params(("ns" = String, Path, description = "Namespace name"),
+        ("repo" = String, Path, description = "Image name inside the namespace, slashes as %2F")),
+    request_body = BatchDelete,
+    responses((status = 200, body = BatchResult), (status = 400, body = Problem)))]
+pub(crate) async fn batch_delete_tags(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Json<BatchDelete>, JsonRejection>,
+) -> ApiResult<Json<BatchResult>> {
+    let actor = caller.account()?;
+    let Path((ns, repo)) = path?;
+    let Json(body) = body?;
+    check_batch(&body.names)?;
+    let repo = repo_name(&ns, &repo)?;
+    let mut result = BatchResult::default();
+    for name in body.names {
+        let outcome = match tag_name(&name) {
+            Ok(tag) => state
+                .management
+                .delete_tag(actor, &repo, &tag)
+                .await
+                .map(|_| ())
+                .map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => result.deleted.push(name),
+            Err(e) => result.failed.push(failure(name, e)),
+        }
+    }
+    Ok(Json(result))
+}
