@@ -88,6 +88,9 @@ if idle:
 peak = m("berth", "rss_after", "peak_rss_kb")
 if peak:
     t.append(check(peak <= 64 * 1024, f"peak RSS ≤ 64 MB (this run: c ≤ 32) — {peak / 1024:.1f} MiB"))
+tl = m("berth", "api_tag_list_100k_page", "p99_ms")
+if tl:
+    t.append(check(tl < 50, f"a page of a 100,000-tag list through the management API, p99 < 50 ms — {tl:.2f} ms"))
 targets = "\n".join(t)
 
 

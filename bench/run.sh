@@ -45,7 +45,8 @@ echo "{\"target\":\"machine\",\"scenario\":\"disk_write_fdatasync\",\"mb_s\":$di
 "$BIN/berth-bench" loopback >>"$RESULTS"
 
 echo "== starting Berth on :$BERTH_PORT and the reference registry on :$REF_PORT"
-export BERTH_DATA_DIR=$WORK/berth BERTH_ADMIN_PASSWORD=bench-admin-password BERTH_LOG=warn
+# No tag limit: the tag-list scenario tags one image 100,000 times.
+export BERTH_DATA_DIR=$WORK/berth BERTH_ADMIN_PASSWORD=bench-admin-password BERTH_LOG=warn BERTH_TAGS_PER_REPOSITORY=0
 "$BIN/berth" admin namespace create bench --group admin --public >/dev/null
 BERTH_LISTEN=127.0.0.1:$BERTH_PORT "$BIN/berth" serve >"$WORK/berth.log" 2>&1 &
 BPID=$!
@@ -75,5 +76,9 @@ for round in $(seq 1 "$ROUNDS"); do
   "$BIN/berth-bench" run --url "http://127.0.0.1:$REF_PORT" --target reference \
     --pid "$RPID" --seconds "$SECS" --round "$round" >>"$RESULTS"
 done
+
+echo "== berth: a tag list of 100,000 tags through the management API"
+"$BIN/berth-bench" tag-list --url "http://127.0.0.1:$BERTH_PORT" --creds admin:bench-admin-password \
+  --seconds "$SECS" >>"$RESULTS"
 
 python3 bench/report.py "$RESULTS" docs/benchmarks.md

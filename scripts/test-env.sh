@@ -3,7 +3,7 @@
 # variables the tests read. Sourced by scripts/test.sh; safe to run again.
 #
 # - installs missing Debian packages (PostgreSQL, docker engine, podman,
-#   skopeo, buildah, containerd) with apt;
+#   skopeo, buildah, containerd, Chromium and ChromeDriver) with apt;
 # - starts a private PostgreSQL cluster on a Unix socket under $BERTH_TEST_DIR;
 # - starts dockerd (vfs storage, no iptables, no bridge) when none answers;
 # - exports BERTH_TEST_POSTGRES_URL and BERTH_TEST_CTR_ADDRESS.
@@ -25,6 +25,8 @@ command -v skopeo >/dev/null || need_pkgs+=(skopeo)
 command -v buildah >/dev/null || need_pkgs+=(buildah)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 command -v curl >/dev/null || need_pkgs+=(curl)
+command -v chromium >/dev/null || need_pkgs+=(chromium)
+command -v chromedriver >/dev/null || need_pkgs+=(chromium-driver)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test-env: installing ${need_pkgs[*]}"
   as_root apt-get update -qq

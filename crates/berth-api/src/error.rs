@@ -113,7 +113,9 @@ impl From<DirectoryError> for ApiError {
         let detail = e.to_string();
         match e {
             DirectoryError::NotFound(_) => ApiError::not_found(detail),
-            DirectoryError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", detail),
+            DirectoryError::Conflict(_) | DirectoryError::NotEmpty(_) => {
+                Self::new(StatusCode::CONFLICT, "conflict", detail)
+            }
             DirectoryError::Invalid(_) => ApiError::invalid(detail),
             DirectoryError::Forbidden(_) => ApiError::forbidden(detail),
             DirectoryError::LimitExceeded(_) => {

@@ -50,6 +50,25 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         round: u32,
     },
+    /// Tag one image 100,000 times and time pages of its tag list through
+    /// the management API (Berth only: the reference has no such API).
+    TagList {
+        /// Base URL.
+        #[arg(long)]
+        url: String,
+        /// Account credentials user:password.
+        #[arg(long)]
+        creds: String,
+        /// Namespace (must exist and allow the pushes).
+        #[arg(long, default_value = "bench")]
+        namespace: String,
+        /// Number of tags.
+        #[arg(long, default_value_t = 100_000)]
+        tags: usize,
+        /// Seconds of reading.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// Measure loopback TCP throughput (a physical ceiling).
     Loopback {
         /// Bytes to transfer.
@@ -197,15 +216,11 @@ impl Target {
         config: (&str, usize),
         layers: &[(String, usize)],
     ) -> anyhow::Result<String> {
-        let layers: Vec<serde_json::Value> = layers
-            .iter()
-            .map(|(d, s)| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s}))
-            .collect();
-        let m = serde_json::to_vec(&json!({
-            "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
-            "layers": layers,
-        }))?;
+        let m = manifest_body(config, layers)?;
+        self.put_manifest(repo, tag, m).await
+    }
+
+    async fn put_manifest(&self, repo: &str, tag: &str, m: Vec<u8>) -> anyhow::Result<String> {
         let r = self
             .push_req(
                 self.client
@@ -241,6 +256,103 @@ impl Target {
         let v: serde_json::Value = r.json().await?;
         Ok(v["token"].as_str().map(str::to_owned))
     }
+}
+
+/// An OCI image manifest of a config and layers.
+fn manifest_body(config: (&str, usize), layers: &[(String, usize)]) -> anyhow::Result<Vec<u8>> {
+    let layers: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|(d, s)| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s}))
+        .collect();
+    Ok(serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+        "layers": layers,
+    }))?)
+}
+
+/// Tag one image `tags` times in `namespace/tags100k` (skipping tags that
+/// exist), then read pages of its tag list through the management API:
+/// the first, a middle one and the last, in turn, for `secs`.
+async fn tag_list(t: Target, namespace: &str, tags: usize, secs: u64) -> anyhow::Result<()> {
+    let repo = format!("{namespace}/tags100k");
+    let t = Arc::new(t);
+    let base = t.url.clone();
+    let (user, pass) = t.creds.clone().unwrap_or_default();
+    let list = |page: usize| {
+        format!("{base}/api/v1/namespaces/{namespace}/repositories/tags100k/tags?per_page=100&page={page}")
+    };
+    let have: usize = match t
+        .client
+        .get(list(1))
+        .basic_auth(&user, Some(&pass))
+        .send()
+        .await?
+    {
+        r if r.status().is_success() => r.json::<serde_json::Value>().await?["total"]
+            .as_u64()
+            .unwrap_or(0) as usize,
+        _ => 0,
+    };
+    if have < tags {
+        let config = data(512, 77);
+        let layer = data(4096, 78);
+        let cd = t.push_blob(&repo, config.clone()).await?;
+        let ld = t.push_blob(&repo, layer.clone()).await?;
+        let body = manifest_body((&cd, config.len()), &[(ld, layer.len())])?;
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(have));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (t, next, body, repo) = (t.clone(), next.clone(), body.clone(), repo.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= tags {
+                        return anyhow::Ok(());
+                    }
+                    t.put_manifest(&repo, &format!("t{i:06}"), body.clone())
+                        .await?;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        emit(
+            "berth",
+            "tag_100k_setup",
+            json!({"tags_per_s": (tags - have) as f64 / start.elapsed().as_secs_f64()}),
+        );
+    }
+    read_tag_pages(&t.client, list, tags, &user, &pass, secs).await
+}
+
+async fn read_tag_pages(
+    client: &Client,
+    list: impl Fn(usize) -> String,
+    tags: usize,
+    user: &str,
+    pass: &str,
+    secs: u64,
+) -> anyhow::Result<()> {
+    let last = tags.div_ceil(100);
+    let pages = [1, last / 2, last];
+    let urls: Arc<Vec<String>> = Arc::new(pages.iter().map(|p| list(*p)).collect());
+    let (user, pass) = (user.to_owned(), pass.to_owned());
+    let i = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let make: Arc<dyn Fn(&Client) -> reqwest::RequestBuilder + Send + Sync> =
+        Arc::new(move |c: &Client| {
+            let n = i.fetch_add(1, Ordering::Relaxed);
+            c.get(&urls[n % urls.len()]).basic_auth(&user, Some(&pass))
+        });
+    let (rps, p50, p99, errors) = rate(client, 1, secs, make).await;
+    emit(
+        "berth",
+        "api_tag_list_100k_page",
+        json!({"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors}),
+    );
+    Ok(())
 }
 
 fn location(base: &str, r: &reqwest::Response) -> anyhow::Result<String> {
@@ -547,6 +659,24 @@ async fn main() -> anyhow::Result<()> {
                 token_auth,
             };
             run(&target, t, pid, seconds, round).await
+        }
+        Cmd::TagList {
+            url,
+            creds,
+            namespace,
+            tags,
+            seconds,
+        } => {
+            let (u, p) = creds.split_once(':').unwrap_or((creds.as_str(), ""));
+            let client = Client::builder().pool_max_idle_per_host(64).build()?;
+            let t = Target {
+                url: url.trim_end_matches('/').to_owned(),
+                anon: client.clone(),
+                client,
+                creds: Some((u.to_owned(), p.to_owned())),
+                token_auth: true,
+            };
+            tag_list(t, &namespace, tags, seconds).await
         }
         Cmd::Loopback { bytes } => loopback(bytes).await,
     }

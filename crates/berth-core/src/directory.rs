@@ -49,6 +49,9 @@ pub enum DirectoryError {
     /// Bad input.
     #[error("{0}")]
     Invalid(String),
+    /// The thing still holds content that must go first.
+    #[error("{0}")]
+    NotEmpty(String),
     /// The actor may not do this.
     #[error("{0}")]
     Forbidden(String),

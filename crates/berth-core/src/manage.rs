@@ -550,8 +550,8 @@ impl Management {
         let images = self.store.namespace_repositories(name).await?;
         let summary = self.summary(name).await?;
         if summary.image_count > 0 && !delete_all_images {
-            return Err(DirectoryError::Conflict(format!(
-                "namespace {name} still holds {} image(s); delete them first or pass delete_all_images=true",
+            return Err(DirectoryError::NotEmpty(format!(
+                "namespace {name} still holds {} image(s); delete them first, or delete the namespace with all its images (delete_all_images=true)",
                 summary.image_count
             )));
         }

@@ -229,7 +229,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .route("/metrics", get(metrics_page))
         .with_state(state)
         .merge(berth_registry::router(v2))
-        .merge(berth_api::router(api))
+        .merge(berth_api::router(api.clone()))
+        .merge(berth_console::router(api))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,

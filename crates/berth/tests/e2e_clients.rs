@@ -6,88 +6,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Output, Stdio};
 
 use berth_core::access::{Principal, Role};
 use berth_core::{NamespaceSpec, RegistryUserSpec};
+use common::cli::*;
 use common::*;
 use reqwest::StatusCode;
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
-
-async fn try_run(
-    program: &str,
-    args: &[&str],
-    env: &[(&str, &str)],
-    stdin: Option<&str>,
-) -> Output {
-    let mut child = Command::new(program)
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program} (scripts/test.sh installs it): {e}"));
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).await.expect("write stdin");
-    }
-    drop(input);
-    child.wait_with_output().await.expect("wait")
-}
-
-async fn run_full(
-    program: &str,
-    args: &[&str],
-    env: &[(&str, &str)],
-    stdin: Option<&str>,
-) -> Output {
-    let out = try_run(program, args, env, stdin).await;
-    assert!(
-        out.status.success(),
-        "{program} {} failed: {}\nstdout: {}\nstderr: {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-async fn run(program: &str, args: &[&str]) -> Output {
-    run_full(program, args, &[], None).await
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn host(t: &TestServer) -> String {
-    t.base.trim_start_matches("http://").to_owned()
-}
-
-const ADMIN_CREDS: &str = "admin:test-admin-password";
-
-/// Log docker in to the test server as `user`.
-async fn docker_login(t: &TestServer, user: &str, password: &str) {
-    let out = try_run(
-        "docker",
-        &["login", &host(t), "-u", user, "--password-stdin"],
-        &[],
-        Some(password),
-    )
-    .await;
-    assert!(
-        out.status.success(),
-        "docker login as {user} failed: {}",
-        stderr(&out)
-    );
-}
 
 /// A tar archive holding one file.
 fn tar_with(name: &str, content: &[u8]) -> Vec<u8> {
@@ -142,24 +66,6 @@ fn write_oci_layout(dir: &Path, tag: &str, blobs: &[&[u8]], manifest: &[u8]) {
         serde_json::to_vec(&index).expect("json"),
     )
     .expect("index");
-}
-
-/// Build a small image with the legacy builder; returns its reference.
-async fn docker_build(ctx: &Path, reference: &str, files: &[(&str, &str)]) {
-    let mut dockerfile = String::from("FROM scratch\n");
-    for (name, content) in files {
-        std::fs::write(ctx.join(name), content).expect("write");
-        dockerfile.push_str(&format!("COPY {name} /{name}\n"));
-    }
-    std::fs::write(ctx.join("Dockerfile"), dockerfile).expect("dockerfile");
-    let ctx = ctx.to_str().expect("utf8");
-    run_full(
-        "docker",
-        &["build", "-q", "-t", reference, ctx],
-        &[("DOCKER_BUILDKIT", "0")],
-        None,
-    )
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,9 @@
 //! speak the /v2 protocol.
 #![allow(dead_code)]
 
+pub mod cli;
+pub mod webdriver;
+
 use std::path::{Path, PathBuf};
 
 use berth::Config;

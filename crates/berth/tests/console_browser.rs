@@ -1,0 +1,202 @@
+//! The web console in a real headless Chromium (Debian `chromium` and
+//! `chromium-driver`, installed by scripts/test.sh), with a real docker
+//! engine pushing and pulling: log in, create a namespace, push, watch the
+//! pull count rise, copy a pull command, delete a tag, delete a namespace
+//! without and with "delete all images". Screenshots of each main page go
+//! to `<target>/tmp/console-screenshots/`.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::cli::*;
+use common::webdriver::Browser;
+use common::*;
+use serde_json::json;
+
+fn shots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots")
+}
+
+/// The number in a table cell of the row matching `row`.
+async fn pulls(b: &Browser, row: &str) -> i64 {
+    b.text(&format!("{row} td.pulls"))
+        .await
+        .trim()
+        .parse()
+        .expect("pull count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_a_real_browser() {
+    let t = TestServer::start(Backend::Sqlite).await;
+    let base = t.url("");
+    let registry = host(&t);
+    let b = Browser::start(&shots()).await;
+
+    // Log in (an unknown session is sent to the login page first).
+    b.goto(&format!("{base}/namespaces")).await;
+    b.find("#username").await;
+    assert!(b.url().await.contains("/login?next="), "{}", b.url().await);
+    b.fill("#username", "admin").await;
+    b.fill("#password", "wrong password").await;
+    b.click("#login").await;
+    b.wait_text("Wrong account name or password").await;
+    b.screenshot("01-login-failed").await;
+    b.fill("#username", "admin").await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.click("#login").await;
+    assert_eq!(b.text("#who").await, "admin");
+    b.screenshot("02-namespaces").await;
+
+    // Create a namespace through the dialog; a bad name gets a message.
+    b.click("#open-create").await;
+    b.fill("#ns-name", "web-team").await;
+    b.fill("#ns-description", "Front-end images").await;
+    b.fill("#ns-labels", "team=web, tier=frontend").await;
+    b.screenshot("03-create-dialog").await;
+    b.click("#create").await;
+    b.wait_text("Namespace web-team created.").await;
+    b.screenshot("04-namespace-empty").await;
+    b.goto(&format!("{base}/namespaces")).await;
+    b.click("#open-create").await;
+    b.fill("#ns-name", "web-team").await;
+    b.click("#create").await;
+    b.wait_text("already exists").await;
+
+    // Push an image with two tags with docker; it shows with its pull command.
+    docker_login(&t, "admin", ADMIN_PASSWORD).await;
+    let ctx = tempfile::tempdir().expect("tempdir");
+    let image = format!("{registry}/web-team/site");
+    // Content unique to this run, so the engine holds no copy of the image.
+    let page = format!("<h1>hello from {registry}</h1>");
+    docker_build(
+        ctx.path(),
+        &format!("{image}:1.0"),
+        &[("index.html", &page)],
+    )
+    .await;
+    run(
+        "docker",
+        &["tag", &format!("{image}:1.0"), &format!("{image}:2.0")],
+    )
+    .await;
+    run("docker", &["push", &format!("{image}:1.0")]).await;
+    run("docker", &["push", &format!("{image}:2.0")]).await;
+    b.goto(&format!("{base}/namespaces/web-team")).await;
+    let row = "tr[data-image=\"site\"]";
+    b.find(row).await;
+    assert_eq!(pulls(&b, row).await, 0);
+    let shown = b.text(&format!("{row} .pull code")).await;
+    assert!(
+        shown.starts_with(&format!("docker pull {image}:")),
+        "{shown}"
+    );
+    b.screenshot("05-images").await;
+
+    // Pull with docker: the count rises.
+    // Remove the local copy so the engine fetches the manifest (a HEAD
+    // alone, which an engine holding the image sends, is not a pull).
+    run(
+        "docker",
+        &["rmi", &format!("{image}:1.0"), &format!("{image}:2.0")],
+    )
+    .await;
+    run("docker", &["pull", &format!("{image}:1.0")]).await;
+    b.goto(&format!("{base}/namespaces/web-team")).await;
+    assert!(pulls(&b, row).await >= 1, "image pull count after a pull");
+    b.goto(&format!("{base}/namespaces")).await;
+    assert!(
+        pulls(&b, "tr[data-namespace=\"web-team\"]").await >= 1,
+        "namespace pull count"
+    );
+    b.screenshot("06-namespaces-with-pulls").await;
+
+    // The tag list; copy a pull command to the clipboard.
+    b.goto(&format!("{base}/namespaces/web-team")).await;
+    b.click(&format!("{row} td a")).await;
+    b.find("tr[data-tag=\"1.0\"]").await;
+    assert!(
+        pulls(&b, "tr[data-tag=\"1.0\"]").await >= 1,
+        "tag pull count"
+    );
+    b.grant("clipboard-read").await;
+    b.grant("clipboard-write").await;
+    b.click("tr[data-tag=\"1.0\"] button.copy").await;
+    b.wait_text("Copied").await;
+    let clipboard = b
+        .script_async(
+            "navigator.clipboard.readText().then(arguments[0], e => arguments[0]('error: ' + e))",
+        )
+        .await;
+    assert_eq!(clipboard, json!(format!("docker pull {image}:1.0")));
+    b.screenshot("07-tags").await;
+
+    // Delete tag 2.0 through its confirmation dialog.
+    b.click("tr[data-tag=\"2.0\"] button.danger").await;
+    b.screenshot("08-delete-tag-dialog").await;
+    b.click("#confirm-delete-tag").await;
+    b.wait_text("Tag 2.0 deleted.").await;
+    assert!(b.find_all("tr[data-tag=\"2.0\"]").await.is_empty());
+    assert_eq!(t.get("/v2/web-team/site/manifests/2.0").await.status(), 404);
+    assert_eq!(t.get("/v2/web-team/site/manifests/1.0").await.status(), 200);
+
+    // Access, registry users, project groups, account and audit pages.
+    for (path, shot, expect) in [
+        (
+            "/namespaces/web-team/access",
+            "09-access",
+            "Registry user grants",
+        ),
+        (
+            "/registry-users",
+            "10-registry-users",
+            "No registry users yet",
+        ),
+        ("/project-groups", "11-project-groups", "admin"),
+        ("/account", "12-account", "API tokens"),
+        ("/audit", "13-audit", "tag.delete"),
+        (
+            "/namespaces?tab=platform",
+            "14-platform-images",
+            "No platform images yet",
+        ),
+    ] {
+        b.goto(&format!("{base}{path}")).await;
+        b.wait_text(expect).await;
+        b.screenshot(shot).await;
+    }
+    b.goto(&format!("{base}/namespaces/nope")).await;
+    b.wait_text("not found").await;
+    b.screenshot("15-not-found").await;
+
+    // Delete the namespace: refused without the checkbox, done with it.
+    b.goto(&format!("{base}/namespaces")).await;
+    b.click("tr[data-namespace=\"web-team\"] button.danger")
+        .await;
+    b.click("#confirm-delete-namespace").await;
+    b.wait_text("still holds 1 image(s)").await;
+    b.screenshot("16-delete-refused").await;
+    assert_eq!(t.get("/v2/web-team/site/manifests/1.0").await.status(), 200);
+    b.click("tr[data-namespace=\"web-team\"] button.danger")
+        .await;
+    b.click("#delete-all-images").await;
+    b.screenshot("17-delete-dialog-checked").await;
+    b.click("#confirm-delete-namespace").await;
+    b.wait_text("Namespace web-team deleted with 1 image(s).")
+        .await;
+    assert!(b
+        .find_all("tr[data-namespace=\"web-team\"]")
+        .await
+        .is_empty());
+    assert_eq!(t.get("/v2/web-team/site/manifests/1.0").await.status(), 404);
+    b.screenshot("18-namespace-deleted").await;
+
+    // Log out: the session is gone.
+    b.click("#logout").await;
+    b.find("#username").await;
+    b.goto(&format!("{base}/account")).await;
+    b.find("#username").await;
+    b.close().await;
+    let _ = try_run("docker", &["rmi", &format!("{image}:1.0")], &[], None).await;
+}
