@@ -80,13 +80,12 @@ const REPOSITORY_SUMMARY: &str = "SELECT r.name, r.created_at, r.pull_count, r.l
         (SELECT mr.ref_digest FROM manifest_refs mr WHERE mr.repo_id = r.id AND mr.kind = 0)) AS size \
      FROM repositories r";
 
-const TAG_SUMMARY: &str = "SELECT t.name, t.digest, m.media_type, t.pushed_at, t.pull_count, t.last_pulled_at, \
+const TAG_COLUMNS: &str = "SELECT t.name, t.digest, m.media_type, t.pushed_at, t.pull_count, t.last_pulled_at, \
      m.size + (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b WHERE b.digest IN ( \
         SELECT r1.ref_digest FROM manifest_refs r1 WHERE r1.repo_id = t.repo_id AND r1.digest = t.digest AND r1.kind = 0 \
         UNION SELECT r2.ref_digest FROM manifest_refs r1 JOIN manifest_refs r2 \
           ON r2.repo_id = r1.repo_id AND r2.digest = r1.ref_digest AND r2.kind = 0 \
-        WHERE r1.repo_id = t.repo_id AND r1.digest = t.digest AND r1.kind = 1)) AS size \
-     FROM tags t JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest";
+        WHERE r1.repo_id = t.repo_id AND r1.digest = t.digest AND r1.kind = 1)) AS size";
 
 const API_TOKEN: &str =
     "SELECT id, account_id, name, prefix, created_at, last_used_at, expires_at FROM api_tokens";
@@ -349,7 +348,18 @@ macro_rules! management_store {
                     TagSort::Pulls => "t.pull_count",
                 };
                 let dir = order(q.descending);
-                let sql = format!("{TAG_SUMMARY}{filter} ORDER BY {column} {dir}, t.name {dir} LIMIT $3 OFFSET $4");
+                // The window is chosen on the tag index alone; only its rows
+                // are joined and sized (a deep OFFSET skips index entries,
+                // not computed rows). CROSS JOIN keeps SQLite from putting
+                // the window inside the tag scan; PostgreSQL plans it freely.
+                let sql = format!(
+                    "{TAG_COLUMNS} FROM (SELECT t.name AS page_name FROM tags t{filter} \
+                     ORDER BY {column} {dir}, t.name {dir} LIMIT $3 OFFSET $4) w \
+                     CROSS JOIN tags t \
+                     JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest \
+                     WHERE t.repo_id = $1 AND t.name = w.page_name \
+                     ORDER BY {column} {dir}, t.name {dir}"
+                );
                 let rows = sqlx::query(&sql)
                     .bind(repo_id)
                     .bind(name.as_deref())

@@ -343,6 +343,21 @@ async fn images_and_tags_show_statistics_and_delete_by_the_rules(b: Backend) {
     );
     assert_eq!(tag["platforms"], json!([]));
     assert_eq!(v["items"][1]["pull_count"], 0, "HEAD is not a pull");
+    for (query, expect) in [
+        ("per_page=1&page=2", "2.0"),
+        ("per_page=1&sort=-pushed", "2.0"),
+        ("per_page=1&page=2&sort=-pushed", "1.0"),
+        ("q=2.", "2.0"),
+    ] {
+        let (_, v) = admin(
+            &t,
+            Method::GET,
+            &format!("/api/v1/namespaces/shop/repositories/web%2Ffrontend/tags?{query}"),
+            None,
+        )
+        .await;
+        assert_eq!(names(&v), [expect], "{query}");
+    }
     let (_, v) = admin(&t, Method::GET, "/api/v1/namespaces/shop", None).await;
     assert_eq!(
         (v["image_count"].as_i64(), v["pull_count"].as_i64()),

@@ -9,7 +9,7 @@ UPDATE repositories SET
     pull_count = (SELECT COALESCE(SUM(t.pull_count), 0) FROM tags t WHERE t.repo_id = repositories.id),
     last_pulled_at = (SELECT MAX(t.last_pulled_at) FROM tags t WHERE t.repo_id = repositories.id);
 
-CREATE INDEX tags_pushed ON tags(repo_id, pushed_at);
+CREATE INDEX tags_pushed ON tags(repo_id, pushed_at, name);
 
 -- Personal API tokens; only a SHA-256 of the secret is kept.
 CREATE TABLE api_tokens (
