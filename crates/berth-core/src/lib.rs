@@ -26,6 +26,7 @@ pub mod password;
 mod pulls;
 mod registry;
 pub mod token;
+pub mod zones;
 
 pub use auth::{Auth, AuthConfig, AuthError};
 pub use directory::{Directory, DirectoryConfig, DirectoryError, NamespaceSpec, RegistryUserSpec};

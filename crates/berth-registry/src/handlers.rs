@@ -32,6 +32,7 @@ pub(crate) async fn handle(
     endpoint: Endpoint,
     headers: &HeaderMap,
     body: Body,
+    download_cap: Option<u64>,
 ) -> Result<Response> {
     match endpoint {
         Endpoint::Base => Ok(json_response(
@@ -107,7 +108,7 @@ pub(crate) async fn handle(
             Ok(StatusCode::ACCEPTED.into_response())
         }
         Endpoint::GetBlob { repo, digest, head } => {
-            get_blob(registry, &repo, &digest, head, headers).await
+            get_blob(registry, &repo, &digest, head, headers, download_cap).await
         }
         Endpoint::DeleteBlob { repo, digest } => {
             registry.delete_blob(&repo, &digest).await?;
@@ -423,12 +424,33 @@ fn request_range(headers: &HeaderMap) -> Option<(Option<u64>, Option<u64>)> {
     Some((start, end))
 }
 
+/// Read size for capped streams: small, so the rate is smooth.
+const THROTTLED_BUFFER: usize = 64 << 10;
+
+/// A stream that sends at most `rate` bytes per second on average: after
+/// each chunk it waits until the bytes sent so far are due.
+fn throttled<S>(stream: S, rate: u64) -> impl futures_util::Stream<Item = S::Item>
+where
+    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
+{
+    use futures_util::StreamExt;
+    let start = tokio::time::Instant::now();
+    futures_util::stream::unfold((stream, 0u64), move |(mut s, sent)| async move {
+        let item = s.next().await?;
+        let sent = sent + item.as_ref().map(|b| b.len() as u64).unwrap_or(0);
+        let due = start + std::time::Duration::from_secs_f64(sent as f64 / rate as f64);
+        tokio::time::sleep_until(due).await;
+        Some((item, (s, sent)))
+    })
+}
+
 async fn get_blob(
     registry: &Registry,
     repo: &RepoName,
     digest: &Digest,
     head: bool,
     headers: &HeaderMap,
+    download_cap: Option<u64>,
 ) -> Result<Response> {
     let etag = format!("\"{digest}\"");
     let base = |status| {
@@ -454,7 +476,13 @@ async fn get_blob(
     let read = registry
         .open_blob(repo, digest, request_range(headers))
         .await?;
-    let body = Body::from_stream(ReaderStream::with_capacity(read.reader, READ_BUFFER));
+    let body = match download_cap {
+        None => Body::from_stream(ReaderStream::with_capacity(read.reader, READ_BUFFER)),
+        Some(rate) => Body::from_stream(throttled(
+            ReaderStream::with_capacity(read.reader, THROTTLED_BUFFER),
+            rate,
+        )),
+    };
     Ok(match read.range {
         None => base(StatusCode::OK)
             .header(header::CONTENT_LENGTH, read.total)

@@ -25,6 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
+use berth_core::zones::{external_refusal, NetworkPolicy, Zone};
 use berth_core::{Auth, DirectoryError, Registry};
 
 pub use endpoint::{Access, Action, Endpoint, RouteError};
@@ -47,6 +48,33 @@ pub struct V2State {
     pub external_url: Option<String>,
     /// Whether Berth serves TLS (for a derived realm).
     pub tls: bool,
+    /// Internal networks and trusted proxies.
+    pub network: Arc<NetworkPolicy>,
+    /// Blob download cap per stream for external clients, bytes per second
+    /// (0: none).
+    pub external_bandwidth: u64,
+}
+
+/// Who is calling, and from where.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Client {
+    /// The client's address (behind trusted proxies, from X-Forwarded-For).
+    pub ip: std::net::IpAddr,
+    /// Internal or external.
+    pub zone: Zone,
+}
+
+fn client_of(state: &V2State, peer: SocketAddr, headers: &HeaderMap) -> Client {
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let ip = state.network.client(peer.ip(), &forwarded);
+    Client {
+        ip,
+        zone: state.network.zone(ip),
+    }
 }
 
 /// The /v2 router and the token endpoint `/auth/token`. Needs
@@ -69,8 +97,9 @@ async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let client = client_of(&state, peer, &headers);
     let mut response =
-        auth::token_endpoint(&state.auth, &method, uri.query(), &headers, body, peer.ip()).await;
+        auth::token_endpoint(&state.auth, &method, uri.query(), &headers, body, client.ip).await;
     response.extensions_mut().insert(EndpointKind("token"));
     response
 }
@@ -89,7 +118,8 @@ async fn entry(
     {
         Ok(endpoint) => {
             let kind = endpoint.kind();
-            let response = serve(&state, endpoint, &headers, body, peer)
+            let client = client_of(&state, peer, &headers);
+            let response = serve(&state, endpoint, &headers, body, client)
                 .await
                 .unwrap_or_else(IntoResponse::into_response);
             (response, kind)
@@ -110,11 +140,14 @@ async fn serve(
     endpoint: Endpoint,
     headers: &HeaderMap,
     body: Body,
-    peer: SocketAddr,
+    client: Client,
 ) -> Result<Response, OciError> {
     let realm = auth::realm(state.external_url.as_deref(), state.tls, headers);
-    let caller = auth::identify(&state.auth, headers, peer.ip(), &realm).await?;
+    let caller = auth::identify(&state.auth, headers, client.ip, &realm).await?;
     let principal = auth::authorize(&state.auth, &caller, &endpoint, &realm).await?;
+    if client.zone == Zone::External {
+        check_external_access(state, &endpoint).await?;
+    }
     if let Endpoint::StartUpload { repo, .. } | Endpoint::PutManifest { repo, .. } = &endpoint {
         match state
             .auth
@@ -136,6 +169,9 @@ async fn serve(
             }
         }
     }
+    // External downloads are capped per stream; internal ones pay nothing.
+    let cap = (client.zone == Zone::External && state.external_bandwidth > 0)
+        .then_some(state.external_bandwidth);
     handlers::handle(
         &state.registry,
         &state.auth,
@@ -143,8 +179,41 @@ async fn serve(
         endpoint,
         headers,
         body,
+        cap,
     )
     .await
+}
+
+/// The per-namespace external-access switch: with it off, external clients
+/// may only pull from a public namespace.
+async fn check_external_access(state: &V2State, endpoint: &Endpoint) -> Result<(), OciError> {
+    let Access::Repository(needed) = endpoint.access() else {
+        return Ok(());
+    };
+    for (repo, action) in &needed {
+        let ns = match state.auth.directory().namespace(repo.namespace()).await {
+            Ok(ns) => ns,
+            // A namespace a push creates starts with the switch on.
+            Err(DirectoryError::NotFound(_)) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "reading a namespace's external access failed");
+                return Err(OciError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "internal server error",
+                ));
+            }
+        };
+        if let Some(message) = external_refusal(
+            &ns.name,
+            ns.external_access,
+            ns.public,
+            *action == Action::Pull,
+        ) {
+            return Err(OciError::new(StatusCode::FORBIDDEN, "DENIED", message));
+        }
+    }
+    Ok(())
 }
 
 /// Decode `%XX` escapes (clients may escape the ':' of a digest). `None` when

@@ -56,6 +56,8 @@ pub struct Config {
     pub access: AccessSection,
     /// Token authentication.
     pub auth: AuthSection,
+    /// Network zones.
+    pub network: NetworkSection,
     /// Password of the platform administrator `admin`, created on first
     /// start; generated and logged once when absent (`BERTH_ADMIN_PASSWORD`).
     pub admin_password: Option<Secret>,
@@ -78,6 +80,7 @@ impl Default for Config {
             registry: RegistrySection::default(),
             access: AccessSection::default(),
             auth: AuthSection::default(),
+            network: NetworkSection::default(),
             admin_password: None,
             pull_flush_secs: 2,
             shutdown_grace_secs: 30,
@@ -205,6 +208,60 @@ impl AccessSection {
     }
 }
 
+/// Network zones: which clients are internal, which proxies are believed,
+/// and the download cap for external clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSection {
+    /// Internal networks as CIDRs (`BERTH_INTERNAL_NETWORKS`, comma-separated).
+    pub internal_networks: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`BERTH_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<String>,
+    /// Blob download cap per stream for external clients, bytes per second;
+    /// 0 for none (`BERTH_EXTERNAL_BANDWIDTH`).
+    pub external_bandwidth: u64,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            internal_networks: berth_core::zones::DEFAULT_INTERNAL
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            trusted_proxies: Vec::new(),
+            external_bandwidth: 1 << 20,
+        }
+    }
+}
+
+impl NetworkSection {
+    /// The service-layer policy (after `validate`, every block parses).
+    pub fn to_core(&self) -> anyhow::Result<berth_core::zones::NetworkPolicy> {
+        let parse = |list: &[String], what: &str| {
+            list.iter()
+                .map(|c| {
+                    c.parse::<berth_core::zones::Cidr>()
+                        .map_err(|e| anyhow::anyhow!("network.{what}: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        Ok(berth_core::zones::NetworkPolicy {
+            internal: parse(&self.internal_networks, "internal_networks")?,
+            trusted_proxies: parse(&self.trusted_proxies, "trusted_proxies")?,
+        })
+    }
+}
+
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Token authentication settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -315,6 +372,9 @@ impl Config {
                 self.auth.refresh_token_lifetime_secs = parse(key, value)?
             }
             "BERTH_SESSION_LIFETIME_SECS" => self.auth.session_lifetime_secs = parse(key, value)?,
+            "BERTH_INTERNAL_NETWORKS" => self.network.internal_networks = list(value),
+            "BERTH_TRUSTED_PROXIES" => self.network.trusted_proxies = list(value),
+            "BERTH_EXTERNAL_BANDWIDTH" => self.network.external_bandwidth = parse(key, value)?,
             "BERTH_PULL_FLUSH_SECS" => self.pull_flush_secs = parse(key, value)?,
             "BERTH_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(key, value)?,
             // Variables of other tools (tests, scripts) may share the prefix.
@@ -358,6 +418,7 @@ impl Config {
         if self.auth.service.is_empty() || self.auth.service.contains('"') {
             bail!("auth.service must be a non-empty name without quotes");
         }
+        self.network.to_core()?;
         if self.pull_flush_secs == 0 {
             bail!("pull_flush_secs must be at least 1");
         }
@@ -434,6 +495,27 @@ mod tests {
         assert!(err.to_string().contains("BERTH_TLS_KEY"));
         let err = Config::load(None, env(&[("BERTH_DATABASE_URL", "mysql://x")])).expect_err("db");
         assert!(err.to_string().contains("postgres"));
+        let err = Config::load(
+            None,
+            env(&[("BERTH_INTERNAL_NETWORKS", "10.0.0.0/8, 10.0.0.0/40")]),
+        )
+        .expect_err("bad block");
+        assert!(err.to_string().contains("10.0.0.0/40"), "{err}");
+        let c = Config::load(
+            None,
+            env(&[
+                ("BERTH_INTERNAL_NETWORKS", "10.1.0.0/16, fd00::/8"),
+                ("BERTH_TRUSTED_PROXIES", "10.1.0.9"),
+                ("BERTH_EXTERNAL_BANDWIDTH", "0"),
+            ]),
+        )
+        .expect("zones");
+        assert_eq!(c.network.internal_networks, ["10.1.0.0/16", "fd00::/8"]);
+        assert_eq!(
+            c.network.to_core().expect("policy").trusted_proxies.len(),
+            1
+        );
+        assert_eq!(c.network.external_bandwidth, 0);
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "unknown_key = 1\n").expect("write");

@@ -222,6 +222,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         auth,
         external_url: config.external_url.clone(),
         tls: config.tls.is_some(),
+        network: Arc::new(config.network.to_core()?),
+        external_bandwidth: config.network.external_bandwidth,
     };
     let app = Router::new()
         .route("/healthz", get(healthz))
