@@ -559,6 +559,9 @@ impl Directory {
         actor: &Principal,
         spec: &NamespaceSpec,
     ) -> Result<Namespace> {
+        crate::manage::check_labels(&spec.labels)?;
+        crate::manage::check_text("description", &spec.description, 1024)?;
+        crate::manage::check_text("category", &spec.category, 64)?;
         if spec.name.contains('/') || RepoName::parse(&spec.name).is_err() {
             return Err(DirectoryError::Invalid(format!(
                 "invalid namespace name {:?}: lowercase letters and digits, separated by '.', '_', '__' or '-', no '/'",

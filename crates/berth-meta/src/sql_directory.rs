@@ -60,7 +60,7 @@ macro_rules! directory_store {
                 })
             }
 
-            fn namespace(r: &$row) -> MetaResult<Namespace> {
+            pub(crate) fn namespace(r: &$row) -> MetaResult<Namespace> {
                 Ok(Namespace {
                     id: r.try_get("id")?,
                     name: r.try_get("name")?,

@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use berth_oci::RepoName;
 use sqlx::Row;
 
-use crate::directory::Namespace;
 use crate::sql::{PostgresStore, SqliteStore};
 use crate::views::{
     ApiToken, AuditQuery, ManagementStore, NamespaceQuery, NamespaceScope, NamespaceSort,
@@ -95,19 +94,7 @@ macro_rules! management_store {
         impl $store {
             fn namespace_summary_row(r: &$row) -> MetaResult<NamespaceSummary> {
                 Ok(NamespaceSummary {
-                    namespace: Namespace {
-                        id: r.try_get("id")?,
-                        name: r.try_get("name")?,
-                        group_id: r.try_get("group_id")?,
-                        public: r.try_get::<i64, _>("public")? != 0,
-                        description: r.try_get("description")?,
-                        category: r.try_get("category")?,
-                        labels: r.try_get("labels")?,
-                        status: r.try_get("status")?,
-                        external_access: r.try_get::<i64, _>("external_access")? != 0,
-                        created_at: r.try_get("created_at")?,
-                        updated_at: r.try_get("updated_at")?,
-                    },
+                    namespace: Self::namespace(r)?,
                     group_name: r.try_get("group_name")?,
                     image_count: r.try_get("image_count")?,
                     pull_count: r.try_get("pull_count")?,
