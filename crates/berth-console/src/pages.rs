@@ -72,7 +72,7 @@ pub async fn login(
     // Only local paths, so the login cannot be used to redirect elsewhere.
     let next = fields
         .get("next")
-        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
         .cloned()
         .unwrap_or_else(|| "/namespaces".into());
     let fail = |message: &str, status: StatusCode| {

@@ -52,6 +52,24 @@ async fn console_pages_forms_and_errors(b: Backend) {
         .unwrap()
         .contains("Wrong account name or password"));
 
+    // Only local paths are followed after login.
+    for next in [
+        "//evil.example/",
+        "/\\evil.example/",
+        "https://evil.example/",
+    ] {
+        let r = c
+            .post(t.url("/login"))
+            .form(&[
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&r, "location"), "/namespaces", "{next}");
+    }
     let r = login(&t, &c, "admin", ADMIN_PASSWORD).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(header(&r, "location"), "/account");
