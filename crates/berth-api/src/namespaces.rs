@@ -15,10 +15,8 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::model::*;
 use crate::{parse_sort, ApiState};
 
-fn role(s: &str) -> ApiResult<Role> {
-    Role::parse(s).ok_or_else(|| {
-        ApiError::invalid(format!("unknown role {s:?}: use admin, developer or guest"))
-    })
+pub(crate) fn role(s: &str) -> ApiResult<Role> {
+    Role::parse_input(s).map_err(ApiError::invalid)
 }
 
 pub(crate) fn namespace_filter(
@@ -423,12 +421,7 @@ pub(crate) async fn set_permission(
     let actor = caller.account()?;
     let Path((ns, repo, account)) = path?;
     let Json(body) = body?;
-    let permission = RepoPermission::parse(&body.permission).ok_or_else(|| {
-        ApiError::invalid(format!(
-            "unknown permission {:?}: use read, write or manage",
-            body.permission
-        ))
-    })?;
+    let permission = RepoPermission::parse_input(&body.permission).map_err(ApiError::invalid)?;
     state
         .management
         .directory()

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_core::access::{Principal, Role};
+use berth_core::access::Principal;
 use berth_core::token::parse_rfc3339;
 use berth_core::{AuditFilter, AuthError, RegistryUserSpec};
 use berth_meta::ProjectGroup;
@@ -145,12 +145,7 @@ pub(crate) async fn set_group_member(
     let actor = caller.account()?;
     let Path((group, account)) = path?;
     let Json(body) = body?;
-    let role = Role::parse(&body.role).ok_or_else(|| {
-        ApiError::invalid(format!(
-            "unknown role {:?}: use admin, developer or guest",
-            body.role
-        ))
-    })?;
+    let role = crate::namespaces::role(&body.role)?;
     state
         .management
         .directory()

@@ -510,7 +510,7 @@ pub async fn access(
 }
 
 fn role(s: &str) -> Result<Role, DirectoryError> {
-    Role::parse(s).ok_or_else(|| DirectoryError::Invalid(format!("unknown role {s:?}")))
+    Role::parse_input(s).map_err(DirectoryError::Invalid)
 }
 
 pub async fn set_member(
@@ -554,8 +554,8 @@ pub async fn set_permission(
     let account = form.get("account").to_owned();
     let image = form.get("image").to_owned();
     let r = async {
-        let permission = RepoPermission::parse(form.get("permission"))
-            .ok_or_else(|| DirectoryError::Invalid("unknown permission".into()))?;
+        let permission =
+            RepoPermission::parse_input(form.get("permission")).map_err(DirectoryError::Invalid)?;
         let repo = repo_name(&ns, &image)?;
         state
             .management

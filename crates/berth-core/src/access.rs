@@ -32,6 +32,11 @@ impl Role {
             _ => None,
         }
     }
+
+    /// Parse user input, explaining the choices when it is none of them.
+    pub fn parse_input(s: &str) -> Result<Role, String> {
+        Role::parse(s).ok_or_else(|| format!("unknown role {s:?}: use admin, developer or guest"))
+    }
 }
 
 /// A permission on one repository.
@@ -63,6 +68,12 @@ impl RepoPermission {
             "manage" => Some(RepoPermission::Manage),
             _ => None,
         }
+    }
+
+    /// Parse user input, explaining the choices when it is none of them.
+    pub fn parse_input(s: &str) -> Result<RepoPermission, String> {
+        RepoPermission::parse(s)
+            .ok_or_else(|| format!("unknown permission {s:?}: use read, write or manage"))
     }
 }
 
