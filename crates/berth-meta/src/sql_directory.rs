@@ -98,7 +98,8 @@ macro_rules! directory_store {
                 })
             }
 
-            async fn one<T>(
+            /// The row `sql` finds for one text parameter, mapped.
+            pub(crate) async fn one<T>(
                 &self,
                 sql: &str,
                 bind: &str,

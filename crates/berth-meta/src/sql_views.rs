@@ -199,13 +199,8 @@ macro_rules! management_store {
             }
 
             async fn namespace_summary(&self, name: &str) -> MetaResult<Option<NamespaceSummary>> {
-                sqlx::query(&format!("{NAMESPACE_SUMMARY} WHERE n.name = $1"))
-                    .bind(name)
-                    .fetch_optional(&self.read)
-                    .await?
-                    .as_ref()
-                    .map(Self::namespace_summary_row)
-                    .transpose()
+                self.one(&format!("{NAMESPACE_SUMMARY} WHERE n.name = $1"), name, Self::namespace_summary_row)
+                    .await
             }
 
             async fn update_namespace(&self, id: i64, u: &NamespaceUpdate<'_>, now: i64) -> MetaResult<()> {
@@ -293,13 +288,8 @@ macro_rules! management_store {
             }
 
             async fn repository_summary(&self, repo: &RepoName) -> MetaResult<Option<RepositorySummary>> {
-                sqlx::query(&format!("{REPOSITORY_SUMMARY} WHERE r.name = $1"))
-                    .bind(repo.as_str())
-                    .fetch_optional(&self.read)
-                    .await?
-                    .as_ref()
-                    .map(Self::repository_summary_row)
-                    .transpose()
+                self.one(&format!("{REPOSITORY_SUMMARY} WHERE r.name = $1"), repo.as_str(), Self::repository_summary_row)
+                    .await
             }
 
             async fn namespace_repositories(&self, namespace: &str) -> MetaResult<Vec<String>> {
@@ -390,13 +380,8 @@ macro_rules! management_store {
             }
 
             async fn api_token_by_hash(&self, token_hash: &str) -> MetaResult<Option<ApiToken>> {
-                sqlx::query(&format!("{API_TOKEN} WHERE token_hash = $1"))
-                    .bind(token_hash)
-                    .fetch_optional(&self.read)
-                    .await?
-                    .as_ref()
-                    .map(Self::api_token_row)
-                    .transpose()
+                self.one(&format!("{API_TOKEN} WHERE token_hash = $1"), token_hash, Self::api_token_row)
+                    .await
             }
 
             async fn api_tokens_of(&self, account_id: i64) -> MetaResult<Vec<ApiToken>> {
