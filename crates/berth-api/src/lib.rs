@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod error;
+mod gc;
 mod images;
 pub mod model;
 mod namespaces;
@@ -30,7 +31,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use axum::Router;
-use berth_core::{Auth, Management};
+use berth_core::{Auth, Collector, Management};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -41,6 +42,8 @@ use crate::error::ApiError;
 pub struct ApiState {
     /// The management service.
     pub management: Management,
+    /// The garbage collector.
+    pub collector: Collector,
     /// Logins (throttled) for Basic and the session endpoint.
     pub auth: Arc<Auth>,
     /// Mark the session cookie `Secure` (Berth serves TLS, or sits behind a
@@ -143,6 +146,7 @@ impl Modify for SecuritySchemes {
         people::create_registry_user, people::update_registry_user, people::delete_registry_user,
         people::tokens, people::create_token, people::revoke_token,
         people::login, people::session, people::logout, people::audit,
+        gc::start, gc::runs, gc::run,
     ),
     modifiers(&SecuritySchemes),
     security(("basic" = []), ("api_token" = []), ("session" = [])),
@@ -155,6 +159,7 @@ impl Modify for SecuritySchemes {
         (name = "registry users", description = "Users for docker login with pull/push grants"),
         (name = "session", description = "Console login"),
         (name = "audit", description = "The audit log"),
+        (name = "garbage collection", description = "Reclaiming storage (platform administrators)"),
     )
 )]
 #[derive(Debug)]
@@ -278,6 +283,8 @@ pub fn router(state: ApiState) -> Router {
                 .delete(people::logout),
         )
         .route("/audit-log", get(people::audit))
+        .route("/gc/runs", get(gc::runs).post(gc::start))
+        .route("/gc/runs/{id}", get(gc::run))
         .with_state(state)
         .route("/openapi.json", get(openapi).with_state(doc));
     Router::new()

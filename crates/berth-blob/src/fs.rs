@@ -120,6 +120,62 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Names of the entries of `dir` in order, if it exists.
+fn sorted_names(dir: &Path) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                if let Ok(name) = entry?.file_name().into_string() {
+                    names.push(name);
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Blobs under `root/<algorithm>/<first two hex digits>/<hex>` whose digest
+/// sorts after `after`, skipping whole shards that sort before it.
+fn list_sorted(root: &Path, after: &str, limit: usize) -> Result<Vec<(Digest, u64)>, BlobError> {
+    let mut out = Vec::new();
+    for algorithm in sorted_names(root)? {
+        if Algorithm::parse(&algorithm).is_err() {
+            continue;
+        }
+        let prefix = format!("{algorithm}:");
+        for shard in sorted_names(&root.join(&algorithm))? {
+            let start = format!("{prefix}{shard}");
+            if after.get(..start.len()).is_some_and(|a| start.as_str() < a) {
+                continue;
+            }
+            let dir = root.join(&algorithm).join(&shard);
+            for hex in sorted_names(&dir)? {
+                let name = format!("{prefix}{hex}");
+                if name.as_str() <= after {
+                    continue;
+                }
+                let Ok(digest) = name.parse::<Digest>() else {
+                    continue;
+                };
+                let size = match std::fs::metadata(dir.join(&hex)) {
+                    Ok(m) => m.len(),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                out.push((digest, size));
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn hash_file(file: &mut std::fs::File, algorithm: Algorithm) -> io::Result<Digest> {
     let mut hasher = Hasher::new(algorithm);
     let mut buf = vec![0u8; BLOCK];
@@ -167,6 +223,16 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn list_blobs(
+        &self,
+        after: Option<&Digest>,
+        limit: usize,
+    ) -> Result<Vec<(Digest, u64)>, BlobError> {
+        let root = self.root.clone();
+        let after = after.map(|d| d.to_string()).unwrap_or_default();
+        blocking(move || list_sorted(&root, &after, limit)).await
     }
 
     async fn upload_create(&self, id: &str, algorithm: Algorithm) -> Result<(), BlobError> {
@@ -317,7 +383,12 @@ impl BlobStore for FsBlobStore {
         let mut out = Vec::new();
         let mut dir = tokio::fs::read_dir(self.root.join("_uploads")).await?;
         while let Some(entry) = dir.next_entry().await? {
-            let modified = entry.metadata().await?.modified()?;
+            // An upload may finish (and its file go) while the directory is read.
+            let modified = match entry.metadata().await {
+                Ok(m) => m.modified()?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
             if let Some(name) = entry.file_name().to_str() {
                 out.push((name.to_owned(), modified));
             }
@@ -349,6 +420,46 @@ mod tests {
         let mut out = Vec::new();
         r.read_to_end(&mut out).await.expect("read");
         out
+    }
+
+    #[tokio::test]
+    async fn lists_blobs_in_digest_order_page_by_page() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).expect("open");
+        let mut expected = Vec::new();
+        for (i, algorithm) in [Algorithm::Sha256, Algorithm::Sha512].iter().enumerate() {
+            for n in 0..7u8 {
+                let data = vec![n; usize::from(n) + i];
+                let d = Digest::of_bytes(*algorithm, &data);
+                let id = format!("u{i}{n}");
+                store.upload_create(&id, *algorithm).await.expect("create");
+                let chunk: ByteStream =
+                    Box::pin(futures_util::stream::iter(vec![Ok::<_, io::Error>(
+                        Bytes::from(data.clone()),
+                    )]));
+                store
+                    .upload_append(&id, Some(0), chunk, 100)
+                    .await
+                    .expect("append");
+                store.upload_commit(&id, &d).await.expect("commit");
+                expected.push((d, data.len() as u64));
+            }
+        }
+        expected.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        let mut listed = Vec::new();
+        let mut after: Option<Digest> = None;
+        loop {
+            let page = store.list_blobs(after.as_ref(), 3).await.expect("list");
+            assert!(page.len() <= 3);
+            let Some(last) = page.last() else { break };
+            after = Some(last.0.clone());
+            listed.extend(page);
+        }
+        assert_eq!(listed, expected);
+        // Deleted blobs are no longer listed.
+        assert!(store.delete(&expected[0].0).await.expect("delete"));
+        let all = store.list_blobs(None, 100).await.expect("list");
+        assert_eq!(all, expected[1..].to_vec());
     }
 
     #[tokio::test]

@@ -79,6 +79,14 @@ pub trait BlobStore: Send + Sync + Debug {
     ) -> Result<Option<BlobReader>, BlobError>;
     /// Remove a stored blob. Returns whether it existed.
     async fn delete(&self, digest: &Digest) -> Result<bool, BlobError>;
+    /// Stored blobs with their sizes, in digest order after `after`, at
+    /// most `limit` (a full listing of the storage, for the collector's
+    /// sweep for objects no metadata knows).
+    async fn list_blobs(
+        &self,
+        after: Option<&Digest>,
+        limit: usize,
+    ) -> Result<Vec<(Digest, u64)>, BlobError>;
 
     /// Start an empty upload session.
     async fn upload_create(&self, id: &str, algorithm: Algorithm) -> Result<(), BlobError>;

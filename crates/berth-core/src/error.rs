@@ -64,6 +64,9 @@ pub enum RegistryError {
     /// Refused by a rule (such as a limit).
     #[error("{0}")]
     Denied(String),
+    /// A temporary condition; the client should retry shortly.
+    #[error("{0}")]
+    Busy(String),
     /// Operation switched off by configuration.
     #[error("{0}")]
     Unsupported(String),

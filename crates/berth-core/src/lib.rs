@@ -14,6 +14,8 @@
 //! statistics, namespace edits and deletes, image and tag deletes, API
 //! tokens, console sessions and audit queries.
 //!
+//! [`Collector`] is the online garbage collector.
+//!
 //! Layering: calls `berth-meta`, `berth-blob` and `berth-oci`; is called by the
 //! HTTP surfaces and the binary. It knows nothing of HTTP.
 
@@ -21,6 +23,7 @@ pub mod access;
 mod auth;
 mod directory;
 mod error;
+mod gc;
 mod manage;
 pub mod password;
 mod pulls;
@@ -31,6 +34,7 @@ pub mod zones;
 pub use auth::{Auth, AuthConfig, AuthError};
 pub use directory::{Directory, DirectoryConfig, DirectoryError, NamespaceSpec, RegistryUserSpec};
 pub use error::RegistryError;
+pub use gc::{Collector, GcCause, GcConfig, GcError, GcOptions};
 pub use manage::{
     check_labels, parse_labels, AuditFilter, ImageView, ListFilter, Management, ManagementConfig,
     NamespaceChanges, NamespaceFilter, NamespaceTab, NewSession, Page, Paging, SessionInfo,

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_blob::{BlobReader, BlobStore, ByteStream};
 use berth_meta::{
-    ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, TagLimit, UploadRecord,
+    ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, TagLimit, UploadPin, UploadRecord,
 };
 use berth_oci::{
     media_types, Algorithm, Digest, ManifestKind, ParsedManifest, Reference, RepoName, Tag,
@@ -258,10 +258,11 @@ impl Registry {
         if self.blobs.stat(digest).await?.is_none() {
             return Ok(false);
         }
-        self.meta
+        // False while the collector deletes it: the client then uploads it.
+        Ok(self
+            .meta
             .link_blob(repo, digest, size, now_millis())
-            .await?;
-        Ok(true)
+            .await?)
     }
 
     // ---- uploads -----------------------------------------------------------
@@ -387,17 +388,45 @@ impl Registry {
         } else {
             self.check_upload(repo, id).await?;
         }
+        self.pin_upload(id, digest).await?;
         let committed = self.blobs.upload_commit(id, digest).await;
         if matches!(committed, Err(berth_blob::BlobError::DigestMismatch { .. })) {
             // The content is gone; so is the session.
             self.meta.delete_upload(id).await?;
         }
         let size = committed?;
-        self.meta
+        // The pin keeps the collector away, so the blob cannot be claimed here.
+        if !self
+            .meta
             .link_blob(repo, digest, size as i64, now_millis())
-            .await?;
+            .await?
+        {
+            return Err(RegistryError::Busy(format!(
+                "blob {digest} is being deleted by garbage collection; upload it again"
+            )));
+        }
         self.meta.delete_upload(id).await?;
         Ok(())
+    }
+
+    /// Pin the digest an upload is about to commit. While the collector is
+    /// deleting a blob with that digest, wait (a deletion takes moments);
+    /// the bytes are moved into place only after it is gone.
+    async fn pin_upload(&self, id: &str, digest: &Digest) -> Result<()> {
+        const WAIT: Duration = Duration::from_millis(100);
+        const ATTEMPTS: u32 = 300;
+        for _ in 0..ATTEMPTS {
+            match self.meta.pin_upload(id, digest).await? {
+                UploadPin::Pinned => return Ok(()),
+                UploadPin::NoSession => {
+                    return Err(RegistryError::BlobUploadUnknown(id.to_owned()))
+                }
+                UploadPin::Collecting => tokio::time::sleep(WAIT).await,
+            }
+        }
+        Err(RegistryError::Busy(format!(
+            "blob {digest} is being deleted by garbage collection; retry the upload shortly"
+        )))
     }
 
     /// Cancel an upload session.

@@ -3,7 +3,8 @@
 //! accounts, project groups, namespaces, permissions, registry users, the
 //! audit log and settings ([`DirectoryStore`]); and the paginated views,
 //! API tokens and console sessions of the management surfaces
-//! ([`ManagementStore`]).
+//! ([`ManagementStore`]); and what the garbage collector needs
+//! ([`GcStore`]).
 //!
 //! [`MetaStore`] is the registry contract; [`SqliteStore`] (the embedded default) and
 //! [`PostgresStore`] implement it with the same SQL, each with its own
@@ -13,8 +14,10 @@
 //! calls it; it holds no business rules beyond keeping its data consistent.
 
 mod directory;
+mod gc;
 mod sql;
 mod sql_directory;
+mod sql_gc;
 mod sql_views;
 mod views;
 
@@ -26,6 +29,9 @@ use berth_oci::{Digest, RepoName, Tag};
 pub use directory::{
     Account, AuditEntry, DirectoryStore, Grant, Member, Namespace, NewAccount, NewNamespace,
     NewRegistryUser, ProjectGroup, RegistryUser, RepositoryPermission,
+};
+pub use gc::{
+    BlobClaim, GcCounts, GcPreview, GcRun, GcStore, LinkBatch, LinkCursor, NewGcRun, UploadPin,
 };
 pub use sql::{PostgresStore, SqliteStore};
 pub use views::{
@@ -189,14 +195,16 @@ pub trait MetaStore: Send + Sync + Debug {
     async fn repo_blob_size(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<i64>>;
     /// Size of a blob known anywhere in the registry.
     async fn blob_size(&self, digest: &Digest) -> MetaResult<Option<i64>>;
-    /// Record a stored blob and link it into `repo` (creating the repository).
+    /// Record a stored blob and link it into `repo` (creating the
+    /// repository). Returns false, linking nothing, while the garbage
+    /// collector is deleting a blob with this digest.
     async fn link_blob(
         &self,
         repo: &RepoName,
         digest: &Digest,
         size: i64,
         now: i64,
-    ) -> MetaResult<()>;
+    ) -> MetaResult<bool>;
     /// Repositories a blob is linked in, by name, at most `limit`.
     async fn blob_repositories(&self, digest: &Digest, limit: i64) -> MetaResult<Vec<String>>;
     /// Remove a blob's link from `repo`. Returns whether it was linked.
@@ -210,6 +218,10 @@ pub trait MetaStore: Send + Sync + Debug {
     async fn touch_upload(&self, id: &str, now: i64) -> MetaResult<()>;
     /// Forget an upload session. Returns whether it existed.
     async fn delete_upload(&self, id: &str) -> MetaResult<bool>;
+    /// Pin the digest an upload session is about to commit, so the garbage
+    /// collector leaves a blob with that digest alone while the session
+    /// lives.
+    async fn pin_upload(&self, id: &str, digest: &Digest) -> MetaResult<UploadPin>;
     /// Number of upload sessions in progress.
     async fn upload_count(&self) -> MetaResult<i64>;
     /// Upload sessions idle since before `before`.

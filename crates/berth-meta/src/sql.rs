@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 
 use crate::{
     ManifestRecord, MetaError, MetaResult, MetaStore, NewManifest, PullIncrement, PullStats,
-    PutManifestOutcome, Referrer, TagLimit, UploadRecord,
+    PutManifestOutcome, Referrer, TagLimit, UploadPin, UploadRecord,
 };
 
 /// Reference kinds in `manifest_refs`.
@@ -54,6 +54,25 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// A transaction that holds the collection lock exclusively: SQLite's
+    /// write lock, taken at `BEGIN`.
+    pub(crate) async fn begin_exclusive(
+        &self,
+    ) -> MetaResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Hold the collection lock shared: every SQLite write transaction
+    /// already excludes the collector.
+    async fn gc_shared(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> MetaResult<()> {
+        Ok(())
+    }
+}
+
+/// The advisory lock key of garbage collection on PostgreSQL ("berth").
+const GC_LOCK_KEY: i64 = 0x0062_6572_7468;
+
 /// PostgreSQL, for several stateless Berth nodes sharing one database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -74,6 +93,29 @@ impl PostgresStore {
             read: pool.clone(),
             write: pool,
         })
+    }
+}
+
+impl PostgresStore {
+    /// A transaction that holds the collection lock exclusively.
+    pub(crate) async fn begin_exclusive(
+        &self,
+    ) -> MetaResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(GC_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// Hold the collection lock shared until the transaction ends.
+    async fn gc_shared(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> MetaResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+            .bind(GC_LOCK_KEY)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 }
 
@@ -243,15 +285,16 @@ macro_rules! sql_store {
             }
 
             async fn blob_size(&self, digest: &Digest) -> MetaResult<Option<i64>> {
-                let row: Option<(i64,)> = sqlx::query_as("SELECT size FROM blobs WHERE digest = $1")
+                let row: Option<(i64,)> = sqlx::query_as("SELECT size FROM blobs WHERE digest = $1 AND state = 0")
                     .bind(digest.as_str())
                     .fetch_optional(&self.read)
                     .await?;
                 Ok(row.map(|r| r.0))
             }
 
-            async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: i64, now: i64) -> MetaResult<()> {
+            async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: i64, now: i64) -> MetaResult<bool> {
                 let mut tx = self.write.begin().await?;
+                Self::gc_shared(&mut tx).await?;
                 let repo_id = Self::ensure_repo(&mut tx, repo.as_str(), now).await?;
                 sqlx::query(
                     "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) \
@@ -262,9 +305,19 @@ macro_rules! sql_store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                let (state,): (i64,) = sqlx::query_as("SELECT state FROM blobs WHERE digest = $1")
+                    .bind(digest.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if state != 0 {
+                    // Being collected: it cannot be linked until it is gone.
+                    return Ok(false);
+                }
+                // A fresh link (or a repeated upload or mount) restarts the
+                // grace period in which an unreferenced link is kept.
                 sqlx::query(
                     "INSERT INTO repository_blobs (repo_id, digest, linked_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (repo_id, digest) DO NOTHING",
+                     ON CONFLICT (repo_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
                 )
                 .bind(repo_id)
                 .bind(digest.as_str())
@@ -272,7 +325,7 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
 
             async fn blob_repositories(&self, digest: &Digest, limit: i64) -> MetaResult<Vec<String>> {
@@ -342,6 +395,28 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn pin_upload(&self, id: &str, digest: &Digest) -> MetaResult<UploadPin> {
+                let mut tx = self.write.begin().await?;
+                Self::gc_shared(&mut tx).await?;
+                let pinned = sqlx::query("UPDATE uploads SET digest = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(digest.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                if pinned.rows_affected() == 0 {
+                    return Ok(UploadPin::NoSession);
+                }
+                let state: Option<(i64,)> = sqlx::query_as("SELECT state FROM blobs WHERE digest = $1")
+                    .bind(digest.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if state.is_some_and(|(s,)| s != 0) {
+                    return Ok(UploadPin::Collecting);
+                }
+                tx.commit().await?;
+                Ok(UploadPin::Pinned)
+            }
+
             async fn upload_count(&self) -> MetaResult<i64> {
                 let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM uploads")
                     .fetch_one(&self.read)
@@ -359,6 +434,7 @@ macro_rules! sql_store {
 
             async fn put_manifest(&self, m: &NewManifest) -> MetaResult<PutManifestOutcome> {
                 let mut tx = self.write.begin().await?;
+                Self::gc_shared(&mut tx).await?;
                 let repo_id = Self::ensure_repo(&mut tx, m.repo.as_str(), m.now).await?;
                 let missing = Self::missing(
                     &mut tx,

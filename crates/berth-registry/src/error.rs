@@ -95,6 +95,8 @@ impl From<RegistryError> for OciError {
             E::TooLarge { .. } => OciError::new(S::PAYLOAD_TOO_LARGE, "SIZE_INVALID", msg),
             E::Denied(_) => OciError::new(S::FORBIDDEN, "DENIED", msg),
             E::Unsupported(_) => OciError::new(S::METHOD_NOT_ALLOWED, "UNSUPPORTED", msg),
+            E::Busy(_) => OciError::new(S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", msg)
+                .with_header(header::RETRY_AFTER, "1"),
             E::Meta(_) | E::Storage(_) => {
                 tracing::error!(error = %msg, "internal error on /v2");
                 OciError::new(S::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal server error")

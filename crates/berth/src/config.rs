@@ -58,6 +58,8 @@ pub struct Config {
     pub auth: AuthSection,
     /// Network zones.
     pub network: NetworkSection,
+    /// Garbage collection.
+    pub gc: GcSection,
     /// Password of the platform administrator `admin`, created on first
     /// start; generated and logged once when absent (`BERTH_ADMIN_PASSWORD`).
     pub admin_password: Option<Secret>,
@@ -81,6 +83,7 @@ impl Default for Config {
             access: AccessSection::default(),
             auth: AuthSection::default(),
             network: NetworkSection::default(),
+            gc: GcSection::default(),
             admin_password: None,
             pull_flush_secs: 2,
             shutdown_grace_secs: 30,
@@ -169,6 +172,42 @@ impl RegistrySection {
             deletes_enabled: self.deletes_enabled,
             tags_per_repository: self.tags_per_repository,
             tag_idle: Duration::from_secs(self.tag_idle_secs),
+        }
+    }
+}
+
+/// Garbage collection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GcSection {
+    /// Seconds between scheduled collections, 0 for none (`BERTH_GC_INTERVAL_SECS`; default a day).
+    pub interval_secs: u64,
+    /// Seconds an unreferenced layer or untagged manifest is kept before it
+    /// counts as garbage (`BERTH_GC_GRACE_SECS`; default an hour).
+    pub grace_secs: u64,
+    /// Whether untagged manifests nothing needs are deleted (`BERTH_GC_DELETE_UNTAGGED`; default false).
+    pub delete_untagged: bool,
+}
+
+impl Default for GcSection {
+    fn default() -> Self {
+        let d = berth_core::GcConfig::default();
+        GcSection {
+            interval_secs: d.interval.as_secs(),
+            grace_secs: d.grace.as_secs(),
+            delete_untagged: d.delete_untagged,
+        }
+    }
+}
+
+impl GcSection {
+    /// The service-layer view of these settings.
+    pub fn to_core(&self) -> berth_core::GcConfig {
+        berth_core::GcConfig {
+            interval: Duration::from_secs(self.interval_secs),
+            grace: Duration::from_secs(self.grace_secs),
+            delete_untagged: self.delete_untagged,
+            ..berth_core::GcConfig::default()
         }
     }
 }
@@ -375,6 +414,9 @@ impl Config {
             "BERTH_INTERNAL_NETWORKS" => self.network.internal_networks = list(value),
             "BERTH_TRUSTED_PROXIES" => self.network.trusted_proxies = list(value),
             "BERTH_EXTERNAL_BANDWIDTH" => self.network.external_bandwidth = parse(key, value)?,
+            "BERTH_GC_INTERVAL_SECS" => self.gc.interval_secs = parse(key, value)?,
+            "BERTH_GC_GRACE_SECS" => self.gc.grace_secs = parse(key, value)?,
+            "BERTH_GC_DELETE_UNTAGGED" => self.gc.delete_untagged = parse(key, value)?,
             "BERTH_PULL_FLUSH_SECS" => self.pull_flush_secs = parse(key, value)?,
             "BERTH_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(key, value)?,
             // Variables of other tools (tests, scripts) may share the prefix.

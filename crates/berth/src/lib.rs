@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod gc;
 mod metrics;
 mod server;
 

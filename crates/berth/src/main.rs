@@ -25,6 +25,15 @@ enum Command {
     /// Manage accounts, groups, namespaces, permissions and registry users.
     #[command(subcommand)]
     Admin(berth::admin::AdminCommand),
+    /// Collect garbage now (safe while Berth is serving).
+    Gc {
+        /// Only report what would be reclaimed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also list the storage for objects no metadata knows.
+        #[arg(long)]
+        full: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +53,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config => {
             println!("{config:#?}");
             Ok(())
+        }
+        Command::Gc { dry_run, full } => {
+            let filter = EnvFilter::try_new("info,sqlx=warn").context("log filter")?;
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(berth::gc::run(&config, dry_run, full))
         }
         Command::Admin(command) => {
             let filter = EnvFilter::try_new("warn").context("log filter")?;

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_blob::FsBlobStore;
-use berth_core::{Auth, Directory, Management, ManagementConfig, Registry};
-use berth_meta::{DirectoryStore, ManagementStore, MetaStore, PostgresStore, SqliteStore};
+use berth_core::{Auth, Collector, Directory, Management, ManagementConfig, Registry};
+use berth_meta::{DirectoryStore, GcStore, ManagementStore, MetaStore, PostgresStore, SqliteStore};
 use tokio::task::JoinHandle;
 
 use crate::metrics::{self, Metrics};
@@ -35,6 +35,7 @@ pub struct RunningServer {
     handle: axum_server::Handle<SocketAddr>,
     registry: Registry,
     directory: Directory,
+    collector: Collector,
     grace: Duration,
     serve: JoinHandle<std::io::Result<()>>,
     jobs: Vec<JoinHandle<()>>,
@@ -54,6 +55,11 @@ impl RunningServer {
     /// The directory service (for tests and admin commands).
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+
+    /// The garbage collector (for tests and admin commands).
+    pub fn collector(&self) -> &Collector {
+        &self.collector
     }
 
     /// Stop accepting, let in-flight requests finish (bounded by the grace
@@ -108,6 +114,7 @@ pub(crate) type Stores = (
     Arc<dyn MetaStore>,
     Arc<dyn DirectoryStore>,
     Arc<dyn ManagementStore>,
+    Arc<dyn GcStore>,
 );
 
 /// Open the configured database (applying migrations).
@@ -119,7 +126,7 @@ pub(crate) async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
                     .await
                     .context("connecting to PostgreSQL")?,
             );
-            (store.clone(), store.clone(), store)
+            (store.clone(), store.clone(), store.clone(), store)
         }
         None => {
             std::fs::create_dir_all(&config.data_dir)
@@ -130,7 +137,7 @@ pub(crate) async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
                     .await
                     .with_context(|| format!("opening {}", path.display()))?,
             );
-            (store.clone(), store.clone(), store)
+            (store.clone(), store.clone(), store.clone(), store)
         }
     })
 }
@@ -176,15 +183,22 @@ fn registry_host(external_url: Option<&str>, addr: SocketAddr) -> String {
 /// Open the stores, bind the listener and start serving in the background.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let (meta, directory_store, management_store) = open_stores(&config).await?;
-    let directory = Directory::new(directory_store, config.access.to_core());
+    let (meta, directory_store, management_store, gc_store) = open_stores(&config).await?;
+    let directory = Directory::new(directory_store.clone(), config.access.to_core());
     bootstrap(&directory, &config).await?;
     let storage_path = config.storage_path();
     let blobs = Arc::new(
         FsBlobStore::open(&storage_path)
             .with_context(|| format!("opening blob storage at {}", storage_path.display()))?,
     );
-    let registry = Registry::new(meta, blobs, config.registry.to_core());
+    let registry = Registry::new(meta, blobs.clone(), config.registry.to_core());
+    let collector = Collector::new(
+        registry.clone(),
+        gc_store,
+        blobs,
+        directory_store,
+        config.gc.to_core(),
+    );
     let metrics = Arc::new(Metrics::default());
     let state = AppState {
         registry: registry.clone(),
@@ -210,6 +224,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     );
     let api = berth_api::ApiState {
         management,
+        collector: collector.clone(),
         auth: auth.clone(),
         secure_cookies: config.tls.is_some()
             || config
@@ -259,13 +274,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             tokio::spawn(async move { server.serve(service).await })
         }
     };
-    let jobs = vec![
+    let mut jobs = vec![
         tokio::spawn(flush_pulls_job(
             registry.clone(),
             Duration::from_secs(config.pull_flush_secs),
         )),
         tokio::spawn(expire_uploads_job(registry.clone())),
     ];
+    if !config.gc.to_core().interval.is_zero() {
+        jobs.push(tokio::spawn(gc_job(collector.clone())));
+    }
     tracing::info!(
         %addr,
         tls = config.tls.is_some(),
@@ -278,6 +296,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         handle,
         registry,
         directory,
+        collector,
         grace: Duration::from_secs(config.shutdown_grace_secs),
         serve,
         jobs,
@@ -303,6 +322,20 @@ async fn expire_uploads_job(registry: Registry) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired idle upload sessions"),
             Err(e) => tracing::warn!(error = %e, "expiring uploads failed"),
+        }
+    }
+}
+
+/// The scheduled garbage collection. The first run waits one interval.
+async fn gc_job(collector: Collector) {
+    let every = collector.config().interval;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        // A run's own failure is recorded, audited and logged by the collector.
+        if let Err(e) = collector.run_scheduled().await {
+            tracing::error!(error = %e, "scheduled garbage collection could not run");
         }
     }
 }

@@ -179,6 +179,10 @@ impl TestServer {
         self.server.as_ref().expect("running").registry()
     }
 
+    pub fn collector(&self) -> &berth_core::Collector {
+        self.server.as_ref().expect("running").collector()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

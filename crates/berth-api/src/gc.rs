@@ -1,0 +1,193 @@
+//! Garbage collection: start a run (platform administrators), follow its
+//! progress, and read what earlier runs reclaimed.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use berth_core::access::Principal;
+use berth_core::{GcCause, GcError, GcOptions};
+use berth_meta::GcRun;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::model::time;
+use crate::ApiState;
+
+/// What to collect.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct StartGc {
+    /// Only report what would be reclaimed.
+    pub dry_run: bool,
+    /// Also list the storage for objects no metadata knows.
+    pub full: bool,
+}
+
+/// A garbage collection run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GcRunJson {
+    /// Run id.
+    pub id: i64,
+    /// What started it: schedule, cli or api.
+    pub cause: String,
+    /// Who started it.
+    pub actor: String,
+    /// Whether it only reported what it would reclaim.
+    pub dry_run: bool,
+    /// Whether it also listed the storage.
+    pub full: bool,
+    /// running, finished, failed or abandoned.
+    pub status: String,
+    /// The step it is in: uploads, manifests, links, blobs, sweep, preview, done.
+    pub stage: String,
+    /// Start (RFC 3339).
+    pub started_at: String,
+    /// Last progress report (RFC 3339).
+    pub updated_at: String,
+    /// End (RFC 3339).
+    pub finished_at: Option<String>,
+    /// Seconds from start to end (or to the last report while running).
+    pub duration_seconds: f64,
+    /// Idle upload sessions discarded.
+    pub uploads_expired: i64,
+    /// Untagged manifests deleted (or that would be).
+    pub manifests_deleted: i64,
+    /// Repository links to unreferenced blobs removed.
+    pub links_deleted: i64,
+    /// Blobs whose bytes were deleted.
+    pub blobs_deleted: i64,
+    /// Storage objects no metadata knew, deleted by a full run.
+    pub orphans_deleted: i64,
+    /// Bytes reclaimed (or reclaimable, for a dry run).
+    pub bytes_reclaimed: i64,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl From<GcRun> for GcRunJson {
+    fn from(r: GcRun) -> Self {
+        let end = r.finished_at.unwrap_or(r.updated_at);
+        GcRunJson {
+            id: r.id,
+            cause: r.cause,
+            actor: r.actor,
+            dry_run: r.dry_run,
+            full: r.full_sweep,
+            status: r.status,
+            stage: r.stage,
+            started_at: time(r.started_at),
+            updated_at: time(r.updated_at),
+            finished_at: r.finished_at.map(time),
+            duration_seconds: end.saturating_sub(r.started_at) as f64 / 1000.0,
+            uploads_expired: r.counts.uploads_expired,
+            manifests_deleted: r.counts.manifests_deleted,
+            links_deleted: r.counts.links_deleted,
+            blobs_deleted: r.counts.blobs_deleted,
+            orphans_deleted: r.counts.orphans_deleted,
+            bytes_reclaimed: r.counts.bytes_reclaimed,
+            error: r.error,
+        }
+    }
+}
+
+/// How many runs to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RunsQuery {
+    /// Newest runs first, at most this many (1–100, default 20).
+    pub limit: Option<i64>,
+}
+
+impl From<GcError> for ApiError {
+    fn from(e: GcError) -> Self {
+        match e {
+            GcError::Running(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+fn platform_admin(caller: &Caller) -> ApiResult<&Principal> {
+    let principal = caller.account()?;
+    if principal.is_platform_admin() {
+        Ok(principal)
+    } else {
+        Err(ApiError::forbidden(
+            "garbage collection is for platform administrators",
+        ))
+    }
+}
+
+/// Start a garbage collection in the background (platform administrators).
+/// Follow it with `GET /api/v1/gc/runs/{id}`.
+#[utoipa::path(post, path = "/api/v1/gc/runs", tag = "garbage collection",
+    request_body = StartGc,
+    responses((status = 202, body = GcRunJson), (status = 400, body = Problem),
+        (status = 403, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn start(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<GcRunJson>)> {
+    let actor = platform_admin(&caller)?;
+    // The body is optional: no body runs a normal collection.
+    let request: StartGc = if body.iter().all(u8::is_ascii_whitespace) {
+        StartGc::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
+    };
+    let run = state
+        .collector
+        .spawn(GcOptions {
+            dry_run: request.dry_run,
+            full_sweep: request.full,
+            cause: GcCause::Api,
+            actor: actor.name().to_owned(),
+        })
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(run.into())))
+}
+
+/// Recent garbage collection runs, newest first (platform administrators).
+#[utoipa::path(get, path = "/api/v1/gc/runs", tag = "garbage collection", params(RunsQuery),
+    responses((status = 200, body = Vec<GcRunJson>), (status = 403, body = Problem)))]
+pub(crate) async fn runs(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<RunsQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<GcRunJson>>> {
+    platform_admin(&caller)?;
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit must be between 1 and 100"));
+    }
+    let runs = state.collector.runs(limit).await?;
+    Ok(Json(runs.into_iter().map(GcRunJson::from).collect()))
+}
+
+/// One garbage collection run, with its progress while it runs (platform
+/// administrators).
+#[utoipa::path(get, path = "/api/v1/gc/runs/{id}", tag = "garbage collection",
+    params(("id" = i64, Path, description = "Run id")),
+    responses((status = 200, body = GcRunJson), (status = 403, body = Problem),
+        (status = 404, body = Problem)))]
+pub(crate) async fn run(
+    State(state): State<ApiState>,
+    caller: Caller,
+    path: Result<Path<i64>, PathRejection>,
+) -> ApiResult<Json<GcRunJson>> {
+    platform_admin(&caller)?;
+    let Path(id) = path?;
+    match state.collector.run_record(id).await? {
+        Some(run) => Ok(Json(run.into())),
+        None => Err(ApiError::not_found(format!(
+            "no garbage collection run {id}"
+        ))),
+    }
+}

@@ -1,0 +1,493 @@
+//! Online garbage collection: reclaims what nothing needs any more while the
+//! registry keeps serving pushes and pulls.
+//!
+//! A run goes through these steps, each in short batches:
+//! 1. **uploads**: upload sessions idle longer than the upload expiry;
+//! 2. **manifests** (when enabled): untagged manifests nothing needs (no
+//!    index lists them, no referrer refers to them, and they are not
+//!    referrers of a present subject), pushed before the grace period;
+//! 3. **links**: a repository's links to blobs that no manifest of that
+//!    repository references, made before the grace period (layers of
+//!    deleted images, and layers uploaded but never used by a manifest);
+//! 4. **blobs**: blobs nothing links, references or is about to commit are
+//!    claimed, their bytes deleted, and forgotten;
+//! 5. **sweep** (full runs only): the storage is listed for objects no
+//!    metadata knows (left by a crash between storing and recording).
+//!
+//! Correctness does not depend on timing. Each deciding step runs under the
+//! store's collection lock, which every reference-creating transaction
+//! (link, manifest push, upload pin) holds shared; a claimed blob can be
+//! neither linked nor committed, and an upload pins its digest before its
+//! bytes move into place. So a blob being uploaded, mounted or referenced by
+//! a manifest being pushed is never deleted: the push either completes
+//! first, and its references protect the blob, or it is refused cleanly
+//! (`MANIFEST_BLOB_UNKNOWN`) and nothing committed is ever left dangling.
+//! The grace period only decides how long an uploaded layer may wait for
+//! its manifest before it counts as abandoned.
+//!
+//! The metadata knows what is unreferenced, so only the optional full sweep
+//! lists the storage.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use berth_blob::{BlobError, BlobStore};
+use berth_meta::{DirectoryStore, GcCounts, GcRun, GcStore, MetaError, NewGcRun};
+use berth_oci::Digest;
+
+use crate::registry::now_millis;
+use crate::{Registry, RegistryError};
+
+/// How a collection behaves.
+#[derive(Debug, Clone)]
+pub struct GcConfig {
+    /// Unreferenced links and untagged manifests younger than this are kept
+    /// (a push in progress uploads its layers before its manifest).
+    pub grace: Duration,
+    /// Whether untagged manifests nothing needs are deleted.
+    pub delete_untagged: bool,
+    /// How often the scheduled collection runs (zero: never).
+    pub interval: Duration,
+    /// Rows per batch (each batch is one short transaction).
+    pub batch: i64,
+    /// A run that has reported no progress for this long is presumed dead,
+    /// and the blobs it claimed are finished by the next run.
+    pub lease: Duration,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            grace: Duration::from_secs(3600),
+            delete_untagged: false,
+            interval: Duration::from_secs(24 * 3600),
+            batch: 500,
+            lease: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What started a collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GcCause {
+    /// The configured schedule.
+    Schedule,
+    /// `berth gc`.
+    Cli,
+    /// The management API.
+    Api,
+}
+
+impl GcCause {
+    /// The name recorded with the run.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GcCause::Schedule => "schedule",
+            GcCause::Cli => "cli",
+            GcCause::Api => "api",
+        }
+    }
+}
+
+/// One collection request.
+#[derive(Debug, Clone)]
+pub struct GcOptions {
+    /// Only report what would be reclaimed.
+    pub dry_run: bool,
+    /// Also list the storage for objects no metadata knows.
+    pub full_sweep: bool,
+    /// What started it.
+    pub cause: GcCause,
+    /// Who started it (for the audit log).
+    pub actor: String,
+}
+
+/// Why a collection could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    /// This node is already collecting.
+    #[error("garbage collection run {0} is already in progress")]
+    Running(i64),
+    /// Database failure.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// Storage failure.
+    #[error("blob storage: {0}")]
+    Storage(#[from] BlobError),
+    /// A registry operation (upload expiry) failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// The garbage collector of one node. Runs on several nodes may overlap
+/// safely: each blob is claimed by one run only.
+#[derive(Debug, Clone)]
+pub struct Collector {
+    registry: Registry,
+    store: Arc<dyn GcStore>,
+    blobs: Arc<dyn BlobStore>,
+    audit: Arc<dyn DirectoryStore>,
+    config: Arc<GcConfig>,
+    running: Arc<Mutex<Option<i64>>>,
+}
+
+/// Frees this node's run slot when the run ends, however it ends.
+struct Slot(Arc<Mutex<Option<i64>>>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// Progress of a run, reported to its record and (now and then) the log.
+struct Progress<'a> {
+    store: &'a dyn GcStore,
+    run: i64,
+    counts: GcCounts,
+    logged: Instant,
+}
+
+impl Progress<'_> {
+    async fn report(&mut self, stage: &str) -> Result<(), GcError> {
+        self.store
+            .gc_update_run(self.run, stage, &self.counts, now_millis())
+            .await?;
+        if self.logged.elapsed() >= Duration::from_secs(10) {
+            self.logged = Instant::now();
+            tracing::info!(run = self.run, stage, counts = ?self.counts, "garbage collection in progress");
+        }
+        Ok(())
+    }
+}
+
+impl Collector {
+    /// A collector over the registry's stores.
+    pub fn new(
+        registry: Registry,
+        store: Arc<dyn GcStore>,
+        blobs: Arc<dyn BlobStore>,
+        audit: Arc<dyn DirectoryStore>,
+        config: GcConfig,
+    ) -> Self {
+        Collector {
+            registry,
+            store,
+            blobs,
+            audit,
+            config: Arc::new(config),
+            running: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &GcConfig {
+        &self.config
+    }
+
+    /// Recorded runs, newest first.
+    pub async fn runs(&self, limit: i64) -> Result<Vec<GcRun>, GcError> {
+        Ok(self.store.gc_runs(limit).await?)
+    }
+
+    /// One recorded run.
+    pub async fn run_record(&self, id: i64) -> Result<Option<GcRun>, GcError> {
+        Ok(self.store.gc_run(id).await?)
+    }
+
+    async fn begin(&self, options: &GcOptions) -> Result<(i64, Slot), GcError> {
+        // Take the slot first, so two requests cannot both start a run.
+        {
+            let mut slot = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(id) = *slot {
+                return Err(GcError::Running(id));
+            }
+            *slot = Some(0);
+        }
+        let slot = Slot(self.running.clone());
+        let id = self
+            .store
+            .gc_start_run(&NewGcRun {
+                cause: options.cause.as_str().to_owned(),
+                actor: options.actor.clone(),
+                dry_run: options.dry_run,
+                full_sweep: options.full_sweep,
+                now: now_millis(),
+            })
+            .await?;
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
+        Ok((id, slot))
+    }
+
+    /// Start a run in the background and return its record as started.
+    pub async fn spawn(&self, options: GcOptions) -> Result<GcRun, GcError> {
+        let (id, slot) = self.begin(&options).await?;
+        let record = self.store.gc_run(id).await?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.complete(id, slot, &options).await {
+                tracing::error!(run = id, error = %e, "could not record the end of garbage collection");
+            }
+        });
+        record.ok_or_else(|| MetaError::Corrupt(format!("gc run {id} vanished")).into())
+    }
+
+    /// Run to the end and return the finished record (its status says
+    /// whether it failed).
+    pub async fn run(&self, options: GcOptions) -> Result<GcRun, GcError> {
+        let (id, slot) = self.begin(&options).await?;
+        self.complete(id, slot, &options).await?;
+        self.store
+            .gc_run(id)
+            .await?
+            .ok_or_else(|| MetaError::Corrupt(format!("gc run {id} vanished")).into())
+    }
+
+    /// Run the scheduled collection unless a run (on any node) started
+    /// within the last half interval.
+    pub async fn run_scheduled(&self) -> Result<Option<GcRun>, GcError> {
+        let half = (self.config.interval / 2).as_millis() as i64;
+        if let Some(last) = self.store.gc_runs(1).await?.first() {
+            if last.started_at > now_millis() - half {
+                return Ok(None);
+            }
+        }
+        let options = GcOptions {
+            dry_run: false,
+            full_sweep: false,
+            cause: GcCause::Schedule,
+            actor: "system".into(),
+        };
+        match self.run(options).await {
+            Ok(run) => Ok(Some(run)),
+            Err(GcError::Running(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Carry out a run and record its outcome (a failed run is recorded,
+    /// audited and logged as failed); errors only when recording fails.
+    async fn complete(&self, id: i64, slot: Slot, options: &GcOptions) -> Result<(), GcError> {
+        let started = Instant::now();
+        let mut progress = Progress {
+            store: self.store.as_ref(),
+            run: id,
+            counts: GcCounts::default(),
+            logged: Instant::now(),
+        };
+        let outcome = if options.dry_run {
+            self.preview(&mut progress, options.full_sweep).await
+        } else {
+            self.collect(&mut progress, options.full_sweep).await
+        };
+        let counts = progress.counts;
+        let seconds = started.elapsed().as_secs_f64();
+        let (status, error) = match &outcome {
+            Ok(()) => ("finished", None),
+            Err(e) => ("failed", Some(e.to_string())),
+        };
+        self.store
+            .gc_finish_run(id, status, &counts, error.as_deref(), now_millis())
+            .await?;
+        let action = if options.dry_run {
+            "gc.dry_run"
+        } else {
+            "gc.run"
+        };
+        let detail = format!(
+            "{status} in {seconds:.1} s ({}): {} upload(s) expired, {} untagged manifest(s), \
+             {} link(s), {} blob(s) and {} orphaned object(s) deleted, {} bytes reclaimed{}",
+            options.cause.as_str(),
+            counts.uploads_expired,
+            counts.manifests_deleted,
+            counts.links_deleted,
+            counts.blobs_deleted,
+            counts.orphans_deleted,
+            counts.bytes_reclaimed,
+            error
+                .as_deref()
+                .map(|e| format!("; error: {e}"))
+                .unwrap_or_default(),
+        );
+        let audited = self
+            .audit
+            .append_audit(
+                &options.actor,
+                action,
+                &format!("gc/{id}"),
+                &detail,
+                None,
+                now_millis(),
+            )
+            .await;
+        if let Err(e) = audited {
+            tracing::warn!(run = id, error = %e, "could not audit garbage collection");
+        }
+        match &outcome {
+            Ok(()) => tracing::info!(
+                run = id,
+                dry_run = options.dry_run,
+                uploads_expired = counts.uploads_expired,
+                manifests_deleted = counts.manifests_deleted,
+                links_deleted = counts.links_deleted,
+                blobs_deleted = counts.blobs_deleted,
+                orphans_deleted = counts.orphans_deleted,
+                bytes_reclaimed = counts.bytes_reclaimed,
+                seconds,
+                "garbage collection finished"
+            ),
+            Err(e) => tracing::error!(run = id, error = %e, "garbage collection failed"),
+        }
+        drop(slot);
+        Ok(())
+    }
+
+    fn cutoff(&self) -> i64 {
+        now_millis() - self.config.grace.as_millis() as i64
+    }
+
+    async fn collect(&self, p: &mut Progress<'_>, full_sweep: bool) -> Result<(), GcError> {
+        let batch = self.config.batch.max(1);
+        p.report("uploads").await?;
+        p.counts.uploads_expired = self.registry.expire_uploads().await? as i64;
+
+        if self.config.delete_untagged {
+            loop {
+                let deleted = self.store.gc_delete_untagged(self.cutoff(), batch).await?;
+                for (repo, digest) in &deleted {
+                    tracing::debug!(%repo, %digest, "collected untagged manifest");
+                }
+                p.counts.manifests_deleted += deleted.len() as i64;
+                p.report("manifests").await?;
+                if deleted.is_empty() {
+                    break;
+                }
+            }
+        }
+
+        let mut cursor = None;
+        loop {
+            let links = self
+                .store
+                .gc_delete_links(self.cutoff(), cursor.as_ref(), batch)
+                .await?;
+            p.counts.links_deleted += links.deleted;
+            p.report("links").await?;
+            match links.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+
+        // Claims a dead run left behind first, then new ones.
+        let stale = now_millis() - self.config.lease.as_millis() as i64;
+        loop {
+            let adopted = self.store.gc_adopt_claims(p.run, stale, batch).await?;
+            let done = (adopted.len() as i64) < batch;
+            self.delete_claimed(p, &adopted).await?;
+            if done {
+                break;
+            }
+        }
+        let mut after: Option<String> = None;
+        loop {
+            let claims = self
+                .store
+                .gc_claim_blobs(p.run, after.as_deref(), batch)
+                .await?;
+            let done = (claims.len() as i64) < batch;
+            after = claims.last().map(|c| c.digest.clone());
+            self.delete_claimed(p, &claims).await?;
+            if done {
+                break;
+            }
+        }
+
+        if full_sweep {
+            self.sweep(p, false).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_claimed(
+        &self,
+        p: &mut Progress<'_>,
+        claims: &[berth_meta::BlobClaim],
+    ) -> Result<(), GcError> {
+        for claim in claims {
+            let digest: Digest = claim
+                .digest
+                .parse()
+                .map_err(|_| MetaError::Corrupt(format!("blob digest {}", claim.digest)))?;
+            self.blobs.delete(&digest).await?;
+            self.store.gc_forget_blob(p.run, &claim.digest).await?;
+            p.counts.blobs_deleted += 1;
+            p.counts.bytes_reclaimed += claim.size;
+        }
+        p.report("blobs").await
+    }
+
+    /// List the storage for objects no metadata knows; delete them unless
+    /// this is a dry run.
+    async fn sweep(&self, p: &mut Progress<'_>, dry_run: bool) -> Result<(), GcError> {
+        let page = usize::try_from(self.config.batch.max(1)).unwrap_or(500);
+        let mut after: Option<Digest> = None;
+        loop {
+            let listed = self.blobs.list_blobs(after.as_ref(), page).await?;
+            let done = listed.len() < page;
+            for (digest, size) in &listed {
+                if self.registry.meta().blob_size(digest).await?.is_some() {
+                    continue;
+                }
+                let size = *size as i64;
+                if dry_run {
+                    p.counts.orphans_deleted += 1;
+                    p.counts.bytes_reclaimed += size;
+                    continue;
+                }
+                if self
+                    .store
+                    .gc_claim_orphan(p.run, digest.as_str(), size, now_millis())
+                    .await?
+                {
+                    self.blobs.delete(digest).await?;
+                    self.store.gc_forget_blob(p.run, digest.as_str()).await?;
+                    p.counts.orphans_deleted += 1;
+                    p.counts.bytes_reclaimed += size;
+                }
+            }
+            p.report("sweep").await?;
+            after = listed.last().map(|(d, _)| d.clone());
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn preview(&self, p: &mut Progress<'_>, full_sweep: bool) -> Result<(), GcError> {
+        let upload_cutoff = now_millis() - self.registry.config().upload_expiry.as_millis() as i64;
+        p.counts.uploads_expired = self
+            .registry
+            .meta()
+            .idle_uploads(upload_cutoff)
+            .await?
+            .len() as i64;
+        let untagged = self.config.delete_untagged.then(|| self.cutoff());
+        let preview = self.store.gc_preview(untagged, self.cutoff()).await?;
+        for (repo, digest) in &preview.manifests {
+            tracing::info!(%repo, %digest, "dry run: would delete untagged manifest");
+        }
+        for blob in &preview.blobs {
+            tracing::info!(digest = %blob.digest, size = blob.size, "dry run: would delete blob");
+        }
+        p.counts.manifests_deleted = preview.manifests.len() as i64;
+        p.counts.links_deleted = preview.links;
+        p.counts.blobs_deleted = preview.blobs.len() as i64;
+        p.counts.bytes_reclaimed = preview.blobs.iter().map(|b| b.size).sum();
+        p.report("preview").await?;
+        if full_sweep {
+            self.sweep(p, true).await?;
+        }
+        Ok(())
+    }
+}

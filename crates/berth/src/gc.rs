@@ -1,0 +1,59 @@
+//! `berth gc`: collect garbage once, directly on the configured database and
+//! storage. Safe while servers are running: the collector never needs them
+//! to stop or turn read-only.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use berth_blob::FsBlobStore;
+use berth_core::{Collector, GcCause, GcOptions, Registry};
+
+use crate::server::open_stores;
+use crate::Config;
+
+/// Run one collection and print what it did (or, with `dry_run`, would do).
+pub async fn run(config: &Config, dry_run: bool, full_sweep: bool) -> anyhow::Result<()> {
+    let (meta, directory, _management, gc) = open_stores(config).await?;
+    let storage_path = config.storage_path();
+    let blobs = Arc::new(
+        FsBlobStore::open(&storage_path)
+            .with_context(|| format!("opening blob storage at {}", storage_path.display()))?,
+    );
+    let registry = Registry::new(meta, blobs.clone(), config.registry.to_core());
+    let collector = Collector::new(registry, gc, blobs, directory, config.gc.to_core());
+    let run = collector
+        .run(GcOptions {
+            dry_run,
+            full_sweep,
+            cause: GcCause::Cli,
+            actor: "cli".into(),
+        })
+        .await?;
+    let c = run.counts;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    println!(
+        "garbage collection run {} {} in {:.1} s",
+        run.id,
+        run.status,
+        run.finished_at
+            .unwrap_or(run.updated_at)
+            .saturating_sub(run.started_at) as f64
+            / 1000.0
+    );
+    println!("  expired upload sessions: {}", c.uploads_expired);
+    println!("  untagged manifests {verb}: {}", c.manifests_deleted);
+    println!("  unreferenced links {verb}: {}", c.links_deleted);
+    println!("  blobs {verb}: {}", c.blobs_deleted);
+    if full_sweep {
+        println!("  orphaned storage objects {verb}: {}", c.orphans_deleted);
+    }
+    println!(
+        "  bytes {}: {}",
+        if dry_run { "reclaimable" } else { "reclaimed" },
+        c.bytes_reclaimed
+    );
+    if let Some(error) = run.error {
+        bail!("garbage collection failed: {error}");
+    }
+    Ok(())
+}
