@@ -21,6 +21,7 @@ mod images;
 pub mod model;
 mod namespaces;
 mod people;
+mod policies;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -147,6 +148,7 @@ impl Modify for SecuritySchemes {
         people::tokens, people::create_token, people::revoke_token,
         people::login, people::session, people::logout, people::audit,
         gc::start, gc::runs, gc::run,
+        policies::get, policies::put, policies::run_retention,
     ),
     modifiers(&SecuritySchemes),
     security(("basic" = []), ("api_token" = []), ("session" = [])),
@@ -206,6 +208,14 @@ pub fn router(state: ApiState) -> Router {
                 .delete(namespaces::delete),
         )
         .route("/namespaces/{ns}/members", get(namespaces::members))
+        .route(
+            "/namespaces/{ns}/policies",
+            get(policies::get).put(policies::put),
+        )
+        .route(
+            "/namespaces/{ns}/retention/run",
+            post(policies::run_retention),
+        )
         .route(
             "/namespaces/{ns}/members/{account}",
             put(namespaces::set_member).delete(namespaces::remove_member),

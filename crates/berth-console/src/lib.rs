@@ -13,6 +13,7 @@
 //! `berth` binary, which mounts [`router`].
 
 mod pages;
+mod policies;
 mod views;
 
 use std::collections::HashMap;
@@ -291,6 +292,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/namespaces/{ns}/tags", get(pages::tags))
         .route("/namespaces/{ns}/tags/delete", post(pages::delete_tag))
         .route("/namespaces/{ns}/access", get(pages::access))
+        .route(
+            "/namespaces/{ns}/policies",
+            get(policies::policies).post(policies::save),
+        )
+        .route("/namespaces/{ns}/retention", post(policies::retention))
         .route("/namespaces/{ns}/members", post(pages::set_member))
         .route(
             "/namespaces/{ns}/members/remove",

@@ -26,6 +26,7 @@ mod error;
 mod gc;
 mod manage;
 pub mod password;
+pub mod policy;
 mod pulls;
 mod registry;
 pub mod token;
@@ -37,8 +38,8 @@ pub use error::RegistryError;
 pub use gc::{Collector, GcCause, GcConfig, GcError, GcOptions};
 pub use manage::{
     check_labels, parse_labels, AuditFilter, ImageView, ListFilter, Management, ManagementConfig,
-    NamespaceChanges, NamespaceFilter, NamespaceTab, NewSession, Page, Paging, SessionInfo,
-    TagDeleted, TagView, API_TOKEN_PREFIX, MAX_PER_PAGE,
+    NamespaceChanges, NamespaceFilter, NamespaceTab, NewSession, Page, Paging, PolicyView,
+    RetentionReport, SessionInfo, TagDeleted, TagView, API_TOKEN_PREFIX, MAX_PER_PAGE,
 };
 pub use pulls::PullCounter;
 pub use registry::{

@@ -11,13 +11,14 @@ use std::time::Duration;
 use berth_meta::{
     ApiToken, AuditEntry, AuditQuery, ManagementStore, Member, NamespaceQuery, NamespaceScope,
     NamespaceSort, NamespaceSummary, NamespaceUpdate, NewApiToken, RepositoryQuery, RepositorySort,
-    RepositorySummary, TagQuery, TagSort, TagSummary, Window,
+    RepositorySummary, TagFacts, TagQuery, TagSort, TagSummary, Window,
 };
 use berth_oci::{media_types, RepoName, Tag};
 use sha2::{Digest as _, Sha256};
 
 use crate::access::{Actions, Principal};
 use crate::directory::{Directory, DirectoryError, NamespaceSpec};
+use crate::policy::{retention_plan, NamespacePolicy};
 use crate::registry::{now_millis, Registry};
 
 type Result<T> = std::result::Result<T, DirectoryError>;
@@ -214,6 +215,26 @@ pub struct TagView {
 pub struct TagDeleted {
     /// It was the image's last tag, so the image went with it.
     pub image_deleted: bool,
+}
+
+/// A namespace's policies with its storage use.
+#[derive(Debug, Clone)]
+pub struct PolicyView {
+    /// The policies.
+    pub policy: NamespacePolicy,
+    /// Bytes of the distinct blobs the namespace holds.
+    pub used_bytes: i64,
+}
+
+/// What a retention run did (or, dry, would do).
+#[derive(Debug, Clone, Default)]
+pub struct RetentionReport {
+    /// Whether nothing was deleted.
+    pub dry_run: bool,
+    /// Tags deleted (or to delete), with whether their image went too.
+    pub deleted: Vec<(TagFacts, bool)>,
+    /// Tags kept.
+    pub kept: usize,
 }
 
 /// A console session as the surfaces see it.
@@ -552,6 +573,11 @@ impl Management {
                 summary.image_count
             )));
         }
+        for image in &images {
+            let repo =
+                RepoName::parse(image).map_err(|e| DirectoryError::Invalid(e.to_string()))?;
+            self.check_no_immutable_tags(&repo).await?;
+        }
         self.store.set_namespace_status(ns.id, "deleting").await?;
         let mut deleted = 0;
         for image in &images {
@@ -684,12 +710,23 @@ impl Management {
                 repo.namespace()
             )));
         }
+        self.check_no_immutable_tags(repo).await?;
         if !self.store.delete_repository(repo).await? {
             return Err(DirectoryError::NotFound(format!("image {repo}")));
         }
         self.directory
             .record(actor, "repository.delete", repo.as_str(), "")
             .await
+    }
+
+    async fn check_no_immutable_tags(&self, repo: &RepoName) -> Result<()> {
+        match self.registry.immutable_tag(repo).await? {
+            Some((tag, pattern)) => Err(DirectoryError::Forbidden(format!(
+                "image {repo} has the immutable tag {tag} (namespace {} protects tags matching {pattern:?}); remove the rule first",
+                repo.namespace()
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// A page of an image's tags.
@@ -751,11 +788,48 @@ impl Management {
                 repo.namespace()
             )));
         }
-        if !self.registry.meta().delete_tag(repo, tag).await? {
-            return Err(DirectoryError::NotFound(format!("tag {repo}:{tag}")));
+        if let Some(pattern) = self
+            .registry
+            .policy(repo.namespace())
+            .await?
+            .immutable(tag.as_str())
+        {
+            return Err(DirectoryError::Forbidden(format!(
+                "tag {tag} in {repo} is immutable (namespace {} protects tags matching {pattern:?}) and cannot be deleted",
+                repo.namespace()
+            )));
         }
+        match self.remove_tag(actor, repo, tag.as_str(), "").await? {
+            Some(image_deleted) => Ok(TagDeleted { image_deleted }),
+            None => Err(DirectoryError::NotFound(format!("tag {repo}:{tag}"))),
+        }
+    }
+
+    /// Delete a tag, and its image when it was the last; audit both.
+    /// `None` when the tag did not exist.
+    async fn remove_tag(
+        &self,
+        actor: &Principal,
+        repo: &RepoName,
+        tag: &str,
+        why: &str,
+    ) -> Result<Option<bool>> {
+        let tag = Tag::parse(tag).map_err(|e| DirectoryError::Invalid(e.to_string()))?;
+        if !self.registry.meta().delete_tag(repo, &tag).await? {
+            return Ok(None);
+        }
+        let action = if why.is_empty() {
+            "tag.delete"
+        } else {
+            "tag.retention"
+        };
+        let detail = if why.is_empty() {
+            tag.to_string()
+        } else {
+            format!("{tag}: {why}")
+        };
         self.directory
-            .record(actor, "tag.delete", repo.as_str(), tag.as_str())
+            .record(actor, action, repo.as_str(), &detail)
             .await?;
         let image_deleted = self.store.tag_count(repo).await? == 0;
         if image_deleted {
@@ -769,7 +843,119 @@ impl Management {
                 )
                 .await?;
         }
-        Ok(TagDeleted { image_deleted })
+        Ok(Some(image_deleted))
+    }
+
+    // ---- namespace policies --------------------------------------------------
+
+    /// A namespace's policies and storage use (its members).
+    pub async fn policy(&self, actor: &Principal, namespace: &str) -> Result<PolicyView> {
+        let ns = self.directory.member_namespace(actor, namespace).await?;
+        let policy = self.registry.policy(&ns.name).await?;
+        let used_bytes = self.registry.meta().namespace_usage(&ns.name).await?;
+        Ok(PolicyView { policy, used_bytes })
+    }
+
+    /// Replace a namespace's policies (its administrators).
+    pub async fn set_policy(
+        &self,
+        actor: &Principal,
+        namespace: &str,
+        policy: &NamespacePolicy,
+    ) -> Result<PolicyView> {
+        let ns = self.directory.admin_namespace(actor, namespace).await?;
+        policy.validate().map_err(DirectoryError::Invalid)?;
+        if !self
+            .registry
+            .meta()
+            .set_namespace_policy(&ns.name, &policy.to_record(), now_millis())
+            .await?
+        {
+            return Err(DirectoryError::NotFound(format!("namespace {namespace}")));
+        }
+        let detail = format!(
+            "immutable tags {:?}; quota {}; {} retention rule(s)",
+            policy.immutable_tags,
+            policy
+                .quota_bytes
+                .map(|q| format!("{q} bytes"))
+                .unwrap_or_else(|| "none".into()),
+            policy.retention.len()
+        );
+        self.directory
+            .record(actor, "namespace.policy", &ns.name, &detail)
+            .await?;
+        self.policy(actor, namespace).await
+    }
+
+    /// Apply a namespace's retention rules (its administrators); a dry run
+    /// only lists the tags that would go.
+    pub async fn run_retention(
+        &self,
+        actor: &Principal,
+        namespace: &str,
+        dry_run: bool,
+    ) -> Result<RetentionReport> {
+        let ns = self.directory.admin_namespace(actor, namespace).await?;
+        self.apply_retention(actor, &ns.name, dry_run).await
+    }
+
+    /// Apply the retention rules of every namespace that has some (the
+    /// schedule). Returns the tags deleted.
+    pub async fn run_all_retention(&self) -> Result<usize> {
+        let mut deleted = 0;
+        for ns in self.registry.meta().retention_namespaces().await? {
+            let report = self.apply_retention(&Principal::System, &ns, false).await?;
+            deleted += report.deleted.len();
+        }
+        Ok(deleted)
+    }
+
+    async fn apply_retention(
+        &self,
+        actor: &Principal,
+        namespace: &str,
+        dry_run: bool,
+    ) -> Result<RetentionReport> {
+        // Pull counts decide too: write the pending ones first.
+        self.current_pulls().await?;
+        let policy = self.registry.policy(namespace).await?;
+        let tags = self.registry.meta().namespace_tags(namespace).await?;
+        let plan = retention_plan(&policy, &tags, now_millis());
+        let mut report = RetentionReport {
+            dry_run,
+            kept: tags.len() - plan.len(),
+            deleted: Vec::with_capacity(plan.len()),
+        };
+        for t in plan {
+            if dry_run {
+                report.deleted.push((t, false));
+                continue;
+            }
+            let repo =
+                RepoName::parse(&t.repo).map_err(|e| DirectoryError::Invalid(e.to_string()))?;
+            if let Some(image_deleted) = self
+                .remove_tag(
+                    actor,
+                    &repo,
+                    &t.tag,
+                    "removed by the namespace's retention rules",
+                )
+                .await?
+            {
+                report.deleted.push((t, image_deleted));
+            }
+        }
+        let detail = format!(
+            "{}{} tag(s) deleted, {} kept",
+            if dry_run { "dry run: " } else { "" },
+            report.deleted.len(),
+            report.kept
+        );
+        self.directory
+            .record(actor, "namespace.retention", namespace, &detail)
+            .await?;
+        Ok(report)
     }
 
     // ---- API tokens --------------------------------------------------------

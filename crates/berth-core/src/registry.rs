@@ -5,13 +5,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_blob::{BlobReader, BlobStore, ByteStream};
 use berth_meta::{
-    ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, TagLimit, UploadPin, UploadRecord,
+    LinkOutcome, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, TagLimit, UploadPin,
+    UploadRecord,
 };
 use berth_oci::{
     media_types, Algorithm, Digest, ManifestKind, ParsedManifest, Reference, RepoName, Tag,
 };
 use serde_json::{json, Map, Value};
 
+use crate::policy::NamespacePolicy;
 use crate::{PullCounter, RegistryError};
 
 type Result<T> = std::result::Result<T, RegistryError>;
@@ -179,6 +181,36 @@ impl Registry {
         Ok(())
     }
 
+    /// A namespace's policies.
+    pub async fn policy(&self, namespace: &str) -> Result<NamespacePolicy> {
+        let record = self.meta.namespace_policy(namespace).await?;
+        NamespacePolicy::from_record(record)
+            .map_err(|e| RegistryError::Meta(berth_meta::MetaError::Corrupt(e)))
+    }
+
+    /// The first immutable tag of an image, with the pattern it matches.
+    pub async fn immutable_tag(&self, repo: &RepoName) -> Result<Option<(String, String)>> {
+        let policy = self.policy(repo.namespace()).await?;
+        if policy.immutable_tags.is_empty() {
+            return Ok(None);
+        }
+        let mut last: Option<String> = None;
+        loop {
+            let Some(page) = self.meta.list_tags(repo, last.as_deref(), 1000).await? else {
+                return Ok(None);
+            };
+            for tag in &page {
+                if let Some(p) = policy.immutable(tag) {
+                    return Ok(Some((tag.clone(), p.to_owned())));
+                }
+            }
+            if page.len() < 1000 {
+                return Ok(None);
+            }
+            last = page.last().cloned();
+        }
+    }
+
     fn check_deletes(&self) -> Result<()> {
         if self.config.deletes_enabled {
             Ok(())
@@ -258,11 +290,19 @@ impl Registry {
         if self.blobs.stat(digest).await?.is_none() {
             return Ok(false);
         }
-        // False while the collector deletes it: the client then uploads it.
-        Ok(self
+        let quota = self.policy(repo.namespace()).await?.quota_bytes;
+        match self
             .meta
-            .link_blob(repo, digest, size, now_millis())
-            .await?)
+            .link_blob(repo, digest, size, now_millis(), quota)
+            .await?
+        {
+            LinkOutcome::Linked => Ok(true),
+            // Being collected: the client then uploads it.
+            LinkOutcome::Collecting => Ok(false),
+            LinkOutcome::OverQuota { used } => {
+                Err(quota_error(repo, used, quota.unwrap_or(0), size))
+            }
+        }
     }
 
     // ---- uploads -----------------------------------------------------------
@@ -388,6 +428,10 @@ impl Registry {
         } else {
             self.check_upload(repo, id).await?;
         }
+        // The quota is checked exactly when the blob is linked (a blob the
+        // namespace already holds costs nothing); refused bytes stay unlinked
+        // and garbage collection reclaims them.
+        let quota = self.policy(repo.namespace()).await?.quota_bytes;
         self.pin_upload(id, digest).await?;
         let committed = self.blobs.upload_commit(id, digest).await;
         if matches!(committed, Err(berth_blob::BlobError::DigestMismatch { .. })) {
@@ -395,18 +439,21 @@ impl Registry {
             self.meta.delete_upload(id).await?;
         }
         let size = committed?;
-        // The pin keeps the collector away, so the blob cannot be claimed here.
-        if !self
+        let outcome = self
             .meta
-            .link_blob(repo, digest, size as i64, now_millis())
-            .await?
-        {
-            return Err(RegistryError::Busy(format!(
-                "blob {digest} is being deleted by garbage collection; upload it again"
-            )));
-        }
+            .link_blob(repo, digest, size as i64, now_millis(), quota)
+            .await?;
         self.meta.delete_upload(id).await?;
-        Ok(())
+        match outcome {
+            LinkOutcome::Linked => Ok(()),
+            // The pin keeps the collector away, so this does not happen.
+            LinkOutcome::Collecting => Err(RegistryError::Busy(format!(
+                "blob {digest} is being deleted by garbage collection; upload it again"
+            ))),
+            LinkOutcome::OverQuota { used } => {
+                Err(quota_error(repo, used, quota.unwrap_or(0), size as i64))
+            }
+        }
     }
 
     /// Pin the digest an upload is about to commit. While the collector is
@@ -533,6 +580,7 @@ impl Registry {
             .collect();
         let children: Vec<Digest> = parsed.manifests.iter().map(|d| d.digest.clone()).collect();
         let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
+        let policy = self.policy(push.repo.namespace()).await?;
         let record = NewManifest {
             repo: push.repo.clone(),
             digest: digest.clone(),
@@ -553,6 +601,7 @@ impl Registry {
                     idle_before: now_millis() - self.config.tag_idle.as_millis() as i64,
                 }
             }),
+            immutable: policy.immutable_tags,
             actor: push.actor.to_owned(),
             now: now_millis(),
         };
@@ -574,6 +623,9 @@ impl Registry {
             PutManifestOutcome::MissingBlobs(missing) => {
                 Err(RegistryError::ManifestBlobUnknown(missing))
             }
+            PutManifestOutcome::Immutable { tag, pattern } => Err(immutable_error(
+                push.repo, &tag, &pattern, "overwritten",
+            )),
             PutManifestOutcome::MissingManifests(missing) => {
                 if parsed.kind == ManifestKind::Index {
                     Err(RegistryError::ManifestChildUnknown(missing))
@@ -587,6 +639,18 @@ impl Registry {
     /// Delete a manifest by digest (with its tags), or only a tag.
     pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
         self.check_deletes()?;
+        let policy = self.policy(repo.namespace()).await?;
+        if !policy.immutable_tags.is_empty() {
+            let tags = match reference {
+                Reference::Tag(tag) => vec![tag.to_string()],
+                Reference::Digest(d) => self.meta.manifest_tags(repo, d).await?,
+            };
+            for tag in tags {
+                if let Some(pattern) = policy.immutable(&tag) {
+                    return Err(immutable_error(repo, &tag, pattern, "deleted"));
+                }
+            }
+        }
         let deleted = match reference {
             Reference::Tag(tag) => self.meta.delete_tag(repo, tag).await?,
             Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
@@ -658,6 +722,20 @@ impl Registry {
 
 /// Resolve an HTTP byte range against a blob of `total` bytes into an
 /// inclusive `(start, end)`.
+fn immutable_error(repo: &RepoName, tag: &str, pattern: &str, what: &str) -> RegistryError {
+    RegistryError::Denied(format!(
+        "tag {tag} in {repo} is immutable (namespace {} protects tags matching {pattern:?}) and cannot be {what}",
+        repo.namespace()
+    ))
+}
+
+fn quota_error(repo: &RepoName, used: i64, quota: i64, size: i64) -> RegistryError {
+    RegistryError::Denied(format!(
+        "storage quota of namespace {} exceeded: it uses {used} of {quota} bytes and this blob needs {size} more; delete images or ask for a larger quota",
+        repo.namespace()
+    ))
+}
+
 fn resolve_range((start, end): (Option<u64>, Option<u64>), total: u64) -> Result<(u64, u64)> {
     let unsatisfiable = RegistryError::RangeNotSatisfiable { size: total };
     let (s, e) = match (start, end) {

@@ -101,6 +101,8 @@ pub struct NewManifest {
     pub tags: Vec<Tag>,
     /// The tag limit of the repository, if any.
     pub tag_limit: Option<TagLimit>,
+    /// Patterns of tags that may not move once they exist (nor be evicted).
+    pub immutable: Vec<String>,
     /// Who pushes (for the audit log of evicted tags).
     pub actor: String,
     /// Push time, Unix milliseconds.
@@ -129,6 +131,53 @@ pub enum PutManifestOutcome {
     MissingBlobs(Vec<Digest>),
     /// Referenced child manifests are not in the repository.
     MissingManifests(Vec<Digest>),
+    /// The tag exists, points elsewhere and matches this immutable pattern.
+    Immutable {
+        /// The tag.
+        tag: String,
+        /// The pattern it matches.
+        pattern: String,
+    },
+}
+
+/// What linking a blob into a repository did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    /// Linked (or already linked).
+    Linked,
+    /// The garbage collector is deleting a blob with this digest.
+    Collecting,
+    /// The namespace's storage quota would be exceeded.
+    OverQuota {
+        /// Bytes the namespace uses now.
+        used: i64,
+    },
+}
+
+/// A namespace's policies as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyRecord {
+    /// Patterns of tags that cannot be overwritten or deleted.
+    pub immutable_tags: Vec<String>,
+    /// Most bytes of distinct blobs the namespace may hold.
+    pub quota_bytes: Option<i64>,
+    /// Retention rules, as JSON text (the services layer owns their shape).
+    pub retention: String,
+}
+
+/// A tag with what retention decides by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagFacts {
+    /// Repository.
+    pub repo: String,
+    /// Tag.
+    pub tag: String,
+    /// Manifest digest.
+    pub digest: String,
+    /// Last push, Unix milliseconds.
+    pub pushed_at: i64,
+    /// Last pull, Unix milliseconds.
+    pub last_pulled_at: Option<i64>,
 }
 
 /// One manifest in a referrers listing.
@@ -196,15 +245,34 @@ pub trait MetaStore: Send + Sync + Debug {
     /// Size of a blob known anywhere in the registry.
     async fn blob_size(&self, digest: &Digest) -> MetaResult<Option<i64>>;
     /// Record a stored blob and link it into `repo` (creating the
-    /// repository). Returns false, linking nothing, while the garbage
-    /// collector is deleting a blob with this digest.
+    /// repository). Links nothing while the garbage collector is deleting a
+    /// blob with this digest, or when the blob is new to the namespace and
+    /// would take it past `quota` bytes.
     async fn link_blob(
         &self,
         repo: &RepoName,
         digest: &Digest,
         size: i64,
         now: i64,
+        quota: Option<i64>,
+    ) -> MetaResult<LinkOutcome>;
+    /// Bytes of the distinct blobs linked in a namespace's repositories.
+    async fn namespace_usage(&self, namespace: &str) -> MetaResult<i64>;
+    /// A namespace's policies (empty when none were set).
+    async fn namespace_policy(&self, namespace: &str) -> MetaResult<PolicyRecord>;
+    /// Replace a namespace's policies. Returns false for an unknown namespace.
+    async fn set_namespace_policy(
+        &self,
+        namespace: &str,
+        policy: &PolicyRecord,
+        now: i64,
     ) -> MetaResult<bool>;
+    /// Namespaces that have retention rules.
+    async fn retention_namespaces(&self) -> MetaResult<Vec<String>>;
+    /// Every tag of a namespace's repositories.
+    async fn namespace_tags(&self, namespace: &str) -> MetaResult<Vec<TagFacts>>;
+    /// Tags pointing at a manifest.
+    async fn manifest_tags(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Vec<String>>;
     /// Repositories a blob is linked in, by name, at most `limit`.
     async fn blob_repositories(&self, digest: &Digest, limit: i64) -> MetaResult<Vec<String>>;
     /// Remove a blob's link from `repo`. Returns whether it was linked.

@@ -15,8 +15,9 @@ use sqlx::sqlite::{
 };
 
 use crate::{
-    ManifestRecord, MetaError, MetaResult, MetaStore, NewManifest, PullIncrement, PullStats,
-    PutManifestOutcome, Referrer, TagLimit, UploadPin, UploadRecord,
+    LinkOutcome, ManifestRecord, MetaError, MetaResult, MetaStore, NewManifest, PolicyRecord,
+    PullIncrement, PullStats, PutManifestOutcome, Referrer, TagFacts, TagLimit, UploadPin,
+    UploadRecord,
 };
 
 /// Reference kinds in `manifest_refs`.
@@ -141,6 +142,20 @@ fn pull_stats(row: (i64, i64, Option<i64>)) -> PullStats {
     }
 }
 
+/// The repository names of a namespace lie strictly between these.
+fn namespace_range(namespace: &str) -> (String, String) {
+    (format!("{namespace}/"), format!("{namespace}0"))
+}
+
+/// Bytes of the distinct blobs linked in the repositories between $1 and $2.
+const NAMESPACE_USAGE: &str = "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b \
+     WHERE b.digest IN (SELECT rb.digest FROM repository_blobs rb \
+     JOIN repositories r ON r.id = rb.repo_id WHERE r.name > $1 AND r.name < $2)";
+
+fn string_list(json: &str) -> MetaResult<Vec<String>> {
+    serde_json::from_str(json).map_err(|e| MetaError::Corrupt(format!("pattern list: {e}")))
+}
+
 const MANIFEST_COLUMNS: &str = "m.digest, m.media_type, m.content, m.subject";
 
 macro_rules! sql_store {
@@ -191,12 +206,13 @@ macro_rules! sql_store {
                 )
                 .bind(repo_id)
                 .bind(limit.idle_before)
-                .bind(needed + m.tags.len() as i64)
+                .bind(if m.immutable.is_empty() { needed + m.tags.len() as i64 } else { i64::MAX })
                 .fetch_all(&mut **tx)
                 .await?;
                 let victims: Vec<(String, String)> = candidates
                     .into_iter()
                     .filter(|(name, _)| !m.tags.iter().any(|t| t.as_str() == name))
+                    .filter(|(name, _)| berth_oci::first_match(&m.immutable, name).is_none())
                     .take(needed as usize)
                     .collect();
                 if (victims.len() as i64) < needed {
@@ -292,7 +308,14 @@ macro_rules! sql_store {
                 Ok(row.map(|r| r.0))
             }
 
-            async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: i64, now: i64) -> MetaResult<bool> {
+            async fn link_blob(
+                &self,
+                repo: &RepoName,
+                digest: &Digest,
+                size: i64,
+                now: i64,
+                quota: Option<i64>,
+            ) -> MetaResult<LinkOutcome> {
                 let mut tx = self.write.begin().await?;
                 Self::gc_shared(&mut tx).await?;
                 let repo_id = Self::ensure_repo(&mut tx, repo.as_str(), now).await?;
@@ -311,7 +334,31 @@ macro_rules! sql_store {
                     .await?;
                 if state != 0 {
                     // Being collected: it cannot be linked until it is gone.
-                    return Ok(false);
+                    return Ok(LinkOutcome::Collecting);
+                }
+                if let Some(quota) = quota {
+                    let (from, to) = namespace_range(repo.namespace());
+                    let present: Option<(i64,)> = sqlx::query_as(
+                        "SELECT rb.repo_id FROM repository_blobs rb JOIN repositories r ON r.id = rb.repo_id \
+                         WHERE rb.digest = $1 AND r.name > $2 AND r.name < $3 LIMIT 1",
+                    )
+                    .bind(digest.as_str())
+                    .bind(&from)
+                    .bind(&to)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if present.is_none() {
+                        let (used,): (i64,) = sqlx::query_as(NAMESPACE_USAGE)
+                            .bind(&from)
+                            .bind(&to)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        if used + size > quota {
+                            // The blob row stays (unlinked): the collector reclaims it.
+                            tx.commit().await?;
+                            return Ok(LinkOutcome::OverQuota { used });
+                        }
+                    }
                 }
                 // A fresh link (or a repeated upload or mount) restarts the
                 // grace period in which an unreferenced link is kept.
@@ -325,7 +372,7 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(LinkOutcome::Linked)
             }
 
             async fn blob_repositories(&self, digest: &Digest, limit: i64) -> MetaResult<Vec<String>> {
@@ -395,6 +442,92 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn namespace_usage(&self, namespace: &str) -> MetaResult<i64> {
+                let (from, to) = namespace_range(namespace);
+                let (used,): (i64,) = sqlx::query_as(NAMESPACE_USAGE)
+                    .bind(&from)
+                    .bind(&to)
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(used)
+            }
+
+            async fn namespace_policy(&self, namespace: &str) -> MetaResult<PolicyRecord> {
+                let row: Option<(String, Option<i64>, String)> = sqlx::query_as(
+                    "SELECT p.immutable_tags, p.quota_bytes, p.retention FROM namespace_policies p \
+                     JOIN namespaces n ON n.id = p.namespace_id WHERE n.name = $1",
+                )
+                .bind(namespace)
+                .fetch_optional(&self.read)
+                .await?;
+                match row {
+                    None => Ok(PolicyRecord { retention: "[]".into(), ..PolicyRecord::default() }),
+                    Some((immutable, quota_bytes, retention)) => Ok(PolicyRecord {
+                        immutable_tags: string_list(&immutable)?,
+                        quota_bytes,
+                        retention,
+                    }),
+                }
+            }
+
+            async fn set_namespace_policy(&self, namespace: &str, policy: &PolicyRecord, now: i64) -> MetaResult<bool> {
+                let immutable = serde_json::to_string(&policy.immutable_tags)
+                    .map_err(|e| MetaError::Corrupt(e.to_string()))?;
+                let done = sqlx::query(
+                    "INSERT INTO namespace_policies (namespace_id, immutable_tags, quota_bytes, retention, updated_at) \
+                     SELECT id, $2, $3, $4, $5 FROM namespaces WHERE name = $1 \
+                     ON CONFLICT (namespace_id) DO UPDATE SET immutable_tags = excluded.immutable_tags, \
+                     quota_bytes = excluded.quota_bytes, retention = excluded.retention, updated_at = excluded.updated_at",
+                )
+                .bind(namespace)
+                .bind(immutable)
+                .bind(policy.quota_bytes)
+                .bind(&policy.retention)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn retention_namespaces(&self) -> MetaResult<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT n.name FROM namespace_policies p JOIN namespaces n ON n.id = p.namespace_id \
+                     WHERE p.retention <> '[]' ORDER BY n.name",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
+            async fn namespace_tags(&self, namespace: &str) -> MetaResult<Vec<TagFacts>> {
+                let (from, to) = namespace_range(namespace);
+                let rows: Vec<(String, String, String, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT r.name, t.name, t.digest, t.pushed_at, t.last_pulled_at FROM tags t \
+                     JOIN repositories r ON r.id = t.repo_id WHERE r.name > $1 AND r.name < $2 \
+                     ORDER BY r.name, t.name",
+                )
+                .bind(&from)
+                .bind(&to)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(repo, tag, digest, pushed_at, last_pulled_at)| TagFacts { repo, tag, digest, pushed_at, last_pulled_at })
+                    .collect())
+            }
+
+            async fn manifest_tags(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repo_id \
+                     WHERE r.name = $1 AND t.digest = $2 ORDER BY t.name",
+                )
+                .bind(repo.as_str())
+                .bind(digest.as_str())
+                .fetch_all(&self.read)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
             async fn pin_upload(&self, id: &str, digest: &Digest) -> MetaResult<UploadPin> {
                 let mut tx = self.write.begin().await?;
                 Self::gc_shared(&mut tx).await?;
@@ -455,6 +588,23 @@ macro_rules! sql_store {
                 .await?;
                 if !missing.is_empty() {
                     return Ok(PutManifestOutcome::MissingManifests(missing));
+                }
+                for tag in &m.tags {
+                    let Some(pattern) = berth_oci::first_match(&m.immutable, tag.as_str()) else {
+                        continue;
+                    };
+                    let current: Option<(String,)> =
+                        sqlx::query_as("SELECT digest FROM tags WHERE repo_id = $1 AND name = $2")
+                            .bind(repo_id)
+                            .bind(tag.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if current.is_some_and(|(d,)| d != m.digest.as_str()) {
+                        return Ok(PutManifestOutcome::Immutable {
+                            tag: tag.to_string(),
+                            pattern: pattern.to_owned(),
+                        });
+                    }
                 }
                 sqlx::query(
                     "INSERT INTO manifests (repo_id, digest, media_type, size, content, subject, \

@@ -5,10 +5,12 @@
 //! no other Berth crate; every other crate may depend on it.
 
 mod digest;
+mod glob;
 mod manifest;
 mod name;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
+pub use glob::{first_match, glob_match, validate_pattern, PatternError, MAX_PATTERN_LEN};
 pub use manifest::{
     is_valid_media_type, media_types, Descriptor, ManifestError, ManifestKind, ParsedManifest,
 };

@@ -187,6 +187,9 @@ pub struct GcSection {
     pub grace_secs: u64,
     /// Whether untagged manifests nothing needs are deleted (`BERTH_GC_DELETE_UNTAGGED`; default false).
     pub delete_untagged: bool,
+    /// Seconds between scheduled runs of the namespaces' retention rules, 0
+    /// for none (`BERTH_RETENTION_INTERVAL_SECS`; default a day).
+    pub retention_interval_secs: u64,
 }
 
 impl Default for GcSection {
@@ -196,6 +199,7 @@ impl Default for GcSection {
             interval_secs: d.interval.as_secs(),
             grace_secs: d.grace.as_secs(),
             delete_untagged: d.delete_untagged,
+            retention_interval_secs: 86_400,
         }
     }
 }
@@ -417,6 +421,7 @@ impl Config {
             "BERTH_GC_INTERVAL_SECS" => self.gc.interval_secs = parse(key, value)?,
             "BERTH_GC_GRACE_SECS" => self.gc.grace_secs = parse(key, value)?,
             "BERTH_GC_DELETE_UNTAGGED" => self.gc.delete_untagged = parse(key, value)?,
+            "BERTH_RETENTION_INTERVAL_SECS" => self.gc.retention_interval_secs = parse(key, value)?,
             "BERTH_PULL_FLUSH_SECS" => self.pull_flush_secs = parse(key, value)?,
             "BERTH_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(key, value)?,
             // Variables of other tools (tests, scripts) may share the prefix.

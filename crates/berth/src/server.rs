@@ -240,6 +240,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         network: Arc::new(config.network.to_core()?),
         external_bandwidth: config.network.external_bandwidth,
     };
+    let scheduled_management = api.management.clone();
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -281,6 +282,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         )),
         tokio::spawn(expire_uploads_job(registry.clone())),
     ];
+    if config.gc.retention_interval_secs > 0 {
+        jobs.push(tokio::spawn(retention_job(
+            scheduled_management,
+            Duration::from_secs(config.gc.retention_interval_secs),
+        )));
+    }
     if !config.gc.to_core().interval.is_zero() {
         jobs.push(tokio::spawn(gc_job(collector.clone())));
     }
@@ -322,6 +329,20 @@ async fn expire_uploads_job(registry: Registry) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired idle upload sessions"),
             Err(e) => tracing::warn!(error = %e, "expiring uploads failed"),
+        }
+    }
+}
+
+/// The namespaces' retention rules on a schedule. The first run waits one interval.
+async fn retention_job(management: Management, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match management.run_all_retention().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tags_deleted = n, "retention rules applied"),
+            Err(e) => tracing::error!(error = %e, "applying retention rules failed"),
         }
     }
 }

@@ -161,6 +161,11 @@ async fn console_in_a_real_browser() {
             "14-platform-images",
             "No platform images yet",
         ),
+        (
+            "/namespaces/web-team/policies",
+            "14b-policies",
+            "Run retention",
+        ),
     ] {
         b.goto(&format!("{base}{path}")).await;
         b.wait_text(expect).await;

@@ -91,6 +91,7 @@ async fn console_pages_forms_and_errors(b: Backend) {
         "/namespaces/shop?edit=1",
         "/namespaces/shop/tags?image=web%2Fapp",
         "/namespaces/shop/access",
+        "/namespaces/shop/policies",
         "/registry-users",
         "/project-groups",
         "/project-groups/admin",
@@ -225,6 +226,122 @@ async fn console_pages_forms_and_errors(b: Backend) {
     .await
     .unwrap();
     assert!(header(&r, "location").contains("error="));
+    // Policies: storage use, immutable tags, quota and retention rules.
+    let page = get("/namespaces/shop/policies")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("no quota"), "{page}");
+    let r = post(
+        "/namespaces/shop/policies",
+        vec![
+            ("_csrf", &csrf),
+            ("immutable_tags", "v*, 1.*"),
+            ("quota", "5G"),
+            ("retention", "repositories=web/* keep_last=1"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(
+        header(&r, "location").contains("notice="),
+        "{:?}",
+        r.headers()
+    );
+    let page = get("/namespaces/shop/policies")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("5.0 GiB") && page.contains("value=\"v*, 1.*\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("repositories=web/* tags=* keep_last=1"),
+        "{page}"
+    );
+    for (field, value, needle) in [
+        ("retention", "keep_last", "key%3Dvalue"),
+        ("quota", "lots", "quota"),
+        ("immutable_tags", "v[1]", "immutable"),
+    ] {
+        let r = post(
+            "/namespaces/shop/policies",
+            vec![("_csrf", &csrf), (field, value)],
+        )
+        .await
+        .unwrap();
+        let location = header(&r, "location");
+        assert!(
+            location.contains("error=") && location.contains(needle),
+            "{location}"
+        );
+    }
+    t.push_image("shop/web/app", "2.0", b"layer two").await;
+    t.push_image("shop/web/app", "3.0", b"layer three").await;
+    let r = post(
+        "/namespaces/shop/retention",
+        vec![("_csrf", &csrf), ("action", "preview")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    let plan = &page[page.find("id=\"retention-plan\"").expect("plan")..];
+    assert!(
+        plan.contains("<td>2.0</td>")
+            && !plan.contains("<td>3.0</td>")
+            && !plan.contains("<td>1.0</td>"),
+        "{plan}"
+    );
+    let r = post(
+        "/namespaces/shop/retention",
+        vec![("_csrf", &csrf), ("action", "run")],
+    )
+    .await
+    .unwrap();
+    assert!(
+        header(&r, "location").contains("Retention+deleted+1+tag"),
+        "{:?}",
+        r.headers()
+    );
+    assert_eq!(
+        t.get("/v2/shop/web/app/manifests/2.0").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // Immutable tags hold the namespace until the rule goes.
+    let r = post(
+        "/namespaces/delete",
+        vec![
+            ("_csrf", &csrf),
+            ("name", "shop"),
+            ("delete_all_images", "on"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(
+        header(&r, "location").contains("immutable"),
+        "{:?}",
+        r.headers()
+    );
+    let r = post(
+        "/namespaces/shop/policies",
+        vec![
+            ("_csrf", &csrf),
+            ("immutable_tags", ""),
+            ("quota", ""),
+            ("retention", ""),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(header(&r, "location").contains("notice="));
+
     let r = post(
         "/namespaces/delete",
         vec![("_csrf", &csrf), ("name", "shop")],

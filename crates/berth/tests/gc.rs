@@ -916,7 +916,7 @@ trait StoreBoth: berth_meta::MetaStore + berth_meta::GcStore {}
 impl<T: berth_meta::MetaStore + berth_meta::GcStore> StoreBoth for T {}
 
 async fn claims_pins_and_links_exclude_each_other(b: Backend) {
-    use berth_meta::{NewGcRun, UploadPin, UploadRecord};
+    use berth_meta::{LinkOutcome, NewGcRun, UploadPin, UploadRecord};
     let dir = tempfile::tempdir().expect("dir");
     let store = open_store(b, dir.path()).await;
     let repo = berth_oci::RepoName::parse("lib/p").expect("repo");
@@ -938,7 +938,13 @@ async fn claims_pins_and_links_exclude_each_other(b: Backend) {
     let r1 = store.gc_start_run(&run(1)).await.expect("run");
 
     // Linked: not claimable. Unlinked: claimable, unless an upload pinned it.
-    assert!(store.link_blob(&repo, &digest, 8, 1).await.expect("link"));
+    assert_eq!(
+        store
+            .link_blob(&repo, &digest, 8, 1, None)
+            .await
+            .expect("link"),
+        LinkOutcome::Linked
+    );
     assert!(store
         .gc_claim_blobs(r1, None, 10)
         .await
@@ -973,7 +979,13 @@ async fn claims_pins_and_links_exclude_each_other(b: Backend) {
         store.pin_upload("u2", &digest).await.expect("pin"),
         UploadPin::Collecting
     );
-    assert!(!store.link_blob(&repo, &digest, 8, 2).await.expect("link"));
+    assert_eq!(
+        store
+            .link_blob(&repo, &digest, 8, 2, None)
+            .await
+            .expect("link"),
+        LinkOutcome::Collecting
+    );
     assert_eq!(store.blob_size(&digest).await.expect("size"), None);
     assert_eq!(
         store.pin_upload("nope", &digest).await.expect("pin"),
@@ -1002,7 +1014,13 @@ async fn claims_pins_and_links_exclude_each_other(b: Backend) {
         store.pin_upload("u2", &digest).await.expect("pin"),
         UploadPin::Pinned
     );
-    assert!(store.link_blob(&repo, &digest, 8, 3).await.expect("link"));
+    assert_eq!(
+        store
+            .link_blob(&repo, &digest, 8, 3, None)
+            .await
+            .expect("link"),
+        LinkOutcome::Linked
+    );
     assert_eq!(store.blob_size(&digest).await.expect("size"), Some(8));
 
     // Claims of a run that failed, or went silent past the lease, pass to the next run.
