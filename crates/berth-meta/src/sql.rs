@@ -69,6 +69,15 @@ impl SqliteStore {
     async fn gc_shared(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> MetaResult<()> {
         Ok(())
     }
+
+    /// Serialize quota checks of one namespace: SQLite's single writer
+    /// already does.
+    async fn quota_lock(
+        _tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        _namespace: &str,
+    ) -> MetaResult<()> {
+        Ok(())
+    }
 }
 
 /// The advisory lock key of garbage collection on PostgreSQL ("berth").
@@ -114,6 +123,19 @@ impl PostgresStore {
     async fn gc_shared(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> MetaResult<()> {
         sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
             .bind(GC_LOCK_KEY)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Serialize quota checks of one namespace until the transaction ends
+    /// (a two-key advisory lock: a key space apart from the collection lock).
+    async fn quota_lock(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        namespace: &str,
+    ) -> MetaResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(1, hashtext($1))")
+            .bind(namespace)
             .execute(&mut **tx)
             .await?;
         Ok(())
@@ -337,6 +359,7 @@ macro_rules! sql_store {
                     return Ok(LinkOutcome::Collecting);
                 }
                 if let Some(quota) = quota {
+                    Self::quota_lock(&mut tx, repo.namespace()).await?;
                     let (from, to) = namespace_range(repo.namespace());
                     let present: Option<(i64,)> = sqlx::query_as(
                         "SELECT rb.repo_id FROM repository_blobs rb JOIN repositories r ON r.id = rb.repo_id \

@@ -275,6 +275,36 @@ async fn storage_quota_counts_each_blob_once(b: Backend) {
     t.push_blob("quota/one", &other).await;
     let (_, v) = api(&t, Method::GET, "/api/v1/namespaces/quota/policies", None).await;
     assert_eq!(v["used_bytes"], 1206, "{v}");
+
+    // Concurrent uploads cannot pass the quota together: room for three of six.
+    set_policy(&t, "quota", json!({"quota_bytes": 1206 + 900})).await;
+    let uploads = (0..6u8).map(|i| {
+        let t = &t;
+        async move {
+            let data = vec![b'0' + i; 300];
+            let loc = t.start_upload(&format!("quota/c{i}")).await;
+            let sep = if loc.contains('?') { '&' } else { '?' };
+            t.client
+                .put(format!("{loc}{sep}digest={}", sha256(&data)))
+                .body(data)
+                .send()
+                .await
+                .expect("put")
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(uploads).await;
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::FORBIDDEN)
+        .count();
+    assert_eq!((created, refused), (3, 3), "{statuses:?}");
+    let (_, v) = api(&t, Method::GET, "/api/v1/namespaces/quota/policies", None).await;
+    assert_eq!(v["used_bytes"], 2106, "{v}");
 }
 
 async fn retention_rules_dry_run_then_delete(b: Backend) {
