@@ -202,6 +202,38 @@ async fn reclaims_deleted_images_and_abandoned_uploads(b: Backend) {
     assert_pullable(&t, "lib/b", "v1", &again_blobs).await;
 }
 
+async fn deleted_images_and_namespaces_are_reclaimed(b: Backend) {
+    let t = TestServer::start_with(b, grace_zero).await;
+    let (_, kept) = push_layers(&t, "keep/app", "v1", &[b"kept layer"]).await;
+    push_layers(&t, "team/web", "v1", &[b"web layer"]).await;
+    push_layers(&t, "team/api", "v1", &[b"api layer"]).await;
+    push_layers(&t, "gone/one", "v1", &[b"one layer"]).await;
+    push_layers(&t, "gone/two", "v1", &[b"two layer"]).await;
+    let (s, v) = api(
+        &t,
+        Method::DELETE,
+        "/api/v1/namespaces/team/repositories/web",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (s, v) = api(
+        &t,
+        Method::DELETE,
+        "/api/v1/namespaces/gone?delete_all_images=true",
+        None,
+    )
+    .await;
+    assert!(s.is_success(), "{v}");
+    let run = collect(&t, json!({})).await;
+    assert_eq!(
+        run["blobs_deleted"], 6,
+        "web, one and two: configs and layers: {run}"
+    );
+    assert_eq!(stored_blobs(&t).len(), 4, "keep/app and team/api remain");
+    assert_pullable(&t, "keep/app", "v1", &kept).await;
+}
+
 async fn grace_period_and_untagged_default_keep_content(b: Backend) {
     let t = TestServer::start(b).await;
     // Layers uploaded for a manifest not pushed yet stay through a collection.
@@ -885,6 +917,7 @@ async fn concurrent_push_delete_collect_keeps_every_committed_image(b: Backend) 
 
 backend_tests!(
     reclaims_deleted_images_and_abandoned_uploads,
+    deleted_images_and_namespaces_are_reclaimed,
     grace_period_and_untagged_default_keep_content,
     untagged_manifests_go_when_enabled,
     dry_run_reports_and_changes_nothing,
