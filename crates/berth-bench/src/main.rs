@@ -410,12 +410,139 @@ async fn rate(
     }
     let elapsed = start.elapsed().as_secs_f64();
     all.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(f64::NAN)
+    (
+        all.len() as f64 / elapsed,
+        percentile(&all, 0.50),
+        percentile(&all, 0.99),
+        errors,
+    )
+}
+
+/// Source of distinct content seeds within one run.
+static SEEDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 20);
+
+/// Percentiles of sorted latencies.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+/// Push a single-layer image of `layer_len` fresh bytes as `repo:tag`, and,
+/// when `pull`, pull its manifest and layer back.
+async fn push_pull_once(
+    t: &Target,
+    repo: &str,
+    tag: &str,
+    layer_len: usize,
+    seed: u64,
+    pull: bool,
+) -> anyhow::Result<()> {
+    let layer = data(layer_len, seed);
+    let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":{seed}}}"#).into_bytes();
+    let config_len = config.len();
+    let cd = t.push_blob(repo, config).await?;
+    let ld = t.push_blob(repo, layer).await?;
+    t.push_manifest(repo, tag, (&cd, config_len), &[(ld.clone(), layer_len)])
+        .await?;
+    if pull {
+        let r = t
+            .anon
+            .get(format!("{}/v2/{repo}/manifests/{tag}", t.url))
+            .header("accept", MANIFEST_TYPE)
+            .send()
+            .await?
+            .error_for_status()?;
+        r.bytes().await?;
+        let body = t
+            .anon
+            .get(format!("{}/v2/{repo}/blobs/{ld}", t.url))
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        if body.len() != layer_len {
+            bail!("pulled {} bytes of a {layer_len}-byte layer", body.len());
+        }
+    }
+    Ok(())
+}
+
+/// `c` clients pushing (and pulling back) images for `secs`; `repo_of`
+/// names each client's repository. Returns (images/s, p50 ms, p99 ms,
+/// errors, highest RSS of `pid` seen meanwhile in kB).
+#[allow(clippy::too_many_arguments)]
+async fn push_loop(
+    t: &Arc<Target>,
+    c: usize,
+    secs: u64,
+    round: u32,
+    layer_len: usize,
+    pull: bool,
+    repo_of: fn(usize) -> String,
+    pid: Option<u32>,
+) -> (f64, f64, f64, u64, Option<u64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampler = {
+        let stop = stop.clone();
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let (Some(rss), _) = rss_kb(pid) {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
     };
-    (all.len() as f64 / elapsed, pct(0.50), pct(0.99), errors)
+    let mut tasks = Vec::new();
+    for task in 0..c {
+        let t = t.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let repo = repo_of(task);
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                // Fresh content every time: no push is deduplicated.
+                let seed = (u64::from(round) << 40) + SEEDS.fetch_add(1, Ordering::Relaxed);
+                let tag = format!("r{round}-c{task}-{i}");
+                let start = Instant::now();
+                match push_pull_once(&t, &repo, &tag, layer_len, seed, pull).await {
+                    Ok(()) => lat.push(start.elapsed().as_secs_f64() * 1000.0),
+                    Err(_) => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        if let Ok((l, e)) = task.await {
+            all.extend(l);
+            errors += e;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let _ = sampler.await;
+    all.sort_by(|a, b| a.total_cmp(b));
+    let seen = peak.load(Ordering::Relaxed);
+    (
+        all.len() as f64 / elapsed,
+        percentile(&all, 0.50),
+        percentile(&all, 0.99),
+        errors,
+        (seen > 0).then_some(seen),
+    )
 }
 
 fn emit(target: &str, scenario: &str, mut fields: serde_json::Value) {
@@ -587,6 +714,46 @@ async fn run(
             cli_target,
             &format!("blob_get_100mib_c{c}"),
             json!({"mb_s": total as f64 / 1e6 / secs_get, "cpu_s_per_gb": cpu.map(|x| x / (total as f64 / 1e9))}),
+        );
+    }
+    // Push then pull a 1 MB single-layer image: the whole cycle's latency;
+    // at c=64 the server's memory is sampled throughout.
+    let t = Arc::new(t);
+    for c in [1usize, 8, 64] {
+        let (ops, p50, p99, errors, peak) = push_loop(
+            &t,
+            c,
+            secs,
+            round,
+            1_000_000,
+            true,
+            |task| format!("bench/pp{task}"),
+            pid,
+        )
+        .await;
+        emit(
+            cli_target,
+            &format!("push_pull_1mb_c{c}"),
+            json!({"ops_s": ops, "p50_ms": p50, "p99_ms": p99, "errors": errors}),
+        );
+        if c == 64 {
+            emit(cli_target, "rss_during_c64", json!({"rss_kb": peak}));
+        }
+    }
+    // Eight clients pushing small images into one repository, then each into its own.
+    for (name, repo_of) in [
+        (
+            "push_c8_one_repo",
+            (|_| "bench/shared".to_owned()) as fn(usize) -> String,
+        ),
+        ("push_c8_distinct_repos", |task| format!("bench/own{task}")),
+    ] {
+        let (ops, p50, p99, errors, _) =
+            push_loop(&t, 8, secs, round, 16 << 10, false, repo_of, pid).await;
+        emit(
+            cli_target,
+            name,
+            json!({"ops_s": ops, "p50_ms": p50, "p99_ms": p99, "errors": errors}),
         );
     }
     let (rss, peak) = rss_kb(pid);
