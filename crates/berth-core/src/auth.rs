@@ -165,6 +165,9 @@ pub struct Auth {
     config: AuthConfig,
     throttle: Throttle,
     cache: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+    /// Held while credentials are verified: concurrent logins with the same
+    /// credentials then cost one verification, not one each.
+    verifying: tokio::sync::Mutex<()>,
 }
 
 fn now_secs() -> i64 {
@@ -187,6 +190,7 @@ impl Auth {
             config,
             throttle: Throttle::default(),
             cache: Mutex::new(HashMap::new()),
+            verifying: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -220,6 +224,14 @@ impl Auth {
         cache.retain(|_, (p, _)| p.name() != user);
     }
 
+    fn cached(&self, key: &[u8; 32]) -> Option<Principal> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(p, _)| p.clone())
+    }
+
     /// Check credentials, throttled per user and client.
     pub async fn login(
         &self,
@@ -228,22 +240,22 @@ impl Auth {
         client: IpAddr,
     ) -> Result<Principal, AuthError> {
         let key = Self::cache_key(user, password);
-        {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((p, at)) = cache.get(&key) {
-                if at.elapsed() < CACHE_TTL {
-                    return Ok(p.clone());
-                }
-            }
+        if let Some(p) = self.cached(&key) {
+            return Ok(p);
         }
         if let Some(retry_after) = self.throttle.blocked(user, client) {
             return Err(AuthError::Throttled { retry_after });
         }
-        match self
+        let gate = self.verifying.lock().await;
+        if let Some(p) = self.cached(&key) {
+            return Ok(p);
+        }
+        let outcome = self
             .directory
             .authenticate(user, password, Some(&client.to_string()))
-            .await
-        {
+            .await;
+        drop(gate);
+        match outcome {
             Ok(p) => {
                 self.throttle.succeeded(user, client);
                 let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());

@@ -19,6 +19,12 @@ use tokio::task::JoinHandle;
 use crate::metrics::{self, Metrics};
 use crate::Config;
 
+/// Most bytes a connection buffers when reading a request. hyper's default
+/// (~400 KiB) lets every connection that once streamed an upload keep that
+/// much for as long as it stays open: at 64 concurrent pushers that was
+/// most of the server's memory. Uploads stream in blocks either way.
+const CONNECTION_BUFFER: usize = 64 << 10;
+
 /// How often idle uploads are swept.
 const UPLOAD_SWEEP: Duration = Duration::from_secs(15 * 60);
 
@@ -267,11 +273,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                         tls.key.display()
                     )
                 })?;
-            let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+            let mut server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+            server
+                .http_builder()
+                .http1()
+                .max_buf_size(CONNECTION_BUFFER);
             tokio::spawn(async move { server.serve(service).await })
         }
         None => {
-            let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            let mut server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            server
+                .http_builder()
+                .http1()
+                .max_buf_size(CONNECTION_BUFFER);
             tokio::spawn(async move { server.serve(service).await })
         }
     };
