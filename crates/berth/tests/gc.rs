@@ -45,33 +45,16 @@ fn blob_path(t: &TestServer, digest: &str) -> std::path::PathBuf {
         .join(hex)
 }
 
-async fn api(
-    t: &TestServer,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = t.req(method, path).await;
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.expect("request");
-    let status = r.status();
-    let text = r.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 /// Start a collection through the API and wait for its end.
 async fn collect(t: &TestServer, body: Value) -> Value {
-    let (s, started) = api(t, Method::POST, "/api/v1/gc/runs", Some(body)).await;
+    let (s, started) = t.api(Method::POST, "/api/v1/gc/runs", Some(body)).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{started}");
     let id = started["id"].as_i64().expect("id");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (s, run) = api(t, Method::GET, &format!("/api/v1/gc/runs/{id}"), None).await;
+        let (s, run) = t
+            .api(Method::GET, &format!("/api/v1/gc/runs/{id}"), None)
+            .await;
         assert_eq!(s, StatusCode::OK, "{run}");
         if run["status"] != "running" {
             assert_eq!(run["status"], "finished", "{run}");
@@ -164,7 +147,9 @@ async fn reclaims_deleted_images_and_abandoned_uploads(b: Backend) {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // Reported to the audit log and the run list; a second run finds nothing.
-    let (s, audit) = api(&t, Method::GET, "/api/v1/audit-log?action=gc.run", None).await;
+    let (s, audit) = t
+        .api(Method::GET, "/api/v1/audit-log?action=gc.run", None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     let entry = &audit["items"][0];
     assert_eq!(entry["actor"], "admin");
@@ -178,7 +163,7 @@ async fn reclaims_deleted_images_and_abandoned_uploads(b: Backend) {
     let again = collect(&t, json!({})).await;
     assert_eq!(again["blobs_deleted"], 0);
     assert_eq!(again["links_deleted"], 0);
-    let (s, runs) = api(&t, Method::GET, "/api/v1/gc/runs", None).await;
+    let (s, runs) = t.api(Method::GET, "/api/v1/gc/runs", None).await;
     assert_eq!(s, StatusCode::OK);
     let ids: Vec<i64> = runs
         .as_array()
@@ -209,21 +194,21 @@ async fn deleted_images_and_namespaces_are_reclaimed(b: Backend) {
     push_layers(&t, "team/api", "v1", &[b"api layer"]).await;
     push_layers(&t, "gone/one", "v1", &[b"one layer"]).await;
     push_layers(&t, "gone/two", "v1", &[b"two layer"]).await;
-    let (s, v) = api(
-        &t,
-        Method::DELETE,
-        "/api/v1/namespaces/team/repositories/web",
-        None,
-    )
-    .await;
+    let (s, v) = t
+        .api(
+            Method::DELETE,
+            "/api/v1/namespaces/team/repositories/web",
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
-    let (s, v) = api(
-        &t,
-        Method::DELETE,
-        "/api/v1/namespaces/gone?delete_all_images=true",
-        None,
-    )
-    .await;
+    let (s, v) = t
+        .api(
+            Method::DELETE,
+            "/api/v1/namespaces/gone?delete_all_images=true",
+            None,
+        )
+        .await;
     assert!(s.is_success(), "{v}");
     let run = collect(&t, json!({})).await;
     assert_eq!(
@@ -360,7 +345,9 @@ async fn dry_run_reports_and_changes_nothing(b: Backend) {
     let bytes = preview["bytes_reclaimed"].as_i64().expect("bytes");
     assert!(bytes > 0);
     assert_eq!(stored_blobs(&t), before, "nothing deleted");
-    let (_, audit) = api(&t, Method::GET, "/api/v1/audit-log?action=gc.dry_run", None).await;
+    let (_, audit) = t
+        .api(Method::GET, "/api/v1/audit-log?action=gc.dry_run", None)
+        .await;
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
     // The real run does what the dry run said.
     let run = collect(&t, json!({"dry_run": false})).await;
@@ -421,7 +408,7 @@ async fn full_sweep_and_command_line(b: Backend) {
     assert!(out.contains("finished"), "{out}");
     assert!(!path.exists(), "orphan deleted");
     assert_pullable(&t, "lib/f", "v1", &blobs).await;
-    let (_, runs) = api(&t, Method::GET, "/api/v1/gc/runs?limit=1", None).await;
+    let (_, runs) = t.api(Method::GET, "/api/v1/gc/runs?limit=1", None).await;
     assert_eq!(runs[0]["cause"], "cli");
     assert_eq!(runs[0]["full"], true);
     assert_eq!(runs[0]["orphans_deleted"], 1);
@@ -438,13 +425,13 @@ async fn api_is_for_platform_admins_and_checks_input(b: Backend) {
         .expect("post");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(header(&r, "content-type"), "application/problem+json");
-    let (s, v) = api(
-        &t,
-        Method::POST,
-        "/api/v1/accounts",
-        Some(json!({"name": "dev", "email": "dev@example.com", "password": "a-long-password"})),
-    )
-    .await;
+    let (s, v) = t
+        .api(
+            Method::POST,
+            "/api/v1/accounts",
+            Some(json!({"name": "dev", "email": "dev@example.com", "password": "a-long-password"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let dev = client_as("dev", "a-long-password");
     for (method, path) in [
@@ -466,26 +453,26 @@ async fn api_is_for_platform_admins_and_checks_input(b: Backend) {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["code"], "invalid");
-    let (s, v) = api(
-        &t,
-        Method::POST,
-        "/api/v1/gc/runs",
-        Some(json!({"dryrun": true})),
-    )
-    .await;
+    let (s, v) = t
+        .api(
+            Method::POST,
+            "/api/v1/gc/runs",
+            Some(json!({"dryrun": true})),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert!(
         v["detail"].as_str().expect("detail").contains("dryrun"),
         "{v}"
     );
-    let (s, v) = api(&t, Method::GET, "/api/v1/gc/runs/999999", None).await;
+    let (s, v) = t.api(Method::GET, "/api/v1/gc/runs/999999", None).await;
     assert_eq!(
         (s, v["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
-    let (s, _) = api(&t, Method::GET, "/api/v1/gc/runs/abc", None).await;
+    let (s, _) = t.api(Method::GET, "/api/v1/gc/runs/abc", None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = api(&t, Method::GET, "/api/v1/gc/runs?limit=0", None).await;
+    let (s, _) = t.api(Method::GET, "/api/v1/gc/runs?limit=0", None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     // With no body at all, a normal run starts.
     let r = t

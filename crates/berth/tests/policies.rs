@@ -11,33 +11,14 @@ use common::{anonymous_client, image_manifest, sha256, Backend, TestServer, OCI_
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-async fn api(
-    t: &TestServer,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = t.req(method, path).await;
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.expect("request");
-    let status = r.status();
-    let text = r.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 async fn set_policy(t: &TestServer, ns: &str, policy: Value) -> Value {
-    let (s, v) = api(
-        t,
-        Method::PUT,
-        &format!("/api/v1/namespaces/{ns}/policies"),
-        Some(policy),
-    )
-    .await;
+    let (s, v) = t
+        .api(
+            Method::PUT,
+            &format!("/api/v1/namespaces/{ns}/policies"),
+            Some(policy),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     v
 }
@@ -145,7 +126,7 @@ async fn immutable_tags_cannot_move_or_go(b: Backend) {
         "/api/v1/namespaces/imm/repositories/app",
         "/api/v1/namespaces/imm?delete_all_images=true",
     ] {
-        let (s, v) = api(&t, Method::DELETE, path, None).await;
+        let (s, v) = t.api(Method::DELETE, path, None).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{path}: {v}");
         assert!(
             v["detail"].as_str().expect("detail").contains("immutable"),
@@ -177,20 +158,22 @@ async fn immutable_tags_cannot_move_or_go(b: Backend) {
         (json!({"retention": [{"keep_last": 0}]}), "keep_last"),
         (json!({"immutable": ["v*"]}), "immutable"),
     ] {
-        let (s, v) = api(
-            &t,
-            Method::PUT,
-            "/api/v1/namespaces/imm/policies",
-            Some(body.clone()),
-        )
-        .await;
+        let (s, v) = t
+            .api(
+                Method::PUT,
+                "/api/v1/namespaces/imm/policies",
+                Some(body.clone()),
+            )
+            .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
         assert!(
             v["detail"].as_str().expect("detail").contains(needle),
             "{body}: {v}"
         );
     }
-    let (s, _) = api(&t, Method::GET, "/api/v1/namespaces/nope/policies", None).await;
+    let (s, _) = t
+        .api(Method::GET, "/api/v1/namespaces/nope/policies", None)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let r = anonymous_client()
         .get(t.url("/api/v1/namespaces/imm/policies"))
@@ -220,7 +203,9 @@ async fn storage_quota_counts_each_blob_once(b: Backend) {
         .await
         .expect("mount");
     assert_eq!(r.status(), StatusCode::CREATED);
-    let (_, v) = api(&t, Method::GET, "/api/v1/namespaces/quota/policies", None).await;
+    let (_, v) = t
+        .api(Method::GET, "/api/v1/namespaces/quota/policies", None)
+        .await;
     assert_eq!(v["used_bytes"], 601, "{v}");
 
     // A new blob past the quota is refused, by upload and by mount.
@@ -273,7 +258,9 @@ async fn storage_quota_counts_each_blob_once(b: Backend) {
     // Raising the quota lets the push through.
     set_policy(&t, "quota", json!({"quota_bytes": 5000})).await;
     t.push_blob("quota/one", &other).await;
-    let (_, v) = api(&t, Method::GET, "/api/v1/namespaces/quota/policies", None).await;
+    let (_, v) = t
+        .api(Method::GET, "/api/v1/namespaces/quota/policies", None)
+        .await;
     assert_eq!(v["used_bytes"], 1206, "{v}");
 
     // Concurrent uploads cannot pass the quota together: room for three of six.
@@ -303,7 +290,9 @@ async fn storage_quota_counts_each_blob_once(b: Backend) {
         .filter(|s| **s == StatusCode::FORBIDDEN)
         .count();
     assert_eq!((created, refused), (3, 3), "{statuses:?}");
-    let (_, v) = api(&t, Method::GET, "/api/v1/namespaces/quota/policies", None).await;
+    let (_, v) = t
+        .api(Method::GET, "/api/v1/namespaces/quota/policies", None)
+        .await;
     assert_eq!(v["used_bytes"], 2106, "{v}");
 }
 
@@ -331,13 +320,13 @@ async fn retention_rules_dry_run_then_delete(b: Backend) {
     )
     .await;
 
-    let (s, dry) = api(
-        &t,
-        Method::POST,
-        "/api/v1/namespaces/ret/retention/run",
-        Some(json!({"dry_run": true})),
-    )
-    .await;
+    let (s, dry) = t
+        .api(
+            Method::POST,
+            "/api/v1/namespaces/ret/retention/run",
+            Some(json!({"dry_run": true})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{dry}");
     let listed: Vec<&str> = dry["deleted"]
         .as_array()
@@ -353,52 +342,48 @@ async fn retention_rules_dry_run_then_delete(b: Backend) {
         "a dry run deletes nothing"
     );
 
-    let (s, run) = api(
-        &t,
-        Method::POST,
-        "/api/v1/namespaces/ret/retention/run",
-        Some(json!({})),
-    )
-    .await;
+    let (s, run) = t
+        .api(
+            Method::POST,
+            "/api/v1/namespaces/ret/retention/run",
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{run}");
     assert_eq!(run["dry_run"], false);
     assert_eq!(run["deleted"].as_array().map(Vec::len), Some(3), "{run}");
     assert_eq!(tags(&t, "ret/app").await, ["1", "5", "dev-a", "dev-b"]);
     assert_eq!(tags(&t, "ret/other").await, ["x"]);
     assert_eq!(tags(&t, "ret/untouched").await, ["y"]);
-    let (_, audit) = api(
-        &t,
-        Method::GET,
-        "/api/v1/audit-log?action=tag.retention",
-        None,
-    )
-    .await;
+    let (_, audit) = t
+        .api(Method::GET, "/api/v1/audit-log?action=tag.retention", None)
+        .await;
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(3), "{audit}");
-    let (_, audit) = api(
-        &t,
-        Method::GET,
-        "/api/v1/audit-log?action=namespace.retention",
-        None,
-    )
-    .await;
+    let (_, audit) = t
+        .api(
+            Method::GET,
+            "/api/v1/audit-log?action=namespace.retention",
+            None,
+        )
+        .await;
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(2), "{audit}");
 
     // Nothing left to do.
-    let (_, again) = api(
-        &t,
-        Method::POST,
-        "/api/v1/namespaces/ret/retention/run",
-        Some(json!({"dry_run": true})),
-    )
-    .await;
+    let (_, again) = t
+        .api(
+            Method::POST,
+            "/api/v1/namespaces/ret/retention/run",
+            Some(json!({"dry_run": true})),
+        )
+        .await;
     assert_eq!(again["deleted"], json!([]));
-    let (s, _) = api(
-        &t,
-        Method::POST,
-        "/api/v1/namespaces/ret/retention/run",
-        Some(json!({"dryrun": true})),
-    )
-    .await;
+    let (s, _) = t
+        .api(
+            Method::POST,
+            "/api/v1/namespaces/ret/retention/run",
+            Some(json!({"dryrun": true})),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
@@ -417,13 +402,9 @@ async fn retention_runs_on_a_schedule(b: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (_, audit) = api(
-        &t,
-        Method::GET,
-        "/api/v1/audit-log?action=tag.retention",
-        None,
-    )
-    .await;
+    let (_, audit) = t
+        .api(Method::GET, "/api/v1/audit-log?action=tag.retention", None)
+        .await;
     assert_eq!(audit["items"][0]["actor"], "system", "{audit}");
 }
 

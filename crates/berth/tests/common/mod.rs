@@ -179,6 +179,27 @@ impl TestServer {
         self.server.as_ref().expect("running").registry()
     }
 
+    /// A JSON request to the management API as the platform administrator:
+    /// the status and the body (JSON, or the text as a JSON string).
+    pub async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status();
+        let text = r.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
     pub fn collector(&self) -> &berth_core::Collector {
         self.server.as_ref().expect("running").collector()
     }
