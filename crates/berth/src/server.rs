@@ -25,6 +25,9 @@ use crate::Config;
 /// most of the server's memory. Uploads stream in blocks either way.
 const CONNECTION_BUFFER: usize = 64 << 10;
 
+/// How often freed memory is returned to the system.
+const MEMORY_TRIM: Duration = Duration::from_secs(5);
+
 /// How often idle uploads are swept.
 const UPLOAD_SWEEP: Duration = Duration::from_secs(15 * 60);
 
@@ -290,6 +293,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         }
     };
     let mut jobs = vec![
+        tokio::spawn(trim_memory_job()),
         tokio::spawn(flush_pulls_job(
             registry.clone(),
             Duration::from_secs(config.pull_flush_secs),
@@ -358,6 +362,17 @@ async fn retention_job(management: Management, every: Duration) {
             Ok(n) => tracing::info!(tags_deleted = n, "retention rules applied"),
             Err(e) => tracing::error!(error = %e, "applying retention rules failed"),
         }
+    }
+}
+
+/// Give freed memory back to the system every few seconds (a blocking
+/// call of a few milliseconds at most, off the async workers).
+async fn trim_memory_job() {
+    let mut tick = tokio::time::interval(MEMORY_TRIM);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let _ = tokio::task::spawn_blocking(crate::memory::trim).await;
     }
 }
 
