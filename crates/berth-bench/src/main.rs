@@ -397,13 +397,23 @@ async fn rate(
             (lat, errors)
         }));
     }
+    gather(tasks, &stop, secs).await
+}
+
+/// Let `tasks` (each returning its latencies in ms and its error count) run
+/// for `secs`, stop them, and return (operations/s, p50 ms, p99 ms, errors).
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<(Vec<f64>, u64)>>,
+    stop: &AtomicBool,
+    secs: u64,
+) -> (f64, f64, f64, u64) {
     let start = Instant::now();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     let mut errors = 0;
-    for t in tasks {
-        if let Ok((l, e)) = t.await {
+    for task in tasks {
+        if let Ok((l, e)) = task.await {
             all.extend(l);
             errors += e;
         }
@@ -521,28 +531,10 @@ async fn push_loop(
             (lat, errors)
         }));
     }
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs(secs)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        if let Ok((l, e)) = task.await {
-            all.extend(l);
-            errors += e;
-        }
-    }
-    let elapsed = start.elapsed().as_secs_f64();
+    let (rate, p50, p99, errors) = gather(tasks, &stop, secs).await;
     let _ = sampler.await;
-    all.sort_by(|a, b| a.total_cmp(b));
     let seen = peak.load(Ordering::Relaxed);
-    (
-        all.len() as f64 / elapsed,
-        percentile(&all, 0.50),
-        percentile(&all, 0.99),
-        errors,
-        (seen > 0).then_some(seen),
-    )
+    (rate, p50, p99, errors, (seen > 0).then_some(seen))
 }
 
 fn emit(target: &str, scenario: &str, mut fields: serde_json::Value) {

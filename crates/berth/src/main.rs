@@ -47,6 +47,23 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Log to standard error (command-line tools keep standard output for results).
+fn log_to_stderr(filter: &str) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(filter).context("log filter")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let config = berth::Config::load(cli.config.as_deref(), std::env::vars())?;
     match cli.command.unwrap_or(Command::Serve) {
@@ -55,39 +72,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Gc { dry_run, full } => {
-            let filter = EnvFilter::try_new("info,sqlx=warn").context("log filter")?;
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .init();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            runtime.block_on(berth::gc::run(&config, dry_run, full))
+            // Progress and the dry run's list go to standard error.
+            log_to_stderr("info,sqlx=warn")?;
+            runtime()?.block_on(berth::gc::run(&config, dry_run, full))
         }
         Command::Admin(command) => {
-            let filter = EnvFilter::try_new("warn").context("log filter")?;
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .init();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            runtime.block_on(berth::admin::run(&config, command))
+            log_to_stderr("warn")?;
+            runtime()?.block_on(berth::admin::run(&config, command))
         }
         Command::Serve => {
             let filter = EnvFilter::try_from_default_env()
                 .or_else(|_| EnvFilter::try_new(&config.log))
                 .context("invalid log filter")?;
             tracing_subscriber::fmt().with_env_filter(filter).init();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            runtime.block_on(async {
+            runtime()?.block_on(async {
                 let server = berth::start(config).await?;
                 server.run_until_signal().await
             })
