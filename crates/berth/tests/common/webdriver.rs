@@ -214,7 +214,13 @@ impl Browser {
             let e = self.find(css).await;
             match self.try_get(&format!("/element/{}/text", e.0)).await {
                 Ok(v) => return v.as_str().unwrap_or_default().to_owned(),
-                Err(err) if err.contains("stale element") && Instant::now() < deadline => {
+                // The page changed between finding the element and reading
+                // it; chromedriver words that in two ways.
+                Err(err)
+                    if (err.contains("stale element")
+                        || err.contains("does not belong to the document"))
+                        && Instant::now() < deadline =>
+                {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(err) => panic!("{err}"),
