@@ -14,9 +14,9 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use berth_oci::{Algorithm, Digest, Hasher};
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::Mutex;
 
+use crate::read::FileReader;
 use crate::{BlobError, BlobReader, BlobStore, ByteStream};
 
 /// Writes and hashes happen in blocks of this size, off the async runtime.
@@ -206,18 +206,24 @@ impl BlobStore for FsBlobStore {
         digest: &Digest,
         range: Option<(u64, u64)>,
     ) -> Result<Option<BlobReader>, BlobError> {
-        let mut file = match tokio::fs::File::open(self.blob_path(digest)).await {
+        let path = self.blob_path(digest);
+        let opened = blocking(move || {
+            let file = std::fs::File::open(path)?;
+            let len = file.metadata()?.len();
+            Ok((file, len))
+        })
+        .await;
+        let (file, len) = match opened {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
+            Err(BlobError::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
         };
-        Ok(Some(match range {
-            None => Box::pin(file),
-            Some((start, end)) => {
-                file.seek(io::SeekFrom::Start(start)).await?;
-                Box::pin(file.take(end.saturating_sub(start) + 1))
-            }
-        }))
+        // `range` is inclusive, as in an HTTP Range header.
+        let (start, end) = match range {
+            None => (0, len),
+            Some((start, end)) => (start.min(len), end.saturating_add(1).min(len)),
+        };
+        Ok(Some(Box::pin(FileReader::new(file, start, end))))
     }
 
     async fn delete(&self, digest: &Digest) -> Result<bool, BlobError> {
@@ -411,6 +417,7 @@ impl BlobStore for FsBlobStore {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use tokio::io::AsyncReadExt;
 
     fn body(parts: &[&'static [u8]]) -> ByteStream {
         let items: Vec<Result<Bytes, io::Error>> =

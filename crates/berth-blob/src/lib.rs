@@ -9,6 +9,8 @@
 //! calls it; it knows nothing of repositories, which live in the metadata store.
 
 mod fs;
+mod read;
+mod sys;
 
 use std::fmt::Debug;
 use std::io;

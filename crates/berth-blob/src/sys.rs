@@ -1,0 +1,66 @@
+//! The one system call the standard library lacks: a positioned read that
+//! returns at once, with `WouldBlock`, instead of waiting for the disk
+//! (`preadv2` with `RWF_NOWAIT`, Linux 4.14 and later).
+//!
+//! It lets a download copy data that is already in the page cache straight
+//! from the async runtime, without handing each chunk to a blocking thread
+//! and back (see `read.rs`). This is the crate's only `unsafe` code.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+
+use tokio::io::ReadBuf;
+
+/// Read at most `max` bytes at `offset` into the unfilled part of `buf`,
+/// only if they are in the page cache. Returns the count read (0 at the end
+/// of the file); `WouldBlock` when the data would have to come from the
+/// disk; `Unsupported` where the filesystem or kernel cannot do this.
+#[cfg(target_os = "linux")]
+pub(crate) fn read_cached(
+    file: &File,
+    buf: &mut ReadBuf<'_>,
+    max: usize,
+    offset: u64,
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+
+    let offset = libc::off_t::try_from(offset)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))?;
+    // SAFETY: the kernel only writes into the unfilled part, and the bytes
+    // it reports as written are marked initialised below, nothing more.
+    let unfilled = unsafe { buf.unfilled_mut() };
+    let len = unfilled.len().min(max);
+    let iov = libc::iovec {
+        iov_base: unfilled.as_mut_ptr().cast(),
+        iov_len: len,
+    };
+    // SAFETY: `iov` describes `len` writable bytes of `unfilled`, which
+    // outlives the call; the descriptor stays open while `file` is borrowed.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => {
+                io::Error::new(io::ErrorKind::Unsupported, e)
+            }
+            _ => e,
+        });
+    }
+    let n = usize::try_from(n).map_err(io::Error::other)?.min(len);
+    // SAFETY: the kernel wrote these `n` bytes of the unfilled part.
+    unsafe { buf.assume_init(n) };
+    buf.advance(n);
+    Ok(n)
+}
+
+/// Elsewhere every read goes through a blocking thread.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn read_cached(
+    _file: &File,
+    _buf: &mut ReadBuf<'_>,
+    _max: usize,
+    _offset: u64,
+) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
+}
