@@ -14,7 +14,8 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use berth_oci::{Algorithm, Digest, Hasher};
 use futures_util::StreamExt;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::task::JoinHandle;
 
 use crate::read::FileReader;
 use crate::{BlobError, BlobReader, BlobStore, ByteStream};
@@ -102,21 +103,76 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| BlobError::Io(io::Error::other(e)))?
 }
 
-/// Write (and hash) a block on a blocking thread, handing the buffers back.
-async fn flush_block(
-    mut file: std::fs::File,
-    mut hasher: Option<Hasher>,
-    mut buf: Vec<u8>,
-) -> Result<(std::fs::File, Option<Hasher>, Vec<u8>), BlobError> {
-    blocking(move || {
-        if let Some(h) = hasher.as_mut() {
-            h.update(&buf);
+/// An upload's file and hash state between blocks, with the lock on the
+/// upload: whoever holds this may append.
+struct Idle {
+    state: OwnedMutexGuard<Option<HashState>>,
+    file: std::fs::File,
+    hasher: Option<Hasher>,
+}
+
+/// A block being hashed and written: hands back the upload and the buffer.
+type BlockWrite = JoinHandle<Result<(Idle, Vec<u8>), BlobError>>;
+
+/// Appends blocks to an upload, hashing and writing each on a blocking
+/// thread while the next one is received (at most one block in flight).
+/// The lock travels with the block, so a request dropped mid-write leaves
+/// the upload locked until that write has finished.
+struct BlockWriter {
+    idle: Option<Idle>,
+    in_flight: Option<BlockWrite>,
+    spare: Vec<u8>,
+}
+
+impl BlockWriter {
+    fn new(idle: Idle) -> Self {
+        BlockWriter {
+            idle: Some(idle),
+            in_flight: None,
+            spare: Vec::new(),
         }
-        file.write_all(&buf)?;
-        buf.clear();
-        Ok((file, hasher, buf))
-    })
-    .await
+    }
+
+    /// Wait for the block in flight, if any.
+    async fn settle(&mut self) -> Result<(), BlobError> {
+        if let Some(task) = self.in_flight.take() {
+            let (idle, mut buf) = task
+                .await
+                .map_err(|e| BlobError::Io(io::Error::other(e)))??;
+            buf.clear();
+            self.idle = Some(idle);
+            self.spare = buf;
+        }
+        Ok(())
+    }
+
+    /// Start hashing and writing `block` (after the one before it); returns
+    /// an empty buffer to fill next.
+    async fn write(&mut self, block: Vec<u8>) -> Result<Vec<u8>, BlobError> {
+        self.settle().await?;
+        let mut idle = self
+            .idle
+            .take()
+            .ok_or_else(|| io::Error::other("upload writer lost its file"))?;
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            if let Some(h) = idle.hasher.as_mut() {
+                h.update(&block);
+            }
+            idle.file.write_all(&block)?;
+            Ok((idle, block))
+        }));
+        let mut next = std::mem::take(&mut self.spare);
+        next.reserve(BLOCK);
+        Ok(next)
+    }
+
+    /// Wait for the last block and hand back the file, hash and lock.
+    async fn finish(mut self) -> Result<Idle, BlobError> {
+        self.settle().await?;
+        self.idle
+            .take()
+            .ok_or_else(|| io::Error::other("upload writer lost its file").into())
+    }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -276,8 +332,7 @@ impl BlobStore for FsBlobStore {
         limit: u64,
     ) -> Result<u64, BlobError> {
         let path = self.upload_path(id)?;
-        let lock = self.lock_for(id);
-        let mut state = lock.lock().await;
+        let mut state = self.lock_for(id).lock_owned().await;
         let file = not_found_as(std::fs::OpenOptions::new().append(true).open(&path), id)?;
         let current = file.metadata()?.len();
         if let Some(given) = offset.filter(|&o| o != current) {
@@ -287,8 +342,11 @@ impl BlobStore for FsBlobStore {
             .take()
             .filter(|s| s.offset == current)
             .map(|s| s.hasher);
-        let mut file = Some(file);
-        let mut hasher = hasher;
+        let mut writer = BlockWriter::new(Idle {
+            state,
+            file,
+            hasher,
+        });
         let mut buf = Vec::with_capacity(BLOCK);
         let mut size = current;
         let mut failure = None;
@@ -305,22 +363,25 @@ impl BlobStore for FsBlobStore {
                 break;
             }
             size += chunk.len() as u64;
-            buf.extend_from_slice(&chunk);
-            if buf.len() >= BLOCK {
-                let f = file.take().ok_or_else(|| io::Error::other("file lost"))?;
-                let (f, h, b) = flush_block(f, hasher.take(), std::mem::take(&mut buf)).await?;
-                file = Some(f);
-                hasher = h;
-                buf = b;
+            // Fill blocks of exactly BLOCK bytes, so buffers never grow.
+            let mut rest = &chunk[..];
+            while !rest.is_empty() {
+                let take = (BLOCK - buf.len()).min(rest.len());
+                buf.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if buf.len() == BLOCK {
+                    buf = writer.write(buf).await?;
+                }
             }
         }
         // What arrived is kept even when the body broke off, so the client can
         // resume from the size it reads back.
         if !buf.is_empty() {
-            let f = file.take().ok_or_else(|| io::Error::other("file lost"))?;
-            let (_f, h, _b) = flush_block(f, hasher.take(), buf).await?;
-            hasher = h;
+            writer.write(buf).await?;
         }
+        let Idle {
+            mut state, hasher, ..
+        } = writer.finish().await?;
         *state = hasher.map(|hasher| HashState {
             offset: size,
             hasher,

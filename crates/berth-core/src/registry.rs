@@ -325,11 +325,20 @@ impl Registry {
         Ok(UploadState { id, size: 0 })
     }
 
-    async fn check_upload(&self, repo: &RepoName, id: &str) -> Result<()> {
+    async fn check_upload(&self, repo: &RepoName, id: &str) -> Result<UploadRecord> {
         match self.meta.get_upload(id).await? {
-            Some(u) if u.repo == repo.as_str() => Ok(()),
+            Some(u) if u.repo == repo.as_str() => Ok(u),
             _ => Err(RegistryError::BlobUploadUnknown(id.to_owned())),
         }
+    }
+
+    /// How stale an upload's recorded activity may get before a chunk
+    /// refreshes it: a minute, or a tenth of the expiry if that is shorter.
+    /// Each refresh is a database commit (an fsync with SQLite), which a
+    /// chunked push of 5 MiB chunks paid on every chunk.
+    fn touch_interval_ms(&self) -> i64 {
+        let tenth = self.config.upload_expiry.as_millis() / 10;
+        i64::try_from(tenth.min(60_000)).unwrap_or(60_000)
     }
 
     /// Bytes received by an upload session.
@@ -352,7 +361,7 @@ impl Registry {
         id: &str,
         chunk: Chunk,
     ) -> Result<UploadState> {
-        self.check_upload(repo, id).await?;
+        let upload = self.check_upload(repo, id).await?;
         let Chunk {
             range,
             length,
@@ -386,7 +395,10 @@ impl Registry {
             None => (None, max),
         };
         let result = self.blobs.upload_append(id, offset, body, limit).await;
-        self.meta.touch_upload(id, now_millis()).await?;
+        let now = now_millis();
+        if now - upload.updated_at >= self.touch_interval_ms() {
+            self.meta.touch_upload(id, now).await?;
+        }
         let size = match result {
             Ok(size) => size,
             Err(berth_blob::BlobError::TooLarge { .. }) if range.is_some() => {

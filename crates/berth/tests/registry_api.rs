@@ -31,6 +31,7 @@ backend_tests!(
     pull_counts_are_batched,
     uploads_survive_restart,
     upload_expiry,
+    upload_activity_is_recorded_at_most_once_per_interval,
     health_ready_metrics,
     layer_size_limit,
     tag_limit_evicts_idle_tags,
@@ -1189,6 +1190,67 @@ async fn upload_expiry(b: Backend) {
             .count(),
         0
     );
+}
+
+async fn upload_activity_is_recorded_at_most_once_per_interval(b: Backend) {
+    // A 30 s expiry: a session's activity is refreshed at most every 3 s, so
+    // a chunked push does not commit to the database on every chunk.
+    let t = TestServer::start_with(b, |c| c.registry.upload_expiry_secs = 30).await;
+    let started = std::time::Instant::now();
+    let loc = t.start_upload("act").await;
+    let id = loc
+        .split('?')
+        .next()
+        .and_then(|p| p.rsplit('/').next())
+        .expect("upload id")
+        .to_owned();
+    let recorded = || async {
+        t.registry()
+            .meta()
+            .get_upload(&id)
+            .await
+            .expect("get upload")
+            .expect("upload exists")
+            .updated_at
+    };
+    let created = recorded().await;
+    let patch = |loc: String, start: usize, data: &'static [u8]| {
+        let t = &t;
+        async move {
+            let r = t
+                .client
+                .patch(t.resolve(&loc))
+                .header(
+                    "content-range",
+                    format!("{start}-{}", start + data.len() - 1),
+                )
+                .body(data)
+                .send()
+                .await
+                .expect("patch");
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+            header(&r, "location")
+        }
+    };
+    let loc = patch(loc, 0, b"first ").await;
+    if started.elapsed() < std::time::Duration::from_millis(2500) {
+        assert_eq!(recorded().await, created, "a chunk right after the start");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let loc = patch(loc, 6, b"second").await;
+    assert!(
+        recorded().await > created,
+        "a chunk after the interval refreshes"
+    );
+    let digest = sha256(b"first second");
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    let r = t
+        .client
+        .put(format!("{}{sep}digest={digest}", t.resolve(&loc)))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), StatusCode::CREATED);
 }
 
 async fn health_ready_metrics(b: Backend) {
