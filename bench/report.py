@@ -51,11 +51,13 @@ for s in scenarios:
 table = "\n".join(lines)
 
 sha = m("machine", "sha256_one_core", "mb_s")
+disks = sorted(values.get(("machine", "disk_write_fdatasync", "mb_s"), []))
+disk_range = f"{disks[0]:,.0f}–{disks[-1]:,.0f} MB/s" if disks else "—"
 disk = m("machine", "disk_write_fdatasync", "mb_s")
 loop = m("machine", "loopback_tcp", "mb_s")
 ceilings = (
     f"- SHA-256, one core (`openssl speed -evp sha256`, 16 KiB blocks): {fmt(sha, 'mb_s')} MB/s\n"
-    f"- disk write with fdatasync (`dd bs=1M count=1024 conv=fdatasync`): {fmt(disk, 'mb_s')} MB/s\n"
+    f"- disk write with fdatasync: {fmt(disk, 'mb_s')} MB/s, the median of `dd bs=1M count=1024 conv=fdatasync` at the start and 256 MiB written and fdatasynced right before each round's pushes (this machine's disk varies from minute to minute: {disk_range})\n"
     f"- loopback TCP, one stream (`berth-bench loopback`): {fmt(loop, 'mb_s')} MB/s"
 )
 

@@ -71,10 +71,10 @@ done
 for round in $(seq 1 "$ROUNDS"); do
   echo "== round $round/$ROUNDS: berth"
   "$BIN/berth-bench" run --url "http://127.0.0.1:$BERTH_PORT" --target berth \
-    --creds admin:bench-admin-password --token-auth --pid "$BPID" --seconds "$SECS" --round "$round" >>"$RESULTS"
+    --creds admin:bench-admin-password --token-auth --pid "$BPID" --seconds "$SECS" --round "$round" --disk-probe "$WORK" >>"$RESULTS"
   echo "== round $round/$ROUNDS: reference"
   "$BIN/berth-bench" run --url "http://127.0.0.1:$REF_PORT" --target reference \
-    --pid "$RPID" --seconds "$SECS" --round "$round" >>"$RESULTS"
+    --pid "$RPID" --seconds "$SECS" --round "$round" --disk-probe "$WORK" >>"$RESULTS"
 done
 
 echo "== berth: a tag list of 100,000 tags through the management API"

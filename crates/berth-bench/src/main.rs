@@ -50,6 +50,11 @@ enum Cmd {
         /// Round number (makes pushed content unique per round).
         #[arg(long, default_value_t = 0)]
         round: u32,
+        /// A directory on the registry's disk: the disk's write speed with
+        /// fdatasync is measured there right before the push scenarios, as
+        /// this machine's disk speed varies from minute to minute.
+        #[arg(long)]
+        disk_probe: Option<std::path::PathBuf>,
     },
     /// Tag one image 100,000 times and time pages of its tag list through
     /// the management API (Berth only: the reference has no such API).
@@ -105,6 +110,24 @@ fn settle_disk() {
     if let Err(e) = std::process::Command::new("sync").status() {
         eprintln!("sync: {e}");
     }
+}
+
+/// MB/s of writing 256 MiB in 1 MiB blocks to a new file in `dir`, then
+/// fdatasync, as `dd conv=fdatasync` does.
+fn disk_write_speed(dir: &std::path::Path) -> anyhow::Result<f64> {
+    use std::io::Write;
+    let path = dir.join("disk-probe.tmp");
+    let block = data(1 << 20, 7);
+    let start = Instant::now();
+    let mut f = std::fs::File::create(&path)?;
+    for _ in 0..256 {
+        f.write_all(&block)?;
+    }
+    f.sync_data()?;
+    let secs = start.elapsed().as_secs_f64();
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok((256u64 << 20) as f64 / 1e6 / secs)
 }
 
 fn sha256(b: &[u8]) -> String {
@@ -570,6 +593,7 @@ async fn run(
     pid: Option<u32>,
     secs: u64,
     round: u32,
+    disk_probe: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     // Idle means before any load: only the first round measures it.
     let (rss, _) = rss_kb(pid);
@@ -689,6 +713,10 @@ async fn run(
     let pushed_bytes = (BIG * PUSHES) as f64;
     let monolithic = contents(1000);
     settle_disk();
+    if let Some(dir) = disk_probe {
+        let mb_s = tokio::task::spawn_blocking(move || disk_write_speed(&dir)).await??;
+        emit("machine", "disk_write_fdatasync", json!({"mb_s": mb_s}));
+    }
     let cpu0 = cpu_seconds(pid);
     let start = Instant::now();
     for (body, digest) in &monolithic {
@@ -863,6 +891,7 @@ async fn main() -> anyhow::Result<()> {
             pid,
             seconds,
             round,
+            disk_probe,
         } => {
             let creds = creds.map(|c| {
                 let (u, p) = c.split_once(':').unwrap_or((c.as_str(), ""));
@@ -876,7 +905,7 @@ async fn main() -> anyhow::Result<()> {
                 creds,
                 token_auth,
             };
-            run(&target, t, pid, seconds, round).await
+            run(&target, t, pid, seconds, round, disk_probe).await
         }
         Cmd::TagList {
             url,
