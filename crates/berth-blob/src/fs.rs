@@ -27,12 +27,12 @@ use crate::{BlobError, BlobReader, BlobStore, ByteStream};
 /// throughput against 1 MiB blocks (docs/benchmarks.md).
 const BLOCK: usize = 128 << 10;
 
-/// An upload request that may bring `LARGE_AFTER` bytes or more (any but a
-/// small ranged chunk) uses blocks of this size while fewer than
-/// `MAX_LARGE` requests do: fewer hand-offs to the blocking thread, which
-/// cost a quarter of a 100 MiB push's CPU with 128 KiB blocks
-/// (docs/benchmarks.md). Large blocks take at most `MAX_LARGE` × 2 × 1 MiB;
-/// a small blob touches only the pages it fills.
+/// An upload request of `LARGE_AFTER` bytes or more (a ranged chunk that
+/// long, or a body of unknown length once that much has arrived) uses
+/// blocks of this size while fewer than `MAX_LARGE` requests do: fewer
+/// hand-offs to the blocking thread, which cost a quarter of a 100 MiB
+/// push's CPU with 128 KiB blocks (docs/benchmarks.md). Large blocks take
+/// at most `MAX_LARGE` × 2 × 1 MiB, and small blobs never hold them.
 const LARGE_BLOCK: usize = 1 << 20;
 const LARGE_AFTER: u64 = 2 << 20;
 const MAX_LARGE: usize = 4;
@@ -381,12 +381,13 @@ impl BlobStore for FsBlobStore {
             file,
             hasher,
         });
-        // Large blocks, while permits last, unless this request can only be
-        // small (a ranged chunk's limit is its end).
-        let large = (limit.saturating_sub(current) >= LARGE_AFTER)
+        // Large blocks, while permits last, from the start for a ranged
+        // chunk of LARGE_AFTER bytes or more (its limit is its end), and
+        // for a body of unknown length once that much of it has arrived.
+        let mut large = (offset.is_some() && limit.saturating_sub(current) >= LARGE_AFTER)
             .then(LargeBlocks::try_acquire)
             .flatten();
-        let block = if large.is_some() { LARGE_BLOCK } else { BLOCK };
+        let mut block = if large.is_some() { LARGE_BLOCK } else { BLOCK };
         let mut buf = Vec::with_capacity(block);
         let mut size = current;
         let mut failure = None;
@@ -403,6 +404,12 @@ impl BlobStore for FsBlobStore {
                 break;
             }
             size += chunk.len() as u64;
+            if large.is_none() && offset.is_none() && size - current >= LARGE_AFTER {
+                if let Some(permit) = LargeBlocks::try_acquire() {
+                    large = Some(permit);
+                    block = LARGE_BLOCK;
+                }
+            }
             // Fill blocks of exactly `block` bytes, so buffers never grow
             // beyond what was reserved for them.
             let mut rest = &chunk[..];

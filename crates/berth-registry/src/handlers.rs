@@ -23,10 +23,11 @@ type Result<T> = std::result::Result<T, OciError>;
 /// Largest page of tags or repositories returned at once.
 const MAX_PAGE: u64 = 10_000;
 
-/// Read buffers of blob downloads: each takes up to 1 MiB while the budget
-/// lasts (a 1 MiB buffer streams a cached blob about a third faster than
-/// 256 KiB: fewer, larger socket writes), and 64 KiB beyond it, so many
-/// concurrent pulls stay within a few MiB (docs/benchmarks.md).
+/// Read buffers of blob downloads: a download of 4 MiB or more takes up to
+/// 1 MiB while the budget lasts (a 1 MiB buffer streams a cached blob about
+/// a third faster than 256 KiB: fewer, larger socket writes); smaller ones,
+/// and any beyond the budget, take 64 KiB, so many concurrent pulls stay
+/// within a few MiB (docs/benchmarks.md).
 static DOWNLOAD_BUFFERS: BufferBudget = BufferBudget::new(8 << 20, 64 << 10, 1 << 20);
 
 /// A memory budget shared by the read buffers of concurrent downloads.
@@ -55,16 +56,23 @@ impl BufferBudget {
         }
     }
 
-    /// A buffer for a download of `len` bytes: `max` while the budget
-    /// lasts, `min` once it is spent, and never more than the download.
+    /// A buffer for a download of `len` bytes: `max` while the budget lasts
+    /// for a download of at least four times that, `min` otherwise, and
+    /// never more than the download.
     fn share(&self, len: u64) -> BufferShare<'_> {
         let len = usize::try_from(len).unwrap_or(usize::MAX).max(1);
+        let large = len >= 4 * self.max;
         let mut size = 0;
         let _ = self
             .reserved
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
                 let left = self.budget.saturating_sub(reserved);
-                size = left.clamp(self.min, self.max).min(len);
+                size = if large {
+                    left.clamp(self.min, self.max)
+                } else {
+                    self.min
+                }
+                .min(len);
                 Some(reserved + size)
             });
         BufferShare { from: self, size }
@@ -689,9 +697,10 @@ mod tests {
         let a = budget.share(100 << 20);
         let b = budget.share(100 << 20);
         assert_eq!((a.size, b.size), (1 << 20, 1 << 20));
-        // Never more than the download itself.
+        // Never more than the download itself, and small downloads small.
         let tiny = budget.share(500);
         assert_eq!(tiny.size, 500);
+        assert_eq!(budget.share(1_000_000).size, 64 << 10);
         let c = budget.share(100 << 20);
         assert_eq!(c.size, (1 << 20) - 500);
         let d = budget.share(100 << 20);
