@@ -11,6 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use axum_server::accept::NoDelayAcceptor;
 use berth_blob::FsBlobStore;
 use berth_core::{Auth, Collector, Directory, Management, ManagementConfig, Registry};
 use berth_meta::{DirectoryStore, GcStore, ManagementStore, MetaStore, PostgresStore, SqliteStore};
@@ -265,6 +266,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 
     let handle = axum_server::Handle::new();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY on every connection: without it, the last small write of
+    // a response could wait for the client's delayed ACK (40 ms), which
+    // showed as a 60 ms p99 for push-then-pull of a 1 MB image read in
+    // 64 KiB pieces (docs/benchmarks.md). Go's server, the reference, sets
+    // it too.
     let serve = match &config.tls {
         Some(tls) => {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
@@ -276,7 +282,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                         tls.key.display()
                     )
                 })?;
-            let mut server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+            let mut server = axum_server::from_tcp_rustls(listener, rustls)?
+                .map(|tls| tls.acceptor(NoDelayAcceptor::new()))
+                .handle(handle.clone());
             server
                 .http_builder()
                 .http1()
@@ -284,7 +292,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             tokio::spawn(async move { server.serve(service).await })
         }
         None => {
-            let mut server = axum_server::from_tcp(listener)?.handle(handle.clone());
+            let mut server = axum_server::from_tcp(listener)?
+                .acceptor(NoDelayAcceptor::new())
+                .handle(handle.clone());
             server
                 .http_builder()
                 .http1()
