@@ -1,10 +1,14 @@
-//! The one system call the standard library lacks: a positioned read that
-//! returns at once, with `WouldBlock`, instead of waiting for the disk
-//! (`preadv2` with `RWF_NOWAIT`, Linux 4.14 and later).
-//!
-//! It lets a download copy data that is already in the page cache straight
-//! from the async runtime, without handing each chunk to a blocking thread
-//! and back (see `read.rs`). This is the crate's only `unsafe` code.
+//! The two system calls the standard library lacks, and the crate's only
+//! `unsafe` code:
+//! - a positioned read that returns at once, with `WouldBlock`, instead of
+//!   waiting for the disk (`preadv2` with `RWF_NOWAIT`, Linux 4.14 and
+//!   later). It lets a download copy data that is already in the page cache
+//!   straight from the async runtime, without handing each chunk to a
+//!   blocking thread and back (see `read.rs`);
+//! - starting the writeback of a file range without waiting for it
+//!   (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`), so that an upload's
+//!   data goes to the disk while the rest of it is still arriving, and the
+//!   fsync at commit has little left to do (see `fs.rs`).
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -64,3 +68,28 @@ pub(crate) fn read_cached(
 ) -> io::Result<usize> {
     Err(io::ErrorKind::Unsupported.into())
 }
+
+/// Ask the kernel to start writing `len` bytes at `offset` of `file` to the
+/// disk, without waiting. Only a hint: durability still comes from the
+/// fsync at commit, so failures are ignored (and where the call does not
+/// exist the writeback simply starts later).
+#[cfg(target_os = "linux")]
+pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+
+    let (Ok(offset), Ok(len)) = (
+        libc::off64_t::try_from(offset),
+        libc::off64_t::try_from(len),
+    ) else {
+        return;
+    };
+    // SAFETY: no memory is passed; the descriptor stays open while `file`
+    // is borrowed.
+    let _ = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
+}
+
+/// Elsewhere the writeback starts when the kernel or the fsync decides.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
