@@ -55,10 +55,11 @@ disks = sorted(values.get(("machine", "disk_write_fdatasync", "mb_s"), []))
 disk_range = f"{disks[0]:,.0f}–{disks[-1]:,.0f} MB/s" if disks else "—"
 disk = m("machine", "disk_write_fdatasync", "mb_s")
 loop = m("machine", "loopback_tcp", "mb_s")
+loop_big = m("machine", "loopback_tcp_100mib_source", "mb_s")
 ceilings = (
     f"- SHA-256, one core (`openssl speed -evp sha256`, 16 KiB blocks): {fmt(sha, 'mb_s')} MB/s\n"
     f"- disk write with fdatasync: {fmt(disk, 'mb_s')} MB/s, the median of `dd bs=1M count=1024 conv=fdatasync` at the start and 256 MiB written and fdatasynced right before each round's pushes (this machine's disk varies from minute to minute: {disk_range})\n"
-    f"- loopback TCP, one stream (`berth-bench loopback`): {fmt(loop, 'mb_s')} MB/s"
+    f"- loopback TCP, one stream (`berth-bench loopback`): {fmt(loop, 'mb_s')} MB/s writing one 1 MiB buffer again and again (it stays in the CPU cache); {fmt(loop_big, 'mb_s')} MB/s writing the 1 MiB pieces of a 100 MiB buffer in turn, as a server does with a 100 MiB blob"
 )
 
 
@@ -79,7 +80,8 @@ bg = m("berth", "blob_get_100mib_c1", "mb_s")
 if bg and loop:
     rbg = m("reference", "blob_get_100mib_c1", "mb_s")
     ref = f"; the reference, which uses sendfile: {100 * rbg / loop:.0f}%" if rbg else ""
-    t.append(check(bg >= 0.8 * loop, f"blob GET ≥ 80% of loopback — {100 * bg / loop:.0f}% at c=1{ref}"))
+    big = f"; {100 * bg / loop_big:.0f}% of loopback from a 100 MiB buffer" if loop_big else ""
+    t.append(check(bg >= 0.8 * loop, f"blob GET ≥ 80% of loopback — {100 * bg / loop:.0f}% at c=1{ref}{big}"))
 mp = m("berth", "push_monolithic_100mib", "mb_s")
 if mp and push_ceiling:
     t.append(check(mp >= 0.85 * push_ceiling, f"monolithic push ≥ 85% of min(SHA-256, disk) — {100 * mp / push_ceiling:.0f}%"))
