@@ -185,7 +185,12 @@ impl Target {
     /// Monolithic upload (POST, then PUT with the whole body) of content
     /// whose digest the caller already knows, so that timing it measures the
     /// transfer alone.
-    async fn push_blob_as(&self, repo: &str, body: Bytes, digest: &str) -> anyhow::Result<()> {
+    async fn push_blob_as(
+        &self,
+        repo: &str,
+        body: impl Into<reqwest::Body>,
+        digest: &str,
+    ) -> anyhow::Result<()> {
         let r = self
             .push_req(
                 self.client
@@ -539,19 +544,7 @@ async fn push_loop(
     pid: Option<u32>,
 ) -> (f64, f64, f64, u64, Option<u64>) {
     let stop = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let sampler = {
-        let stop = stop.clone();
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                if let (Some(rss), _) = rss_kb(pid) {
-                    peak.fetch_max(rss, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let sampler = RssSampler::start(pid, stop.clone(), Duration::from_millis(20));
     let mut tasks = Vec::new();
     for task in 0..c {
         let t = t.clone();
@@ -576,9 +569,120 @@ async fn push_loop(
         }));
     }
     let (rate, p50, p99, errors) = gather(tasks, &stop, secs).await;
-    let _ = sampler.await;
-    let seen = peak.load(Ordering::Relaxed);
-    (rate, p50, p99, errors, (seen > 0).then_some(seen))
+    let peak = sampler.peak().await;
+    (rate, p50, p99, errors, peak)
+}
+
+/// Samples a process's resident memory until `stop` is set, keeping the peak.
+struct RssSampler {
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    fn start(pid: Option<u32>, stop: Arc<AtomicBool>, every: Duration) -> Self {
+        let task = tokio::spawn(async move {
+            let mut peak = 0;
+            while !stop.load(Ordering::Relaxed) {
+                if let (Some(rss), _) = rss_kb(pid) {
+                    peak = peak.max(rss);
+                }
+                tokio::time::sleep(every).await;
+            }
+            peak
+        });
+        RssSampler { task }
+    }
+
+    /// The peak seen (kB), once the sampler has noticed `stop`.
+    async fn peak(self) -> Option<u64> {
+        self.task.await.ok().filter(|&p| p > 0)
+    }
+}
+
+/// A blob of `len` bytes in 1 MiB pieces, each distinct (per seed and
+/// position), made as they are consumed so the client never holds the blob.
+fn pieces(len: usize, seed: u64) -> impl Iterator<Item = Bytes> {
+    const PIECE: usize = 1 << 20;
+    let base = data(PIECE, seed);
+    (0..len.div_ceil(PIECE)).map(move |i| {
+        let mut piece = base[..PIECE.min(len - i * PIECE)].to_vec();
+        let tag = (i as u64).to_le_bytes();
+        let n = tag.len().min(piece.len());
+        piece[..n].copy_from_slice(&tag[..n]);
+        Bytes::from(piece)
+    })
+}
+
+/// The extra resident memory (kB) of the server while `transfer` runs: its
+/// peak, sampled every 10 ms, above the resident set just before.
+async fn rss_during<F: std::future::Future<Output = anyhow::Result<()>>>(
+    pid: Option<u32>,
+    transfer: F,
+) -> anyhow::Result<Option<u64>> {
+    let (before, _) = rss_kb(pid);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = RssSampler::start(pid, stop.clone(), Duration::from_millis(10));
+    let result = transfer.await;
+    stop.store(true, Ordering::Relaxed);
+    let peak = sampler.peak().await;
+    result?;
+    Ok(peak.zip(before).map(|(p, b)| p.saturating_sub(b)))
+}
+
+/// Sizes of the blobs whose transfers' memory is compared.
+const MEMORY_SIZES: [(usize, &str); 3] = [
+    (10 << 20, "10mib"),
+    (100 << 20, "100mib"),
+    (1 << 30, "1gib"),
+];
+
+/// Memory per transfer whatever the blob's size: the server's extra
+/// resident memory during one streamed push (a body of unknown length, as
+/// `docker push` sends) and one download of blobs of 10 MiB, 100 MiB and 1 GiB.
+async fn transfer_memory(
+    cli_target: &str,
+    t: &Target,
+    repo: &str,
+    pid: Option<u32>,
+    round: u32,
+) -> anyhow::Result<()> {
+    for (len, label) in MEMORY_SIZES {
+        let seed = 5000 + 10 * u64::from(round) + len as u64;
+        let mut hasher = berth_oci::Hasher::new(Algorithm::Sha256);
+        for piece in pieces(len, seed) {
+            hasher.update(&piece);
+        }
+        let digest = hasher.finish().to_string();
+        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(
+            pieces(len, seed).map(Ok::<_, std::io::Error>),
+        ));
+        let push = rss_during(pid, t.push_blob_as(repo, body, &digest)).await?;
+        let url = format!("{}/v2/{repo}/blobs/{digest}", t.url);
+        let get = rss_during(pid, async {
+            let mut s = t
+                .anon
+                .get(&url)
+                .send()
+                .await?
+                .error_for_status()?
+                .bytes_stream();
+            let mut n = 0usize;
+            while let Some(chunk) = s.next().await {
+                n += chunk?.len();
+            }
+            if n != len {
+                bail!("blob GET returned {n} of {len} bytes");
+            }
+            Ok(())
+        })
+        .await?;
+        emit(
+            cli_target,
+            &format!("memory_transfer_{label}"),
+            json!({"push_extra_rss_kb": push, "get_extra_rss_kb": get}),
+        );
+    }
+    Ok(())
 }
 
 fn emit(target: &str, scenario: &str, mut fields: serde_json::Value) {
@@ -841,7 +945,7 @@ async fn run(
         "rss_after",
         json!({"rss_kb": rss, "peak_rss_kb": peak}),
     );
-    Ok(())
+    transfer_memory(cli_target, &t, repo, pid, round).await
 }
 
 /// Loopback TCP throughput, one stream, sending 1 MiB writes taken in turn
