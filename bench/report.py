@@ -105,8 +105,10 @@ for kind in ("push", "get"):
     if all(x is not None for x in extra):
         what = "upload (a streamed push)" if kind == "push" else "download"
         shown = " / ".join(f"{x / 1024:.1f}" for x in extra)
-        # Constant: the 1 GiB transfer costs no more than the smaller ones, give or take 1 MiB of noise.
-        t.append(check(extra[2] <= max(extra[:2]) + 1024, f"memory per {what} constant whatever the blob size — extra RSS during one transfer of 10 MiB / 100 MiB / 1 GiB: {shown} MiB"))
+        # Constant: bounded by what one transfer holds by design (two upload
+        # blocks of at most 1 MiB, or one 1 MiB download buffer) plus the
+        # allocator's slack, 4 MiB in all, for blobs from 10 MiB to 1 GiB.
+        t.append(check(max(extra) <= 4 * 1024, f"memory per {what} constant whatever the blob size (≤ 4 MiB extra for blobs of 10 MiB to 1 GiB) — extra RSS during one transfer of 10 MiB / 100 MiB / 1 GiB: {shown} MiB"))
 one, distinct = m("berth", "push_c8_one_repo", "ops_s"), m("berth", "push_c8_distinct_repos", "ops_s")
 if one and distinct:
     t.append(check(one >= 0.8 * distinct, f"concurrent pushes to one repository ≥ 80% of the rate to distinct repositories — {100 * one / distinct:.0f}% ({one:.0f} vs {distinct:.0f} images/s, 8 clients)"))

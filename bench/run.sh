@@ -81,4 +81,10 @@ echo "== berth: a tag list of 100,000 tags through the management API"
 "$BIN/berth-bench" tag-list --url "http://127.0.0.1:$BERTH_PORT" --creds admin:bench-admin-password \
   --seconds "$SECS" >>"$RESULTS"
 
+echo "== memory per transfer: blobs of 10 MiB, 100 MiB and 1 GiB, once each"
+"$BIN/berth-bench" transfer-memory --url "http://127.0.0.1:$BERTH_PORT" --target berth \
+  --creds admin:bench-admin-password --pid "$BPID" >>"$RESULTS"
+"$BIN/berth-bench" transfer-memory --url "http://127.0.0.1:$REF_PORT" --target reference \
+  --pid "$RPID" >>"$RESULTS"
+
 python3 bench/report.py "$RESULTS" docs/benchmarks.md

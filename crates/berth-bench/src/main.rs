@@ -75,6 +75,22 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// The server's extra memory during one streamed push and one download
+    /// of blobs of 10 MiB, 100 MiB and 1 GiB (run once, after the rounds).
+    TransferMemory {
+        /// Base URL.
+        #[arg(long)]
+        url: String,
+        /// Label for the output (berth, reference).
+        #[arg(long)]
+        target: String,
+        /// Basic credentials user:password for pushes (none: anonymous).
+        #[arg(long)]
+        creds: Option<String>,
+        /// Server process id, for its resident memory from /proc.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
     /// Measure loopback TCP throughput (a physical ceiling).
     Loopback {
         /// Bytes to transfer.
@@ -169,6 +185,22 @@ struct Target {
 }
 
 impl Target {
+    /// A target at `url`, pushing with `creds` ("user:password") if given.
+    fn new(url: &str, creds: Option<&str>, token_auth: bool) -> anyhow::Result<Self> {
+        let creds = creds.map(|c| {
+            let (u, p) = c.split_once(':').unwrap_or((c, ""));
+            (u.to_owned(), p.to_owned())
+        });
+        let client = Client::builder().pool_max_idle_per_host(64).build()?;
+        Ok(Target {
+            url: url.trim_end_matches('/').to_owned(),
+            anon: client.clone(),
+            client,
+            creds,
+            token_auth,
+        })
+    }
+
     fn push_req(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.creds {
             Some((u, p)) => r.basic_auth(u, Some(p)),
@@ -639,15 +671,19 @@ const MEMORY_SIZES: [(usize, &str); 3] = [
 /// Memory per transfer whatever the blob's size: the server's extra
 /// resident memory during one streamed push (a body of unknown length, as
 /// `docker push` sends) and one download of blobs of 10 MiB, 100 MiB and 1 GiB.
+/// Run once after the rounds: 2.2 GiB written and fsynced would push this
+/// machine's disk into its slow phase for the next round's push scenarios.
 async fn transfer_memory(
     cli_target: &str,
     t: &Target,
     repo: &str,
     pid: Option<u32>,
-    round: u32,
 ) -> anyhow::Result<()> {
+    // A small push first: the first verification of a password (argon2id,
+    // 19 MiB) would otherwise count as the first upload's memory.
+    t.push_blob(repo, data(1024, 4999)).await?;
     for (len, label) in MEMORY_SIZES {
-        let seed = 5000 + 10 * u64::from(round) + len as u64;
+        let seed = 5000 + len as u64;
         let mut hasher = berth_oci::Hasher::new(Algorithm::Sha256);
         for piece in pieces(len, seed) {
             hasher.update(&piece);
@@ -945,7 +981,7 @@ async fn run(
         "rss_after",
         json!({"rss_kb": rss, "peak_rss_kb": peak}),
     );
-    transfer_memory(cli_target, &t, repo, pid, round).await
+    Ok(())
 }
 
 /// Loopback TCP throughput, one stream, sending 1 MiB writes taken in turn
@@ -1087,18 +1123,7 @@ async fn main() -> anyhow::Result<()> {
             round,
             disk_probe,
         } => {
-            let creds = creds.map(|c| {
-                let (u, p) = c.split_once(':').unwrap_or((c.as_str(), ""));
-                (u.to_owned(), p.to_owned())
-            });
-            let client = Client::builder().pool_max_idle_per_host(64).build()?;
-            let t = Target {
-                url: url.trim_end_matches('/').to_owned(),
-                anon: client.clone(),
-                client,
-                creds,
-                token_auth,
-            };
+            let t = Target::new(&url, creds.as_deref(), token_auth)?;
             run(&target, t, pid, seconds, round, disk_probe).await
         }
         Cmd::TagList {
@@ -1108,16 +1133,17 @@ async fn main() -> anyhow::Result<()> {
             tags,
             seconds,
         } => {
-            let (u, p) = creds.split_once(':').unwrap_or((creds.as_str(), ""));
-            let client = Client::builder().pool_max_idle_per_host(64).build()?;
-            let t = Target {
-                url: url.trim_end_matches('/').to_owned(),
-                anon: client.clone(),
-                client,
-                creds: Some((u.to_owned(), p.to_owned())),
-                token_auth: true,
-            };
+            let t = Target::new(&url, Some(&creds), true)?;
             tag_list(t, &namespace, tags, seconds).await
+        }
+        Cmd::TransferMemory {
+            url,
+            target,
+            creds,
+            pid,
+        } => {
+            let t = Target::new(&url, creds.as_deref(), false)?;
+            transfer_memory(&target, &t, "bench/app", pid).await
         }
         Cmd::Loopback { bytes } => loopback(bytes).await,
     }
