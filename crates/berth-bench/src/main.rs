@@ -25,25 +25,33 @@ struct Cli {
     command: Cmd,
 }
 
+/// The registry under test, as the scenarios of `run` and
+/// `transfer-memory` address it.
+#[derive(clap::Args)]
+struct Server {
+    /// Base URL, e.g. http://127.0.0.1:5101
+    #[arg(long)]
+    url: String,
+    /// Label for the output (berth, reference).
+    #[arg(long)]
+    target: String,
+    /// Basic credentials user:password for pushes (none: anonymous).
+    #[arg(long)]
+    creds: Option<String>,
+    /// Server process id, for its CPU seconds and memory from /proc.
+    #[arg(long)]
+    pid: Option<u32>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the registry scenarios against one target.
     Run {
-        /// Base URL, e.g. http://127.0.0.1:5101
-        #[arg(long)]
-        url: String,
-        /// Label for the output (berth, reference).
-        #[arg(long)]
-        target: String,
-        /// Basic credentials user:password for pushes (none: anonymous).
-        #[arg(long)]
-        creds: Option<String>,
+        #[command(flatten)]
+        server: Server,
         /// Whether the target issues bearer tokens at /auth/token.
         #[arg(long)]
         token_auth: bool,
-        /// Server process id, for CPU seconds from /proc.
-        #[arg(long)]
-        pid: Option<u32>,
         /// Seconds per request-rate scenario.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
@@ -78,18 +86,8 @@ enum Cmd {
     /// The server's extra memory during one streamed push and one download
     /// of blobs of 10 MiB, 100 MiB and 1 GiB (run once, after the rounds).
     TransferMemory {
-        /// Base URL.
-        #[arg(long)]
-        url: String,
-        /// Label for the output (berth, reference).
-        #[arg(long)]
-        target: String,
-        /// Basic credentials user:password for pushes (none: anonymous).
-        #[arg(long)]
-        creds: Option<String>,
-        /// Server process id, for its resident memory from /proc.
-        #[arg(long)]
-        pid: Option<u32>,
+        #[command(flatten)]
+        server: Server,
     },
     /// Measure loopback TCP throughput (a physical ceiling).
     Loopback {
@@ -1114,17 +1112,14 @@ async fn loopback(bytes: u64) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Run {
-            url,
-            target,
-            creds,
+            server,
             token_auth,
-            pid,
             seconds,
             round,
             disk_probe,
         } => {
-            let t = Target::new(&url, creds.as_deref(), token_auth)?;
-            run(&target, t, pid, seconds, round, disk_probe).await
+            let t = Target::new(&server.url, server.creds.as_deref(), token_auth)?;
+            run(&server.target, t, server.pid, seconds, round, disk_probe).await
         }
         Cmd::TagList {
             url,
@@ -1136,14 +1131,9 @@ async fn main() -> anyhow::Result<()> {
             let t = Target::new(&url, Some(&creds), true)?;
             tag_list(t, &namespace, tags, seconds).await
         }
-        Cmd::TransferMemory {
-            url,
-            target,
-            creds,
-            pid,
-        } => {
-            let t = Target::new(&url, creds.as_deref(), false)?;
-            transfer_memory(&target, &t, "bench/app", pid).await
+        Cmd::TransferMemory { server } => {
+            let t = Target::new(&server.url, server.creds.as_deref(), false)?;
+            transfer_memory(&server.target, &t, "bench/app", server.pid).await
         }
         Cmd::Loopback { bytes } => loopback(bytes).await,
     }
