@@ -89,7 +89,7 @@ if mp and push_ceiling:
     t.append(check(mp >= 0.85 * push_ceiling, f"monolithic push ≥ 85% of min(SHA-256, disk) — {100 * mp / push_ceiling:.0f}%"))
 cp = m("berth", "push_chunked_100mib_5mib", "mb_s")
 if cp and mp:
-    t.append(check(cp >= 0.9 * mp, f"chunked push within 10% of monolithic — {100 * cp / mp:.0f}%"))
+    t.append(check(cp >= 0.9 * mp, f"chunked push within 10% of monolithic — {100 * cp / mp:.1f}%"))
 idle = m("berth", "rss_idle", "rss_kb")
 if idle:
     t.append(check(idle <= 15 * 1024, f"idle RSS ≤ 15 MB — {idle / 1024:.1f} MiB"))
