@@ -74,7 +74,29 @@ struct HashState {
     hasher: Hasher,
 }
 
-type UploadLock = Arc<Mutex<Option<HashState>>>;
+/// What an upload's lock guards.
+#[derive(Debug, Default)]
+struct UploadSlot {
+    /// The incremental hash, if it is still valid.
+    hash: Option<HashState>,
+    /// A write that failed after its request had been answered (see
+    /// `upload_append`): the upload's next request reports it.
+    failed: Option<String>,
+}
+
+impl UploadSlot {
+    /// The failure of a write this upload's client has not been told of.
+    fn take_failure(&mut self) -> Result<(), BlobError> {
+        match self.failed.take() {
+            Some(e) => Err(BlobError::Io(io::Error::other(format!(
+                "an earlier write to this upload failed: {e}"
+            )))),
+            None => Ok(()),
+        }
+    }
+}
+
+type UploadLock = Arc<Mutex<UploadSlot>>;
 
 /// Blobs as files under one root directory.
 #[derive(Debug)]
@@ -147,7 +169,7 @@ async fn blocking<T: Send + 'static>(
 /// An upload's file and hash state between blocks, with the lock on the
 /// upload: whoever holds this may append.
 struct Idle {
-    state: OwnedMutexGuard<Option<HashState>>,
+    state: OwnedMutexGuard<UploadSlot>,
     file: std::fs::File,
     hasher: Option<Hasher>,
     /// The file's size (it is opened for appending).
@@ -159,7 +181,7 @@ struct Idle {
 
 impl Idle {
     fn new(
-        state: OwnedMutexGuard<Option<HashState>>,
+        state: OwnedMutexGuard<UploadSlot>,
         file: std::fs::File,
         hasher: Option<Hasher>,
         size: u64,
@@ -234,7 +256,12 @@ impl BlockWriter {
             .take()
             .ok_or_else(|| io::Error::other("upload writer lost its file"))?;
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
-            idle.append(&block)?;
+            if let Err(e) = idle.append(&block) {
+                // Whoever holds the lock next learns of it too: the request
+                // may have been answered before this write finished.
+                idle.state.failed = Some(e.to_string());
+                return Err(e.into());
+            }
             Ok((idle, block))
         }));
         let mut next = std::mem::take(&mut self.spare);
@@ -384,7 +411,7 @@ impl BlobStore for FsBlobStore {
             .open(&path)
             .await?;
         let lock = self.lock_for(id);
-        *lock.lock().await = Some(HashState {
+        lock.lock().await.hash = Some(HashState {
             offset: 0,
             hasher: Hasher::new(algorithm),
         });
@@ -393,6 +420,15 @@ impl BlobStore for FsBlobStore {
 
     async fn upload_size(&self, id: &str) -> Result<Option<u64>, BlobError> {
         let path = self.upload_path(id)?;
+        // Wait for a write still in flight after its request was answered.
+        let lock = {
+            let map = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(id).cloned()
+        };
+        let _settled = match &lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
         match tokio::fs::metadata(path).await {
             Ok(m) => Ok(Some(m.len())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -409,12 +445,14 @@ impl BlobStore for FsBlobStore {
     ) -> Result<u64, BlobError> {
         let path = self.upload_path(id)?;
         let mut state = self.lock_for(id).lock_owned().await;
+        state.take_failure()?;
         let file = not_found_as(std::fs::OpenOptions::new().append(true).open(&path), id)?;
         let current = file.metadata()?.len();
         if let Some(given) = offset.filter(|&o| o != current) {
             return Err(BlobError::RangeMismatch { current, given });
         }
         let hasher = state
+            .hash
             .take()
             .filter(|s| s.offset == current)
             .map(|s| s.hasher);
@@ -465,14 +503,33 @@ impl BlobStore for FsBlobStore {
         if !buf.is_empty() {
             writer.write(buf, 0).await?;
         }
-        let Idle {
-            mut state, hasher, ..
-        } = writer.finish().await?;
+        let restore = move |idle: Idle| {
+            let Idle {
+                mut state, hasher, ..
+            } = idle;
+            state.hash = hasher.map(|hasher| HashState {
+                offset: size,
+                hasher,
+            });
+        };
+        let detach = failure.is_none().then(|| writer.in_flight.take()).flatten();
+        if let Some(last) = detach {
+            // Answer without waiting for the last block: the lock travels
+            // with it, so the upload's next request (or its commit, or a
+            // status query) waits for the write, and learns if it failed.
+            // A chunked push saves the hashing and writing of a block on
+            // every chunk (docs/benchmarks.md).
+            tokio::spawn(async move {
+                if let Ok(Ok((idle, _))) = last.await {
+                    restore(idle);
+                }
+                drop(large);
+            });
+            return Ok(size);
+        }
+        let idle = writer.finish().await?;
         drop(large);
-        *state = hasher.map(|hasher| HashState {
-            offset: size,
-            hasher,
-        });
+        restore(idle);
         match failure {
             Some(e) => Err(e),
             None => Ok(size),
@@ -483,7 +540,8 @@ impl BlobStore for FsBlobStore {
         let path = self.upload_path(id)?;
         let lock = self.lock_for(id);
         let mut state = lock.lock().await;
-        let incremental = state.take();
+        state.take_failure()?;
+        let incremental = state.hash.take();
         let target = self.blob_path(expected);
         let expected = expected.clone();
         let id_owned = id.to_owned();
@@ -578,6 +636,73 @@ mod tests {
         let mut out = Vec::new();
         r.read_to_end(&mut out).await.expect("read");
         out
+    }
+
+    #[tokio::test]
+    async fn a_request_is_answered_before_its_last_block_is_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).expect("open");
+        store
+            .upload_create("u", Algorithm::Sha256)
+            .await
+            .expect("create");
+        let n = store
+            .upload_append("u", Some(0), body(&[b"hello ", b"world"]), 11)
+            .await
+            .expect("append");
+        assert_eq!(n, 11);
+        // The status waits for the write, and the incremental hash is back
+        // in place once it is done.
+        assert_eq!(store.upload_size("u").await.expect("size"), Some(11));
+        let slot = store.lock_for("u");
+        assert_eq!(slot.lock().await.hash.as_ref().map(|h| h.offset), Some(11));
+        let d = Digest::of_bytes(Algorithm::Sha256, b"hello world");
+        assert_eq!(store.upload_commit("u", &d).await.expect("commit"), 11);
+        assert_eq!(read_all(&store, &d, None).await, b"hello world");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_write_that_fails_after_the_answer_fails_the_next_request() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::open(dir.path()).expect("open");
+        store
+            .upload_create("full", Algorithm::Sha256)
+            .await
+            .expect("create");
+        // Every write to /dev/full fails with ENOSPC.
+        let path = dir.path().join("_uploads").join("full");
+        std::fs::remove_file(&path).expect("remove");
+        std::os::unix::fs::symlink("/dev/full", &path).expect("symlink");
+        // One small block: it is still to be written when the request ends.
+        let n = store
+            .upload_append("full", Some(0), body(&[b"abc"]), 3)
+            .await
+            .expect("answered before the write");
+        assert_eq!(n, 3);
+        let err = store
+            .upload_append("full", Some(3), body(&[b"def"]), 6)
+            .await
+            .expect_err("the failed write is reported");
+        assert!(
+            matches!(&err, BlobError::Io(e) if e.to_string().contains("earlier write")),
+            "{err:?}"
+        );
+        // Reported once; then the upload is what its file says (empty).
+        let err = store
+            .upload_append("full", Some(3), body(&[b"def"]), 6)
+            .await
+            .expect_err("range");
+        assert!(
+            matches!(
+                err,
+                BlobError::RangeMismatch {
+                    current: 0,
+                    given: 3
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

@@ -96,7 +96,9 @@ pub trait BlobStore: Send + Sync + Debug {
     async fn upload_size(&self, id: &str) -> Result<Option<u64>, BlobError>;
     /// Append a chunk that must start at `offset` (the current size; `None`
     /// appends at the end), refusing to grow the upload past `limit` bytes.
-    /// Returns the new size.
+    /// Returns the new size. The last of the chunk's bytes may still be
+    /// being written when this returns: the upload's next operation waits
+    /// for them, and fails if that write did.
     async fn upload_append(
         &self,
         id: &str,
