@@ -638,14 +638,20 @@ mod tests {
         out
     }
 
-    #[tokio::test]
-    async fn a_request_is_answered_before_its_last_block_is_written() {
+    /// A store in a fresh directory with one SHA-256 upload `id` begun.
+    async fn store_with_upload(id: &str) -> (tempfile::TempDir, FsBlobStore) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = FsBlobStore::open(dir.path()).expect("open");
         store
-            .upload_create("u", Algorithm::Sha256)
+            .upload_create(id, Algorithm::Sha256)
             .await
             .expect("create");
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_request_is_answered_before_its_last_block_is_written() {
+        let (_dir, store) = store_with_upload("u").await;
         let n = store
             .upload_append("u", Some(0), body(&[b"hello ", b"world"]), 11)
             .await
@@ -664,12 +670,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_write_that_fails_after_the_answer_fails_the_next_request() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = FsBlobStore::open(dir.path()).expect("open");
-        store
-            .upload_create("full", Algorithm::Sha256)
-            .await
-            .expect("create");
+        let (dir, store) = store_with_upload("full").await;
         // Every write to /dev/full fails with ENOSPC.
         let path = dir.path().join("_uploads").join("full");
         std::fs::remove_file(&path).expect("remove");
