@@ -7,8 +7,9 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::SystemTime;
 
@@ -43,6 +44,16 @@ const MAX_LARGE: usize = 4;
 /// made the client wait about 40 ms of a 100 MiB push's 190 on this
 /// project's benchmark machine (docs/benchmarks.md).
 const WRITEBACK_EVERY: u64 = 8 << 20;
+
+/// Large blocks start at multiples of this in the upload's file and are
+/// written with `O_DIRECT` (the usual logical block size is 512 or 4096):
+/// a large upload goes straight from the block buffer to the disk instead
+/// of being copied into the page cache and written back later. That copy
+/// was most of a push's CPU time whenever the page cache had to take fresh
+/// memory (docs/benchmarks.md), and a pushed layer would otherwise push
+/// hotter data out of the cache. Small blobs (configs, small layers) and
+/// the unaligned ends of a request still go through the page cache.
+const DIRECT_ALIGN: usize = 4096;
 
 /// Uploads writing large blocks now.
 static LARGE_UPLOADS: AtomicUsize = AtomicUsize::new(0);
@@ -98,6 +109,52 @@ impl UploadSlot {
 
 type UploadLock = Arc<Mutex<UploadSlot>>;
 
+/// A block buffer whose bytes start at a `DIRECT_ALIGN` boundary in memory,
+/// as `O_DIRECT` requires.
+struct AlignedBuf {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+    capacity: usize,
+}
+
+impl AlignedBuf {
+    fn new(capacity: usize) -> Self {
+        let raw = vec![0u8; capacity + DIRECT_ALIGN];
+        let addr = raw.as_ptr() as usize;
+        let start = (DIRECT_ALIGN - addr % DIRECT_ALIGN) % DIRECT_ALIGN;
+        AlignedBuf {
+            raw,
+            start,
+            len: 0,
+            capacity,
+        }
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.raw[self.start..self.start + self.len]
+    }
+
+    /// Append `bytes`, which must fit in the capacity left.
+    fn extend(&mut self, bytes: &[u8]) {
+        let at = self.start + self.len;
+        self.raw[at..at + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+}
+
+/// The length of the next block of an upload, which starts at offset `at`
+/// of its file: large blocks end at a `DIRECT_ALIGN` boundary, so that all
+/// but the first of a request start at one and can be written directly.
+fn block_len(large: bool, at: u64) -> usize {
+    if large {
+        // The remainder is below DIRECT_ALIGN, so it fits in usize.
+        LARGE_BLOCK - (at % DIRECT_ALIGN as u64) as usize
+    } else {
+        BLOCK
+    }
+}
+
 /// Blobs as files under one root directory.
 #[derive(Debug)]
 pub struct FsBlobStore {
@@ -105,6 +162,8 @@ pub struct FsBlobStore {
     /// Per-upload locks with the incremental hash state. After a restart the
     /// state is gone and the upload is re-hashed from disk when it is committed.
     uploads: StdMutex<HashMap<String, UploadLock>>,
+    /// Whether the filesystem accepts `O_DIRECT` (until it refuses once).
+    direct: AtomicBool,
 }
 
 impl FsBlobStore {
@@ -115,6 +174,7 @@ impl FsBlobStore {
         Ok(FsBlobStore {
             root,
             uploads: StdMutex::new(HashMap::new()),
+            direct: AtomicBool::new(true),
         })
     }
 
@@ -143,6 +203,29 @@ impl FsBlobStore {
     fn lock_for(&self, id: &str) -> UploadLock {
         let mut map = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(id.to_owned()).or_default().clone()
+    }
+
+    /// A second descriptor of an upload's file for `O_DIRECT` writes, where
+    /// the filesystem supports them (tmpfs and some others do not: their
+    /// uploads go through the page cache, as small ones always do).
+    fn open_direct(&self, path: &Path) -> Option<Arc<std::fs::File>> {
+        if !self.direct.load(Ordering::Relaxed) {
+            return None;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path)
+        {
+            Ok(file) => Some(Arc::new(file)),
+            Err(e) => {
+                if e.kind() == io::ErrorKind::InvalidInput {
+                    tracing::debug!("no O_DIRECT uploads under {}: {e}", self.root.display());
+                    self.direct.store(false, Ordering::Relaxed);
+                }
+                None
+            }
+        }
     }
 
     fn forget(&self, id: &str) {
@@ -210,10 +293,39 @@ impl Idle {
         }
         Ok(())
     }
+
+    /// Append `data`, which starts at the `DIRECT_ALIGN` boundary `at` (the
+    /// end of the file), through `direct` except for an unaligned end, which
+    /// goes through the page cache. Hashing is the caller's (it runs at the
+    /// same time, on another thread).
+    fn append_direct(&mut self, direct: &std::fs::File, data: &[u8], at: u64) -> io::Result<()> {
+        debug_assert_eq!(at, self.end);
+        let whole = data.len() - data.len() % DIRECT_ALIGN;
+        if let Err(e) = direct.write_all_at(&data[..whole], at) {
+            if e.kind() != io::ErrorKind::InvalidInput {
+                return Err(e);
+            }
+            // Refused after all (an alignment this filesystem does not
+            // take): write what may have gone in again, the usual way.
+            self.file.set_len(at)?;
+            self.file.write_all(&data[..whole])?;
+        }
+        // The file ends where the direct write did, and this appends there.
+        self.file.write_all(&data[whole..])?;
+        self.end = at + data.len() as u64;
+        // Only the unaligned end is in the page cache: its writeback is left
+        // to the fsync at commit.
+        self.unflushed = self.unflushed.max(self.end - self.end % WRITEBACK_EVERY);
+        Ok(())
+    }
+}
+
+fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, BlobError> {
+    r.map_err(|e| BlobError::Io(io::Error::other(e)))
 }
 
 /// A block being hashed and written: hands back the upload and the buffer.
-type BlockWrite = JoinHandle<Result<(Idle, Vec<u8>), BlobError>>;
+type BlockWrite = JoinHandle<Result<(Idle, AlignedBuf), BlobError>>;
 
 /// Appends blocks to an upload, hashing and writing each on a blocking
 /// thread while the next one is received (at most one block in flight).
@@ -222,7 +334,9 @@ type BlockWrite = JoinHandle<Result<(Idle, Vec<u8>), BlobError>>;
 struct BlockWriter {
     idle: Option<Idle>,
     in_flight: Option<BlockWrite>,
-    spare: Vec<u8>,
+    spare: Option<AlignedBuf>,
+    /// The `O_DIRECT` descriptor for large blocks, once they are used.
+    direct: Option<Arc<std::fs::File>>,
 }
 
 impl BlockWriter {
@@ -230,42 +344,91 @@ impl BlockWriter {
         BlockWriter {
             idle: Some(idle),
             in_flight: None,
-            spare: Vec::new(),
+            spare: None,
+            direct: None,
         }
     }
 
     /// Wait for the block in flight, if any.
     async fn settle(&mut self) -> Result<(), BlobError> {
         if let Some(task) = self.in_flight.take() {
-            let (idle, mut buf) = task
-                .await
-                .map_err(|e| BlobError::Io(io::Error::other(e)))??;
-            buf.clear();
+            let (idle, mut buf) = joined(task.await)??;
+            buf.len = 0;
             self.idle = Some(idle);
-            self.spare = buf;
+            self.spare = Some(buf);
         }
         Ok(())
     }
 
-    /// Start hashing and writing `block` (after the one before it); returns
-    /// an empty buffer for `next_len` bytes to fill next.
-    async fn write(&mut self, block: Vec<u8>, next_len: usize) -> Result<Vec<u8>, BlobError> {
+    /// Start hashing and writing `block`, which starts at offset `at` of the
+    /// file (after the block before it); returns an empty buffer for
+    /// `next_len` bytes to fill next. A large block that starts at a
+    /// `DIRECT_ALIGN` boundary is written directly while it is hashed.
+    async fn write(
+        &mut self,
+        block: AlignedBuf,
+        at: u64,
+        large: bool,
+        next_len: usize,
+    ) -> Result<AlignedBuf, BlobError> {
         self.settle().await?;
         let mut idle = self
             .idle
             .take()
             .ok_or_else(|| io::Error::other("upload writer lost its file"))?;
-        self.in_flight = Some(tokio::task::spawn_blocking(move || {
-            if let Err(e) = idle.append(&block) {
-                // Whoever holds the lock next learns of it too: the request
-                // may have been answered before this write finished.
-                idle.state.failed = Some(e.to_string());
-                return Err(e.into());
+        let direct = self
+            .direct
+            .as_ref()
+            .filter(|_| large && at.is_multiple_of(DIRECT_ALIGN as u64));
+        self.in_flight = Some(match direct {
+            None => tokio::task::spawn_blocking(move || {
+                if let Err(e) = idle.append(block.filled()) {
+                    // Whoever holds the lock next learns of it too: the
+                    // request may have been answered before this write
+                    // finished.
+                    idle.state.failed = Some(e.to_string());
+                    return Err(e.into());
+                }
+                Ok((idle, block))
+            }),
+            Some(direct) => {
+                let direct = Arc::clone(direct);
+                let block = Arc::new(block);
+                let hasher = idle.hasher.take();
+                let hashing = {
+                    let block = Arc::clone(&block);
+                    tokio::task::spawn_blocking(move || {
+                        hasher.map(|mut h| {
+                            h.update(block.filled());
+                            h
+                        })
+                    })
+                };
+                tokio::spawn(async move {
+                    let writing = {
+                        let block = Arc::clone(&block);
+                        tokio::task::spawn_blocking(move || {
+                            let written = idle.append_direct(&direct, block.filled(), at);
+                            (idle, written)
+                        })
+                    };
+                    let (mut idle, written) = joined(writing.await)?;
+                    // A hash that did not finish is rebuilt from the file at
+                    // commit.
+                    idle.hasher = hashing.await.ok().flatten();
+                    if let Err(e) = written {
+                        idle.state.failed = Some(e.to_string());
+                        return Err(e.into());
+                    }
+                    let block = Arc::try_unwrap(block).unwrap_or_else(|_| AlignedBuf::new(0));
+                    Ok((idle, block))
+                })
             }
-            Ok((idle, block))
-        }));
-        let mut next = std::mem::take(&mut self.spare);
-        next.reserve_exact(next_len);
+        });
+        let next = match self.spare.take() {
+            Some(spare) if spare.capacity >= next_len => spare,
+            _ => AlignedBuf::new(next_len),
+        };
         Ok(next)
     }
 
@@ -463,8 +626,13 @@ impl BlobStore for FsBlobStore {
         let mut large = (offset.is_some() && limit.saturating_sub(current) >= LARGE_AFTER)
             .then(LargeBlocks::try_acquire)
             .flatten();
-        let mut block = if large.is_some() { LARGE_BLOCK } else { BLOCK };
-        let mut buf = Vec::with_capacity(block);
+        if large.is_some() {
+            writer.direct = self.open_direct(&path);
+        }
+        // The offset in the file of the block being filled, and its length.
+        let mut at = current;
+        let mut block = block_len(large.is_some(), at);
+        let mut buf = AlignedBuf::new(block);
         let mut size = current;
         let mut failure = None;
         while let Some(chunk) = body.next().await {
@@ -480,28 +648,31 @@ impl BlobStore for FsBlobStore {
                 break;
             }
             size += chunk.len() as u64;
-            if large.is_none() && offset.is_none() && size - current >= LARGE_AFTER {
-                if let Some(permit) = LargeBlocks::try_acquire() {
-                    large = Some(permit);
-                    block = LARGE_BLOCK;
-                }
-            }
             // Fill blocks of exactly `block` bytes, so buffers never grow
             // beyond what was reserved for them.
             let mut rest = &chunk[..];
             while !rest.is_empty() {
-                let take = block.saturating_sub(buf.len()).min(rest.len());
-                buf.extend_from_slice(&rest[..take]);
+                let take = block.saturating_sub(buf.len).min(rest.len());
+                buf.extend(&rest[..take]);
                 rest = &rest[take..];
-                if buf.len() >= block {
-                    buf = writer.write(buf, block).await?;
+                if buf.len >= block {
+                    let next = at + block as u64;
+                    if large.is_none() && offset.is_none() && next - current >= LARGE_AFTER {
+                        large = LargeBlocks::try_acquire();
+                        if large.is_some() {
+                            writer.direct = self.open_direct(&path);
+                        }
+                    }
+                    let next_len = block_len(large.is_some(), next);
+                    buf = writer.write(buf, at, large.is_some(), next_len).await?;
+                    (at, block) = (next, next_len);
                 }
             }
         }
         // What arrived is kept even when the body broke off, so the client can
         // resume from the size it reads back.
-        if !buf.is_empty() {
-            writer.write(buf, 0).await?;
+        if buf.len > 0 {
+            writer.write(buf, at, large.is_some(), 0).await?;
         }
         let restore = move |idle: Idle| {
             let Idle {
@@ -743,6 +914,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_direct_write_that_is_refused_goes_through_the_page_cache() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("upload");
+        std::fs::write(&path, [b'a'; DIRECT_ALIGN]).expect("write");
+        let lock: UploadLock = Arc::default();
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        let mut idle = Idle::new(lock.lock_owned().await, file, None, DIRECT_ALIGN as u64);
+        let store = FsBlobStore::open(dir.path()).expect("store");
+        let Some(direct) = store.open_direct(&path) else {
+            return; // no O_DIRECT here: nothing to refuse
+        };
+        // A buffer one byte past an aligned address: O_DIRECT refuses it.
+        let mut buf = AlignedBuf::new(3 * DIRECT_ALIGN);
+        let data: Vec<u8> = (0..2 * DIRECT_ALIGN + 6).map(|i| i as u8).collect();
+        buf.extend(&[0]);
+        buf.extend(&data);
+        let refused = direct.write_at(&buf.filled()[1..=DIRECT_ALIGN], DIRECT_ALIGN as u64);
+        if !matches!(&refused, Err(e) if e.kind() == io::ErrorKind::InvalidInput) {
+            return; // this filesystem takes unaligned direct writes
+        }
+        idle.append_direct(&direct, &buf.filled()[1..], DIRECT_ALIGN as u64)
+            .expect("written the usual way");
+        let mut expected = vec![b'a'; DIRECT_ALIGN];
+        expected.extend(&data);
+        assert_eq!(idle.end, expected.len() as u64);
+        assert!(std::fs::read(&path).expect("read") == expected);
+    }
+
+    #[tokio::test]
     async fn lists_blobs_in_digest_order_page_by_page() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = FsBlobStore::open(dir.path()).expect("open");
@@ -822,6 +1025,21 @@ mod tests {
             .expect("third");
         assert_eq!(n, end);
         assert_eq!(store.upload_commit("big", &d).await.expect("commit"), end);
+        // Where the filesystem takes O_DIRECT, the large blocks went past
+        // the page cache: the first request's after its switch to large
+        // blocks, and the third's after its first (unaligned) one.
+        if store.direct.load(Ordering::Relaxed) {
+            let blob = std::fs::File::open(store.blob_path(&d)).expect("blob");
+            for offset in [(5 << 19) as u64, 5 << 20] {
+                let mut byte = [0u8; 1];
+                let mut buf = tokio::io::ReadBuf::new(&mut byte);
+                let cached = crate::sys::read_cached(&blob, &mut buf, 1, offset);
+                assert!(
+                    matches!(&cached, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+                    "offset {offset}: {cached:?}"
+                );
+            }
+        }
         assert_eq!(read_all(&store, &d, None).await, content);
         assert_eq!(
             LARGE_UPLOADS.load(Ordering::Acquire),
