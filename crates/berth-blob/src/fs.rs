@@ -15,9 +15,9 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use berth_oci::{Algorithm, Digest, Hasher};
-use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{Mutex, OwnedMutexGuard};
-use tokio::task::JoinHandle;
 
 use crate::read::FileReader;
 use crate::{BlobError, BlobReader, BlobStore, ByteStream};
@@ -324,11 +324,14 @@ fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, BlobError> {
     r.map_err(|e| BlobError::Io(io::Error::other(e)))
 }
 
-/// A block being hashed and written: hands back the upload and the buffer.
-type BlockWrite = JoinHandle<Result<(Idle, AlignedBuf), BlobError>>;
+/// A block being hashed and written (on blocking threads, which start at
+/// once: awaiting this only collects their results): hands back the upload
+/// and the buffer.
+type BlockWrite = BoxFuture<'static, Result<(Idle, AlignedBuf), BlobError>>;
 
 /// Appends blocks to an upload, hashing and writing each on a blocking
-/// thread while the next one is received (at most one block in flight).
+/// thread while the next one is received (at most one block in flight); a
+/// direct write and its block's hash run on two threads at once.
 /// The lock travels with the block, so a request dropped mid-write leaves
 /// the upload locked until that write has finished.
 struct BlockWriter {
@@ -352,7 +355,7 @@ impl BlockWriter {
     /// Wait for the block in flight, if any.
     async fn settle(&mut self) -> Result<(), BlobError> {
         if let Some(task) = self.in_flight.take() {
-            let (idle, mut buf) = joined(task.await)??;
+            let (idle, mut buf) = task.await?;
             buf.len = 0;
             self.idle = Some(idle);
             self.spare = Some(buf);
@@ -381,20 +384,33 @@ impl BlockWriter {
             .as_ref()
             .filter(|_| large && at.is_multiple_of(DIRECT_ALIGN as u64));
         self.in_flight = Some(match direct {
-            None => tokio::task::spawn_blocking(move || {
-                if let Err(e) = idle.append(block.filled()) {
-                    // Whoever holds the lock next learns of it too: the
-                    // request may have been answered before this write
-                    // finished.
-                    idle.state.failed = Some(e.to_string());
-                    return Err(e.into());
-                }
-                Ok((idle, block))
-            }),
+            None => {
+                let task = tokio::task::spawn_blocking(move || {
+                    if let Err(e) = idle.append(block.filled()) {
+                        // Whoever holds the lock next learns of it too: the
+                        // request may have been answered before this write
+                        // finished.
+                        idle.state.failed = Some(e.to_string());
+                        return Err(e.into());
+                    }
+                    Ok((idle, block))
+                });
+                async move { joined(task.await)? }.boxed()
+            }
             Some(direct) => {
                 let direct = Arc::clone(direct);
                 let block = Arc::new(block);
                 let hasher = idle.hasher.take();
+                // The write first: it mostly waits for the disk, so it takes
+                // little of the CPU the hash needs, and it is not left
+                // waiting for a free core until the hash is done.
+                let writing = {
+                    let block = Arc::clone(&block);
+                    tokio::task::spawn_blocking(move || {
+                        let written = idle.append_direct(&direct, block.filled(), at);
+                        (idle, written)
+                    })
+                };
                 let hashing = {
                     let block = Arc::clone(&block);
                     tokio::task::spawn_blocking(move || {
@@ -404,14 +420,7 @@ impl BlockWriter {
                         })
                     })
                 };
-                tokio::spawn(async move {
-                    let writing = {
-                        let block = Arc::clone(&block);
-                        tokio::task::spawn_blocking(move || {
-                            let written = idle.append_direct(&direct, block.filled(), at);
-                            (idle, written)
-                        })
-                    };
+                async move {
                     let (mut idle, written) = joined(writing.await)?;
                     // A hash that did not finish is rebuilt from the file at
                     // commit.
@@ -422,7 +431,8 @@ impl BlockWriter {
                     }
                     let block = Arc::try_unwrap(block).unwrap_or_else(|_| AlignedBuf::new(0));
                     Ok((idle, block))
-                })
+                }
+                .boxed()
             }
         });
         let next = match self.spare.take() {
@@ -691,7 +701,7 @@ impl BlobStore for FsBlobStore {
             // A chunked push saves the hashing and writing of a block on
             // every chunk (docs/benchmarks.md).
             tokio::spawn(async move {
-                if let Ok(Ok((idle, _))) = last.await {
+                if let Ok((idle, _)) = last.await {
                     restore(idle);
                 }
                 drop(large);
