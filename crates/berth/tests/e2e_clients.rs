@@ -74,6 +74,18 @@ async fn docker_build_push_remove_pull_by_tag_and_digest() {
     let ctx = tempfile::tempdir().expect("ctx");
     let image = format!("{}/e2e/docker-img", host(&t));
     let tagged = format!("{image}:v1");
+    // 8 MiB of random hex: about 4 MiB once gzipped, a layer large enough to
+    // be written past the page cache in 1 MiB blocks, pushed the way docker
+    // does (one streamed PATCH) and checked by docker's pull.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let big: String = (0..8 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b"0123456789abcdef"[(state >> 60) as usize])
+        })
+        .collect();
     docker_build(
         ctx.path(),
         &tagged,
@@ -81,6 +93,7 @@ async fn docker_build_push_remove_pull_by_tag_and_digest() {
             ("a.txt", "first layer\n"),
             ("b.txt", "second layer\n"),
             ("c.txt", "third layer\n"),
+            ("big.txt", &big),
         ],
     )
     .await;
@@ -91,7 +104,7 @@ async fn docker_build_push_remove_pull_by_tag_and_digest() {
         .find(|w| w.starts_with("sha256:"))
         .unwrap_or_else(|| panic!("no digest in push output: {pushed}"))
         .to_owned();
-    // The registry has it: three layers, tag listed.
+    // The registry has it: four layers, tag listed.
     let r = t
         .client
         .get(t.url("/v2/e2e/docker-img/manifests/v1"))
@@ -105,7 +118,14 @@ async fn docker_build_push_remove_pull_by_tag_and_digest() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "docker-content-digest"), digest);
     let m: serde_json::Value = r.json().await.expect("json");
-    assert_eq!(m["layers"].as_array().map(Vec::len), Some(3), "{m}");
+    assert_eq!(m["layers"].as_array().map(Vec::len), Some(4), "{m}");
+    let largest = m["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["size"].as_u64())
+        .max();
+    assert!(largest > Some(3 << 20), "{m}");
     run("docker", &["rmi", &tagged]).await;
     run("docker", &["pull", &tagged]).await;
     let by_digest = format!("{image}@{digest}");
@@ -123,7 +143,7 @@ async fn docker_build_push_remove_pull_by_tag_and_digest() {
         )
         .await,
     );
-    assert_eq!(inspect.trim(), "3");
+    assert_eq!(inspect.trim(), "4");
     run("docker", &["rmi", "-f", &tagged, &by_digest]).await;
     run("docker", &["logout", &host(&t)]).await;
 }
