@@ -54,12 +54,14 @@ sha = m("machine", "sha256_one_core", "mb_s")
 disks = sorted(values.get(("machine", "disk_write_fdatasync", "mb_s"), []))
 disk_range = f"{disks[0]:,.0f}–{disks[-1]:,.0f} MB/s" if disks else "—"
 disk = m("machine", "disk_write_fdatasync", "mb_s")
+disk_direct = m("machine", "disk_write_direct", "mb_s")
 loop = m("machine", "loopback_tcp", "mb_s")
 loop_big = m("machine", "loopback_tcp_100mib_source", "mb_s")
 loop_sendfile = m("machine", "loopback_tcp_sendfile_100mib", "mb_s")
 ceilings = (
     f"- SHA-256, one core (`openssl speed -evp sha256`, 16 KiB blocks): {fmt(sha, 'mb_s')} MB/s\n"
     f"- disk write with fdatasync: {fmt(disk, 'mb_s')} MB/s, the median of `dd bs=1M count=1024 conv=fdatasync` at the start and 256 MiB written and fdatasynced right before each round's pushes (this machine's disk varies from minute to minute: {disk_range})\n"
+    f"- disk write past the page cache, as large uploads are written (`dd bs=1M count=1024 oflag=direct conv=fdatasync`, at the start): {fmt(disk_direct, 'mb_s')} MB/s\n"
     f"- loopback TCP, one stream (`berth-bench loopback`): {fmt(loop, 'mb_s')} MB/s writing one 1 MiB buffer again and again (it stays in the CPU cache); {fmt(loop_big, 'mb_s')} MB/s writing the 1 MiB pieces of a 100 MiB buffer in turn, as a server does with a 100 MiB blob; {fmt(loop_sendfile, 'mb_s')} MB/s sending a cached 100 MiB file with `sendfile` (no copy on the sending side)"
 )
 
