@@ -18,6 +18,7 @@ use berth_oci::{Algorithm, Digest, Hasher};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::task::JoinHandle;
 
 use crate::read::FileReader;
 use crate::{BlobError, BlobReader, BlobStore, ByteStream};
@@ -208,16 +209,20 @@ impl FsBlobStore {
     /// A second descriptor of an upload's file for `O_DIRECT` writes, where
     /// the filesystem supports them (tmpfs and some others do not: their
     /// uploads go through the page cache, as small ones always do).
-    fn open_direct(&self, path: &Path) -> Option<Arc<std::fs::File>> {
+    fn open_direct(&self, path: &Path) -> Option<(Arc<std::fs::File>, Arc<std::fs::File>)> {
         if !self.direct.load(Ordering::Relaxed) {
             return None;
         }
-        match std::fs::OpenOptions::new()
+        let opened = std::fs::OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_DIRECT)
             .open(path)
-        {
-            Ok(file) => Some(Arc::new(file)),
+            .and_then(|direct| {
+                let plain = std::fs::OpenOptions::new().write(true).open(path)?;
+                Ok((direct, plain))
+            });
+        match opened {
+            Ok((direct, plain)) => Some((Arc::new(direct), Arc::new(plain))),
             Err(e) => {
                 if e.kind() == io::ErrorKind::InvalidInput {
                     tracing::debug!("no O_DIRECT uploads under {}: {e}", self.root.display());
@@ -329,17 +334,163 @@ fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, BlobError> {
 /// and the buffer.
 type BlockWrite = BoxFuture<'static, Result<(Idle, AlignedBuf), BlobError>>;
 
+/// Whole aligned large blocks in flight at once in a `Pipe`.
+const PIPE_DEPTH: usize = 2;
+
+/// A block of a `Pipe` for its hashing thread, and how that thread says it
+/// is done with it.
+type ToHash = (Arc<AlignedBuf>, tokio::sync::oneshot::Sender<()>);
+
+/// A direct write of a `Pipe` at an offset: hands back the block once it
+/// is written and hashed.
+type PipeWrite = (u64, JoinHandle<(Arc<AlignedBuf>, io::Result<()>)>);
+
+/// A run of whole aligned large blocks, `PIPE_DEPTH` of them in flight: one
+/// thread hashes them in order, back to back, for the whole run, while each
+/// is written directly on a blocking thread of its own. The receiving task
+/// then waits for a hash only when it is two blocks ahead.
+struct Pipe {
+    to_hash: tokio::sync::mpsc::Sender<ToHash>,
+    hashing: JoinHandle<Option<Hasher>>,
+    writes: std::collections::VecDeque<PipeWrite>,
+    direct: Arc<std::fs::File>,
+    /// The file without `O_DIRECT`, should a direct write be refused.
+    plain: Arc<std::fs::File>,
+    /// Where the last block pushed ends.
+    end: u64,
+    /// Where the first block whose write failed starts: the file is cut
+    /// there, as later blocks may have been written after the gap.
+    failed_at: Option<u64>,
+}
+
+impl Pipe {
+    fn start(
+        hasher: Option<Hasher>,
+        direct: Arc<std::fs::File>,
+        plain: Arc<std::fs::File>,
+        end: u64,
+    ) -> Self {
+        let (to_hash, mut blocks) = tokio::sync::mpsc::channel::<ToHash>(PIPE_DEPTH);
+        let hashing = tokio::task::spawn_blocking(move || {
+            let mut hasher = hasher;
+            while let Some((block, done)) = blocks.blocking_recv() {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(block.filled());
+                }
+                drop(block);
+                let _ = done.send(());
+            }
+            hasher
+        });
+        Pipe {
+            to_hash,
+            hashing,
+            writes: std::collections::VecDeque::new(),
+            direct,
+            plain,
+            end,
+            failed_at: None,
+        }
+    }
+
+    /// Hash and write `block`, which starts at the aligned offset `at`.
+    async fn push(&mut self, block: AlignedBuf, at: u64) -> Result<(), BlobError> {
+        debug_assert_eq!(at, self.end);
+        self.end = at + block.len as u64;
+        let block = Arc::new(block);
+        let (done, hashed) = tokio::sync::oneshot::channel();
+        self.to_hash
+            .send((Arc::clone(&block), done))
+            .await
+            .map_err(|_| io::Error::other("upload hashing stopped"))?;
+        let (direct, plain) = (Arc::clone(&self.direct), Arc::clone(&self.plain));
+        let write = tokio::task::spawn_blocking(move || {
+            let written = match direct.write_all_at(block.filled(), at) {
+                // Refused after all: through the page cache instead.
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                    plain.write_all_at(block.filled(), at)
+                }
+                other => other,
+            };
+            // The block goes back only once it is hashed too.
+            let _ = hashed.blocking_recv();
+            (block, written)
+        });
+        self.writes.push_back((at, write));
+        Ok(())
+    }
+
+    /// Wait for the oldest block in flight; hands back its buffer.
+    async fn pop(&mut self) -> Option<Result<AlignedBuf, BlobError>> {
+        let (at, write) = self.writes.pop_front()?;
+        let failed = match joined(write.await) {
+            Ok((block, Ok(()))) => {
+                let block = Arc::try_unwrap(block).unwrap_or_else(|_| AlignedBuf::new(0));
+                return Some(Ok(block));
+            }
+            Ok((_, Err(e))) => e.into(),
+            Err(e) => e,
+        };
+        self.failed_at = Some(self.failed_at.map_or(at, |f| f.min(at)));
+        Some(Err(failed))
+    }
+
+    /// Wait for every block in flight and the hash; hands back the hash
+    /// state and where the blocks end, or the first failure and where the
+    /// file must be cut.
+    async fn drain(mut self) -> Result<(Option<Hasher>, u64), (BlobError, u64)> {
+        let mut failure = None;
+        while let Some(r) = self.pop().await {
+            if let Err(e) = r {
+                failure.get_or_insert(e);
+            }
+        }
+        drop(self.to_hash);
+        // A hash that did not finish is rebuilt from the file at commit.
+        let hasher = self.hashing.await.ok().flatten();
+        match (failure, self.failed_at) {
+            (None, None) => Ok((hasher, self.end)),
+            (Some(e), at) => Err((e, at.unwrap_or(self.end))),
+            (None, Some(at)) => Err((
+                io::Error::other("an earlier block of this request failed").into(),
+                at,
+            )),
+        }
+    }
+}
+
 /// Appends blocks to an upload, hashing and writing each on a blocking
 /// thread while the next one is received (at most one block in flight); a
-/// direct write and its block's hash run on two threads at once.
-/// The lock travels with the block, so a request dropped mid-write leaves
-/// the upload locked until that write has finished.
+/// direct write and its block's hash run on two threads at once, and a run
+/// of whole aligned large blocks goes through a `Pipe`. The lock travels
+/// with the block, so a request dropped mid-write leaves the upload locked
+/// until that write has finished.
 struct BlockWriter {
     idle: Option<Idle>,
     in_flight: Option<BlockWrite>,
+    pipe: Option<Pipe>,
     spare: Option<AlignedBuf>,
-    /// The `O_DIRECT` descriptor for large blocks, once they are used.
-    direct: Option<Arc<std::fs::File>>,
+    /// The `O_DIRECT` descriptor for large blocks, once they are used, and
+    /// the same file without it.
+    direct: Option<(Arc<std::fs::File>, Arc<std::fs::File>)>,
+}
+
+impl Drop for BlockWriter {
+    fn drop(&mut self) {
+        // A request dropped with blocks of a pipe in flight: the lock is
+        // given back only once they are written.
+        if let (Some(pipe), Ok(runtime)) = (self.pipe.take(), tokio::runtime::Handle::try_current())
+        {
+            let idle = self.idle.take();
+            runtime.spawn(async move {
+                if let (Err((e, cut)), Some(mut idle)) = (pipe.drain().await, idle) {
+                    // As in `drain_pipe`: the next request hears of it.
+                    idle.state.failed = Some(e.to_string());
+                    let _ = idle.file.set_len(cut);
+                }
+            });
+        }
+    }
 }
 
 impl BlockWriter {
@@ -347,8 +498,38 @@ impl BlockWriter {
         BlockWriter {
             idle: Some(idle),
             in_flight: None,
+            pipe: None,
             spare: None,
             direct: None,
+        }
+    }
+
+    /// Wait for the blocks of the pipe, if any, and take its hash back.
+    async fn drain_pipe(&mut self) -> Result<(), BlobError> {
+        let Some(pipe) = self.pipe.take() else {
+            return Ok(());
+        };
+        let drained = pipe.drain().await;
+        let idle = self
+            .idle
+            .as_mut()
+            .ok_or_else(|| io::Error::other("upload writer lost its file"))?;
+        match drained {
+            Ok((hasher, end)) => {
+                idle.hasher = hasher;
+                idle.end = end;
+                idle.unflushed = idle.unflushed.max(end - end % WRITEBACK_EVERY);
+                Ok(())
+            }
+            Err((e, cut)) => {
+                idle.hasher = None;
+                idle.state.failed = Some(e.to_string());
+                // What the file holds up to there is what was received,
+                // in order; the client resumes from its size.
+                idle.file.set_len(cut)?;
+                idle.end = cut;
+                Err(e)
+            }
         }
     }
 
@@ -374,6 +555,48 @@ impl BlockWriter {
         large: bool,
         next_len: usize,
     ) -> Result<AlignedBuf, BlobError> {
+        let aligned = large && at.is_multiple_of(DIRECT_ALIGN as u64);
+        if let Some((direct, plain)) = self
+            .direct
+            .as_ref()
+            .filter(|_| aligned && block.len == LARGE_BLOCK)
+        {
+            let (direct, plain) = (Arc::clone(direct), Arc::clone(plain));
+            if self.pipe.is_none() {
+                self.settle().await?;
+                let hasher = self.idle.as_mut().and_then(|idle| idle.hasher.take());
+                self.pipe = Some(Pipe::start(hasher, direct, plain, at));
+            }
+            let mut spare = None;
+            if let Some(pipe) = self.pipe.as_mut() {
+                if pipe.writes.len() >= PIPE_DEPTH {
+                    match pipe.pop().await {
+                        Some(Ok(buf)) => spare = Some(buf),
+                        Some(Err(e)) => {
+                            // The client hears of it now, once the rest of
+                            // the pipe is written and the file cut where
+                            // the failed block starts.
+                            self.drain_pipe().await.ok();
+                            if let Some(idle) = self.idle.as_mut() {
+                                idle.state.failed = None;
+                            }
+                            return Err(e);
+                        }
+                        None => {}
+                    }
+                }
+                pipe.push(block, at).await?;
+            }
+            let next = match spare.or_else(|| self.spare.take()) {
+                Some(mut buf) if buf.capacity >= next_len => {
+                    buf.len = 0;
+                    buf
+                }
+                _ => AlignedBuf::new(next_len),
+            };
+            return Ok(next);
+        }
+        self.drain_pipe().await?;
         self.settle().await?;
         let mut idle = self
             .idle
@@ -382,7 +605,8 @@ impl BlockWriter {
         let direct = self
             .direct
             .as_ref()
-            .filter(|_| large && at.is_multiple_of(DIRECT_ALIGN as u64));
+            .map(|(direct, _)| direct)
+            .filter(|_| aligned);
         self.in_flight = Some(match direct {
             None => {
                 let task = tokio::task::spawn_blocking(move || {
@@ -444,6 +668,7 @@ impl BlockWriter {
 
     /// Wait for the last block and hand back the file, hash and lock.
     async fn finish(mut self) -> Result<Idle, BlobError> {
+        self.drain_pipe().await?;
         self.settle().await?;
         self.idle
             .take()
@@ -693,15 +918,14 @@ impl BlobStore for FsBlobStore {
                 hasher,
             });
         };
-        let detach = failure.is_none().then(|| writer.in_flight.take()).flatten();
-        if let Some(last) = detach {
+        if failure.is_none() && (writer.in_flight.is_some() || writer.pipe.is_some()) {
             // Answer without waiting for the last block: the lock travels
             // with it, so the upload's next request (or its commit, or a
             // status query) waits for the write, and learns if it failed.
             // A chunked push saves the hashing and writing of a block on
             // every chunk (docs/benchmarks.md).
             tokio::spawn(async move {
-                if let Ok((idle, _)) = last.await {
+                if let Ok(idle) = writer.finish().await {
                     restore(idle);
                 }
                 drop(large);
@@ -935,7 +1159,7 @@ mod tests {
             .expect("open");
         let mut idle = Idle::new(lock.lock_owned().await, file, None, DIRECT_ALIGN as u64);
         let store = FsBlobStore::open(dir.path()).expect("store");
-        let Some(direct) = store.open_direct(&path) else {
+        let Some((direct, _)) = store.open_direct(&path) else {
             return; // no O_DIRECT here: nothing to refuse
         };
         // A buffer one byte past an aligned address: O_DIRECT refuses it.
@@ -953,6 +1177,123 @@ mod tests {
         expected.extend(&data);
         assert_eq!(idle.end, expected.len() as u64);
         assert!(std::fs::read(&path).expect("read") == expected);
+    }
+
+    /// An upload file with its O_DIRECT and plain descriptors, if this
+    /// filesystem takes O_DIRECT.
+    fn direct_pair(dir: &Path) -> Option<(PathBuf, Arc<std::fs::File>, Arc<std::fs::File>)> {
+        let path = dir.join("upload");
+        std::fs::write(&path, b"").expect("create");
+        let store = FsBlobStore::open(dir).expect("store");
+        let (direct, plain) = store.open_direct(&path)?;
+        Some((path, direct, plain))
+    }
+
+    fn block_of(bytes: &[u8]) -> AlignedBuf {
+        let mut block = AlignedBuf::new(bytes.len());
+        block.extend(bytes);
+        block
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pipe_hashes_in_order_and_writes_a_refused_block_the_usual_way() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let Some((path, direct, plain)) = direct_pair(dir.path()) else {
+            return; // no O_DIRECT here
+        };
+        let parts: Vec<Vec<u8>> = (0..5u8)
+            .map(|i| vec![i; if i == 4 { 1000 } else { DIRECT_ALIGN * 3 }])
+            .collect();
+        let mut pipe = Pipe::start(Some(Hasher::new(Algorithm::Sha256)), direct, plain, 0);
+        let mut at = 0;
+        for part in &parts {
+            if pipe.writes.len() >= PIPE_DEPTH {
+                pipe.pop().await.expect("in flight").expect("written");
+            }
+            // The last block's 1,000 bytes are refused by O_DIRECT.
+            pipe.push(block_of(part), at).await.expect("push");
+            at += part.len() as u64;
+        }
+        let (hasher, end) = pipe.drain().await.expect("drained");
+        let all = parts.concat();
+        assert_eq!(end, all.len() as u64);
+        assert!(std::fs::read(&path).expect("read") == all);
+        let digest = hasher.expect("hash").finish();
+        assert_eq!(digest, Digest::of_bytes(Algorithm::Sha256, &all));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_writer_keeps_the_lock_until_its_pipe_is_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let Some((path, direct, plain)) = direct_pair(dir.path()) else {
+            return;
+        };
+        let lock: UploadLock = Arc::default();
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        let mut writer =
+            BlockWriter::new(Idle::new(lock.clone().lock_owned().await, file, None, 0));
+        writer.direct = Some((direct, plain));
+        let block = vec![9u8; LARGE_BLOCK];
+        for i in 0..3u64 {
+            let buf = writer
+                .write(block_of(&block), i * LARGE_BLOCK as u64, true, LARGE_BLOCK)
+                .await
+                .expect("write");
+            assert_eq!(buf.len, 0);
+        }
+        assert!(
+            writer.pipe.is_some(),
+            "whole aligned large blocks use the pipe"
+        );
+        drop(writer);
+        // Whoever gets the lock next finds every block written.
+        let _next = lock.lock().await;
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").len(),
+            3 * LARGE_BLOCK as u64
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_pipe_write_fails_the_request_and_keeps_what_came_before() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("upload");
+        std::fs::write(&path, [b'a'; DIRECT_ALIGN]).expect("write");
+        // Writes through a read-only descriptor fail (EBADF).
+        let read_only = Arc::new(std::fs::File::open(&path).expect("open"));
+        let lock: UploadLock = Arc::default();
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        let idle = Idle::new(
+            lock.clone().lock_owned().await,
+            file,
+            None,
+            DIRECT_ALIGN as u64,
+        );
+        let mut writer = BlockWriter::new(idle);
+        writer.direct = Some((Arc::clone(&read_only), read_only));
+        let block = vec![1u8; LARGE_BLOCK];
+        let mut failed = None;
+        for i in 0..4u64 {
+            let at = (DIRECT_ALIGN + i as usize * LARGE_BLOCK) as u64;
+            if let Err(e) = writer.write(block_of(&block), at, true, LARGE_BLOCK).await {
+                failed = Some(e);
+                break;
+            }
+        }
+        assert!(
+            matches!(&failed, Some(BlobError::Io(_))),
+            "the request fails once the pipe is full: {failed:?}"
+        );
+        drop(writer);
+        let slot = lock.lock().await;
+        assert!(slot.failed.is_none(), "told to the client already");
+        assert!(std::fs::read(&path).expect("read") == [b'a'; DIRECT_ALIGN]);
     }
 
     #[tokio::test]
