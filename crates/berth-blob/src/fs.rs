@@ -34,7 +34,8 @@ const BLOCK: usize = 128 << 10;
 /// blocks of this size while fewer than `MAX_LARGE` requests do: fewer
 /// hand-offs to the blocking thread, which cost a quarter of a 100 MiB
 /// push's CPU with 128 KiB blocks (docs/benchmarks.md). Large blocks take
-/// at most `MAX_LARGE` × 2 × 1 MiB, and small blobs never hold them.
+/// at most `MAX_LARGE` × (`PIPE_DEPTH` + 1) × 1 MiB, and small blobs never
+/// hold them.
 const LARGE_BLOCK: usize = 1 << 20;
 const LARGE_AFTER: u64 = 2 << 20;
 const MAX_LARGE: usize = 4;
@@ -587,7 +588,10 @@ impl BlockWriter {
                 }
                 pipe.push(block, at).await?;
             }
-            let next = match spare.or_else(|| self.spare.take()) {
+            // The pipe's own buffers go round; none other is kept.
+            let recycled = spare.or_else(|| self.spare.take());
+            self.spare = None;
+            let next = match recycled {
                 Some(mut buf) if buf.capacity >= next_len => {
                     buf.len = 0;
                     buf
