@@ -15,8 +15,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use berth_oci::{Algorithm, Digest, Hasher};
-use futures_util::future::BoxFuture;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::task::JoinHandle;
 
@@ -250,9 +249,7 @@ fn not_found_as<T>(r: io::Result<T>, id: &str) -> Result<T, BlobError> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
 ) -> Result<T, BlobError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BlobError::Io(io::Error::other(e)))?
+    joined(tokio::task::spawn_blocking(f).await)?
 }
 
 /// An upload's file and hash state between blocks, with the lock on the
@@ -299,43 +296,36 @@ impl Idle {
         }
         Ok(())
     }
+}
 
-    /// Append `data`, which starts at the `DIRECT_ALIGN` boundary `at` (the
-    /// end of the file), through `direct` except for an unaligned end, which
-    /// goes through the page cache. Hashing is the caller's (it runs at the
-    /// same time, on another thread).
-    fn append_direct(&mut self, direct: &std::fs::File, data: &[u8], at: u64) -> io::Result<()> {
-        debug_assert_eq!(at, self.end);
-        let whole = data.len() - data.len() % DIRECT_ALIGN;
-        if let Err(e) = direct.write_all_at(&data[..whole], at) {
-            if e.kind() != io::ErrorKind::InvalidInput {
-                return Err(e);
-            }
-            // Refused after all (an alignment this filesystem does not
-            // take): write what may have gone in again, the usual way.
-            self.file.set_len(at)?;
-            self.file.write_all(&data[..whole])?;
+/// Write `data` at `at`, a `DIRECT_ALIGN` boundary: its whole aligned part
+/// through `direct`, the unaligned end (and anything the filesystem
+/// refuses to take directly) through `plain`, the page cache.
+fn write_direct(
+    direct: &std::fs::File,
+    plain: &std::fs::File,
+    data: &[u8],
+    at: u64,
+) -> io::Result<()> {
+    let whole = data.len() - data.len() % DIRECT_ALIGN;
+    match direct.write_all_at(&data[..whole], at) {
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            plain.write_all_at(&data[..whole], at)?;
         }
-        // The file ends where the direct write did, and this appends there.
-        self.file.write_all(&data[whole..])?;
-        self.end = at + data.len() as u64;
-        // Only the unaligned end is in the page cache: its writeback is left
-        // to the fsync at commit.
-        self.unflushed = self.unflushed.max(self.end - self.end % WRITEBACK_EVERY);
-        Ok(())
+        written => written?,
     }
+    plain.write_all_at(&data[whole..], at + whole as u64)
 }
 
 fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, BlobError> {
     r.map_err(|e| BlobError::Io(io::Error::other(e)))
 }
 
-/// A block being hashed and written (on blocking threads, which start at
-/// once: awaiting this only collects their results): hands back the upload
-/// and the buffer.
-type BlockWrite = BoxFuture<'static, Result<(Idle, AlignedBuf), BlobError>>;
+/// A block being hashed and written through the page cache: hands back the
+/// upload and the buffer.
+type BlockWrite = JoinHandle<Result<(Idle, AlignedBuf), BlobError>>;
 
-/// Whole aligned large blocks in flight at once in a `Pipe`.
+/// Large blocks in flight at once in a `Pipe`.
 const PIPE_DEPTH: usize = 2;
 
 /// A block of a `Pipe` for its hashing thread, and how that thread says it
@@ -346,10 +336,12 @@ type ToHash = (Arc<AlignedBuf>, tokio::sync::oneshot::Sender<()>);
 /// is written and hashed.
 type PipeWrite = (u64, JoinHandle<(Arc<AlignedBuf>, io::Result<()>)>);
 
-/// A run of whole aligned large blocks, `PIPE_DEPTH` of them in flight: one
-/// thread hashes them in order, back to back, for the whole run, while each
-/// is written directly on a blocking thread of its own. The receiving task
-/// then waits for a hash only when it is two blocks ahead.
+/// A run of large blocks that start at `DIRECT_ALIGN` boundaries,
+/// `PIPE_DEPTH` of them in flight: one thread hashes them in order, back to
+/// back, for the whole run, while each is written on a blocking thread of
+/// its own (`write_direct`: only a request's last block may have an
+/// unaligned end). The receiving task then waits for a hash only when it
+/// is two blocks ahead.
 struct Pipe {
     to_hash: tokio::sync::mpsc::Sender<ToHash>,
     hashing: JoinHandle<Option<Hasher>>,
@@ -394,7 +386,8 @@ impl Pipe {
         }
     }
 
-    /// Hash and write `block`, which starts at the aligned offset `at`.
+    /// Hash and write `block`, which starts at the aligned offset `at`; only
+    /// the last block of a run may be shorter than `LARGE_BLOCK`.
     async fn push(&mut self, block: AlignedBuf, at: u64) -> Result<(), BlobError> {
         debug_assert_eq!(at, self.end);
         self.end = at + block.len as u64;
@@ -406,13 +399,7 @@ impl Pipe {
             .map_err(|_| io::Error::other("upload hashing stopped"))?;
         let (direct, plain) = (Arc::clone(&self.direct), Arc::clone(&self.plain));
         let write = tokio::task::spawn_blocking(move || {
-            let written = match direct.write_all_at(block.filled(), at) {
-                // Refused after all: through the page cache instead.
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
-                    plain.write_all_at(block.filled(), at)
-                }
-                other => other,
-            };
+            let written = write_direct(&direct, &plain, block.filled(), at);
             // The block goes back only once it is hashed too.
             let _ = hashed.blocking_recv();
             (block, written)
@@ -460,12 +447,12 @@ impl Pipe {
     }
 }
 
-/// Appends blocks to an upload, hashing and writing each on a blocking
-/// thread while the next one is received (at most one block in flight); a
-/// direct write and its block's hash run on two threads at once, and a run
-/// of whole aligned large blocks goes through a `Pipe`. The lock travels
-/// with the block, so a request dropped mid-write leaves the upload locked
-/// until that write has finished.
+/// Appends blocks to an upload while the next one is received: small ones
+/// (and a large one that starts unaligned) hashed and written through the
+/// page cache on a blocking thread, one block in flight, the others through
+/// a `Pipe`. The lock travels with the block (or stays until the pipe's
+/// writes are done), so a request dropped mid-write leaves the upload
+/// locked until that write has finished.
 struct BlockWriter {
     idle: Option<Idle>,
     in_flight: Option<BlockWrite>,
@@ -537,7 +524,7 @@ impl BlockWriter {
     /// Wait for the block in flight, if any.
     async fn settle(&mut self) -> Result<(), BlobError> {
         if let Some(task) = self.in_flight.take() {
-            let (idle, mut buf) = task.await?;
+            let (idle, mut buf) = joined(task.await)??;
             buf.len = 0;
             self.idle = Some(idle);
             self.spare = Some(buf);
@@ -548,7 +535,7 @@ impl BlockWriter {
     /// Start hashing and writing `block`, which starts at offset `at` of the
     /// file (after the block before it); returns an empty buffer for
     /// `next_len` bytes to fill next. A large block that starts at a
-    /// `DIRECT_ALIGN` boundary is written directly while it is hashed.
+    /// `DIRECT_ALIGN` boundary goes through the pipe, written directly.
     async fn write(
         &mut self,
         block: AlignedBuf,
@@ -557,11 +544,7 @@ impl BlockWriter {
         next_len: usize,
     ) -> Result<AlignedBuf, BlobError> {
         let aligned = large && at.is_multiple_of(DIRECT_ALIGN as u64);
-        if let Some((direct, plain)) = self
-            .direct
-            .as_ref()
-            .filter(|_| aligned && block.len == LARGE_BLOCK)
-        {
+        if let Some((direct, plain)) = self.direct.as_ref().filter(|_| aligned) {
             let (direct, plain) = (Arc::clone(direct), Arc::clone(plain));
             if self.pipe.is_none() {
                 self.settle().await?;
@@ -606,63 +589,15 @@ impl BlockWriter {
             .idle
             .take()
             .ok_or_else(|| io::Error::other("upload writer lost its file"))?;
-        let direct = self
-            .direct
-            .as_ref()
-            .map(|(direct, _)| direct)
-            .filter(|_| aligned);
-        self.in_flight = Some(match direct {
-            None => {
-                let task = tokio::task::spawn_blocking(move || {
-                    if let Err(e) = idle.append(block.filled()) {
-                        // Whoever holds the lock next learns of it too: the
-                        // request may have been answered before this write
-                        // finished.
-                        idle.state.failed = Some(e.to_string());
-                        return Err(e.into());
-                    }
-                    Ok((idle, block))
-                });
-                async move { joined(task.await)? }.boxed()
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            if let Err(e) = idle.append(block.filled()) {
+                // Whoever holds the lock next learns of it too: the request
+                // may have been answered before this write finished.
+                idle.state.failed = Some(e.to_string());
+                return Err(e.into());
             }
-            Some(direct) => {
-                let direct = Arc::clone(direct);
-                let block = Arc::new(block);
-                let hasher = idle.hasher.take();
-                // The write first: it mostly waits for the disk, so it takes
-                // little of the CPU the hash needs, and it is not left
-                // waiting for a free core until the hash is done.
-                let writing = {
-                    let block = Arc::clone(&block);
-                    tokio::task::spawn_blocking(move || {
-                        let written = idle.append_direct(&direct, block.filled(), at);
-                        (idle, written)
-                    })
-                };
-                let hashing = {
-                    let block = Arc::clone(&block);
-                    tokio::task::spawn_blocking(move || {
-                        hasher.map(|mut h| {
-                            h.update(block.filled());
-                            h
-                        })
-                    })
-                };
-                async move {
-                    let (mut idle, written) = joined(writing.await)?;
-                    // A hash that did not finish is rebuilt from the file at
-                    // commit.
-                    idle.hasher = hashing.await.ok().flatten();
-                    if let Err(e) = written {
-                        idle.state.failed = Some(e.to_string());
-                        return Err(e.into());
-                    }
-                    let block = Arc::try_unwrap(block).unwrap_or_else(|_| AlignedBuf::new(0));
-                    Ok((idle, block))
-                }
-                .boxed()
-            }
-        });
+            Ok((idle, block))
+        }));
         let next = match self.spare.take() {
             Some(spare) if spare.capacity >= next_len => spare,
             _ => AlignedBuf::new(next_len),
@@ -1156,14 +1091,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("upload");
         std::fs::write(&path, [b'a'; DIRECT_ALIGN]).expect("write");
-        let lock: UploadLock = Arc::default();
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .expect("open");
-        let mut idle = Idle::new(lock.lock_owned().await, file, None, DIRECT_ALIGN as u64);
         let store = FsBlobStore::open(dir.path()).expect("store");
-        let Some((direct, _)) = store.open_direct(&path) else {
+        let Some((direct, plain)) = store.open_direct(&path) else {
             return; // no O_DIRECT here: nothing to refuse
         };
         // A buffer one byte past an aligned address: O_DIRECT refuses it.
@@ -1175,11 +1104,12 @@ mod tests {
         if !matches!(&refused, Err(e) if e.kind() == io::ErrorKind::InvalidInput) {
             return; // this filesystem takes unaligned direct writes
         }
-        idle.append_direct(&direct, &buf.filled()[1..], DIRECT_ALIGN as u64)
+        write_direct(&direct, &plain, &buf.filled()[1..], DIRECT_ALIGN as u64)
             .expect("written the usual way");
         let mut expected = vec![b'a'; DIRECT_ALIGN];
         expected.extend(&data);
-        assert_eq!(idle.end, expected.len() as u64);
+        let end = std::fs::metadata(&path).expect("meta").len();
+        assert_eq!(end, expected.len() as u64);
         assert!(std::fs::read(&path).expect("read") == expected);
     }
 
@@ -1200,7 +1130,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_pipe_hashes_in_order_and_writes_a_refused_block_the_usual_way() {
+    async fn a_pipe_hashes_in_order_and_writes_an_unaligned_end_through_the_page_cache() {
         let dir = tempfile::tempdir().expect("tempdir");
         let Some((path, direct, plain)) = direct_pair(dir.path()) else {
             return; // no O_DIRECT here
@@ -1214,7 +1144,7 @@ mod tests {
             if pipe.writes.len() >= PIPE_DEPTH {
                 pipe.pop().await.expect("in flight").expect("written");
             }
-            // The last block's 1,000 bytes are refused by O_DIRECT.
+            // The last block's 1,000 bytes go through the page cache.
             pipe.push(block_of(part), at).await.expect("push");
             at += part.len() as u64;
         }
