@@ -89,10 +89,18 @@ impl From<RegistryError> for OciError {
                 OciError::new(S::RANGE_NOT_SATISFIABLE, "SIZE_INVALID", msg)
                     .with_header(header::CONTENT_RANGE, format!("bytes */{size}"))
             }
-            E::TooLarge {
-                what: "manifest", ..
-            } => OciError::new(S::PAYLOAD_TOO_LARGE, "MANIFEST_INVALID", msg),
-            E::TooLarge { .. } => OciError::new(S::PAYLOAD_TOO_LARGE, "SIZE_INVALID", msg),
+            // The rest of the body is left unread, so the connection cannot
+            // carry another request: saying so keeps a client from sending
+            // its next one down a connection the server is closing.
+            E::TooLarge { what, .. } => {
+                let code = if what == "manifest" {
+                    "MANIFEST_INVALID"
+                } else {
+                    "SIZE_INVALID"
+                };
+                OciError::new(S::PAYLOAD_TOO_LARGE, code, msg)
+                    .with_header(header::CONNECTION, "close")
+            }
             E::Denied(_) => OciError::new(S::FORBIDDEN, "DENIED", msg),
             E::Unsupported(_) => OciError::new(S::METHOD_NOT_ALLOWED, "UNSUPPORTED", msg),
             E::Busy(_) => OciError::new(S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", msg)

@@ -1358,6 +1358,8 @@ async fn layer_size_limit(b: Backend) {
         .send()
         .await
         .expect("patch");
+    // The rest of the body is unread: the connection is not reused.
+    assert_eq!(header(&r, "connection"), "close");
     assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID").await;
     assert_eq!(
         t.client.get(&loc).send().await.expect("status").status(),
