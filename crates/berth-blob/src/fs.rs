@@ -33,11 +33,20 @@ const BLOCK: usize = 128 << 10;
 /// blocks of this size while fewer than `MAX_LARGE` requests do: fewer
 /// hand-offs to the blocking thread, which cost a quarter of a 100 MiB
 /// push's CPU with 128 KiB blocks (docs/benchmarks.md). Large blocks take
-/// at most `MAX_LARGE` × (`PIPE_DEPTH` + 1) × 1 MiB, and small blobs never
-/// hold them.
+/// at most `MAX_LARGE` × (`PIPE_DEPTH` + 1) × `LONG_BLOCK`, and small blobs
+/// never hold them.
 const LARGE_BLOCK: usize = 1 << 20;
 const LARGE_AFTER: u64 = 2 << 20;
 const MAX_LARGE: usize = 4;
+
+/// Once a request has brought `LONG_AFTER` bytes, its large blocks are
+/// `LONG_BLOCK` long: half the hand-offs per byte, which cut the server's
+/// CPU per pushed GB by about a tenth (docs/benchmarks.md). Shorter
+/// requests (the chunks of a chunked push) keep `LARGE_BLOCK`: at the end
+/// of a request up to `PIPE_DEPTH` blocks are still being written, and the
+/// next chunk waits for them.
+const LONG_BLOCK: usize = 2 << 20;
+const LONG_AFTER: u64 = 8 << 20;
 
 /// The writeback of an upload's data is started each time another this many
 /// bytes have been written (ranges aligned to it), so the disk works while
@@ -112,45 +121,65 @@ type UploadLock = Arc<Mutex<UploadSlot>>;
 
 /// A block buffer whose bytes start at a `DIRECT_ALIGN` boundary in memory,
 /// as `O_DIRECT` requires.
+///
+/// The buffer is never zero-filled: only the padding before the aligned
+/// start is written when it is made, and the bytes are appended, so a new
+/// block's memory is touched once, by the copy of the data into it.
 struct AlignedBuf {
+    /// Padding up to the aligned start, then the block's bytes; its
+    /// allocation never grows, so the start stays aligned.
     raw: Vec<u8>,
     start: usize,
-    len: usize,
     capacity: usize,
 }
 
 impl AlignedBuf {
     fn new(capacity: usize) -> Self {
-        let raw = vec![0u8; capacity + DIRECT_ALIGN];
+        let mut raw = Vec::with_capacity(capacity + DIRECT_ALIGN);
         let addr = raw.as_ptr() as usize;
         let start = (DIRECT_ALIGN - addr % DIRECT_ALIGN) % DIRECT_ALIGN;
+        raw.resize(start, 0);
         AlignedBuf {
             raw,
             start,
-            len: 0,
             capacity,
         }
     }
 
+    /// Bytes in the block.
+    fn len(&self) -> usize {
+        self.raw.len() - self.start
+    }
+
     fn filled(&self) -> &[u8] {
-        &self.raw[self.start..self.start + self.len]
+        &self.raw[self.start..]
+    }
+
+    /// Empty the block for reuse.
+    fn clear(&mut self) {
+        self.raw.truncate(self.start);
     }
 
     /// Append `bytes`, which must fit in the capacity left.
     fn extend(&mut self, bytes: &[u8]) {
-        let at = self.start + self.len;
-        self.raw[at..at + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
+        debug_assert!(self.len() + bytes.len() <= self.capacity);
+        self.raw.extend_from_slice(bytes);
     }
 }
 
 /// The length of the next block of an upload, which starts at offset `at`
-/// of its file: large blocks end at a `DIRECT_ALIGN` boundary, so that all
-/// but the first of a request start at one and can be written directly.
-fn block_len(large: bool, at: u64) -> usize {
+/// of its file, for a request that started at offset `from`: large blocks
+/// end at a `DIRECT_ALIGN` boundary, so that all but the first of a request
+/// start at one and can be written directly.
+fn block_len(large: bool, from: u64, at: u64) -> usize {
     if large {
+        let len = if at - from >= LONG_AFTER {
+            LONG_BLOCK
+        } else {
+            LARGE_BLOCK
+        };
         // The remainder is below DIRECT_ALIGN, so it fits in usize.
-        LARGE_BLOCK - (at % DIRECT_ALIGN as u64) as usize
+        len - (at % DIRECT_ALIGN as u64) as usize
     } else {
         BLOCK
     }
@@ -390,7 +419,7 @@ impl Pipe {
     /// the last block of a run may be shorter than `LARGE_BLOCK`.
     async fn push(&mut self, block: AlignedBuf, at: u64) -> Result<(), BlobError> {
         debug_assert_eq!(at, self.end);
-        self.end = at + block.len as u64;
+        self.end = at + block.len() as u64;
         let block = Arc::new(block);
         let (done, hashed) = tokio::sync::oneshot::channel();
         self.to_hash
@@ -525,7 +554,7 @@ impl BlockWriter {
     async fn settle(&mut self) -> Result<(), BlobError> {
         if let Some(task) = self.in_flight.take() {
             let (idle, mut buf) = joined(task.await)??;
-            buf.len = 0;
+            buf.clear();
             self.idle = Some(idle);
             self.spare = Some(buf);
         }
@@ -576,7 +605,7 @@ impl BlockWriter {
             self.spare = None;
             let next = match recycled {
                 Some(mut buf) if buf.capacity >= next_len => {
-                    buf.len = 0;
+                    buf.clear();
                     buf
                 }
                 _ => AlignedBuf::new(next_len),
@@ -805,7 +834,7 @@ impl BlobStore for FsBlobStore {
         }
         // The offset in the file of the block being filled, and its length.
         let mut at = current;
-        let mut block = block_len(large.is_some(), at);
+        let mut block = block_len(large.is_some(), current, at);
         let mut buf = AlignedBuf::new(block);
         let mut size = current;
         let mut failure = None;
@@ -826,10 +855,10 @@ impl BlobStore for FsBlobStore {
             // beyond what was reserved for them.
             let mut rest = &chunk[..];
             while !rest.is_empty() {
-                let take = block.saturating_sub(buf.len).min(rest.len());
+                let take = block.saturating_sub(buf.len()).min(rest.len());
                 buf.extend(&rest[..take]);
                 rest = &rest[take..];
-                if buf.len >= block {
+                if buf.len() >= block {
                     let next = at + block as u64;
                     if large.is_none() && offset.is_none() && next - current >= LARGE_AFTER {
                         large = LargeBlocks::try_acquire();
@@ -837,7 +866,7 @@ impl BlobStore for FsBlobStore {
                             writer.direct = self.open_direct(&path);
                         }
                     }
-                    let next_len = block_len(large.is_some(), next);
+                    let next_len = block_len(large.is_some(), current, next);
                     buf = writer.write(buf, at, large.is_some(), next_len).await?;
                     (at, block) = (next, next_len);
                 }
@@ -845,7 +874,7 @@ impl BlobStore for FsBlobStore {
         }
         // What arrived is kept even when the body broke off, so the client can
         // resume from the size it reads back.
-        if buf.len > 0 {
+        if buf.len() > 0 {
             writer.write(buf, at, large.is_some(), 0).await?;
         }
         let restore = move |idle: Idle| {
@@ -973,6 +1002,32 @@ mod tests {
         let items: Vec<Result<Bytes, io::Error>> =
             parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
         Box::pin(futures_util::stream::iter(items))
+    }
+
+    #[test]
+    fn large_blocks_end_aligned_and_grow_once_a_request_is_long() {
+        const K: u64 = 1 << 10;
+        const M: u64 = 1 << 20;
+        // (large, request starts at, block starts at, block length)
+        let table = [
+            (false, 0, 0, BLOCK),
+            (false, 0, 100 * M, BLOCK),
+            (true, 0, 0, LARGE_BLOCK),
+            (true, 0, 7 * M, LARGE_BLOCK),
+            (true, 0, 8 * M, LONG_BLOCK),
+            (true, 5 * M, 12 * M, LARGE_BLOCK),
+            (true, 5 * M, 13 * M, LONG_BLOCK),
+            // A request that starts unaligned: its first block ends at an
+            // aligned offset, so the next starts at one.
+            (true, 5 * M + 100, 5 * M + 100, LARGE_BLOCK - 100),
+            (true, 3 * K, 8 * M + 3 * K, LONG_BLOCK - 3 * K as usize),
+        ];
+        for (large, from, at, len) in table {
+            assert_eq!(block_len(large, from, at), len, "{large} {from} {at}");
+            if large {
+                assert_eq!((at + len as u64) % DIRECT_ALIGN as u64, 0);
+            }
+        }
     }
 
     async fn read_all(store: &FsBlobStore, d: &Digest, range: Option<(u64, u64)>) -> Vec<u8> {
@@ -1176,7 +1231,7 @@ mod tests {
                 .write(block_of(&block), i * LARGE_BLOCK as u64, true, LARGE_BLOCK)
                 .await
                 .expect("write");
-            assert_eq!(buf.len, 0);
+            assert_eq!(buf.len(), 0);
         }
         assert!(
             writer.pipe.is_some(),
@@ -1274,7 +1329,7 @@ mod tests {
     async fn large_uploads_in_large_and_small_blocks_keep_every_byte_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = FsBlobStore::open(dir.path()).expect("open");
-        let content: Vec<u8> = (0..(7 << 20) + 12_345u32)
+        let content: Vec<u8> = (0..(14 << 20) + 12_345u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
             .collect();
         let d = Digest::of_bytes(Algorithm::Sha256, &content);
@@ -1291,7 +1346,7 @@ mod tests {
             .await
             .expect("create");
         // An unranged request (large blocks), a small ranged chunk (small
-        // blocks), then a large ranged one.
+        // blocks), then a large ranged one, long enough for long blocks.
         let (a, b) = (3 << 20, (3 << 20) + 100_000);
         let n = store
             .upload_append("big", None, pieces(&content[..a]), 1 << 30)
@@ -1312,10 +1367,11 @@ mod tests {
         assert_eq!(store.upload_commit("big", &d).await.expect("commit"), end);
         // Where the filesystem takes O_DIRECT, the large blocks went past
         // the page cache: the first request's after its switch to large
-        // blocks, and the third's after its first (unaligned) one.
+        // blocks, and the third's after its first (unaligned) one, long
+        // ones included.
         if store.direct.load(Ordering::Relaxed) {
             let blob = std::fs::File::open(store.blob_path(&d)).expect("blob");
-            for offset in [(5 << 19) as u64, 5 << 20] {
+            for offset in [(5 << 19) as u64, 5 << 20, 13 << 20] {
                 let mut byte = [0u8; 1];
                 let mut buf = tokio::io::ReadBuf::new(&mut byte);
                 let cached = crate::sys::read_cached(&blob, &mut buf, 1, offset);
