@@ -21,15 +21,11 @@ use async_trait::async_trait;
 use berth_oci::{Algorithm, Digest};
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::io::AsyncRead;
 
 pub use fs::FsBlobStore;
 
 /// A stream of request body chunks.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send>>;
-
-/// A reader over (a range of) a stored blob.
-pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
 
 /// Errors of the blob storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -73,12 +69,15 @@ pub enum BlobError {
 pub trait BlobStore: Send + Sync + Debug {
     /// Size of a stored blob, if present.
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError>;
-    /// Open a stored blob, optionally only the inclusive byte range `start..=end`.
-    async fn open(
+    /// Open a stored blob (or the inclusive byte range `start..=end`) as a
+    /// stream of chunks of at most `chunk` bytes; a backend may read the
+    /// next chunk while the current one is sent.
+    async fn open_chunks(
         &self,
         digest: &Digest,
         range: Option<(u64, u64)>,
-    ) -> Result<Option<BlobReader>, BlobError>;
+        chunk: usize,
+    ) -> Result<Option<ByteStream>, BlobError>;
     /// Remove a stored blob. Returns whether it existed.
     async fn delete(&self, digest: &Digest) -> Result<bool, BlobError>;
     /// Stored blobs with their sizes, in digest order after `after`, at

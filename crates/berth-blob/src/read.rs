@@ -7,7 +7,8 @@
 //! data straight into the caller's buffer from the async runtime
 //! ([`sys::read_cached`]) and only goes to a blocking thread for data that
 //! must come from the disk, where the kernel's read-ahead then brings in
-//! what follows.
+//! what follows. Large downloads use [`ReadAhead`] instead: a blocking
+//! thread reads the next chunk while the current one is sent.
 
 use std::fs::File;
 use std::future::Future;
@@ -17,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::task::JoinHandle;
 
@@ -122,6 +124,85 @@ impl AsyncRead for FileReader {
     }
 }
 
+/// A stream of the bytes `pos..end` of a file in chunks of `chunk` bytes,
+/// for large downloads: while the server sends one chunk, a blocking thread
+/// already reads the next, so copying out of the page cache and sending
+/// share the cores instead of taking turns on one (docs/benchmarks.md).
+/// Two buffers go round: the one being sent and the one being filled; a
+/// buffer whose chunk the server has let go of is reused, not zeroed.
+pub(crate) struct ReadAhead {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+    chunk: usize,
+    /// The read in flight: the buffer it fills, and the count it read.
+    pending: Option<JoinHandle<io::Result<BytesMut>>>,
+    /// The buffer of the chunk handed out before the last, for the next read.
+    spare: Option<BytesMut>,
+}
+
+impl ReadAhead {
+    pub(crate) fn new(file: File, start: u64, end: u64, chunk: usize) -> Self {
+        ReadAhead {
+            file: Arc::new(file),
+            pos: start,
+            end,
+            chunk: chunk.max(1),
+            pending: None,
+            spare: None,
+        }
+    }
+
+    /// Start reading the chunk at `pos` into `buf`, unless the range is done.
+    fn read_next(&mut self, mut buf: BytesMut) {
+        let want = remaining(self.pos, self.end, self.chunk);
+        if want == 0 {
+            return;
+        }
+        let (file, pos) = (Arc::clone(&self.file), self.pos);
+        self.pending = Some(tokio::task::spawn_blocking(move || {
+            sys::read_append(&file, &mut buf, want, pos)?;
+            Ok(buf)
+        }));
+    }
+}
+
+impl futures_util::Stream for ReadAhead {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.pending.is_none() {
+            let buf = this.spare.take().unwrap_or_default();
+            this.read_next(buf);
+        }
+        let Some(task) = this.pending.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let joined = ready!(Pin::new(task).poll(cx));
+        this.pending = None;
+        let mut buf = match joined.map_err(io::Error::other).and_then(|r| r) {
+            Ok(buf) => buf,
+            Err(e) => {
+                this.end = this.pos;
+                return Poll::Ready(Some(Err(e)));
+            }
+        };
+        if buf.is_empty() {
+            // The file ended early: so does the stream.
+            this.end = this.pos;
+            return Poll::Ready(None);
+        }
+        this.pos += buf.len() as u64;
+        let chunk = buf.split().freeze();
+        // The buffer of the chunk sent before this one is free again by
+        // now, as a rule: it takes the next read, and this one waits.
+        let next = this.spare.replace(buf).unwrap_or_default();
+        this.read_next(next);
+        Poll::Ready(Some(Ok(chunk)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +243,63 @@ mod tests {
                 );
             }
         }
+    }
+
+    async fn collect(mut stream: ReadAhead) -> io::Result<(Vec<u8>, Vec<usize>)> {
+        use futures_util::StreamExt;
+        let (mut out, mut sizes) = (Vec::new(), Vec::new());
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            sizes.push(chunk.len());
+            out.extend_from_slice(&chunk);
+        }
+        Ok((out, sizes))
+    }
+
+    #[tokio::test]
+    async fn read_ahead_serves_whole_files_and_ranges_in_chunks() {
+        let content: Vec<u8> = (0..3_300_000u32).map(|i| (i % 253) as u8).collect();
+        for (start, end) in [
+            (0, 3_300_000),
+            (1, 2),
+            (5, 2_100_000),
+            (3_299_999, 3_300_000),
+            (10, 10),
+        ] {
+            for chunk in [1usize, 4096, 1 << 20] {
+                if chunk == 1 && end - start > 10_000 {
+                    continue;
+                }
+                let r = ReadAhead::new(file_with(&content), start, end, chunk);
+                let (out, sizes) = collect(r).await.unwrap();
+                assert!(
+                    out == content[start as usize..end as usize],
+                    "{start}..{end} by {chunk}"
+                );
+                assert!(sizes.iter().all(|&n| n > 0 && n <= chunk), "{sizes:?}");
+            }
+        }
+        // The file is shorter than the range asked for: the stream just ends.
+        let r = ReadAhead::new(file_with(&content[..5000]), 0, 9000, 4096);
+        assert_eq!(collect(r).await.unwrap().0, &content[..5000]);
+    }
+
+    #[tokio::test]
+    async fn read_ahead_reuses_a_buffer_once_its_chunk_is_dropped() {
+        use futures_util::StreamExt;
+        let content = vec![5u8; 1 << 20];
+        let mut r = ReadAhead::new(file_with(&content), 0, 1 << 20, 64 << 10);
+        let first = r.next().await.unwrap().unwrap();
+        let at = first.as_ptr();
+        drop(first);
+        // The second chunk was read into another buffer while the first
+        // was out; the third goes into the first's.
+        let second = r.next().await.unwrap().unwrap();
+        assert_ne!(second.as_ptr(), at);
+        drop(second);
+        let third = r.next().await.unwrap().unwrap();
+        assert_eq!(third.as_ptr(), at, "the first chunk's buffer is reused");
+        assert_eq!(third.len(), 64 << 10);
     }
 
     #[tokio::test]

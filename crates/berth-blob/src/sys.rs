@@ -1,10 +1,12 @@
-//! The two system calls the standard library lacks, and the crate's only
+//! The system calls the standard library lacks, and the crate's only
 //! `unsafe` code:
 //! - a positioned read that returns at once, with `WouldBlock`, instead of
 //!   waiting for the disk (`preadv2` with `RWF_NOWAIT`, Linux 4.14 and
 //!   later). It lets a download copy data that is already in the page cache
 //!   straight from the async runtime, without handing each chunk to a
 //!   blocking thread and back (see `read.rs`);
+//! - a positioned read into memory not zeroed first, for a download's
+//!   read-ahead, which reuses its buffers (see `read.rs`);
 //! - starting the writeback of a file range without waiting for it
 //!   (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`), so that an upload's
 //!   data goes to the disk while the rest of it is still arriving, and the
@@ -27,6 +29,35 @@ pub(crate) fn read_cached(
     max: usize,
     offset: u64,
 ) -> io::Result<usize> {
+    preadv2(file, buf, max, offset, libc::RWF_NOWAIT).map_err(|e| match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => {
+            io::Error::new(io::ErrorKind::Unsupported, e)
+        }
+        _ => e,
+    })
+}
+
+/// Elsewhere every read goes through a blocking thread.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn read_cached(
+    _file: &File,
+    _buf: &mut ReadBuf<'_>,
+    _max: usize,
+    _offset: u64,
+) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// One `preadv2` of at most `max` bytes at `offset` into the unfilled part
+/// of `buf`, which it then counts as filled.
+#[cfg(target_os = "linux")]
+fn preadv2(
+    file: &File,
+    buf: &mut ReadBuf<'_>,
+    max: usize,
+    offset: u64,
+    flags: libc::c_int,
+) -> io::Result<usize> {
     use std::os::fd::AsRawFd;
 
     let offset = libc::off_t::try_from(offset)
@@ -41,15 +72,9 @@ pub(crate) fn read_cached(
     };
     // SAFETY: `iov` describes `len` writable bytes of `unfilled`, which
     // outlives the call; the descriptor stays open while `file` is borrowed.
-    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, flags) };
     if n < 0 {
-        let e = io::Error::last_os_error();
-        return Err(match e.raw_os_error() {
-            Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => {
-                io::Error::new(io::ErrorKind::Unsupported, e)
-            }
-            _ => e,
-        });
+        return Err(io::Error::last_os_error());
     }
     let n = usize::try_from(n).map_err(io::Error::other)?.min(len);
     // SAFETY: the kernel wrote these `n` bytes of the unfilled part.
@@ -58,15 +83,48 @@ pub(crate) fn read_cached(
     Ok(n)
 }
 
-/// Elsewhere every read goes through a blocking thread.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn read_cached(
-    _file: &File,
-    _buf: &mut ReadBuf<'_>,
-    _max: usize,
-    _offset: u64,
+/// Append up to `max` bytes read at `offset` (fewer only at the end of the
+/// file) to `buf`, waiting for the disk if need be, without first zeroing
+/// the room they go to. Returns the count appended.
+pub(crate) fn read_append(
+    file: &File,
+    buf: &mut bytes::BytesMut,
+    max: usize,
+    offset: u64,
 ) -> io::Result<usize> {
-    Err(io::ErrorKind::Unsupported.into())
+    buf.reserve(max);
+    let mut done = 0;
+    while done < max {
+        let spare = &mut buf.spare_capacity_mut()[..max - done];
+        let mut room = ReadBuf::uninit(spare);
+        let n = read_at_most(file, &mut room, offset + done as u64)?;
+        if n == 0 {
+            break;
+        }
+        // SAFETY: `read_at_most` initialised the first `n` bytes of the
+        // spare capacity (`room` counts them as filled).
+        unsafe { bytes::BufMut::advance_mut(buf, n) };
+        done += n;
+    }
+    Ok(done)
+}
+
+#[cfg(target_os = "linux")]
+fn read_at_most(file: &File, room: &mut ReadBuf<'_>, offset: u64) -> io::Result<usize> {
+    loop {
+        match preadv2(file, room, usize::MAX, offset, 0) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_at_most(file: &File, room: &mut ReadBuf<'_>, offset: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let n = file.read_at(room.initialize_unfilled(), offset)?;
+    room.advance(n);
+    Ok(n)
 }
 
 /// Ask the kernel to start writing `len` bytes at `offset` of `file` to the

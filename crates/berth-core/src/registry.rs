@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_blob::{BlobReader, BlobStore, ByteStream};
+use berth_blob::{BlobStore, ByteStream};
 use berth_meta::{
     LinkOutcome, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, TagLimit, UploadPin,
     UploadRecord,
@@ -62,8 +62,8 @@ pub struct BlobRead {
     pub total: u64,
     /// The inclusive byte range served, when a range was asked for.
     pub range: Option<(u64, u64)>,
-    /// The bytes (of the range, if any).
-    pub reader: BlobReader,
+    /// The bytes (of the range, if any), in chunks.
+    pub body: ByteStream,
 }
 
 impl std::fmt::Debug for BlobRead {
@@ -233,24 +233,23 @@ impl Registry {
 
     /// Open a blob linked in `repo`, optionally a byte range of it.
     /// `range` is `(start, end)` where `end` may be open (`None`), or a suffix
-    /// length given as `(None, Some(n))`.
+    /// length given as `(None, Some(n))`. `chunk` gives the size of the
+    /// chunks to read for a body of so many bytes.
     pub async fn open_blob(
         &self,
         repo: &RepoName,
         digest: &Digest,
         range: Option<(Option<u64>, Option<u64>)>,
+        chunk: impl FnOnce(u64) -> usize,
     ) -> Result<BlobRead> {
         let total = self.blob_size(repo, digest).await?;
         let range = match range {
             None => None,
             Some(r) => Some(resolve_range(r, total)?),
         };
-        match self.blobs.open(digest, range).await? {
-            Some(reader) => Ok(BlobRead {
-                total,
-                range,
-                reader,
-            }),
+        let len = range.map_or(total, |(start, end)| end - start + 1);
+        match self.blobs.open_chunks(digest, range, chunk(len)).await? {
+            Some(body) => Ok(BlobRead { total, range, body }),
             None => {
                 tracing::error!(%digest, "blob is in the metadata but missing from storage");
                 Err(RegistryError::BlobUnknown(digest.to_string()))

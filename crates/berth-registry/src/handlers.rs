@@ -13,7 +13,6 @@ use berth_core::{Auth, Chunk, ManifestPush, Registry, RegistryError};
 use berth_oci::{Digest, RepoName};
 use futures_util::StreamExt;
 use serde_json::json;
-use tokio_util::io::ReaderStream;
 
 use crate::endpoint::Endpoint;
 use crate::error::{upload_range, OciError};
@@ -25,7 +24,8 @@ const MAX_PAGE: u64 = 10_000;
 
 /// Read buffers of blob downloads: a download of 4 MiB or more takes up to
 /// 1 MiB while the budget lasts (a 1 MiB buffer streams a cached blob about
-/// a third faster than 256 KiB: fewer, larger socket writes); smaller ones,
+/// a third faster than 256 KiB: fewer, larger socket writes), counted twice,
+/// as the blob store reads the next chunk while one is sent; smaller ones,
 /// and any beyond the budget, take 64 KiB, so many concurrent pulls stay
 /// within a few MiB (docs/benchmarks.md).
 static DOWNLOAD_BUFFERS: BufferBudget = BufferBudget::new(8 << 20, 64 << 10, 1 << 20);
@@ -44,6 +44,8 @@ struct BufferBudget {
 struct BufferShare<'a> {
     from: &'a BufferBudget,
     size: usize,
+    /// What the share holds of the budget: two buffers for a large one.
+    held: usize,
 }
 
 impl BufferBudget {
@@ -57,38 +59,44 @@ impl BufferBudget {
     }
 
     /// A buffer for a download of `len` bytes: `max` while the budget lasts
-    /// for a download of at least four times that, `min` otherwise, and
-    /// never more than the download.
+    /// for a download of at least four times that (counted twice: one
+    /// buffer being sent, one being filled), `min` otherwise, and never
+    /// more than the download.
     fn share(&self, len: u64) -> BufferShare<'_> {
         let len = usize::try_from(len).unwrap_or(usize::MAX).max(1);
         let large = len >= 4 * self.max;
-        let mut size = 0;
+        let (mut size, mut held) = (0, 0);
         let _ = self
             .reserved
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
                 let left = self.budget.saturating_sub(reserved);
-                size = if large {
-                    left.clamp(self.min, self.max)
+                (size, held) = if large {
+                    let size = (left / 2).clamp(self.min, self.max);
+                    (size, 2 * size)
                 } else {
-                    self.min
-                }
-                .min(len);
-                Some(reserved + size)
+                    let size = self.min.min(len);
+                    (size, size)
+                };
+                Some(reserved + held)
             });
-        BufferShare { from: self, size }
+        BufferShare {
+            from: self,
+            size,
+            held,
+        }
     }
 }
 
 impl Drop for BufferShare<'_> {
     fn drop(&mut self) {
-        self.from.reserved.fetch_sub(self.size, Ordering::AcqRel);
+        self.from.reserved.fetch_sub(self.held, Ordering::AcqRel);
     }
 }
 
 /// A download's body, holding its buffer share until it is dropped.
 struct WithShare<S> {
     stream: S,
-    _share: BufferShare<'static>,
+    _share: Option<BufferShare<'static>>,
 }
 
 impl<S: futures_util::Stream + Unpin> futures_util::Stream for WithShare<S> {
@@ -550,24 +558,24 @@ async fn get_blob(
             .body(Body::empty())
             .map_err(internal);
     }
+    let mut share = None;
     let read = registry
-        .open_blob(repo, digest, request_range(headers))
+        .open_blob(repo, digest, request_range(headers), |len| {
+            if download_cap.is_some() {
+                return THROTTLED_BUFFER;
+            }
+            let taken = DOWNLOAD_BUFFERS.share(len);
+            let size = taken.size;
+            share = Some(taken);
+            size
+        })
         .await?;
-    let body = match download_cap {
-        None => {
-            let len = read
-                .range
-                .map_or(read.total, |(start, end)| end - start + 1);
-            let share = DOWNLOAD_BUFFERS.share(len);
-            Body::from_stream(WithShare {
-                stream: ReaderStream::with_capacity(read.reader, share.size),
-                _share: share,
-            })
-        }
-        Some(rate) => Body::from_stream(throttled(
-            ReaderStream::with_capacity(read.reader, THROTTLED_BUFFER),
-            rate,
-        )),
+    let body = match (download_cap, share) {
+        (Some(rate), _) => Body::from_stream(throttled(read.body, rate)),
+        (None, share) => Body::from_stream(WithShare {
+            stream: read.body,
+            _share: share,
+        }),
     };
     Ok(match read.range {
         None => base(StatusCode::OK)
@@ -693,16 +701,17 @@ mod tests {
 
     #[test]
     fn download_buffers_are_large_while_the_budget_lasts_then_small() {
-        let budget = BufferBudget::new(3 << 20, 64 << 10, 1 << 20);
+        let budget = BufferBudget::new(6 << 20, 64 << 10, 1 << 20);
         let a = budget.share(100 << 20);
         let b = budget.share(100 << 20);
         assert_eq!((a.size, b.size), (1 << 20, 1 << 20));
+        assert_eq!(a.held, 2 << 20, "a large download holds two buffers");
         // Never more than the download itself, and small downloads small.
         let tiny = budget.share(500);
-        assert_eq!(tiny.size, 500);
+        assert_eq!((tiny.size, tiny.held), (500, 500));
         assert_eq!(budget.share(1_000_000).size, 64 << 10);
         let c = budget.share(100 << 20);
-        assert_eq!(c.size, (1 << 20) - 500);
+        assert_eq!(c.size, (1 << 20) - 250);
         let d = budget.share(100 << 20);
         assert_eq!(d.size, 64 << 10, "beyond the budget: the minimum");
         drop((a, tiny, d));

@@ -481,6 +481,27 @@ async fn blob_ranges_and_conditional_get(b: Backend) {
         .await
         .expect("get");
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    // A large blob is read ahead in 1 MiB chunks: whole, and a range that
+    // starts and ends inside chunks.
+    let big: Vec<u8> = (0..(9 << 20) + 4321u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let digest = t.push_blob("r", &big).await;
+    let path = format!("/v2/r/blobs/{digest}");
+    let got = t.get(&path).await.bytes().await.expect("b");
+    assert!(got.as_ref() == big.as_slice(), "whole large blob");
+    let (start, end) = (1_000_001usize, (7 << 20) + 17);
+    let r = t
+        .client
+        .get(t.url(&path))
+        .header("range", format!("bytes={start}-{end}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    let got = r.bytes().await.expect("b");
+    assert!(got.as_ref() == &big[start..=end], "range of a large blob");
 }
 
 async fn manifest_push_pull_by_tag_and_digest(b: Backend) {
