@@ -159,6 +159,11 @@ impl ReadAhead {
         if want == 0 {
             return;
         }
+        // Allocated (or reclaimed) here, not on the blocking thread: glibc
+        // gives each thread that allocates an arena of its own, and every
+        // blocking thread's arena kept its freed buffers (the resident set
+        // during 64 concurrent pushes and pulls went from 38 to 65 MiB).
+        buf.reserve(want);
         let (file, pos) = (Arc::clone(&self.file), self.pos);
         self.pending = Some(tokio::task::spawn_blocking(move || {
             sys::read_append(&file, &mut buf, want, pos)?;

@@ -85,7 +85,8 @@ fn preadv2(
 
 /// Append up to `max` bytes read at `offset` (fewer only at the end of the
 /// file) to `buf`, waiting for the disk if need be, without first zeroing
-/// the room they go to. Returns the count appended.
+/// the room they go to. Returns the count appended. The caller reserves the
+/// room beforehand where it matters which thread allocates it.
 pub(crate) fn read_append(
     file: &File,
     buf: &mut bytes::BytesMut,
