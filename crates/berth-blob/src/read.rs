@@ -135,7 +135,7 @@ pub(crate) struct ReadAhead {
     pos: u64,
     end: u64,
     chunk: usize,
-    /// The read in flight: the buffer it fills, and the count it read.
+    /// The read in flight, which hands back the buffer it filled.
     pending: Option<JoinHandle<io::Result<BytesMut>>>,
     /// The buffer of the chunk handed out before the last, for the next read.
     spare: Option<BytesMut>,
