@@ -386,8 +386,12 @@ fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, BlobError> {
 /// upload and the buffer.
 type BlockWrite = JoinHandle<Result<(Idle, AlignedBuf), BlobError>>;
 
-/// Large blocks in flight at once in a `Pipe`.
-const PIPE_DEPTH: usize = 2;
+/// Large blocks in flight at once in a `Pipe`. Three rather than two made
+/// chunked pushes (5 MiB chunks, five 1 MiB blocks each) 13–17% faster in
+/// quick runs alternating 10× (monolithic ones about the same), for one
+/// more block buffer per large upload; four were no faster
+/// (docs/benchmarks.md).
+const PIPE_DEPTH: usize = 3;
 
 /// A block of a `Pipe` for its hashing thread, and how that thread says it
 /// is done with it.
@@ -402,7 +406,7 @@ type PipeWrite = (u64, JoinHandle<(Arc<AlignedBuf>, io::Result<()>)>);
 /// back, for the whole run, while each is written on a blocking thread of
 /// its own (`write_direct`: only a request's last block may have an
 /// unaligned end). The receiving task then waits for a hash only when it
-/// is two blocks ahead.
+/// is `PIPE_DEPTH` blocks ahead.
 struct Pipe {
     to_hash: tokio::sync::mpsc::Sender<ToHash>,
     hashing: JoinHandle<Option<Hasher>>,
