@@ -397,9 +397,14 @@ const PIPE_DEPTH: usize = 3;
 /// is done with it.
 type ToHash = (Arc<AlignedBuf>, tokio::sync::oneshot::Sender<()>);
 
-/// A direct write of a `Pipe` at an offset: hands back the block once it
-/// is written and hashed.
-type PipeWrite = (u64, JoinHandle<(Arc<AlignedBuf>, io::Result<()>)>);
+/// A block of a `Pipe` in flight: where it starts, its direct write, and
+/// the word that it is hashed. Its buffer is free again once both are done.
+struct PipeWrite {
+    at: u64,
+    block: Arc<AlignedBuf>,
+    write: JoinHandle<io::Result<()>>,
+    hashed: tokio::sync::oneshot::Receiver<()>,
+}
 
 /// A run of large blocks that start at `DIRECT_ALIGN` boundaries,
 /// `PIPE_DEPTH` of them in flight: one thread hashes them in order, back to
@@ -463,25 +468,38 @@ impl Pipe {
             .await
             .map_err(|_| io::Error::other("upload hashing stopped"))?;
         let (direct, plain) = (Arc::clone(&self.direct), Arc::clone(&self.plain));
+        let writing = Arc::clone(&block);
+        // The write does not wait for the hash (nor the hash for the write):
+        // whoever pops the block waits for both, one wake-up each.
         let write = tokio::task::spawn_blocking(move || {
-            let written = write_direct(&direct, &plain, block.filled(), at);
-            // The block goes back only once it is hashed too.
-            let _ = hashed.blocking_recv();
-            (block, written)
+            write_direct(&direct, &plain, writing.filled(), at)
         });
-        self.writes.push_back((at, write));
+        self.writes.push_back(PipeWrite {
+            at,
+            block,
+            write,
+            hashed,
+        });
         Ok(())
     }
 
     /// Wait for the oldest block in flight; hands back its buffer.
     async fn pop(&mut self) -> Option<Result<AlignedBuf, BlobError>> {
-        let (at, write) = self.writes.pop_front()?;
-        let failed = match joined(write.await) {
-            Ok((block, Ok(()))) => {
+        let PipeWrite {
+            at,
+            block,
+            write,
+            hashed,
+        } = self.writes.pop_front()?;
+        let written = joined(write.await);
+        // A hashing thread that stopped has dropped the block too.
+        let _ = hashed.await;
+        let failed = match written {
+            Ok(Ok(())) => {
                 let block = Arc::try_unwrap(block).unwrap_or_else(|_| AlignedBuf::new(0));
                 return Some(Ok(block));
             }
-            Ok((_, Err(e))) => e.into(),
+            Ok(Err(e)) => e.into(),
             Err(e) => e,
         };
         self.failed_at = Some(self.failed_at.map_or(at, |f| f.min(at)));
