@@ -11,7 +11,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use berth_oci::{Algorithm, Digest, Hasher};
@@ -39,12 +39,10 @@ const LARGE_BLOCK: usize = 1 << 20;
 const LARGE_AFTER: u64 = 2 << 20;
 const MAX_LARGE: usize = 4;
 
-/// Once a request has brought `LONG_AFTER` bytes, its large blocks are
-/// `LONG_BLOCK` long: half the hand-offs per byte, which cut the server's
-/// CPU per pushed GB by about a tenth (docs/benchmarks.md). Shorter
-/// requests (the chunks of a chunked push) keep `LARGE_BLOCK`: at the end
-/// of a request up to `PIPE_DEPTH` blocks are still being written, and the
-/// next chunk waits for them.
+/// Once a run of large blocks (a request's, or a `Pipe`'s across the
+/// chunks of a chunked push) has brought `LONG_AFTER` bytes, its blocks
+/// are `LONG_BLOCK` long: half the hand-offs per byte, which cut the
+/// server's CPU per pushed GB by about a tenth (docs/benchmarks.md).
 const LONG_BLOCK: usize = 2 << 20;
 const LONG_AFTER: u64 = 8 << 20;
 
@@ -101,17 +99,81 @@ struct HashState {
     hasher: Hasher,
 }
 
+/// How long a parked pipe waits for its upload's next chunk before it is
+/// drained and its hashing thread given back.
+const PARK_IDLE: Duration = Duration::from_secs(1);
+
+/// The pipe of a chunk request that ended at a `DIRECT_ALIGN` boundary,
+/// left running for the upload's next chunk: that chunk neither waits for
+/// the last blocks to be written and hashed nor starts a hashing thread of
+/// its own, and the hashing thread (a push's critical path) does not idle
+/// between chunks. Anything else that touches the upload (a status query,
+/// a commit, a deletion, a chunk that cannot continue the pipe, or
+/// `PARK_IDLE` without a chunk) drains it first.
+struct Parked {
+    pipe: Pipe,
+    /// The upload's `O_DIRECT` descriptor and the same file without it.
+    direct: (Arc<std::fs::File>, Arc<std::fs::File>),
+    large: LargeBlocks,
+}
+
+impl std::fmt::Debug for Parked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parked")
+            .field("start", &self.pipe.start)
+            .field("end", &self.pipe.end)
+            .field("in_flight", &self.pipe.writes.len())
+            .finish()
+    }
+}
+
 /// What an upload's lock guards.
 #[derive(Debug, Default)]
 struct UploadSlot {
-    /// The incremental hash, if it is still valid.
+    /// The incremental hash, if it is still valid (not while a pipe is
+    /// parked: its hashing thread has it).
     hash: Option<HashState>,
     /// A write that failed after its request had been answered (see
     /// `upload_append`): the upload's next request reports it.
     failed: Option<String>,
+    /// A pipe waiting for the next chunk.
+    parked: Option<Parked>,
+    /// How many times a pipe was parked here, so that an idle timer drains
+    /// only the pipe it was started for.
+    parkings: u64,
 }
 
 impl UploadSlot {
+    /// Drain a parked pipe, if any: its hash becomes the upload's again,
+    /// or its failure the next request's error, with the file cut where
+    /// the failed block starts.
+    async fn unpark(&mut self) {
+        let Some(Parked {
+            pipe,
+            direct: (_, plain),
+            large,
+        }) = self.parked.take()
+        else {
+            return;
+        };
+        match pipe.drain().await {
+            Ok((hasher, end)) => {
+                self.hash = hasher.map(|hasher| HashState {
+                    offset: end,
+                    hasher,
+                });
+            }
+            Err((e, cut)) => {
+                self.hash = None;
+                self.failed = Some(match plain.set_len(cut) {
+                    Ok(()) => e.to_string(),
+                    Err(cut_failed) => format!("{e}; cutting the upload failed: {cut_failed}"),
+                });
+            }
+        }
+        drop(large);
+    }
+
     /// The failure of a write this upload's client has not been told of.
     fn take_failure(&mut self) -> Result<(), BlobError> {
         match self.failed.take() {
@@ -419,6 +481,8 @@ struct Pipe {
     direct: Arc<std::fs::File>,
     /// The file without `O_DIRECT`, should a direct write be refused.
     plain: Arc<std::fs::File>,
+    /// Where the first block of the run starts.
+    start: u64,
     /// Where the last block pushed ends.
     end: u64,
     /// Where the first block whose write failed starts: the file is cut
@@ -451,6 +515,7 @@ impl Pipe {
             writes: std::collections::VecDeque::new(),
             direct,
             plain,
+            start: end,
             end,
             failed_at: None,
         }
@@ -688,6 +753,37 @@ impl BlockWriter {
         Ok(next)
     }
 
+    /// At the end of a request whose blocks went through a pipe that ends
+    /// at a `DIRECT_ALIGN` boundary: park the pipe (with the large-block
+    /// permit) in the upload's slot for the next chunk, give the lock back,
+    /// and return the parking's number for its idle timer.
+    fn park(&mut self, large: &mut Option<LargeBlocks>) -> Option<u64> {
+        let parkable = self.in_flight.is_none()
+            && self.direct.is_some()
+            && self.idle.is_some()
+            && large.is_some()
+            && self.pipe.as_ref().is_some_and(|p| {
+                p.failed_at.is_none() && p.end.is_multiple_of(DIRECT_ALIGN as u64)
+            });
+        if !parkable {
+            return None;
+        }
+        let (pipe, direct, large, idle) = (
+            self.pipe.take()?,
+            self.direct.take()?,
+            large.take()?,
+            self.idle.take()?,
+        );
+        let mut state = idle.state;
+        state.parkings += 1;
+        state.parked = Some(Parked {
+            pipe,
+            direct,
+            large,
+        });
+        Some(state.parkings)
+    }
+
     /// Wait for the last block and hand back the file, hash and lock.
     async fn finish(mut self) -> Result<Idle, BlobError> {
         self.drain_pipe().await?;
@@ -696,6 +792,18 @@ impl BlockWriter {
             .take()
             .ok_or_else(|| io::Error::other("upload writer lost its file").into())
     }
+}
+
+/// Drain the pipe of parking number `parking` if it still waits for a
+/// chunk after `PARK_IDLE`.
+fn unpark_when_idle(lock: UploadLock, parking: u64) {
+    tokio::spawn(async move {
+        tokio::time::sleep(PARK_IDLE).await;
+        let mut slot = lock.lock().await;
+        if slot.parkings == parking {
+            slot.unpark().await;
+        }
+    });
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -840,7 +948,11 @@ impl BlobStore for FsBlobStore {
             map.get(id).cloned()
         };
         let _settled = match &lock {
-            Some(lock) => Some(lock.lock().await),
+            Some(lock) => {
+                let mut slot = lock.lock().await;
+                slot.unpark().await;
+                Some(slot)
+            }
             None => None,
         };
         match tokio::fs::metadata(path).await {
@@ -858,10 +970,30 @@ impl BlobStore for FsBlobStore {
         limit: u64,
     ) -> Result<u64, BlobError> {
         let path = self.upload_path(id)?;
-        let mut state = self.lock_for(id).lock_owned().await;
+        let lock = self.lock_for(id);
+        let mut state = Arc::clone(&lock).lock_owned().await;
         state.take_failure()?;
+        // A ranged chunk of LARGE_AFTER bytes or more that starts where a
+        // parked pipe ends continues it; anything else drains it first.
+        let continued = match state.parked.take() {
+            Some(p)
+                if offset == Some(p.pipe.end)
+                    && limit.saturating_sub(p.pipe.end) >= LARGE_AFTER =>
+            {
+                Some(p)
+            }
+            other => {
+                state.parked = other;
+                state.unpark().await;
+                state.take_failure()?;
+                None
+            }
+        };
         let file = not_found_as(std::fs::OpenOptions::new().append(true).open(&path), id)?;
-        let current = file.metadata()?.len();
+        let current = match &continued {
+            Some(p) => p.pipe.end,
+            None => file.metadata()?.len(),
+        };
         if let Some(given) = offset.filter(|&o| o != current) {
             return Err(BlobError::RangeMismatch { current, given });
         }
@@ -874,15 +1006,32 @@ impl BlobStore for FsBlobStore {
         // Large blocks, while permits last, from the start for a ranged
         // chunk of LARGE_AFTER bytes or more (its limit is its end), and
         // for a body of unknown length once that much of it has arrived.
-        let mut large = (offset.is_some() && limit.saturating_sub(current) >= LARGE_AFTER)
-            .then(LargeBlocks::try_acquire)
-            .flatten();
-        if large.is_some() {
-            writer.direct = self.open_direct(&path);
-        }
+        // `run` is where the run of large blocks began: block sizes grow
+        // with it.
+        let (mut large, run) = match continued {
+            Some(Parked {
+                pipe,
+                direct,
+                large,
+            }) => {
+                let run = pipe.start;
+                writer.pipe = Some(pipe);
+                writer.direct = Some(direct);
+                (Some(large), run)
+            }
+            None => {
+                let large = (offset.is_some() && limit.saturating_sub(current) >= LARGE_AFTER)
+                    .then(LargeBlocks::try_acquire)
+                    .flatten();
+                if large.is_some() {
+                    writer.direct = self.open_direct(&path);
+                }
+                (large, current)
+            }
+        };
         // The offset in the file of the block being filled, and its length.
         let mut at = current;
-        let mut block = block_len(large.is_some(), current, at);
+        let mut block = block_len(large.is_some(), run, at);
         let mut buf = AlignedBuf::new(block);
         let mut size = current;
         let mut failure = None;
@@ -914,7 +1063,7 @@ impl BlobStore for FsBlobStore {
                             writer.direct = self.open_direct(&path);
                         }
                     }
-                    let next_len = block_len(large.is_some(), current, next);
+                    let next_len = block_len(large.is_some(), run, next);
                     buf = writer.write(buf, at, large.is_some(), next_len).await?;
                     (at, block) = (next, next_len);
                 }
@@ -934,6 +1083,12 @@ impl BlobStore for FsBlobStore {
                 hasher,
             });
         };
+        if failure.is_none() {
+            if let Some(parking) = writer.park(&mut large) {
+                unpark_when_idle(lock, parking);
+                return Ok(size);
+            }
+        }
         if failure.is_none() && (writer.in_flight.is_some() || writer.pipe.is_some()) {
             // Answer without waiting for the last block: the lock travels
             // with it, so the upload's next request (or its commit, or a
@@ -961,6 +1116,7 @@ impl BlobStore for FsBlobStore {
         let path = self.upload_path(id)?;
         let lock = self.lock_for(id);
         let mut state = lock.lock().await;
+        state.unpark().await;
         state.take_failure()?;
         let incremental = state.hash.take();
         let target = self.blob_path(expected);
@@ -1004,7 +1160,8 @@ impl BlobStore for FsBlobStore {
     async fn upload_delete(&self, id: &str) -> Result<bool, BlobError> {
         let path = self.upload_path(id)?;
         let lock = self.lock_for(id);
-        let guard = lock.lock().await;
+        let mut guard = lock.lock().await;
+        guard.unpark().await;
         let existed = match tokio::fs::remove_file(path).await {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
@@ -1343,6 +1500,177 @@ mod tests {
         let slot = lock.lock().await;
         assert!(slot.failed.is_none(), "told to the client already");
         assert!(std::fs::read(&path).expect("read") == [b'a'; DIRECT_ALIGN]);
+    }
+
+    /// Deterministic bytes, and a body of them in odd-sized pieces.
+    fn content(len: usize, seed: u32) -> Vec<u8> {
+        (0..len as u32)
+            .map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect()
+    }
+
+    fn pieces(part: &[u8]) -> ByteStream {
+        let items: Vec<Result<Bytes, io::Error>> = part
+            .chunks(65_521)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        Box::pin(futures_util::stream::iter(items))
+    }
+
+    /// Where the parked pipe of upload `id` began and ends, if one is parked.
+    async fn parked(store: &FsBlobStore, id: &str) -> Option<(u64, u64)> {
+        let slot = store.lock_for(id);
+        let slot = slot.lock().await;
+        slot.parked.as_ref().map(|p| (p.pipe.start, p.pipe.end))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_next_chunk_continues_a_parked_pipe() {
+        let (_dir, store) = store_with_upload("u").await;
+        const C: u64 = 3 << 20;
+        let all = content(3 * C as usize + 4096 + 1000, 1);
+        // Appends all[from..to] as one chunk whose range ends at `to`.
+        let chunk = |from: u64, to: u64| {
+            store.upload_append(
+                "u",
+                Some(from),
+                pieces(&all[from as usize..to as usize]),
+                to,
+            )
+        };
+        assert_eq!(chunk(0, C).await.expect("first chunk"), C);
+        if !store.direct.load(Ordering::Relaxed) {
+            return; // no O_DIRECT here: no pipes
+        }
+        assert_eq!(parked(&store, "u").await, Some((0, C)));
+        // The next chunk continues the pipe: its run still begins at 0.
+        assert_eq!(chunk(C, 2 * C).await.expect("second chunk"), 2 * C);
+        assert_eq!(parked(&store, "u").await, Some((0, 2 * C)));
+        // A short chunk drains it and goes through the page cache.
+        let short = 2 * C + 4096;
+        assert_eq!(chunk(2 * C, short).await.expect("short chunk"), short);
+        assert_eq!(parked(&store, "u").await, None);
+        assert_eq!(
+            chunk(short, short + C).await.expect("long chunk"),
+            short + C
+        );
+        assert_eq!(parked(&store, "u").await, Some((short, short + C)));
+        // A chunk at the wrong offset is refused, and the pipe drained.
+        let wrong = chunk(0, C).await;
+        assert!(
+            matches!(wrong, Err(BlobError::RangeMismatch { current, given: 0 }) if current == short + C),
+            "{wrong:?}"
+        );
+        assert_eq!(parked(&store, "u").await, None);
+        let end = all.len() as u64;
+        assert_eq!(chunk(short + C, end).await.expect("last chunk"), end);
+        // The incremental hash came through every hand-over.
+        assert_eq!(store.upload_size("u").await.expect("size"), Some(end));
+        {
+            let slot = store.lock_for("u");
+            assert_eq!(slot.lock().await.hash.as_ref().map(|h| h.offset), Some(end));
+        }
+        let d = Digest::of_bytes(Algorithm::Sha256, &all);
+        assert_eq!(store.upload_commit("u", &d).await.expect("commit"), end);
+        assert!(read_all(&store, &d, None).await == all);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_parked_pipe_nobody_continues_is_drained() {
+        let (_dir, store) = store_with_upload("u").await;
+        const C: usize = 4 << 20;
+        let all = content(C, 2);
+        store
+            .upload_append("u", Some(0), pieces(&all), C as u64)
+            .await
+            .expect("chunk");
+        if parked(&store, "u").await.is_none() {
+            assert!(
+                !store.direct.load(Ordering::Relaxed),
+                "a whole chunk parks its pipe"
+            );
+            return;
+        }
+        tokio::time::sleep(PARK_IDLE + Duration::from_millis(300)).await;
+        let slot = store.lock_for("u");
+        let slot = slot.lock().await;
+        assert!(slot.parked.is_none(), "drained after {PARK_IDLE:?}");
+        assert_eq!(slot.hash.as_ref().map(|h| h.offset), Some(C as u64));
+        drop(slot);
+        let path = store.upload_path("u").expect("path");
+        assert!(std::fs::read(path).expect("read") == all);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_of_a_parked_pipe_fails_the_chunk_that_continues_it() {
+        let (_dir, store) = store_with_upload("u").await;
+        let path = store.upload_path("u").expect("path");
+        std::fs::write(&path, [b'a'; DIRECT_ALIGN]).expect("write");
+        // A pipe parked with a write in flight that fails: writes through a
+        // read-only descriptor fail (EBADF).
+        let read_only = Arc::new(std::fs::File::open(&path).expect("open"));
+        let at = DIRECT_ALIGN as u64;
+        let mut pipe = Pipe::start(None, Arc::clone(&read_only), Arc::clone(&read_only), at);
+        pipe.push(block_of(&vec![1u8; LARGE_BLOCK]), at)
+            .await
+            .expect("push");
+        let end = pipe.end;
+        {
+            let slot = store.lock_for("u");
+            let mut slot = slot.lock().await;
+            slot.hash = None;
+            slot.parked = Some(Parked {
+                pipe,
+                direct: (Arc::clone(&read_only), read_only),
+                large: LargeBlocks::try_acquire().expect("a permit"),
+            });
+        }
+        let next = content(3 << 20, 3);
+        let continued = store
+            .upload_append("u", Some(end), pieces(&next), end + next.len() as u64)
+            .await;
+        assert!(matches!(continued, Err(BlobError::Io(_))), "{continued:?}");
+        // The file is cut where the failed block starts, and the client,
+        // told already, resumes from there.
+        assert_eq!(store.upload_size("u").await.expect("size"), Some(at));
+        assert!(std::fs::read(&path).expect("read") == [b'a'; DIRECT_ALIGN]);
+        let n = store
+            .upload_append("u", Some(at), body(&[b"resumed"]), at + 7)
+            .await
+            .expect("resumed");
+        assert_eq!(n, at + 7);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_status_query_reports_a_parked_pipe_that_failed() {
+        let (_dir, store) = store_with_upload("u").await;
+        let path = store.upload_path("u").expect("path");
+        std::fs::write(&path, [b'a'; DIRECT_ALIGN]).expect("write");
+        let read_only = Arc::new(std::fs::File::open(&path).expect("open"));
+        let at = DIRECT_ALIGN as u64;
+        let mut pipe = Pipe::start(None, Arc::clone(&read_only), Arc::clone(&read_only), at);
+        pipe.push(block_of(&vec![1u8; LARGE_BLOCK]), at)
+            .await
+            .expect("push");
+        {
+            let slot = store.lock_for("u");
+            slot.lock().await.parked = Some(Parked {
+                pipe,
+                direct: (Arc::clone(&read_only), read_only),
+                large: LargeBlocks::try_acquire().expect("a permit"),
+            });
+        }
+        assert_eq!(store.upload_size("u").await.expect("size"), Some(at));
+        // The next request hears of the failure once; then the upload goes on.
+        let told = store
+            .upload_append("u", Some(at), body(&[b"x"]), at + 1)
+            .await;
+        assert!(matches!(told, Err(BlobError::Io(_))), "{told:?}");
+        let n = store
+            .upload_append("u", Some(at), body(&[b"x"]), at + 1)
+            .await
+            .expect("resumed");
+        assert_eq!(n, at + 1);
     }
 
     #[tokio::test]
