@@ -115,6 +115,8 @@ struct Parked {
     /// The upload's `O_DIRECT` descriptor and the same file without it.
     direct: (Arc<std::fs::File>, Arc<std::fs::File>),
     large: LargeBlocks,
+    /// A free block buffer for the next chunk's first block.
+    spare: Option<AlignedBuf>,
 }
 
 impl std::fmt::Debug for Parked {
@@ -152,6 +154,7 @@ impl UploadSlot {
             pipe,
             direct: (_, plain),
             large,
+            ..
         }) = self.parked.take()
         else {
             return;
@@ -201,9 +204,41 @@ struct AlignedBuf {
     capacity: usize,
 }
 
+/// Free large block buffers (all `LONG_BLOCK` long, whatever the block
+/// size asked for), kept for the next large blocks: their pages are
+/// already mapped, where fresh memory costs a page fault per 4 KiB (the
+/// allocator maps buffers this large on their own and unmaps them when
+/// freed, see the binary's `memory` module). At most `POOL_MAX` are kept;
+/// `release_idle_buffers` frees them once no large upload runs.
+static FREE_LARGE: StdMutex<Vec<Vec<u8>>> = StdMutex::new(Vec::new());
+
+/// One large upload's buffers: `PIPE_DEPTH` in flight, one being filled.
+const POOL_MAX: usize = PIPE_DEPTH + 1;
+
+/// Free the pooled large block buffers if no large upload is running (the
+/// binary calls this every few seconds).
+pub fn release_idle_buffers() {
+    if LARGE_UPLOADS.load(Ordering::Acquire) == 0 {
+        let freed = std::mem::take(&mut *FREE_LARGE.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(freed);
+    }
+}
+
 impl AlignedBuf {
     fn new(capacity: usize) -> Self {
-        let mut raw = Vec::with_capacity(capacity + DIRECT_ALIGN);
+        let (capacity, pooled) = if capacity > BLOCK {
+            let pooled = FREE_LARGE.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            (LONG_BLOCK, pooled)
+        } else {
+            (capacity, None)
+        };
+        let mut raw = match pooled {
+            Some(mut raw) => {
+                raw.clear();
+                raw
+            }
+            None => Vec::with_capacity(capacity + DIRECT_ALIGN),
+        };
         let addr = raw.as_ptr() as usize;
         let start = (DIRECT_ALIGN - addr % DIRECT_ALIGN) % DIRECT_ALIGN;
         raw.resize(start, 0);
@@ -232,6 +267,17 @@ impl AlignedBuf {
     fn extend(&mut self, bytes: &[u8]) {
         debug_assert!(self.len() + bytes.len() <= self.capacity);
         self.raw.extend_from_slice(bytes);
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        if self.capacity == LONG_BLOCK {
+            let mut free = FREE_LARGE.lock().unwrap_or_else(|p| p.into_inner());
+            if free.len() < POOL_MAX {
+                free.push(std::mem::take(&mut self.raw));
+            }
+        }
     }
 }
 
@@ -756,8 +802,9 @@ impl BlockWriter {
     /// At the end of a request whose blocks went through a pipe that ends
     /// at a `DIRECT_ALIGN` boundary: park the pipe (with the large-block
     /// permit) in the upload's slot for the next chunk, give the lock back,
-    /// and return the parking's number for its idle timer.
-    fn park(&mut self, large: &mut Option<LargeBlocks>) -> Option<u64> {
+    /// and return the parking's number for its idle timer. `spare`, a
+    /// free buffer, is kept for the next chunk.
+    fn park(&mut self, large: &mut Option<LargeBlocks>, spare: AlignedBuf) -> Option<u64> {
         let parkable = self.in_flight.is_none()
             && self.direct.is_some()
             && self.idle.is_some()
@@ -780,6 +827,7 @@ impl BlockWriter {
             pipe,
             direct,
             large,
+            spare: (spare.capacity > 0).then_some(spare),
         });
         Some(state.parkings)
     }
@@ -1008,16 +1056,17 @@ impl BlobStore for FsBlobStore {
         // for a body of unknown length once that much of it has arrived.
         // `run` is where the run of large blocks began: block sizes grow
         // with it.
-        let (mut large, run) = match continued {
+        let (mut large, run, spare) = match continued {
             Some(Parked {
                 pipe,
                 direct,
                 large,
+                spare,
             }) => {
                 let run = pipe.start;
                 writer.pipe = Some(pipe);
                 writer.direct = Some(direct);
-                (Some(large), run)
+                (Some(large), run, spare)
             }
             None => {
                 let large = (offset.is_some() && limit.saturating_sub(current) >= LARGE_AFTER)
@@ -1026,13 +1075,19 @@ impl BlobStore for FsBlobStore {
                 if large.is_some() {
                     writer.direct = self.open_direct(&path);
                 }
-                (large, current)
+                (large, current, None)
             }
         };
         // The offset in the file of the block being filled, and its length.
         let mut at = current;
         let mut block = block_len(large.is_some(), run, at);
-        let mut buf = AlignedBuf::new(block);
+        let mut buf = match spare {
+            Some(mut spare) if spare.capacity >= block => {
+                spare.clear();
+                spare
+            }
+            _ => AlignedBuf::new(block),
+        };
         let mut size = current;
         let mut failure = None;
         while let Some(chunk) = body.next().await {
@@ -1071,9 +1126,11 @@ impl BlobStore for FsBlobStore {
         }
         // What arrived is kept even when the body broke off, so the client can
         // resume from the size it reads back.
-        if buf.len() > 0 {
-            writer.write(buf, at, large.is_some(), 0).await?;
-        }
+        let leftover = if buf.len() > 0 {
+            writer.write(buf, at, large.is_some(), 0).await?
+        } else {
+            buf
+        };
         let restore = move |idle: Idle| {
             let Idle {
                 mut state, hasher, ..
@@ -1084,7 +1141,7 @@ impl BlobStore for FsBlobStore {
             });
         };
         if failure.is_none() {
-            if let Some(parking) = writer.park(&mut large) {
+            if let Some(parking) = writer.park(&mut large, leftover) {
                 unpark_when_idle(lock, parking);
                 return Ok(size);
             }
@@ -1263,6 +1320,27 @@ mod tests {
             .await
             .expect("create");
         (dir, store)
+    }
+
+    #[test]
+    fn large_block_buffers_are_reused_and_freed_once_no_large_upload_runs() {
+        let first = AlignedBuf::new(LARGE_BLOCK);
+        assert_eq!(first.capacity, LONG_BLOCK, "one size for every large block");
+        let addr = first.raw.as_ptr();
+        drop(first);
+        let again = AlignedBuf::new(LONG_BLOCK);
+        assert_eq!(again.raw.as_ptr(), addr, "the freed buffer is taken again");
+        assert_eq!(again.filled().as_ptr() as usize % DIRECT_ALIGN, 0);
+        assert_eq!(again.len(), 0);
+        drop((again, AlignedBuf::new(BLOCK)));
+        let pooled = || FREE_LARGE.lock().map(|f| f.len()).unwrap_or(0);
+        assert_eq!(pooled(), 1, "small buffers are not kept");
+        let permit = LargeBlocks::try_acquire().expect("a permit");
+        release_idle_buffers();
+        assert_eq!(pooled(), 1, "kept while a large upload runs");
+        drop(permit);
+        release_idle_buffers();
+        assert_eq!(pooled(), 0);
     }
 
     #[tokio::test]
@@ -1623,6 +1701,7 @@ mod tests {
                 pipe,
                 direct: (Arc::clone(&read_only), read_only),
                 large: LargeBlocks::try_acquire().expect("a permit"),
+                spare: None,
             });
         }
         let next = content(3 << 20, 3);
@@ -1658,6 +1737,7 @@ mod tests {
                 pipe,
                 direct: (Arc::clone(&read_only), read_only),
                 large: LargeBlocks::try_acquire().expect("a permit"),
+                spare: None,
             });
         }
         assert_eq!(store.upload_size("u").await.expect("size"), Some(at));

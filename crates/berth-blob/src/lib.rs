@@ -22,7 +22,7 @@ use berth_oci::{Algorithm, Digest};
 use bytes::Bytes;
 use futures_util::Stream;
 
-pub use fs::FsBlobStore;
+pub use fs::{release_idle_buffers, FsBlobStore};
 
 /// A stream of request body chunks.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send>>;

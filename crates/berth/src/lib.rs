@@ -8,7 +8,7 @@
 pub mod admin;
 pub mod config;
 pub mod gc;
-mod memory;
+pub mod memory;
 mod metrics;
 mod server;
 

@@ -37,6 +37,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    berth::memory::configure();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -376,13 +376,18 @@ async fn retention_job(management: Management, every: Duration) {
 }
 
 /// Give freed memory back to the system every few seconds (a blocking
-/// call of a few milliseconds at most, off the async workers).
+/// call of a few milliseconds at most, off the async workers), the blob
+/// store's spare upload buffers too once no large upload runs.
 async fn trim_memory_job() {
     let mut tick = tokio::time::interval(MEMORY_TRIM);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let _ = tokio::task::spawn_blocking(crate::memory::trim).await;
+        let _ = tokio::task::spawn_blocking(|| {
+            berth_blob::release_idle_buffers();
+            crate::memory::trim();
+        })
+        .await;
     }
 }
 
