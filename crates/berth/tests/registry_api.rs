@@ -12,6 +12,7 @@ backend_tests!(
     single_post_upload,
     chunked_upload_in_order_and_out_of_order,
     streamed_patch_upload,
+    large_chunks_with_status_queries_between,
     digest_mismatch_stores_nothing,
     cancel_and_foreign_uploads,
     sha512_uploads,
@@ -256,6 +257,58 @@ async fn streamed_patch_upload(b: Backend) {
         .expect("b");
     assert_eq!(got.len(), all.len());
     assert!(got.as_ref() == all.as_slice());
+}
+
+/// Chunks of 2 MiB or more hand their blocks in flight from one request
+/// to the next; status queries, refused chunks and the commit in between
+/// see every byte in order.
+async fn large_chunks_with_status_queries_between(b: Backend) {
+    let t = TestServer::start(b).await;
+    let mut loc = t.start_upload("big").await;
+    const C: usize = 3 << 20;
+    let data: Vec<u8> = (0..3 * C + 1000)
+        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let digest = sha256(&data);
+    let patch = |from: usize, to: usize, loc: String| {
+        t.client
+            .patch(loc)
+            .header("content-type", "application/octet-stream")
+            .header("content-range", format!("{from}-{}", to - 1))
+            .body(data[from..to].to_vec())
+            .send()
+    };
+    for (from, to, status_after) in [(0, C, false), (C, 2 * C, true), (2 * C, 3 * C, false)] {
+        let r = patch(from, to, loc.clone()).await.expect("patch");
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "{from}-{to}");
+        assert_eq!(header(&r, "range"), format!("0-{}", to - 1));
+        loc = t.resolve(&header(&r, "location"));
+        if status_after {
+            let r = t.client.get(&loc).send().await.expect("status");
+            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+            assert_eq!(header(&r, "range"), format!("0-{}", to - 1));
+            // A chunk that does not start at the end is refused with the range.
+            let r = patch(0, C, loc.clone()).await.expect("patch");
+            assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+            assert_eq!(header(&r, "range"), format!("0-{}", to - 1));
+        }
+    }
+    let r = t
+        .client
+        .put(format!("{loc}?digest={digest}"))
+        .header("content-range", format!("{}-{}", 3 * C, data.len() - 1))
+        .body(data[3 * C..].to_vec())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    let got = t
+        .get(&format!("/v2/big/blobs/{digest}"))
+        .await
+        .bytes()
+        .await
+        .expect("b");
+    assert!(got.as_ref() == data.as_slice(), "every byte in order");
 }
 
 async fn digest_mismatch_stores_nothing(b: Backend) {
