@@ -143,6 +143,9 @@ struct UploadSlot {
     /// How many times a pipe was parked here, so that an idle timer drains
     /// only the pipe it was started for.
     parkings: u64,
+    /// Whether this process wrote the upload's file from its start or has
+    /// checked it for holes (see `FsBlobStore::check_holes`).
+    checked: bool,
 }
 
 impl UploadSlot {
@@ -400,6 +403,37 @@ impl FsBlobStore {
                 None
             }
         }
+    }
+
+    /// An upload this process did not start may have been cut short by a
+    /// crash while blocks of a pipe were written in parallel: a later block
+    /// written, an earlier one not, leaving a hole that the file's size
+    /// would count as received. The file is cut at its first hole, so the
+    /// size the client resumes from covers only bytes that arrived.
+    async fn check_holes(
+        &self,
+        slot: &mut UploadSlot,
+        path: &Path,
+        id: &str,
+    ) -> Result<(), BlobError> {
+        if slot.checked {
+            return Ok(());
+        }
+        let path = path.to_owned();
+        let id_owned = id.to_owned();
+        blocking(move || {
+            let file = not_found_as(std::fs::OpenOptions::new().write(true).open(&path), &id_owned)?;
+            let len = file.metadata()?.len();
+            let hole = crate::sys::first_hole(&file)?;
+            if hole < len {
+                tracing::warn!(upload = %id_owned, size = len, cut_at = hole, "an upload cut short by a crash has a hole; cut there");
+                file.set_len(hole)?;
+            }
+            Ok(())
+        })
+        .await?;
+        slot.checked = true;
+        Ok(())
     }
 
     fn forget(&self, id: &str) {
@@ -981,32 +1015,42 @@ impl BlobStore for FsBlobStore {
             .open(&path)
             .await?;
         let lock = self.lock_for(id);
-        lock.lock().await.hash = Some(HashState {
+        let mut slot = lock.lock().await;
+        slot.hash = Some(HashState {
             offset: 0,
             hasher: Hasher::new(algorithm),
         });
+        slot.checked = true;
         Ok(())
     }
 
     async fn upload_size(&self, id: &str) -> Result<Option<u64>, BlobError> {
         let path = self.upload_path(id)?;
         // Wait for a write still in flight after its request was answered.
-        let lock = {
-            let map = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
-            map.get(id).cloned()
+        let lock = self.lock_for(id);
+        let mut slot = lock.lock().await;
+        slot.unpark().await;
+        let checked = self.check_holes(&mut slot, &path, id).await;
+        let size = match checked {
+            Ok(()) => tokio::fs::metadata(&path)
+                .await
+                .map(|m| m.len())
+                .map_err(BlobError::from),
+            Err(e) => Err(e),
         };
-        let _settled = match &lock {
-            Some(lock) => {
-                let mut slot = lock.lock().await;
-                slot.unpark().await;
-                Some(slot)
+        match size {
+            Ok(size) => Ok(Some(size)),
+            Err(BlobError::UploadUnknown(_)) => {
+                drop(slot);
+                self.forget(id);
+                Ok(None)
             }
-            None => None,
-        };
-        match tokio::fs::metadata(path).await {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(BlobError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+                drop(slot);
+                self.forget(id);
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -1021,6 +1065,7 @@ impl BlobStore for FsBlobStore {
         let lock = self.lock_for(id);
         let mut state = Arc::clone(&lock).lock_owned().await;
         state.take_failure()?;
+        self.check_holes(&mut state, &path, id).await?;
         // A ranged chunk of LARGE_AFTER bytes or more that starts where a
         // parked pipe ends continues it; anything else drains it first.
         let continued = match state.parked.take() {
@@ -1944,6 +1989,65 @@ mod tests {
             store.upload_path("../x"),
             Err(BlobError::UploadUnknown(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn an_upload_cut_short_with_a_hole_resumes_from_the_hole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = FsBlobStore::open(dir.path()).expect("open");
+            store
+                .upload_create("h", Algorithm::Sha256)
+                .await
+                .expect("create");
+        }
+        // As a crash mid-pipe leaves it: a later block written, the one
+        // before it not.
+        let path = dir.path().join("_uploads").join("h");
+        let first = content(64 << 10, 4);
+        let later = content(64 << 10, 5);
+        {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .expect("open");
+            file.write_all_at(&first, 0).expect("first");
+            file.write_all_at(&later, 1 << 20).expect("later");
+            let hole = crate::sys::first_hole(&file).expect("seek");
+            if hole != first.len() as u64 {
+                return; // this filesystem does not report holes
+            }
+        }
+        // After the restart the upload resumes where the hole starts.
+        let store = FsBlobStore::open(dir.path()).expect("reopen");
+        let have = first.len() as u64;
+        assert_eq!(store.upload_size("h").await.expect("size"), Some(have));
+        assert_eq!(std::fs::metadata(&path).expect("meta").len(), have);
+        let rest = content(100_000, 6);
+        let end = have + rest.len() as u64;
+        let n = store
+            .upload_append("h", Some(have), pieces(&rest), end)
+            .await
+            .expect("resumed");
+        assert_eq!(n, end);
+        let all = [first, rest].concat();
+        let d = Digest::of_bytes(Algorithm::Sha256, &all);
+        assert_eq!(store.upload_commit("h", &d).await.expect("commit"), end);
+        assert!(read_all(&store, &d, None).await == all);
+        // An upload this process writes is never cut, zeros and all.
+        store
+            .upload_create("z", Algorithm::Sha256)
+            .await
+            .expect("create");
+        let zeros = vec![0u8; 3 << 20];
+        store
+            .upload_append("z", Some(0), pieces(&zeros), zeros.len() as u64)
+            .await
+            .expect("zeros");
+        assert_eq!(
+            store.upload_size("z").await.expect("size"),
+            Some(zeros.len() as u64)
+        );
     }
 
     #[tokio::test]

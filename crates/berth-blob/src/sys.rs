@@ -10,7 +10,10 @@
 //! - starting the writeback of a file range without waiting for it
 //!   (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`), so that an upload's
 //!   data goes to the disk while the rest of it is still arriving, and the
-//!   fsync at commit has little left to do (see `fs.rs`).
+//!   fsync at commit has little left to do (see `fs.rs`);
+//! - finding the first hole of a file (`lseek` with `SEEK_HOLE`), where an
+//!   upload's blocks written in parallel were cut short by a crash (see
+//!   `fs.rs`).
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -152,3 +155,29 @@ pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
 /// Elsewhere the writeback starts when the kernel or the fsync decides.
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
+
+/// Where the first hole of `file` starts: its size if it has none, or
+/// where the filesystem cannot tell. Moves the descriptor's offset.
+#[cfg(target_os = "linux")]
+pub(crate) fn first_hole(file: &File) -> io::Result<u64> {
+    use std::os::fd::AsRawFd;
+
+    // SAFETY: no memory is passed; the descriptor stays open while `file`
+    // is borrowed.
+    let at = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_HOLE) };
+    if at >= 0 {
+        return u64::try_from(at).map_err(io::Error::other);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        // ENXIO: an empty file; EINVAL: no SEEK_HOLE here.
+        Some(libc::ENXIO | libc::EINVAL) => Ok(file.metadata()?.len()),
+        _ => Err(e),
+    }
+}
+
+/// Elsewhere files are taken to have no holes.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn first_hole(file: &File) -> io::Result<u64> {
+    Ok(file.metadata()?.len())
+}
