@@ -262,7 +262,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(close_if_body_unread));
 
     let handle = axum_server::Handle::new();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -359,6 +360,41 @@ async fn expire_uploads_job(registry: Registry) {
             Err(e) => tracing::warn!(error = %e, "expiring uploads failed"),
         }
     }
+}
+
+/// Middleware: a response given before its request's body was read to the
+/// end (a chunk refused for its range, an unknown upload, a denied push)
+/// says `Connection: close`. The rest of the body is still on the
+/// connection, so hyper closes it after the response; without the header a
+/// client could send its next request down it and see the connection
+/// drop instead of an answer.
+async fn close_if_body_unread(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if http_body::Body::is_end_stream(req.body()) {
+        return next.run(req).await;
+    }
+    let ended = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&ended);
+    let (parts, body) = req.into_parts();
+    let end = futures_util::stream::poll_fn(move |_| {
+        seen.store(true, Ordering::Release);
+        std::task::Poll::Ready(None)
+    });
+    let body =
+        axum::body::Body::from_stream(futures_util::StreamExt::chain(body.into_data_stream(), end));
+    let mut response = next
+        .run(axum::extract::Request::from_parts(parts, body))
+        .await;
+    if !ended.load(Ordering::Acquire) {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// The namespaces' retention rules on a schedule. The first run waits one interval.

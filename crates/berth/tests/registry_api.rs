@@ -291,6 +291,8 @@ async fn large_chunks_with_status_queries_between(b: Backend) {
             let r = patch(0, C, loc.clone()).await.expect("patch");
             assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
             assert_eq!(header(&r, "range"), format!("0-{}", to - 1));
+            // Its body is left unread: the client must not reuse the connection.
+            assert_eq!(header(&r, "connection"), "close");
         }
     }
     let r = t
