@@ -1724,13 +1724,13 @@ mod tests {
         assert!(std::fs::read(path).expect("read") == all);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failed_write_of_a_parked_pipe_fails_the_chunk_that_continues_it() {
-        let (_dir, store) = store_with_upload("u").await;
+    /// Upload "u" holding `DIRECT_ALIGN` bytes of `a`, with a pipe parked
+    /// after them whose one block in flight fails to be written (writes
+    /// through a read-only descriptor fail with EBADF). Returns where the
+    /// failed block starts and where the pipe ends.
+    async fn park_a_failing_pipe(store: &FsBlobStore) -> (PathBuf, u64, u64) {
         let path = store.upload_path("u").expect("path");
         std::fs::write(&path, [b'a'; DIRECT_ALIGN]).expect("write");
-        // A pipe parked with a write in flight that fails: writes through a
-        // read-only descriptor fail (EBADF).
         let read_only = Arc::new(std::fs::File::open(&path).expect("open"));
         let at = DIRECT_ALIGN as u64;
         let mut pipe = Pipe::start(None, Arc::clone(&read_only), Arc::clone(&read_only), at);
@@ -1738,17 +1738,22 @@ mod tests {
             .await
             .expect("push");
         let end = pipe.end;
-        {
-            let slot = store.lock_for("u");
-            let mut slot = slot.lock().await;
-            slot.hash = None;
-            slot.parked = Some(Parked {
-                pipe,
-                direct: (Arc::clone(&read_only), read_only),
-                large: LargeBlocks::try_acquire().expect("a permit"),
-                spare: None,
-            });
-        }
+        let slot = store.lock_for("u");
+        let mut slot = slot.lock().await;
+        slot.hash = None;
+        slot.parked = Some(Parked {
+            pipe,
+            direct: (Arc::clone(&read_only), read_only),
+            large: LargeBlocks::try_acquire().expect("a permit"),
+            spare: None,
+        });
+        (path, at, end)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_of_a_parked_pipe_fails_the_chunk_that_continues_it() {
+        let (_dir, store) = store_with_upload("u").await;
+        let (path, at, end) = park_a_failing_pipe(&store).await;
         let next = content(3 << 20, 3);
         let continued = store
             .upload_append("u", Some(end), pieces(&next), end + next.len() as u64)
@@ -1768,24 +1773,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_status_query_reports_a_parked_pipe_that_failed() {
         let (_dir, store) = store_with_upload("u").await;
-        let path = store.upload_path("u").expect("path");
-        std::fs::write(&path, [b'a'; DIRECT_ALIGN]).expect("write");
-        let read_only = Arc::new(std::fs::File::open(&path).expect("open"));
-        let at = DIRECT_ALIGN as u64;
-        let mut pipe = Pipe::start(None, Arc::clone(&read_only), Arc::clone(&read_only), at);
-        pipe.push(block_of(&vec![1u8; LARGE_BLOCK]), at)
-            .await
-            .expect("push");
-        {
-            let slot = store.lock_for("u");
-            slot.lock().await.parked = Some(Parked {
-                pipe,
-                direct: (Arc::clone(&read_only), read_only),
-                large: LargeBlocks::try_acquire().expect("a permit"),
-                spare: None,
-            });
-        }
+        let (path, at, _) = park_a_failing_pipe(&store).await;
         assert_eq!(store.upload_size("u").await.expect("size"), Some(at));
+        assert!(std::fs::read(&path).expect("read") == [b'a'; DIRECT_ALIGN]);
         // The next request hears of the failure once; then the upload goes on.
         let told = store
             .upload_append("u", Some(at), body(&[b"x"]), at + 1)
