@@ -1625,7 +1625,8 @@ mod tests {
         assert!(std::fs::read(&path).expect("read") == [b'a'; DIRECT_ALIGN]);
     }
 
-    /// Deterministic bytes, and a body of them in odd-sized pieces.
+    /// Deterministic bytes, and a body of them in odd-sized pieces (so
+    /// blocks never line up with them).
     fn content(len: usize, seed: u32) -> Vec<u8> {
         (0..len as u32)
             .map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 24) as u8)
@@ -1832,18 +1833,8 @@ mod tests {
     async fn large_uploads_in_large_and_small_blocks_keep_every_byte_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = FsBlobStore::open(dir.path()).expect("open");
-        let content: Vec<u8> = (0..(14 << 20) + 12_345u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-            .collect();
+        let content = content((14 << 20) + 12_345, 0);
         let d = Digest::of_bytes(Algorithm::Sha256, &content);
-        // Odd-sized pieces, so blocks never line up with them.
-        let pieces = |part: &[u8]| -> ByteStream {
-            let items: Vec<Result<Bytes, io::Error>> = part
-                .chunks(65_521)
-                .map(|c| Ok(Bytes::copy_from_slice(c)))
-                .collect();
-            Box::pin(futures_util::stream::iter(items))
-        };
         store
             .upload_create("big", Algorithm::Sha256)
             .await
