@@ -6,6 +6,7 @@
 //! Layering: a standalone client; it uses only `berth-oci` (digests) and
 //! speaks HTTP to whatever registry it is pointed at.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -156,6 +157,46 @@ fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// Jiffies the machine's CPUs spent busy (user, nice, system, irq,
+/// softirq, steal) and in all, from the first line of /proc/stat.
+fn machine_cpu() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy = f.get(..3)?.iter().sum::<u64>() + f.get(5..8)?.iter().sum::<u64>();
+    Some((busy, f.get(..8)?.iter().sum()))
+}
+
+/// Nanoseconds each thread of a process has spent runnable but waiting for
+/// a CPU (/proc/PID/task/TID/schedstat), by thread id.
+fn runqueue_waits(pid: Option<u32>) -> Option<HashMap<String, u64>> {
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", pid?)).ok()?;
+    let mut waits = HashMap::new();
+    for task in tasks.flatten() {
+        let Ok(s) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = s.split_whitespace().nth(1).and_then(|v| v.parse().ok()) {
+            waits.insert(task.file_name().to_string_lossy().into_owned(), ns);
+        }
+    }
+    Some(waits)
+}
+
+/// Seconds a process's threads waited for a CPU between two `runqueue_waits`
+/// (a thread that exited in between is not counted).
+fn runqueue_seconds(before: &HashMap<String, u64>, after: &HashMap<String, u64>) -> f64 {
+    let ns: u64 = after
+        .iter()
+        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    ns as f64 / 1e9
 }
 
 /// Resident memory and its peak (kB) of a process.
@@ -855,17 +896,41 @@ async fn run(
         let mb_s = tokio::task::spawn_blocking(move || disk_write_speed(&dir)).await??;
         emit("machine", "disk_write_fdatasync", json!({"mb_s": mb_s}));
     }
-    let cpu0 = cpu_seconds(pid);
+    // Besides the rate: the server's and this client's CPU per GB, how long
+    // the server's threads waited for a CPU, and how busy the machine was
+    // (they share its cores).
+    let me = Some(std::process::id());
+    let (cpu0, client0, waits0, machine0) = (
+        cpu_seconds(pid),
+        cpu_seconds(me),
+        runqueue_waits(pid),
+        machine_cpu(),
+    );
     let start = Instant::now();
     for (body, digest) in &monolithic {
         t.push_blob_as(repo, body.clone(), digest).await?;
     }
     let secs_push = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(pid).zip(cpu0).map(|(a, b)| a - b);
+    let gb = pushed_bytes / 1e9;
+    let delta = |now: Option<f64>, then: Option<f64>| now.zip(then).map(|(a, b)| (a - b) / gb);
+    let waited = runqueue_waits(pid)
+        .zip(waits0)
+        .map(|(after, before)| runqueue_seconds(&before, &after) / gb);
+    let busy = machine_cpu()
+        .zip(machine0)
+        .and_then(|((b1, a1), (b0, a0))| {
+            (a1 > a0).then(|| 100.0 * (b1 - b0) as f64 / (a1 - a0) as f64)
+        });
     emit(
         cli_target,
         "push_monolithic_100mib",
-        json!({"mb_s": pushed_bytes / 1e6 / secs_push, "cpu_s_per_gb": cpu.map(|c| c / (pushed_bytes / 1e9))}),
+        json!({
+            "mb_s": pushed_bytes / 1e6 / secs_push,
+            "cpu_s_per_gb": delta(cpu_seconds(pid), cpu0),
+            "client_cpu_s_per_gb": delta(cpu_seconds(me), client0),
+            "runqueue_wait_s_per_gb": waited,
+            "machine_busy_pct": busy,
+        }),
     );
     let chunked = contents(2000);
     settle_disk();
@@ -880,7 +945,6 @@ async fn run(
     );
     let bd = monolithic[0].1.clone();
     drop((monolithic, chunked));
-    let me = Some(std::process::id());
     for c in [1usize, 4] {
         let cpu0 = cpu_seconds(pid);
         let client0 = cpu_seconds(me);
