@@ -371,28 +371,29 @@ impl Registry {
                 "Content-Range {start}-{end} ends before it starts"
             )));
         }
-        // A chunk that announces more than the limit is refused before any of it is read.
+        // Where the chunk starts, and the most the upload may hold after it.
+        // A ranged chunk may not run past its range's end. A body of known
+        // length is placed at the size just read, as a ranged chunk would
+        // be, so that a large one goes to the blob store's large blocks
+        // from its first byte rather than after its first megabytes. A body
+        // of unknown length may grow the upload up to the limit.
         let max = self.config.max_blob_bytes;
-        let announced_end = match (range, length) {
-            (Some((_, end)), _) => Some(end.saturating_add(1)),
+        let (offset, limit) = match (range, length) {
+            (Some((start, end)), _) => (Some(start), end.saturating_add(1)),
             (None, Some(len)) => {
                 let current = self.blobs.upload_size(id).await?.unwrap_or(0);
-                Some(current.saturating_add(len))
+                (Some(current), current.saturating_add(len))
             }
-            (None, None) => None,
+            (None, None) => (None, max),
         };
-        if announced_end.is_some_and(|end| end > max) {
+        // A chunk that announces more than the limit is refused before any of it is read.
+        if offset.is_some() && limit > max {
             self.discard_upload(id).await;
             return Err(RegistryError::TooLarge {
                 what: "blob",
                 limit: max,
             });
         }
-        // With a range, the chunk may not run past its end (which is within the limit).
-        let (offset, limit) = match range {
-            Some((start, end)) => (Some(start), end + 1),
-            None => (None, max),
-        };
         let result = self.blobs.upload_append(id, offset, body, limit).await;
         let now = now_millis();
         if now - upload.updated_at >= self.touch_interval_ms() {

@@ -13,6 +13,7 @@ backend_tests!(
     chunked_upload_in_order_and_out_of_order,
     streamed_patch_upload,
     large_chunks_with_status_queries_between,
+    large_bodies_of_known_length_without_ranges,
     digest_mismatch_stores_nothing,
     cancel_and_foreign_uploads,
     sha512_uploads,
@@ -311,6 +312,55 @@ async fn large_chunks_with_status_queries_between(b: Backend) {
         .await
         .expect("b");
     assert!(got.as_ref() == data.as_slice(), "every byte in order");
+}
+
+/// Bodies of known length without a `Content-Range` are placed at the
+/// upload's end like ranged chunks (large ones in large blocks from their
+/// first byte): PATCHes with a status query between, then a PUT with the
+/// last part, keep every byte in order; so does a monolithic PUT.
+async fn large_bodies_of_known_length_without_ranges(b: Backend) {
+    let t = TestServer::start(b).await;
+    const C: usize = 3 << 20;
+    let data: Vec<u8> = (0..3 * C + 1000)
+        .map(|i| ((i as u32).wrapping_mul(2_246_822_519) >> 24) as u8)
+        .collect();
+    let digest = sha256(&data);
+    let mut loc = t.start_upload("known").await;
+    for (from, to) in [(0, C), (C, 2 * C + 4097)] {
+        let r = t
+            .client
+            .patch(&loc)
+            .header("content-type", "application/octet-stream")
+            .body(data[from..to].to_vec())
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "{from}-{to}");
+        assert_eq!(header(&r, "range"), format!("0-{}", to - 1));
+        loc = t.resolve(&header(&r, "location"));
+        let r = t.client.get(&loc).send().await.expect("status");
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(header(&r, "range"), format!("0-{}", to - 1));
+    }
+    let r = t
+        .client
+        .put(format!("{loc}?digest={digest}"))
+        .body(data[2 * C + 4097..].to_vec())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    let whole = data[..2 * C].to_vec();
+    let whole_digest = t.push_blob("known", &whole).await;
+    for (d, want) in [(&digest, &data), (&whole_digest, &whole)] {
+        let got = t
+            .get(&format!("/v2/known/blobs/{d}"))
+            .await
+            .bytes()
+            .await
+            .expect("b");
+        assert!(got.as_ref() == want.as_slice(), "every byte in order");
+    }
 }
 
 async fn digest_mismatch_stores_nothing(b: Backend) {
