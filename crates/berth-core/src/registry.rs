@@ -435,16 +435,25 @@ impl Registry {
         digest: &Digest,
         last_chunk: Option<Chunk>,
     ) -> Result<()> {
-        if let Some(chunk) = last_chunk {
-            self.upload_chunk(repo, id, chunk).await?;
-        } else {
-            self.check_upload(repo, id).await?;
+        self.check_upload(repo, id).await?;
+        match last_chunk {
+            // The digest is pinned while the last chunk arrives: the pin is a
+            // database commit the push would otherwise wait for after it.
+            // The chunk's failure, if any, is the one reported.
+            Some(chunk) => {
+                let (appended, pinned) = tokio::join!(
+                    self.upload_chunk(repo, id, chunk),
+                    self.pin_upload(id, digest)
+                );
+                appended?;
+                pinned?;
+            }
+            None => self.pin_upload(id, digest).await?,
         }
         // The quota is checked exactly when the blob is linked (a blob the
         // namespace already holds costs nothing); refused bytes stay unlinked
         // and garbage collection reclaims them.
         let quota = self.policy(repo.namespace()).await?.quota_bytes;
-        self.pin_upload(id, digest).await?;
         let committed = self.blobs.upload_commit(id, digest).await;
         if matches!(committed, Err(berth_blob::BlobError::DigestMismatch { .. })) {
             // The content is gone; so is the session.

@@ -1491,6 +1491,31 @@ async fn layer_size_limit(b: Backend) {
         t.client.get(&loc).send().await.expect("status").status(),
         StatusCode::NOT_FOUND
     );
+    // The same body as the last chunk of a PUT: the client hears of the
+    // chunk's refusal (the digest is pinned while it arrives), and nothing
+    // is stored.
+    let loc = t.start_upload("l").await;
+    let parts: Vec<Result<bytes::Bytes, std::io::Error>> = (0..5)
+        .map(|_| Ok(bytes::Bytes::from(vec![7u8; 400])))
+        .collect();
+    let r = t
+        .client
+        .put(format!("{loc}?digest={digest}"))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            parts,
+        )))
+        .send()
+        .await
+        .expect("put");
+    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID").await;
+    assert_eq!(
+        t.client.get(&loc).send().await.expect("status").status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.head(&format!("/v2/l/blobs/{digest}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(uploads_left(), 0);
     // Within the limit all is well.
     let ok = vec![5u8; 1000];
