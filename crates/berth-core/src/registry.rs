@@ -292,7 +292,7 @@ impl Registry {
         let quota = self.policy(repo.namespace()).await?.quota_bytes;
         match self
             .meta
-            .link_blob(repo, digest, size, now_millis(), quota)
+            .link_blob(repo, digest, size, now_millis(), quota, None)
             .await?
         {
             LinkOutcome::Linked => Ok(true),
@@ -462,15 +462,17 @@ impl Registry {
         let size = committed?;
         let outcome = self
             .meta
-            .link_blob(repo, digest, size as i64, now_millis(), quota)
+            .link_blob(repo, digest, size as i64, now_millis(), quota, Some(id))
             .await?;
-        self.meta.delete_upload(id).await?;
         match outcome {
             LinkOutcome::Linked => Ok(()),
             // The pin keeps the collector away, so this does not happen.
-            LinkOutcome::Collecting => Err(RegistryError::Busy(format!(
-                "blob {digest} is being deleted by garbage collection; upload it again"
-            ))),
+            LinkOutcome::Collecting => {
+                self.meta.delete_upload(id).await?;
+                Err(RegistryError::Busy(format!(
+                    "blob {digest} is being deleted by garbage collection; upload it again"
+                )))
+            }
             LinkOutcome::OverQuota { used } => {
                 Err(quota_error(repo, used, quota.unwrap_or(0), size as i64))
             }

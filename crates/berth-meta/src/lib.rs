@@ -247,7 +247,9 @@ pub trait MetaStore: Send + Sync + Debug {
     /// Record a stored blob and link it into `repo` (creating the
     /// repository). Links nothing while the garbage collector is deleting a
     /// blob with this digest, or when the blob is new to the namespace and
-    /// would take it past `quota` bytes.
+    /// would take it past `quota` bytes. `upload`, the session the blob was
+    /// uploaded in, is forgotten in the same transaction, unless the blob
+    /// is being collected (one commit, not two, at the end of every push).
     async fn link_blob(
         &self,
         repo: &RepoName,
@@ -255,6 +257,7 @@ pub trait MetaStore: Send + Sync + Debug {
         size: i64,
         now: i64,
         quota: Option<i64>,
+        upload: Option<&str>,
     ) -> MetaResult<LinkOutcome>;
     /// Bytes of the distinct blobs linked in a namespace's repositories.
     async fn namespace_usage(&self, namespace: &str) -> MetaResult<i64>;

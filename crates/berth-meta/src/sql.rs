@@ -337,6 +337,7 @@ macro_rules! sql_store {
                 size: i64,
                 now: i64,
                 quota: Option<i64>,
+                upload: Option<&str>,
             ) -> MetaResult<LinkOutcome> {
                 let mut tx = self.write.begin().await?;
                 Self::gc_shared(&mut tx).await?;
@@ -357,6 +358,12 @@ macro_rules! sql_store {
                 if state != 0 {
                     // Being collected: it cannot be linked until it is gone.
                     return Ok(LinkOutcome::Collecting);
+                }
+                if let Some(id) = upload {
+                    sqlx::query("DELETE FROM uploads WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 if let Some(quota) = quota {
                     Self::quota_lock(&mut tx, repo.namespace()).await?;

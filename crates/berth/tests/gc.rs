@@ -960,7 +960,7 @@ async fn claims_pins_and_links_exclude_each_other(b: Backend) {
     // Linked: not claimable. Unlinked: claimable, unless an upload pinned it.
     assert_eq!(
         store
-            .link_blob(&repo, &digest, 8, 1, None)
+            .link_blob(&repo, &digest, 8, 1, None, None)
             .await
             .expect("link"),
         LinkOutcome::Linked
@@ -1001,11 +1001,13 @@ async fn claims_pins_and_links_exclude_each_other(b: Backend) {
     );
     assert_eq!(
         store
-            .link_blob(&repo, &digest, 8, 2, None)
+            .link_blob(&repo, &digest, 8, 2, None, Some("u2"))
             .await
             .expect("link"),
         LinkOutcome::Collecting
     );
+    // Not linked: its upload session is kept.
+    assert!(store.get_upload("u2").await.expect("get").is_some());
     assert_eq!(store.blob_size(&digest).await.expect("size"), None);
     assert_eq!(
         store.pin_upload("nope", &digest).await.expect("pin"),
@@ -1036,16 +1038,17 @@ async fn claims_pins_and_links_exclude_each_other(b: Backend) {
     );
     assert_eq!(
         store
-            .link_blob(&repo, &digest, 8, 3, None)
+            .link_blob(&repo, &digest, 8, 3, None, Some("u2"))
             .await
             .expect("link"),
         LinkOutcome::Linked
     );
     assert_eq!(store.blob_size(&digest).await.expect("size"), Some(8));
+    // Linked: its upload session is forgotten in the same transaction.
+    assert!(store.get_upload("u2").await.expect("get").is_none());
 
     // Claims of a run that failed, or went silent past the lease, pass to the next run.
     assert!(store.unlink_blob(&repo, &digest).await.expect("unlink"));
-    assert!(store.delete_upload("u2").await.expect("forget upload"));
     assert_eq!(
         store
             .gc_claim_blobs(r2, None, 10)

@@ -225,6 +225,11 @@ async fn storage_quota_counts_each_blob_once(b: Backend) {
         "{message}"
     );
     assert!(message.contains("601 of 1000"), "{message}");
+    // Its upload session is over.
+    assert_eq!(
+        t.client.get(&loc).send().await.expect("status").status(),
+        StatusCode::NOT_FOUND
+    );
     // The refused bytes are linked nowhere: the collector reclaims them.
     let run = t
         .collector()
