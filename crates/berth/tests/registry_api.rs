@@ -250,14 +250,26 @@ async fn streamed_patch_upload(b: Backend) {
         .expect("put");
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(header(&r, "docker-content-digest"), digest);
+    assert_blob(&t, "s", &digest, &all).await;
+}
+
+/// `len` bytes of a pattern that differs with `mul`.
+fn patterned(len: usize, mul: u32) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i as u32).wrapping_mul(mul) >> 24) as u8)
+        .collect()
+}
+
+/// Pull a blob and check that every byte came back in order.
+async fn assert_blob(t: &TestServer, repo: &str, digest: &str, want: &[u8]) {
     let got = t
-        .get(&format!("/v2/s/blobs/{digest}"))
+        .get(&format!("/v2/{repo}/blobs/{digest}"))
         .await
         .bytes()
         .await
-        .expect("b");
-    assert_eq!(got.len(), all.len());
-    assert!(got.as_ref() == all.as_slice());
+        .expect("blob body");
+    assert_eq!(got.len(), want.len(), "length of {digest}");
+    assert!(got.as_ref() == want, "every byte of {digest} in order");
 }
 
 /// Chunks of 2 MiB or more hand their blocks in flight from one request
@@ -267,9 +279,7 @@ async fn large_chunks_with_status_queries_between(b: Backend) {
     let t = TestServer::start(b).await;
     let mut loc = t.start_upload("big").await;
     const C: usize = 3 << 20;
-    let data: Vec<u8> = (0..3 * C + 1000)
-        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
+    let data = patterned(3 * C + 1000, 2_654_435_761);
     let digest = sha256(&data);
     let patch = |from: usize, to: usize, loc: String| {
         t.client
@@ -305,13 +315,7 @@ async fn large_chunks_with_status_queries_between(b: Backend) {
         .await
         .expect("put");
     assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
-    let got = t
-        .get(&format!("/v2/big/blobs/{digest}"))
-        .await
-        .bytes()
-        .await
-        .expect("b");
-    assert!(got.as_ref() == data.as_slice(), "every byte in order");
+    assert_blob(&t, "big", &digest, &data).await;
 }
 
 /// Bodies of known length without a `Content-Range` are placed at the
@@ -321,9 +325,7 @@ async fn large_chunks_with_status_queries_between(b: Backend) {
 async fn large_bodies_of_known_length_without_ranges(b: Backend) {
     let t = TestServer::start(b).await;
     const C: usize = 3 << 20;
-    let data: Vec<u8> = (0..3 * C + 1000)
-        .map(|i| ((i as u32).wrapping_mul(2_246_822_519) >> 24) as u8)
-        .collect();
+    let data = patterned(3 * C + 1000, 2_246_822_519);
     let digest = sha256(&data);
     let mut loc = t.start_upload("known").await;
     for (from, to) in [(0, C), (C, 2 * C + 4097)] {
@@ -352,15 +354,8 @@ async fn large_bodies_of_known_length_without_ranges(b: Backend) {
     assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
     let whole = data[..2 * C].to_vec();
     let whole_digest = t.push_blob("known", &whole).await;
-    for (d, want) in [(&digest, &data), (&whole_digest, &whole)] {
-        let got = t
-            .get(&format!("/v2/known/blobs/{d}"))
-            .await
-            .bytes()
-            .await
-            .expect("b");
-        assert!(got.as_ref() == want.as_slice(), "every byte in order");
-    }
+    assert_blob(&t, "known", &digest, &data).await;
+    assert_blob(&t, "known", &whole_digest, &whole).await;
 }
 
 async fn digest_mismatch_stores_nothing(b: Backend) {
