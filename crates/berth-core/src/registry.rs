@@ -361,6 +361,12 @@ impl Registry {
         chunk: Chunk,
     ) -> Result<UploadState> {
         let upload = self.check_upload(repo, id).await?;
+        self.append_chunk(&upload, chunk).await
+    }
+
+    /// Append a chunk to `upload`, a session already checked.
+    async fn append_chunk(&self, upload: &UploadRecord, chunk: Chunk) -> Result<UploadState> {
+        let id = upload.id.as_str();
         let Chunk {
             range,
             length,
@@ -435,14 +441,14 @@ impl Registry {
         digest: &Digest,
         last_chunk: Option<Chunk>,
     ) -> Result<()> {
-        self.check_upload(repo, id).await?;
+        let upload = self.check_upload(repo, id).await?;
         match last_chunk {
             // The digest is pinned while the last chunk arrives: the pin is a
             // database commit the push would otherwise wait for after it.
             // The chunk's failure, if any, is the one reported.
             Some(chunk) => {
                 let (appended, pinned) = tokio::join!(
-                    self.upload_chunk(repo, id, chunk),
+                    self.append_chunk(&upload, chunk),
                     self.pin_upload(id, digest)
                 );
                 appended?;
