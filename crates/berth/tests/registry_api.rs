@@ -1403,6 +1403,16 @@ async fn health_ready_metrics(b: Backend) {
     assert!(received > 0);
 }
 
+/// A chunk refused for the layer size limit ends its upload session.
+async fn assert_refused_and_ended(t: &TestServer, r: reqwest::Response, loc: &str) {
+    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID").await;
+    assert_eq!(
+        t.client.get(loc).send().await.expect("status").status(),
+        StatusCode::NOT_FOUND,
+        "the session is gone"
+    );
+}
+
 async fn layer_size_limit(b: Backend) {
     let t = TestServer::start_with(b, |c| c.registry.max_blob_bytes = 1000).await;
     let uploads_left = || {
@@ -1436,11 +1446,7 @@ async fn layer_size_limit(b: Backend) {
         .send()
         .await
         .expect("patch");
-    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID").await;
-    assert_eq!(
-        t.client.get(&loc).send().await.expect("status").status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_refused_and_ended(&t, r, &loc).await;
     // Announced by Content-Length on top of what is there.
     let loc = t.start_upload("l").await;
     assert_eq!(
@@ -1460,11 +1466,7 @@ async fn layer_size_limit(b: Backend) {
         .send()
         .await
         .expect("patch");
-    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID").await;
-    assert_eq!(
-        t.client.get(&loc).send().await.expect("status").status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_refused_and_ended(&t, r, &loc).await;
     // Not announced (streamed): stopped when the limit is crossed.
     let loc = t.start_upload("l").await;
     let parts: Vec<Result<bytes::Bytes, std::io::Error>> = (0..4)
@@ -1481,11 +1483,7 @@ async fn layer_size_limit(b: Backend) {
         .expect("patch");
     // The rest of the body is unread: the connection is not reused.
     assert_eq!(header(&r, "connection"), "close");
-    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID").await;
-    assert_eq!(
-        t.client.get(&loc).send().await.expect("status").status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_refused_and_ended(&t, r, &loc).await;
     // The same body as the last chunk of a PUT: the client hears of the
     // chunk's refusal (the digest is pinned while it arrives), and nothing
     // is stored.
@@ -1502,11 +1500,7 @@ async fn layer_size_limit(b: Backend) {
         .send()
         .await
         .expect("put");
-    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID").await;
-    assert_eq!(
-        t.client.get(&loc).send().await.expect("status").status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_refused_and_ended(&t, r, &loc).await;
     assert_eq!(
         t.head(&format!("/v2/l/blobs/{digest}")).await.status(),
         StatusCode::NOT_FOUND
