@@ -6,6 +6,8 @@
 //! Layering: a standalone client; it uses only `berth-oci` (digests) and
 //! speaks HTTP to whatever registry it is pointed at.
 
+mod ceiling;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -893,8 +895,22 @@ async fn run(
     let monolithic = contents(1000);
     settle_disk();
     if let Some(dir) = disk_probe {
-        let mb_s = tokio::task::spawn_blocking(move || disk_write_speed(&dir)).await??;
+        let probe = dir.clone();
+        let mb_s = tokio::task::spawn_blocking(move || disk_write_speed(&probe)).await??;
         emit("machine", "disk_write_fdatasync", json!({"mb_s": mb_s}));
+        // What a minimal program reaches with the same bodies on the same
+        // cores and disk: received, hashed and made durable, then received
+        // and hashed alone (module `ceiling`).
+        let bodies = monolithic.clone();
+        let (durable, hashed) = tokio::task::spawn_blocking(move || {
+            anyhow::Ok((
+                ceiling::push_ceiling(Some(&dir), &bodies)?,
+                ceiling::push_ceiling(None, &bodies)?,
+            ))
+        })
+        .await??;
+        emit("machine", "push_ceiling_durable", json!({"mb_s": durable}));
+        emit("machine", "push_ceiling_hash", json!({"mb_s": hashed}));
     }
     // Besides the rate: the server's and this client's CPU per GB, how long
     // the server's threads waited for a CPU, and how busy the machine was
