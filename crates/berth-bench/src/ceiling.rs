@@ -7,9 +7,10 @@
 //! push needs both at once, and the client's sending too, on the same
 //! cores; this minimal program does exactly that much, in the shape Berth
 //! uses (2 MiB blocks read straight from the socket, hashed in order on one
-//! thread while another writes them past the page cache, `fdatasync`
-//! before the answer), so a registry's push can be set against what any
-//! implementation could reach on the machine.
+//! thread while others write them past the page cache, `fdatasync` before
+//! the answer), so a registry's push can be set against what the bare work
+//! reaches on the machine. It is a reference, not a strict upper bound: a
+//! registry that overlaps its work differently may at times do better.
 
 use std::collections::VecDeque;
 use std::fs::File;
