@@ -228,7 +228,6 @@ pub(crate) async fn authorize(
                 /// The caller may not: 403.
                 Denied(String),
             }
-            let mut scopes = Vec::new();
             let mut refusal = None;
             for (repo, action) in &needed {
                 let granted = match caller {
@@ -236,10 +235,6 @@ pub(crate) async fn authorize(
                     _ => auth.actions(&principal, repo).await.map_err(internal)?,
                 };
                 if needs(granted, *action) {
-                    continue;
-                }
-                scopes.push(scope_for(repo, *action));
-                if refusal.is_some() {
                     continue;
                 }
                 let may = match caller {
@@ -255,6 +250,7 @@ pub(crate) async fn authorize(
                 } else {
                     Refusal::Denied(format!("requested access to {repo} is denied"))
                 });
+                break;
             }
             match refusal {
                 None => Ok(principal),
@@ -264,6 +260,14 @@ pub(crate) async fn authorize(
                     let error = (matches!(caller, Caller::Bearer(_))
                         && principal != Principal::Anonymous)
                         .then_some("insufficient_scope");
+                    // Every scope the request wants, not only the missing
+                    // one, as Distribution does: a client asks for exactly
+                    // the challenge's scopes, and one round trip must do.
+                    let scopes: Vec<String> = endpoint
+                        .wanted()
+                        .iter()
+                        .map(|(repo, action)| scope_for(repo, *action))
+                        .collect();
                     Err(unauthorized(
                         realm,
                         service,

@@ -214,19 +214,33 @@ impl Endpoint {
             | Endpoint::UploadChunk { repo, .. }
             | Endpoint::FinishUpload { repo, .. }
             | Endpoint::CancelUpload { repo, .. } => one(repo, Push),
-            Endpoint::StartUpload {
-                repo, from, mount, ..
-            } => {
-                let mut needs = vec![(repo.clone(), Push)];
-                if let (Some(from), Some(_)) = (from, mount) {
-                    needs.push((from.clone(), Pull));
-                }
-                Access::Repository(needs)
-            }
+            // A mount needs only push on the target: without pull on its
+            // source it becomes a plain upload (see `wanted`).
+            Endpoint::StartUpload { repo, .. } => one(repo, Push),
             Endpoint::DeleteManifest { repo, .. } | Endpoint::DeleteBlob { repo, .. } => {
                 one(repo, Delete)
             }
         }
+    }
+
+    /// Every scope a client should ask for to make this request in full:
+    /// what [`Endpoint::access`] needs, plus pull on a mount's source, which
+    /// the request does without (it then uploads instead of mounting).
+    /// A 401 challenge names all of them, so one token suffices.
+    pub fn wanted(&self) -> Vec<(RepoName, Action)> {
+        let mut wanted = match self.access() {
+            Access::Repository(needed) => needed,
+            Access::Base | Access::Catalog => Vec::new(),
+        };
+        if let Endpoint::StartUpload {
+            from: Some(from),
+            mount: Some(_),
+            ..
+        } = self
+        {
+            wanted.push((from.clone(), Action::Pull));
+        }
+        wanted
     }
 
     /// Parse a request. `path` is the percent-decoded path starting with
@@ -733,8 +747,13 @@ mod tests {
         .expect("parse");
         assert_eq!(
             mount.access(),
-            Access::Repository(vec![(repo("a"), Action::Push), (repo("b"), Action::Pull)])
+            Access::Repository(vec![(repo("a"), Action::Push)])
         );
+        assert_eq!(
+            mount.wanted(),
+            vec![(repo("a"), Action::Push), (repo("b"), Action::Pull)]
+        );
+        assert_eq!(get.wanted(), vec![(repo("a/b"), Action::Pull)]);
         let del =
             Endpoint::parse(&Method::DELETE, &format!("/v2/a/blobs/{D}"), None).expect("parse");
         assert_eq!(

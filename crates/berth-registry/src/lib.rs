@@ -145,8 +145,10 @@ async fn serve(
     let realm = auth::realm(state.external_url.as_deref(), state.tls, headers);
     let caller = auth::identify(&state.auth, headers, client.ip, &realm).await?;
     let principal = auth::authorize(&state.auth, &caller, &endpoint, &realm).await?;
+    let mut endpoint = endpoint;
     if client.zone == Zone::External {
         check_external_access(state, &endpoint).await?;
+        external_mount_source(state, &mut endpoint).await?;
     }
     if let Endpoint::StartUpload { repo, .. } | Endpoint::PutManifest { repo, .. } = &endpoint {
         match state
@@ -212,6 +214,39 @@ async fn check_external_access(state: &V2State, endpoint: &Endpoint) -> Result<(
         ) {
             return Err(OciError::new(StatusCode::FORBIDDEN, "DENIED", message));
         }
+    }
+    Ok(())
+}
+
+/// An external client mounts only from a repository it could pull from
+/// outside: a `from` whose namespace refuses external pulls, or no `from`
+/// at all (any repository could be picked), turns the mount into a plain
+/// upload.
+async fn external_mount_source(state: &V2State, endpoint: &mut Endpoint) -> Result<(), OciError> {
+    let Endpoint::StartUpload { mount, from, .. } = endpoint else {
+        return Ok(());
+    };
+    if mount.is_none() {
+        return Ok(());
+    }
+    let allowed = match from.as_ref() {
+        None => false,
+        Some(from) => match state.auth.directory().namespace(from.namespace()).await {
+            Ok(ns) => external_refusal(&ns.name, ns.external_access, ns.public, true).is_none(),
+            Err(DirectoryError::NotFound(_)) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "reading a namespace's external access failed");
+                return Err(OciError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "internal server error",
+                ));
+            }
+        },
+    };
+    if !allowed {
+        *mount = None;
+        *from = None;
     }
     Ok(())
 }

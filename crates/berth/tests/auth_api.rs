@@ -14,6 +14,7 @@ backend_tests!(
     token_endpoint_grants_the_intersection,
     oauth_password_and_refresh_grants,
     bearer_tokens_on_v2,
+    mount_without_pull_on_its_source_is_a_plain_upload,
     authorization_matrix,
     catalog_lists_only_what_the_caller_can_pull,
     push_creates_a_missing_namespace,
@@ -290,6 +291,86 @@ async fn bearer(t: &TestServer, user: Option<(&str, &str)>, scopes: &[&str]) -> 
         .default_headers(headers)
         .build()
         .expect("client")
+}
+
+/// The `scope` parameter of a Bearer challenge.
+fn challenge_scope(challenge: &str) -> String {
+    let start = challenge.find("scope=\"").expect("scope in challenge") + 7;
+    let end = challenge[start..].find('"').expect("closing quote") + start;
+    challenge[start..end].to_owned()
+}
+
+/// A client that follows the challenge (as docker and the conformance
+/// suite do): it asks for exactly the challenge's scopes, then retries.
+/// One round trip must be enough, whatever the caller may do on the source.
+async fn mount_without_pull_on_its_source_is_a_plain_upload(b: Backend) {
+    let t = TestServer::start(b).await;
+    world(&t).await;
+    let spec = NamespaceSpec {
+        name: "outsider".into(),
+        group: Some("outsider".into()),
+        ..Default::default()
+    };
+    t.directory()
+        .create_namespace(&Principal::System, &spec)
+        .await
+        .expect("namespace");
+    let digest = sha256(b"layer of private");
+    let mount = |target: &str| {
+        t.url(&format!(
+            "/v2/{target}/blobs/uploads/?mount={digest}&from=private/app"
+        ))
+    };
+    for (user, target, mounted) in [
+        // outsider may push to its own namespace but not pull private/app.
+        ("outsider", "outsider/app", false),
+        // dev may do both.
+        ("dev", "private/copy", true),
+    ] {
+        let r = anonymous_client()
+            .post(mount(target))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let scope = challenge_scope(&header(&r, "www-authenticate"));
+        // Every scope the request wants, space-separated in one parameter.
+        assert_eq!(
+            scope,
+            format!("repository:{target}:pull,push repository:private/app:pull")
+        );
+        let scopes: Vec<&str> = scope.split(' ').collect();
+        let password = format!("{user}-password");
+        let client = bearer(&t, Some((user, &password)), &scopes).await;
+        let r = client.post(mount(target)).send().await.expect("post");
+        if mounted {
+            assert_eq!(r.status(), StatusCode::CREATED, "{user}");
+            assert_eq!(header(&r, "docker-content-digest"), digest);
+        } else {
+            // No pull on the source: an upload session instead of a mount.
+            assert_eq!(r.status(), StatusCode::ACCEPTED, "{user}");
+            let location = t.resolve(&header(&r, "location"));
+            assert!(
+                location.contains("/v2/outsider/app/blobs/uploads/"),
+                "{location}"
+            );
+            // Nothing was mounted: the blob is still unknown in the target.
+            let head = client
+                .head(t.url(&format!("/v2/{target}/blobs/{digest}")))
+                .send()
+                .await
+                .expect("head");
+            assert_eq!(head.status(), StatusCode::NOT_FOUND);
+            // The session works: the client uploads the bytes itself.
+            let r = client
+                .put(format!("{location}?digest={digest}"))
+                .body(b"layer of private".to_vec())
+                .send()
+                .await
+                .expect("put");
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+    }
 }
 
 async fn bearer_tokens_on_v2(b: Backend) {
