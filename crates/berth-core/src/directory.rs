@@ -667,9 +667,15 @@ impl Directory {
         })
     }
 
+    /// A namespace the actor administers. One it may not even see is
+    /// reported as not found, exactly like a name that does not exist, so
+    /// that refusals do not tell other tenants' names apart.
     async fn administered_namespace(&self, actor: &Principal, name: &str) -> Result<Namespace> {
         let ns = self.namespace(name).await?;
         if !self.administers_namespace(actor, &ns).await? {
+            if !ns.public && !self.is_namespace_member(actor, &ns).await? {
+                return Err(DirectoryError::NotFound(format!("namespace {name}")));
+            }
             return Err(DirectoryError::Forbidden(format!(
                 "you do not administer namespace {name}"
             )));

@@ -619,6 +619,43 @@ async fn members_grants_permissions_and_visibility(b: Backend) {
     )
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // Deleting another tenant's namespace is answered exactly like
+    // deleting one that does not exist, one by one and in a batch.
+    let (s, other) = call(&guest, &t, Method::DELETE, "/api/v1/namespaces/team", None).await;
+    let (s2, missing) = call(
+        &guest,
+        &t,
+        Method::DELETE,
+        "/api/v1/namespaces/nosuch",
+        None,
+    )
+    .await;
+    assert_eq!((s, s2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(
+        other["detail"].as_str().map(|d| d.replace("team", "X")),
+        missing["detail"].as_str().map(|d| d.replace("nosuch", "X")),
+    );
+    let (s, v) = call(
+        &guest,
+        &t,
+        Method::POST,
+        "/api/v1/namespaces/batch-delete",
+        Some(json!({"names": ["team", "nosuch"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["deleted"], json!([]));
+    let failed = v["failed"].as_array().expect("failed");
+    assert_eq!(failed.len(), 2, "{v}");
+    assert_eq!(failed[0]["code"], failed[1]["code"], "{v}");
+    assert_eq!(failed[0]["code"], "not_found");
+    assert_eq!(
+        failed[0]["detail"].as_str().map(|d| d.replace("team", "X")),
+        failed[1]["detail"]
+            .as_str()
+            .map(|d| d.replace("nosuch", "X")),
+        "{v}"
+    );
 
     // A namespace role.
     let (s, _) = admin(
