@@ -17,13 +17,15 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::model::time;
 use crate::ApiState;
 
-/// What to collect.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(default, deny_unknown_fields)]
+/// What to collect. `dry_run` is required, so that a request can never
+/// delete anything by leaving it out.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StartGc {
-    /// Only report what would be reclaimed.
+    /// Only report what would be reclaimed (`true`), or collect (`false`).
     pub dry_run: bool,
     /// Also list the storage for objects no metadata knows.
+    #[serde(default)]
     pub full: bool,
 }
 
@@ -123,9 +125,10 @@ fn platform_admin(caller: &Caller) -> ApiResult<&Principal> {
 }
 
 /// Start a garbage collection in the background (platform administrators).
-/// Follow it with `GET /api/v1/gc/runs/{id}`.
+/// Follow it with `GET /api/v1/gc/runs/{id}`. The body is required: without
+/// one (or without `dry_run`) the request is refused with 400 and nothing runs.
 #[utoipa::path(post, path = "/api/v1/gc/runs", tag = "garbage collection",
-    request_body = StartGc,
+    request_body(content = StartGc, description = "Which collection to run", content_type = "application/json"),
     responses((status = 202, body = GcRunJson), (status = 400, body = Problem),
         (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn start(
@@ -134,13 +137,15 @@ pub(crate) async fn start(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<GcRunJson>)> {
     let actor = platform_admin(&caller)?;
-    // The body is optional: no body runs a normal collection.
-    let request: StartGc = if body.iter().all(u8::is_ascii_whitespace) {
-        StartGc::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
-    };
+    // A collection deletes data: it is never started by a request that
+    // does not say which kind it wants.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid(
+            r#"a JSON body is required: {"dry_run": true} to preview, {"dry_run": false} to collect"#,
+        ));
+    }
+    let request: StartGc = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
     let run = state
         .collector
         .spawn(GcOptions {

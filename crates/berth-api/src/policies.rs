@@ -87,11 +87,12 @@ impl From<PolicyView> for PolicyJson {
     }
 }
 
-/// Run the rules now, or only list what they would delete.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(default, deny_unknown_fields)]
+/// Run the rules now, or only list what they would delete. `dry_run` is
+/// required, so that a request can never delete tags by leaving it out.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RetentionRun {
-    /// Only list the tags that would be deleted.
+    /// Only list the tags that would be deleted (`true`), or delete them (`false`).
     pub dry_run: bool,
 }
 

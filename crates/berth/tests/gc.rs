@@ -124,7 +124,7 @@ async fn reclaims_deleted_images_and_abandoned_uploads(b: Backend) {
 
     let r = t.delete(&format!("/v2/lib/b/manifests/{b_digest}")).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let run = collect(&t, json!({})).await;
+    let run = collect(&t, json!({"dry_run": false})).await;
     assert_eq!(run["blobs_deleted"], 3, "{run}");
     assert_eq!(run["links_deleted"], 4, "{run}");
     assert_eq!(run["manifests_deleted"], 0, "{run}");
@@ -160,7 +160,7 @@ async fn reclaims_deleted_images_and_abandoned_uploads(b: Backend) {
             .contains("3 blob(s)"),
         "{entry}"
     );
-    let again = collect(&t, json!({})).await;
+    let again = collect(&t, json!({"dry_run": false})).await;
     assert_eq!(again["blobs_deleted"], 0);
     assert_eq!(again["links_deleted"], 0);
     let (s, runs) = t.api(Method::GET, "/api/v1/gc/runs", None).await;
@@ -210,7 +210,7 @@ async fn deleted_images_and_namespaces_are_reclaimed(b: Backend) {
         )
         .await;
     assert!(s.is_success(), "{v}");
-    let run = collect(&t, json!({})).await;
+    let run = collect(&t, json!({"dry_run": false})).await;
     assert_eq!(
         run["blobs_deleted"], 6,
         "web, one and two: configs and layers: {run}"
@@ -225,7 +225,7 @@ async fn grace_period_and_untagged_default_keep_content(b: Backend) {
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
     let config_digest = t.push_blob("lib/c", config).await;
     let layer_digest = t.push_blob("lib/c", b"layer of a push in progress").await;
-    let run = collect(&t, json!({})).await;
+    let run = collect(&t, json!({"dry_run": false})).await;
     assert_eq!(run["blobs_deleted"], 0, "{run}");
     assert_eq!(run["links_deleted"], 0, "{run}");
     let manifest = image_manifest(
@@ -239,7 +239,7 @@ async fn grace_period_and_untagged_default_keep_content(b: Backend) {
     // By default untagged manifests are kept.
     let old = sha256(&manifest);
     push_layers(&t, "lib/c", "v1", &[b"a newer layer"]).await;
-    let run = collect(&t, json!({})).await;
+    let run = collect(&t, json!({"dry_run": false})).await;
     assert_eq!(run["manifests_deleted"], 0, "{run}");
     assert_pullable(&t, "lib/c", &old, &[config_digest, layer_digest]).await;
 }
@@ -291,7 +291,7 @@ async fn untagged_manifests_go_when_enabled(b: Backend) {
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
 
-    let run = collect(&t, json!({})).await;
+    let run = collect(&t, json!({"dry_run": false})).await;
     assert_eq!(
         run["manifests_deleted"], 1,
         "only the image whose tag moved: {run}"
@@ -317,7 +317,7 @@ async fn untagged_manifests_go_when_enabled(b: Backend) {
     // Untagging the index lets it and its children go in one run.
     let r = t.delete("/v2/lib/d/manifests/multi").await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let run = collect(&t, json!({})).await;
+    let run = collect(&t, json!({"dry_run": false})).await;
     assert_eq!(run["manifests_deleted"], 3, "{run}");
     assert_eq!(
         run["blobs_deleted"], 4,
@@ -386,7 +386,7 @@ async fn full_sweep_and_command_line(b: Backend) {
     std::fs::write(&path, orphan).expect("write orphan");
 
     // A normal run trusts the metadata and does not list the storage.
-    let run = collect(&t, json!({})).await;
+    let run = collect(&t, json!({"dry_run": false})).await;
     assert_eq!(run["orphans_deleted"], 0);
     assert!(path.exists());
 
@@ -474,14 +474,43 @@ async fn api_is_for_platform_admins_and_checks_input(b: Backend) {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = t.api(Method::GET, "/api/v1/gc/runs?limit=0", None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    // With no body at all, a normal run starts.
+    // Without a body, or without dry_run, nothing runs: a collection
+    // deletes data and must be asked for explicitly.
     let r = t
         .req(Method::POST, "/api/v1/gc/runs")
         .await
         .send()
         .await
         .expect("send");
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.expect("json");
+    assert!(
+        v["detail"].as_str().expect("detail").contains("dry_run"),
+        "{v}"
+    );
+    let (s, v) = t
+        .api(Method::POST, "/api/v1/gc/runs", Some(json!({"full": true})))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["detail"].as_str().expect("detail").contains("dry_run"),
+        "{v}"
+    );
+    let (_, runs) = t.api(Method::GET, "/api/v1/gc/runs", None).await;
+    assert_eq!(
+        runs.as_array().map(Vec::len),
+        Some(0),
+        "no run started: {runs}"
+    );
+    let (s, v) = t
+        .api(
+            Method::POST,
+            "/api/v1/gc/runs",
+            Some(json!({"dry_run": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(v["dry_run"], true);
 }
 
 // ---- the stress test ------------------------------------------------------------

@@ -351,7 +351,7 @@ async fn retention_rules_dry_run_then_delete(b: Backend) {
         .api(
             Method::POST,
             "/api/v1/namespaces/ret/retention/run",
-            Some(json!({})),
+            Some(json!({"dry_run": false})),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{run}");
@@ -390,6 +390,19 @@ async fn retention_rules_dry_run_then_delete(b: Backend) {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Leaving dry_run out never deletes anything.
+    let (s, v) = t
+        .api(
+            Method::POST,
+            "/api/v1/namespaces/ret/retention/run",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["detail"].as_str().expect("detail").contains("dry_run"),
+        "{v}"
+    );
 }
 
 async fn retention_runs_on_a_schedule(b: Backend) {
