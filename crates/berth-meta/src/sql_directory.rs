@@ -145,6 +145,10 @@ macro_rules! directory_store {
             }
 
             async fn create_account(&self, a: &NewAccount<'_>) -> MetaResult<Account> {
+                // In a transaction: an INSERT … RETURNING read outside one
+                // yields its row before SQLite commits, and a failed commit
+                // (a full disk) would then be lost.
+                let mut tx = self.write.begin().await?;
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO accounts (name, email, password_hash, is_admin, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
@@ -154,9 +158,10 @@ macro_rules! directory_store {
                 .bind(a.password_hash)
                 .bind(flag(a.is_admin))
                 .bind(a.now)
-                .fetch_one(&self.write)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(conflict(format!("account {}", a.name)))?;
+                tx.commit().await?;
                 self.one_by_id(&format!("{ACCOUNT} WHERE id = $1"), id, Self::account)
                     .await?
                     .ok_or_else(|| MetaError::Corrupt("account vanished after insert".into()))
@@ -196,15 +201,17 @@ macro_rules! directory_store {
             }
 
             async fn create_group(&self, name: &str, description: &str, now: i64) -> MetaResult<ProjectGroup> {
+                let mut tx = self.write.begin().await?;
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO project_groups (name, description, created_at) VALUES ($1, $2, $3) RETURNING id",
                 )
                 .bind(name)
                 .bind(description)
                 .bind(now)
-                .fetch_one(&self.write)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(conflict(format!("project group {name}")))?;
+                tx.commit().await?;
                 self.one_by_id(&format!("{GROUP} WHERE id = $1"), id, Self::group)
                     .await?
                     .ok_or_else(|| MetaError::Corrupt("group vanished after insert".into()))
@@ -250,6 +257,7 @@ macro_rules! directory_store {
             }
 
             async fn create_namespace(&self, n: &NewNamespace<'_>) -> MetaResult<Namespace> {
+                let mut tx = self.write.begin().await?;
                 let row: Option<(i64,)> = sqlx::query_as(
                     "INSERT INTO namespaces (name, group_id, public, description, category, labels, created_at, updated_at) \
                      SELECT $1, $2, $3, $4, $5, $6, $7, $7 \
@@ -263,9 +271,10 @@ macro_rules! directory_store {
                 .bind(n.labels)
                 .bind(n.now)
                 .bind(n.group_limit)
-                .fetch_optional(&self.write)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(conflict(format!("namespace {}", n.name)))?;
+                tx.commit().await?;
                 let (id,) = row.ok_or(MetaError::LimitReached)?;
                 self.one_by_id(&format!("{NAMESPACE} WHERE id = $1"), id, Self::namespace)
                     .await?
@@ -354,6 +363,7 @@ macro_rules! directory_store {
             }
 
             async fn create_registry_user(&self, u: &NewRegistryUser<'_>) -> MetaResult<RegistryUser> {
+                let mut tx = self.write.begin().await?;
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO registry_users (name, password_hash, description, expires_at, owner_id, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
@@ -364,9 +374,10 @@ macro_rules! directory_store {
                 .bind(u.expires_at)
                 .bind(u.owner_id)
                 .bind(u.now)
-                .fetch_one(&self.write)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(conflict(format!("registry user {}", u.name)))?;
+                tx.commit().await?;
                 self.one_by_id(&format!("{REGISTRY_USER} WHERE id = $1"), id, Self::registry_user)
                     .await?
                     .ok_or_else(|| MetaError::Corrupt("registry user vanished after insert".into()))

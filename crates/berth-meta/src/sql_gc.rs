@@ -276,6 +276,7 @@ macro_rules! gc_store {
             }
 
             async fn gc_start_run(&self, run: &NewGcRun) -> MetaResult<i64> {
+                let mut tx = self.write.begin().await?;
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO gc_runs (cause, actor, dry_run, full_sweep, status, stage, started_at, updated_at) \
                      VALUES ($1, $2, $3, $4, 'running', 'starting', $5, $5) RETURNING id",
@@ -285,8 +286,9 @@ macro_rules! gc_store {
                 .bind(i64::from(run.dry_run))
                 .bind(i64::from(run.full_sweep))
                 .bind(run.now)
-                .fetch_one(&self.write)
+                .fetch_one(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(id)
             }
 

@@ -364,6 +364,7 @@ macro_rules! management_store {
             }
 
             async fn create_api_token(&self, t: &NewApiToken<'_>) -> MetaResult<ApiToken> {
+                let mut tx = self.write.begin().await?;
                 let row = sqlx::query(&format!(
                     "INSERT INTO api_tokens (account_id, name, token_hash, prefix, created_at, expires_at) \
                      VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, account_id, name, prefix, created_at, last_used_at, expires_at"
@@ -374,8 +375,9 @@ macro_rules! management_store {
                 .bind(t.prefix)
                 .bind(t.now)
                 .bind(t.expires_at)
-                .fetch_one(&self.write)
+                .fetch_one(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Self::api_token_row(&row)
             }
 
