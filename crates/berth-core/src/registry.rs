@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_blob::{BlobStore, ByteStream};
 use berth_meta::{
-    LinkOutcome, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, TagLimit, UploadPin,
-    UploadRecord,
+    DeclaredSize, LinkOutcome, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome,
+    TagLimit, UploadPin, UploadRecord,
 };
 use berth_oci::{
     media_types, Algorithm, Digest, ManifestKind, ParsedManifest, Reference, RepoName, Tag,
@@ -608,6 +608,7 @@ impl Registry {
             .map(|d| d.digest.clone())
             .collect();
         let children: Vec<Digest> = parsed.manifests.iter().map(|d| d.digest.clone()).collect();
+        let declared_sizes = declared_sizes(&parsed);
         let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
         let policy = self.policy(push.repo.namespace()).await?;
         let record = NewManifest {
@@ -617,6 +618,7 @@ impl Registry {
             content: push.body,
             blobs,
             children,
+            declared_sizes,
             subject: subject.clone(),
             artifact_type: parsed.artifact_type.clone(),
             annotations: parsed
@@ -655,6 +657,15 @@ impl Registry {
             PutManifestOutcome::Immutable { tag, pattern } => Err(immutable_error(
                 push.repo, &tag, &pattern, "overwritten",
             )),
+            PutManifestOutcome::SizeMismatch { declared, stored } => {
+                Err(RegistryError::ManifestInvalid(format!(
+                    "descriptor {} ({}) declares {} bytes, but the stored {} has {stored}",
+                    declared.what,
+                    declared.digest,
+                    declared.size,
+                    if declared.manifest { "manifest" } else { "blob" },
+                )))
+            }
             PutManifestOutcome::MissingManifests(missing) => {
                 if parsed.kind == ManifestKind::Index {
                     Err(RegistryError::ManifestChildUnknown(missing))
@@ -777,6 +788,35 @@ fn resolve_range((start, end): (Option<u64>, Option<u64>), total: u64) -> Result
         return Err(unsatisfiable);
     }
     Ok((s, e))
+}
+
+/// The sizes a manifest's descriptors declare for what must be stored
+/// (config, distributable layers, child manifests), named as in the JSON.
+fn declared_sizes(parsed: &ParsedManifest) -> Vec<DeclaredSize> {
+    let blob = |what: String, d: &berth_oci::Descriptor| DeclaredSize {
+        what,
+        digest: d.digest.clone(),
+        size: d.size,
+        manifest: false,
+    };
+    let config = parsed.config.iter().map(|d| blob("config".to_owned(), d));
+    let layers = parsed
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !d.is_non_distributable())
+        .map(|(i, d)| blob(format!("layers[{i}]"), d));
+    let children = parsed
+        .manifests
+        .iter()
+        .enumerate()
+        .map(|(i, d)| DeclaredSize {
+            what: format!("manifests[{i}]"),
+            digest: d.digest.clone(),
+            size: d.size,
+            manifest: true,
+        });
+    config.chain(layers).chain(children).collect()
 }
 
 #[cfg(test)]

@@ -60,6 +60,50 @@ pub enum MetaError {
     Corrupt(String),
 }
 
+impl MetaError {
+    /// Whether the database refused a write because its disk is full
+    /// (SQLite `SQLITE_FULL`, PostgreSQL `disk_full`, or `ENOSPC`).
+    pub fn is_storage_full(&self) -> bool {
+        let MetaError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Database(d) => {
+                // SQLite reports its primary result code (13, SQLITE_FULL),
+                // PostgreSQL its SQLSTATE (53100, disk_full).
+                matches!(d.code().as_deref(), Some("13" | "53100"))
+            }
+            sqlx::Error::Io(io) => is_enospc(io),
+            _ => false,
+        }
+    }
+
+    /// Whether the database could not be reached or is shutting down: the
+    /// caller may retry once it is back (answered 503, not 500).
+    pub fn is_unavailable(&self) -> bool {
+        let MetaError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                true
+            }
+            sqlx::Error::Io(io) => !is_enospc(io),
+            sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+            sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+                // Class 08: connection exceptions; 57P01-57P03: the server
+                // is shutting down, crashed, or not yet accepting.
+                c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+            }),
+            _ => false,
+        }
+    }
+}
+
+fn is_enospc(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded
+}
+
 /// Result alias for the store.
 pub type MetaResult<T> = Result<T, MetaError>;
 
@@ -91,6 +135,9 @@ pub struct NewManifest {
     pub blobs: Vec<Digest>,
     /// Child manifests that must exist in the repository.
     pub children: Vec<Digest>,
+    /// The sizes the manifest's descriptors declare, checked against the
+    /// stored blobs and child manifests.
+    pub declared_sizes: Vec<DeclaredSize>,
     /// The manifest this one refers to.
     pub subject: Option<Digest>,
     /// Artifact type for the referrers API.
@@ -107,6 +154,19 @@ pub struct NewManifest {
     pub actor: String,
     /// Push time, Unix milliseconds.
     pub now: i64,
+}
+
+/// A size a manifest's descriptor declares for a blob or child manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredSize {
+    /// Which descriptor (`config`, `layers[2]`, `manifests[0]`).
+    pub what: String,
+    /// What it points at.
+    pub digest: Digest,
+    /// The size it declares.
+    pub size: i64,
+    /// A child manifest (else a blob).
+    pub manifest: bool,
 }
 
 /// How many tags a repository may hold, and which tags may be evicted to
@@ -131,6 +191,13 @@ pub enum PutManifestOutcome {
     MissingBlobs(Vec<Digest>),
     /// Referenced child manifests are not in the repository.
     MissingManifests(Vec<Digest>),
+    /// A descriptor's size differs from the stored content's.
+    SizeMismatch {
+        /// The descriptor and what it declares.
+        declared: DeclaredSize,
+        /// The stored content's size.
+        stored: i64,
+    },
     /// The tag exists, points elsewhere and matches this immutable pattern.
     Immutable {
         /// The tag.

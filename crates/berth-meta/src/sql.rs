@@ -93,9 +93,20 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connect and apply migrations.
     pub async fn connect(url: &str, max_connections: u32) -> MetaResult<Self> {
+        Self::connect_with(url, max_connections, Duration::from_secs(10)).await
+    }
+
+    /// Connect and apply migrations; a request waits at most
+    /// `acquire_timeout` for a connection (while the database is down, that
+    /// bounds how long it takes to be told so).
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> MetaResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(acquire_timeout)
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -618,6 +629,23 @@ macro_rules! sql_store {
                 .await?;
                 if !missing.is_empty() {
                     return Ok(PutManifestOutcome::MissingManifests(missing));
+                }
+                for declared in &m.declared_sizes {
+                    let stored: Option<(i64,)> = if declared.manifest {
+                        sqlx::query_as("SELECT size FROM manifests WHERE repo_id = $1 AND digest = $2")
+                            .bind(repo_id)
+                            .bind(declared.digest.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?
+                    } else {
+                        sqlx::query_as("SELECT size FROM blobs WHERE digest = $1")
+                            .bind(declared.digest.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?
+                    };
+                    if let Some((stored,)) = stored.filter(|(s,)| *s != declared.size) {
+                        return Ok(PutManifestOutcome::SizeMismatch { declared: declared.clone(), stored });
+                    }
                 }
                 for tag in &m.tags {
                     let Some(pattern) = berth_oci::first_match(&m.immutable, tag.as_str()) else {

@@ -169,8 +169,13 @@ fn descriptor(v: &Value, what: &str) -> Result<Descriptor, ManifestError> {
 }
 
 fn descriptors(obj: &Map<String, Value>, key: &str) -> Result<Vec<Descriptor>, ManifestError> {
-    match field(obj, key) {
+    // An explicit null is not an empty list: clients such as containerd
+    // refuse such manifests at pull time, so they are refused at push.
+    match obj.get(key) {
         None => Ok(Vec::new()),
+        Some(Value::Null) => Err(ManifestError::Invalid(format!(
+            "{key} must be an array, not null"
+        ))),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
@@ -409,6 +414,22 @@ mod tests {
                 None,
             ),
             (r#"{"schemaVersion":2,"mediaType":"noslash"}"#.into(), None),
+            // Null where an array belongs is not an empty list.
+            (
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{}","manifests":null}}"#,
+                    media_types::OCI_INDEX
+                ),
+                None,
+            ),
+            (
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"x","digest":"{}","size":1}},"layers":null}}"#,
+                    media_types::OCI_MANIFEST,
+                    d('a')
+                ),
+                None,
+            ),
         ];
         for (body, ct) in cases {
             assert!(

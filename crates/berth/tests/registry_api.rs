@@ -21,6 +21,7 @@ backend_tests!(
     blob_ranges_and_conditional_get,
     manifest_push_pull_by_tag_and_digest,
     manifest_reference_checks,
+    manifest_sizes_must_match_the_stored_content,
     manifest_refusals,
     push_by_digest_with_tags,
     docker_schema2_and_manifest_list,
@@ -721,6 +722,67 @@ async fn manifest_reference_checks(b: Backend) {
     // Nothing was tagged by the failed pushes.
     let tags: serde_json::Value = t.get("/v2/a/tags/list").await.json().await.expect("json");
     assert_eq!(tags["tags"], serde_json::json!(["foreign"]));
+}
+
+/// A descriptor whose size differs from the stored blob's or child
+/// manifest's is refused (containerd refuses such images at pull time), and
+/// so is an index whose `manifests` is null. Nothing is tagged.
+async fn manifest_sizes_must_match_the_stored_content(b: Backend) {
+    let t = TestServer::start(b).await;
+    let config = t.push_blob("s", b"{}").await;
+    let layer = t.push_blob("s", b"twelve bytes").await;
+    async fn refused(t: &TestServer, tag: &str, media_type: &str, body: &[u8], needles: &[&str]) {
+        let r = t.put_manifest("s", tag, media_type, body).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let text = r.text().await.expect("text");
+        assert!(text.contains("MANIFEST_INVALID"), "{text}");
+        for n in needles {
+            assert!(text.contains(n), "{n} in {text}");
+        }
+    }
+    // The layer is 12 bytes; the descriptor says 13.
+    let m = image_manifest(&config, 2, &[(layer.clone(), 13)], None);
+    refused(
+        &t,
+        "bad-layer",
+        OCI_MANIFEST,
+        &m,
+        &["layers[0]", &layer, "13", "12"],
+    )
+    .await;
+    // The config is 2 bytes; the descriptor says 3.
+    let m = image_manifest(&config, 3, &[(layer.clone(), 12)], None);
+    refused(&t, "bad-config", OCI_MANIFEST, &m, &["config", &config]).await;
+    // Right sizes: stored.
+    let good = image_manifest(&config, 2, &[(layer.clone(), 12)], None);
+    let r = t.put_manifest("s", "good", OCI_MANIFEST, &good).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let child = sha256(&good);
+    // An index child of the wrong size is refused too.
+    let index = |size: usize| {
+        serde_json::to_vec(
+            &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_MANIFEST, "digest": child, "size": size}]}),
+        )
+        .expect("json")
+    };
+    refused(
+        &t,
+        "bad-index",
+        OCI_INDEX,
+        &index(good.len() + 1),
+        &["manifests[0]", &child],
+    )
+    .await;
+    let r = t
+        .put_manifest("s", "index", OCI_INDEX, &index(good.len()))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // An index whose manifests is null is not an empty index.
+    let null = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":null}"#;
+    refused(&t, "null-index", OCI_INDEX, null, &["manifests", "null"]).await;
+    let tags: serde_json::Value = t.get("/v2/s/tags/list").await.json().await.expect("json");
+    assert_eq!(tags["tags"], serde_json::json!(["good", "index"]));
 }
 
 async fn manifest_refusals(b: Backend) {
