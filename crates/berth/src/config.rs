@@ -60,6 +60,8 @@ pub struct Config {
     pub network: NetworkSection,
     /// Garbage collection.
     pub gc: GcSection,
+    /// What one connection may cost.
+    pub connections: ConnectionsSection,
     /// Password of the platform administrator `admin`, created on first
     /// start; generated and logged once when absent (`BERTH_ADMIN_PASSWORD`).
     pub admin_password: Option<Secret>,
@@ -84,6 +86,7 @@ impl Default for Config {
             auth: AuthSection::default(),
             network: NetworkSection::default(),
             gc: GcSection::default(),
+            connections: ConnectionsSection::default(),
             admin_password: None,
             pull_flush_secs: 2,
             shutdown_grace_secs: 30,
@@ -100,6 +103,9 @@ pub struct DatabaseConfig {
     pub url: Option<Secret>,
     /// PostgreSQL pool size (`BERTH_DATABASE_MAX_CONNECTIONS`).
     pub max_connections: u32,
+    /// Seconds a request waits for a PostgreSQL connection before it is
+    /// answered 503 (`BERTH_DATABASE_ACQUIRE_TIMEOUT_SECS`).
+    pub acquire_timeout_secs: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -107,6 +113,37 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: None,
             max_connections: 16,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+/// What one connection may cost: how long its request headers may take,
+/// how long its request body may stall, and how many connections may be
+/// open at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionsSection {
+    /// Seconds a client has to send a request's headers, and that an idle
+    /// kept-alive connection stays open (`BERTH_HEADER_READ_TIMEOUT_SECS`).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body may send nothing before the request fails;
+    /// idle time, not total time (`BERTH_BODY_IDLE_TIMEOUT_SECS`).
+    pub body_idle_timeout_secs: u64,
+    /// Most connections open at once, 0 for no bound (`BERTH_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// Most connections open at once from one client address, 0 for no
+    /// bound; trusted proxies are exempt (`BERTH_MAX_CONNECTIONS_PER_CLIENT`).
+    pub max_connections_per_client: usize,
+}
+
+impl Default for ConnectionsSection {
+    fn default() -> Self {
+        ConnectionsSection {
+            header_read_timeout_secs: 30,
+            body_idle_timeout_secs: 60,
+            max_connections: 4096,
+            max_connections_per_client: 256,
         }
     }
 }
@@ -385,6 +422,19 @@ impl Config {
             "BERTH_LOG" => self.log = value.to_owned(),
             "BERTH_DATABASE_URL" => self.database.url = Some(Secret::new(value)),
             "BERTH_DATABASE_MAX_CONNECTIONS" => self.database.max_connections = parse(key, value)?,
+            "BERTH_DATABASE_ACQUIRE_TIMEOUT_SECS" => {
+                self.database.acquire_timeout_secs = parse(key, value)?
+            }
+            "BERTH_HEADER_READ_TIMEOUT_SECS" => {
+                self.connections.header_read_timeout_secs = parse(key, value)?
+            }
+            "BERTH_BODY_IDLE_TIMEOUT_SECS" => {
+                self.connections.body_idle_timeout_secs = parse(key, value)?
+            }
+            "BERTH_MAX_CONNECTIONS" => self.connections.max_connections = parse(key, value)?,
+            "BERTH_MAX_CONNECTIONS_PER_CLIENT" => {
+                self.connections.max_connections_per_client = parse(key, value)?
+            }
             "BERTH_STORAGE_PATH" => self.storage.path = Some(PathBuf::from(value)),
             "BERTH_TLS_CERT" | "BERTH_TLS_KEY" => {
                 let tls = self.tls.get_or_insert_with(|| TlsConfig {
@@ -468,6 +518,14 @@ impl Config {
         self.network.to_core()?;
         if self.pull_flush_secs == 0 {
             bail!("pull_flush_secs must be at least 1");
+        }
+        if self.connections.header_read_timeout_secs == 0
+            || self.connections.body_idle_timeout_secs == 0
+        {
+            bail!("connections.header_read_timeout_secs and body_idle_timeout_secs must be at least 1");
+        }
+        if self.database.acquire_timeout_secs == 0 {
+            bail!("database.acquire_timeout_secs must be at least 1");
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod config;
+mod connections;
 pub mod gc;
 pub mod memory;
 mod metrics;

@@ -11,12 +11,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use axum_server::accept::NoDelayAcceptor;
 use berth_blob::FsBlobStore;
 use berth_core::{Auth, Collector, Directory, Management, ManagementConfig, Registry};
 use berth_meta::{DirectoryStore, GcStore, ManagementStore, MetaStore, PostgresStore, SqliteStore};
 use tokio::task::JoinHandle;
 
+use crate::connections::{ConnectionLimits, IdleTimeoutBody, LimitAcceptor};
 use crate::metrics::{self, Metrics};
 use crate::Config;
 
@@ -132,9 +132,13 @@ pub(crate) async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     Ok(match &config.database.url {
         Some(url) => {
             let store = Arc::new(
-                PostgresStore::connect(url.expose(), config.database.max_connections)
-                    .await
-                    .context("connecting to PostgreSQL")?,
+                PostgresStore::connect_with(
+                    url.expose(),
+                    config.database.max_connections,
+                    Duration::from_secs(config.database.acquire_timeout_secs),
+                )
+                .await
+                .context("connecting to PostgreSQL")?,
             );
             (store.clone(), store.clone(), store.clone(), store)
         }
@@ -251,6 +255,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         external_bandwidth: config.network.external_bandwidth,
     };
     let scheduled_management = api.management.clone();
+    let body_idle = Duration::from_secs(config.connections.body_idle_timeout_secs);
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -263,15 +268,31 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             metrics,
             metrics::track,
         ))
-        .layer(axum::middleware::from_fn(close_if_body_unread));
+        .layer(axum::middleware::from_fn(close_if_body_unread))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::Body::new(IdleTimeoutBody::new(body, body_idle));
+                next.run(axum::extract::Request::from_parts(parts, body))
+            },
+        ));
 
+    crate::connections::raise_open_file_limit();
+    let limits = Arc::new(ConnectionLimits::new(
+        config.connections.max_connections,
+        config.connections.max_connections_per_client,
+        config.network.to_core()?.trusted_proxies,
+    ));
+    let header_timeout = Duration::from_secs(config.connections.header_read_timeout_secs);
     let handle = axum_server::Handle::new();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    // TCP_NODELAY on every connection: without it, the last small write of
-    // a response could wait for the client's delayed ACK (40 ms), which
-    // showed as a 60 ms p99 for push-then-pull of a 1 MB image read in
-    // 64 KiB pieces (docs/benchmarks.md). Go's server, the reference, sets
-    // it too.
+    // Every connection is counted against the bounds and gets TCP_NODELAY:
+    // without it, the last small write of a response could wait for the
+    // client's delayed ACK (40 ms), which showed as a 60 ms p99 for
+    // push-then-pull of a 1 MB image read in 64 KiB pieces
+    // (docs/benchmarks.md). Go's server, the reference, sets it too.
+    // hyper enforces the header read timeout only with a timer; it also
+    // closes kept-alive connections idle for that long.
     let serve = match &config.tls {
         Some(tls) => {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
@@ -284,21 +305,25 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                     )
                 })?;
             let mut server = axum_server::from_tcp_rustls(listener, rustls)?
-                .map(|tls| tls.acceptor(NoDelayAcceptor::new()))
+                .map(|tls| tls.acceptor(LimitAcceptor::new(limits, false, header_timeout)))
                 .handle(handle.clone());
             server
                 .http_builder()
                 .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
                 .max_buf_size(CONNECTION_BUFFER);
             tokio::spawn(async move { server.serve(service).await })
         }
         None => {
             let mut server = axum_server::from_tcp(listener)?
-                .acceptor(NoDelayAcceptor::new())
+                .acceptor(LimitAcceptor::new(limits, true, header_timeout))
                 .handle(handle.clone());
             server
                 .http_builder()
                 .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
                 .max_buf_size(CONNECTION_BUFFER);
             tokio::spawn(async move { server.serve(service).await })
         }
