@@ -44,6 +44,21 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            // When a COMMIT fails on a full disk, SQLite rolls the
+            // transaction back itself; sqlx's own ROLLBACK then fails and
+            // its transaction depth stays 1, after which it opens the next
+            // transaction with a SAVEPOINT, whose ROLLBACK TO leaves an open
+            // transaction behind: later writes were answered as done but
+            // never committed. A connection still "in a transaction" when
+            // released (pending rollbacks flushed first) is closed instead,
+            // which rolls back whatever is open; the next one starts clean.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
