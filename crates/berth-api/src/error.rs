@@ -4,7 +4,7 @@
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_core::DirectoryError;
+use berth_core::{DirectoryError, Fault};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -23,7 +23,8 @@ pub struct Problem {
     pub status: u16,
     /// Stable, machine-readable code: `invalid`, `unauthorized`, `forbidden`,
     /// `not_found`, `conflict`, `limit_exceeded`, `too_many_requests`,
-    /// `method_not_allowed`, `internal`.
+    /// `method_not_allowed`, `storage_full` (507), `unavailable` (503, the
+    /// database), `internal`.
     #[schema(example = "not_found")]
     pub code: &'static str,
     /// What went wrong, for people.
@@ -83,6 +84,27 @@ impl ApiError {
         }
     }
 
+    /// A platform fault: 507 `storage_full`, or 503 `unavailable` with a
+    /// Retry-After. Logged here, once.
+    pub fn fault(fault: Fault, cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "refused a management request: {}", fault.message());
+        match fault {
+            Fault::StorageFull => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                fault.message(),
+            ),
+            Fault::DatabaseUnavailable => ApiError {
+                retry_after: Some(5),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    fault.message(),
+                )
+            },
+        }
+    }
+
     /// 500, logged here, once.
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error in the management API");
@@ -107,6 +129,9 @@ impl ApiError {
 
 impl From<DirectoryError> for ApiError {
     fn from(e: DirectoryError) -> Self {
+        if let Some(fault) = e.fault() {
+            return ApiError::fault(fault, &e);
+        }
         if e.is_internal() {
             return ApiError::internal(e);
         }

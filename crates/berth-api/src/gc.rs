@@ -108,7 +108,10 @@ impl From<GcError> for ApiError {
     fn from(e: GcError) -> Self {
         match e {
             GcError::Running(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            other => ApiError::internal(other),
+            other => match other.fault() {
+                Some(fault) => ApiError::fault(fault, &other),
+                None => ApiError::internal(other),
+            },
         }
     }
 }

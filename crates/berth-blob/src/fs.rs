@@ -137,7 +137,8 @@ struct UploadSlot {
     hash: Option<HashState>,
     /// A write that failed after its request had been answered (see
     /// `upload_append`): the upload's next request reports it.
-    failed: Option<String>,
+    /// Its kind is kept: a full disk must still read as one.
+    failed: Option<(io::ErrorKind, String)>,
     /// A pipe waiting for the next chunk.
     parked: Option<Parked>,
     /// How many times a pipe was parked here, so that an idle timer drains
@@ -171,21 +172,33 @@ impl UploadSlot {
             }
             Err((e, cut)) => {
                 self.hash = None;
-                self.failed = Some(match plain.set_len(cut) {
-                    Ok(()) => e.to_string(),
-                    Err(cut_failed) => format!("{e}; cutting the upload failed: {cut_failed}"),
-                });
+                self.failed = Some((
+                    e.io_kind(),
+                    match plain.set_len(cut) {
+                        Ok(()) => e.to_string(),
+                        Err(cut_failed) => format!("{e}; cutting the upload failed: {cut_failed}"),
+                    },
+                ));
             }
         }
         drop(large);
     }
 
     /// The failure of a write this upload's client has not been told of.
+    /// Whether a pending failure is the storage's being full.
+    fn failed_for_space(&self) -> bool {
+        matches!(
+            &self.failed,
+            Some((io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded, _))
+        )
+    }
+
     fn take_failure(&mut self) -> Result<(), BlobError> {
         match self.failed.take() {
-            Some(e) => Err(BlobError::Io(io::Error::other(format!(
-                "an earlier write to this upload failed: {e}"
-            )))),
+            Some((kind, e)) => Err(BlobError::Io(io::Error::new(
+                kind,
+                format!("an earlier write to this upload failed: {e}"),
+            ))),
             None => Ok(()),
         }
     }
@@ -701,7 +714,7 @@ impl Drop for BlockWriter {
             runtime.spawn(async move {
                 if let (Err((e, cut)), Some(mut idle)) = (pipe.drain().await, idle) {
                     // As in `drain_pipe`: the next request hears of it.
-                    idle.state.failed = Some(e.to_string());
+                    idle.state.failed = Some((e.io_kind(), e.to_string()));
                     let _ = idle.file.set_len(cut);
                 }
             });
@@ -739,7 +752,7 @@ impl BlockWriter {
             }
             Err((e, cut)) => {
                 idle.hasher = None;
-                idle.state.failed = Some(e.to_string());
+                idle.state.failed = Some((e.io_kind(), e.to_string()));
                 // What the file holds up to there is what was received,
                 // in order; the client resumes from its size.
                 idle.file.set_len(cut)?;
@@ -821,7 +834,7 @@ impl BlockWriter {
             if let Err(e) = idle.append(block.filled()) {
                 // Whoever holds the lock next learns of it too: the request
                 // may have been answered before this write finished.
-                idle.state.failed = Some(e.to_string());
+                idle.state.failed = Some((e.kind(), e.to_string()));
                 return Err(e.into());
             }
             Ok((idle, block))
@@ -1030,6 +1043,11 @@ impl BlobStore for FsBlobStore {
         let lock = self.lock_for(id);
         let mut slot = lock.lock().await;
         slot.unpark().await;
+        // A write that failed for a full disk after its chunk was answered
+        // is reported now: the upload cannot go on, and its data should go.
+        if slot.failed_for_space() {
+            slot.take_failure()?;
+        }
         let checked = self.check_holes(&mut slot, &path, id).await;
         let size = match checked {
             Ok(()) => tokio::fs::metadata(&path)

@@ -63,6 +63,26 @@ pub enum BlobError {
     Io(#[from] io::Error),
 }
 
+impl BlobError {
+    /// The kind of the underlying I/O error (`Other` for the rest), so that
+    /// a full disk reads as one however the error travelled.
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            BlobError::Io(e) | BlobError::Body(e) => e.kind(),
+            _ => io::ErrorKind::Other,
+        }
+    }
+
+    /// Whether the storage refused a write because it is full.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, BlobError::Io(_))
+            && matches!(
+                self.io_kind(),
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+            )
+    }
+}
+
 /// Where blob bytes live. Implemented by the filesystem backend; an
 /// S3-compatible backend implements the same contract.
 #[async_trait]

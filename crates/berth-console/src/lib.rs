@@ -82,6 +82,18 @@ impl PageError {
 
 impl From<DirectoryError> for PageError {
     fn from(e: DirectoryError) -> Self {
+        if let Some(fault) = e.fault() {
+            tracing::warn!(error = %e, "refused a console request: {}", fault.message());
+            let status = match fault {
+                berth_core::Fault::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+                berth_core::Fault::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            let mut message = fault.message().to_owned();
+            if let Some(first) = message.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            return PageError::new(status, format!("{message}."));
+        }
         if e.is_internal() {
             tracing::error!(error = %e, "internal error in the console");
             return PageError::new(
@@ -109,6 +121,8 @@ impl IntoResponse for PageError {
             StatusCode::FORBIDDEN => "Not allowed",
             StatusCode::BAD_REQUEST => "That did not work",
             StatusCode::CONFLICT => "That did not work",
+            StatusCode::INSUFFICIENT_STORAGE => "Storage is full",
+            StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
             _ => "Error",
         };
         let layout = match &self.viewer {

@@ -55,6 +55,16 @@ pub enum AuthError {
     Internal(DirectoryError),
 }
 
+impl AuthError {
+    /// The platform fault behind this error, if it is one.
+    pub fn fault(&self) -> Option<crate::Fault> {
+        match self {
+            AuthError::Internal(e) => e.fault(),
+            _ => None,
+        }
+    }
+}
+
 const SIGNING_KEY: &str = "token_signing_key";
 const CACHE_TTL: Duration = Duration::from_secs(30);
 const CACHE_MAX: usize = 4096;

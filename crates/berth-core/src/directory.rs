@@ -81,6 +81,15 @@ impl DirectoryError {
             _ => false,
         }
     }
+
+    /// The platform fault behind this error, if it is one.
+    pub fn fault(&self) -> Option<crate::Fault> {
+        match self {
+            DirectoryError::Meta(m) => crate::error::meta_fault(m),
+            DirectoryError::Registry(e) => e.fault(),
+            _ => None,
+        }
+    }
 }
 
 impl From<RegistryError> for DirectoryError {

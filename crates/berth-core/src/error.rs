@@ -90,10 +90,75 @@ fn join(digests: &[Digest]) -> String {
 }
 
 impl RegistryError {
-    /// Whether this is a server-side failure (to be logged and answered 500).
+    /// Whether this is a server-side failure (to be logged and answered 500,
+    /// or with its [`Fault`]'s own status when it has one).
     pub fn is_internal(&self) -> bool {
         matches!(self, RegistryError::Meta(_) | RegistryError::Storage(_))
     }
+
+    /// The platform fault behind this error, if it is one.
+    pub fn fault(&self) -> Option<Fault> {
+        match self {
+            RegistryError::Meta(m) => meta_fault(m),
+            RegistryError::Storage(e) => io_fault(e),
+            _ => None,
+        }
+    }
+}
+
+/// A failure of the platform rather than of the request, which clients and
+/// operators must be told as such: the HTTP surfaces answer it with its own
+/// status (507, 503) and message instead of a bare 500.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The disk (of the blob storage or of the embedded database) is full.
+    StorageFull,
+    /// The database cannot be reached (or is shutting down).
+    DatabaseUnavailable,
+}
+
+impl Fault {
+    /// What to tell the client.
+    pub fn message(self) -> &'static str {
+        match self {
+            Fault::StorageFull => {
+                "storage is full: Berth cannot store more data until space is freed \
+                 (delete images or tags and run garbage collection, or add capacity)"
+            }
+            Fault::DatabaseUnavailable => {
+                "the database is unavailable; retry shortly (Berth reconnects by itself)"
+            }
+        }
+    }
+}
+
+/// The fault behind a database error.
+pub fn meta_fault(e: &MetaError) -> Option<Fault> {
+    if e.is_storage_full() {
+        Some(Fault::StorageFull)
+    } else if e.is_unavailable() {
+        Some(Fault::DatabaseUnavailable)
+    } else {
+        None
+    }
+}
+
+/// The fault behind a storage error.
+pub fn io_fault(e: &std::io::Error) -> Option<Fault> {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+    .then_some(Fault::StorageFull)
+}
+
+/// An error saying that storage is full, made by Berth itself (while the
+/// space reserve is released, uploads are refused before the disk is).
+pub(crate) fn storage_full(detail: &str) -> RegistryError {
+    RegistryError::Storage(std::io::Error::new(
+        std::io::ErrorKind::StorageFull,
+        detail.to_owned(),
+    ))
 }
 
 impl From<NameError> for RegistryError {

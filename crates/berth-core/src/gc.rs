@@ -119,6 +119,19 @@ pub enum GcError {
     Registry(#[from] RegistryError),
 }
 
+impl GcError {
+    /// The platform fault behind this error, if it is one.
+    pub fn fault(&self) -> Option<crate::Fault> {
+        match self {
+            GcError::Running(_) => None,
+            GcError::Meta(m) => crate::error::meta_fault(m),
+            GcError::Storage(BlobError::Io(e)) => crate::error::io_fault(e),
+            GcError::Storage(_) => None,
+            GcError::Registry(e) => e.fault(),
+        }
+    }
+}
+
 /// The garbage collector of one node. Runs on several nodes may overlap
 /// safely: each blob is claimed by one run only.
 #[derive(Debug, Clone)]
@@ -205,15 +218,18 @@ impl Collector {
             *slot = Some(0);
         }
         let slot = Slot(self.running.clone());
+        // On a full disk the run's record goes into the space reserve: a
+        // collection is how an operator frees space.
+        let run = NewGcRun {
+            cause: options.cause.as_str().to_owned(),
+            actor: options.actor.clone(),
+            dry_run: options.dry_run,
+            full_sweep: options.full_sweep,
+            now: now_millis(),
+        };
         let id = self
-            .store
-            .gc_start_run(&NewGcRun {
-                cause: options.cause.as_str().to_owned(),
-                actor: options.actor.clone(),
-                dry_run: options.dry_run,
-                full_sweep: options.full_sweep,
-                now: now_millis(),
-            })
+            .registry
+            .freeing(|| self.store.gc_start_run(&run))
             .await?;
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
         Ok((id, slot))
@@ -323,6 +339,8 @@ impl Collector {
         if let Err(e) = audited {
             tracing::warn!(run = id, error = %e, "could not audit garbage collection");
         }
+        // The space it freed may hold the reserve again.
+        self.registry.restore_reserve().await;
         match &outcome {
             Ok(()) => tracing::info!(
                 run = id,

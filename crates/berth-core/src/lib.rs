@@ -29,12 +29,13 @@ pub mod password;
 pub mod policy;
 mod pulls;
 mod registry;
+pub mod reserve;
 pub mod token;
 pub mod zones;
 
 pub use auth::{Auth, AuthConfig, AuthError};
 pub use directory::{Directory, DirectoryConfig, DirectoryError, NamespaceSpec, RegistryUserSpec};
-pub use error::RegistryError;
+pub use error::{Fault, RegistryError};
 pub use gc::{Collector, GcCause, GcConfig, GcError, GcOptions};
 pub use manage::{
     check_labels, parse_labels, AuditFilter, ImageView, ListFilter, Management, ManagementConfig,

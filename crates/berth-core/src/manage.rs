@@ -578,27 +578,27 @@ impl Management {
                 RepoName::parse(image).map_err(|e| DirectoryError::Invalid(e.to_string()))?;
             self.check_no_immutable_tags(&repo).await?;
         }
-        self.store.set_namespace_status(ns.id, "deleting").await?;
+        self.freeing(|| self.store.set_namespace_status(ns.id, "deleting"))
+            .await?;
         let mut deleted = 0;
         for image in &images {
             let repo =
                 RepoName::parse(image).map_err(|e| DirectoryError::Invalid(e.to_string()))?;
-            if self.store.delete_repository(&repo).await? {
+            if self.freeing(|| self.store.delete_repository(&repo)).await? {
                 deleted += 1;
-                self.directory
-                    .record(actor, "repository.delete", image, "with its namespace")
+                self.record(actor, "repository.delete", image, "with its namespace")
                     .await?;
             }
         }
-        self.directory.store().delete_namespace(ns.id).await?;
-        self.directory
-            .record(
-                actor,
-                "namespace.delete",
-                name,
-                &format!("{deleted} image(s) deleted"),
-            )
+        self.freeing(|| self.directory.store().delete_namespace(ns.id))
             .await?;
+        self.record(
+            actor,
+            "namespace.delete",
+            name,
+            &format!("{deleted} image(s) deleted"),
+        )
+        .await?;
         Ok(deleted)
     }
 
@@ -711,11 +711,34 @@ impl Management {
             )));
         }
         self.check_no_immutable_tags(repo).await?;
-        if !self.store.delete_repository(repo).await? {
+        if !self.freeing(|| self.store.delete_repository(repo)).await? {
             return Err(DirectoryError::NotFound(format!("image {repo}")));
         }
-        self.directory
-            .record(actor, "repository.delete", repo.as_str(), "")
+        self.record(actor, "repository.delete", repo.as_str(), "")
+            .await
+    }
+
+    /// A store call that frees space, retried in the space reserve when
+    /// the disk is full (see [`Registry::freeing`]).
+    async fn freeing<T, E: crate::registry::FaultOf, Fut>(
+        &self,
+        op: impl FnMut() -> Fut,
+    ) -> std::result::Result<T, E>
+    where
+        Fut: std::future::Future<Output = std::result::Result<T, E>>,
+    {
+        self.registry.freeing(op).await
+    }
+
+    /// An audit entry of a delete, written in the space reserve if need be.
+    async fn record(
+        &self,
+        actor: &Principal,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<()> {
+        self.freeing(|| self.directory.record(actor, action, target, detail))
             .await
     }
 
@@ -815,7 +838,10 @@ impl Management {
         why: &str,
     ) -> Result<Option<bool>> {
         let tag = Tag::parse(tag).map_err(|e| DirectoryError::Invalid(e.to_string()))?;
-        if !self.registry.meta().delete_tag(repo, &tag).await? {
+        if !self
+            .freeing(|| self.registry.meta().delete_tag(repo, &tag))
+            .await?
+        {
             return Ok(None);
         }
         let action = if why.is_empty() {
@@ -828,20 +854,17 @@ impl Management {
         } else {
             format!("{tag}: {why}")
         };
-        self.directory
-            .record(actor, action, repo.as_str(), &detail)
-            .await?;
+        self.record(actor, action, repo.as_str(), &detail).await?;
         let image_deleted = self.store.tag_count(repo).await? == 0;
         if image_deleted {
-            self.store.delete_repository(repo).await?;
-            self.directory
-                .record(
-                    actor,
-                    "repository.delete",
-                    repo.as_str(),
-                    "its last tag was deleted",
-                )
-                .await?;
+            self.freeing(|| self.store.delete_repository(repo)).await?;
+            self.record(
+                actor,
+                "repository.delete",
+                repo.as_str(),
+                "its last tag was deleted",
+            )
+            .await?;
         }
         Ok(Some(image_deleted))
     }

@@ -13,8 +13,10 @@ use berth_oci::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::error::storage_full;
 use crate::policy::NamespacePolicy;
-use crate::{PullCounter, RegistryError};
+use crate::reserve::SpaceReserve;
+use crate::{Fault, PullCounter, RegistryError};
 
 type Result<T> = std::result::Result<T, RegistryError>;
 
@@ -137,6 +139,36 @@ pub struct Registry {
     blobs: Arc<dyn BlobStore>,
     config: Arc<RegistryConfig>,
     pulls: Arc<PullCounter>,
+    reserve: Option<Arc<SpaceReserve>>,
+}
+
+/// Errors that may say the disk is full (see [`Registry::freeing`]).
+pub(crate) trait FaultOf {
+    fn fault_of(&self) -> Option<Fault>;
+}
+
+impl FaultOf for RegistryError {
+    fn fault_of(&self) -> Option<Fault> {
+        self.fault()
+    }
+}
+
+impl FaultOf for berth_meta::MetaError {
+    fn fault_of(&self) -> Option<Fault> {
+        crate::error::meta_fault(self)
+    }
+}
+
+impl FaultOf for crate::DirectoryError {
+    fn fault_of(&self) -> Option<Fault> {
+        self.fault()
+    }
+}
+
+impl FaultOf for crate::GcError {
+    fn fault_of(&self) -> Option<Fault> {
+        self.fault()
+    }
 }
 
 impl Registry {
@@ -151,6 +183,70 @@ impl Registry {
             blobs,
             config: Arc::new(config),
             pulls: Arc::new(PullCounter::default()),
+            reserve: None,
+        }
+    }
+
+    /// Keep a space reserve on the database's disk (the embedded default),
+    /// given up for deletes when the disk is full.
+    pub fn with_reserve(mut self, reserve: SpaceReserve) -> Self {
+        self.reserve = Some(Arc::new(reserve));
+        self
+    }
+
+    /// Run an operation that frees space (a delete, a collection): when it
+    /// meets a full disk, give the space reserve up and run it once more.
+    pub(crate) async fn freeing<T, E, Fut>(
+        &self,
+        mut op: impl FnMut() -> Fut,
+    ) -> std::result::Result<T, E>
+    where
+        E: FaultOf,
+        Fut: std::future::Future<Output = std::result::Result<T, E>>,
+    {
+        match op().await {
+            Err(e) if e.fault_of() == Some(Fault::StorageFull) && self.release_reserve().await => {
+                op().await
+            }
+            other => other,
+        }
+    }
+
+    async fn release_reserve(&self) -> bool {
+        let Some(reserve) = self.reserve.clone() else {
+            return false;
+        };
+        tokio::task::spawn_blocking(move || reserve.release())
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Write the space reserve again if it was given up and there is room
+    /// now (after a collection, and periodically).
+    pub async fn restore_reserve(&self) {
+        let Some(reserve) = self.reserve.clone() else {
+            return;
+        };
+        let was_released = reserve.is_released();
+        match tokio::task::spawn_blocking(move || reserve.restore()).await {
+            Ok(Ok(true)) if was_released => {
+                tracing::info!("space is free again: uploads are accepted")
+            }
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "could not write the space reserve"),
+            Err(e) => tracing::error!(error = %e, "writing the space reserve panicked"),
+        }
+    }
+
+    /// Refuse to store more while the space reserve is given up: the room
+    /// is for deletes.
+    fn check_room(&self) -> Result<()> {
+        match &self.reserve {
+            Some(r) if r.is_released() => Err(storage_full(
+                "storage is full: space is being kept for deletes; delete images or tags and run garbage collection",
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -260,7 +356,12 @@ impl Registry {
     /// Unlink a blob from a repository.
     pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
         self.check_deletes()?;
-        if self.meta.unlink_blob(repo, digest).await? {
+        let unlinked = self
+            .freeing(|| async {
+                Ok::<_, RegistryError>(self.meta.unlink_blob(repo, digest).await?)
+            })
+            .await?;
+        if unlinked {
             Ok(())
         } else {
             Err(RegistryError::BlobUnknown(digest.to_string()))
@@ -308,6 +409,7 @@ impl Registry {
 
     /// Open a new upload session.
     pub async fn start_upload(&self, repo: &RepoName, algorithm: Algorithm) -> Result<UploadState> {
+        self.check_room()?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         self.blobs.upload_create(&id, algorithm).await?;
         let now = now_millis();
@@ -343,7 +445,13 @@ impl Registry {
     /// Bytes received by an upload session.
     pub async fn upload_status(&self, repo: &RepoName, id: &str) -> Result<UploadState> {
         self.check_upload(repo, id).await?;
-        match self.blobs.upload_size(id).await? {
+        // A write that failed after its chunk was answered is reported here.
+        let size = self
+            .blobs
+            .upload_size(id)
+            .await
+            .map_err(RegistryError::from);
+        match self.discard_if_full(id, size).await? {
             Some(size) => Ok(UploadState {
                 id: id.to_owned(),
                 size,
@@ -366,6 +474,27 @@ impl Registry {
 
     /// Append a chunk to `upload`, a session already checked.
     async fn append_chunk(&self, upload: &UploadRecord, chunk: Chunk) -> Result<UploadState> {
+        let result = self.append_chunk_to(upload, chunk).await;
+        self.discard_if_full(&upload.id, result).await
+    }
+
+    /// An upload that failed on a full disk is removed at once, its data
+    /// with it: the client cannot finish it, and it holds space.
+    async fn discard_if_full<T>(&self, id: &str, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            if e.fault() == Some(Fault::StorageFull) {
+                tracing::warn!(
+                    upload = id,
+                    "upload refused on a full disk; its data is removed"
+                );
+                self.discard_upload(id).await;
+            }
+        }
+        result
+    }
+
+    async fn append_chunk_to(&self, upload: &UploadRecord, chunk: Chunk) -> Result<UploadState> {
+        self.check_room()?;
         let id = upload.id.as_str();
         let Chunk {
             range,
@@ -442,13 +571,25 @@ impl Registry {
         last_chunk: Option<Chunk>,
     ) -> Result<()> {
         let upload = self.check_upload(repo, id).await?;
+        let result = self.finish_checked(repo, &upload, digest, last_chunk).await;
+        self.discard_if_full(id, result).await
+    }
+
+    async fn finish_checked(
+        &self,
+        repo: &RepoName,
+        upload: &UploadRecord,
+        digest: &Digest,
+        last_chunk: Option<Chunk>,
+    ) -> Result<()> {
+        let id = upload.id.as_str();
         match last_chunk {
             // The digest is pinned while the last chunk arrives: the pin is a
             // database commit the push would otherwise wait for after it.
             // The chunk's failure, if any, is the one reported.
             Some(chunk) => {
                 let (appended, pinned) = tokio::join!(
-                    self.append_chunk(&upload, chunk),
+                    self.append_chunk_to(upload, chunk),
                     self.pin_upload(id, digest)
                 );
                 appended?;
@@ -575,6 +716,7 @@ impl Registry {
 
     /// Validate and store a manifest with its tags.
     pub async fn put_manifest(&self, push: ManifestPush<'_>) -> Result<PushedManifest> {
+        self.check_room()?;
         if push.body.len() as u64 > self.config.max_manifest_bytes {
             return Err(RegistryError::TooLarge {
                 what: "manifest",
@@ -691,10 +833,14 @@ impl Registry {
                 }
             }
         }
-        let deleted = match reference {
-            Reference::Tag(tag) => self.meta.delete_tag(repo, tag).await?,
-            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
-        };
+        let deleted = self
+            .freeing(|| async {
+                Ok::<_, RegistryError>(match reference {
+                    Reference::Tag(tag) => self.meta.delete_tag(repo, tag).await?,
+                    Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
+                })
+            })
+            .await?;
         if deleted {
             Ok(())
         } else if self.meta.repository_exists(repo).await? {

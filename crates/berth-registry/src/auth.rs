@@ -97,13 +97,8 @@ fn throttled(retry_after: u64) -> OciError {
     .with_header(header::RETRY_AFTER, retry_after.to_string())
 }
 
-fn internal(e: impl std::fmt::Display) -> OciError {
-    tracing::error!(error = %e, "internal error during authentication");
-    OciError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "UNKNOWN",
-        "internal server error",
-    )
+fn internal(e: AuthError) -> OciError {
+    OciError::internal(e.fault(), &e)
 }
 
 /// `user:password` from a Basic header.
@@ -162,7 +157,7 @@ pub(crate) async fn identify(
             None,
             "invalid username or password",
         )),
-        Err(AuthError::Internal(e)) => Err(internal(e)),
+        Err(e @ AuthError::Internal(_)) => Err(internal(e)),
     }
 }
 
@@ -305,7 +300,7 @@ async fn token_response(
 ) -> Result<Response, OciError> {
     let login_failed = |e: AuthError| match e {
         AuthError::Throttled { retry_after } => throttled(retry_after),
-        AuthError::Internal(e) => internal(e),
+        e @ AuthError::Internal(_) => internal(e),
         other => OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", other.to_string()),
     };
     let params: Vec<(String, String)>;
@@ -373,7 +368,7 @@ async fn token_response(
                 let r = get("refresh_token")
                     .ok_or_else(|| oauth_error("invalid_request", "refresh_token is required"))?;
                 let p = auth.refresh(r).await.map_err(|e| match e {
-                    AuthError::Internal(e) => internal(e),
+                    e @ AuthError::Internal(_) => internal(e),
                     _ => OciError::new(
                         StatusCode::UNAUTHORIZED,
                         "UNAUTHORIZED",

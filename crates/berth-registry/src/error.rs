@@ -3,7 +3,7 @@
 
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_core::RegistryError;
+use berth_core::{Fault, RegistryError};
 use serde_json::json;
 
 use crate::endpoint::RouteError;
@@ -38,6 +38,39 @@ impl OciError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// A platform fault: 507 when storage is full, 503 (to be retried) when
+    /// the database is unavailable. Logged here, once.
+    pub fn fault(fault: Fault, cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "refused a /v2 request: {}", fault.message());
+        match fault {
+            Fault::StorageFull => {
+                OciError::new(StatusCode::INSUFFICIENT_STORAGE, "UNKNOWN", fault.message())
+            }
+            Fault::DatabaseUnavailable => OciError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                fault.message(),
+            )
+            .with_header(header::RETRY_AFTER, "5"),
+        }
+    }
+
+    /// A server-side failure: its fault's answer when it has one, else a
+    /// logged 500.
+    pub fn internal(fault: Option<Fault>, cause: &dyn std::fmt::Display) -> Self {
+        match fault {
+            Some(f) => Self::fault(f, cause),
+            None => {
+                tracing::error!(error = %cause, "internal error on /v2");
+                OciError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "internal server error",
+                )
+            }
+        }
+    }
 }
 
 impl IntoResponse for OciError {
@@ -64,6 +97,9 @@ impl From<RegistryError> for OciError {
     fn from(e: RegistryError) -> Self {
         use RegistryError as E;
         use StatusCode as S;
+        if let Some(fault) = e.fault() {
+            return OciError::fault(fault, &e);
+        }
         let msg = e.to_string();
         match e {
             E::NameInvalid(_) => OciError::new(S::BAD_REQUEST, "NAME_INVALID", msg),
@@ -105,10 +141,7 @@ impl From<RegistryError> for OciError {
             E::Unsupported(_) => OciError::new(S::METHOD_NOT_ALLOWED, "UNSUPPORTED", msg),
             E::Busy(_) => OciError::new(S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", msg)
                 .with_header(header::RETRY_AFTER, "1"),
-            E::Meta(_) | E::Storage(_) => {
-                tracing::error!(error = %msg, "internal error on /v2");
-                OciError::new(S::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal server error")
-            }
+            E::Meta(_) | E::Storage(_) => OciError::internal(None, &msg),
         }
     }
 }

@@ -320,14 +320,10 @@ async fn mount_source(
         match auth.actions(principal, &repo).await {
             Ok(a) if a.pull => Ok(Some(repo)),
             Ok(_) => Ok(None),
-            Err(e) => {
-                tracing::error!(error = %e, "mount access check failed");
-                Err(OciError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "UNKNOWN",
-                    "internal server error",
-                ))
-            }
+            Err(e) => Err(OciError::internal(
+                e.fault(),
+                &format!("mount access check failed: {e}"),
+            )),
         }
     };
     if let Some(from) = from {

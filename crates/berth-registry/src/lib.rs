@@ -162,12 +162,10 @@ async fn serve(
                 return Err(OciError::new(StatusCode::FORBIDDEN, "DENIED", m))
             }
             Err(e) => {
-                tracing::error!(error = %e, "creating a namespace on push failed");
-                return Err(OciError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "UNKNOWN",
-                    "internal server error",
-                ));
+                return Err(OciError::internal(
+                    e.fault(),
+                    &format!("creating a namespace on push failed: {e}"),
+                ))
             }
         }
     }
@@ -198,12 +196,10 @@ async fn check_external_access(state: &V2State, endpoint: &Endpoint) -> Result<(
             // A namespace a push creates starts with the switch on.
             Err(DirectoryError::NotFound(_)) => continue,
             Err(e) => {
-                tracing::error!(error = %e, "reading a namespace's external access failed");
-                return Err(OciError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "UNKNOWN",
-                    "internal server error",
-                ));
+                return Err(OciError::internal(
+                    e.fault(),
+                    &format!("reading a namespace's external access failed: {e}"),
+                ))
             }
         };
         if let Some(message) = external_refusal(
@@ -235,12 +231,10 @@ async fn external_mount_source(state: &V2State, endpoint: &mut Endpoint) -> Resu
             Ok(ns) => external_refusal(&ns.name, ns.external_access, ns.public, true).is_none(),
             Err(DirectoryError::NotFound(_)) => false,
             Err(e) => {
-                tracing::error!(error = %e, "reading a namespace's external access failed");
-                return Err(OciError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "UNKNOWN",
-                    "internal server error",
-                ));
+                return Err(OciError::internal(
+                    e.fault(),
+                    &format!("reading a namespace's external access failed: {e}"),
+                ))
             }
         },
     };

@@ -154,6 +154,10 @@ impl Default for ConnectionsSection {
 pub struct StorageConfig {
     /// Filesystem root for blobs; default `<data_dir>/blobs` (`BERTH_STORAGE_PATH`).
     pub path: Option<PathBuf>,
+    /// Bytes kept free beside the embedded database so that deletes and
+    /// garbage collection work on a full disk; 0 for none
+    /// (`BERTH_STORAGE_RESERVE_BYTES`; default 16 MiB).
+    pub reserve_bytes: Option<u64>,
 }
 
 /// TLS certificate and key (PEM files).
@@ -436,6 +440,7 @@ impl Config {
                 self.connections.max_connections_per_client = parse(key, value)?
             }
             "BERTH_STORAGE_PATH" => self.storage.path = Some(PathBuf::from(value)),
+            "BERTH_STORAGE_RESERVE_BYTES" => self.storage.reserve_bytes = Some(parse(key, value)?),
             "BERTH_TLS_CERT" | "BERTH_TLS_KEY" => {
                 let tls = self.tls.get_or_insert_with(|| TlsConfig {
                     cert: PathBuf::new(),
@@ -528,6 +533,27 @@ impl Config {
             bail!("database.acquire_timeout_secs must be at least 1");
         }
         Ok(())
+    }
+
+    /// The space reserve beside the embedded database (none with
+    /// PostgreSQL, whose disk is not Berth's). A reserve that cannot be
+    /// written for another reason than a full disk is logged and skipped.
+    pub fn space_reserve(&self) -> Option<berth_core::reserve::SpaceReserve> {
+        let bytes = self
+            .storage
+            .reserve_bytes
+            .unwrap_or(berth_core::reserve::DEFAULT_RESERVE_BYTES);
+        if self.database.url.is_some() || bytes == 0 {
+            return None;
+        }
+        let path = self.data_dir.join("space-reserve");
+        match berth_core::reserve::SpaceReserve::open(&path, bytes) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "could not write the space reserve; deletes may fail on a full disk");
+                None
+            }
+        }
     }
 
     /// Where blobs live.

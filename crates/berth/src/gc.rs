@@ -19,7 +19,10 @@ pub async fn run(config: &Config, dry_run: bool, full_sweep: bool) -> anyhow::Re
         FsBlobStore::open(&storage_path)
             .with_context(|| format!("opening blob storage at {}", storage_path.display()))?,
     );
-    let registry = Registry::new(meta, blobs.clone(), config.registry.to_core());
+    let mut registry = Registry::new(meta, blobs.clone(), config.registry.to_core());
+    if let Some(reserve) = config.space_reserve() {
+        registry = registry.with_reserve(reserve);
+    }
     let collector = Collector::new(registry, gc, blobs, directory, config.gc.to_core());
     let run = collector
         .run(GcOptions {

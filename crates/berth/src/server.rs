@@ -29,6 +29,9 @@ const CONNECTION_BUFFER: usize = 64 << 10;
 /// How often freed memory is returned to the system.
 const MEMORY_TRIM: Duration = Duration::from_secs(5);
 
+/// How often a released space reserve is written again if there is room.
+const RESERVE_CHECK: Duration = Duration::from_secs(10);
+
 /// How often idle uploads are swept.
 const UPLOAD_SWEEP: Duration = Duration::from_secs(15 * 60);
 
@@ -205,7 +208,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         FsBlobStore::open(&storage_path)
             .with_context(|| format!("opening blob storage at {}", storage_path.display()))?,
     );
-    let registry = Registry::new(meta, blobs.clone(), config.registry.to_core());
+    let mut registry = Registry::new(meta, blobs.clone(), config.registry.to_core());
+    if let Some(reserve) = config.space_reserve() {
+        registry = registry.with_reserve(reserve);
+    }
     let collector = Collector::new(
         registry.clone(),
         gc_store,
@@ -335,6 +341,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             Duration::from_secs(config.pull_flush_secs),
         )),
         tokio::spawn(expire_uploads_job(registry.clone())),
+        tokio::spawn(reserve_job(registry.clone())),
     ];
     if config.gc.retention_interval_secs > 0 {
         jobs.push(tokio::spawn(retention_job(
@@ -384,6 +391,17 @@ async fn expire_uploads_job(registry: Registry) {
             Ok(n) => tracing::info!(removed = n, "expired idle upload sessions"),
             Err(e) => tracing::warn!(error = %e, "expiring uploads failed"),
         }
+    }
+}
+
+/// Put the space reserve back once there is room again (after an
+/// operator freed space, or another process released it).
+async fn reserve_job(registry: Registry) {
+    let mut tick = tokio::time::interval(RESERVE_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        registry.restore_reserve().await;
     }
 }
 

@@ -259,12 +259,17 @@ async fn untagged_manifests_go_when_enabled(b: Backend) {
         let r = t.delete(&format!("/v2/lib/d/manifests/{tag}")).await;
         assert_eq!(r.status(), StatusCode::ACCEPTED);
     }
+    let mut sizes = Vec::new();
+    for child in [&c1, &c2] {
+        let r = t.head(&format!("/v2/lib/d/manifests/{child}")).await;
+        sizes.push(header(&r, "content-length").parse::<u64>().expect("size"));
+    }
     let index = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
         "manifests": [
-            {"mediaType": OCI_MANIFEST, "digest": c1, "size": 1, "platform": {"os": "linux", "architecture": "amd64"}},
-            {"mediaType": OCI_MANIFEST, "digest": c2, "size": 1, "platform": {"os": "linux", "architecture": "arm64"}},
+            {"mediaType": OCI_MANIFEST, "digest": c1, "size": sizes[0], "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": OCI_MANIFEST, "digest": c2, "size": sizes[1], "platform": {"os": "linux", "architecture": "arm64"}},
         ]
     }))
     .expect("json");

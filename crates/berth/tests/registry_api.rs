@@ -888,7 +888,7 @@ async fn docker_schema2_and_manifest_list(b: Backend) {
     let layer = t.push_blob("d", b"docker layer").await;
     let m = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": config, "size": 15},
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": config, "size": 14},
         "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": layer, "size": 12}]
     })).expect("j");
     let r = t

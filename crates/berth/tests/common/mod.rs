@@ -148,6 +148,8 @@ impl TestServer {
             ..Config::default()
         };
         config.database.url = self.database_url.as_deref().map(berth::config::Secret::new);
+        // A small space reserve: every test server writes one.
+        config.storage.reserve_bytes = Some(256 << 10);
         config
     }
 
@@ -161,10 +163,15 @@ impl TestServer {
 
     /// Stop gracefully and start again on the same data.
     pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// Stop gracefully and start again with settings adjusted by `adjust`.
+    pub async fn restart_with(&mut self, adjust: impl FnOnce(&mut Config)) {
         if let Some(s) = self.server.take() {
             s.shutdown().await.expect("clean shutdown");
         }
-        self.boot(|_| {}).await;
+        self.boot(adjust).await;
     }
 
     pub fn data_dir(&self) -> &Path {
