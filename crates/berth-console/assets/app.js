@@ -42,6 +42,35 @@ document.addEventListener('click', async (e) => {
     setTimeout(() => { copy.textContent = 'Copy'; }, 2000);
   }
 });
+// Selections for batch deletes: row checkboxes belong to a form by their
+// `form` attribute; a header box selects them all; the "Delete selected"
+// button (data-batch) is enabled while any is checked, and its dialog
+// shows how many.
+function selected(form) {
+  return document.querySelectorAll(`input[type=checkbox][form="${form}"]:checked`).length;
+}
+function refreshBatch(form) {
+  const n = selected(form);
+  document.querySelectorAll(`[data-batch="${form}"]`).forEach((b) => { b.disabled = n === 0; });
+  document.querySelectorAll(`[data-count="${form}"]`).forEach((c) => { c.textContent = String(n); });
+  const all = document.querySelectorAll(`input[type=checkbox][form="${form}"]`).length;
+  document.querySelectorAll(`[data-select-all="${form}"]`).forEach((h) => {
+    h.checked = all > 0 && n === all;
+    h.indeterminate = n > 0 && n < all;
+  });
+}
+document.addEventListener('change', (e) => {
+  const head = e.target.closest('[data-select-all]');
+  if (head) {
+    const form = head.dataset.selectAll;
+    document.querySelectorAll(`input[type=checkbox][form="${form}"]`).forEach((b) => { b.checked = head.checked; });
+    refreshBatch(form);
+    return;
+  }
+  const box = e.target.closest('input[type=checkbox][form]');
+  if (box) refreshBatch(box.getAttribute('form'));
+});
 document.addEventListener('DOMContentLoaded', () => {
+  document.querySelectorAll('[data-batch]').forEach((b) => refreshBatch(b.dataset.batch));
   document.querySelectorAll('dialog[data-autoopen]').forEach((d) => d.showModal());
 });

@@ -192,9 +192,21 @@ impl FromRequestParts<ApiState> for Viewer {
 pub(crate) struct Posted {
     pub viewer: Viewer,
     pub fields: HashMap<String, String>,
+    /// Every field in order, repeated names included (selections).
+    pub pairs: Vec<(String, String)>,
 }
 
 impl Posted {
+    /// Every value of a repeated field (the checked boxes of a selection),
+    /// trimmed, empty ones left out.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.pairs
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+
     /// A field's value, trimmed ("" when absent).
     pub fn get(&self, name: &str) -> &str {
         self.fields.get(name).map(|s| s.trim()).unwrap_or("")
@@ -218,7 +230,8 @@ impl FromRequest<ApiState> for Posted {
                 .for_viewer(&viewer)
                 .into_response()
         })?;
-        let fields: HashMap<String, String> = form_urlencoded::parse(&bytes).into_owned().collect();
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+        let fields: HashMap<String, String> = pairs.iter().cloned().collect();
         let sent = fields
             .get("_csrf")
             .map(String::as_bytes)
@@ -237,7 +250,11 @@ impl FromRequest<ApiState> for Posted {
             .for_viewer(&viewer)
             .into_response());
         }
-        Ok(Posted { viewer, fields })
+        Ok(Posted {
+            viewer,
+            fields,
+            pairs,
+        })
     }
 }
 
@@ -300,11 +317,20 @@ pub fn router(state: ApiState) -> Router {
             get(pages::namespaces).post(pages::create_namespace),
         )
         .route("/namespaces/delete", post(pages::delete_namespace))
+        .route("/namespaces/batch-delete", post(pages::delete_namespaces))
         .route("/namespaces/{ns}", get(pages::namespace))
         .route("/namespaces/{ns}/edit", post(pages::edit_namespace))
         .route("/namespaces/{ns}/images/delete", post(pages::delete_image))
+        .route(
+            "/namespaces/{ns}/images/batch-delete",
+            post(pages::delete_images),
+        )
         .route("/namespaces/{ns}/tags", get(pages::tags))
         .route("/namespaces/{ns}/tags/delete", post(pages::delete_tag))
+        .route(
+            "/namespaces/{ns}/tags/batch-delete",
+            post(pages::delete_tags),
+        )
         .route("/namespaces/{ns}/access", get(pages::access))
         .route(
             "/namespaces/{ns}/policies",

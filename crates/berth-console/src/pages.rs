@@ -361,6 +361,165 @@ pub async fn delete_namespace(State(state): State<ApiState>, form: Posted) -> Re
     }
 }
 
+/// Most items one batch may name, as in the API.
+const BATCH_MAX: usize = 100;
+
+/// What a batch did, as one message: each item deleted or refused with its
+/// reason. An internal failure ends the batch on an error page.
+struct Batch {
+    what: &'static str,
+    deleted: Vec<String>,
+    refused: Vec<(String, String)>,
+    /// Said after the list of deleted items.
+    note: String,
+}
+
+impl Batch {
+    fn new(what: &'static str) -> Self {
+        Batch {
+            what,
+            deleted: Vec::new(),
+            refused: Vec::new(),
+            note: String::new(),
+        }
+    }
+
+    /// Record one item's result; an internal failure is returned instead.
+    fn record<T>(&mut self, item: String, r: Result<T, DirectoryError>) -> Result<(), PageError> {
+        match r {
+            Ok(_) => self.deleted.push(item),
+            Err(e) if e.is_internal() => return Err(PageError::from(e)),
+            Err(e) => self.refused.push((item, e.to_string())),
+        }
+        Ok(())
+    }
+
+    fn respond(self, to: &str) -> Response {
+        let mut message = String::new();
+        if !self.deleted.is_empty() {
+            message = format!(
+                "Deleted {} {}(s): {}.",
+                self.deleted.len(),
+                self.what,
+                self.deleted.join(", ")
+            );
+            message.push_str(&self.note);
+        }
+        if self.refused.is_empty() {
+            return back(to, "notice", &message);
+        }
+        let refused: Vec<String> = self
+            .refused
+            .iter()
+            .map(|(item, why)| format!("{item} ({why})"))
+            .collect();
+        message = format!("{message} Not deleted: {}.", refused.join("; "))
+            .trim()
+            .to_owned();
+        back(to, "error", &message)
+    }
+}
+
+/// The selection of a batch form: 1 to 100 names, else a refusal.
+fn selection(form: &Posted, field: &str, to: &str) -> Result<Vec<String>, Response> {
+    let names = form.all(field);
+    if names.is_empty() || names.len() > BATCH_MAX {
+        return Err(back(
+            to,
+            "error",
+            &format!("Select 1 to {BATCH_MAX} items to delete."),
+        ));
+    }
+    Ok(names)
+}
+
+/// Delete the selected namespaces (each done or refused on its own).
+pub async fn delete_namespaces(State(state): State<ApiState>, form: Posted) -> Response {
+    let names = match selection(&form, "name", "/namespaces") {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let all = form.checked("delete_all_images");
+    let mut batch = Batch::new("namespace");
+    for name in names {
+        let r = state
+            .management
+            .delete_namespace(&form.viewer.principal, &name, all)
+            .await;
+        if let Err(e) = batch.record(name, r) {
+            return e.into_response();
+        }
+    }
+    batch.respond("/namespaces")
+}
+
+/// Delete the selected images of a namespace, each with all its tags.
+pub async fn delete_images(
+    State(state): State<ApiState>,
+    Path(ns): Path<String>,
+    form: Posted,
+) -> Response {
+    let page = format!("/namespaces/{ns}");
+    let images = match selection(&form, "image", &page) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let mut batch = Batch::new("image");
+    for image in images {
+        let r = match repo_name(&ns, &image) {
+            Ok(repo) => {
+                state
+                    .management
+                    .delete_image(&form.viewer.principal, &repo)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = batch.record(image, r) {
+            return e.into_response();
+        }
+    }
+    batch.respond(&page)
+}
+
+/// Delete the selected tags of an image; the last one takes the image.
+pub async fn delete_tags(
+    State(state): State<ApiState>,
+    Path(ns): Path<String>,
+    form: Posted,
+) -> Response {
+    let image = form.get("image").to_owned();
+    let tags_page = format!("/namespaces/{ns}/tags?image={}", enc(&image));
+    let tags = match selection(&form, "tag", &tags_page) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let repo = match repo_name(&ns, &image) {
+        Ok(r) => r,
+        Err(e) => return outcome(&tags_page, Err(e)),
+    };
+    let mut batch = Batch::new("tag");
+    let mut image_deleted = false;
+    for tag in tags {
+        let r = match Tag::parse(&tag) {
+            Ok(t) => state
+                .management
+                .delete_tag(&form.viewer.principal, &repo, &t)
+                .await
+                .map(|d| image_deleted |= d.image_deleted),
+            Err(e) => Err(DirectoryError::Invalid(format!("invalid tag: {e}"))),
+        };
+        if let Err(e) = batch.record(tag, r) {
+            return e.into_response();
+        }
+    }
+    if image_deleted {
+        batch.note = format!(" Image {image} was deleted with its last tag.");
+        return batch.respond(&format!("/namespaces/{ns}"));
+    }
+    batch.respond(&tags_page)
+}
+
 fn repo_name(ns: &str, image: &str) -> Result<RepoName, DirectoryError> {
     RepoName::parse(&format!("{ns}/{image}"))
         .map_err(|e| DirectoryError::Invalid(format!("invalid image name {image:?}: {e}")))

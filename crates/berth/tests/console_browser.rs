@@ -205,3 +205,102 @@ async fn console_in_a_real_browser() {
     b.close().await;
     let _ = try_run("docker", &["rmi", &format!("{image}:1.0")], &[], None).await;
 }
+
+/// Whether the "Delete selected" button is enabled.
+async fn batch_enabled(b: &Browser) -> bool {
+    b.script(
+        "return !document.querySelector('#delete-selected').disabled;",
+        json!([]),
+    )
+    .await
+        == json!(true)
+}
+
+/// Select several namespaces, images and tags and delete them with one
+/// "Delete selected" and its confirmation, as the seeds' consoles do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_deletes_in_a_real_browser() {
+    let t = TestServer::start(Backend::Sqlite).await;
+    let base = t.url("");
+    for tag in ["t1", "t2", "t3"] {
+        t.push_image("batch/img1", tag, tag.as_bytes()).await;
+    }
+    t.push_image("batch/img2", "v1", b"two").await;
+    t.push_image("batch/img3", "v1", b"three").await;
+    for name in ["empty-one", "empty-two"] {
+        let (s, v) = t
+            .api(
+                reqwest::Method::POST,
+                "/api/v1/namespaces",
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
+    }
+    let b = Browser::start(&shots()).await;
+    b.goto(&format!("{base}/login")).await;
+    b.fill("#username", "admin").await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.click("#login").await;
+    assert_eq!(b.text("#who").await, "admin");
+
+    // Tags: nothing selected, nothing to delete; two selected, two deleted.
+    b.goto(&format!("{base}/namespaces/batch/tags?image=img1"))
+        .await;
+    b.find("tr[data-tag=\"t3\"]").await;
+    assert!(!batch_enabled(&b).await, "enabled with nothing selected");
+    b.click("tr[data-tag=\"t1\"] input[type=checkbox]").await;
+    b.click("tr[data-tag=\"t2\"] input[type=checkbox]").await;
+    assert!(batch_enabled(&b).await);
+    b.click("#delete-selected").await;
+    assert_eq!(b.text("#batch-delete-tags [data-count]").await, "2");
+    b.screenshot("19-batch-delete-tags-dialog").await;
+    b.click("#confirm-batch-delete").await;
+    b.wait_text("Deleted 2 tag(s): t1, t2.").await;
+    assert!(b.find_all("tr[data-tag=\"t1\"]").await.is_empty());
+    assert_eq!(t.get("/v2/batch/img1/manifests/t1").await.status(), 404);
+    assert_eq!(t.get("/v2/batch/img1/manifests/t2").await.status(), 404);
+    assert_eq!(t.get("/v2/batch/img1/manifests/t3").await.status(), 200);
+
+    // Images: select all, leave one out.
+    b.goto(&format!("{base}/namespaces/batch")).await;
+    b.click("th.select input[type=checkbox]").await;
+    b.click("tr[data-image=\"img1\"] input[type=checkbox]")
+        .await;
+    b.click("#delete-selected").await;
+    assert_eq!(b.text("#batch-delete-images [data-count]").await, "2");
+    b.screenshot("20-batch-delete-images-dialog").await;
+    b.click("#confirm-batch-delete").await;
+    b.wait_text("Deleted 2 image(s): img2, img3.").await;
+    assert_eq!(t.get("/v2/batch/img2/manifests/v1").await.status(), 404);
+    assert_eq!(t.get("/v2/batch/img3/manifests/v1").await.status(), 404);
+    assert_eq!(t.get("/v2/batch/img1/manifests/t3").await.status(), 200);
+
+    // Namespaces: the one holding an image is refused without the option
+    // (and said why), the empty ones go; then it goes with the option.
+    b.goto(&format!("{base}/namespaces")).await;
+    for name in ["empty-one", "empty-two", "batch"] {
+        b.click(&format!(
+            "tr[data-namespace=\"{name}\"] input[type=checkbox]"
+        ))
+        .await;
+    }
+    b.click("#delete-selected").await;
+    assert_eq!(b.text("#batch-delete-namespaces [data-count]").await, "3");
+    b.click("#confirm-batch-delete").await;
+    b.wait_text("Deleted 2 namespace(s): empty-one, empty-two.")
+        .await;
+    b.wait_text("Not deleted: batch").await;
+    b.screenshot("21-batch-delete-namespaces-partly").await;
+    assert_eq!(t.get("/v2/batch/img1/manifests/t3").await.status(), 200);
+    b.click("tr[data-namespace=\"batch\"] input[type=checkbox]")
+        .await;
+    b.click("#delete-selected").await;
+    b.click("#batch-delete-all-images").await;
+    b.click("#confirm-batch-delete").await;
+    b.wait_text("Deleted 1 namespace(s): batch.").await;
+    assert!(b.find_all("tr[data-namespace=\"batch\"]").await.is_empty());
+    assert_eq!(t.get("/v2/batch/img1/manifests/t3").await.status(), 404);
+    b.screenshot("22-batch-deleted").await;
+    b.close().await;
+}

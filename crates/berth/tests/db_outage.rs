@@ -30,8 +30,11 @@ impl Cluster {
             .max()
             .expect("an initdb");
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777))
-            .expect("chmod");
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .expect("chmod");
         let c = Cluster { bin, dir };
         c.as_postgres(&format!(
             "{} -D {} -A trust -U postgres >/dev/null",
@@ -163,7 +166,10 @@ async fn a_database_outage_is_reported_and_recovered_from() {
         if r.status() == StatusCode::OK {
             break;
         }
-        assert!(Instant::now() < deadline, "not ready after the database came back");
+        assert!(
+            Instant::now() < deadline,
+            "not ready after the database came back"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let r = t.get(&format!("/v2/steady/app/manifests/{digest}")).await;
