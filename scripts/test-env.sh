@@ -50,6 +50,14 @@ if ! as_root su postgres -s /bin/sh -c "$pg_bin/pg_ctl -D '$pg_dir' status" >/de
 fi
 export BERTH_TEST_POSTGRES_URL="postgres://postgres@localhost/postgres?host=$pg_sock"
 
+# schemathesis (PyPI) in a virtual environment, for the API fuzz test.
+st_version=4.32.5
+if ! "$BERTH_TEST_DIR/st-venv/bin/schemathesis" --version 2>/dev/null | grep -q "$st_version"; then
+  echo "test-env: installing schemathesis $st_version"
+  python3 -m venv "$BERTH_TEST_DIR/st-venv"
+  "$BERTH_TEST_DIR/st-venv/bin/pip" install -q "schemathesis==$st_version"
+fi
+
 # Docker engine with its own containerd (used by `ctr` too).
 if ! docker info >/dev/null 2>&1; then
   as_root sh -c "nohup dockerd --storage-driver=vfs --iptables=false --bridge=none \

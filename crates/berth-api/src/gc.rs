@@ -98,9 +98,11 @@ impl From<GcRun> for GcRunJson {
 
 /// How many runs to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RunsQuery {
     /// Newest runs first, at most this many (1–100, default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

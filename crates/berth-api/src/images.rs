@@ -15,27 +15,45 @@ use crate::model::*;
 use crate::namespaces::{check_batch, failure};
 use crate::{parse_sort, ApiState};
 
-fn repo_name(ns: &str, repo: &str) -> ApiResult<RepoName> {
+/// The image `repo` of namespace `ns`. A name of the right grammar that
+/// is only too long as a whole names no image there is: not found.
+pub(crate) fn repo_name(ns: &str, repo: &str) -> ApiResult<RepoName> {
     if ns.contains('/') {
         return Err(ApiError::invalid(format!("invalid namespace name {ns:?}")));
     }
-    RepoName::parse(&format!("{ns}/{repo}"))
-        .map_err(|e| ApiError::invalid(format!("invalid image name {ns}/{repo}: {e}")))
+    let full = format!("{ns}/{repo}");
+    RepoName::parse(&full).map_err(|e| {
+        let grammatical = full.len() > berth_oci::MAX_NAME_LEN
+            && RepoName::parse(ns).is_ok()
+            && repo.split('/').all(|c| RepoName::parse(c).is_ok());
+        if grammatical {
+            ApiError::not_found(format!("image {full} not found"))
+        } else {
+            ApiError::invalid(format!("invalid image name {full}: {e}"))
+        }
+    })
 }
 
 fn tag_name(tag: &str) -> ApiResult<Tag> {
     Tag::parse(tag).map_err(|e| ApiError::invalid(format!("invalid tag {tag:?}: {e}")))
 }
 
+/// Sort keys of the image lists (the OpenAPI document lists them too).
+pub(crate) const IMAGE_SORT: &[(&str, RepositorySort)] = &[
+    ("name", RepositorySort::Name),
+    ("updated", RepositorySort::Updated),
+    ("pull_count", RepositorySort::Pulls),
+];
+
+/// Sort keys of the tag list.
+pub(crate) const TAG_SORT: &[(&str, TagSort)] = &[
+    ("name", TagSort::Name),
+    ("pushed", TagSort::Pushed),
+    ("pull_count", TagSort::Pulls),
+];
+
 fn image_filter(list: &ListParams) -> ApiResult<ListFilter<RepositorySort>> {
-    let (sort, descending) = parse_sort(
-        list.sort.as_deref(),
-        &[
-            ("name", RepositorySort::Name),
-            ("updated", RepositorySort::Updated),
-            ("pull_count", RepositorySort::Pulls),
-        ],
-    )?;
+    let (sort, descending) = parse_sort(list.sort.as_deref(), IMAGE_SORT)?;
     Ok(ListFilter {
         name: list.q.clone(),
         sort,
@@ -141,6 +159,8 @@ pub(crate) async fn batch_delete(
     let Path(ns) = ns?;
     let Json(body) = body?;
     check_batch(&body.names)?;
+    // A namespace the caller cannot see is not found, before any item.
+    state.management.namespace(actor, &ns).await?;
     let mut result = BatchResult::default();
     for name in body.names {
         let outcome = match repo_name(&ns, &name) {
@@ -175,14 +195,7 @@ pub(crate) async fn tags(
 ) -> ApiResult<Json<Paged<TagJson>>> {
     let Path((ns, repo)) = path?;
     let Query(list) = list?;
-    let (sort, descending) = parse_sort(
-        list.sort.as_deref(),
-        &[
-            ("name", TagSort::Name),
-            ("pushed", TagSort::Pushed),
-            ("pull_count", TagSort::Pulls),
-        ],
-    )?;
+    let (sort, descending) = parse_sort(list.sort.as_deref(), TAG_SORT)?;
     let filter = ListFilter {
         name: list.q.clone(),
         sort,

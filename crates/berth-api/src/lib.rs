@@ -167,9 +167,187 @@ impl Modify for SecuritySchemes {
 #[derive(Debug)]
 pub struct ApiDoc;
 
-/// The OpenAPI document as pretty JSON.
+/// Operations anyone may call, with or without credentials.
+const PUBLIC: &[(&str, &str)] = &[
+    ("get", "/api/v1/shared/namespaces"),
+    ("get", "/api/v1/platform/repositories"),
+    // Anonymous callers belong to no namespace: `mine` is empty for them,
+    // `shared` lists the public ones.
+    ("get", "/api/v1/namespaces"),
+    ("post", "/api/v1/session"),
+    // Logging out without a session does nothing, successfully.
+    ("delete", "/api/v1/session"),
+];
+
+/// The OpenAPI document as pretty JSON: utoipa's, with what holds for every
+/// operation added once here rather than on each handler, so that the
+/// document and the server cannot drift apart: errors are
+/// `application/problem+json`; any operation with parameters or a body may
+/// answer 400 (a missing JSON content type, an id that overflows, a value
+/// out of range); authenticated ones 401, and 429 while logins are
+/// throttled; and any may answer 500, 503 (database unavailable) or 507
+/// (storage full), described by `default`. Public lists and the login are
+/// marked as needing no credentials.
 pub fn openapi_json() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    complete_document(&mut doc);
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+fn problem(description: &str) -> serde_json::Value {
+    serde_json::json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    })
+}
+
+fn complete_document(doc: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            let public = PUBLIC.contains(&(method.as_str(), path.as_str()));
+            let takes_input = op.get("parameters").is_some() || op.get("requestBody").is_some();
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for response in responses.values_mut() {
+                let content = response.get_mut("content").and_then(Value::as_object_mut);
+                if let Some(content) = content {
+                    let is_problem = content
+                        .get("application/json")
+                        .and_then(|c| c.pointer("/schema/$ref"))
+                        .and_then(Value::as_str)
+                        == Some("#/components/schemas/Problem");
+                    if is_problem {
+                        if let Some(c) = content.remove("application/json") {
+                            content.insert("application/problem+json".into(), c);
+                        }
+                    }
+                }
+            }
+            if takes_input {
+                responses
+                    .entry("400")
+                    .or_insert_with(|| problem("Invalid input (`invalid`)"));
+            }
+            if !public {
+                responses
+                    .entry("401")
+                    .or_insert_with(|| problem("No or invalid credentials (`unauthorized`)"));
+            }
+            responses.entry("429").or_insert_with(|| {
+                problem("Too many failed logins from this client (`too_many_requests`)")
+            });
+            responses.entry("default").or_insert_with(|| {
+                problem(
+                    "A failure of the server: 500 `internal`, 503 `unavailable` (the database; \
+                     retry), 507 `storage_full`",
+                )
+            });
+            if public {
+                op["security"] = json!([{}, {"basic": []}, {"api_token": []}, {"session": []}]);
+            }
+        }
+    }
+    // A new password and `generate_password: true` exclude each other.
+    if let Some(schema) = doc.pointer_mut("/components/schemas/UpdateRegistryUser") {
+        schema["not"] = json!({
+            "required": ["password", "generate_password"],
+            "properties": {"password": {"type": "string"}, "generate_password": {"const": true}}
+        });
+    }
+    // Setting and clearing the registry password exclude each other.
+    if let Some(schema) = doc.pointer_mut("/components/schemas/UpdateMe") {
+        schema["not"] = json!({
+            "required": ["registry_password", "clear_registry_password"],
+            "properties": {"registry_password": {"type": "string"}, "clear_registry_password": {"const": true}}
+        });
+    }
+    // A retention rule keeps by count or by age: exactly one of the two.
+    if let Some(schema) = doc.pointer_mut("/components/schemas/RetentionRuleJson") {
+        schema["oneOf"] = json!([
+            {"required": ["keep_last"], "properties": {"keep_last": {"type": "integer"}},
+             "not": {"required": ["keep_days"], "properties": {"keep_days": {"type": "integer"}}}},
+            {"required": ["keep_days"], "properties": {"keep_days": {"type": "integer"}},
+             "not": {"required": ["keep_last"], "properties": {"keep_last": {"type": "integer"}}}}
+        ]);
+    }
+    // Labels: keys and values as berth-core checks them.
+    for name in ["CreateNamespace", "UpdateNamespace"] {
+        if let Some(labels) =
+            doc.pointer_mut(&format!("/components/schemas/{name}/properties/labels"))
+        {
+            labels["maxProperties"] = json!(20);
+            labels["propertyNames"] = json!({"pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$"});
+            labels["additionalProperties"] = json!({
+                "type": "string", "maxLength": 128, "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f\"\\\\]*$"
+            });
+        }
+    }
+    // Sort keys per list, and the grammar of names in paths.
+    let sorts: [(&str, Vec<&str>); 5] = [
+        ("/api/v1/namespaces", keys(namespaces::NAMESPACE_SORT)),
+        (
+            "/api/v1/shared/namespaces",
+            keys(namespaces::NAMESPACE_SORT),
+        ),
+        (
+            "/api/v1/namespaces/{ns}/repositories",
+            keys(images::IMAGE_SORT),
+        ),
+        ("/api/v1/platform/repositories", keys(images::IMAGE_SORT)),
+        (
+            "/api/v1/namespaces/{ns}/repositories/{repo}/tags",
+            keys(images::TAG_SORT),
+        ),
+    ];
+    let component = "[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*";
+    let names = [
+        ("ns", format!("^{component}$")),
+        ("repo", format!("^{component}(?:/{component})*$")),
+        ("account", "^[a-z0-9][a-z0-9._-]{1,63}$".to_owned()),
+        ("user", "^[a-z0-9][a-z0-9._-]{1,63}$".to_owned()),
+        ("tag", "^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$".to_owned()),
+    ];
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let sort = sorts.iter().find(|(p, _)| p == path).map(|(_, k)| k);
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for op in item.values_mut() {
+            let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for param in params {
+                let name = param["name"].as_str().unwrap_or_default().to_owned();
+                let place = param["in"].as_str().unwrap_or_default().to_owned();
+                if let (Some(keys), "sort", "query") = (sort, name.as_str(), place.as_str()) {
+                    param["schema"]["pattern"] = json!(format!("^(-?({}))?$", keys.join("|")));
+                }
+                if place == "path" {
+                    if let Some((_, pattern)) = names.iter().find(|(n, _)| *n == name) {
+                        param["schema"]["pattern"] = json!(pattern);
+                        if name == "ns" || name == "repo" {
+                            param["schema"]["maxLength"] = json!(berth_oci::MAX_NAME_LEN);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn keys<T>(list: &[(&'static str, T)]) -> Vec<&'static str> {
+    list.iter().map(|(k, _)| *k).collect()
 }
 
 async fn openapi(State(doc): State<Arc<String>>) -> Response {
@@ -178,6 +356,83 @@ async fn openapi(State(doc): State<Arc<String>>) -> Response {
         doc.as_str().to_owned(),
     )
         .into_response()
+}
+
+/// Most bytes of a request body the API reads (its bodies are small).
+const MAX_BODY: usize = 1 << 20;
+
+/// Every JSON body the API takes is an object. serde would also read a
+/// struct from an array (`[null, null]` as its fields in order), which the
+/// document does not allow: such bodies are refused here, once, for all
+/// endpoints.
+async fn json_bodies_are_objects(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    if !json {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid",
+                format!("the request body exceeds {MAX_BODY} bytes"),
+            )
+            .into_response()
+        }
+    };
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return ApiError::invalid("invalid JSON body: it must be a JSON object").into_response();
+    }
+    let bytes = integral_numbers_as_integers(bytes);
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
+/// In JSON (and JSON Schema) `7.0` is the integer 7, but serde refuses it
+/// for an integer field: such numbers are rewritten as integers. A body
+/// that does not parse is passed on as it is, for the handler to refuse.
+fn integral_numbers_as_integers(bytes: axum::body::Bytes) -> axum::body::Bytes {
+    fn fix(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    *v = serde_json::Value::from(f as i64);
+                    return true;
+                }
+                false
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |c, i| fix(i) | c),
+            serde_json::Value::Object(map) => map.values_mut().fold(false, |c, i| fix(i) | c),
+            _ => false,
+        }
+    }
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return bytes;
+    };
+    if !fix(&mut value) {
+        return bytes;
+    }
+    serde_json::to_vec(&value).map(Into::into).unwrap_or(bytes)
 }
 
 async fn not_found() -> ApiError {
@@ -296,7 +551,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/gc/runs", get(gc::runs).post(gc::start))
         .route("/gc/runs/{id}", get(gc::run))
         .with_state(state)
-        .route("/openapi.json", get(openapi).with_state(doc));
+        .route("/openapi.json", get(openapi).with_state(doc))
+        .layer(axum::middleware::from_fn(json_bodies_are_objects));
     Router::new()
         .nest("/api/v1", v1)
         .route("/api", any(not_found))

@@ -45,8 +45,10 @@ impl<T: ToSchema> Paged<T> {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page number, from 1 (default 1).
+    #[param(minimum = 1)]
     pub page: Option<i64>,
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
     /// Only items whose name contains this.
     pub q: Option<String>,
@@ -114,7 +116,11 @@ impl From<NamespaceSummary> for NamespaceView {
 #[serde(deny_unknown_fields)]
 pub struct CreateNamespace {
     /// Name: lowercase letters and digits, separated by `.`, `_`, `__` or `-`.
-    #[schema(example = "team-a")]
+    #[schema(
+        example = "team-a",
+        max_length = 255,
+        pattern = "^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$"
+    )]
     pub name: String,
     /// Public (anyone pulls); default private.
     #[serde(default)]
@@ -154,10 +160,12 @@ pub struct UpdateNamespace {
 pub struct NamespaceParams {
     /// `mine` (default: namespaces you belong to), `shared` (public ones) or
     /// `all` (platform administrators).
+    #[param(pattern = "^(mine|shared|all)$")]
     pub tab: Option<String>,
     /// Only this project group's.
     pub project_group: Option<String>,
     /// `public` or `private`.
+    #[param(pattern = "^(public|private)$")]
     pub visibility: Option<String>,
     /// Label `key` or `key=value`.
     pub label: Option<String>,
@@ -178,6 +186,7 @@ pub struct DeleteNamespaceParams {
 #[serde(deny_unknown_fields)]
 pub struct BatchDeleteNamespaces {
     /// Names.
+    #[schema(min_items = 1, max_items = 100)]
     pub names: Vec<String>,
     /// Also delete their images.
     #[serde(default)]
@@ -189,6 +198,7 @@ pub struct BatchDeleteNamespaces {
 #[serde(deny_unknown_fields)]
 pub struct BatchDelete {
     /// Names.
+    #[schema(min_items = 1, max_items = 100)]
     pub names: Vec<String>,
 }
 
@@ -339,11 +349,37 @@ impl From<Member> for MemberJson {
 #[serde(deny_unknown_fields)]
 pub struct SetRole {
     /// `admin`, `developer` or `guest`.
-    #[schema(example = "developer")]
+    #[schema(value_type = RoleName, example = "developer")]
     pub role: String,
 }
 
 /// A per-repository permission.
+/// A role in a project group or namespace.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the accepted values; parsed by berth-core
+pub enum RoleName {
+    /// Everything, including members and grants.
+    Admin,
+    /// Pull, push and delete.
+    Developer,
+    /// Pull.
+    Guest,
+}
+
+/// A per-image permission.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the accepted values; parsed by berth-core
+pub enum PermissionName {
+    /// Pull.
+    Read,
+    /// Pull and push.
+    Write,
+    /// Pull, push and delete.
+    Manage,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PermissionJson {
     /// Name inside the namespace.
@@ -359,7 +395,7 @@ pub struct PermissionJson {
 #[serde(deny_unknown_fields)]
 pub struct SetPermission {
     /// `read`, `write` or `manage`.
-    #[schema(example = "write")]
+    #[schema(value_type = PermissionName, example = "write")]
     pub permission: String,
 }
 
@@ -420,13 +456,16 @@ impl RegistryUserJson {
 #[serde(deny_unknown_fields)]
 pub struct CreateRegistryUser {
     /// Name.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{1,63}$")]
     pub name: String,
     /// Password; generated (and shown once) when absent.
+    #[schema(min_length = 8)]
     pub password: Option<String>,
     /// Description.
     #[serde(default)]
     pub description: String,
     /// Expiry (RFC 3339).
+    #[schema(format = DateTime)]
     pub expires: Option<String>,
     /// Owning account (platform administrators only); default the caller.
     pub owner: Option<String>,
@@ -445,7 +484,8 @@ pub struct CreatedRegistryUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRegistryUser {
-    /// A new password.
+    /// A new password (not together with `generate_password: true`).
+    #[schema(min_length = 8)]
     pub password: Option<String>,
     /// Generate a new password (shown once).
     #[serde(default)]
@@ -496,11 +536,13 @@ impl From<Account> for AccountJson {
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     /// Login name.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{1,63}$", example = "team-a")]
     pub name: String,
     /// E-mail.
     #[serde(default)]
     pub email: String,
     /// Console password.
+    #[schema(min_length = 8)]
     pub password: String,
     /// Platform administrator.
     #[serde(default)]
@@ -520,8 +562,10 @@ pub struct UpdateAccount {
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
     /// New console password.
+    #[schema(min_length = 8)]
     pub console_password: Option<String>,
     /// Set an independent registry password (for `docker login`).
+    #[schema(min_length = 8)]
     pub registry_password: Option<String>,
     /// Remove the independent registry password.
     #[serde(default)]
@@ -562,9 +606,15 @@ impl From<ApiToken> for TokenJson {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// Name.
+    /// Name: 1 to 64 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: String,
     /// Expiry (RFC 3339); never when absent.
+    #[schema(format = DateTime)]
     pub expires: Option<String>,
 }
 
@@ -609,6 +659,7 @@ pub struct GroupDetail {
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
     /// Name.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{1,63}$", example = "team-a")]
     pub name: String,
     /// Description.
     #[serde(default)]
@@ -623,7 +674,7 @@ pub struct CreateGroup {
 pub struct UpdateGroup {
     /// Its own namespace limit; `null` returns to the global default.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     pub namespace_limit: Option<Option<i64>>,
 }
 
@@ -680,12 +731,15 @@ pub struct AuditParams {
     /// This action, or a prefix ending in `.` (such as `namespace.`).
     pub action: Option<String>,
     /// At or after (RFC 3339).
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Before (RFC 3339).
+    #[param(format = DateTime)]
     pub until: Option<String>,
     /// Entries older than this id (the previous page's `next_before`).
     pub before: Option<i64>,
     /// At most this many, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

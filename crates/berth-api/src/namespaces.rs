@@ -8,10 +8,10 @@ use axum::Json;
 use berth_core::access::{RepoPermission, Role};
 use berth_core::{NamespaceChanges, NamespaceFilter, NamespaceSpec, NamespaceTab, Paging};
 use berth_meta::NamespaceSort;
-use berth_oci::RepoName;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::images::repo_name;
 use crate::model::*;
 use crate::{parse_sort, ApiState};
 
@@ -45,16 +45,7 @@ pub(crate) fn namespace_filter(
             )))
         }
     };
-    let (sort, descending) = parse_sort(
-        list.sort.as_deref(),
-        &[
-            ("name", NamespaceSort::Name),
-            ("created", NamespaceSort::Created),
-            ("updated", NamespaceSort::Updated),
-            ("pull_count", NamespaceSort::Pulls),
-            ("image_count", NamespaceSort::Images),
-        ],
-    )?;
+    let (sort, descending) = parse_sort(list.sort.as_deref(), NAMESPACE_SORT)?;
     Ok(NamespaceFilter {
         tab,
         group: params.project_group.clone(),
@@ -399,10 +390,14 @@ pub(crate) async fn permissions(
     ))
 }
 
-fn repo_name(ns: &str, repo: &str) -> ApiResult<RepoName> {
-    RepoName::parse(&format!("{ns}/{repo}"))
-        .map_err(|e| ApiError::invalid(format!("invalid image name {ns}/{repo}: {e}")))
-}
+/// Sort keys of the namespace lists (the OpenAPI document lists them too).
+pub(crate) const NAMESPACE_SORT: &[(&str, NamespaceSort)] = &[
+    ("name", NamespaceSort::Name),
+    ("created", NamespaceSort::Created),
+    ("updated", NamespaceSort::Updated),
+    ("pull_count", NamespaceSort::Pulls),
+    ("image_count", NamespaceSort::Images),
+];
 
 /// Give an account a permission on one image (namespace administrators).
 /// Percent-encode slashes in the image name (`web%2Ffrontend`).

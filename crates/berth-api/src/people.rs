@@ -230,7 +230,7 @@ pub(crate) async fn update_account(
     let directory = state.management.directory();
     if let Some(disabled) = body.disabled {
         if disabled && actor.name() == account {
-            return Err(ApiError::invalid("you cannot disable your own account"));
+            return Err(ApiError::forbidden("you cannot disable your own account"));
         }
         directory
             .set_account_disabled(actor, &account, disabled)

@@ -26,11 +26,13 @@ pub struct RetentionRuleJson {
     /// Pattern of tags (default `*`).
     #[serde(default = "everything")]
     pub tags: String,
-    /// Keep this many most recently active matching tags per repository.
+    /// Keep this many most recently active matching tags per repository (1 to 100000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100_000)]
     pub keep_last: Option<u32>,
-    /// Keep matching tags pushed or pulled within this many days.
+    /// Keep matching tags pushed or pulled within this many days (1 to 36500).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 36_500)]
     pub keep_days: Option<u32>,
 }
 
@@ -47,6 +49,7 @@ pub struct PolicyBody {
     pub immutable_tags: Vec<String>,
     /// Most bytes of distinct blobs the namespace may hold; null for no quota.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub quota_bytes: Option<i64>,
     /// Retention rules.
     #[serde(default)]

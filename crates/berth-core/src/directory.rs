@@ -1250,8 +1250,9 @@ impl Directory {
         principal: &Principal,
         namespace: &str,
     ) -> Result<Actions> {
-        let any = RepoName::parse(&format!("{namespace}/x"))
-            .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
+        // The namespace's own name as a repository: its namespace is the
+        // namespace, whatever the length of the name.
+        let any = RepoName::parse(namespace).map_err(|e| DirectoryError::Invalid(e.to_string()))?;
         let mut facts = self.facts(principal, &any).await?;
         facts.repo_permission = None;
         Ok(access::allowed(principal, &facts))

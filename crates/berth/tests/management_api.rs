@@ -1032,7 +1032,8 @@ async fn registry_users_accounts_and_groups(b: Backend) {
         Some(json!({"disabled": true})),
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // A valid request of something not allowed: forbidden, not invalid.
+    assert_eq!(s, StatusCode::FORBIDDEN);
 
     // Project groups and the namespace limit.
     let (_, v) = call(&dev, &t, Method::GET, "/api/v1/project-groups", None).await;
