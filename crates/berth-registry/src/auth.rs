@@ -12,8 +12,6 @@ use std::net::IpAddr;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use berth_core::access::{Actions, Principal};
 use berth_core::token::{rfc3339, Claims, ResourceScope};
 use berth_core::{Auth, AuthError};
@@ -101,17 +99,6 @@ fn internal(e: AuthError) -> OciError {
     OciError::internal(e.fault(), &e)
 }
 
-/// `user:password` from a Basic header.
-fn basic_credentials(value: &str) -> Option<(String, String)> {
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (u, p) = text.split_once(':')?;
-    Some((u.to_owned(), p.to_owned()))
-}
-
 /// Identify the caller of a /v2 request.
 pub(crate) async fn identify(
     auth: &Auth,
@@ -138,7 +125,7 @@ pub(crate) async fn identify(
             )),
         };
     }
-    let Some((user, password)) = basic_credentials(value) else {
+    let Some((user, password)) = crate::wire::basic_credentials(value) else {
         return Err(unauthorized(
             realm,
             auth.service(),
@@ -317,7 +304,7 @@ async fn token_response(
         {
             None => (Principal::Anonymous, false, None),
             Some(v) => {
-                let (u, p) = basic_credentials(v).ok_or_else(|| {
+                let (u, p) = crate::wire::basic_credentials(v).ok_or_else(|| {
                     OciError::new(
                         StatusCode::UNAUTHORIZED,
                         "UNAUTHORIZED",

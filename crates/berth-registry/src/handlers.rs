@@ -408,32 +408,23 @@ fn has_body(headers: &HeaderMap) -> bool {
     }
 }
 
-/// Parse `Content-Range: <start>-<end>` (also accepting a `bytes ` or
-/// `bytes=` prefix and a `/total` suffix, as some clients send).
+/// The chunk's `Content-Range`, if any (see [`crate::wire::content_range`]).
 fn content_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>> {
     let Some(value) = headers.get(header::CONTENT_RANGE) else {
         return Ok(None);
     };
-    let invalid = || {
-        OciError::new(
-            StatusCode::BAD_REQUEST,
-            "BLOB_UPLOAD_INVALID",
-            "Content-Range must look like <start>-<end>",
-        )
-    };
-    let text = value.to_str().map_err(|_| invalid())?.trim();
-    let text = text
-        .strip_prefix("bytes")
-        .map(|t| t.trim_start_matches(['=', ' ']))
-        .unwrap_or(text);
-    let text = text.split('/').next().unwrap_or(text);
-    let (start, end) = text.split_once('-').ok_or_else(invalid)?;
-    let start: u64 = start.trim().parse().map_err(|_| invalid())?;
-    let end: u64 = end.trim().parse().map_err(|_| invalid())?;
-    if end < start {
-        return Err(invalid());
-    }
-    Ok(Some((start, end)))
+    value
+        .to_str()
+        .ok()
+        .and_then(crate::wire::content_range)
+        .map(Some)
+        .ok_or_else(|| {
+            OciError::new(
+                StatusCode::BAD_REQUEST,
+                "BLOB_UPLOAD_INVALID",
+                "Content-Range must look like <start>-<end>",
+            )
+        })
 }
 
 fn check_chunk_length(headers: &HeaderMap, range: Option<(u64, u64)>) -> Result<()> {
@@ -478,31 +469,9 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result<Vec
     Ok(out)
 }
 
-/// Parse a `Range: bytes=…` request header. Malformed or multi-range
-/// headers are ignored (the whole blob is served), as HTTP allows.
+/// The download's `Range`, if any (see [`crate::wire::request_range`]).
 fn request_range(headers: &HeaderMap) -> Option<(Option<u64>, Option<u64>)> {
-    let v = headers.get(header::RANGE)?.to_str().ok()?.trim();
-    let spec = v.strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (s, e) = spec.split_once('-')?;
-    let s = s.trim();
-    let e = e.trim();
-    let start = if s.is_empty() {
-        None
-    } else {
-        Some(s.parse().ok()?)
-    };
-    let end = if e.is_empty() {
-        None
-    } else {
-        Some(e.parse().ok()?)
-    };
-    if start.is_none() && end.is_none() {
-        return None;
-    }
-    Some((start, end))
+    crate::wire::request_range(headers.get(header::RANGE)?.to_str().ok()?)
 }
 
 /// Read size for capped streams: small, so the rate is smooth.

@@ -15,6 +15,7 @@ mod auth;
 mod endpoint;
 mod error;
 mod handlers;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -400,13 +400,27 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<Self> {
-        let mut config = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading config file {}", path.display()))?;
-                toml::from_str(&text)
-                    .with_context(|| format!("parsing config file {}", path.display()))?
-            }
+        let text = match file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?,
+            ),
+            None => None,
+        };
+        Self::parse(text.as_deref(), env).with_context(|| match file {
+            Some(path) => format!("config file {}", path.display()),
+            None => "configuration".to_owned(),
+        })
+    }
+
+    /// Read the TOML text of a configuration file (none: the defaults),
+    /// then apply `BERTH_*` variables from `env`, and validate.
+    pub fn parse(
+        text: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut config = match text {
+            Some(text) => toml::from_str(text).context("parsing")?,
             None => Config::default(),
         };
         for (key, value) in env {
