@@ -7,6 +7,7 @@
 //! speaks HTTP to whatever registry it is pointed at.
 
 mod ceiling;
+mod soak;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,6 +92,22 @@ enum Cmd {
     TransferMemory {
         #[command(flatten)]
         server: Server,
+    },
+    /// A bounded soak run: mixed pushes, pulls, deletes and collections
+    /// while the server's memory and open files are sampled; fails unless
+    /// both stay flat and every request succeeded.
+    Soak {
+        #[command(flatten)]
+        server: Server,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 4)]
+        clients: u64,
+        /// Seconds between collections.
+        #[arg(long, default_value_t = 15)]
+        gc_every: u64,
     },
     /// Measure loopback TCP throughput (a physical ceiling).
     Loopback {
@@ -1214,6 +1231,16 @@ async fn main() -> anyhow::Result<()> {
         Cmd::TransferMemory { server } => {
             let t = Target::new(&server.url, server.creds.as_deref(), false)?;
             transfer_memory(&server.target, &t, "bench/app", server.pid).await
+        }
+        Cmd::Soak {
+            server,
+            seconds,
+            clients,
+            gc_every,
+        } => {
+            let pid = server.pid.context("soak needs --pid")?;
+            let t = Target::new(&server.url, server.creds.as_deref(), false)?;
+            soak::soak(t, pid, seconds, clients, gc_every).await
         }
         Cmd::Loopback { bytes } => loopback(bytes).await,
     }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# A bounded soak run: builds Berth in release mode, starts it with the
+# embedded default, and runs `berth-bench soak` against it: several clients
+# push, pull and delete small images while a garbage collection starts every
+# few seconds, and the server's resident memory and open file descriptors
+# are sampled every second. It fails unless both stay flat (last quarter
+# against the second) and every request succeeded. The JSON line with all
+# samples is kept in target/bench-work/soak.jsonl.
+#
+# Usage: bench/soak.sh           (SOAK_SECONDS=300 SOAK_CLIENTS=4 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${SOAK_SECONDS:-300}
+CLIENTS=${SOAK_CLIENTS:-4}
+WORK=${BENCH_DIR:-$PWD/target/bench-work}
+PORT=5103
+
+cargo build --release -p berth -p berth-bench
+BIN=$PWD/target/release
+rm -rf "$WORK/soak"
+mkdir -p "$WORK/soak"
+export BERTH_DATA_DIR=$WORK/soak BERTH_ADMIN_PASSWORD=soak-admin-password BERTH_LOG=warn \
+  BERTH_GC_GRACE_SECS=0 BERTH_LISTEN=127.0.0.1:$PORT
+"$BIN/berth" serve >"$WORK/soak.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do
+  curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
+  sleep 0.1
+done
+echo "== soak: $CLIENTS clients for $SECS s against Berth (pid $PID)"
+"$BIN/berth-bench" soak --url "http://127.0.0.1:$PORT" --target berth \
+  --creds admin:soak-admin-password --pid "$PID" --seconds "$SECS" --clients "$CLIENTS" \
+  | tee "$WORK/soak.jsonl" \
+  | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.readline())
+print(f"images pushed {r[\"images_pushed\"]}, pulls {r[\"pulls\"]}, deletes {r[\"deletes\"]}, "
+      f"collections {r[\"collections\"]}, errors {r[\"errors\"]}")
+print(f"resident memory: {r[\"rss_kb_second_quarter\"]/1024:.1f} MiB (second quarter) -> "
+      f"{r[\"rss_kb_last_quarter\"]/1024:.1f} MiB (last quarter), max {r[\"rss_kb_max\"]/1024:.1f} MiB")
+print(f"open files: {r[\"fds_second_quarter\"]} -> {r[\"fds_last_quarter\"]}, max {r[\"fds_max\"]}")
+print("flat" if r["flat"] else "NOT flat")
+'
