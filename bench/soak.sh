@@ -2,7 +2,8 @@
 # A bounded soak run: builds Berth in release mode, starts it with the
 # embedded default, and runs `berth-bench soak` against it: several clients
 # push, pull and delete small images while a garbage collection starts every
-# few seconds, and the server's resident memory and open file descriptors
+# few seconds (grace 5 s: a layer uploaded moments before its manifest is
+# not garbage yet), and the server's resident memory and open file descriptors
 # are sampled every second. It fails unless both stay flat (last quarter
 # against the second) and every request succeeded. The JSON line with all
 # samples is kept in target/bench-work/soak.jsonl.
@@ -20,7 +21,7 @@ BIN=$PWD/target/release
 rm -rf "$WORK/soak"
 mkdir -p "$WORK/soak"
 export BERTH_DATA_DIR=$WORK/soak BERTH_ADMIN_PASSWORD=soak-admin-password BERTH_LOG=warn \
-  BERTH_GC_GRACE_SECS=0 BERTH_LISTEN=127.0.0.1:$PORT
+  BERTH_GC_GRACE_SECS=5 BERTH_LISTEN=127.0.0.1:$PORT
 "$BIN/berth" serve >"$WORK/soak.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
@@ -35,10 +36,11 @@ echo "== soak: $CLIENTS clients for $SECS s against Berth (pid $PID)"
   | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.readline())
-print(f"images pushed {r[\"images_pushed\"]}, pulls {r[\"pulls\"]}, deletes {r[\"deletes\"]}, "
-      f"collections {r[\"collections\"]}, errors {r[\"errors\"]}")
-print(f"resident memory: {r[\"rss_kb_second_quarter\"]/1024:.1f} MiB (second quarter) -> "
-      f"{r[\"rss_kb_last_quarter\"]/1024:.1f} MiB (last quarter), max {r[\"rss_kb_max\"]/1024:.1f} MiB")
-print(f"open files: {r[\"fds_second_quarter\"]} -> {r[\"fds_last_quarter\"]}, max {r[\"fds_max\"]}")
+mib = lambda kb: kb / 1024
+print("images pushed %d, pulls %d, deletes %d, collections %d, errors %d"
+      % (r["images_pushed"], r["pulls"], r["deletes"], r["collections"], r["errors"]))
+print("resident memory: %.1f MiB (second quarter) -> %.1f MiB (last quarter), max %.1f MiB"
+      % (mib(r["rss_kb_second_quarter"]), mib(r["rss_kb_last_quarter"]), mib(r["rss_kb_max"])))
+print("open files: %d -> %d, max %d" % (r["fds_second_quarter"], r["fds_last_quarter"], r["fds_max"]))
 print("flat" if r["flat"] else "NOT flat")
 '

@@ -160,7 +160,11 @@ pub(crate) async fn soak(
         task.await?;
     }
     let q = samples.len() / 4;
-    anyhow::ensure!(q >= 2, "too short a run to judge: {} samples", samples.len());
+    anyhow::ensure!(
+        q >= 2,
+        "too short a run to judge: {} samples",
+        samples.len()
+    );
     let quarter = |from: usize| samples[from..from + q].iter();
     let rss_early = median(quarter(q).map(|s| s.1).collect());
     let rss_late = median(quarter(samples.len() - q).map(|s| s.1).collect());

@@ -420,24 +420,26 @@ impl Batch {
     }
 }
 
-/// The selection of a batch form: 1 to 100 names, else a refusal.
-fn selection(form: &Posted, field: &str, to: &str) -> Result<Vec<String>, Response> {
+/// The selection of a batch form: 1 to 100 names, else `None`.
+fn selection(form: &Posted, field: &str) -> Option<Vec<String>> {
     let names = form.all(field);
-    if names.is_empty() || names.len() > BATCH_MAX {
-        return Err(back(
-            to,
-            "error",
-            &format!("Select 1 to {BATCH_MAX} items to delete."),
-        ));
-    }
-    Ok(names)
+    (!names.is_empty() && names.len() <= BATCH_MAX).then_some(names)
+}
+
+/// Back to `to`, saying the selection was empty or too large.
+fn bad_selection(to: &str) -> Response {
+    back(
+        to,
+        "error",
+        &format!("Select 1 to {BATCH_MAX} items to delete."),
+    )
 }
 
 /// Delete the selected namespaces (each done or refused on its own).
 pub async fn delete_namespaces(State(state): State<ApiState>, form: Posted) -> Response {
-    let names = match selection(&form, "name", "/namespaces") {
-        Ok(n) => n,
-        Err(r) => return r,
+    let names = match selection(&form, "name") {
+        Some(n) => n,
+        None => return bad_selection("/namespaces"),
     };
     let all = form.checked("delete_all_images");
     let mut batch = Batch::new("namespace");
@@ -460,9 +462,9 @@ pub async fn delete_images(
     form: Posted,
 ) -> Response {
     let page = format!("/namespaces/{ns}");
-    let images = match selection(&form, "image", &page) {
-        Ok(n) => n,
-        Err(r) => return r,
+    let images = match selection(&form, "image") {
+        Some(n) => n,
+        None => return bad_selection(&page),
     };
     let mut batch = Batch::new("image");
     for image in images {
@@ -490,9 +492,9 @@ pub async fn delete_tags(
 ) -> Response {
     let image = form.get("image").to_owned();
     let tags_page = format!("/namespaces/{ns}/tags?image={}", enc(&image));
-    let tags = match selection(&form, "tag", &tags_page) {
-        Ok(n) => n,
-        Err(r) => return r,
+    let tags = match selection(&form, "tag") {
+        Some(n) => n,
+        None => return bad_selection(&tags_page),
     };
     let repo = match repo_name(&ns, &image) {
         Ok(r) => r,

@@ -248,6 +248,13 @@ async fn batch_deletes_in_a_real_browser() {
     b.goto(&format!("{base}/namespaces/batch/tags?image=img1"))
         .await;
     b.find("tr[data-tag=\"t3\"]").await;
+    let title = b.script("return document.title;", json!([])).await;
+    assert!(
+        title
+            .as_str()
+            .is_some_and(|t| t.contains("batch/img1") && !t.contains("dialog")),
+        "page title: {title}"
+    );
     assert!(!batch_enabled(&b).await, "enabled with nothing selected");
     b.click("tr[data-tag=\"t1\"] input[type=checkbox]").await;
     b.click("tr[data-tag=\"t2\"] input[type=checkbox]").await;
