@@ -81,7 +81,9 @@ echo "readme-check: running the docker commands"
 printf '%s\n' "$client" >"$work/client.sh"
 # `docker login -u admin` asks for the password on a terminal: give it one.
 export DOCKER_CONFIG="$work/docker-config"
-printf '%s\n' "$password" | script -qefc "bash -euo pipefail $work/client.sh" /dev/null
+# (The terminal echoes what it is given: keep the password out of the log.)
+printf '%s\n' "$password" | script -qefc "bash -euo pipefail $work/client.sh" /dev/null \
+  | sed -u "s/$password/[password]/g"
 grep -q '"localhost:5000"' "$DOCKER_CONFIG/config.json" || { echo "readme-check: docker login stored no credentials"; exit 1; }
 
 echo "readme-check: stopping Berth"

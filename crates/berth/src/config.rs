@@ -400,17 +400,16 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<Self> {
-        let text = match file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("reading config file {}", path.display()))?,
-            ),
-            None => None,
+        let config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => Config::default(),
         };
-        Self::parse(text.as_deref(), env).with_context(|| match file {
-            Some(path) => format!("config file {}", path.display()),
-            None => "configuration".to_owned(),
-        })
+        config.with_env(env)
     }
 
     /// Read the TOML text of a configuration file (none: the defaults),
@@ -419,17 +418,22 @@ impl Config {
         text: Option<&str>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<Self> {
-        let mut config = match text {
-            Some(text) => toml::from_str(text).context("parsing")?,
+        let config = match text {
+            Some(text) => toml::from_str(text).context("parsing the configuration")?,
             None => Config::default(),
         };
+        config.with_env(env)
+    }
+
+    /// Apply `BERTH_*` variables from `env`, then validate.
+    fn with_env(mut self, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
         for (key, value) in env {
             if key.starts_with("BERTH_") {
-                config.apply_env(&key, &value)?;
+                self.apply_env(&key, &value)?;
             }
         }
-        config.validate()?;
-        Ok(config)
+        self.validate()?;
+        Ok(self)
     }
 
     fn apply_env(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
