@@ -104,7 +104,9 @@ pub(crate) async fn shared(
 #[utoipa::path(post, path = "/api/v1/namespaces", tag = "namespaces",
     request_body = CreateNamespace,
     responses((status = 201, body = NamespaceView), (status = 400, body = Problem),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "The project group does not exist"),
+        (status = 409, body = Problem)))]
 pub(crate) async fn create(
     State(state): State<ApiState>,
     caller: Caller,

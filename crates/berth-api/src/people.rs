@@ -70,7 +70,9 @@ pub(crate) async fn groups(
 #[utoipa::path(post, path = "/api/v1/project-groups", tag = "project groups",
     request_body = CreateGroup,
     responses((status = 201, body = GroupJson), (status = 400, body = Problem),
-        (status = 403, body = Problem), (status = 409, body = Problem)))]
+        (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "The account named as its admin does not exist"),
+        (status = 409, body = Problem)))]
 pub(crate) async fn create_group(
     State(state): State<ApiState>,
     caller: Caller,
@@ -367,7 +369,9 @@ pub(crate) async fn registry_user_grants(
 #[utoipa::path(post, path = "/api/v1/registry-users", tag = "registry users",
     request_body = CreateRegistryUser,
     responses((status = 201, body = CreatedRegistryUser), (status = 400, body = Problem),
-        (status = 403, body = Problem), (status = 409, body = Problem)))]
+        (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "The owning account does not exist"),
+        (status = 409, body = Problem)))]
 pub(crate) async fn create_registry_user(
     State(state): State<ApiState>,
     caller: Caller,
