@@ -64,8 +64,11 @@ async fn the_api_agrees_with_its_openapi_document() {
             "10",
             "--max-time",
             "90",
+            // One worker: with two, schemathesis (under CPython 3.11) can
+            // crash compiling in two threads at once ("AST constructor
+            // recursion depth mismatch"), which is no finding about Berth.
             "--workers",
-            "2",
+            "1",
             // A fixed seed by default, so that a failure reproduces; set
             // BERTH_FUZZ_SEED to explore other inputs.
             "--seed",
