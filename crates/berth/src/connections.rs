@@ -268,7 +268,9 @@ impl AsyncWrite for Limited {
 pub(crate) struct IdleTimeoutBody {
     inner: axum::body::Body,
     idle: Duration,
-    timer: Pin<Box<tokio::time::Sleep>>,
+    /// Made the first time the handler waits, so that requests whose body
+    /// is never waited for (most GETs) allocate no timer.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Whether the handler is waiting for data (the clock runs only then,
     /// so a handler slow to take a frame is not blamed on the client).
     waiting: bool,
@@ -279,7 +281,7 @@ impl IdleTimeoutBody {
         IdleTimeoutBody {
             inner,
             idle,
-            timer: Box::pin(tokio::time::sleep(idle)),
+            timer: None,
             waiting: false,
         }
     }
@@ -300,12 +302,20 @@ impl http_body::Body for IdleTimeoutBody {
                 Poll::Ready(frame)
             }
             Poll::Pending => {
-                if !this.waiting {
-                    this.waiting = true;
-                    let deadline = tokio::time::Instant::now() + this.idle;
-                    this.timer.as_mut().reset(deadline);
-                }
-                if this.timer.as_mut().poll(cx).is_ready() {
+                let deadline = tokio::time::Instant::now() + this.idle;
+                let timer = match &mut this.timer {
+                    Some(t) => {
+                        if !this.waiting {
+                            t.as_mut().reset(deadline);
+                        }
+                        t
+                    }
+                    None => this
+                        .timer
+                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                this.waiting = true;
+                if timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Some(Err(axum::Error::new(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!(
