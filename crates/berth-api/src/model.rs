@@ -44,8 +44,8 @@ impl<T: ToSchema> Paged<T> {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Page number, from 1 (default 1).
-    #[param(minimum = 1)]
+    /// Page number, from 1 (default 1) to 1000000000.
+    #[param(minimum = 1, maximum = 1_000_000_000)]
     pub page: Option<i64>,
     /// Items per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]

@@ -66,6 +66,9 @@ impl Default for Paging {
     }
 }
 
+/// The highest page number a list takes.
+pub const MAX_PAGE: i64 = 1_000_000_000;
+
 impl Paging {
     /// Checked paging.
     pub fn new(page: Option<i64>, per_page: Option<i64>) -> Result<Paging> {
@@ -79,8 +82,12 @@ impl Paging {
                 "per_page must be between 1 and {MAX_PER_PAGE}"
             )));
         }
-        if page.checked_mul(per_page).is_none() {
-            return Err(DirectoryError::Invalid("page is too large".into()));
+        // A fixed bound the API document can state (page × per_page must
+        // not overflow either way).
+        if page > MAX_PAGE || page.checked_mul(per_page).is_none() {
+            return Err(DirectoryError::Invalid(format!(
+                "page is at most {MAX_PAGE}"
+            )));
         }
         Ok(Paging { page, per_page })
     }
