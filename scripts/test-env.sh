@@ -3,10 +3,12 @@
 # variables the tests read. Sourced by scripts/test.sh; safe to run again.
 #
 # - installs missing Debian packages (PostgreSQL, docker engine, podman,
-#   skopeo, buildah, containerd, Chromium and ChromeDriver) with apt;
+#   skopeo, buildah, containerd, nginx, Chromium and ChromeDriver) with apt;
 # - starts a private PostgreSQL cluster on a Unix socket under $BERTH_TEST_DIR;
 # - starts dockerd (vfs storage, no iptables, no bridge) when none answers;
-# - exports BERTH_TEST_POSTGRES_URL and BERTH_TEST_CTR_ADDRESS.
+# - starts Garage (S3; built once with `cargo install garage` and cached under
+#   ~/.cache/berth-test) and moto (S3 that enforces AWS's part sizes);
+# - exports BERTH_TEST_POSTGRES_URL, BERTH_TEST_CTR_ADDRESS and BERTH_TEST_S3_*.
 set -euo pipefail
 
 BERTH_TEST_DIR=${BERTH_TEST_DIR:-/tmp/berth-test-env}
@@ -58,6 +60,73 @@ if ! "$BERTH_TEST_DIR/st-venv/bin/schemathesis" --version 2>/dev/null | grep -q 
   "$BERTH_TEST_DIR/st-venv/bin/pip" install -q "schemathesis==$st_version"
 fi
 
+# Garage, a real S3 service: one node, one bucket, one key, on loopback.
+garage_version=2.5.0
+garage_root=${BERTH_GARAGE_ROOT:-$HOME/.cache/berth-test/garage}
+garage_bin="$garage_root/bin/garage"
+if ! "$garage_bin" --version 2>/dev/null | grep -q "$garage_version"; then
+  echo "test-env: building Garage $garage_version (about 13 minutes, once per machine)"
+  cargo install garage --locked --version "$garage_version" --root "$garage_root" >"$BERTH_TEST_DIR/garage-install.log" 2>&1 \
+    || { tail -n 30 "$BERTH_TEST_DIR/garage-install.log"; exit 1; }
+fi
+garage_dir="$BERTH_TEST_DIR/garage"
+garage_conf="$garage_dir/garage.toml"
+export BERTH_TEST_S3_ENDPOINT=http://127.0.0.1:39900
+export BERTH_TEST_S3_REGION=garage
+export BERTH_TEST_S3_BUCKET=berth-test
+export BERTH_TEST_S3_ACCESS_KEY_ID=GK0123456789abcdef01234567
+export BERTH_TEST_S3_SECRET_ACCESS_KEY=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+if [ ! -f "$garage_conf" ]; then
+  mkdir -p "$garage_dir"
+  cat >"$garage_conf" <<EOF2
+metadata_dir = "$garage_dir/meta"
+data_dir = "$garage_dir/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:39901"
+rpc_public_addr = "127.0.0.1:39901"
+rpc_secret = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:39900"
+root_domain = ".s3.garage.localhost"
+EOF2
+fi
+garage() { "$garage_bin" -c "$garage_conf" "$@"; }
+if ! curl -s -o /dev/null "$BERTH_TEST_S3_ENDPOINT"; then
+  nohup "$garage_bin" -c "$garage_conf" server >"$garage_dir/log" 2>&1 &
+  for _ in $(seq 1 60); do
+    curl -s -o /dev/null "$BERTH_TEST_S3_ENDPOINT" && garage status >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+fi
+if ! garage bucket info "$BERTH_TEST_S3_BUCKET" >/dev/null 2>&1; then
+  node_id=$(garage node id -q | cut -d@ -f1)
+  garage layout assign -z dc1 -c 1G "$node_id" >/dev/null
+  garage layout apply --version 1 >/dev/null
+  garage key import --yes -n berth-test "$BERTH_TEST_S3_ACCESS_KEY_ID" "$BERTH_TEST_S3_SECRET_ACCESS_KEY" >/dev/null
+  garage bucket create "$BERTH_TEST_S3_BUCKET" >/dev/null
+  garage bucket allow --read --write --owner "$BERTH_TEST_S3_BUCKET" --key berth-test >/dev/null
+fi
+unset -f garage
+
+# moto (PyPI) refuses parts under 5 MiB as AWS does, which Garage accepts.
+moto_version=5.2.5
+export BERTH_TEST_MOTO_ENDPOINT=http://127.0.0.1:39905
+if ! "$BERTH_TEST_DIR/moto-venv/bin/pip" show moto 2>/dev/null | grep -q "^Version: $moto_version"; then
+  echo "test-env: installing moto $moto_version"
+  python3 -m venv "$BERTH_TEST_DIR/moto-venv"
+  "$BERTH_TEST_DIR/moto-venv/bin/pip" install -q "moto[server]==$moto_version"
+fi
+if ! curl -s -o /dev/null "$BERTH_TEST_MOTO_ENDPOINT"; then
+  nohup "$BERTH_TEST_DIR/moto-venv/bin/moto_server" -H 127.0.0.1 -p 39905 >"$BERTH_TEST_DIR/moto.log" 2>&1 &
+  for _ in $(seq 1 60); do
+    curl -s -o /dev/null "$BERTH_TEST_MOTO_ENDPOINT" && break
+    sleep 0.5
+  done
+  curl -s -X PUT "$BERTH_TEST_MOTO_ENDPOINT/$BERTH_TEST_S3_BUCKET" >/dev/null
+fi
+
 # Docker engine with its own containerd (used by `ctr` too).
 if ! docker info >/dev/null 2>&1; then
   as_root sh -c "nohup dockerd --storage-driver=vfs --iptables=false --bridge=none \
@@ -71,4 +140,5 @@ fi
 for sock in /run/containerd/containerd.sock /var/run/docker/containerd/containerd.sock; do
   if [ -S "$sock" ]; then export BERTH_TEST_CTR_ADDRESS="$sock"; break; fi
 done
+echo "test-env: garage at $BERTH_TEST_S3_ENDPOINT, moto at $BERTH_TEST_MOTO_ENDPOINT"
 echo "test-env: postgres at $pg_sock, docker $(docker version --format '{{.Server.Version}}'), ctr at ${BERTH_TEST_CTR_ADDRESS:-none}"

@@ -94,7 +94,7 @@ impl ApiError {
                 "storage_full",
                 fault.message(),
             ),
-            Fault::DatabaseUnavailable => ApiError {
+            Fault::DatabaseUnavailable | Fault::StorageUnavailable => ApiError {
                 retry_after: Some(5),
                 ..Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -5,11 +5,17 @@
 //! streaming, fsynced and renamed into place, so a blob is either complete
 //! and verified or absent. Nothing here holds a whole blob in memory.
 //!
+//! Two backends: `fs/` (a local filesystem) and `s3/` (S3-compatible object
+//! storage, for several nodes). An S3 upload keeps its state (multipart id,
+//! parts, staged remainder, hash state) in an [`UploadJournal`] that the
+//! services layer backs with the database, so any node can continue it.
+//!
 //! Layering: depends only on `berth-oci`. The services layer (`berth-core`)
 //! calls it; it knows nothing of repositories, which live in the metadata store.
 
 mod fs;
 mod read;
+mod s3;
 mod sys;
 
 use std::fmt::Debug;
@@ -23,6 +29,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub use fs::{release_idle_buffers, FsBlobStore};
+pub use s3::{S3BlobStore, S3Config, MIN_PART_SIZE as S3_MIN_PART_SIZE};
 
 /// A stream of request body chunks.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>> + Send>>;
@@ -58,9 +65,13 @@ pub enum BlobError {
     /// Reading the request body failed (client went away, bad chunking).
     #[error("reading the request body failed: {0}")]
     Body(#[source] io::Error),
-    /// The storage itself failed.
+    /// The storage itself failed. Object storage that cannot be reached
+    /// reads as `NotConnected`.
     #[error("blob storage I/O: {0}")]
     Io(#[from] io::Error),
+    /// The upload journal (the database, behind the services layer) failed.
+    #[error("upload journal: {0}")]
+    Journal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl BlobError {
@@ -81,6 +92,27 @@ impl BlobError {
                 io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
             )
     }
+}
+
+/// The saved state of an upload, as the journal holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedUpload {
+    /// Bumped by every save; a save names the version it read.
+    pub version: i64,
+    /// The backend's state, `None` until it first saves one.
+    pub state: Option<String>,
+}
+
+/// Where a backend keeps the state of its uploads so that any node can
+/// continue them: the upload's row in the database. Implemented by the
+/// services layer; the filesystem backend needs none.
+#[async_trait]
+pub trait UploadJournal: Send + Sync + Debug {
+    /// The saved state of upload `id`, or `None` when no such session exists.
+    async fn load(&self, id: &str) -> Result<Option<SavedUpload>, BlobError>;
+    /// Replace the state if it is still at `version`. Returns false when
+    /// another request changed it first (or the session is gone).
+    async fn save(&self, id: &str, version: i64, state: &str) -> Result<bool, BlobError>;
 }
 
 /// Where blob bytes live. Implemented by the filesystem backend; an

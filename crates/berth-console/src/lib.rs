@@ -86,7 +86,9 @@ impl From<DirectoryError> for PageError {
             tracing::warn!(error = %e, "refused a console request: {}", fault.message());
             let status = match fault {
                 berth_core::Fault::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
-                berth_core::Fault::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                berth_core::Fault::DatabaseUnavailable | berth_core::Fault::StorageUnavailable => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
             };
             let mut message = fault.message().to_owned();
             if let Some(first) = message.get_mut(0..1) {

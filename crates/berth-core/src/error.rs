@@ -115,6 +115,8 @@ pub enum Fault {
     StorageFull,
     /// The database cannot be reached (or is shutting down).
     DatabaseUnavailable,
+    /// The blob storage service (S3) cannot be reached.
+    StorageUnavailable,
 }
 
 impl Fault {
@@ -127,6 +129,9 @@ impl Fault {
             }
             Fault::DatabaseUnavailable => {
                 "the database is unavailable; retry shortly (Berth reconnects by itself)"
+            }
+            Fault::StorageUnavailable => {
+                "the blob storage is unavailable; retry shortly (Berth reconnects by itself)"
             }
         }
     }
@@ -143,13 +148,24 @@ pub fn meta_fault(e: &MetaError) -> Option<Fault> {
     }
 }
 
-/// The fault behind a storage error.
+/// The fault behind a storage error (object storage that cannot be reached
+/// reads as `NotConnected`).
 pub fn io_fault(e: &std::io::Error) -> Option<Fault> {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-    )
-    .then_some(Fault::StorageFull)
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::StorageFull | K::QuotaExceeded => Some(Fault::StorageFull),
+        K::NotConnected | K::ConnectionRefused | K::TimedOut => Some(Fault::StorageUnavailable),
+        _ => None,
+    }
+}
+
+/// The fault behind a blob storage error.
+pub fn blob_fault(e: &BlobError) -> Option<Fault> {
+    match e {
+        BlobError::Io(io) => io_fault(io),
+        BlobError::Journal(source) => source.downcast_ref::<MetaError>().and_then(meta_fault),
+        _ => None,
+    }
 }
 
 /// An error saying that storage is full, made by Berth itself (while the
@@ -198,6 +214,10 @@ impl From<BlobError> for RegistryError {
             },
             BlobError::Body(e) => RegistryError::Body(e.to_string()),
             BlobError::Io(e) => RegistryError::Storage(e),
+            BlobError::Journal(source) => match source.downcast::<MetaError>() {
+                Ok(meta) => RegistryError::Meta(*meta),
+                Err(other) => RegistryError::Storage(std::io::Error::other(other)),
+            },
         }
     }
 }

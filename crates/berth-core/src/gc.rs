@@ -125,8 +125,7 @@ impl GcError {
         match self {
             GcError::Running(_) => None,
             GcError::Meta(m) => crate::error::meta_fault(m),
-            GcError::Storage(BlobError::Io(e)) => crate::error::io_fault(e),
-            GcError::Storage(_) => None,
+            GcError::Storage(e) => crate::error::blob_fault(e),
             GcError::Registry(e) => e.fault(),
         }
     }

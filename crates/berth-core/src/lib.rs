@@ -24,6 +24,7 @@ mod auth;
 mod directory;
 mod error;
 mod gc;
+mod journal;
 mod manage;
 pub mod password;
 pub mod policy;
@@ -37,6 +38,7 @@ pub use auth::{Auth, AuthConfig, AuthError};
 pub use directory::{Directory, DirectoryConfig, DirectoryError, NamespaceSpec, RegistryUserSpec};
 pub use error::{Fault, RegistryError};
 pub use gc::{Collector, GcCause, GcConfig, GcError, GcOptions};
+pub use journal::MetaJournal;
 pub use manage::{
     check_labels, parse_labels, AuditFilter, ImageView, ListFilter, Management, ManagementConfig,
     NamespaceChanges, NamespaceFilter, NamespaceTab, NewSession, Page, Paging, PolicyView,

@@ -260,6 +260,11 @@ impl Registry {
         &self.meta
     }
 
+    /// The blob storage.
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
     /// Pending pull counts.
     pub fn pulls(&self) -> &PullCounter {
         &self.pulls
@@ -411,7 +416,6 @@ impl Registry {
     pub async fn start_upload(&self, repo: &RepoName, algorithm: Algorithm) -> Result<UploadState> {
         self.check_room()?;
         let id = uuid::Uuid::new_v4().simple().to_string();
-        self.blobs.upload_create(&id, algorithm).await?;
         let now = now_millis();
         let record = UploadRecord {
             id: id.clone(),
@@ -419,8 +423,11 @@ impl Registry {
             created_at: now,
             updated_at: now,
         };
-        if let Err(e) = self.meta.create_upload(&record).await {
-            let _ = self.blobs.upload_delete(&id).await;
+        // The row first: a backend that keeps its upload state in the
+        // database (S3) writes it there.
+        self.meta.create_upload(&record).await?;
+        if let Err(e) = self.blobs.upload_create(&id, algorithm).await {
+            let _ = self.meta.delete_upload(&id).await;
             return Err(e.into());
         }
         Ok(UploadState { id, size: 0 })

@@ -88,7 +88,7 @@ impl SpaceReserve {
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&self.path);
-                if crate::error::io_fault(&e).is_some() {
+                if crate::error::io_fault(&e) == Some(crate::Fault::StorageFull) {
                     Ok(false)
                 } else {
                     Err(e)

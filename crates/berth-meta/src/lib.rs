@@ -356,6 +356,13 @@ pub trait MetaStore: Send + Sync + Debug {
     async fn touch_upload(&self, id: &str, now: i64) -> MetaResult<()>;
     /// Forget an upload session. Returns whether it existed.
     async fn delete_upload(&self, id: &str) -> MetaResult<bool>;
+    /// The blob storage's saved state of an upload session with its
+    /// version, or `None` when there is no such session.
+    async fn upload_state(&self, id: &str) -> MetaResult<Option<(i64, Option<String>)>>;
+    /// Save the blob storage's state of an upload session if its version is
+    /// still `version` (bumping it). Returns false when it is not, or when
+    /// the session is gone.
+    async fn save_upload_state(&self, id: &str, version: i64, state: &str) -> MetaResult<bool>;
     /// Pin the digest an upload session is about to commit, so the garbage
     /// collector leaves a blob with that digest alone while the session
     /// lives.

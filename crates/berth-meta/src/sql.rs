@@ -498,6 +498,26 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn upload_state(&self, id: &str) -> MetaResult<Option<(i64, Option<String>)>> {
+                Ok(sqlx::query_as("SELECT state_version, state FROM uploads WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?)
+            }
+
+            async fn save_upload_state(&self, id: &str, version: i64, state: &str) -> MetaResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE uploads SET state = $3, state_version = state_version + 1 \
+                     WHERE id = $1 AND state_version = $2",
+                )
+                .bind(id)
+                .bind(version)
+                .bind(state)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn namespace_usage(&self, namespace: &str) -> MetaResult<i64> {
                 let (from, to) = namespace_range(namespace);
                 let (used,): (i64,) = sqlx::query_as(NAMESPACE_USAGE)

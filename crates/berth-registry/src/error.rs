@@ -47,7 +47,7 @@ impl OciError {
             Fault::StorageFull => {
                 OciError::new(StatusCode::INSUFFICIENT_STORAGE, "UNKNOWN", fault.message())
             }
-            Fault::DatabaseUnavailable => OciError::new(
+            Fault::DatabaseUnavailable | Fault::StorageUnavailable => OciError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "UNAVAILABLE",
                 fault.message(),

@@ -148,16 +148,85 @@ impl Default for ConnectionsSection {
     }
 }
 
+/// Which blob storage backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// A local filesystem (the default).
+    #[default]
+    Fs,
+    /// An S3-compatible bucket, shared by several nodes.
+    S3,
+}
+
 /// Blob storage settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
+    /// `fs` or `s3` (`BERTH_STORAGE_KIND`).
+    pub kind: StorageKind,
     /// Filesystem root for blobs; default `<data_dir>/blobs` (`BERTH_STORAGE_PATH`).
     pub path: Option<PathBuf>,
+    /// The bucket, with `kind = "s3"`.
+    pub s3: S3Section,
     /// Bytes kept free beside the embedded database so that deletes and
     /// garbage collection work on a full disk; 0 for none
     /// (`BERTH_STORAGE_RESERVE_BYTES`; default 16 MiB).
     pub reserve_bytes: Option<u64>,
+}
+
+/// An S3-compatible bucket.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Section {
+    /// Endpoint URL, e.g. `http://127.0.0.1:3900`; absent for AWS (`BERTH_S3_ENDPOINT`).
+    pub endpoint: Option<String>,
+    /// Bucket name (`BERTH_S3_BUCKET`).
+    pub bucket: String,
+    /// Region (`BERTH_S3_REGION`; default `us-east-1`, Garage's is `garage`).
+    pub region: String,
+    /// Key prefix inside the bucket (`BERTH_S3_PREFIX`).
+    pub prefix: String,
+    /// Path-style requests, as most self-hosted services want (`BERTH_S3_PATH_STYLE`; default true).
+    pub path_style: bool,
+    /// Access key id (`BERTH_S3_ACCESS_KEY_ID`).
+    pub access_key_id: String,
+    /// Secret access key (`BERTH_S3_SECRET_ACCESS_KEY`).
+    pub secret_access_key: Secret,
+    /// Part size in MiB, at least 5 (`BERTH_S3_PART_SIZE_MIB`; default 8).
+    /// An upload holds at most two parts in memory.
+    pub part_size_mib: usize,
+}
+
+impl Default for S3Section {
+    fn default() -> Self {
+        S3Section {
+            endpoint: None,
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            prefix: String::new(),
+            path_style: true,
+            access_key_id: String::new(),
+            secret_access_key: Secret::new(""),
+            part_size_mib: 8,
+        }
+    }
+}
+
+impl S3Section {
+    /// The blob layer's view of these settings.
+    pub fn to_blob(&self) -> berth_blob::S3Config {
+        berth_blob::S3Config {
+            endpoint: self.endpoint.clone(),
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            prefix: self.prefix.clone(),
+            path_style: self.path_style,
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.expose().to_owned(),
+            part_size: self.part_size_mib << 20,
+        }
+    }
 }
 
 /// TLS certificate and key (PEM files).
@@ -458,6 +527,21 @@ impl Config {
                 self.connections.max_connections_per_client = parse(key, value)?
             }
             "BERTH_STORAGE_PATH" => self.storage.path = Some(PathBuf::from(value)),
+            "BERTH_STORAGE_KIND" => {
+                self.storage.kind = match value {
+                    "fs" => StorageKind::Fs,
+                    "s3" => StorageKind::S3,
+                    _ => bail!("BERTH_STORAGE_KIND={value:?} is not valid: use fs or s3"),
+                }
+            }
+            "BERTH_S3_ENDPOINT" => self.storage.s3.endpoint = Some(value.to_owned()),
+            "BERTH_S3_BUCKET" => self.storage.s3.bucket = value.to_owned(),
+            "BERTH_S3_REGION" => self.storage.s3.region = value.to_owned(),
+            "BERTH_S3_PREFIX" => self.storage.s3.prefix = value.to_owned(),
+            "BERTH_S3_PATH_STYLE" => self.storage.s3.path_style = parse(key, value)?,
+            "BERTH_S3_ACCESS_KEY_ID" => self.storage.s3.access_key_id = value.to_owned(),
+            "BERTH_S3_SECRET_ACCESS_KEY" => self.storage.s3.secret_access_key = Secret::new(value),
+            "BERTH_S3_PART_SIZE_MIB" => self.storage.s3.part_size_mib = parse(key, value)?,
             "BERTH_STORAGE_RESERVE_BYTES" => self.storage.reserve_bytes = Some(parse(key, value)?),
             "BERTH_TLS_CERT" | "BERTH_TLS_KEY" => {
                 let tls = self.tls.get_or_insert_with(|| TlsConfig {
@@ -550,6 +634,23 @@ impl Config {
         if self.database.acquire_timeout_secs == 0 {
             bail!("database.acquire_timeout_secs must be at least 1");
         }
+        if self.storage.kind == StorageKind::S3 {
+            let s3 = &self.storage.s3;
+            if s3.bucket.is_empty() {
+                bail!("storage.s3.bucket is required with storage.kind = \"s3\" (BERTH_S3_BUCKET)");
+            }
+            if let Some(endpoint) = &s3.endpoint {
+                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    bail!("storage.s3.endpoint must be an http:// or https:// URL");
+                }
+            }
+            if s3.part_size_mib < 5 || s3.part_size_mib > 5 * 1024 {
+                bail!("storage.s3.part_size_mib must be between 5 and 5120 (S3's part sizes)");
+            }
+            if s3.access_key_id.is_empty() != s3.secret_access_key.expose().is_empty() {
+                bail!("storage.s3 needs both access_key_id and secret_access_key, or neither");
+            }
+        }
         Ok(())
     }
 
@@ -574,7 +675,44 @@ impl Config {
         }
     }
 
-    /// Where blobs live.
+    /// Open the configured blob storage. An S3 bucket keeps its upload
+    /// state in `meta`'s upload rows, so any node can continue an upload.
+    pub fn open_blob_store(
+        &self,
+        meta: std::sync::Arc<dyn berth_meta::MetaStore>,
+    ) -> anyhow::Result<std::sync::Arc<dyn berth_blob::BlobStore>> {
+        Ok(match self.storage.kind {
+            StorageKind::Fs => {
+                let path = self.storage_path();
+                std::sync::Arc::new(
+                    berth_blob::FsBlobStore::open(&path)
+                        .with_context(|| format!("opening blob storage at {}", path.display()))?,
+                )
+            }
+            StorageKind::S3 => std::sync::Arc::new(
+                berth_blob::S3BlobStore::new(
+                    &self.storage.s3.to_blob(),
+                    std::sync::Arc::new(berth_core::MetaJournal::new(meta)),
+                )
+                .context("configuring S3 blob storage")?,
+            ),
+        })
+    }
+
+    /// Where blobs live, for logs.
+    pub fn storage_description(&self) -> String {
+        match self.storage.kind {
+            StorageKind::Fs => self.storage_path().display().to_string(),
+            StorageKind::S3 => format!(
+                "s3://{}/{} at {}",
+                self.storage.s3.bucket,
+                self.storage.s3.prefix,
+                self.storage.s3.endpoint.as_deref().unwrap_or("AWS")
+            ),
+        }
+    }
+
+    /// Where blobs live on a filesystem.
     pub fn storage_path(&self) -> PathBuf {
         self.storage
             .path

@@ -2,10 +2,7 @@
 //! storage. Safe while servers are running: the collector never needs them
 //! to stop or turn read-only.
 
-use std::sync::Arc;
-
-use anyhow::{bail, Context};
-use berth_blob::FsBlobStore;
+use anyhow::bail;
 use berth_core::{Collector, GcCause, GcOptions, Registry};
 
 use crate::server::open_stores;
@@ -14,11 +11,7 @@ use crate::Config;
 /// Run one collection and print what it did (or, with `dry_run`, would do).
 pub async fn run(config: &Config, dry_run: bool, full_sweep: bool) -> anyhow::Result<()> {
     let (meta, directory, _management, gc) = open_stores(config).await?;
-    let storage_path = config.storage_path();
-    let blobs = Arc::new(
-        FsBlobStore::open(&storage_path)
-            .with_context(|| format!("opening blob storage at {}", storage_path.display()))?,
-    );
+    let blobs = config.open_blob_store(meta.clone())?;
     let mut registry = Registry::new(meta, blobs.clone(), config.registry.to_core());
     if let Some(reserve) = config.space_reserve() {
         registry = registry.with_reserve(reserve);

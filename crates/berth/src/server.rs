@@ -11,7 +11,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use berth_blob::FsBlobStore;
 use berth_core::{Auth, Collector, Directory, Management, ManagementConfig, Registry};
 use berth_meta::{DirectoryStore, GcStore, ManagementStore, MetaStore, PostgresStore, SqliteStore};
 use tokio::task::JoinHandle;
@@ -203,11 +202,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let (meta, directory_store, management_store, gc_store) = open_stores(&config).await?;
     let directory = Directory::new(directory_store.clone(), config.access.to_core());
     bootstrap(&directory, &config).await?;
-    let storage_path = config.storage_path();
-    let blobs = Arc::new(
-        FsBlobStore::open(&storage_path)
-            .with_context(|| format!("opening blob storage at {}", storage_path.display()))?,
-    );
+    let blobs = config.open_blob_store(meta.clone())?;
     let mut registry = Registry::new(meta, blobs.clone(), config.registry.to_core());
     if let Some(reserve) = config.space_reserve() {
         registry = registry.with_reserve(reserve);
@@ -356,7 +351,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         %addr,
         tls = config.tls.is_some(),
         database = if config.database.url.is_some() { "postgres" } else { "sqlite" },
-        storage = %storage_path.display(),
+        storage = %config.storage_description(),
         "berth is listening"
     );
     Ok(RunningServer {

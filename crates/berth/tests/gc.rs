@@ -957,7 +957,7 @@ async fn open_store(b: Backend, dir: &std::path::Path) -> Arc<dyn StoreBoth> {
                 .await
                 .expect("sqlite"),
         ),
-        Backend::Postgres => Arc::new(
+        Backend::Postgres | Backend::PostgresS3 => Arc::new(
             berth_meta::PostgresStore::connect(&common::fresh_postgres_database().await, 4)
                 .await
                 .expect("postgres"),

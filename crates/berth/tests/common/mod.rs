@@ -56,6 +56,34 @@ pub fn anonymous_client() -> reqwest::Client {
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// PostgreSQL with blobs in the test S3 bucket (Garage), under a
+    /// prefix of the test's own.
+    PostgresS3,
+}
+
+impl Backend {
+    /// Whether blobs live on the local filesystem.
+    pub fn is_fs(self) -> bool {
+        self != Backend::PostgresS3
+    }
+}
+
+/// Point `config` at the test S3 bucket (Garage), under `prefix`.
+pub fn use_test_bucket(config: &mut Config, prefix: &str) {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the suite with scripts/test.sh, which starts Garage")
+        })
+    };
+    config.storage.kind = berth::config::StorageKind::S3;
+    let s3 = &mut config.storage.s3;
+    s3.endpoint = Some(var("BERTH_TEST_S3_ENDPOINT"));
+    s3.bucket = var("BERTH_TEST_S3_BUCKET");
+    s3.region = var("BERTH_TEST_S3_REGION");
+    s3.access_key_id = var("BERTH_TEST_S3_ACCESS_KEY_ID");
+    s3.secret_access_key = berth::config::Secret::new(var("BERTH_TEST_S3_SECRET_ACCESS_KEY"));
+    s3.prefix = prefix.to_owned();
+    s3.part_size_mib = 5;
 }
 
 /// A running server with its data.
@@ -66,6 +94,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub backend: Backend,
     pub database_url: Option<String>,
+    /// The S3 key prefix of this server's blobs (S3 backends).
+    pub s3_prefix: String,
 }
 
 /// A fresh PostgreSQL database for one test.
@@ -124,7 +154,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => Some(fresh_postgres_database().await),
+            Backend::Postgres | Backend::PostgresS3 => Some(fresh_postgres_database().await),
         };
         let mut t = TestServer {
             server: None,
@@ -133,6 +163,7 @@ impl TestServer {
             dir,
             backend,
             database_url,
+            s3_prefix: format!("test-{}", uuid_like()),
         };
         t.boot(adjust).await;
         t
@@ -150,7 +181,20 @@ impl TestServer {
         config.database.url = self.database_url.as_deref().map(berth::config::Secret::new);
         // A small space reserve: every test server writes one.
         config.storage.reserve_bytes = Some(256 << 10);
+        if !self.backend.is_fs() {
+            use_test_bucket(&mut config, &self.s3_prefix);
+        }
         config
+    }
+
+    /// Upload sessions' data left in blob storage.
+    pub async fn uploads_left(&self) -> usize {
+        self.registry()
+            .blobs()
+            .list_uploads()
+            .await
+            .expect("list uploads")
+            .len()
     }
 
     async fn boot(&mut self, adjust: impl FnOnce(&mut Config)) {
@@ -413,6 +457,18 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::common::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+    // The same, plus PostgreSQL with S3 blob storage.
+    (s3: $($name:ident),* $(,)?) => {
+        backend_tests!($($name),*);
+        mod postgres_s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::PostgresS3).await;
                 }
             )*
         }

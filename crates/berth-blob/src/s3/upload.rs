@@ -1,0 +1,464 @@
+//! S3 uploads that any node can continue.
+//!
+//! A request's bytes are hashed as they arrive and gathered into parts of
+//! the configured size; a full part is sent while the next one fills (so an
+//! upload holds at most two parts in memory). What is left when the request
+//! ends is staged as an object of its own. The state saved in the journal
+//! afterwards says where everything is; the save names the version it read,
+//! so two requests racing on one upload cannot both win.
+
+use std::io;
+
+use berth_oci::{Algorithm, Digest, ResumableHasher};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::{storage_error, S3BlobStore, MAX_PARTS};
+use crate::{BlobError, ByteStream, SavedUpload};
+
+/// Staged segments beyond this many are merged into one when a request ends,
+/// so that a client sending tiny chunks does not grow the state unbounded.
+const MAX_STAGED: usize = 32;
+
+/// An upload's state as saved in the journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    /// Hash state of every byte received; its length is the upload's size.
+    hash: String,
+    /// The multipart upload of `uploads/<id>/data`, once a part was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    multipart: Option<String>,
+    /// ETags of the parts sent, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    parts: Vec<String>,
+    /// Bytes in those parts.
+    #[serde(default)]
+    part_bytes: u64,
+    /// Start offsets of the staged segments after the parts, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    staged: Vec<u64>,
+}
+
+struct Loaded {
+    version: i64,
+    state: State,
+    hasher: ResumableHasher,
+}
+
+fn corrupt(id: &str) -> BlobError {
+    BlobError::Io(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the saved state of upload {id} is damaged"),
+    ))
+}
+
+impl S3BlobStore {
+    fn data_key(&self, id: &str) -> Path {
+        self.key(&format!("uploads/{id}/data"))
+    }
+
+    fn staged_key(&self, id: &str, offset: u64) -> Path {
+        self.key(&format!("uploads/{id}/pending/{offset:020}"))
+    }
+
+    /// The size of every part from part `index` on: the configured size,
+    /// doubled every 2,000 parts so that 10,000 parts hold any blob.
+    fn part_size(&self, index: usize) -> usize {
+        self.inner.part_size << (index / (MAX_PARTS / 5)).min(16)
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<Loaded>, BlobError> {
+        let Some(SavedUpload { version, state }) = self.inner.journal.load(id).await? else {
+            return Ok(None);
+        };
+        let Some(text) = state else {
+            return Err(corrupt(id));
+        };
+        let state: State = serde_json::from_str(&text).map_err(|_| corrupt(id))?;
+        let hasher = ResumableHasher::from_state(&state.hash).map_err(|_| corrupt(id))?;
+        if state.part_bytes > hasher.len() || state.staged.iter().any(|&s| s > hasher.len()) {
+            return Err(corrupt(id));
+        }
+        Ok(Some(Loaded {
+            version,
+            state,
+            hasher,
+        }))
+    }
+
+    async fn save(&self, id: &str, version: i64, state: &State) -> Result<bool, BlobError> {
+        let text = serde_json::to_string(state).map_err(|e| BlobError::Io(io::Error::other(e)))?;
+        self.inner.journal.save(id, version, &text).await
+    }
+
+    /// Read the staged segments back, in order.
+    async fn read_staged(
+        &self,
+        id: &str,
+        staged: &[u64],
+        end: u64,
+    ) -> Result<Vec<Bytes>, BlobError> {
+        let mut out = Vec::new();
+        for (i, &start) in staged.iter().enumerate() {
+            let until = staged.get(i + 1).copied().unwrap_or(end);
+            let key = self.staged_key(id, start);
+            let bytes = self
+                .inner
+                .store
+                .get(&key)
+                .await
+                .map_err(storage_error)?
+                .bytes()
+                .await
+                .map_err(storage_error)?;
+            if bytes.len() as u64 != until - start {
+                return Err(BlobError::Io(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("staged bytes of upload {id} at {start} are missing"),
+                )));
+            }
+            out.push(bytes);
+        }
+        Ok(out)
+    }
+
+    async fn delete_staged(&self, id: &str, staged: &[u64]) {
+        for &start in staged {
+            if let Err(e) = self.delete_key(&self.staged_key(id, start)).await {
+                tracing::warn!(upload = id, error = %e, "could not delete a staged segment");
+            }
+        }
+    }
+
+    /// Abort the multipart upload and delete everything the upload stored.
+    async fn discard(&self, id: &str, state: &State) -> Result<(), BlobError> {
+        if let Some(multipart) = &state.multipart {
+            match self
+                .inner
+                .store
+                .abort_multipart(&self.data_key(id), &multipart.clone())
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(storage_error(e)),
+            }
+        }
+        for &start in &state.staged {
+            self.delete_key(&self.staged_key(id, start)).await?;
+        }
+        self.delete_key(&self.data_key(id)).await
+    }
+}
+
+pub(super) async fn create(
+    store: &S3BlobStore,
+    id: &str,
+    algorithm: Algorithm,
+) -> Result<(), BlobError> {
+    let Some(saved) = store.inner.journal.load(id).await? else {
+        return Err(BlobError::UploadUnknown(id.to_owned()));
+    };
+    let state = State {
+        hash: ResumableHasher::new(algorithm).to_state(),
+        multipart: None,
+        parts: Vec::new(),
+        part_bytes: 0,
+        staged: Vec::new(),
+    };
+    if !store.save(id, saved.version, &state).await? {
+        return Err(BlobError::UploadUnknown(id.to_owned()));
+    }
+    Ok(())
+}
+
+pub(super) async fn size(store: &S3BlobStore, id: &str) -> Result<Option<u64>, BlobError> {
+    Ok(store.load(id).await?.map(|l| l.hasher.len()))
+}
+
+/// A part being sent while the next one fills.
+type Sending = tokio::task::JoinHandle<Result<PartId, BlobError>>;
+
+async fn finish_sending(sending: Option<Sending>, state: &mut State) -> Result<(), BlobError> {
+    if let Some(task) = sending {
+        let part = task
+            .await
+            .map_err(|e| BlobError::Io(io::Error::other(e.to_string())))??;
+        state.parts.push(part.content_id);
+    }
+    Ok(())
+}
+
+pub(super) async fn append(
+    store: &S3BlobStore,
+    id: &str,
+    offset: Option<u64>,
+    mut body: ByteStream,
+    limit: u64,
+) -> Result<u64, BlobError> {
+    let Loaded {
+        version,
+        mut state,
+        mut hasher,
+    } = store
+        .load(id)
+        .await?
+        .ok_or_else(|| BlobError::UploadUnknown(id.to_owned()))?;
+    let start = hasher.len();
+    if let Some(given) = offset {
+        if given != start {
+            return Err(BlobError::RangeMismatch {
+                current: start,
+                given,
+            });
+        }
+    }
+    let mut version = version;
+    // Bytes of this request not yet in a part, and staged segments folded
+    // into a part by it (deleted once the new state is saved).
+    let mut gathered: Vec<Bytes> = Vec::new();
+    let mut gathered_len = 0usize;
+    let mut folded: Vec<u64> = Vec::new();
+    let mut sending: Option<Sending> = None;
+    let mut sending_len = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(task) = sending {
+                    task.abort();
+                }
+                return Err(BlobError::Body(e));
+            }
+        };
+        if hasher.len() + chunk.len() as u64 > limit {
+            if let Some(task) = sending {
+                task.abort();
+            }
+            return Err(BlobError::TooLarge { limit });
+        }
+        hasher.update(&chunk);
+        gathered_len += chunk.len();
+        gathered.push(chunk);
+        let staged_len = staged_bytes(&state, start) as usize;
+        let index = state.parts.len() + usize::from(sending.is_some());
+        if staged_len + gathered_len < store.part_size(index) {
+            continue;
+        }
+        // A whole part: the staged segments, then this request's bytes.
+        if index >= MAX_PARTS {
+            return Err(BlobError::TooLarge {
+                limit: hasher.len(),
+            });
+        }
+        let multipart = match &state.multipart {
+            Some(m) => m.clone(),
+            None => {
+                // Saved before any part is sent, so no part is ever sent to
+                // a multipart upload that nothing knows.
+                let m = store
+                    .inner
+                    .store
+                    .create_multipart(&store.data_key(id))
+                    .await
+                    .map_err(storage_error)?;
+                state.multipart = Some(m.clone());
+                if !store.save(id, version, &state).await? {
+                    let _ = store
+                        .inner
+                        .store
+                        .abort_multipart(&store.data_key(id), &m)
+                        .await;
+                    return Err(raced(store, id, start).await);
+                }
+                version += 1;
+                m
+            }
+        };
+        let mut pieces = store.read_staged(id, &state.staged, start).await?;
+        folded.append(&mut state.staged);
+        pieces.append(&mut gathered);
+        let part_len = (staged_len + gathered_len) as u64;
+        gathered_len = 0;
+        finish_sending(sending.take(), &mut state).await?;
+        state.part_bytes += sending_len;
+        sending_len = part_len;
+        let s3 = store.inner.store.clone();
+        let key = store.data_key(id);
+        let index = state.parts.len();
+        sending = Some(tokio::spawn(async move {
+            s3.put_part(&key, &multipart, index, PutPayload::from_iter(pieces))
+                .await
+                .map_err(storage_error)
+        }));
+    }
+    finish_sending(sending.take(), &mut state).await?;
+    state.part_bytes += sending_len;
+    // Stage what is left, merging many small segments into one.
+    if gathered_len > 0 {
+        let mut pieces = Vec::new();
+        let mut at = hasher.len() - gathered_len as u64;
+        if state.staged.len() >= MAX_STAGED {
+            pieces = store.read_staged(id, &state.staged, start).await?;
+            at = state.staged[0];
+            folded.append(&mut state.staged);
+        }
+        pieces.append(&mut gathered);
+        store
+            .inner
+            .store
+            .put(&store.staged_key(id, at), PutPayload::from_iter(pieces))
+            .await
+            .map_err(storage_error)?;
+        state.staged.push(at);
+        folded.retain(|&f| f != at);
+    }
+    state.hash = hasher.to_state();
+    if !store.save(id, version, &state).await? {
+        return Err(raced(store, id, start).await);
+    }
+    store.delete_staged(id, &folded).await;
+    Ok(hasher.len())
+}
+
+/// Bytes staged after the parts.
+fn staged_bytes(state: &State, size: u64) -> u64 {
+    state.staged.first().map_or(0, |&first| size - first)
+}
+
+/// Another request changed the upload while this one ran.
+async fn raced(store: &S3BlobStore, id: &str, given: u64) -> BlobError {
+    match store.load(id).await {
+        Ok(Some(now)) => BlobError::RangeMismatch {
+            current: now.hasher.len(),
+            given,
+        },
+        Ok(None) => BlobError::UploadUnknown(id.to_owned()),
+        Err(e) => e,
+    }
+}
+
+pub(super) async fn commit(
+    store: &S3BlobStore,
+    id: &str,
+    expected: &Digest,
+) -> Result<u64, BlobError> {
+    let Loaded { state, hasher, .. } = store
+        .load(id)
+        .await?
+        .ok_or_else(|| BlobError::UploadUnknown(id.to_owned()))?;
+    let size = hasher.len();
+    let same_algorithm = hasher.algorithm() == expected.algorithm();
+    if same_algorithm {
+        let actual = hasher.finish();
+        if &actual != expected {
+            store.discard(id, &state).await?;
+            return Err(BlobError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
+        }
+    }
+    let target = store.blob_key(expected);
+    if same_algorithm && store.head_size(&target).await? == Some(size) {
+        // Already stored (by another upload of the same content).
+        store.discard(id, &state).await?;
+        return Ok(size);
+    }
+    let data = store.data_key(id);
+    let staged = store.read_staged(id, &state.staged, size).await?;
+    match &state.multipart {
+        None if same_algorithm => {
+            // Small: one PUT straight to the digest's key.
+            store
+                .inner
+                .store
+                .put(&target, PutPayload::from_iter(staged))
+                .await
+                .map_err(storage_error)?;
+            store.delete_staged(id, &state.staged).await;
+            return Ok(size);
+        }
+        None => {
+            store
+                .inner
+                .store
+                .put(&data, PutPayload::from_iter(staged))
+                .await
+                .map_err(storage_error)?;
+        }
+        Some(multipart) => {
+            // A retry after a crash may find the upload already completed.
+            if store.head_size(&data).await? != Some(size) {
+                let mut parts: Vec<PartId> = state
+                    .parts
+                    .iter()
+                    .map(|etag| PartId {
+                        content_id: etag.clone(),
+                    })
+                    .collect();
+                if !staged.is_empty() {
+                    let last = store
+                        .inner
+                        .store
+                        .put_part(&data, multipart, parts.len(), PutPayload::from_iter(staged))
+                        .await
+                        .map_err(storage_error)?;
+                    parts.push(last);
+                }
+                store
+                    .inner
+                    .store
+                    .complete_multipart(&data, multipart, parts)
+                    .await
+                    .map_err(storage_error)?;
+            }
+        }
+    }
+    if !same_algorithm {
+        // Hashed with another algorithm than the client's digest: read the
+        // completed object back once to check it.
+        let mut hasher = berth_oci::Hasher::new(expected.algorithm());
+        let mut stream = store
+            .get_stream(&data, None)
+            .await?
+            .ok_or_else(|| corrupt(id))?;
+        while let Some(chunk) = stream.next().await {
+            hasher.update(&chunk?);
+        }
+        let actual = hasher.finish();
+        if &actual != expected {
+            store.discard(id, &state).await?;
+            return Err(BlobError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
+        }
+    }
+    store
+        .inner
+        .store
+        .copy(&data, &target)
+        .await
+        .map_err(storage_error)?;
+    store.delete_staged(id, &state.staged).await;
+    store.delete_key(&data).await?;
+    Ok(size)
+}
+
+pub(super) async fn delete(store: &S3BlobStore, id: &str) -> Result<bool, BlobError> {
+    match store.inner.journal.load(id).await? {
+        None => Ok(false),
+        Some(saved) => {
+            if let Some(Ok(state)) = saved.state.as_deref().map(serde_json::from_str::<State>) {
+                store.discard(id, &state).await?;
+            } else {
+                store.delete_key(&store.data_key(id)).await?;
+            }
+            Ok(true)
+        }
+    }
+}
