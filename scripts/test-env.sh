@@ -27,6 +27,7 @@ command -v skopeo >/dev/null || need_pkgs+=(skopeo)
 command -v buildah >/dev/null || need_pkgs+=(buildah)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 command -v curl >/dev/null || need_pkgs+=(curl)
+command -v nginx >/dev/null || need_pkgs+=(nginx)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v chromedriver >/dev/null || need_pkgs+=(chromium-driver)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

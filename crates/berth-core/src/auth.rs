@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use berth_meta::DirectoryStore;
 use berth_oci::RepoName;
 use sha2::{Digest as _, Sha256};
 
@@ -69,23 +70,18 @@ const SIGNING_KEY: &str = "token_signing_key";
 const CACHE_TTL: Duration = Duration::from_secs(30);
 const CACHE_MAX: usize = 4096;
 
-#[derive(Debug)]
-struct Failures {
-    count: u32,
-    since: Instant,
-    blocked_until: Option<Instant>,
-}
-
-/// Login throttling per (user, client) pair and per client.
-#[derive(Debug, Default)]
+/// Login throttling per (user, client) pair, per client and per user name,
+/// kept in the database so that every node applies the same limits: an
+/// attacker who spreads guesses over nodes meets the same blocks.
+#[derive(Debug, Clone)]
 struct Throttle {
-    entries: Mutex<HashMap<String, Failures>>,
+    store: Arc<dyn DirectoryStore>,
 }
 
 /// Pair failures before blocking starts; the block then doubles per failure.
-const PAIR_FREE: u32 = 5;
+const PAIR_FREE: i64 = 5;
 /// Failures from one client (any user) before it is blocked for a minute.
-const CLIENT_MAX: u32 = 50;
+const CLIENT_MAX: i64 = 50;
 const WINDOW: Duration = Duration::from_secs(15 * 60);
 
 impl Throttle {
@@ -98,72 +94,54 @@ impl Throttle {
     }
 
     /// Seconds to wait if blocked.
-    fn blocked(&self, user: &str, client: IpAddr) -> Option<u64> {
-        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        Self::keys(user, client)
-            .iter()
-            .filter_map(|k| map.get(k)?.blocked_until)
+    async fn blocked(&self, user: &str, client: IpAddr) -> Result<Option<u64>, DirectoryError> {
+        let now = now_millis();
+        let until = self
+            .store
+            .login_blocked_until(&Self::keys(user, client))
+            .await?;
+        Ok(until
             .filter(|until| *until > now)
-            .map(|until| (until - now).as_secs().max(1))
-            .max()
+            .map(|until| ((until - now) as u64).div_ceil(1000).max(1)))
     }
 
     /// Record a failure; returns how long to slow the answer down.
-    fn failed(&self, user: &str, client: IpAddr) -> Duration {
-        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if map.len() > 100_000 {
-            map.retain(|_, f| now.duration_since(f.since) < WINDOW);
-        }
+    async fn failed(&self, user: &str, client: IpAddr) -> Result<Duration, DirectoryError> {
+        let now = now_millis();
+        let window_start = now - WINDOW.as_millis() as i64;
         let [pair, whole] = Self::keys(user, client);
         // Per user name, from anywhere: answers slow down, but the name is
         // never blocked outright, so nobody can lock a user out by guessing.
-        let by_name = map.entry(Self::user_key(user)).or_insert(Failures {
-            count: 0,
-            since: now,
-            blocked_until: None,
-        });
-        if now.duration_since(by_name.since) > WINDOW {
-            *by_name = Failures {
-                count: 0,
-                since: now,
-                blocked_until: None,
-            };
+        let by_name = self
+            .store
+            .record_login_failure(&Self::user_key(user), now, window_start)
+            .await?;
+        let mut slow = Duration::from_millis(50 * by_name.clamp(0, 40) as u64);
+        let count = self
+            .store
+            .record_login_failure(&pair, now, window_start)
+            .await?;
+        slow = slow.max(Duration::from_millis(100 * count.clamp(0, 10) as u64));
+        if count > PAIR_FREE {
+            let secs = (1i64 << (count - PAIR_FREE).min(8)).min(300);
+            self.store.block_login(&pair, now + secs * 1000).await?;
         }
-        by_name.count += 1;
-        let mut slow = Duration::from_millis(50 * u64::from(by_name.count.min(40)));
-        for (key, is_pair) in [(pair, true), (whole, false)] {
-            let f = map.entry(key).or_insert(Failures {
-                count: 0,
-                since: now,
-                blocked_until: None,
-            });
-            if now.duration_since(f.since) > WINDOW {
-                *f = Failures {
-                    count: 0,
-                    since: now,
-                    blocked_until: None,
-                };
-            }
-            f.count += 1;
-            if is_pair {
-                slow = slow.max(Duration::from_millis(100 * u64::from(f.count.min(10))));
-                if f.count > PAIR_FREE {
-                    let secs = 1u64 << (f.count - PAIR_FREE).min(8);
-                    f.blocked_until = Some(now + Duration::from_secs(secs.min(300)));
-                }
-            } else if f.count > CLIENT_MAX {
-                f.blocked_until = Some(now + Duration::from_secs(60));
-            }
+        let count = self
+            .store
+            .record_login_failure(&whole, now, window_start)
+            .await?;
+        if count > CLIENT_MAX {
+            self.store.block_login(&whole, now + 60_000).await?;
         }
-        slow
+        Ok(slow)
     }
 
-    fn succeeded(&self, user: &str, client: IpAddr) {
-        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&Self::keys(user, client)[0]);
-        map.remove(&Self::user_key(user));
+    async fn succeeded(&self, user: &str, client: IpAddr) -> Result<(), DirectoryError> {
+        let [pair, _] = Self::keys(user, client);
+        self.store
+            .clear_login_failures(&[pair, Self::user_key(user)])
+            .await?;
+        Ok(())
     }
 }
 
@@ -196,9 +174,11 @@ impl Auth {
         })?;
         Ok(Auth {
             issuer: TokenIssuer::new(key, "berth", config.service.clone()),
+            throttle: Throttle {
+                store: directory.store().clone(),
+            },
             directory,
             config,
-            throttle: Throttle::default(),
             cache: Mutex::new(HashMap::new()),
             verifying: tokio::sync::Mutex::new(()),
         })
@@ -234,6 +214,56 @@ impl Auth {
         cache.retain(|_, (p, _)| p.name() != user);
     }
 
+    fn forget_all(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Follow credential changes made on any node (the database records
+    /// them by trigger) and forget cached logins of those names, polling
+    /// every `interval`: a password change, a disabled or deleted user on
+    /// one node takes effect on every node within about `interval`. While
+    /// the database cannot be read, the cache is dropped, so that nothing
+    /// cached can outlive a change this node did not see.
+    pub async fn follow_credential_changes(&self, interval: Duration) {
+        // Changes are read again for a while after they happen: a change
+        // committed late (by a slow transaction) is still seen.
+        const OVERLAP_MS: i64 = 120_000;
+        let mut seen: HashMap<i64, i64> = HashMap::new();
+        let mut cursor = now_millis() - OVERLAP_MS;
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_prune = Instant::now();
+        let mut first = true;
+        loop {
+            ticker.tick().await;
+            let store = self.directory.store();
+            match store.credential_changes(cursor, 10_000).await {
+                Ok(rows) => {
+                    for (id, name, at) in rows {
+                        if seen.insert(id, at).is_none() && !first {
+                            self.forget(&name);
+                        }
+                    }
+                    first = false;
+                    let now = now_millis();
+                    cursor = now - OVERLAP_MS;
+                    seen.retain(|_, at| *at >= cursor);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read credential changes; dropping cached logins");
+                    self.forget_all();
+                }
+            }
+            if last_prune.elapsed() >= Duration::from_secs(300) {
+                last_prune = Instant::now();
+                let before = now_millis() - 2 * WINDOW.as_millis() as i64;
+                if let Err(e) = store.prune_login_state(before).await {
+                    tracing::warn!(error = %e, "cannot prune old login state");
+                }
+            }
+        }
+    }
+
     fn cached(&self, key: &[u8; 32]) -> Option<Principal> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache
@@ -253,7 +283,12 @@ impl Auth {
         if let Some(p) = self.cached(&key) {
             return Ok(p);
         }
-        if let Some(retry_after) = self.throttle.blocked(user, client) {
+        if let Some(retry_after) = self
+            .throttle
+            .blocked(user, client)
+            .await
+            .map_err(AuthError::Internal)?
+        {
             return Err(AuthError::Throttled { retry_after });
         }
         let gate = self.verifying.lock().await;
@@ -267,7 +302,10 @@ impl Auth {
         drop(gate);
         match outcome {
             Ok(p) => {
-                self.throttle.succeeded(user, client);
+                self.throttle
+                    .succeeded(user, client)
+                    .await
+                    .map_err(AuthError::Internal)?;
                 let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                 if cache.len() >= CACHE_MAX {
                     cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
@@ -279,7 +317,11 @@ impl Auth {
                 Ok(p)
             }
             Err(DirectoryError::AuthenticationFailed) => {
-                let slow = self.throttle.failed(user, client);
+                let slow = self
+                    .throttle
+                    .failed(user, client)
+                    .await
+                    .map_err(AuthError::Internal)?;
                 tokio::time::sleep(slow).await;
                 Err(AuthError::Failed)
             }
@@ -391,24 +433,33 @@ impl Auth {
 mod tests {
     use super::*;
 
-    #[test]
-    fn throttle_blocks_the_pair_then_the_client_but_not_others() {
-        let t = Throttle::default();
+    #[tokio::test]
+    async fn throttle_blocks_the_pair_then_the_client_but_not_others() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = berth_meta::SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("store");
+        let t = Throttle {
+            store: Arc::new(store),
+        };
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
         let other: IpAddr = "192.0.2.2".parse().expect("ip");
         for _ in 0..PAIR_FREE {
-            t.failed("alice", ip);
-            assert_eq!(t.blocked("alice", ip), None);
+            t.failed("alice", ip).await.expect("db");
+            assert_eq!(t.blocked("alice", ip).await.expect("db"), None);
         }
-        t.failed("alice", ip);
-        assert!(t.blocked("alice", ip).is_some(), "pair blocked");
+        t.failed("alice", ip).await.expect("db");
+        assert!(
+            t.blocked("alice", ip).await.expect("db").is_some(),
+            "pair blocked"
+        );
         assert_eq!(
-            t.blocked("bob", ip),
+            t.blocked("bob", ip).await.expect("db"),
             None,
             "other users from the same client are not locked out"
         );
         assert_eq!(
-            t.blocked("alice", other),
+            t.blocked("alice", other).await.expect("db"),
             None,
             "the same user from elsewhere is not locked out"
         );
@@ -416,19 +467,24 @@ mod tests {
         let mut slowest = Duration::ZERO;
         for i in 0..20u8 {
             let ip = IpAddr::from([198, 51, 100, i]);
-            slowest = slowest.max(t.failed("dave", ip));
-            assert_eq!(t.blocked("dave", IpAddr::from([203, 0, 113, 1])), None);
+            slowest = slowest.max(t.failed("dave", ip).await.expect("db"));
+            assert_eq!(
+                t.blocked("dave", IpAddr::from([203, 0, 113, 1]))
+                    .await
+                    .expect("db"),
+                None
+            );
         }
         assert!(
             slowest >= Duration::from_millis(1000),
             "slowed to {slowest:?}"
         );
-        t.succeeded("alice", other);
+        t.succeeded("alice", other).await.expect("db");
         for i in 0..=CLIENT_MAX {
-            t.failed(&format!("user{i}"), other);
+            t.failed(&format!("user{i}"), other).await.expect("db");
         }
         assert!(
-            t.blocked("carol", other).is_some(),
+            t.blocked("carol", other).await.expect("db").is_some(),
             "a client guessing many names is blocked"
         );
     }

@@ -359,4 +359,24 @@ pub trait DirectoryStore: Send + Sync + std::fmt::Debug {
     /// Store a setting unless one exists; returns the value in force (so
     /// several nodes racing to create a key agree on one).
     async fn init_setting(&self, key: &str, value: &str) -> MetaResult<String>;
+
+    /// Credential changes (recorded by triggers) at or after `since`
+    /// (Unix milliseconds), oldest first, at most `limit`: id, name, time.
+    async fn credential_changes(
+        &self,
+        since: i64,
+        limit: i64,
+    ) -> MetaResult<Vec<(i64, String, i64)>>;
+    /// Forget credential changes and login failures older than `before`.
+    async fn prune_login_state(&self, before: i64) -> MetaResult<()>;
+    /// The latest time any of `keys` is blocked until.
+    async fn login_blocked_until(&self, keys: &[String]) -> MetaResult<Option<i64>>;
+    /// Count a failed login under `key`; a count older than `window_start`
+    /// starts again. Returns the new count.
+    async fn record_login_failure(&self, key: &str, now: i64, window_start: i64)
+        -> MetaResult<i64>;
+    /// Block `key` until `until`.
+    async fn block_login(&self, key: &str, until: i64) -> MetaResult<()>;
+    /// Forget the failures of `keys`.
+    async fn clear_login_failures(&self, keys: &[String]) -> MetaResult<()>;
 }

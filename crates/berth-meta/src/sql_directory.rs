@@ -451,6 +451,65 @@ macro_rules! directory_store {
                 let (v,): (String,) = sqlx::query_as("SELECT value FROM settings WHERE key = $1").bind(key).fetch_one(&self.write).await?;
                 Ok(v)
             }
+
+            async fn credential_changes(&self, since: i64, limit: i64) -> MetaResult<Vec<(i64, String, i64)>> {
+                Ok(sqlx::query_as("SELECT id, name, at FROM credential_changes WHERE at >= $1 ORDER BY at, id LIMIT $2")
+                    .bind(since)
+                    .bind(limit)
+                    .fetch_all(&self.read)
+                    .await?)
+            }
+
+            async fn prune_login_state(&self, before: i64) -> MetaResult<()> {
+                self.exec(sqlx::query("DELETE FROM credential_changes WHERE at < $1").bind(before)).await?;
+                self.exec(sqlx::query(
+                    "DELETE FROM login_failures WHERE since < $1 AND (blocked_until IS NULL OR blocked_until < $1)",
+                ).bind(before)).await?;
+                Ok(())
+            }
+
+            async fn login_blocked_until(&self, keys: &[String]) -> MetaResult<Option<i64>> {
+                let mut latest: Option<i64> = None;
+                for key in keys {
+                    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT blocked_until FROM login_failures WHERE key = $1")
+                        .bind(key)
+                        .fetch_optional(&self.read)
+                        .await?;
+                    if let Some((Some(until),)) = row {
+                        latest = Some(latest.map_or(until, |l| l.max(until)));
+                    }
+                }
+                Ok(latest)
+            }
+
+            async fn record_login_failure(&self, key: &str, now: i64, window_start: i64) -> MetaResult<i64> {
+                let (count,): (i64,) = sqlx::query_as(
+                    "INSERT INTO login_failures (key, count, since) VALUES ($1, 1, $2) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                       count = CASE WHEN login_failures.since < $3 THEN 1 ELSE login_failures.count + 1 END, \
+                       blocked_until = CASE WHEN login_failures.since < $3 THEN NULL ELSE login_failures.blocked_until END, \
+                       since = CASE WHEN login_failures.since < $3 THEN $2 ELSE login_failures.since END \
+                     RETURNING count",
+                )
+                .bind(key)
+                .bind(now)
+                .bind(window_start)
+                .fetch_one(&self.write)
+                .await?;
+                Ok(count)
+            }
+
+            async fn block_login(&self, key: &str, until: i64) -> MetaResult<()> {
+                self.exec(sqlx::query("UPDATE login_failures SET blocked_until = $2 WHERE key = $1").bind(key).bind(until)).await?;
+                Ok(())
+            }
+
+            async fn clear_login_failures(&self, keys: &[String]) -> MetaResult<()> {
+                for key in keys {
+                    self.exec(sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key)).await?;
+                }
+                Ok(())
+            }
         }
     };
 }

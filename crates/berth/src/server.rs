@@ -249,7 +249,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     };
     let v2 = berth_registry::V2State {
         registry: registry.clone(),
-        auth,
+        auth: auth.clone(),
         external_url: config.external_url.clone(),
         tls: config.tls.is_some(),
         network: Arc::new(config.network.to_core()?),
@@ -337,6 +337,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         )),
         tokio::spawn(expire_uploads_job(registry.clone())),
         tokio::spawn(reserve_job(registry.clone())),
+        tokio::spawn({
+            let auth = auth.clone();
+            async move { auth.follow_credential_changes(Duration::from_secs(1)).await }
+        }),
     ];
     if config.gc.retention_interval_secs > 0 {
         jobs.push(tokio::spawn(retention_job(

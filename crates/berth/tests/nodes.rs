@@ -1,0 +1,834 @@
+//! Several stateless nodes: three `berth serve` processes on one PostgreSQL
+//! database and one S3 bucket (Garage), behind nginx (round-robin), driven
+//! by real clients. Nothing here talks to one node's memory: whatever one
+//! node did, the others must see.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::cli::*;
+use common::*;
+use reqwest::{Method, StatusCode};
+use std::process::{Child, Command};
+
+/// One `berth serve` process.
+struct Node {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// Three nodes and nginx in front of them.
+struct Cluster {
+    nodes: Vec<Node>,
+    nginx: Option<Child>,
+    lb_port: u16,
+    database_url: String,
+    prefix: String,
+    dir: tempfile::TempDir,
+    settings: Vec<(String, String)>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the suite with scripts/test.sh, which starts Garage")
+    })
+}
+
+impl Cluster {
+    async fn start(nodes: usize) -> Cluster {
+        Self::start_with(nodes, &[]).await
+    }
+
+    /// Start with extra `BERTH_*` settings for every node.
+    async fn start_with(nodes: usize, settings: &[(&str, &str)]) -> Cluster {
+        let database_url = fresh_postgres_database().await;
+        let prefix = format!("nodes-{}", free_port());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lb_port = free_port();
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            nginx: None,
+            lb_port,
+            database_url,
+            prefix,
+            dir,
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        // All at once, as an orchestrator starts them: migrations and the
+        // first-start bootstrap must cope with racing nodes.
+        for _ in 0..nodes {
+            let node = cluster.spawn_node(free_port());
+            cluster.nodes.push(node);
+        }
+        for i in 0..nodes {
+            cluster.wait_ready(i).await;
+        }
+        cluster.nginx = Some(cluster.start_nginx().await);
+        cluster
+    }
+
+    fn spawn_node(&self, port: u16) -> Node {
+        let dir = tempfile::tempdir().expect("node dir");
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BERTH_DATA_DIR", dir.path())
+            .env("BERTH_DATABASE_URL", &self.database_url)
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("BERTH_LOG", "warn")
+            .env("BERTH_PULL_FLUSH_SECS", "1")
+            .env("BERTH_TRUSTED_PROXIES", "127.0.0.1/32")
+            .env("BERTH_STORAGE_KIND", "s3")
+            .env("BERTH_S3_ENDPOINT", var("BERTH_TEST_S3_ENDPOINT"))
+            .env("BERTH_S3_BUCKET", var("BERTH_TEST_S3_BUCKET"))
+            .env("BERTH_S3_REGION", var("BERTH_TEST_S3_REGION"))
+            .env("BERTH_S3_ACCESS_KEY_ID", var("BERTH_TEST_S3_ACCESS_KEY_ID"))
+            .env(
+                "BERTH_S3_SECRET_ACCESS_KEY",
+                var("BERTH_TEST_S3_SECRET_ACCESS_KEY"),
+            )
+            .env("BERTH_S3_PREFIX", &self.prefix)
+            .env("BERTH_S3_PART_SIZE_MIB", "5")
+            .envs(self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start berth");
+        Node {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    async fn wait_ready(&self, i: usize) {
+        let url = format!("{}/readyz", self.node_url(i));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = anonymous_client().get(&url).send().await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "node {i} did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // The child is returned to the cluster, whose `Drop` kills and waits for it.
+    #[allow(clippy::zombie_processes)]
+    async fn start_nginx(&self) -> Child {
+        let d = self.dir.path().display();
+        let servers: String = self
+            .nodes
+            .iter()
+            .map(|n| format!("server 127.0.0.1:{} max_fails=1 fail_timeout=5s;\n", n.port))
+            .collect();
+        let conf = format!(
+            "daemon off;
+pid {d}/nginx.pid;
+error_log {d}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    upstream berth {{
+        {servers}
+        keepalive 16;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 0;
+        proxy_request_buffering off;
+        proxy_buffering off;
+        location / {{
+            proxy_pass http://berth;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+    }}
+}}
+",
+            port = self.lb_port
+        );
+        let path = self.dir.path().join("nginx.conf");
+        std::fs::write(&path, conf).expect("nginx.conf");
+        let mut child = Command::new("nginx")
+            .args(["-c", path.to_str().expect("utf8"), "-e", "stderr"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx (scripts/test.sh installs it)");
+        let url = format!("{}/v2/", self.lb_url());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = anonymous_client().get(&url).send().await {
+                if r.status() == StatusCode::UNAUTHORIZED {
+                    return child;
+                }
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("nginx did not answer");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn node_url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.nodes[i].port)
+    }
+
+    fn lb_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.lb_port)
+    }
+
+    fn lb_host(&self) -> String {
+        format!("127.0.0.1:{}", self.lb_port)
+    }
+
+    /// SIGKILL node `i`.
+    fn kill(&mut self, i: usize) {
+        let child = &mut self.nodes[i].child;
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self
+            .nodes
+            .iter_mut()
+            .map(|n| &mut n.child)
+            .chain(self.nginx.as_mut())
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn admin() -> reqwest::Client {
+    client_as("admin", ADMIN_PASSWORD)
+}
+
+fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn digest_of(data: &[u8]) -> String {
+    format!("sha256:{}", sha2_digest::sha256_hex(data))
+}
+
+fn location(r: &reqwest::Response, base: &str) -> String {
+    let loc = r
+        .headers()
+        .get("location")
+        .expect("location")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    if loc.starts_with("http") {
+        // Absolute: keep the path, aim at the chosen node.
+        let path = loc.splitn(4, '/').nth(3).unwrap_or_default();
+        format!("{base}/{path}")
+    } else {
+        format!("{base}{loc}")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_push_and_pull_through_the_load_balancer() {
+    let c = Cluster::start(3).await;
+    let ctx = tempfile::tempdir().expect("ctx");
+    let image = format!("{}/nodes/app", c.lb_host());
+    let tagged = format!("{image}:v1");
+    let big: String = content(12 << 20, 7)
+        .iter()
+        .map(|b| char::from(b"0123456789abcdef"[usize::from(b & 15)]))
+        .collect();
+    docker_build(
+        ctx.path(),
+        &tagged,
+        &[
+            ("a.txt", "first\n"),
+            ("b.txt", "second\n"),
+            ("big.txt", &big),
+        ],
+    )
+    .await;
+    let login = try_run(
+        "docker",
+        &["login", &c.lb_host(), "-u", "admin", "--password-stdin"],
+        &[],
+        Some(ADMIN_PASSWORD),
+    )
+    .await;
+    assert!(login.status.success(), "docker login: {}", stderr(&login));
+    run("docker", &["push", &tagged]).await;
+    run("docker", &["rmi", &tagged]).await;
+    run("docker", &["pull", &tagged]).await;
+    let layers = stdout(
+        &run(
+            "docker",
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{len .RootFS.Layers}}",
+                &tagged,
+            ],
+        )
+        .await,
+    );
+    assert_eq!(layers.trim(), "3");
+    // Every node serves the manifest.
+    for i in 0..3 {
+        let r = admin()
+            .get(format!("{}/v2/nodes/app/manifests/v1", c.node_url(i)))
+            .header(
+                "accept",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            )
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), StatusCode::OK, "node {i}");
+    }
+    run("docker", &["rmi", "-f", &tagged]).await;
+    run("docker", &["logout", &c.lb_host()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn podman_pushes_a_multi_arch_index_through_the_load_balancer() {
+    let c = Cluster::start(3).await;
+    let work = tempfile::tempdir().expect("dir");
+    let root = work.path().join("root").display().to_string();
+    let runroot = work.path().join("run").display().to_string();
+    let authfile = work.path().join("auth.json").display().to_string();
+    let podman = |args: &[&str]| {
+        let mut all: Vec<String> = [
+            "--root",
+            &root,
+            "--runroot",
+            &runroot,
+            "--storage-driver",
+            "vfs",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        all.extend(args.iter().map(|s| s.to_string()));
+        async move {
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            run("podman", &refs).await
+        }
+    };
+    let login = try_run(
+        "podman",
+        &[
+            "login",
+            "--tls-verify=false",
+            "--authfile",
+            &authfile,
+            "-u",
+            "admin",
+            "--password-stdin",
+            &c.lb_host(),
+        ],
+        &[],
+        Some(ADMIN_PASSWORD),
+    )
+    .await;
+    assert!(login.status.success(), "podman login: {}", stderr(&login));
+    let ctx = work.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    let ctx_s = ctx.display().to_string();
+    for arch in ["amd64", "arm64"] {
+        std::fs::write(ctx.join("arch.txt"), arch).expect("write");
+        std::fs::write(
+            ctx.join("Containerfile"),
+            "FROM scratch\nCOPY arch.txt /arch.txt\n",
+        )
+        .expect("write");
+        podman(&[
+            "build",
+            "-q",
+            "--arch",
+            arch,
+            "-t",
+            &format!("localhost/multi:{arch}"),
+            &ctx_s,
+        ])
+        .await;
+    }
+    podman(&["manifest", "create", "localhost/multi:list"]).await;
+    for arch in ["amd64", "arm64"] {
+        podman(&[
+            "manifest",
+            "add",
+            "localhost/multi:list",
+            &format!("containers-storage:localhost/multi:{arch}"),
+        ])
+        .await;
+    }
+    let dest = format!("docker://{}/nodes/multi:latest", c.lb_host());
+    podman(&[
+        "manifest",
+        "push",
+        "--all",
+        "--tls-verify=false",
+        "--authfile",
+        &authfile,
+        "localhost/multi:list",
+        &dest,
+    ])
+    .await;
+    for i in 0..3 {
+        let r = admin()
+            .get(format!("{}/v2/nodes/multi/manifests/latest", c.node_url(i)))
+            .header(
+                "accept",
+                "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json",
+            )
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), StatusCode::OK, "node {i}");
+        let index: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(
+            index["manifests"].as_array().map(Vec::len),
+            Some(2),
+            "{index}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_upload_moves_from_node_to_node() {
+    let c = Cluster::start(3).await;
+    let data = content(13 << 20, 1);
+    let digest = digest_of(&data);
+    let client = admin();
+    let r = client
+        .post(format!("{}/v2/nodes/chunked/blobs/uploads/", c.node_url(0)))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mut loc = location(&r, &c.node_url(1));
+    // 6 MiB on node 1, 4 MiB on node 2, the status from node 0, 1 MiB on
+    // node 0, the rest with the digest on node 1.
+    let pieces = [
+        (0usize, 6usize << 20, 1usize),
+        (6 << 20, 10 << 20, 2),
+        (10 << 20, 11 << 20, 0),
+    ];
+    for (start, end, next) in pieces {
+        let r = client
+            .patch(&loc)
+            .header("content-type", "application/octet-stream")
+            .header("content-range", format!("{start}-{}", end - 1))
+            .body(data[start..end].to_vec())
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(
+            r.status(),
+            StatusCode::ACCEPTED,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+        assert_eq!(r.headers()["range"], format!("0-{}", end - 1).as_str());
+        loc = location(&r, &c.node_url(next));
+        if next == 0 {
+            let status = client.get(&loc).send().await.expect("status");
+            assert_eq!(status.status(), StatusCode::NO_CONTENT);
+            assert_eq!(status.headers()["range"], format!("0-{}", end - 1).as_str());
+        }
+    }
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    let r = client
+        .put(format!(
+            "{}{sep}digest={digest}",
+            location_on(&loc, &c.node_url(1))
+        ))
+        .header("content-type", "application/octet-stream")
+        .body(data[11 << 20..].to_vec())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    for base in [c.lb_url(), c.node_url(2)] {
+        let body = client
+            .get(format!("{base}/v2/nodes/chunked/blobs/{digest}"))
+            .send()
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body");
+        assert!(
+            body[..] == data[..],
+            "the blob reads back whole from {base}"
+        );
+    }
+}
+
+/// `loc` (on some node) aimed at `base`.
+fn location_on(loc: &str, base: &str) -> String {
+    let path = loc.splitn(4, '/').nth(3).unwrap_or_default();
+    format!("{base}/{path}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_changed_on_one_node_stops_working_on_the_others() {
+    let c = Cluster::start(3).await;
+    let r = admin()
+        .post(format!("{}/api/v1/accounts", c.node_url(0)))
+        .json(&serde_json::json!({"name": "mover", "password": "first-password"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let old = client_as("mover", "first-password");
+    // Node 1 verifies (and caches) the login.
+    let r = old
+        .get(format!("{}/v2/", c.node_url(1)))
+        .send()
+        .await
+        .expect("v2");
+    assert_eq!(r.status(), StatusCode::OK);
+    // The password changes on node 2.
+    let r = old
+        .patch(format!("{}/api/v1/accounts/me", c.node_url(2)))
+        .json(&serde_json::json!({"console_password": "second-password"}))
+        .send()
+        .await
+        .expect("change");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let changed = Instant::now();
+    loop {
+        let r = old
+            .get(format!("{}/v2/", c.node_url(1)))
+            .send()
+            .await
+            .expect("v2");
+        if r.status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(5),
+            "node 1 still accepts the old password {:?} after the change",
+            changed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let new = client_as("mover", "second-password");
+    let r = new
+        .get(format!("{}/v2/", c.node_url(1)))
+        .send()
+        .await
+        .expect("v2");
+    assert_eq!(r.status(), StatusCode::OK);
+    // Disabled on node 0: refused on node 1 within seconds too.
+    let r = admin()
+        .patch(format!("{}/api/v1/accounts/mover", c.node_url(0)))
+        .json(&serde_json::json!({"disabled": true}))
+        .send()
+        .await
+        .expect("disable");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let disabled = Instant::now();
+    loop {
+        let r = new
+            .get(format!("{}/v2/", c.node_url(1)))
+            .send()
+            .await
+            .expect("v2");
+        if r.status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            disabled.elapsed() < Duration::from_secs(5),
+            "still accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_spread_over_nodes_meet_one_limit() {
+    let c = Cluster::start(3).await;
+    let r = admin()
+        .post(format!("{}/api/v1/accounts", c.node_url(0)))
+        .json(&serde_json::json!({"name": "target", "password": "the-right-one"}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let guesser = client_as("target", "a-wrong-guess");
+    // Five free failures, spread over the three nodes, then a block that
+    // every node enforces.
+    for i in 0..6 {
+        let r = guesser
+            .get(format!("{}/v2/", c.node_url(i % 3)))
+            .send()
+            .await
+            .expect("v2");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+    for i in 0..3 {
+        let r = guesser
+            .get(format!("{}/v2/", c.node_url(i)))
+            .send()
+            .await
+            .expect("v2");
+        assert_eq!(
+            r.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "node {i} enforces the block"
+        );
+        // Even the right password waits out the block from this client.
+        let r = client_as("target", "the-right-one")
+            .get(format!("{}/v2/", c.node_url(i)))
+            .send()
+            .await
+            .expect("v2");
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+}
+
+/// Upload one blob through the load balancer, retrying from the start on
+/// any failure; returns once the registry acknowledged it.
+async fn push_blob_with_retries(lb: &str, repo: &str, data: &[u8]) -> u32 {
+    let client = admin();
+    let digest = digest_of(data);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        assert!(attempts < 50, "no success after 50 attempts");
+        let started = client
+            .post(format!("{lb}/v2/{repo}/blobs/uploads/"))
+            .send()
+            .await;
+        let Ok(r) = started else { continue };
+        if r.status() != StatusCode::ACCEPTED {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let loc = location(&r, lb);
+        let half = data.len() / 2;
+        let patched = client
+            .patch(&loc)
+            .header("content-type", "application/octet-stream")
+            .header("content-range", format!("0-{}", half - 1))
+            .body(data[..half].to_vec())
+            .send()
+            .await;
+        let loc = match patched {
+            Ok(r) if r.status() == StatusCode::ACCEPTED => location(&r, lb),
+            _ => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        let put = client
+            .put(format!("{loc}{sep}digest={digest}"))
+            .header("content-type", "application/octet-stream")
+            .body(data[half..].to_vec())
+            .send()
+            .await;
+        match put {
+            Ok(r) if r.status() == StatusCode::CREATED => return attempts,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_during_pushes_loses_nothing_acknowledged() {
+    let mut c = Cluster::start(3).await;
+    let lb = c.lb_url();
+    let mut workers = Vec::new();
+    for w in 0..3u64 {
+        let lb = lb.clone();
+        workers.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            for i in 0..8u64 {
+                let data = content((1 << 20) + (i as usize * 700_000), w * 100 + i);
+                push_blob_with_retries(&lb, "nodes/killed", &data).await;
+                done.push(data);
+            }
+            done
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.kill(1);
+    let mut acknowledged = Vec::new();
+    for w in workers {
+        acknowledged.extend(w.await.expect("worker"));
+    }
+    assert_eq!(acknowledged.len(), 24);
+    // Every acknowledged blob reads back whole, from every surviving node.
+    for data in &acknowledged {
+        let digest = digest_of(data);
+        for i in [0, 2] {
+            let body = admin()
+                .get(format!("{}/v2/nodes/killed/blobs/{digest}", c.node_url(i)))
+                .send()
+                .await
+                .expect("get")
+                .bytes()
+                .await
+                .expect("body");
+            assert_eq!(digest_of(&body), digest, "node {i}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_collection_on_one_node_while_others_push() {
+    // No grace: a layer is garbage the moment nothing refers to it, so the
+    // collector races every push (the claim protocol must keep them apart).
+    let c = Cluster::start_with(3, &[("BERTH_GC_GRACE_SECS", "0")]).await;
+    let client = admin();
+    let pushers: Vec<_> = (0..2usize)
+        .map(|p| {
+            let base = c.node_url(p + 1);
+            tokio::spawn(async move {
+                let mut pushed = Vec::new();
+                for i in 0..6u64 {
+                    let layer = content(300_000, (p as u64) * 1000 + i);
+                    push_blob_with_retries(&base, "nodes/gc", &layer).await;
+                    let config = format!("{{\"p\":{p},\"i\":{i}}}").into_bytes();
+                    push_blob_with_retries(&base, "nodes/gc", &config).await;
+                    let manifest = serde_json::json!({
+                        "schemaVersion": 2,
+                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                   "digest": digest_of(&config), "size": config.len()},
+                        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                    "digest": digest_of(&layer), "size": layer.len()}]
+                    });
+                    let tag = format!("p{p}-{i}");
+                    let r = admin()
+                        .put(format!("{base}/v2/nodes/gc/manifests/{tag}"))
+                        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+                        .body(serde_json::to_vec(&manifest).expect("json"))
+                        .send()
+                        .await
+                        .expect("put manifest");
+                    // A manifest whose layer a concurrent collection took is
+                    // refused (MANIFEST_BLOB_UNKNOWN), never stored broken.
+                    if r.status() == StatusCode::CREATED {
+                        pushed.push((tag, digest_of(&layer), digest_of(&config)));
+                    }
+                }
+                pushed
+            })
+        })
+        .collect();
+    let gc = tokio::spawn({
+        let base = c.node_url(0);
+        async move {
+            for _ in 0..8 {
+                let r = admin()
+                    .post(format!("{base}/api/v1/gc/runs"))
+                    .json(&serde_json::json!({"dry_run": false}))
+                    .send()
+                    .await
+                    .expect("gc");
+                assert!(
+                    r.status() == StatusCode::ACCEPTED || r.status() == StatusCode::CONFLICT,
+                    "{}",
+                    r.status()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    });
+    let mut pushed = Vec::new();
+    for p in pushers {
+        pushed.extend(p.await.expect("pusher"));
+    }
+    gc.await.expect("gc");
+    assert!(pushed.len() >= 6, "most pushes succeed: {}", pushed.len());
+    // One more collection after the dust settles; then every tagged image
+    // is whole on every node.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (tag, layer, config) in &pushed {
+        for i in 0..3 {
+            let base = c.node_url(i);
+            let r = client
+                .get(format!("{base}/v2/nodes/gc/manifests/{tag}"))
+                .header("accept", "application/vnd.oci.image.manifest.v1+json")
+                .send()
+                .await
+                .expect("manifest");
+            assert_eq!(r.status(), StatusCode::OK, "{tag} on node {i}");
+            for d in [layer, config] {
+                let r = client
+                    .request(Method::HEAD, format!("{base}/v2/nodes/gc/blobs/{d}"))
+                    .send()
+                    .await
+                    .expect("blob");
+                assert_eq!(r.status(), StatusCode::OK, "{tag}: {d} on node {i}");
+            }
+        }
+    }
+}
