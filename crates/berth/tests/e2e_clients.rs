@@ -14,6 +14,38 @@ use common::*;
 use reqwest::StatusCode;
 
 /// A tar archive holding one file.
+/// Each client runs against the embedded default (SQLite and the local
+/// filesystem) and against PostgreSQL with S3 blob storage (Garage).
+macro_rules! client_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres_s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::PostgresS3).await;
+                }
+            )*
+        }
+    };
+}
+
+client_tests!(
+    docker_build_push_remove_pull_by_tag_and_digest,
+    docker_login_with_every_kind_of_credential,
+    podman_login_and_multi_arch_manifest_list,
+    skopeo_copy_oci_layout_in_and_out_then_delete,
+    containerd_ctr_pull_with_user_and_anonymously,
+    buildah_build_push_and_pull,
+);
+
 fn tar_with(name: &str, content: &[u8]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
@@ -68,9 +100,8 @@ fn write_oci_layout(dir: &Path, tag: &str, blobs: &[&[u8]], manifest: &[u8]) {
     .expect("index");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn docker_build_push_remove_pull_by_tag_and_digest() {
-    let t = TestServer::start(Backend::Sqlite).await;
+async fn docker_build_push_remove_pull_by_tag_and_digest(b: Backend) {
+    let t = TestServer::start(b).await;
     let ctx = tempfile::tempdir().expect("ctx");
     let image = format!("{}/e2e/docker-img", host(&t));
     let tagged = format!("{image}:v1");
@@ -151,9 +182,8 @@ async fn docker_build_push_remove_pull_by_tag_and_digest() {
 /// `docker login` with a console password, an independent registry password
 /// and a registry user; anonymous pulls of public and private images; a
 /// wrong password refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn docker_login_with_every_kind_of_credential() {
-    let t = TestServer::start(Backend::Sqlite).await;
+async fn docker_login_with_every_kind_of_credential(b: Backend) {
+    let t = TestServer::start(b).await;
     let d = t.directory();
     let sys = Principal::System;
     d.create_account(&sys, "alice", "", "alice-console-pw", false)
@@ -272,9 +302,8 @@ async fn docker_login_with_every_kind_of_credential() {
     run("docker", &["rmi", &public]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn podman_login_and_multi_arch_manifest_list() {
-    let t = TestServer::start(Backend::Sqlite).await;
+async fn podman_login_and_multi_arch_manifest_list(b: Backend) {
+    let t = TestServer::start(b).await;
     let work = tempfile::tempdir().expect("dir");
     let root = work.path().join("root").display().to_string();
     let runroot = work.path().join("run").display().to_string();
@@ -409,9 +438,8 @@ async fn podman_login_and_multi_arch_manifest_list() {
     assert_eq!(arch.trim(), "arm64");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn skopeo_copy_oci_layout_in_and_out_then_delete() {
-    let t = TestServer::start(Backend::Sqlite).await;
+async fn skopeo_copy_oci_layout_in_and_out_then_delete(b: Backend) {
+    let t = TestServer::start(b).await;
     let work = tempfile::tempdir().expect("dir");
     let (config, layer, manifest) = valid_image("hello.txt", b"hello from skopeo\n");
     let src = work.path().join("src");
@@ -510,9 +538,8 @@ async fn skopeo_copy_oci_layout_in_and_out_then_delete() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn containerd_ctr_pull_with_user_and_anonymously() {
-    let t = TestServer::start(Backend::Sqlite).await;
+async fn containerd_ctr_pull_with_user_and_anonymously(b: Backend) {
+    let t = TestServer::start(b).await;
     let address = std::env::var("BERTH_TEST_CTR_ADDRESS")
         .expect("BERTH_TEST_CTR_ADDRESS is not set: run the suite with scripts/test.sh, which starts containerd");
     let (config, layer, manifest) = valid_image("etc/berth.txt", b"pulled by containerd\n");
@@ -615,9 +642,8 @@ async fn containerd_ctr_pull_with_user_and_anonymously() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn buildah_build_push_and_pull() {
-    let t = TestServer::start(Backend::Sqlite).await;
+async fn buildah_build_push_and_pull(b: Backend) {
+    let t = TestServer::start(b).await;
     let work = tempfile::tempdir().expect("dir");
     let storage = [
         "--root".to_owned(),

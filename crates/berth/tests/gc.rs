@@ -19,30 +19,57 @@ use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// Digests of the blobs in the storage directory.
-fn stored_blobs(t: &TestServer) -> Vec<String> {
-    let root = t.data_dir().join("blobs").join("sha256");
-    let mut out = Vec::new();
-    let Ok(shards) = std::fs::read_dir(&root) else {
-        return out;
-    };
-    for shard in shards {
-        for file in std::fs::read_dir(shard.expect("shard").path()).expect("shard dir") {
-            let name = file.expect("file").file_name();
-            out.push(format!("sha256:{}", name.to_string_lossy()));
-        }
-    }
+/// Digests of the blobs in blob storage (a directory or a bucket).
+async fn stored_blobs(t: &TestServer) -> Vec<String> {
+    let mut out: Vec<String> = t
+        .registry()
+        .blobs()
+        .list_blobs(None, 100_000)
+        .await
+        .expect("list blobs")
+        .into_iter()
+        .map(|(d, _)| d.as_str().to_owned())
+        .collect();
     out.sort();
     out
 }
 
-fn blob_path(t: &TestServer, digest: &str) -> std::path::PathBuf {
-    let hex = digest.strip_prefix("sha256:").expect("sha256");
-    t.data_dir()
-        .join("blobs")
-        .join("sha256")
-        .join(&hex[..2])
-        .join(hex)
+/// Whether blob storage holds `digest`.
+async fn stored(t: &TestServer, digest: &str) -> bool {
+    let d = berth_oci::Digest::parse(digest).expect("digest");
+    t.registry().blobs().stat(&d).await.expect("stat").is_some()
+}
+
+/// Store `data` in blob storage with no metadata row, as a crash between
+/// storing and recording leaves it.
+async fn plant_orphan(t: &TestServer, data: &[u8]) -> String {
+    let meta = t.registry().meta();
+    let blobs = t.registry().blobs();
+    let id = format!("orphan{}", data.len());
+    meta.create_upload(&berth_meta::UploadRecord {
+        id: id.clone(),
+        repo: "lib/orphan".into(),
+        created_at: 1,
+        updated_at: 1,
+    })
+    .await
+    .expect("upload row");
+    blobs
+        .upload_create(&id, berth_oci::Algorithm::Sha256)
+        .await
+        .expect("create");
+    let body: berth_blob::ByteStream =
+        Box::pin(futures_util::stream::iter([Ok::<_, std::io::Error>(
+            bytes::Bytes::copy_from_slice(data),
+        )]));
+    blobs
+        .upload_append(&id, Some(0), body, u64::MAX)
+        .await
+        .expect("append");
+    let digest = berth_oci::Digest::of_bytes(berth_oci::Algorithm::Sha256, data);
+    blobs.upload_commit(&id, &digest).await.expect("commit");
+    meta.delete_upload(&id).await.expect("forget the row");
+    digest.as_str().to_owned()
 }
 
 /// Start a collection through the API and wait for its end.
@@ -120,7 +147,7 @@ async fn reclaims_deleted_images_and_abandoned_uploads(b: Backend) {
     let (b_digest, b_blobs) =
         push_layers(&t, "lib/b", "v1", &[b"shared base layer", b"only in b"]).await;
     let dangling = t.push_blob("lib/b", b"uploaded but never used").await;
-    assert_eq!(stored_blobs(&t).len(), 5);
+    assert_eq!(stored_blobs(&t).await.len(), 5);
 
     let r = t.delete(&format!("/v2/lib/b/manifests/{b_digest}")).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
@@ -129,7 +156,7 @@ async fn reclaims_deleted_images_and_abandoned_uploads(b: Backend) {
     assert_eq!(run["links_deleted"], 4, "{run}");
     assert_eq!(run["manifests_deleted"], 0, "{run}");
     for d in [&b_blobs[0], &b_blobs[2], &dangling] {
-        assert!(!blob_path(&t, d).exists(), "{d} deleted");
+        assert!(!stored(&t, d).await, "{d} deleted");
     }
     let config_len = r#"{"architecture":"amd64","os":"linux","tag":"lib/b:v1"}"#.len();
     let expected = config_len + b"only in b".len() + b"uploaded but never used".len();
@@ -140,7 +167,11 @@ async fn reclaims_deleted_images_and_abandoned_uploads(b: Backend) {
     );
     let mut kept = a_blobs.clone();
     kept.sort();
-    assert_eq!(stored_blobs(&t), kept, "only image a's blobs are left");
+    assert_eq!(
+        stored_blobs(&t).await,
+        kept,
+        "only image a's blobs are left"
+    );
     assert_pullable(&t, "lib/a", "v1", &a_blobs).await;
     // The deleted image's layers are no longer served from its repository.
     let r = t.get(&format!("/v2/lib/b/blobs/{}", b_blobs[1])).await;
@@ -215,7 +246,11 @@ async fn deleted_images_and_namespaces_are_reclaimed(b: Backend) {
         run["blobs_deleted"], 6,
         "web, one and two: configs and layers: {run}"
     );
-    assert_eq!(stored_blobs(&t).len(), 4, "keep/app and team/api remain");
+    assert_eq!(
+        stored_blobs(&t).await.len(),
+        4,
+        "keep/app and team/api remain"
+    );
     assert_pullable(&t, "keep/app", "v1", &kept).await;
 }
 
@@ -342,14 +377,14 @@ async fn dry_run_reports_and_changes_nothing(b: Backend) {
     let (digest, blobs) = push_layers(&t, "lib/e", "v1", &[b"dry run layer"]).await;
     let r = t.delete(&format!("/v2/lib/e/manifests/{digest}")).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let before = stored_blobs(&t);
+    let before = stored_blobs(&t).await;
     let preview = collect(&t, json!({"dry_run": true})).await;
     assert_eq!(preview["dry_run"], true);
     assert_eq!(preview["blobs_deleted"], 2, "{preview}");
     assert_eq!(preview["links_deleted"], 2, "{preview}");
     let bytes = preview["bytes_reclaimed"].as_i64().expect("bytes");
     assert!(bytes > 0);
-    assert_eq!(stored_blobs(&t), before, "nothing deleted");
+    assert_eq!(stored_blobs(&t).await, before, "nothing deleted");
     let (_, audit) = t
         .api(Method::GET, "/api/v1/audit-log?action=gc.dry_run", None)
         .await;
@@ -358,7 +393,7 @@ async fn dry_run_reports_and_changes_nothing(b: Backend) {
     let run = collect(&t, json!({"dry_run": false})).await;
     assert_eq!(run["blobs_deleted"], 2);
     assert_eq!(run["bytes_reclaimed"].as_i64(), Some(bytes));
-    assert!(stored_blobs(&t).iter().all(|d| !blobs.contains(d)));
+    assert!(stored_blobs(&t).await.iter().all(|d| !blobs.contains(d)));
 }
 
 /// Run `berth gc` against the test server's database and storage.
@@ -371,6 +406,21 @@ fn berth_gc(t: &TestServer, args: &[&str]) -> (bool, String, String) {
         .env("BERTH_GC_GRACE_SECS", "0");
     if let Some(url) = &t.database_url {
         cmd.env("BERTH_DATABASE_URL", url);
+    }
+    if !t.backend.is_fs() {
+        let mut config = berth::Config::default();
+        common::use_test_bucket(&mut config, &t.s3_prefix);
+        let s3 = &config.storage.s3;
+        cmd.env("BERTH_STORAGE_KIND", "s3")
+            .env(
+                "BERTH_S3_ENDPOINT",
+                s3.endpoint.as_deref().unwrap_or_default(),
+            )
+            .env("BERTH_S3_BUCKET", &s3.bucket)
+            .env("BERTH_S3_REGION", &s3.region)
+            .env("BERTH_S3_PREFIX", &s3.prefix)
+            .env("BERTH_S3_ACCESS_KEY_ID", &s3.access_key_id)
+            .env("BERTH_S3_SECRET_ACCESS_KEY", s3.secret_access_key.expose());
     }
     let out = cmd.output().expect("run berth gc");
     (
@@ -385,15 +435,13 @@ async fn full_sweep_and_command_line(b: Backend) {
     let (_, blobs) = push_layers(&t, "lib/f", "v1", &[b"kept layer"]).await;
     // An object no metadata knows, as a crash between storing and recording leaves.
     let orphan = b"bytes stored by an upload that crashed before it was recorded";
-    let orphan_digest = sha256(orphan);
-    let path = blob_path(&t, &orphan_digest);
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    std::fs::write(&path, orphan).expect("write orphan");
+    let orphan_digest = plant_orphan(&t, orphan).await;
+    assert_eq!(orphan_digest, sha256(orphan));
 
     // A normal run trusts the metadata and does not list the storage.
     let run = collect(&t, json!({"dry_run": false})).await;
     assert_eq!(run["orphans_deleted"], 0);
-    assert!(path.exists());
+    assert!(stored(&t, &orphan_digest).await);
 
     // The command line, while the server runs: a dry run first.
     let (ok, out, err) = berth_gc(&t, &["--dry-run", "--full"]);
@@ -406,12 +454,12 @@ async fn full_sweep_and_command_line(b: Backend) {
         out.contains(&format!("bytes reclaimable: {}", orphan.len())),
         "{out}"
     );
-    assert!(path.exists());
+    assert!(stored(&t, &orphan_digest).await);
     let (ok, out, err) = berth_gc(&t, &["--full"]);
     assert!(ok, "stdout: {out}\nstderr: {err}");
     assert!(out.contains("orphaned storage objects deleted: 1"), "{out}");
     assert!(out.contains("finished"), "{out}");
-    assert!(!path.exists(), "orphan deleted");
+    assert!(!stored(&t, &orphan_digest).await, "orphan deleted");
     assert_pullable(&t, "lib/f", "v1", &blobs).await;
     let (_, runs) = t.api(Method::GET, "/api/v1/gc/runs?limit=1", None).await;
     assert_eq!(runs[0]["cause"], "cli");
@@ -922,21 +970,15 @@ async fn concurrent_push_delete_collect_keeps_every_committed_image(b: Backend) 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     t.collector().run(full()).await.expect("collect");
     assert_eq!(
-        stored_blobs(&t),
+        stored_blobs(&t).await,
         Vec::<String>::new(),
         "all storage reclaimed"
     );
-    let uploads = std::fs::read_dir(t.data_dir().join("blobs").join("_uploads"))
-        .expect("uploads dir")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        })
-        .count();
-    assert_eq!(uploads, 0, "no upload data left");
+    assert_eq!(t.uploads_left().await, 0, "no upload data left");
 }
 
 backend_tests!(
+    s3:
     reclaims_deleted_images_and_abandoned_uploads,
     deleted_images_and_namespaces_are_reclaimed,
     grace_period_and_untagged_default_keep_content,
@@ -1167,7 +1209,13 @@ async fn upload_waits_while_its_blob_is_being_deleted(b: Backend) {
         .expect("run");
     let claims = store.gc_claim_blobs(run, None, 10).await.expect("claim");
     assert_eq!(claims.len(), 1);
-    std::fs::remove_file(blob_path(&t, &digest)).expect("delete the bytes");
+    let d = berth_oci::Digest::parse(&digest).expect("digest");
+    assert!(t
+        .registry()
+        .blobs()
+        .delete(&d)
+        .await
+        .expect("delete the bytes"));
 
     let loc = t.start_upload("lib/w2").await;
     let sep = if loc.contains('?') { '&' } else { '?' };
