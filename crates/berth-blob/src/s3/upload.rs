@@ -10,7 +10,7 @@
 use std::io;
 
 use berth_oci::{Algorithm, Digest, ResumableHasher};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
@@ -219,7 +219,10 @@ pub(super) async fn append(
     let mut version = version;
     // Bytes of this request not yet in a part, and staged segments folded
     // into a part by it (deleted once the new state is saved).
-    let mut gathered: Vec<Bytes> = Vec::new();
+    // Copied into one buffer per part: the body's chunks may be slices of
+    // larger receive buffers, which holding them would keep alive. The
+    // buffer is reserved whole but only written pages become resident.
+    let mut gathered = BytesMut::new();
     let mut gathered_len = 0usize;
     let mut folded: Vec<u64> = Vec::new();
     let mut sending: Option<Sending> = None;
@@ -241,8 +244,12 @@ pub(super) async fn append(
             return Err(BlobError::TooLarge { limit });
         }
         hasher.update(&chunk);
+        if gathered.capacity() == 0 {
+            let index = state.parts.len() + usize::from(sending.is_some());
+            gathered.reserve(store.part_size(index));
+        }
         gathered_len += chunk.len();
-        gathered.push(chunk);
+        gathered.extend_from_slice(&chunk);
         let staged_len = staged_bytes(&state, start) as usize;
         let index = state.parts.len() + usize::from(sending.is_some());
         if staged_len + gathered_len < store.part_size(index) {
@@ -280,7 +287,7 @@ pub(super) async fn append(
         };
         let mut pieces = store.read_staged(id, &state.staged, start).await?;
         folded.append(&mut state.staged);
-        pieces.append(&mut gathered);
+        pieces.push(std::mem::take(&mut gathered).freeze());
         let part_len = (staged_len + gathered_len) as u64;
         gathered_len = 0;
         finish_sending(sending.take(), &mut state).await?;
@@ -306,7 +313,7 @@ pub(super) async fn append(
             at = state.staged[0];
             folded.append(&mut state.staged);
         }
-        pieces.append(&mut gathered);
+        pieces.push(gathered.freeze());
         store
             .inner
             .store
