@@ -142,6 +142,7 @@ impl Cluster {
             .collect();
         let conf = format!(
             "daemon off;
+master_process off;
 pid {d}/nginx.pid;
 error_log {d}/nginx-error.log warn;
 events {{ worker_connections 1024; }}
