@@ -93,6 +93,31 @@ enum Cmd {
         #[command(flatten)]
         server: Server,
     },
+    /// Push and pull throughput of 100 MiB and 1 MB images, for comparing
+    /// storage backends (S3): scenarios prefixed `storage_`.
+    Storage {
+        #[command(flatten)]
+        server: Server,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 0)]
+        round: u32,
+    },
+    /// Manifest GET by tag (c=32), with the CPU seconds the given processes
+    /// used per request (`--pids` comma-separated), for one node against
+    /// several behind a load balancer.
+    Nodes {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        creds: String,
+        #[arg(long, value_delimiter = ',')]
+        pids: Vec<u32>,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// A bounded soak run: mixed pushes, pulls, deletes and collections
     /// while the server's memory and open files are sampled; fails unless
     /// both stay flat and every request succeeded.
@@ -779,6 +804,117 @@ async fn transfer_memory(
     Ok(())
 }
 
+/// Push and pull of fresh 100 MiB images (one client) and 1 MB images
+/// (four clients) for `secs` each: images/s, MB/s, p50 and p99.
+async fn storage(
+    cli_target: &str,
+    t: Target,
+    pid: Option<u32>,
+    secs: u64,
+    round: u32,
+) -> anyhow::Result<()> {
+    let t = Arc::new(t);
+    for (label, len, c) in [("100m_c1", BIG, 1usize), ("1m_c4", 1_000_000, 4)] {
+        let (images, p50, p99, errors, peak) = push_loop(
+            &t,
+            c,
+            secs,
+            round,
+            len,
+            false,
+            |task| format!("bench/storage{task}"),
+            pid,
+        )
+        .await;
+        emit(
+            cli_target,
+            &format!("storage_push_{label}"),
+            json!({"images_s": images, "mb_s": images * len as f64 / 1e6, "p50_ms": p50,
+                   "p99_ms": p99, "errors": errors, "peak_rss_kb": peak}),
+        );
+        // Pull: one image per client, read again and again.
+        let mut urls = Vec::new();
+        for task in 0..c {
+            let repo = format!("bench/storage{task}");
+            let layer = data(len, 7_000_000 + task as u64 + u64::from(round) * 100);
+            let digest = t.push_blob(&repo, layer).await?;
+            urls.push(format!("{}/v2/{repo}/blobs/{digest}", t.url));
+        }
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (pulls, p50, p99, errors) = rate(
+            &t.anon,
+            c,
+            secs,
+            Arc::new(move |client: &Client| {
+                let i = next.fetch_add(1, Ordering::Relaxed) % urls.len();
+                client.get(&urls[i])
+            }),
+        )
+        .await;
+        emit(
+            cli_target,
+            &format!("storage_pull_{label}"),
+            json!({"images_s": pulls, "mb_s": pulls * len as f64 / 1e6, "p50_ms": p50,
+                   "p99_ms": p99, "errors": errors}),
+        );
+    }
+    Ok(())
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Manifest GET by tag at c=32 with a bearer token, and the CPU the given
+/// processes (the nodes and the load balancer) spent per request.
+async fn nodes(cli_target: &str, t: Target, pids: &[u32], secs: u64) -> anyhow::Result<()> {
+    let repo = "bench/nodes";
+    let config = data(512, 11);
+    let layer = data(4096, 12);
+    let cd = t.push_blob(repo, config.clone()).await?;
+    let ld = t.push_blob(repo, layer.clone()).await?;
+    t.push_manifest(repo, "v1", (&cd, config.len()), &[(ld, layer.len())])
+        .await?;
+    let bearer = t.bearer(&format!("repository:{repo}:pull")).await?;
+    let url = format!("{}/v2/{repo}/manifests/v1", t.url);
+    let cpu_before: Vec<Option<f64>> = pids.iter().map(|&p| cpu_secs(p)).collect();
+    let started = Instant::now();
+    let (rps, p50, p99, errors) = rate(
+        &t.anon,
+        32,
+        secs,
+        Arc::new(move |client: &Client| {
+            let mut r = client.get(&url).header("accept", MANIFEST_TYPE);
+            if let Some(b) = &bearer {
+                r = r.bearer_auth(b);
+            }
+            r
+        }),
+    )
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu: f64 = pids
+        .iter()
+        .zip(cpu_before)
+        .filter_map(|(&p, before)| Some(cpu_secs(p)? - before?))
+        .sum();
+    let requests = rps * elapsed;
+    emit(
+        cli_target,
+        "nodes_manifest_get_token_c32",
+        json!({"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors,
+               "cpu_us_per_request": if requests > 0.0 { cpu / requests * 1e6 } else { f64::NAN },
+               "processes": pids.len()}),
+    );
+    Ok(())
+}
+
 fn emit(target: &str, scenario: &str, mut fields: serde_json::Value) {
     fields["target"] = json!(target);
     fields["scenario"] = json!(scenario);
@@ -1231,6 +1367,24 @@ async fn main() -> anyhow::Result<()> {
         Cmd::TransferMemory { server } => {
             let t = Target::new(&server.url, server.creds.as_deref(), false)?;
             transfer_memory(&server.target, &t, "bench/app", server.pid).await
+        }
+        Cmd::Storage {
+            server,
+            seconds,
+            round,
+        } => {
+            let t = Target::new(&server.url, server.creds.as_deref(), false)?;
+            storage(&server.target, t, server.pid, seconds, round).await
+        }
+        Cmd::Nodes {
+            url,
+            target,
+            creds,
+            pids,
+            seconds,
+        } => {
+            let t = Target::new(&url, Some(&creds), true)?;
+            nodes(&target, t, &pids, seconds).await
         }
         Cmd::Soak {
             server,
