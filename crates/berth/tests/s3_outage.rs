@@ -1,0 +1,137 @@
+//! The S3 service going away and coming back under a running server: clear
+//! 503s in the protocol's format while it is gone, what lives only in the
+//! database keeps working, nothing stored is lost, and Berth recovers by
+//! itself. The outage is a TCP relay in front of Garage that the test stops
+//! and starts again on the same port.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// A relay from `listen` to `target`; dropping it closes every connection.
+struct Relay {
+    tasks: JoinSet<()>,
+}
+
+impl Relay {
+    async fn start(listen: SocketAddr, target: SocketAddr) -> Relay {
+        let listener = TcpListener::bind(listen).await.expect("bind relay");
+        let mut tasks = JoinSet::new();
+        tasks.spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                conns.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Relay { tasks }
+    }
+
+    fn stop(mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+fn garage_addr() -> SocketAddr {
+    let endpoint = std::env::var("BERTH_TEST_S3_ENDPOINT")
+        .expect("BERTH_TEST_S3_ENDPOINT is not set: run the suite with scripts/test.sh");
+    endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the test endpoint is http://ip:port")
+}
+
+async fn oci_unavailable(r: reqwest::Response, what: &str) {
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+    assert!(!header(&r, "retry-after").is_empty(), "{what}: Retry-After");
+    let v: Value = r.json().await.expect("OCI error body");
+    assert_eq!(v["errors"][0]["code"], "UNAVAILABLE", "{what}: {v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("blob storage is unavailable"),
+        "{what}: {v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_outage_answers_503_and_berth_recovers_by_itself() {
+    let relay_addr: SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let relay = Relay::start(relay_addr, garage_addr()).await;
+    let t = TestServer::start_with(Backend::PostgresS3, |c| {
+        c.storage.s3.endpoint = Some(format!("http://{relay_addr}"));
+    })
+    .await;
+    let layer = b"stored before the outage";
+    t.push_image("steady/app", "v1", layer).await;
+    let digest = sha256(layer);
+
+    relay.stop();
+
+    let r = t.get("/readyz").await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Reading the blob needs the bucket: a quick, clear 503.
+    let started = Instant::now();
+    let r = t.get(&format!("/v2/steady/app/blobs/{digest}")).await;
+    oci_unavailable(r, "blob GET").await;
+    assert!(started.elapsed() < Duration::from_secs(10), "answered in {:?}", started.elapsed());
+    // Uploading needs it too.
+    let loc = t.start_upload("steady/app").await;
+    let r = t
+        .client
+        .patch(&loc)
+        .header("content-type", "application/octet-stream")
+        .body(vec![7u8; 300_000])
+        .send()
+        .await
+        .expect("patch");
+    oci_unavailable(r, "PATCH").await;
+    // What lives in the database still answers.
+    let r = t
+        .client
+        .get(t.url("/v2/steady/app/manifests/v1"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .expect("manifest");
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = t.get("/v2/steady/app/tags/list").await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Back: ready again without a restart, nothing lost, uploads work.
+    let _relay = Relay::start(relay_addr, garage_addr()).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while t.get("/readyz").await.status() != StatusCode::OK {
+        assert!(Instant::now() < deadline, "not ready again after the outage");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let body = t
+        .get(&format!("/v2/steady/app/blobs/{digest}"))
+        .await
+        .bytes()
+        .await
+        .expect("blob");
+    assert_eq!(&body[..], &layer[..]);
+    let again = t.push_blob("steady/app", b"stored after the outage").await;
+    assert_eq!(
+        t.get(&format!("/v2/steady/app/blobs/{again}")).await.status(),
+        StatusCode::OK
+    );
+}
