@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::cli::*;
 use common::*;
+use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use std::process::{Child, Command};
 
@@ -832,4 +833,105 @@ async fn garbage_collection_on_one_node_while_others_push() {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_resumes_on_another_node_after_its_node_dies_mid_request() {
+    let mut c = Cluster::start(3).await;
+    let data = content(12 << 20, 9);
+    let digest = digest_of(&data);
+    let client = admin();
+    let r = client
+        .post(format!("{}/v2/nodes/resume/blobs/uploads/", c.node_url(0)))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let loc = location(&r, &c.node_url(1));
+    let r = client
+        .patch(&loc)
+        .header("content-type", "application/octet-stream")
+        .header("content-range", format!("0-{}", (6 << 20) - 1))
+        .body(data[..6 << 20].to_vec())
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    // The next chunk goes to node 1 too, which dies with 3 MiB of it read.
+    let (hold, held) = tokio::sync::oneshot::channel::<()>();
+    let first = bytes::Bytes::copy_from_slice(&data[6 << 20..9 << 20]);
+    let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(
+        futures_util::stream::once(async move {
+            let _ = held.await;
+            Ok::<_, std::io::Error>(bytes::Bytes::new())
+        }),
+    );
+    let cut = tokio::spawn({
+        let (client, loc) = (client.clone(), loc.clone());
+        async move {
+            client
+                .patch(&loc)
+                .header("content-type", "application/octet-stream")
+                .body(reqwest::Body::wrap_stream(body))
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    c.kill(1);
+    assert!(
+        !matches!(cut.await.expect("task"), Ok(r) if r.status().is_success()),
+        "the cut request cannot have succeeded"
+    );
+    drop(hold);
+    // Node 2 reports what was acknowledged; the client resumes there and
+    // finishes on node 0.
+    let status = client
+        .get(location_on(&loc, &c.node_url(2)))
+        .send()
+        .await
+        .expect("status");
+    assert_eq!(status.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        status.headers()["range"],
+        format!("0-{}", (6 << 20) - 1).as_str()
+    );
+    let r = client
+        .patch(location_on(&loc, &c.node_url(2)))
+        .header("content-type", "application/octet-stream")
+        .header("content-range", format!("{}-{}", 6 << 20, (11 << 20) - 1))
+        .body(data[6 << 20..11 << 20].to_vec())
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(
+        r.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let loc = location(&r, &c.node_url(0));
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    let r = client
+        .put(format!("{loc}{sep}digest={digest}"))
+        .header("content-type", "application/octet-stream")
+        .body(data[11 << 20..].to_vec())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let body = client
+        .get(format!("{}/v2/nodes/resume/blobs/{digest}", c.node_url(2)))
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(digest_of(&body), digest);
 }

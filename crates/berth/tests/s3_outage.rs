@@ -91,7 +91,11 @@ async fn an_s3_outage_answers_503_and_berth_recovers_by_itself() {
     let started = Instant::now();
     let r = t.get(&format!("/v2/steady/app/blobs/{digest}")).await;
     oci_unavailable(r, "blob GET").await;
-    assert!(started.elapsed() < Duration::from_secs(10), "answered in {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered in {:?}",
+        started.elapsed()
+    );
     // Uploading needs it too.
     let loc = t.start_upload("steady/app").await;
     let r = t
@@ -119,7 +123,10 @@ async fn an_s3_outage_answers_503_and_berth_recovers_by_itself() {
     let _relay = Relay::start(relay_addr, garage_addr()).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while t.get("/readyz").await.status() != StatusCode::OK {
-        assert!(Instant::now() < deadline, "not ready again after the outage");
+        assert!(
+            Instant::now() < deadline,
+            "not ready again after the outage"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let body = t
@@ -131,7 +138,9 @@ async fn an_s3_outage_answers_503_and_berth_recovers_by_itself() {
     assert_eq!(&body[..], &layer[..]);
     let again = t.push_blob("steady/app", b"stored after the outage").await;
     assert_eq!(
-        t.get(&format!("/v2/steady/app/blobs/{again}")).await.status(),
+        t.get(&format!("/v2/steady/app/blobs/{again}"))
+            .await
+            .status(),
         StatusCode::OK
     );
 }
