@@ -140,6 +140,8 @@ pub struct Registry {
     config: Arc<RegistryConfig>,
     pulls: Arc<PullCounter>,
     reserve: Option<Arc<SpaceReserve>>,
+    /// This node's name in leases: random per process.
+    node_id: Arc<str>,
 }
 
 /// Errors that may say the disk is full (see [`Registry::freeing`]).
@@ -184,6 +186,7 @@ impl Registry {
             config: Arc::new(config),
             pulls: Arc::new(PullCounter::default()),
             reserve: None,
+            node_id: uuid::Uuid::new_v4().simple().to_string().into(),
         }
     }
 
@@ -258,6 +261,16 @@ impl Registry {
     /// The metadata store.
     pub fn meta(&self) -> &Arc<dyn MetaStore> {
         &self.meta
+    }
+
+    /// Take or renew the lease `name` for this node for `ttl`: scheduled
+    /// work that one node at a time should do runs only where this is true.
+    pub async fn try_lease(&self, name: &str, ttl: Duration) -> Result<bool> {
+        let now = now_millis();
+        Ok(self
+            .meta
+            .try_lease(name, &self.node_id, now, now + ttl.as_millis() as i64)
+            .await?)
     }
 
     /// The blob storage.

@@ -367,6 +367,9 @@ pub trait MetaStore: Send + Sync + Debug {
     /// collector leaves a blob with that digest alone while the session
     /// lives.
     async fn pin_upload(&self, id: &str, digest: &Digest) -> MetaResult<UploadPin>;
+    /// Take (or renew) the lease `name` for `owner` until `until`, unless
+    /// another owner holds it past `now`. Returns whether `owner` holds it.
+    async fn try_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> MetaResult<bool>;
     /// Number of upload sessions in progress.
     async fn upload_count(&self) -> MetaResult<i64>;
     /// Upload sessions idle since before `before`.

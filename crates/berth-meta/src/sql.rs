@@ -498,6 +498,21 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn try_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> MetaResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO leases (name, owner, until) VALUES ($1, $2, $4) \
+                     ON CONFLICT (name) DO UPDATE SET owner = $2, until = $4 \
+                     WHERE leases.until < $3 OR leases.owner = $2",
+                )
+                .bind(name)
+                .bind(owner)
+                .bind(now)
+                .bind(until)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn upload_state(&self, id: &str) -> MetaResult<Option<(i64, Option<String>)>> {
                 Ok(sqlx::query_as("SELECT state_version, state FROM uploads WHERE id = $1")
                     .bind(id)

@@ -349,7 +349,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         )));
     }
     if !config.gc.to_core().interval.is_zero() {
-        jobs.push(tokio::spawn(gc_job(collector.clone())));
+        jobs.push(tokio::spawn(gc_job(collector.clone(), registry.clone())));
     }
     tracing::info!(
         %addr,
@@ -445,6 +445,19 @@ async fn retention_job(management: Management, every: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // One node per interval: the one holding the lease.
+        match management
+            .registry()
+            .try_lease("retention", every / 2)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot take the retention lease");
+                continue;
+            }
+        }
         match management.run_all_retention().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(tags_deleted = n, "retention rules applied"),
@@ -470,12 +483,22 @@ async fn trim_memory_job() {
 }
 
 /// The scheduled garbage collection. The first run waits one interval.
-async fn gc_job(collector: Collector) {
+async fn gc_job(collector: Collector, registry: Registry) {
     let every = collector.config().interval;
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // One node per interval: the one holding the lease (runs on other
+        // nodes would be safe, only wasted).
+        match registry.try_lease("gc", every / 2).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot take the collection lease");
+                continue;
+            }
+        }
         // A run's own failure is recorded, audited and logged by the collector.
         if let Err(e) = collector.run_scheduled().await {
             tracing::error!(error = %e, "scheduled garbage collection could not run");

@@ -1251,3 +1251,50 @@ mod protocol {
         super::claims_pins_and_links_exclude_each_other(super::Backend::Postgres).await;
     }
 }
+
+/// Scheduled collections and retention passes run on the node holding
+/// their lease: one holder at a time, renewable by it, free once it ends.
+async fn leases_have_one_holder_until_they_end(b: Backend) {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open_store(b, dir.path()).await;
+    assert!(store
+        .try_lease("gc", "node-a", 0, 1000)
+        .await
+        .expect("lease"));
+    assert!(!store
+        .try_lease("gc", "node-b", 500, 1500)
+        .await
+        .expect("lease"));
+    assert!(store
+        .try_lease("retention", "node-b", 500, 1500)
+        .await
+        .expect("lease"));
+    assert!(store
+        .try_lease("gc", "node-a", 600, 1600)
+        .await
+        .expect("renew"));
+    assert!(!store
+        .try_lease("gc", "node-b", 1599, 2599)
+        .await
+        .expect("lease"));
+    assert!(store
+        .try_lease("gc", "node-b", 1601, 2601)
+        .await
+        .expect("expired"));
+    assert!(!store
+        .try_lease("gc", "node-a", 1700, 2700)
+        .await
+        .expect("lease"));
+}
+
+mod leases {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::leases_have_one_holder_until_they_end(super::Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::leases_have_one_holder_until_they_end(super::Backend::Postgres).await;
+    }
+}
