@@ -166,4 +166,9 @@ pub trait BlobStore: Send + Sync + Debug {
     async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>, BlobError>;
     /// Whether the storage is reachable and writable.
     async fn ping(&self) -> Result<(), BlobError>;
+    /// A short-lived URL a client may download the blob from directly, when
+    /// the backend offers one and is configured to (S3 with `redirect`).
+    async fn download_url(&self, _digest: &Digest) -> Result<Option<String>, BlobError> {
+        Ok(None)
+    }
 }

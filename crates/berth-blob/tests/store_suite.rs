@@ -101,6 +101,7 @@ fn s3_config(endpoint: String, prefix: String) -> S3Config {
         access_key_id: env("BERTH_TEST_S3_ACCESS_KEY_ID"),
         secret_access_key: env("BERTH_TEST_S3_SECRET_ACCESS_KEY"),
         part_size: berth_blob::S3_MIN_PART_SIZE,
+        redirect: None,
     }
 }
 

@@ -349,6 +349,17 @@ impl Registry {
     /// `range` is `(start, end)` where `end` may be open (`None`), or a suffix
     /// length given as `(None, Some(n))`. `chunk` gives the size of the
     /// chunks to read for a body of so many bytes.
+    /// Where the client may download a blob of `repo` directly (a presigned
+    /// URL of the bucket), when storage offers it; `None` to stream it.
+    pub async fn blob_download_url(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        self.blob_size(repo, digest).await?;
+        Ok(self.blobs.download_url(digest).await?)
+    }
+
     pub async fn open_blob(
         &self,
         repo: &RepoName,

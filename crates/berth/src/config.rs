@@ -196,6 +196,12 @@ pub struct S3Section {
     /// Part size in MiB, at least 5 (`BERTH_S3_PART_SIZE_MIB`; default 8).
     /// An upload holds at most two parts in memory.
     pub part_size_mib: usize,
+    /// Answer blob downloads with a 307 to a presigned URL of the bucket,
+    /// except for clients under the external bandwidth cap
+    /// (`BERTH_S3_REDIRECT`; default false).
+    pub redirect: bool,
+    /// How long those URLs stay valid (`BERTH_S3_REDIRECT_SECS`; default 300).
+    pub redirect_secs: u64,
 }
 
 impl Default for S3Section {
@@ -209,6 +215,8 @@ impl Default for S3Section {
             access_key_id: String::new(),
             secret_access_key: Secret::new(""),
             part_size_mib: 8,
+            redirect: false,
+            redirect_secs: 300,
         }
     }
 }
@@ -225,6 +233,9 @@ impl S3Section {
             access_key_id: self.access_key_id.clone(),
             secret_access_key: self.secret_access_key.expose().to_owned(),
             part_size: self.part_size_mib << 20,
+            redirect: self
+                .redirect
+                .then(|| Duration::from_secs(self.redirect_secs)),
         }
     }
 }
@@ -542,6 +553,8 @@ impl Config {
             "BERTH_S3_ACCESS_KEY_ID" => self.storage.s3.access_key_id = value.to_owned(),
             "BERTH_S3_SECRET_ACCESS_KEY" => self.storage.s3.secret_access_key = Secret::new(value),
             "BERTH_S3_PART_SIZE_MIB" => self.storage.s3.part_size_mib = parse(key, value)?,
+            "BERTH_S3_REDIRECT" => self.storage.s3.redirect = parse(key, value)?,
+            "BERTH_S3_REDIRECT_SECS" => self.storage.s3.redirect_secs = parse(key, value)?,
             "BERTH_STORAGE_RESERVE_BYTES" => self.storage.reserve_bytes = Some(parse(key, value)?),
             "BERTH_TLS_CERT" | "BERTH_TLS_KEY" => {
                 let tls = self.tls.get_or_insert_with(|| TlsConfig {
@@ -646,6 +659,11 @@ impl Config {
             }
             if s3.part_size_mib < 5 || s3.part_size_mib > 5 * 1024 {
                 bail!("storage.s3.part_size_mib must be between 5 and 5120 (S3's part sizes)");
+            }
+            if s3.redirect && !(1..=7 * 86_400).contains(&s3.redirect_secs) {
+                bail!(
+                    "storage.s3.redirect_secs must be between 1 and 604800 (a week, S3's longest)"
+                );
             }
             if s3.access_key_id.is_empty() != s3.secret_access_key.expose().is_empty() {
                 bail!("storage.s3 needs both access_key_id and secret_access_key, or neither");

@@ -25,6 +25,7 @@ use berth_oci::{Algorithm, Digest};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
+use object_store::signer::Signer;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
 
 use crate::{BlobError, BlobStore, ByteStream, UploadJournal};
@@ -54,6 +55,9 @@ pub struct S3Config {
     /// Size of every part but the last, at least [`MIN_PART_SIZE`]. An
     /// upload holds at most two parts in memory: one filling, one sending.
     pub part_size: usize,
+    /// Let clients download from the bucket directly, through presigned
+    /// URLs valid this long (`None`: Berth streams every download).
+    pub redirect: Option<Duration>,
 }
 
 impl fmt::Debug for S3Config {
@@ -67,6 +71,7 @@ impl fmt::Debug for S3Config {
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"[redacted]")
             .field("part_size", &self.part_size)
+            .field("redirect", &self.redirect)
             .finish()
     }
 }
@@ -83,6 +88,7 @@ struct Inner {
     part_size: usize,
     journal: Arc<dyn UploadJournal>,
     bucket: String,
+    redirect: Option<Duration>,
 }
 
 impl fmt::Debug for S3BlobStore {
@@ -133,6 +139,7 @@ impl S3BlobStore {
                 part_size: config.part_size,
                 journal,
                 bucket: config.bucket.clone(),
+                redirect: config.redirect,
             }),
         })
     }
@@ -339,6 +346,19 @@ impl BlobStore for S3BlobStore {
         Ok(latest.into_iter().collect())
     }
 
+    async fn download_url(&self, digest: &Digest) -> Result<Option<String>, BlobError> {
+        let Some(valid) = self.inner.redirect else {
+            return Ok(None);
+        };
+        let url = self
+            .inner
+            .store
+            .signed_url(reqwest::Method::GET, &self.blob_key(digest), valid)
+            .await
+            .map_err(storage_error)?;
+        Ok(Some(url.to_string()))
+    }
+
     async fn ping(&self) -> Result<(), BlobError> {
         self.inner
             .store
@@ -364,6 +384,7 @@ mod tests {
             access_key_id: "GKid".into(),
             secret_access_key: "very-secret".into(),
             part_size: MIN_PART_SIZE,
+            redirect: None,
         };
         let text = format!("{config:?}");
         assert!(

@@ -1,8 +1,9 @@
-//! The S3 service going away and coming back under a running server: clear
-//! 503s in the protocol's format while it is gone, what lives only in the
-//! database keeps working, nothing stored is lost, and Berth recovers by
-//! itself. The outage is a TCP relay in front of Garage that the test stops
-//! and starts again on the same port.
+//! S3 storage under a running server: the service going away and coming
+//! back (clear 503s in the protocol's format while it is gone, what lives
+//! only in the database keeps working, nothing stored is lost, and Berth
+//! recovers by itself; the outage is a TCP relay in front of Garage that the
+//! test stops and starts again on the same port), and downloads redirected
+//! to presigned URLs of the bucket.
 
 mod common;
 
@@ -143,4 +144,61 @@ async fn an_s3_outage_answers_503_and_berth_recovers_by_itself() {
             .status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_redirect_to_the_bucket_except_for_capped_clients() {
+    let t = TestServer::start_with(Backend::PostgresS3, |c| {
+        c.storage.s3.redirect = true;
+        c.storage.s3.redirect_secs = 60;
+    })
+    .await;
+    let layer = b"a layer served by the bucket itself";
+    t.push_image("direct/app", "v1", layer).await;
+    let digest = sha256(layer);
+    let r = t.get(&format!("/v2/direct/app/blobs/{digest}")).await;
+    assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(header(&r, "docker-content-digest"), digest);
+    let location = header(&r, "location");
+    assert!(
+        location.starts_with(&std::env::var("BERTH_TEST_S3_ENDPOINT").expect("endpoint"))
+            && location.contains("X-Amz-Signature="),
+        "{location}"
+    );
+    // The presigned URL needs no credentials, and serves the bytes.
+    let body = anonymous_client()
+        .get(&location)
+        .send()
+        .await
+        .expect("bucket")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(&body[..], &layer[..]);
+    // Visibility is still Berth's: a blob the repository cannot see is 404.
+    let r = t.get(&format!("/v2/direct/other/blobs/{digest}")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // docker follows the redirect.
+    let ctx = tempfile::tempdir().expect("ctx");
+    let host = t.base.trim_start_matches("http://").to_owned();
+    let image = format!("{host}/direct/pulled:v1");
+    common::cli::docker_build(ctx.path(), &image, &[("f.txt", "through the bucket\n")]).await;
+    common::cli::docker_login(&t, "admin", ADMIN_PASSWORD).await;
+    common::cli::run("docker", &["push", &image]).await;
+    common::cli::run("docker", &["rmi", &image]).await;
+    common::cli::run("docker", &["pull", &image]).await;
+    common::cli::run("docker", &["rmi", &image]).await;
+    common::cli::run("docker", &["logout", &host]).await;
+
+    // An external client under the bandwidth cap is streamed, capped.
+    let capped = TestServer::start_with(Backend::PostgresS3, |c| {
+        c.storage.s3.redirect = true;
+        c.network.internal_networks = vec!["192.0.2.0/24".into()];
+        c.network.external_bandwidth = 1 << 20;
+    })
+    .await;
+    capped.push_image("direct/app", "v1", layer).await;
+    let r = capped.get(&format!("/v2/direct/app/blobs/{digest}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(&r.bytes().await.expect("body")[..], &layer[..]);
 }
