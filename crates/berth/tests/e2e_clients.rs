@@ -308,6 +308,14 @@ async fn podman_login_and_multi_arch_manifest_list(b: Backend) {
     let root = work.path().join("root").display().to_string();
     let runroot = work.path().join("run").display().to_string();
     let authfile = work.path().join("auth.json").display().to_string();
+    // A docker configuration of its own: podman also reads docker's, where
+    // a concurrent test's `docker login` may hold an identity token that
+    // podman refuses (README, Troubleshooting).
+    let docker_config = work.path().join("docker");
+    std::fs::create_dir_all(&docker_config).expect("mkdir");
+    std::fs::write(docker_config.join("config.json"), "{}").expect("docker config");
+    let docker_config = docker_config.display().to_string();
+    let env = [("DOCKER_CONFIG", docker_config.as_str())];
     let podman = |args: Vec<String>| {
         let mut all: Vec<String> = [
             "--root",
@@ -323,7 +331,7 @@ async fn podman_login_and_multi_arch_manifest_list(b: Backend) {
         all.extend(args);
         async move {
             let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            run("podman", &refs).await
+            run_full("podman", &refs, &env, None).await
         }
     };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
@@ -340,7 +348,7 @@ async fn podman_login_and_multi_arch_manifest_list(b: Backend) {
                 "--password-stdin",
                 &host,
             ];
-            try_run("podman", &args, &[], Some(password)).await
+            try_run("podman", &args, &env, Some(password)).await
         }
     };
     let out = login(ADMIN_PASSWORD).await;

@@ -341,6 +341,14 @@ async fn podman_pushes_a_multi_arch_index_through_the_load_balancer() {
     let root = work.path().join("root").display().to_string();
     let runroot = work.path().join("run").display().to_string();
     let authfile = work.path().join("auth.json").display().to_string();
+    // A docker configuration of its own: podman also reads docker's, where
+    // a concurrent test's `docker login` may hold an identity token that
+    // podman refuses (README, Troubleshooting).
+    let docker_config = work.path().join("docker");
+    std::fs::create_dir_all(&docker_config).expect("mkdir");
+    std::fs::write(docker_config.join("config.json"), "{}").expect("docker config");
+    let docker_config = docker_config.display().to_string();
+    let env = [("DOCKER_CONFIG", docker_config.as_str())];
     let podman = |args: &[&str]| {
         let mut all: Vec<String> = [
             "--root",
@@ -356,7 +364,7 @@ async fn podman_pushes_a_multi_arch_index_through_the_load_balancer() {
         all.extend(args.iter().map(|s| s.to_string()));
         async move {
             let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            run("podman", &refs).await
+            run_full("podman", &refs, &env, None).await
         }
     };
     let login = try_run(
@@ -371,7 +379,7 @@ async fn podman_pushes_a_multi_arch_index_through_the_load_balancer() {
             "--password-stdin",
             &c.lb_host(),
         ],
-        &[],
+        &env,
         Some(ADMIN_PASSWORD),
     )
     .await;
@@ -460,12 +468,7 @@ async fn a_chunked_upload_moves_from_node_to_node() {
         (10 << 20, 11 << 20, 0),
     ];
     for (start, end, next) in pieces {
-        let r = client
-            .patch(&loc)
-            .header("content-type", "application/octet-stream")
-            .header("content-range", format!("{start}-{}", end - 1))
-            .body(data[start..end].to_vec())
-            .send()
+        let r = send_chunk(&client, &loc, start, &data[start..end])
             .await
             .expect("patch");
         assert_eq!(
@@ -482,17 +485,14 @@ async fn a_chunked_upload_moves_from_node_to_node() {
             assert_eq!(status.headers()["range"], format!("0-{}", end - 1).as_str());
         }
     }
-    let sep = if loc.contains('?') { '&' } else { '?' };
-    let r = client
-        .put(format!(
-            "{}{sep}digest={digest}",
-            location_on(&loc, &c.node_url(1))
-        ))
-        .header("content-type", "application/octet-stream")
-        .body(data[11 << 20..].to_vec())
-        .send()
-        .await
-        .expect("put");
+    let r = finish_upload(
+        &client,
+        &location_on(&loc, &c.node_url(1)),
+        &digest,
+        &data[11 << 20..],
+    )
+    .await
+    .expect("put");
     assert_eq!(
         r.status(),
         StatusCode::CREATED,
@@ -519,6 +519,41 @@ async fn a_chunked_upload_moves_from_node_to_node() {
 fn location_on(loc: &str, base: &str) -> String {
     let path = loc.splitn(4, '/').nth(3).unwrap_or_default();
     format!("{base}/{path}")
+}
+
+/// PATCH `bytes` to the upload at `loc`, as the chunk starting at `start`.
+async fn send_chunk(
+    client: &reqwest::Client,
+    loc: &str,
+    start: usize,
+    bytes: &[u8],
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .patch(loc)
+        .header("content-type", "application/octet-stream")
+        .header(
+            "content-range",
+            format!("{start}-{}", start + bytes.len() - 1),
+        )
+        .body(bytes.to_vec())
+        .send()
+        .await
+}
+
+/// PUT the last `bytes` of the upload at `loc` with its `digest`.
+async fn finish_upload(
+    client: &reqwest::Client,
+    loc: &str,
+    digest: &str,
+    bytes: &[u8],
+) -> reqwest::Result<reqwest::Response> {
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    client
+        .put(format!("{loc}{sep}digest={digest}"))
+        .header("content-type", "application/octet-stream")
+        .body(bytes.to_vec())
+        .send()
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -674,13 +709,7 @@ async fn push_blob_with_retries(lb: &str, repo: &str, data: &[u8]) -> u32 {
         }
         let loc = location(&r, lb);
         let half = data.len() / 2;
-        let patched = client
-            .patch(&loc)
-            .header("content-type", "application/octet-stream")
-            .header("content-range", format!("0-{}", half - 1))
-            .body(data[..half].to_vec())
-            .send()
-            .await;
+        let patched = send_chunk(&client, &loc, 0, &data[..half]).await;
         let loc = match patched {
             Ok(r) if r.status() == StatusCode::ACCEPTED => location(&r, lb),
             _ => {
@@ -688,13 +717,7 @@ async fn push_blob_with_retries(lb: &str, repo: &str, data: &[u8]) -> u32 {
                 continue;
             }
         };
-        let sep = if loc.contains('?') { '&' } else { '?' };
-        let put = client
-            .put(format!("{loc}{sep}digest={digest}"))
-            .header("content-type", "application/octet-stream")
-            .body(data[half..].to_vec())
-            .send()
-            .await;
+        let put = finish_upload(&client, &loc, &digest, &data[half..]).await;
         match put {
             Ok(r) if r.status() == StatusCode::CREATED => return attempts,
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -858,12 +881,7 @@ async fn an_upload_resumes_on_another_node_after_its_node_dies_mid_request() {
         .expect("post");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let loc = location(&r, &c.node_url(1));
-    let r = client
-        .patch(&loc)
-        .header("content-type", "application/octet-stream")
-        .header("content-range", format!("0-{}", (6 << 20) - 1))
-        .body(data[..6 << 20].to_vec())
-        .send()
+    let r = send_chunk(&client, &loc, 0, &data[..6 << 20])
         .await
         .expect("patch");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
@@ -906,14 +924,14 @@ async fn an_upload_resumes_on_another_node_after_its_node_dies_mid_request() {
         status.headers()["range"],
         format!("0-{}", (6 << 20) - 1).as_str()
     );
-    let r = client
-        .patch(location_on(&loc, &c.node_url(2)))
-        .header("content-type", "application/octet-stream")
-        .header("content-range", format!("{}-{}", 6 << 20, (11 << 20) - 1))
-        .body(data[6 << 20..11 << 20].to_vec())
-        .send()
-        .await
-        .expect("patch");
+    let r = send_chunk(
+        &client,
+        &location_on(&loc, &c.node_url(2)),
+        6 << 20,
+        &data[6 << 20..11 << 20],
+    )
+    .await
+    .expect("patch");
     assert_eq!(
         r.status(),
         StatusCode::ACCEPTED,
@@ -921,12 +939,7 @@ async fn an_upload_resumes_on_another_node_after_its_node_dies_mid_request() {
         r.text().await.unwrap_or_default()
     );
     let loc = location(&r, &c.node_url(0));
-    let sep = if loc.contains('?') { '&' } else { '?' };
-    let r = client
-        .put(format!("{loc}{sep}digest={digest}"))
-        .header("content-type", "application/octet-stream")
-        .body(data[11 << 20..].to_vec())
-        .send()
+    let r = finish_upload(&client, &loc, &digest, &data[11 << 20..])
         .await
         .expect("put");
     assert_eq!(

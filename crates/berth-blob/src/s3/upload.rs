@@ -360,14 +360,7 @@ pub(super) async fn commit(
     let size = hasher.len();
     let same_algorithm = hasher.algorithm() == expected.algorithm();
     if same_algorithm {
-        let actual = hasher.finish();
-        if &actual != expected {
-            store.discard(id, &state).await?;
-            return Err(BlobError::DigestMismatch {
-                expected: expected.clone(),
-                actual,
-            });
-        }
+        verify(store, id, &state, expected, hasher.finish()).await?;
     }
     let target = store.blob_key(expected);
     if same_algorithm && store.head_size(&target).await? == Some(size) {
@@ -436,14 +429,7 @@ pub(super) async fn commit(
         while let Some(chunk) = stream.next().await {
             hasher.update(&chunk?);
         }
-        let actual = hasher.finish();
-        if &actual != expected {
-            store.discard(id, &state).await?;
-            return Err(BlobError::DigestMismatch {
-                expected: expected.clone(),
-                actual,
-            });
-        }
+        verify(store, id, &state, expected, hasher.finish()).await?;
     }
     store
         .inner
@@ -454,6 +440,25 @@ pub(super) async fn commit(
     store.delete_staged(id, &state.staged).await;
     store.delete_key(&data).await?;
     Ok(size)
+}
+
+/// Refuse a digest mismatch, discarding everything the upload stored (the
+/// multipart upload is aborted, so no orphan parts remain).
+async fn verify(
+    store: &S3BlobStore,
+    id: &str,
+    state: &State,
+    expected: &Digest,
+    actual: Digest,
+) -> Result<(), BlobError> {
+    if &actual == expected {
+        return Ok(());
+    }
+    store.discard(id, state).await?;
+    Err(BlobError::DigestMismatch {
+        expected: expected.clone(),
+        actual,
+    })
 }
 
 pub(super) async fn delete(store: &S3BlobStore, id: &str) -> Result<bool, BlobError> {
