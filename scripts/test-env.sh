@@ -114,7 +114,8 @@ unset -f garage
 # moto (PyPI) refuses parts under 5 MiB as AWS does, which Garage accepts.
 moto_version=5.2.5
 export BERTH_TEST_MOTO_ENDPOINT=http://127.0.0.1:39905
-if ! "$BERTH_TEST_DIR/moto-venv/bin/pip" show moto 2>/dev/null | grep -q "^Version: $moto_version"; then
+# (Read whole, not with grep -q: under pipefail pip's broken pipe would fail the test.)
+if [ "$("$BERTH_TEST_DIR/moto-venv/bin/pip" show moto 2>/dev/null | sed -n 's/^Version: //p')" != "$moto_version" ]; then
   echo "test-env: installing moto $moto_version"
   python3 -m venv "$BERTH_TEST_DIR/moto-venv"
   "$BERTH_TEST_DIR/moto-venv/bin/pip" install -q "moto[server]==$moto_version"
