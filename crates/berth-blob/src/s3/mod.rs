@@ -294,11 +294,12 @@ impl BlobStore for S3BlobStore {
                 continue;
             }
             out.push((digest, meta.size));
+            // S3 lists in key order, which is digest order: a page ends
+            // here rather than after listing the rest of the bucket.
+            if out.len() >= limit {
+                break;
+            }
         }
-        // S3 lists in key order, which is digest order; sorting keeps this
-        // true for services that do not.
-        out.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        out.truncate(limit);
         Ok(out)
     }
 
