@@ -556,6 +556,23 @@ async fn finish_upload(
         .await
 }
 
+/// Wait until `node` refuses `client`'s credentials; fail after 5 s.
+async fn refused_within_5s(client: &reqwest::Client, node: &str, what: &str) {
+    let changed = Instant::now();
+    loop {
+        let r = client.get(format!("{node}/v2/")).send().await.expect("v2");
+        if r.status() == StatusCode::UNAUTHORIZED {
+            return;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(5),
+            "{node} still accepts {what} {:?} after the change",
+            changed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_changed_on_one_node_stops_working_on_the_others() {
     let c = Cluster::start(3).await;
@@ -592,23 +609,7 @@ async fn a_password_changed_on_one_node_stops_working_on_the_others() {
         "{}",
         r.text().await.unwrap_or_default()
     );
-    let changed = Instant::now();
-    loop {
-        let r = old
-            .get(format!("{}/v2/", c.node_url(1)))
-            .send()
-            .await
-            .expect("v2");
-        if r.status() == StatusCode::UNAUTHORIZED {
-            break;
-        }
-        assert!(
-            changed.elapsed() < Duration::from_secs(5),
-            "node 1 still accepts the old password {:?} after the change",
-            changed.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    refused_within_5s(&old, &c.node_url(1), "the old password").await;
     let new = client_as("mover", "second-password");
     let r = new
         .get(format!("{}/v2/", c.node_url(1)))
@@ -629,22 +630,7 @@ async fn a_password_changed_on_one_node_stops_working_on_the_others() {
         "{}",
         r.text().await.unwrap_or_default()
     );
-    let disabled = Instant::now();
-    loop {
-        let r = new
-            .get(format!("{}/v2/", c.node_url(1)))
-            .send()
-            .await
-            .expect("v2");
-        if r.status() == StatusCode::UNAUTHORIZED {
-            break;
-        }
-        assert!(
-            disabled.elapsed() < Duration::from_secs(5),
-            "still accepted"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    refused_within_5s(&new, &c.node_url(1), "a disabled account").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
