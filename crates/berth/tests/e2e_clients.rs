@@ -161,20 +161,7 @@ async fn docker_build_push_remove_pull_by_tag_and_digest(b: Backend) {
     run("docker", &["pull", &tagged]).await;
     let by_digest = format!("{image}@{digest}");
     run("docker", &["pull", &by_digest]).await;
-    let inspect = stdout(
-        &run(
-            "docker",
-            &[
-                "image",
-                "inspect",
-                "--format",
-                "{{len .RootFS.Layers}}",
-                &by_digest,
-            ],
-        )
-        .await,
-    );
-    assert_eq!(inspect.trim(), "4");
+    assert_eq!(docker_layers(&by_digest).await, 4);
     run("docker", &["rmi", "-f", &tagged, &by_digest]).await;
     run("docker", &["logout", &host(&t)]).await;
 }
@@ -305,52 +292,18 @@ async fn docker_login_with_every_kind_of_credential(b: Backend) {
 async fn podman_login_and_multi_arch_manifest_list(b: Backend) {
     let t = TestServer::start(b).await;
     let work = tempfile::tempdir().expect("dir");
-    let root = work.path().join("root").display().to_string();
-    let runroot = work.path().join("run").display().to_string();
-    let authfile = work.path().join("auth.json").display().to_string();
-    // A docker configuration of its own: podman also reads docker's, where
-    // a concurrent test's `docker login` may hold an identity token that
-    // podman refuses (README, Troubleshooting).
-    let docker_config = work.path().join("docker");
-    std::fs::create_dir_all(&docker_config).expect("mkdir");
-    std::fs::write(docker_config.join("config.json"), "{}").expect("docker config");
-    let docker_config = docker_config.display().to_string();
-    let env = [("DOCKER_CONFIG", docker_config.as_str())];
+    let pm = Podman::new(work.path());
+    let authfile = pm.authfile.clone();
     let podman = |args: Vec<String>| {
-        let mut all: Vec<String> = [
-            "--root",
-            &root,
-            "--runroot",
-            &runroot,
-            "--storage-driver",
-            "vfs",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        all.extend(args);
+        let pm = &pm;
         async move {
-            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            run_full("podman", &refs, &env, None).await
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            pm.run(&refs).await
         }
     };
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
-    let login = |password: &'static str| {
-        let (authfile, host) = (authfile.clone(), host(&t));
-        async move {
-            let args = [
-                "login",
-                "--tls-verify=false",
-                "--authfile",
-                &authfile,
-                "-u",
-                "admin",
-                "--password-stdin",
-                &host,
-            ];
-            try_run("podman", &args, &env, Some(password)).await
-        }
-    };
+    let registry = host(&t);
+    let login = |password: &'static str| pm.login(&registry, password);
     let out = login(ADMIN_PASSWORD).await;
     assert!(out.status.success(), "podman login: {}", stderr(&out));
     let bad = login("wrong-password").await;

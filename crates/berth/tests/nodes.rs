@@ -303,20 +303,7 @@ async fn docker_push_and_pull_through_the_load_balancer() {
     run("docker", &["push", &tagged]).await;
     run("docker", &["rmi", &tagged]).await;
     run("docker", &["pull", &tagged]).await;
-    let layers = stdout(
-        &run(
-            "docker",
-            &[
-                "image",
-                "inspect",
-                "--format",
-                "{{len .RootFS.Layers}}",
-                &tagged,
-            ],
-        )
-        .await,
-    );
-    assert_eq!(layers.trim(), "3");
+    assert_eq!(docker_layers(&tagged).await, 3);
     // Every node serves the manifest.
     for i in 0..3 {
         let r = admin()
@@ -338,51 +325,17 @@ async fn docker_push_and_pull_through_the_load_balancer() {
 async fn podman_pushes_a_multi_arch_index_through_the_load_balancer() {
     let c = Cluster::start(3).await;
     let work = tempfile::tempdir().expect("dir");
-    let root = work.path().join("root").display().to_string();
-    let runroot = work.path().join("run").display().to_string();
-    let authfile = work.path().join("auth.json").display().to_string();
-    // A docker configuration of its own: podman also reads docker's, where
-    // a concurrent test's `docker login` may hold an identity token that
-    // podman refuses (README, Troubleshooting).
-    let docker_config = work.path().join("docker");
-    std::fs::create_dir_all(&docker_config).expect("mkdir");
-    std::fs::write(docker_config.join("config.json"), "{}").expect("docker config");
-    let docker_config = docker_config.display().to_string();
-    let env = [("DOCKER_CONFIG", docker_config.as_str())];
+    let pm = Podman::new(work.path());
+    let authfile = pm.authfile.clone();
     let podman = |args: &[&str]| {
-        let mut all: Vec<String> = [
-            "--root",
-            &root,
-            "--runroot",
-            &runroot,
-            "--storage-driver",
-            "vfs",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        all.extend(args.iter().map(|s| s.to_string()));
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let pm = &pm;
         async move {
-            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            run_full("podman", &refs, &env, None).await
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            pm.run(&refs).await
         }
     };
-    let login = try_run(
-        "podman",
-        &[
-            "login",
-            "--tls-verify=false",
-            "--authfile",
-            &authfile,
-            "-u",
-            "admin",
-            "--password-stdin",
-            &c.lb_host(),
-        ],
-        &env,
-        Some(ADMIN_PASSWORD),
-    )
-    .await;
+    let login = pm.login(&c.lb_host(), ADMIN_PASSWORD).await;
     assert!(login.status.success(), "podman login: {}", stderr(&login));
     let ctx = work.path().join("ctx");
     std::fs::create_dir_all(&ctx).expect("mkdir");

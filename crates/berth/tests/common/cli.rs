@@ -99,3 +99,87 @@ pub async fn docker_build(ctx: &Path, reference: &str, files: &[(&str, &str)]) {
     )
     .await;
 }
+
+/// podman with storage (vfs), an auth file and a docker configuration of its
+/// own under one directory. The docker configuration matters: podman also
+/// reads docker's, where a concurrent test's `docker login` may hold an
+/// identity token that podman refuses (README, Troubleshooting).
+pub struct Podman {
+    root: String,
+    runroot: String,
+    docker_config: String,
+    /// The auth file `login` writes and pushes and pulls should name.
+    pub authfile: String,
+}
+
+impl Podman {
+    pub fn new(dir: &Path) -> Podman {
+        let docker_config = dir.join("docker");
+        std::fs::create_dir_all(&docker_config).expect("mkdir");
+        std::fs::write(docker_config.join("config.json"), "{}").expect("docker config");
+        let s = |p: std::path::PathBuf| p.display().to_string();
+        Podman {
+            root: s(dir.join("root")),
+            runroot: s(dir.join("run")),
+            docker_config: s(docker_config),
+            authfile: s(dir.join("auth.json")),
+        }
+    }
+
+    /// Run a podman command on this storage; it must succeed.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec![
+            "--root",
+            &self.root,
+            "--runroot",
+            &self.runroot,
+            "--storage-driver",
+            "vfs",
+        ];
+        all.extend_from_slice(args);
+        run_full(
+            "podman",
+            &all,
+            &[("DOCKER_CONFIG", &self.docker_config)],
+            None,
+        )
+        .await
+    }
+
+    /// `podman login` to `host` as admin with `password` into the auth file.
+    pub async fn login(&self, host: &str, password: &str) -> Output {
+        let args = [
+            "login",
+            "--tls-verify=false",
+            "--authfile",
+            &self.authfile,
+            "-u",
+            "admin",
+            "--password-stdin",
+            host,
+        ];
+        try_run(
+            "podman",
+            &args,
+            &[("DOCKER_CONFIG", &self.docker_config)],
+            Some(password),
+        )
+        .await
+    }
+}
+
+/// How many layers the docker engine's copy of `reference` has.
+pub async fn docker_layers(reference: &str) -> usize {
+    let out = run(
+        "docker",
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{len .RootFS.Layers}}",
+            reference,
+        ],
+    )
+    .await;
+    stdout(&out).trim().parse().expect("a layer count")
+}
