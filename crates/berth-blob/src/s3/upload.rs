@@ -244,63 +244,74 @@ pub(super) async fn append(
             return Err(BlobError::TooLarge { limit });
         }
         hasher.update(&chunk);
-        if gathered.capacity() == 0 {
+        // Parts are exactly the part size: a chunk that crosses a part's end
+        // is split there, and its rest starts the next part's buffer.
+        let mut rest: &[u8] = &chunk;
+        while !rest.is_empty() {
             let index = state.parts.len() + usize::from(sending.is_some());
-            gathered.reserve(store.part_size(index));
-        }
-        gathered_len += chunk.len();
-        gathered.extend_from_slice(&chunk);
-        let staged_len = staged_bytes(&state, start) as usize;
-        let index = state.parts.len() + usize::from(sending.is_some());
-        if staged_len + gathered_len < store.part_size(index) {
-            continue;
-        }
-        // A whole part: the staged segments, then this request's bytes.
-        if index >= MAX_PARTS {
-            return Err(BlobError::TooLarge {
-                limit: hasher.len(),
-            });
-        }
-        let multipart = match &state.multipart {
-            Some(m) => m.clone(),
-            None => {
-                // Saved before any part is sent, so no part is ever sent to
-                // a multipart upload that nothing knows.
-                let m = store
-                    .inner
-                    .store
-                    .create_multipart(&store.data_key(id))
-                    .await
-                    .map_err(storage_error)?;
-                state.multipart = Some(m.clone());
-                if !store.save(id, version, &state).await? {
-                    let _ = store
+            let part_size = store.part_size(index);
+            if gathered.capacity() == 0 {
+                gathered.reserve(part_size);
+            }
+            let staged_len = staged_bytes(&state, start) as usize;
+            let room = part_size.saturating_sub(staged_len + gathered_len);
+            let take = room.min(rest.len());
+            gathered.extend_from_slice(&rest[..take]);
+            gathered_len += take;
+            rest = &rest[take..];
+            if staged_len + gathered_len < part_size {
+                continue;
+            }
+            // A whole part: the staged segments, then this request's bytes.
+            if index >= MAX_PARTS {
+                if let Some(task) = sending {
+                    task.abort();
+                }
+                return Err(BlobError::TooLarge {
+                    limit: hasher.len(),
+                });
+            }
+            let multipart = match &state.multipart {
+                Some(m) => m.clone(),
+                None => {
+                    // Saved before any part is sent, so no part is ever sent
+                    // to a multipart upload that nothing knows.
+                    let m = store
                         .inner
                         .store
-                        .abort_multipart(&store.data_key(id), &m)
-                        .await;
-                    return Err(raced(store, id, start).await);
+                        .create_multipart(&store.data_key(id))
+                        .await
+                        .map_err(storage_error)?;
+                    state.multipart = Some(m.clone());
+                    if !store.save(id, version, &state).await? {
+                        let _ = store
+                            .inner
+                            .store
+                            .abort_multipart(&store.data_key(id), &m)
+                            .await;
+                        return Err(raced(store, id, start).await);
+                    }
+                    version += 1;
+                    m
                 }
-                version += 1;
-                m
-            }
-        };
-        let mut pieces = store.read_staged(id, &state.staged, start).await?;
-        folded.append(&mut state.staged);
-        pieces.push(std::mem::take(&mut gathered).freeze());
-        let part_len = (staged_len + gathered_len) as u64;
-        gathered_len = 0;
-        finish_sending(sending.take(), &mut state).await?;
-        state.part_bytes += sending_len;
-        sending_len = part_len;
-        let s3 = store.inner.store.clone();
-        let key = store.data_key(id);
-        let index = state.parts.len();
-        sending = Some(tokio::spawn(async move {
-            s3.put_part(&key, &multipart, index, PutPayload::from_iter(pieces))
-                .await
-                .map_err(storage_error)
-        }));
+            };
+            let mut pieces = store.read_staged(id, &state.staged, start).await?;
+            folded.append(&mut state.staged);
+            pieces.push(std::mem::take(&mut gathered).freeze());
+            let part_len = (staged_len + gathered_len) as u64;
+            gathered_len = 0;
+            finish_sending(sending.take(), &mut state).await?;
+            state.part_bytes += sending_len;
+            sending_len = part_len;
+            let s3 = store.inner.store.clone();
+            let key = store.data_key(id);
+            let index = state.parts.len();
+            sending = Some(tokio::spawn(async move {
+                s3.put_part(&key, &multipart, index, PutPayload::from_iter(pieces))
+                    .await
+                    .map_err(storage_error)
+            }));
+        }
     }
     finish_sending(sending.take(), &mut state).await?;
     state.part_bytes += sending_len;
