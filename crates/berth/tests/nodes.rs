@@ -235,6 +235,26 @@ impl Drop for Cluster {
     }
 }
 
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const INDEX_TYPES: &str =
+    "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// GET `repo:reference`'s manifest from node `i` as the administrator.
+async fn manifest_on(
+    c: &Cluster,
+    i: usize,
+    repo: &str,
+    reference: &str,
+    accept: &str,
+) -> reqwest::Response {
+    admin()
+        .get(format!("{}/v2/{repo}/manifests/{reference}", c.node_url(i)))
+        .header("accept", accept)
+        .send()
+        .await
+        .expect("manifest")
+}
+
 fn admin() -> reqwest::Client {
     client_as("admin", ADMIN_PASSWORD)
 }
@@ -306,15 +326,7 @@ async fn docker_push_and_pull_through_the_load_balancer() {
     assert_eq!(docker_layers(&tagged).await, 3);
     // Every node serves the manifest.
     for i in 0..3 {
-        let r = admin()
-            .get(format!("{}/v2/nodes/app/manifests/v1", c.node_url(i)))
-            .header(
-                "accept",
-                "application/vnd.docker.distribution.manifest.v2+json",
-            )
-            .send()
-            .await
-            .expect("get");
+        let r = manifest_on(&c, i, "nodes/app", "v1", DOCKER_MANIFEST).await;
         assert_eq!(r.status(), StatusCode::OK, "node {i}");
     }
     run("docker", &["rmi", "-f", &tagged]).await;
@@ -381,15 +393,7 @@ async fn podman_pushes_a_multi_arch_index_through_the_load_balancer() {
     ])
     .await;
     for i in 0..3 {
-        let r = admin()
-            .get(format!("{}/v2/nodes/multi/manifests/latest", c.node_url(i)))
-            .header(
-                "accept",
-                "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json",
-            )
-            .send()
-            .await
-            .expect("get");
+        let r = manifest_on(&c, i, "nodes/multi", "latest", INDEX_TYPES).await;
         assert_eq!(r.status(), StatusCode::OK, "node {i}");
         let index: serde_json::Value = r.json().await.expect("json");
         assert_eq!(
