@@ -4,7 +4,9 @@
 //! audit log and settings ([`DirectoryStore`]); and the paginated views,
 //! API tokens and console sessions of the management surfaces
 //! ([`ManagementStore`]); and what the garbage collector needs
-//! ([`GcStore`]).
+//! ([`GcStore`]); and, for a platform of several regions, where each
+//! blob's bytes are, the durable job queue and synchronization rules with
+//! their records ([`PlatformStore`]).
 //!
 //! [`MetaStore`] is the registry contract; [`SqliteStore`] (the embedded default) and
 //! [`PostgresStore`] implement it with the same SQL, each with its own
@@ -15,9 +17,11 @@
 
 mod directory;
 mod gc;
+pub mod platform;
 mod sql;
 mod sql_directory;
 mod sql_gc;
+mod sql_platform;
 mod sql_views;
 mod views;
 
@@ -32,6 +36,10 @@ pub use directory::{
 };
 pub use gc::{
     BlobClaim, GcCounts, GcPreview, GcRun, GcStore, LinkBatch, LinkCursor, NewGcRun, UploadPin,
+};
+pub use platform::{
+    ImageBlob, Job, JobCount, NewJob, NewSyncRecord, NewSyncRule, PlatformStore, RegionUsage,
+    SyncProgress, SyncRecord, SyncRecordQuery, SyncRule,
 };
 pub use sql::{PostgresStore, SqliteStore};
 pub use views::{
@@ -150,10 +158,18 @@ pub struct NewManifest {
     pub tag_limit: Option<TagLimit>,
     /// Patterns of tags that may not move once they exist (nor be evicted).
     pub immutable: Vec<String>,
-    /// Who pushes (for the audit log of evicted tags).
+    /// Who pushes (for the audit log: the push itself, evicted tags).
     pub actor: String,
+    /// From where, for the audit log.
+    pub client_addr: Option<String>,
     /// Push time, Unix milliseconds.
     pub now: i64,
+    /// Jobs the push triggers (replication to other regions), queued in
+    /// its transaction.
+    pub jobs: Vec<platform::NewJob>,
+    /// Synchronizations the push triggers, recorded and queued in its
+    /// transaction.
+    pub syncs: Vec<platform::NewSyncRecord>,
 }
 
 /// A size a manifest's descriptor declares for a blob or child manifest.

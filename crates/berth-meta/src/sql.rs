@@ -81,7 +81,7 @@ impl SqliteStore {
 
     /// Hold the collection lock shared: every SQLite write transaction
     /// already excludes the collector.
-    async fn gc_shared(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> MetaResult<()> {
+    pub(crate) async fn gc_shared(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> MetaResult<()> {
         Ok(())
     }
 
@@ -146,7 +146,9 @@ impl PostgresStore {
     }
 
     /// Hold the collection lock shared until the transaction ends.
-    async fn gc_shared(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> MetaResult<()> {
+    pub(crate) async fn gc_shared(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ) -> MetaResult<()> {
         sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
             .bind(GC_LOCK_KEY)
             .execute(&mut **tx)
@@ -767,6 +769,33 @@ macro_rules! sql_store {
                     .bind(m.now)
                     .execute(&mut *tx)
                     .await?;
+                }
+                // The audit entry of the push commits with it: who, what
+                // digest and tags, from where.
+                let tags: Vec<&str> = m.tags.iter().map(|t| t.as_str()).collect();
+                let detail = if tags.is_empty() {
+                    m.digest.to_string()
+                } else {
+                    format!("{} tags: {}", m.digest, tags.join(", "))
+                };
+                sqlx::query(
+                    "INSERT INTO audit_log (at, actor, action, target, detail, client_addr) \
+                     VALUES ($1, $2, 'image.push', $3, $4, $5)",
+                )
+                .bind(m.now)
+                .bind(&m.actor)
+                .bind(m.repo.as_str())
+                .bind(&detail)
+                .bind(m.client_addr.as_deref())
+                .execute(&mut *tx)
+                .await?;
+                // The work the push triggers commits with it.
+                for job in &m.jobs {
+                    // Already queued (an image pushed again): one job does.
+                    Self::insert_job(&mut tx, job, m.now).await?;
+                }
+                for sync in &m.syncs {
+                    Self::insert_sync(&mut tx, sync, m.now).await?;
                 }
                 tx.commit().await?;
                 Ok(PutManifestOutcome::Stored(evicted))
