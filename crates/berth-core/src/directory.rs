@@ -1093,6 +1093,28 @@ impl Directory {
         self.administered_namespace(actor, name).await
     }
 
+    /// Record an audit entry of a client's request, with its address.
+    pub async fn record_from(
+        &self,
+        actor: &Principal,
+        action: &str,
+        target: &str,
+        detail: &str,
+        client_addr: &str,
+    ) -> Result<()> {
+        self.store
+            .append_audit(
+                actor.name(),
+                action,
+                target,
+                detail,
+                Some(client_addr),
+                now_millis(),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Record an audit entry on behalf of another service.
     pub async fn record(
         &self,

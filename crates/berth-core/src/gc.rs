@@ -436,7 +436,7 @@ impl Collector {
                 .digest
                 .parse()
                 .map_err(|_| MetaError::Corrupt(format!("blob digest {}", claim.digest)))?;
-            self.blobs.delete(&digest).await?;
+            self.delete_everywhere(&digest).await?;
             self.store.gc_forget_blob(p.run, &claim.digest).await?;
             p.counts.blobs_deleted += 1;
             p.counts.bytes_reclaimed += claim.size;
@@ -444,13 +444,50 @@ impl Collector {
         p.report("blobs").await
     }
 
-    /// List the storage for objects no metadata knows; delete them unless
-    /// this is a dry run.
+    /// Delete a blob's bytes from every region's storage (one region's
+    /// store with a single region). A region whose storage fails keeps the
+    /// claim, and the next run tries again.
+    async fn delete_everywhere(&self, digest: &Digest) -> Result<(), GcError> {
+        let regions = self.registry.regions();
+        if !regions.is_multi() {
+            self.blobs.delete(digest).await?;
+            return Ok(());
+        }
+        for region in regions.all() {
+            region.blobs.delete(digest).await?;
+        }
+        Ok(())
+    }
+
+    /// List every region's storage for objects no metadata knows; delete
+    /// them unless this is a dry run.
     async fn sweep(&self, p: &mut Progress<'_>, dry_run: bool) -> Result<(), GcError> {
+        let stores: Vec<Arc<dyn BlobStore>> = if self.registry.regions().is_multi() {
+            self.registry
+                .regions()
+                .all()
+                .iter()
+                .map(|r| r.blobs.clone())
+                .collect()
+        } else {
+            vec![self.blobs.clone()]
+        };
+        for store in stores {
+            self.sweep_store(p, dry_run, store.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    async fn sweep_store(
+        &self,
+        p: &mut Progress<'_>,
+        dry_run: bool,
+        blobs: &dyn BlobStore,
+    ) -> Result<(), GcError> {
         let page = usize::try_from(self.config.batch.max(1)).unwrap_or(500);
         let mut after: Option<Digest> = None;
         loop {
-            let listed = self.blobs.list_blobs(after.as_ref(), page).await?;
+            let listed = blobs.list_blobs(after.as_ref(), page).await?;
             let done = listed.len() < page;
             for (digest, size) in &listed {
                 if self.registry.meta().blob_size(digest).await?.is_some() {
@@ -467,7 +504,7 @@ impl Collector {
                     .gc_claim_orphan(p.run, digest.as_str(), size, now_millis())
                     .await?
                 {
-                    self.blobs.delete(digest).await?;
+                    blobs.delete(digest).await?;
                     self.store.gc_forget_blob(p.run, digest.as_str()).await?;
                     p.counts.orphans_deleted += 1;
                     p.counts.bytes_reclaimed += size;

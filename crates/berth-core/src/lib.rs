@@ -16,6 +16,10 @@
 //!
 //! [`Collector`] is the online garbage collector.
 //!
+//! [`platform`] spans regions: per-region blob storage, replication and
+//! on-demand fetches between regions, synchronization rules and records,
+//! and the worker that runs the database's job queue.
+//!
 //! Layering: calls `berth-meta`, `berth-blob` and `berth-oci`; is called by the
 //! HTTP surfaces and the binary. It knows nothing of HTTP.
 
@@ -27,6 +31,7 @@ mod gc;
 mod journal;
 mod manage;
 pub mod password;
+pub mod platform;
 pub mod policy;
 mod pulls;
 mod registry;

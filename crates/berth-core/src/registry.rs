@@ -13,7 +13,14 @@ use berth_oci::{
 };
 use serde_json::{json, Map, Value};
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use berth_meta::{NewJob, NewSyncRecord, PlatformStore};
+use tokio::sync::{mpsc, watch, Notify};
+
 use crate::error::storage_full;
+use crate::platform::{channel_stream, PlatformStats, Region, Regions};
 use crate::policy::NamespacePolicy;
 use crate::reserve::SpaceReserve;
 use crate::{Fault, PullCounter, RegistryError};
@@ -119,6 +126,9 @@ pub struct ManifestPush<'a> {
     pub extra_tags: Vec<Tag>,
     /// Who pushes (for the audit log).
     pub actor: &'a str,
+    /// From where (for the audit log); `None` for Berth's own pushes
+    /// (synchronization).
+    pub client_addr: Option<&'a str>,
 }
 
 /// The result of a manifest push.
@@ -135,13 +145,25 @@ pub struct PushedManifest {
 /// The registry service.
 #[derive(Debug, Clone)]
 pub struct Registry {
-    meta: Arc<dyn MetaStore>,
-    blobs: Arc<dyn BlobStore>,
+    pub(crate) meta: Arc<dyn MetaStore>,
+    /// The local region's blob storage.
+    pub(crate) blobs: Arc<dyn BlobStore>,
     config: Arc<RegistryConfig>,
     pulls: Arc<PullCounter>,
     reserve: Option<Arc<SpaceReserve>>,
     /// This node's name in leases: random per process.
-    node_id: Arc<str>,
+    pub(crate) node_id: Arc<str>,
+    /// Every region's storage, and which is this node's.
+    pub(crate) regions: Arc<Regions>,
+    /// Blob locations, jobs and synchronization rules; absent only where a
+    /// registry is built without them (some unit tests).
+    pub(crate) platform: Option<Arc<dyn PlatformStore>>,
+    /// On-demand fetches from other regions in progress, by digest: later
+    /// pulls of the same blob wait for the first instead of fetching again.
+    fetches: Arc<Mutex<HashMap<String, watch::Receiver<bool>>>>,
+    pub(crate) stats: Arc<PlatformStats>,
+    /// Woken when a push queued jobs, so this node's worker starts at once.
+    pub(crate) jobs_queued: Arc<Notify>,
 }
 
 /// Errors that may say the disk is full (see [`Registry::freeing`]).
@@ -182,12 +204,46 @@ impl Registry {
     ) -> Self {
         Registry {
             meta,
-            blobs,
             config: Arc::new(config),
             pulls: Arc::new(PullCounter::default()),
             reserve: None,
             node_id: uuid::Uuid::new_v4().simple().to_string().into(),
+            regions: Arc::new(Regions::single(blobs.clone())),
+            blobs,
+            platform: None,
+            fetches: Arc::default(),
+            stats: Arc::default(),
+            jobs_queued: Arc::default(),
         }
+    }
+
+    /// Give the registry the platform's tables and its regions (this
+    /// node's region's storage becomes the one uploads go to).
+    pub fn with_platform(mut self, platform: Arc<dyn PlatformStore>, regions: Regions) -> Self {
+        self.blobs = regions.local().blobs.clone();
+        self.regions = Arc::new(regions);
+        self.platform = Some(platform);
+        self
+    }
+
+    /// The platform's regions.
+    pub fn regions(&self) -> &Regions {
+        &self.regions
+    }
+
+    /// The platform's tables, when configured.
+    pub fn platform(&self) -> Option<&Arc<dyn PlatformStore>> {
+        self.platform.as_ref()
+    }
+
+    /// What moved between regions.
+    pub fn platform_stats(&self) -> &PlatformStats {
+        &self.stats
+    }
+
+    /// This node's name in leases.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     /// Keep a space reserve on the database's disk (the embedded default),
@@ -373,13 +429,182 @@ impl Registry {
             Some(r) => Some(resolve_range(r, total)?),
         };
         let len = range.map_or(total, |(start, end)| end - start + 1);
-        match self.blobs.open_chunks(digest, range, chunk(len)).await? {
-            Some(body) => Ok(BlobRead { total, range, body }),
-            None => {
-                tracing::error!(%digest, "blob is in the metadata but missing from storage");
-                Err(RegistryError::BlobUnknown(digest.to_string()))
+        let chunk = chunk(len);
+        if let Some(body) = self.blobs.open_chunks(digest, range, chunk).await? {
+            return Ok(BlobRead { total, range, body });
+        }
+        if self.regions.is_multi() {
+            if let Some(body) = self
+                .open_elsewhere(repo, digest, total, range, chunk)
+                .await?
+            {
+                return Ok(BlobRead { total, range, body });
             }
         }
+        tracing::error!(%digest, "blob is in the metadata but missing from storage");
+        Err(RegistryError::BlobUnknown(digest.to_string()))
+    }
+
+    /// The regions to fetch a blob from, best first: those recorded as
+    /// holding it, then the others (a location may be unrecorded).
+    pub(crate) async fn sources(&self, digest: &Digest, except: &str) -> Result<Vec<Region>> {
+        let recorded = match &self.platform {
+            Some(p) => p.blob_locations(digest.as_str()).await?,
+            None => Vec::new(),
+        };
+        let mut sources: Vec<Region> = recorded
+            .iter()
+            .filter_map(|name| self.regions.get(name))
+            .filter(|r| r.name != except)
+            .cloned()
+            .collect();
+        for r in self.regions.all() {
+            if r.name != except && !sources.iter().any(|s| s.name == r.name) {
+                sources.push(r.clone());
+            }
+        }
+        Ok(sources)
+    }
+
+    /// Serve a blob this region does not hold yet from one that does. A
+    /// whole-blob read is kept here as it passes (one fetch however many
+    /// clients ask at once: later ones wait for it, then read it here); a
+    /// range is streamed from there while a fetch runs in the background.
+    async fn open_elsewhere(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        total: u64,
+        range: Option<(u64, u64)>,
+        chunk: usize,
+    ) -> Result<Option<ByteStream>> {
+        if self.platform.is_none() {
+            return Ok(None);
+        }
+        let local = self.regions.local().clone();
+        let sources = self.sources(digest, &local.name).await?;
+        // Who fetches: the first request; the others wait for it.
+        let waiting = self
+            .fetches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(digest.as_str())
+            .cloned();
+        if let Some(mut rx) = waiting {
+            if range.is_none() {
+                let _ = rx.wait_for(|done| *done).await;
+                if let Some(body) = self.blobs.open_chunks(digest, None, chunk).await? {
+                    return Ok(Some(body));
+                }
+            }
+            return self.stream_from(&sources, digest, range, chunk).await;
+        }
+        // Find a region that has it before starting the fetch.
+        let mut last_error = None;
+        let mut source = None;
+        for s in &sources {
+            match s.blobs.stat(digest).await {
+                Ok(Some(_)) => {
+                    source = Some(s.clone());
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let Some(source) = source else {
+            return match last_error {
+                Some(e) => Err(e.into()),
+                None => Ok(None),
+            };
+        };
+        let (done_tx, done_rx) = watch::channel(false);
+        let started_meanwhile = {
+            let mut fetches = self.fetches.lock().unwrap_or_else(|e| e.into_inner());
+            let taken = fetches.contains_key(digest.as_str());
+            if !taken {
+                fetches.insert(digest.to_string(), done_rx);
+            }
+            taken
+        };
+        if started_meanwhile {
+            return self.stream_from(&sources, digest, range, chunk).await;
+        }
+        self.stats
+            .on_demand_fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(%digest, from = %source.name, to = %local.name, "fetching a blob from another region on demand");
+        let (client_tx, client_rx) = mpsc::channel(4);
+        let client = range.is_none().then_some(client_tx);
+        let registry = self.clone();
+        let repo_name = repo.to_string();
+        let fetched = digest.clone();
+        let from = source.clone();
+        tokio::spawn(async move {
+            let result = registry
+                .copy_blob(&repo_name, &fetched, total, &from, &local, client)
+                .await;
+            if let Err(e) = &result {
+                tracing::warn!(digest = %fetched, from = %from.name, error = %e, "on-demand fetch failed");
+            }
+            registry
+                .fetches
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(fetched.as_str());
+            let _ = done_tx.send(true);
+        });
+        if range.is_none() {
+            return Ok(Some(channel_stream(client_rx)));
+        }
+        self.stream_from(&[source], digest, range, chunk).await
+    }
+
+    /// Stream a blob (or a range) from the first of `sources` that has it.
+    async fn stream_from(
+        &self,
+        sources: &[Region],
+        digest: &Digest,
+        range: Option<(u64, u64)>,
+        chunk: usize,
+    ) -> Result<Option<ByteStream>> {
+        let mut last_error = None;
+        for s in sources {
+            match s.blobs.open_chunks(digest, range, chunk).await {
+                Ok(Some(body)) => return Ok(Some(body)),
+                Ok(None) => {}
+                Err(e) => last_error = Some(e),
+            }
+        }
+        match last_error {
+            Some(e) => Err(e.into()),
+            None => Ok(None),
+        }
+    }
+
+    /// Record that this node's region holds a blob (with several regions).
+    async fn record_local(&self, digest: &Digest) -> Result<()> {
+        if let (true, Some(p)) = (self.regions.is_multi(), &self.platform) {
+            p.add_blob_location(digest.as_str(), &self.regions.local().name, now_millis())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether some region's storage holds a blob.
+    async fn stored_anywhere(&self, digest: &Digest) -> Result<bool> {
+        if self.blobs.stat(digest).await?.is_some() {
+            return Ok(true);
+        }
+        if !self.regions.is_multi() {
+            return Ok(false);
+        }
+        for s in self.sources(digest, &self.regions.local().name).await? {
+            if let Ok(Some(_)) = s.blobs.stat(digest).await {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Unlink a blob from a repository.
@@ -416,7 +641,7 @@ impl Registry {
         };
         let Some(size) = size else { return Ok(false) };
         // The bytes must really be there: metadata alone is not enough.
-        if self.blobs.stat(digest).await?.is_none() {
+        if !self.stored_anywhere(digest).await? {
             return Ok(false);
         }
         let quota = self.policy(repo.namespace()).await?.quota_bytes;
@@ -643,7 +868,7 @@ impl Registry {
             .link_blob(repo, digest, size as i64, now_millis(), quota, Some(id))
             .await?;
         match outcome {
-            LinkOutcome::Linked => Ok(()),
+            LinkOutcome::Linked => self.record_local(digest).await,
             // The pin keeps the collector away, so this does not happen.
             LinkOutcome::Collecting => {
                 self.meta.delete_upload(id).await?;
@@ -660,7 +885,7 @@ impl Registry {
     /// Pin the digest an upload is about to commit. While the collector is
     /// deleting a blob with that digest, wait (a deletion takes moments);
     /// the bytes are moved into place only after it is gone.
-    async fn pin_upload(&self, id: &str, digest: &Digest) -> Result<()> {
+    pub(crate) async fn pin_upload(&self, id: &str, digest: &Digest) -> Result<()> {
         const WAIT: Duration = Duration::from_millis(100);
         const ATTEMPTS: u32 = 300;
         for _ in 0..ATTEMPTS {
@@ -784,6 +1009,10 @@ impl Registry {
         let declared_sizes = declared_sizes(&parsed);
         let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
         let policy = self.policy(push.repo.namespace()).await?;
+        let (jobs, syncs) = self
+            .triggered_work(push.repo, &digest, &tags, push.actor)
+            .await?;
+        let queues_work = !jobs.is_empty() || !syncs.is_empty();
         let record = NewManifest {
             repo: push.repo.clone(),
             digest: digest.clone(),
@@ -807,10 +1036,16 @@ impl Registry {
             }),
             immutable: policy.immutable_tags,
             actor: push.actor.to_owned(),
+            client_addr: push.client_addr.map(str::to_owned),
             now: now_millis(),
+            jobs,
+            syncs,
         };
         match self.meta.put_manifest(&record).await? {
             PutManifestOutcome::Stored(evicted) => {
+                if queues_work {
+                    self.jobs_queued.notify_one();
+                }
                 for (tag, d, image) in &evicted {
                     tracing::info!(repo = %push.repo, tag, digest = d, image_deleted = image, "evicted an idle tag to stay within the tag limit");
                 }
@@ -847,6 +1082,55 @@ impl Registry {
                 }
             }
         }
+    }
+
+    /// The work a manifest push triggers, to queue in its transaction:
+    /// replication of the image to the other regions its namespace
+    /// replicates to, and the synchronizations the repository's rules ask
+    /// for each pushed tag.
+    async fn triggered_work(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        tags: &[Tag],
+        actor: &str,
+    ) -> Result<(Vec<NewJob>, Vec<NewSyncRecord>)> {
+        let Some(platform) = &self.platform else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let now = now_millis();
+        let mut jobs = Vec::new();
+        if self.regions.is_multi() {
+            for region in self.replication_targets(repo.namespace()).await? {
+                if region != self.regions.local().name {
+                    jobs.push(crate::platform::replicate_job(
+                        repo.as_str(),
+                        digest.as_str(),
+                        &region,
+                        now,
+                    ));
+                }
+            }
+        }
+        let mut syncs = Vec::new();
+        if !tags.is_empty() {
+            for rule in platform.sync_rules(repo.as_str()).await? {
+                for tag in tags {
+                    syncs.push(NewSyncRecord {
+                        rule_id: rule.id,
+                        repo: repo.to_string(),
+                        tag: tag.to_string(),
+                        digest: digest.to_string(),
+                        target_region: rule.target_region.clone(),
+                        target_namespace: rule.target_namespace.clone(),
+                        overwrite: rule.overwrite,
+                        trigger: "automatic".to_owned(),
+                        operator: actor.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok((jobs, syncs))
     }
 
     /// Delete a manifest by digest (with its tags), or only a tag.
