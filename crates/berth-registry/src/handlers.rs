@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use berth_blob::ByteStream;
 use berth_core::access::Principal;
 use berth_core::{Auth, Chunk, ManifestPush, Registry, RegistryError};
-use berth_oci::{Digest, RepoName};
+use berth_oci::{Digest, Reference, RepoName};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -110,15 +110,26 @@ impl<S: futures_util::Stream + Unpin> futures_util::Stream for WithShare<S> {
     }
 }
 
+/// Who sent a request, from where, and what their downloads may use.
+pub(crate) struct Requester<'a> {
+    /// The authorized principal.
+    pub principal: &'a Principal,
+    /// The client's address, for the audit log.
+    pub addr: std::net::IpAddr,
+    /// The bandwidth cap of external clients' downloads.
+    pub download_cap: Option<u64>,
+}
+
 pub(crate) async fn handle(
     registry: &Registry,
     auth: &Auth,
-    principal: &Principal,
+    requester: &Requester<'_>,
     endpoint: Endpoint,
     headers: &HeaderMap,
     body: Body,
-    download_cap: Option<u64>,
 ) -> Result<Response> {
+    let principal = requester.principal;
+    let download_cap = requester.download_cap;
     match endpoint {
         Endpoint::Base => Ok(json_response(
             StatusCode::OK,
@@ -161,6 +172,7 @@ pub(crate) async fn handle(
         } => {
             let limit = registry.config().max_manifest_bytes;
             let content = read_limited(headers, body, limit).await?;
+            let addr = requester.addr.to_string();
             let pushed = registry
                 .put_manifest(ManifestPush {
                     repo: &repo,
@@ -171,6 +183,7 @@ pub(crate) async fn handle(
                     body: content,
                     extra_tags: tags.clone(),
                     actor: principal.name(),
+                    client_addr: Some(&addr),
                 })
                 .await?;
             let mut b = builder(StatusCode::CREATED)
@@ -190,6 +203,18 @@ pub(crate) async fn handle(
         }
         Endpoint::DeleteManifest { repo, reference } => {
             registry.delete_manifest(&repo, &reference).await?;
+            let (action, target) = match &reference {
+                Reference::Tag(t) => ("tag.delete", format!("{repo}:{t}")),
+                Reference::Digest(d) => ("manifest.delete", format!("{repo}@{d}")),
+            };
+            // Deleted already: a failed audit entry is logged, not answered.
+            if let Err(e) = auth
+                .directory()
+                .record_from(principal, action, &target, "", &requester.addr.to_string())
+                .await
+            {
+                tracing::error!(error = %e, target, "could not audit a delete");
+            }
             Ok(StatusCode::ACCEPTED.into_response())
         }
         Endpoint::GetBlob { repo, digest, head } => {

@@ -173,14 +173,18 @@ async fn serve(
     // External downloads are capped per stream; internal ones pay nothing.
     let cap = (client.zone == Zone::External && state.external_bandwidth > 0)
         .then_some(state.external_bandwidth);
+    let requester = handlers::Requester {
+        principal: &principal,
+        addr: client.ip,
+        download_cap: cap,
+    };
     handlers::handle(
         &state.registry,
         &state.auth,
-        &principal,
+        &requester,
         endpoint,
         headers,
         body,
-        cap,
     )
     .await
 }
