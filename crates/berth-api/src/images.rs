@@ -206,7 +206,24 @@ pub(crate) async fn tags(
         .management
         .tags(&caller.principal, &repo_name(&ns, &repo)?, &filter)
         .await?;
-    Ok(Json(Paged::from_page(page, TagJson::from)))
+    let mut paged = Paged::from_page(page, TagJson::from);
+    let registry = state.management.registry();
+    if registry.regions().is_multi() {
+        let full = repo_name(&ns, &repo)?;
+        for tag in &mut paged.items {
+            tag.regions = registry
+                .image_availability(full.as_str(), &tag.digest)
+                .await
+                .map_err(|e| ApiError::from(berth_core::DirectoryError::from(e)))?
+                .into_iter()
+                .map(|a| crate::model::TagRegionJson {
+                    region: a.region,
+                    available: a.available,
+                })
+                .collect();
+        }
+    }
+    Ok(Json(paged))
 }
 
 /// Delete a tag. Deleting an image's last tag deletes the image.

@@ -22,6 +22,7 @@ pub mod model;
 mod namespaces;
 mod people;
 mod policies;
+mod sync;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use axum::Router;
+use berth_core::platform::Synchronizer;
 use berth_core::{Auth, Collector, Management};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -45,6 +47,8 @@ pub struct ApiState {
     pub management: Management,
     /// The garbage collector.
     pub collector: Collector,
+    /// Synchronization rules and records.
+    pub sync: Synchronizer,
     /// Logins (throttled) for Basic and the session endpoint.
     pub auth: Arc<Auth>,
     /// Mark the session cookie `Secure` (Berth serves TLS, or sits behind a
@@ -149,6 +153,8 @@ impl Modify for SecuritySchemes {
         people::login, people::session, people::logout, people::audit,
         gc::start, gc::runs, gc::run,
         policies::get, policies::put, policies::run_retention,
+        sync::rules, sync::add_rule, sync::delete_rule, sync::start, sync::records,
+        sync::regions, sync::replication, sync::set_replication,
     ),
     modifiers(&SecuritySchemes),
     security(("basic" = []), ("api_token" = []), ("session" = [])),
@@ -162,6 +168,7 @@ impl Modify for SecuritySchemes {
         (name = "session", description = "Console login"),
         (name = "audit", description = "The audit log"),
         (name = "garbage collection", description = "Reclaiming storage (platform administrators)"),
+        (name = "synchronization", description = "Regions, image synchronization rules and their records"),
     )
 )]
 #[derive(Debug)]
@@ -550,6 +557,24 @@ pub fn router(state: ApiState) -> Router {
         .route("/audit-log", get(people::audit))
         .route("/gc/runs", get(gc::runs).post(gc::start))
         .route("/gc/runs/{id}", get(gc::run))
+        .route(
+            "/namespaces/{ns}/repositories/{repo}/sync-rules",
+            get(sync::rules).post(sync::add_rule),
+        )
+        .route(
+            "/namespaces/{ns}/repositories/{repo}/sync-rules/{id}",
+            axum::routing::delete(sync::delete_rule),
+        )
+        .route(
+            "/namespaces/{ns}/repositories/{repo}/sync",
+            post(sync::start),
+        )
+        .route("/sync-records", get(sync::records))
+        .route("/regions", get(sync::regions))
+        .route(
+            "/namespaces/{ns}/replication",
+            get(sync::replication).put(sync::set_replication),
+        )
         .with_state(state)
         .route("/openapi.json", get(openapi).with_state(doc))
         .layer(axum::middleware::from_fn(json_bodies_are_objects));

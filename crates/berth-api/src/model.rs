@@ -298,6 +298,20 @@ pub struct TagJson {
     pub platforms: Vec<String>,
     /// When the tag was pushed.
     pub pushed: String,
+    /// With several regions: the regions the image is whole in now
+    /// (`available`), and those it is still being copied to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<TagRegionJson>,
+}
+
+/// Whether an image is available in a region.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagRegionJson {
+    /// Region.
+    pub region: String,
+    /// Every blob of the image is in the region's storage (else pending;
+    /// a pull there still works, fetching what is missing).
+    pub available: bool,
 }
 
 impl From<TagView> for TagJson {
@@ -313,6 +327,7 @@ impl From<TagView> for TagJson {
             media_type: s.media_type,
             platforms: v.platforms,
             pushed: time(s.pushed_at),
+            regions: Vec::new(),
         }
     }
 }

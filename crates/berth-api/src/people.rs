@@ -18,7 +18,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::model::*;
 use crate::ApiState;
 
-fn time_param(name: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
+pub(crate) fn time_param(name: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
     value
         .map(|v| {
             parse_rfc3339(v).map(|s| s * 1000).ok_or_else(|| {
