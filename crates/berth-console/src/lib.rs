@@ -14,6 +14,7 @@
 
 mod pages;
 mod policies;
+mod sync;
 mod views;
 
 use std::collections::HashMap;
@@ -328,6 +329,13 @@ pub fn router(state: ApiState) -> Router {
             post(pages::delete_images),
         )
         .route("/namespaces/{ns}/tags", get(pages::tags))
+        .route("/namespaces/{ns}/sync", get(sync::sync_page))
+        .route("/namespaces/{ns}/sync-rules", post(sync::add_rule))
+        .route(
+            "/namespaces/{ns}/sync-rules/delete",
+            post(sync::delete_rule),
+        )
+        .route("/namespaces/{ns}/sync/run", post(sync::run_sync))
         .route("/namespaces/{ns}/tags/delete", post(pages::delete_tag))
         .route(
             "/namespaces/{ns}/tags/batch-delete",

@@ -22,11 +22,11 @@ use crate::{back, enc, html, PageError, PageResult, Posted, Viewer};
 
 type Q = Query<HashMap<String, String>>;
 
-fn param<'a>(q: &'a HashMap<String, String>, name: &str) -> &'a str {
+pub(crate) fn param<'a>(q: &'a HashMap<String, String>, name: &str) -> &'a str {
     q.get(name).map(|s| s.trim()).unwrap_or("")
 }
 
-fn page_number(q: &HashMap<String, String>) -> i64 {
+pub(crate) fn page_number(q: &HashMap<String, String>) -> i64 {
     param(q, "page").parse().unwrap_or(1).max(1)
 }
 
@@ -35,7 +35,7 @@ fn host(state: &ApiState) -> String {
 }
 
 /// Run a form action and go back to `to` with its outcome.
-fn outcome(to: &str, result: Result<String, DirectoryError>) -> Response {
+pub(crate) fn outcome(to: &str, result: Result<String, DirectoryError>) -> Response {
     match result {
         Ok(notice) => back(to, "notice", &notice),
         Err(e) if e.is_internal() => PageError::from(e).into_response(),
@@ -522,7 +522,7 @@ pub async fn delete_tags(
     batch.respond(&tags_page)
 }
 
-fn repo_name(ns: &str, image: &str) -> Result<RepoName, DirectoryError> {
+pub(crate) fn repo_name(ns: &str, image: &str) -> Result<RepoName, DirectoryError> {
     RepoName::parse(&format!("{ns}/{image}"))
         .map_err(|e| DirectoryError::Invalid(format!("invalid image name {image:?}: {e}")))
 }
@@ -580,9 +580,13 @@ pub async fn tags(
                 enc(&search)
             ),
         ),
-        tags: list.items.into_iter().map(TagRow::from).collect(),
+        tags: crate::sync::with_regions(&state, &repo, list.items)
+            .await
+            .map_err(err)?,
+        multi_region: state.management.registry().regions().is_multi(),
         repository: repo.to_string(),
         ns,
+        image_q: enc(&image),
         image,
         host: host(&state),
         q: search,

@@ -244,6 +244,8 @@ pub struct TagRow {
     pub kind: String,
     pub platforms: Vec<String>,
     pub pushed: String,
+    /// (region, whole there) with several regions.
+    pub regions: Vec<(String, bool)>,
 }
 
 impl From<TagView> for TagRow {
@@ -271,6 +273,7 @@ impl From<TagView> for TagRow {
             kind: kind.to_owned(),
             platforms: v.platforms,
             pushed: when(v.summary.pushed_at),
+            regions: Vec::new(),
         }
     }
 }
@@ -312,12 +315,15 @@ pub struct TagsPage {
     pub l: Layout,
     pub ns: String,
     pub image: String,
+    /// `image`, encoded for a query string.
+    pub image_q: String,
     pub repository: String,
     pub host: String,
     pub q: String,
     pub pulls: i64,
     pub size: String,
     pub tags: Vec<TagRow>,
+    pub multi_region: bool,
     pub pager: Pager,
 }
 
