@@ -231,7 +231,7 @@ fn when(ms: i64) -> String {
 
 /// Run an admin command against the configured database.
 pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
-    let (_meta, store, _management, _gc) = open_stores(config).await?;
+    let (_meta, store, _management, _gc, _platform) = open_stores(config).await?;
     let directory = Directory::new(store.clone(), config.access.to_core());
     bootstrap(&directory, config).await?;
     let me = Principal::System;

@@ -2,6 +2,7 @@
 //! overridden by `BERTH_*` environment variables. Every field has a default,
 //! so Berth runs with no configuration at all.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,74 @@ pub struct Config {
     pub pull_flush_secs: u64,
     /// Seconds in-flight requests get to finish on shutdown (`BERTH_SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace_secs: u64,
+    /// This node's region, one of `regions` (`BERTH_REGION`).
+    pub region: Option<String>,
+    /// The platform's regions by name, each with its blob storage; none
+    /// for a platform of one region (the top-level `storage`).
+    pub regions: BTreeMap<String, RegionConfig>,
+    /// The job queue's worker on this node.
+    pub jobs: JobsSection,
+}
+
+/// One region of the platform.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegionConfig {
+    /// Its blob storage, in the form of the top-level `storage` table.
+    pub storage: StorageConfig,
+    /// The region's internal networks; on its nodes they replace
+    /// `network.internal_networks`.
+    pub internal_networks: Option<Vec<String>>,
+    /// Whether the region's clients may pull over the internal network
+    /// (default true); false treats every client of the region's nodes as
+    /// external (external access switch, bandwidth cap).
+    pub internal_pulls: Option<bool>,
+}
+
+/// The job queue's worker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsSection {
+    /// Jobs run at once on this node, 0 for none: the node then only
+    /// serves requests (`BERTH_JOBS_CONCURRENCY`).
+    pub concurrency: usize,
+    /// Seconds a claimed job stays this node's without renewal; a dead
+    /// node's jobs go to others after it (`BERTH_JOBS_LEASE_SECS`).
+    pub lease_secs: u64,
+    /// Attempts before a job is given up (`BERTH_JOBS_MAX_ATTEMPTS`).
+    pub max_attempts: i64,
+    /// Longest wait between attempts, seconds (`BERTH_JOBS_MAX_BACKOFF_SECS`).
+    pub max_backoff_secs: u64,
+    /// Seconds between reconcile passes of this node's region, 0 for none
+    /// (`BERTH_JOBS_RECONCILE_SECS`).
+    pub reconcile_secs: u64,
+}
+
+impl Default for JobsSection {
+    fn default() -> Self {
+        let core = berth_core::platform::WorkerConfig::default();
+        JobsSection {
+            concurrency: core.concurrency,
+            lease_secs: core.lease.as_secs(),
+            max_attempts: core.max_attempts,
+            max_backoff_secs: core.max_backoff.as_secs(),
+            reconcile_secs: core.reconcile_every.as_secs(),
+        }
+    }
+}
+
+impl JobsSection {
+    /// The worker's settings.
+    pub fn to_core(&self) -> berth_core::platform::WorkerConfig {
+        berth_core::platform::WorkerConfig {
+            concurrency: self.concurrency,
+            lease: Duration::from_secs(self.lease_secs),
+            max_attempts: self.max_attempts,
+            max_backoff: Duration::from_secs(self.max_backoff_secs),
+            reconcile_every: Duration::from_secs(self.reconcile_secs),
+            ..berth_core::platform::WorkerConfig::default()
+        }
+    }
 }
 
 impl Default for Config {
@@ -90,6 +159,9 @@ impl Default for Config {
             admin_password: None,
             pull_flush_secs: 2,
             shutdown_grace_secs: 30,
+            region: None,
+            regions: BTreeMap::new(),
+            jobs: JobsSection::default(),
         }
     }
 }
@@ -594,6 +666,12 @@ impl Config {
             "BERTH_RETENTION_INTERVAL_SECS" => self.gc.retention_interval_secs = parse(key, value)?,
             "BERTH_PULL_FLUSH_SECS" => self.pull_flush_secs = parse(key, value)?,
             "BERTH_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(key, value)?,
+            "BERTH_REGION" => self.region = Some(value.to_owned()),
+            "BERTH_JOBS_CONCURRENCY" => self.jobs.concurrency = parse(key, value)?,
+            "BERTH_JOBS_LEASE_SECS" => self.jobs.lease_secs = parse(key, value)?,
+            "BERTH_JOBS_MAX_ATTEMPTS" => self.jobs.max_attempts = parse(key, value)?,
+            "BERTH_JOBS_MAX_BACKOFF_SECS" => self.jobs.max_backoff_secs = parse(key, value)?,
+            "BERTH_JOBS_RECONCILE_SECS" => self.jobs.reconcile_secs = parse(key, value)?,
             // Variables of other tools (tests, scripts) may share the prefix.
             _ => {}
         }
@@ -647,31 +725,110 @@ impl Config {
         if self.database.acquire_timeout_secs == 0 {
             bail!("database.acquire_timeout_secs must be at least 1");
         }
-        if self.storage.kind == StorageKind::S3 {
-            let s3 = &self.storage.s3;
-            if s3.bucket.is_empty() {
-                bail!("storage.s3.bucket is required with storage.kind = \"s3\" (BERTH_S3_BUCKET)");
+        validate_storage(&self.storage, "storage")?;
+        self.validate_regions()?;
+        if self.jobs.lease_secs < 3 || self.jobs.max_attempts < 1 || self.jobs.concurrency > 256 {
+            bail!("jobs.lease_secs must be at least 3, jobs.max_attempts at least 1, jobs.concurrency at most 256");
+        }
+        Ok(())
+    }
+
+    fn validate_regions(&self) -> anyhow::Result<()> {
+        if self.regions.is_empty() {
+            if let Some(region) = &self.region {
+                bail!("region = {region:?} is set but no [regions] table lists the platform's regions");
             }
-            if let Some(endpoint) = &s3.endpoint {
-                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                    bail!("storage.s3.endpoint must be an http:// or https:// URL");
+            return Ok(());
+        }
+        if self.database.url.is_none() {
+            bail!(
+                "several regions need PostgreSQL (database.url): the embedded SQLite database is one region; remove the [regions] table or set BERTH_DATABASE_URL"
+            );
+        }
+        let Some(region) = &self.region else {
+            bail!("[regions] lists the platform's regions, so this node must name its own: region = \"…\" (BERTH_REGION)");
+        };
+        if !self.regions.contains_key(region) {
+            let names: Vec<&str> = self.regions.keys().map(String::as_str).collect();
+            bail!(
+                "region {region:?} is not among the configured regions ({})",
+                names.join(", ")
+            );
+        }
+        for (name, r) in &self.regions {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                bail!("region name {name:?} may hold only letters, digits, '-' and '_'");
+            }
+            validate_storage(&r.storage, &format!("regions.{name}.storage"))?;
+            if let Some(nets) = &r.internal_networks {
+                for n in nets {
+                    n.parse::<berth_core::zones::Cidr>()
+                        .map_err(|e| anyhow::anyhow!("regions.{name}.internal_networks: {e}"))?;
                 }
-            }
-            if s3.part_size_mib < 5 || s3.part_size_mib > 5 * 1024 {
-                bail!("storage.s3.part_size_mib must be between 5 and 5120 (S3's part sizes)");
-            }
-            if s3.redirect && !(1..=7 * 86_400).contains(&s3.redirect_secs) {
-                bail!(
-                    "storage.s3.redirect_secs must be between 1 and 604800 (a week, S3's longest)"
-                );
-            }
-            if s3.access_key_id.is_empty() != s3.secret_access_key.expose().is_empty() {
-                bail!("storage.s3 needs both access_key_id and secret_access_key, or neither");
             }
         }
         Ok(())
     }
 
+    /// The network zones of this node: its region's internal networks when
+    /// it names them, none when its region's clients may not pull over the
+    /// internal network.
+    pub fn network_policy(&self) -> anyhow::Result<berth_core::zones::NetworkPolicy> {
+        let mut policy = self.network.to_core()?;
+        if let Some(region) = self.local_region() {
+            if let Some(nets) = &region.internal_networks {
+                policy.internal = nets
+                    .iter()
+                    .map(|c| {
+                        c.parse()
+                            .map_err(|e| anyhow::anyhow!("internal network {c}: {e}"))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            if region.internal_pulls == Some(false) {
+                policy.internal.clear();
+            }
+        }
+        Ok(policy)
+    }
+
+    /// This node's region's settings, with several regions.
+    pub fn local_region(&self) -> Option<&RegionConfig> {
+        self.region.as_ref().and_then(|r| self.regions.get(r))
+    }
+}
+
+fn validate_storage(storage: &StorageConfig, at: &str) -> anyhow::Result<()> {
+    {
+        if storage.kind == StorageKind::S3 {
+            let s3 = &storage.s3;
+            if s3.bucket.is_empty() {
+                bail!("{at}.s3.bucket is required with kind = \"s3\" (BERTH_S3_BUCKET)");
+            }
+            if let Some(endpoint) = &s3.endpoint {
+                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    bail!("{at}.s3.endpoint must be an http:// or https:// URL");
+                }
+            }
+            if s3.part_size_mib < 5 || s3.part_size_mib > 5 * 1024 {
+                bail!("{at}.s3.part_size_mib must be between 5 and 5120 (S3's part sizes)");
+            }
+            if s3.redirect && !(1..=7 * 86_400).contains(&s3.redirect_secs) {
+                bail!("{at}.s3.redirect_secs must be between 1 and 604800 (a week, S3's longest)");
+            }
+            if s3.access_key_id.is_empty() != s3.secret_access_key.expose().is_empty() {
+                bail!("{at}.s3 needs both access_key_id and secret_access_key, or neither");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
     /// The space reserve beside the embedded database (none with
     /// PostgreSQL, whose disk is not Berth's). A reserve that cannot be
     /// written for another reason than a full disk is logged and skipped.
@@ -699,17 +856,52 @@ impl Config {
         &self,
         meta: std::sync::Arc<dyn berth_meta::MetaStore>,
     ) -> anyhow::Result<std::sync::Arc<dyn berth_blob::BlobStore>> {
-        Ok(match self.storage.kind {
-            StorageKind::Fs => {
-                let path = self.storage_path();
-                std::sync::Arc::new(
-                    berth_blob::FsBlobStore::open(&path)
-                        .with_context(|| format!("opening blob storage at {}", path.display()))?,
-                )
-            }
+        self.open_storage(&self.storage, self.storage_path(), meta)
+    }
+
+    /// Open every region's blob storage (one region without a `[regions]`
+    /// table).
+    pub fn open_regions(
+        &self,
+        meta: std::sync::Arc<dyn berth_meta::MetaStore>,
+    ) -> anyhow::Result<berth_core::platform::Regions> {
+        let Some(local) = &self.region else {
+            return Ok(berth_core::platform::Regions::single(
+                self.open_blob_store(meta)?,
+            ));
+        };
+        let mut list = Vec::new();
+        for (name, r) in &self.regions {
+            let path = r
+                .storage
+                .path
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join(format!("blobs-{name}")));
+            let blobs = self
+                .open_storage(&r.storage, path, meta.clone())
+                .with_context(|| format!("region {name}'s storage"))?;
+            list.push(berth_core::platform::Region {
+                name: name.clone(),
+                blobs,
+            });
+        }
+        berth_core::platform::Regions::new(local, list).map_err(|e| anyhow::anyhow!(e))
+    }
+
+    fn open_storage(
+        &self,
+        storage: &StorageConfig,
+        path: PathBuf,
+        meta: std::sync::Arc<dyn berth_meta::MetaStore>,
+    ) -> anyhow::Result<std::sync::Arc<dyn berth_blob::BlobStore>> {
+        Ok(match storage.kind {
+            StorageKind::Fs => std::sync::Arc::new(
+                berth_blob::FsBlobStore::open(&path)
+                    .with_context(|| format!("opening blob storage at {}", path.display()))?,
+            ),
             StorageKind::S3 => std::sync::Arc::new(
                 berth_blob::S3BlobStore::new(
-                    &self.storage.s3.to_blob(),
+                    &storage.s3.to_blob(),
                     std::sync::Arc::new(berth_core::MetaJournal::new(meta)),
                 )
                 .context("configuring S3 blob storage")?,
@@ -719,6 +911,12 @@ impl Config {
 
     /// Where blobs live, for logs.
     pub fn storage_description(&self) -> String {
+        if let Some(region) = &self.region {
+            return format!(
+                "region {region}: {}",
+                self.regions.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
         match self.storage.kind {
             StorageKind::Fs => self.storage_path().display().to_string(),
             StorageKind::S3 => format!(
@@ -790,6 +988,57 @@ mod tests {
             !debug.contains("hunter2"),
             "secrets must be redacted: {debug}"
         );
+    }
+
+    #[test]
+    fn regions_take_the_issue_shape_and_need_postgres() {
+        let text = r#"
+region = "north"
+[database]
+url = "postgres://berth@db/berth"
+[regions.north]
+storage = { kind = "fs", path = "/srv/berth/north" }
+internal_networks = ["10.1.0.0/16"]
+[regions.south]
+storage = { kind = "s3", s3 = { endpoint = "https://s3.south.example", bucket = "berth", region = "south", access_key_id = "AK", secret_access_key = "very-secret" } }
+internal_pulls = false
+"#;
+        let c = Config::parse(Some(text), env(&[])).expect("regions");
+        assert_eq!(c.regions.len(), 2);
+        assert_eq!(
+            c.local_region().expect("local").storage.path.as_deref(),
+            Some(Path::new("/srv/berth/north"))
+        );
+        let policy = c.network_policy().expect("policy");
+        assert_eq!(
+            policy.internal.len(),
+            1,
+            "the region's own internal networks"
+        );
+        assert!(!format!("{c:?}").contains("very-secret"));
+        // A node of the south: no client is internal.
+        let south = Config::parse(Some(text), env(&[("BERTH_REGION", "south")])).expect("south");
+        assert!(south.network_policy().expect("policy").internal.is_empty());
+        // Refused: SQLite, no region named, an unknown one, a region without the table.
+        let sqlite = text.replace(r#"url = "postgres://berth@db/berth""#, "");
+        let err = Config::parse(Some(&sqlite), env(&[])).expect_err("sqlite");
+        assert!(err.to_string().contains("PostgreSQL"), "{err}");
+        let err = Config::parse(Some(&text.replace(r#"region = "north""#, "")), env(&[]))
+            .expect_err("no region");
+        assert!(err.to_string().contains("BERTH_REGION"), "{err}");
+        let err = Config::parse(Some(text), env(&[("BERTH_REGION", "west")])).expect_err("west");
+        assert!(err.to_string().contains("north, south"), "{err}");
+        let err = Config::parse(None, env(&[("BERTH_REGION", "north")])).expect_err("no table");
+        assert!(err.to_string().contains("[regions]"), "{err}");
+        let err = Config::parse(Some(&text.replace(r#"bucket = "berth", "#, "")), env(&[]))
+            .expect_err("bucket");
+        assert!(
+            err.to_string().contains("regions.south.storage.s3.bucket"),
+            "{err}"
+        );
+        let err =
+            Config::parse(Some(&format!("{text}bogus = 1\n")), env(&[])).expect_err("unknown key");
+        assert!(format!("{err:#}").contains("bogus"), "{err:#}");
     }
 
     #[test]

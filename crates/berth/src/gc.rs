@@ -10,9 +10,11 @@ use crate::Config;
 
 /// Run one collection and print what it did (or, with `dry_run`, would do).
 pub async fn run(config: &Config, dry_run: bool, full_sweep: bool) -> anyhow::Result<()> {
-    let (meta, directory, _management, gc) = open_stores(config).await?;
-    let blobs = config.open_blob_store(meta.clone())?;
-    let mut registry = Registry::new(meta, blobs.clone(), config.registry.to_core());
+    let (meta, directory, _management, gc, platform) = open_stores(config).await?;
+    let regions = config.open_regions(meta.clone())?;
+    let blobs = regions.local().blobs.clone();
+    let mut registry = Registry::new(meta, blobs.clone(), config.registry.to_core())
+        .with_platform(platform, regions);
     if let Some(reserve) = config.space_reserve() {
         registry = registry.with_reserve(reserve);
     }

@@ -159,3 +159,69 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     }));
     Response::from_parts(parts, body)
 }
+
+/// The platform's metrics: jobs per region and state (from the database,
+/// so every node reports the same backlog), and what this node moved
+/// between regions.
+pub fn render_platform(
+    stats: &berth_core::platform::PlatformStats,
+    jobs: &[berth_meta::JobCount],
+) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    out.push_str("# HELP berth_jobs Jobs in the queue by region and state.\n");
+    out.push_str("# TYPE berth_jobs gauge\n");
+    for j in jobs {
+        let _ = writeln!(
+            out,
+            "berth_jobs{{region=\"{}\",state=\"{}\"}} {}",
+            j.region.as_deref().unwrap_or("any"),
+            j.state,
+            j.count
+        );
+    }
+    for (name, help, value) in [
+        (
+            "berth_replication_bytes_copied_total",
+            "Bytes this node copied between regions.",
+            stats.bytes_copied.load(Relaxed),
+        ),
+        (
+            "berth_replication_blobs_copied_total",
+            "Blobs this node copied between regions.",
+            stats.blobs_copied.load(Relaxed),
+        ),
+        (
+            "berth_on_demand_fetches_total",
+            "Pulls of a blob this region did not hold yet, fetched from another region.",
+            stats.on_demand_fetches.load(Relaxed),
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    out.push_str(
+        "# HELP berth_replication_lag_seconds From a push to the image being whole in a region.\n",
+    );
+    out.push_str("# TYPE berth_replication_lag_seconds histogram\n");
+    for (region, h) in stats.lag() {
+        let mut cumulative = 0;
+        for (i, bound) in berth_core::platform::LAG_BUCKETS.iter().enumerate() {
+            cumulative += h.buckets[i];
+            let _ = writeln!(
+                out,
+                "berth_replication_lag_seconds_bucket{{region=\"{region}\",le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "berth_replication_lag_seconds_bucket{{region=\"{region}\",le=\"+Inf\"}} {}\nberth_replication_lag_seconds_sum{{region=\"{region}\"}} {}\nberth_replication_lag_seconds_count{{region=\"{region}\"}} {}",
+            h.count(),
+            h.sum,
+            h.count()
+        );
+    }
+    out
+}

@@ -11,8 +11,11 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use berth_core::platform::{Synchronizer, Worker};
 use berth_core::{Auth, Collector, Directory, Management, ManagementConfig, Registry};
-use berth_meta::{DirectoryStore, GcStore, ManagementStore, MetaStore, PostgresStore, SqliteStore};
+use berth_meta::{
+    DirectoryStore, GcStore, ManagementStore, MetaStore, PlatformStore, PostgresStore, SqliteStore,
+};
 use tokio::task::JoinHandle;
 
 use crate::connections::{ConnectionLimits, IdleTimeoutBody, LimitAcceptor};
@@ -48,6 +51,8 @@ pub struct RunningServer {
     registry: Registry,
     directory: Directory,
     collector: Collector,
+    synchronizer: Synchronizer,
+    worker: Worker,
     grace: Duration,
     serve: JoinHandle<std::io::Result<()>>,
     jobs: Vec<JoinHandle<()>>,
@@ -72,6 +77,16 @@ impl RunningServer {
     /// The garbage collector (for tests and admin commands).
     pub fn collector(&self) -> &Collector {
         &self.collector
+    }
+
+    /// Synchronization rules and records (for tests and admin commands).
+    pub fn synchronizer(&self) -> &Synchronizer {
+        &self.synchronizer
+    }
+
+    /// The job queue's worker (for tests: `run_ready`).
+    pub fn worker(&self) -> &Worker {
+        &self.worker
     }
 
     /// Stop accepting, let in-flight requests finish (bounded by the grace
@@ -127,6 +142,7 @@ pub(crate) type Stores = (
     Arc<dyn DirectoryStore>,
     Arc<dyn ManagementStore>,
     Arc<dyn GcStore>,
+    Arc<dyn PlatformStore>,
 );
 
 /// Open the configured database (applying migrations).
@@ -142,7 +158,13 @@ pub(crate) async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
                 .await
                 .context("connecting to PostgreSQL")?,
             );
-            (store.clone(), store.clone(), store.clone(), store)
+            (
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store,
+            )
         }
         None => {
             std::fs::create_dir_all(&config.data_dir)
@@ -153,7 +175,13 @@ pub(crate) async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
                     .await
                     .with_context(|| format!("opening {}", path.display()))?,
             );
-            (store.clone(), store.clone(), store.clone(), store)
+            (
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store,
+            )
         }
     })
 }
@@ -199,11 +227,14 @@ fn registry_host(external_url: Option<&str>, addr: SocketAddr) -> String {
 /// Open the stores, bind the listener and start serving in the background.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let (meta, directory_store, management_store, gc_store) = open_stores(&config).await?;
+    let (meta, directory_store, management_store, gc_store, platform) =
+        open_stores(&config).await?;
     let directory = Directory::new(directory_store.clone(), config.access.to_core());
     bootstrap(&directory, &config).await?;
-    let blobs = config.open_blob_store(meta.clone())?;
-    let mut registry = Registry::new(meta, blobs.clone(), config.registry.to_core());
+    let regions = config.open_regions(meta.clone())?;
+    let blobs = regions.local().blobs.clone();
+    let mut registry = Registry::new(meta, blobs.clone(), config.registry.to_core())
+        .with_platform(platform, regions);
     if let Some(reserve) = config.space_reserve() {
         registry = registry.with_reserve(reserve);
     }
@@ -237,9 +268,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             session_lifetime: Duration::from_secs(config.auth.session_lifetime_secs),
         },
     );
+    let synchronizer = Synchronizer::new(registry.clone(), directory.clone());
     let api = berth_api::ApiState {
         management,
         collector: collector.clone(),
+        sync: synchronizer.clone(),
         auth: auth.clone(),
         secure_cookies: config.tls.is_some()
             || config
@@ -252,7 +285,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         auth: auth.clone(),
         external_url: config.external_url.clone(),
         tls: config.tls.is_some(),
-        network: Arc::new(config.network.to_core()?),
+        network: Arc::new(config.network_policy()?),
         external_bandwidth: config.network.external_bandwidth,
     };
     let scheduled_management = api.management.clone();
@@ -329,7 +362,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             tokio::spawn(async move { server.serve(service).await })
         }
     };
+    let worker = Worker::new(
+        registry.clone(),
+        synchronizer.clone(),
+        config.jobs.to_core(),
+    );
     let mut jobs = vec![
+        tokio::spawn(worker.clone().run()),
         tokio::spawn(trim_memory_job()),
         tokio::spawn(flush_pulls_job(
             registry.clone(),
@@ -364,6 +403,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         registry,
         directory,
         collector,
+        synchronizer,
+        worker,
         grace: Duration::from_secs(config.shutdown_grace_secs),
         serve,
         jobs,
@@ -522,9 +563,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics_page(State(state): State<AppState>) -> Response {
     let uploads = state.registry.meta().upload_count().await.ok();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(uploads),
-    )
-        .into_response()
+    let mut page = state.metrics.render(uploads);
+    if let Some(platform) = state.registry.platform() {
+        let jobs = platform.job_counts().await.unwrap_or_default();
+        page.push_str(&metrics::render_platform(
+            state.registry.platform_stats(),
+            &jobs,
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page).into_response()
 }
