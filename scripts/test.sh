@@ -13,6 +13,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+# Databases and bucket objects of earlier runs.
+./scripts/test-clean.sh
+
 cargo build --workspace --all-targets
 cargo nextest run --workspace --no-fail-fast "$@"
 

@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 backend_tests!(
     s3:
     base_endpoint,
+    pushes_and_deletes_are_audited,
     monolithic_upload,
     single_post_upload,
     chunked_upload_in_order_and_out_of_order,
@@ -1675,4 +1676,44 @@ async fn tag_limit_evicts_idle_tags(b: Backend) {
         1
     );
     t.push_image("lim/other", "x", b"elsewhere").await;
+}
+
+/// The audit log records /v2 pushes and deletes: who, what digest and
+/// tags, from where.
+async fn pushes_and_deletes_are_audited(b: Backend) {
+    let t = TestServer::start(b).await;
+    let (digest, _) = t.push_image("audit/app", "v1", b"audited layer").await;
+    let r = t.delete("/v2/audit/app/manifests/v1").await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r = t.delete(&format!("/v2/audit/app/manifests/{digest}")).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let entry = |action: &'static str| {
+        let t = &t;
+        async move {
+            let (s, v) = t
+                .api(
+                    Method::GET,
+                    &format!("/api/v1/audit-log?action={action}"),
+                    None,
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            v["items"][0].clone()
+        }
+    };
+    let push = entry("image.push").await;
+    assert_eq!(push["actor"], "admin", "{push}");
+    assert_eq!(push["target"], "audit/app", "{push}");
+    assert_eq!(push["detail"], format!("{digest} tags: v1"), "{push}");
+    assert_eq!(push["client_addr"], "127.0.0.1", "{push}");
+    let tag = entry("tag.delete").await;
+    assert_eq!(tag["target"], "audit/app:v1", "{tag}");
+    assert_eq!(tag["client_addr"], "127.0.0.1", "{tag}");
+    let manifest = entry("manifest.delete").await;
+    assert_eq!(
+        manifest["target"],
+        format!("audit/app@{digest}"),
+        "{manifest}"
+    );
+    assert_eq!(manifest["actor"], "admin");
 }

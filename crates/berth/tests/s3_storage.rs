@@ -10,50 +10,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::relay::{garage_addr, Relay};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
-
-/// A relay from `listen` to `target`; dropping it closes every connection.
-struct Relay {
-    tasks: JoinSet<()>,
-}
-
-impl Relay {
-    async fn start(listen: SocketAddr, target: SocketAddr) -> Relay {
-        let listener = TcpListener::bind(listen).await.expect("bind relay");
-        let mut tasks = JoinSet::new();
-        tasks.spawn(async move {
-            let mut conns = JoinSet::new();
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    continue;
-                };
-                conns.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        });
-        Relay { tasks }
-    }
-
-    fn stop(mut self) {
-        self.tasks.abort_all();
-    }
-}
-
-fn garage_addr() -> SocketAddr {
-    let endpoint = std::env::var("BERTH_TEST_S3_ENDPOINT")
-        .expect("BERTH_TEST_S3_ENDPOINT is not set: run the suite with scripts/test.sh");
-    endpoint
-        .trim_start_matches("http://")
-        .parse()
-        .expect("the test endpoint is http://ip:port")
-}
 
 async fn oci_unavailable(r: reqwest::Response, what: &str) {
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod relay;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,20 @@ pub fn anonymous_client() -> reqwest::Client {
         .expect("client")
 }
 
+/// Create an account (password `a-long-password`) as the platform
+/// administrator; returns a client logged in as it.
+pub async fn create_account(t: &TestServer, name: &str) -> reqwest::Client {
+    let (s, v) = t
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/accounts",
+            Some(serde_json::json!({"name": name, "email": format!("{name}@example.com"), "password": "a-long-password"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    client_as(name, "a-long-password")
+}
+
 /// Which metadata backend a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -70,13 +85,18 @@ impl Backend {
 
 /// Point `config` at the test S3 bucket (Garage), under `prefix`.
 pub fn use_test_bucket(config: &mut Config, prefix: &str) {
+    test_bucket_storage(&mut config.storage, prefix);
+}
+
+/// Point a storage table at the test S3 bucket (Garage), under `prefix`.
+pub fn test_bucket_storage(storage: &mut berth::config::StorageConfig, prefix: &str) {
     let var = |name: &str| {
         std::env::var(name).unwrap_or_else(|_| {
             panic!("{name} is not set: run the suite with scripts/test.sh, which starts Garage")
         })
     };
-    config.storage.kind = berth::config::StorageKind::S3;
-    let s3 = &mut config.storage.s3;
+    storage.kind = berth::config::StorageKind::S3;
+    let s3 = &mut storage.s3;
     s3.endpoint = Some(var("BERTH_TEST_S3_ENDPOINT"));
     s3.bucket = var("BERTH_TEST_S3_BUCKET");
     s3.region = var("BERTH_TEST_S3_REGION");
@@ -169,6 +189,22 @@ impl TestServer {
         t
     }
 
+    /// Another server on this one's database (and S3 prefix), with its own
+    /// data directory and settings adjusted by `adjust`: a second node.
+    pub async fn join(&self, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let mut t = TestServer {
+            server: None,
+            base: String::new(),
+            client: client_as("admin", ADMIN_PASSWORD),
+            dir: tempfile::tempdir().expect("tempdir"),
+            backend: self.backend,
+            database_url: self.database_url.clone(),
+            s3_prefix: self.s3_prefix.clone(),
+        };
+        t.boot(adjust).await;
+        t
+    }
+
     pub fn config(&self) -> Config {
         let mut config = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -238,7 +274,18 @@ impl TestServer {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (StatusCode, serde_json::Value) {
-        let mut req = self.client.request(method, self.url(path));
+        self.api_as(&self.client, method, path, body).await
+    }
+
+    /// A JSON request to the management API with `client`'s credentials.
+    pub async fn api_as(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = client.request(method, self.url(path));
         if let Some(b) = body {
             req = req.json(&b);
         }
