@@ -7,6 +7,7 @@
 //! speaks HTTP to whatever registry it is pointed at.
 
 mod ceiling;
+mod regions;
 mod soak;
 
 use std::collections::HashMap;
@@ -134,6 +135,52 @@ enum Cmd {
         #[arg(long, default_value_t = 15)]
         gc_every: u64,
     },
+    /// Regions (bench/regions.sh): `push` images into the north, `drain`
+    /// (time until a region's replication backlog is empty), `lag` (1 MB
+    /// images at a steady rate until whole in a region), `first-pull` (on
+    /// demand against local, from `--cold`, a node of a region without a
+    /// worker).
+    Regions {
+        /// push, drain, lag or first-pull.
+        #[arg(long)]
+        phase: String,
+        /// A node of the pushing region (north).
+        #[arg(long)]
+        url: String,
+        /// Account credentials user:password.
+        #[arg(long)]
+        creds: String,
+        /// The other region's name.
+        #[arg(long, default_value = "south")]
+        region: String,
+        /// A node of a region that runs no jobs (first-pull).
+        #[arg(long)]
+        cold: Option<String>,
+        /// Repository (push).
+        #[arg(long, default_value = "bench/big")]
+        repo: String,
+        /// Images (push, drain, first-pull).
+        #[arg(long, default_value_t = 5)]
+        images: usize,
+        /// Layer bytes (push, drain).
+        #[arg(long, default_value_t = BIG)]
+        size: usize,
+        /// Label of the drain's scenario.
+        #[arg(long, default_value = "100m")]
+        label: String,
+        /// When the region's worker started, Unix seconds (drain).
+        #[arg(long, default_value_t = 0.0)]
+        since: f64,
+        /// Images per second (lag).
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+        /// Seconds (lag).
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Content seed (push).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Measure loopback TCP throughput (a physical ceiling).
     Loopback {
         /// Bytes to transfer.
@@ -259,6 +306,7 @@ fn rss_kb(pid: Option<u32>) -> (Option<u64>, Option<u64>) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+#[derive(Clone)]
 struct Target {
     url: String,
     client: Client,
@@ -1395,6 +1443,36 @@ async fn main() -> anyhow::Result<()> {
             let pid = server.pid.context("soak needs --pid")?;
             let t = Target::new(&server.url, server.creds.as_deref(), false)?;
             soak::soak(t, pid, seconds, clients, gc_every).await
+        }
+        Cmd::Regions {
+            phase,
+            url,
+            creds,
+            region,
+            cold,
+            repo,
+            images,
+            size,
+            label,
+            since,
+            rate,
+            seconds,
+            seed,
+        } => {
+            let t = Target::new(&url, Some(&creds), false)?;
+            match phase.as_str() {
+                "push" => regions::push(&t, &repo, images, size, seed).await,
+                "drain" => {
+                    let bytes = (images * size) as u64;
+                    regions::drain(&t, &region, &label, since, images, bytes).await
+                }
+                "lag" => regions::lag(&t, &region, rate, seconds).await,
+                "first-pull" => {
+                    let cold = Target::new(&cold.context("--cold")?, Some(&creds), false)?;
+                    regions::first_pull(&t, &cold, images).await
+                }
+                other => bail!("unknown phase {other}: push, drain, lag or first-pull"),
+            }
         }
         Cmd::Loopback { bytes } => loopback(bytes).await,
     }
