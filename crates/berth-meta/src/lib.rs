@@ -16,10 +16,12 @@
 //! calls it; it holds no business rules beyond keeping its data consistent.
 
 mod directory;
+pub mod events;
 mod gc;
 pub mod platform;
 mod sql;
 mod sql_directory;
+mod sql_events;
 mod sql_gc;
 mod sql_platform;
 mod sql_views;
@@ -33,6 +35,9 @@ use berth_oci::{Digest, RepoName, Tag};
 pub use directory::{
     Account, AuditEntry, DirectoryStore, Grant, Member, Namespace, NewAccount, NewNamespace,
     NewRegistryUser, ProjectGroup, RegistryUser, RepositoryPermission,
+};
+pub use events::{
+    DeliveryAttempt, EventStore, NewEvent, NewWebhook, Webhook, WebhookDelivery, WebhookUpdate,
 };
 pub use gc::{
     BlobClaim, GcCounts, GcPreview, GcRun, GcStore, LinkBatch, LinkCursor, NewGcRun, UploadPin,
@@ -170,6 +175,9 @@ pub struct NewManifest {
     /// Synchronizations the push triggers, recorded and queued in its
     /// transaction.
     pub syncs: Vec<platform::NewSyncRecord>,
+    /// Events the push causes, delivered to subscribed webhooks (queued in
+    /// its transaction).
+    pub events: Vec<events::NewEvent>,
 }
 
 /// A size a manifest's descriptor declares for a blob or child manifest.

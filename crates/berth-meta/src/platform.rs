@@ -242,7 +242,7 @@ pub struct SyncRecordQuery {
 
 /// The platform's tables.
 #[async_trait]
-pub trait PlatformStore: Send + Sync + Debug {
+pub trait PlatformStore: crate::events::EventStore + Send + Sync + Debug {
     /// Record that `region` holds a blob, if the blob is known and not
     /// being collected. Returns whether it is recorded.
     async fn add_blob_location(&self, digest: &str, region: &str, now: i64) -> MetaResult<bool>;
@@ -322,8 +322,14 @@ pub trait PlatformStore: Send + Sync + Debug {
     async fn start_syncs(&self, records: &[NewSyncRecord], now: i64) -> MetaResult<Vec<i64>>;
     /// A record.
     async fn sync_record(&self, id: i64) -> MetaResult<Option<SyncRecord>>;
-    /// Write a record's progress.
-    async fn update_sync_record(&self, id: i64, progress: &SyncProgress) -> MetaResult<()>;
+    /// Write a record's progress, with the events its end causes, in one
+    /// transaction.
+    async fn update_sync_record(
+        &self,
+        id: i64,
+        progress: &SyncProgress,
+        events: &[crate::events::NewEvent],
+    ) -> MetaResult<()>;
     /// A page of records, newest first, with the total matching.
     async fn sync_records(&self, query: &SyncRecordQuery) -> MetaResult<(Vec<SyncRecord>, i64)>;
 }

@@ -797,6 +797,7 @@ macro_rules! sql_store {
                 for sync in &m.syncs {
                     Self::insert_sync(&mut tx, sync, m.now).await?;
                 }
+                Self::insert_events(&mut tx, &m.events, m.now).await?;
                 tx.commit().await?;
                 Ok(PutManifestOutcome::Stored(evicted))
             }

@@ -473,7 +473,13 @@ macro_rules! platform_store {
                 row.as_ref().map(Self::record_row).transpose()
             }
 
-            async fn update_sync_record(&self, id: i64, p: &SyncProgress) -> MetaResult<()> {
+            async fn update_sync_record(
+                &self,
+                id: i64,
+                p: &SyncProgress,
+                events: &[crate::events::NewEvent],
+            ) -> MetaResult<()> {
+                let mut tx = self.write.begin().await?;
                 sqlx::query(
                     "UPDATE sync_records SET status = $2, started_at = $3, finished_at = $4, \
                      bytes_copied = $5, blobs_copied = $6, blobs_present = $7, attempts = $8, error = $9 \
@@ -488,8 +494,11 @@ macro_rules! platform_store {
                 .bind(p.blobs_present)
                 .bind(p.attempts)
                 .bind(p.error.as_deref())
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await?;
+                let now = p.finished_at.or(p.started_at).unwrap_or(0);
+                Self::insert_events(&mut tx, events, now).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
