@@ -338,6 +338,24 @@ impl Collector {
         if let Err(e) = audited {
             tracing::warn!(run = id, error = %e, "could not audit garbage collection");
         }
+        if !options.dry_run {
+            let event = crate::events::Event::new(crate::events::kind::GC_RUN, None)
+                .actor(&options.actor)
+                .with("run", id)
+                .with("cause", options.cause.as_str())
+                .with("status", status)
+                .with("seconds", seconds)
+                .with("uploads_expired", counts.uploads_expired)
+                .with("manifests_deleted", counts.manifests_deleted)
+                .with("blobs_deleted", counts.blobs_deleted)
+                .with("orphans_deleted", counts.orphans_deleted)
+                .with("bytes_reclaimed", counts.bytes_reclaimed)
+                .with("error", error.clone())
+                .build();
+            if let Err(e) = self.registry.emit(&[event]).await {
+                tracing::warn!(run = id, error = %e, "could not queue the collection's webhook event");
+            }
+        }
         // The space it freed may hold the reserve again.
         self.registry.restore_reserve().await;
         match &outcome {

@@ -17,8 +17,10 @@
 //! [`Collector`] is the online garbage collector.
 //!
 //! [`platform`] spans regions: per-region blob storage, replication and
-//! on-demand fetches between regions, synchronization rules and records,
-//! and the worker that runs the database's job queue.
+//! on-demand fetches between regions, synchronization rules and records.
+//!
+//! [`events`] tells the outside what happened: webhooks, signed and
+//! delivered through the database's job queue, whose worker is in [`jobs`].
 //!
 //! Layering: calls `berth-meta`, `berth-blob` and `berth-oci`; is called by the
 //! HTTP surfaces and the binary. It knows nothing of HTTP.
@@ -27,7 +29,9 @@ pub mod access;
 mod auth;
 mod directory;
 mod error;
+pub mod events;
 mod gc;
+pub mod jobs;
 mod journal;
 mod manage;
 pub mod password;

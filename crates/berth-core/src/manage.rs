@@ -18,6 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::access::{Actions, Principal};
 use crate::directory::{Directory, DirectoryError, NamespaceSpec};
+use crate::events::{kind, Event};
 use crate::policy::{retention_plan, NamespacePolicy};
 use crate::registry::{now_millis, Registry};
 
@@ -595,6 +596,7 @@ impl Management {
                 deleted += 1;
                 self.record(actor, "repository.delete", image, "with its namespace")
                     .await?;
+                self.emit(&[image_deleted_event(actor, &repo)]).await;
             }
         }
         self.freeing(|| self.directory.store().delete_namespace(ns.id))
@@ -606,6 +608,12 @@ impl Management {
             &format!("{deleted} image(s) deleted"),
         )
         .await?;
+        // Its own webhooks went with it: the platform's hear of it.
+        self.emit(&[Event::new(kind::NAMESPACE_DELETE, Some(name))
+            .actor(actor.name())
+            .with("images_deleted", deleted)
+            .build()])
+            .await;
         Ok(deleted)
     }
 
@@ -722,7 +730,17 @@ impl Management {
             return Err(DirectoryError::NotFound(format!("image {repo}")));
         }
         self.record(actor, "repository.delete", repo.as_str(), "")
-            .await
+            .await?;
+        self.emit(&[image_deleted_event(actor, repo)]).await;
+        Ok(())
+    }
+
+    /// Queue events for webhooks. What they report is done and audited
+    /// already, so a failure to queue them is logged, not answered.
+    async fn emit(&self, events: &[berth_meta::NewEvent]) {
+        if let Err(e) = self.registry.emit(events).await {
+            tracing::error!(error = %e, "could not queue events for webhooks");
+        }
     }
 
     /// A store call that frees space, retried in the space reserve when
@@ -862,6 +880,12 @@ impl Management {
             format!("{tag}: {why}")
         };
         self.record(actor, action, repo.as_str(), &detail).await?;
+        let mut events = vec![Event::new(kind::TAG_DELETE, Some(repo.namespace()))
+            .actor(actor.name())
+            .with("repository", repo.as_str())
+            .with("tag", tag.as_str())
+            .with("reason", (!why.is_empty()).then_some(why))
+            .build()];
         let image_deleted = self.store.tag_count(repo).await? == 0;
         if image_deleted {
             self.freeing(|| self.store.delete_repository(repo)).await?;
@@ -872,7 +896,9 @@ impl Management {
                 "its last tag was deleted",
             )
             .await?;
+            events.push(image_deleted_event(actor, repo));
         }
+        self.emit(&events).await;
         Ok(Some(image_deleted))
     }
 
@@ -985,6 +1011,24 @@ impl Management {
         self.directory
             .record(actor, "namespace.retention", namespace, &detail)
             .await?;
+        if !dry_run {
+            self.emit(&[Event::new(kind::RETENTION_RUN, Some(namespace))
+                .actor(actor.name())
+                .with("tags_deleted", report.deleted.len())
+                .with("tags_kept", report.kept)
+                .with(
+                    "deleted",
+                    report
+                        .deleted
+                        .iter()
+                        .map(|(t, image)| {
+                            serde_json::json!({"repository": t.repo, "tag": t.tag, "image_deleted": image})
+                        })
+                        .collect::<Vec<_>>(),
+                )
+                .build()])
+                .await;
+        }
         Ok(report)
     }
 
@@ -1183,6 +1227,15 @@ impl Management {
     pub async fn namespace_members(&self, actor: &Principal, name: &str) -> Result<Vec<Member>> {
         self.directory.namespace_members(actor, name).await
     }
+}
+
+/// The event of an image (a repository with all its tags) deleted.
+fn image_deleted_event(actor: &Principal, repo: &RepoName) -> berth_meta::NewEvent {
+    Event::new(kind::IMAGE_DELETE, Some(repo.namespace()))
+        .actor(actor.name())
+        .with("repository", repo.as_str())
+        .with("digest", serde_json::Value::Null)
+        .build()
 }
 
 #[cfg(test)]

@@ -30,14 +30,15 @@ impl PullCounter {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Write pending counts to the store; on failure they are kept for the next flush.
-    pub async fn flush(&self, meta: &dyn MetaStore) -> MetaResult<usize> {
+    /// Write pending counts to the store; on failure they are kept for the
+    /// next flush. Returns what was written.
+    pub async fn flush(&self, meta: &dyn MetaStore) -> MetaResult<Vec<PullIncrement>> {
         let batch: Vec<(Key, (i64, i64))> = {
             let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             map.drain().collect()
         };
         if batch.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let increments: Vec<PullIncrement> = batch
             .iter()
@@ -50,7 +51,7 @@ impl PullCounter {
             })
             .collect();
         match meta.record_pulls(&increments).await {
-            Ok(()) => Ok(increments.len()),
+            Ok(()) => Ok(increments),
             Err(e) => {
                 let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
                 for (key, (count, last)) in batch {

@@ -1,7 +1,7 @@
 //! The registry service: OCI Distribution operations over metadata and blobs.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use berth_blob::{BlobStore, ByteStream};
 use berth_meta::{
@@ -164,7 +164,13 @@ pub struct Registry {
     pub(crate) stats: Arc<PlatformStats>,
     /// Woken when a push queued jobs, so this node's worker starts at once.
     pub(crate) jobs_queued: Arc<Notify>,
+    /// When this node last told webhooks a namespace's quota was reached
+    /// (at most once per [`QUOTA_EVENT_EVERY`] per namespace and node).
+    quota_events: Arc<Mutex<HashMap<String, Instant>>>,
 }
+
+/// How often a namespace that keeps hitting its quota causes an event.
+const QUOTA_EVENT_EVERY: Duration = Duration::from_secs(600);
 
 /// Errors that may say the disk is full (see [`Registry::freeing`]).
 pub(crate) trait FaultOf {
@@ -214,6 +220,7 @@ impl Registry {
             fetches: Arc::default(),
             stats: Arc::default(),
             jobs_queued: Arc::default(),
+            quota_events: Arc::default(),
         }
     }
 
@@ -234,6 +241,43 @@ impl Registry {
     /// The platform's tables, when configured.
     pub fn platform(&self) -> Option<&Arc<dyn PlatformStore>> {
         self.platform.as_ref()
+    }
+
+    /// Deliver events to the webhooks subscribed to them (a no-op without
+    /// the platform tables). Returns how many deliveries were queued.
+    pub async fn emit(&self, events: &[berth_meta::NewEvent]) -> Result<usize> {
+        let Some(platform) = &self.platform else {
+            return Ok(0);
+        };
+        let queued = platform.emit_events(events, now_millis()).await?;
+        if queued > 0 {
+            self.jobs_queued.notify_one();
+        }
+        Ok(queued)
+    }
+
+    /// Tell webhooks a push was refused for the namespace's quota, at most
+    /// once per [`QUOTA_EVENT_EVERY`] per namespace on this node.
+    async fn quota_reached(&self, repo: &RepoName, used: i64, quota: i64) {
+        let ns = repo.namespace();
+        {
+            let mut last = self.quota_events.lock().unwrap_or_else(|p| p.into_inner());
+            if last
+                .get(ns)
+                .is_some_and(|t| t.elapsed() < QUOTA_EVENT_EVERY)
+            {
+                return;
+            }
+            last.insert(ns.to_owned(), Instant::now());
+        }
+        let event = crate::events::Event::new(crate::events::kind::QUOTA_REACHED, Some(ns))
+            .with("repository", repo.as_str())
+            .with("used_bytes", used)
+            .with("quota_bytes", quota)
+            .build();
+        if let Err(e) = self.emit(&[event]).await {
+            tracing::warn!(error = %e, namespace = ns, "could not queue a quota event for webhooks");
+        }
     }
 
     /// What moved between regions.
@@ -340,8 +384,36 @@ impl Registry {
     }
 
     /// Write pending pull counts to the database.
+    /// Webhooks get one `image.pull` event per namespace and flush, with
+    /// the counts, rather than one request per pull.
     pub async fn flush_pulls(&self) -> Result<usize> {
-        Ok(self.pulls.flush(self.meta.as_ref()).await?)
+        let written = self.pulls.flush(self.meta.as_ref()).await?;
+        if self.platform.is_some() && !written.is_empty() {
+            let mut by_namespace: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+            for p in &written {
+                let ns = p.repo.split('/').next().unwrap_or_default();
+                by_namespace.entry(ns).or_default().push(json!({
+                    "repository": p.repo,
+                    "digest": p.digest,
+                    "tag": p.tag,
+                    "count": p.count,
+                    "last_pulled_at": crate::token::rfc3339(p.last / 1000),
+                }));
+            }
+            let events: Vec<_> = by_namespace
+                .into_iter()
+                .map(|(ns, pulls)| {
+                    crate::events::Event::new(crate::events::kind::IMAGE_PULL, Some(ns))
+                        .with("pulls", pulls)
+                        .build()
+                })
+                .collect();
+            // The counts are stored; a lost batch of pull events is logged.
+            if let Err(e) = self.emit(&events).await {
+                tracing::warn!(error = %e, "could not queue pull events for webhooks");
+            }
+        }
+        Ok(written.len())
     }
 
     /// Whether database and storage answer.
@@ -654,6 +726,7 @@ impl Registry {
             // Being collected: the client then uploads it.
             LinkOutcome::Collecting => Ok(false),
             LinkOutcome::OverQuota { used } => {
+                self.quota_reached(repo, used, quota.unwrap_or(0)).await;
                 Err(quota_error(repo, used, quota.unwrap_or(0), size))
             }
         }
@@ -877,6 +950,7 @@ impl Registry {
                 )))
             }
             LinkOutcome::OverQuota { used } => {
+                self.quota_reached(repo, used, quota.unwrap_or(0)).await;
                 Err(quota_error(repo, used, quota.unwrap_or(0), size as i64))
             }
         }
@@ -1012,6 +1086,27 @@ impl Registry {
         let (jobs, syncs) = self
             .triggered_work(push.repo, &digest, &tags, push.actor)
             .await?;
+        // Webhooks hear of the push in its transaction.
+        let events = match &self.platform {
+            Some(_) => vec![crate::events::Event::new(
+                crate::events::kind::IMAGE_PUSH,
+                Some(push.repo.namespace()),
+            )
+            .actor(push.actor)
+            .client_address(push.client_addr)
+            .with("repository", push.repo.as_str())
+            .with("digest", digest.as_str())
+            .with("media_type", parsed.media_type.as_str())
+            .with("size", push.body.len())
+            .with(
+                "tags",
+                tags.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+            )
+            .build()],
+            None => Vec::new(),
+        };
+        // Deliveries are found by the worker's next poll; replication and
+        // synchronization wake it now.
         let queues_work = !jobs.is_empty() || !syncs.is_empty();
         let record = NewManifest {
             repo: push.repo.clone(),
@@ -1040,6 +1135,7 @@ impl Registry {
             now: now_millis(),
             jobs,
             syncs,
+            events,
         };
         match self.meta.put_manifest(&record).await? {
             PutManifestOutcome::Stored(evicted) => {

@@ -1,16 +1,19 @@
 //! The worker that runs the database's job queue on every node: it leases
 //! jobs for its region, renews the lease while it works, retries failures
-//! with backoff, and runs the periodic reconcile pass of its region.
+//! with backoff, dispatches by kind (replication, synchronization, webhook
+//! deliveries), and runs the periodic reconcile pass of its region.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_meta::events::DELIVER_WEBHOOK_JOB;
 use berth_meta::platform::SYNC_TAG_JOB;
 use berth_meta::Job;
 use tokio::sync::Semaphore;
 
-use super::sync::Attempt;
-use super::{JobFailure, Synchronizer, REPLICATE_IMAGE_JOB};
+use super::{Attempt, JobFailure};
+use crate::events::Webhooks;
+use crate::platform::{Synchronizer, REPLICATE_IMAGE_JOB};
 use crate::registry::now_millis;
 use crate::Registry;
 
@@ -50,15 +53,22 @@ impl Default for WorkerConfig {
 pub struct Worker {
     registry: Registry,
     sync: Synchronizer,
+    webhooks: Webhooks,
     config: Arc<WorkerConfig>,
 }
 
 impl Worker {
     /// A worker for this node's region.
-    pub fn new(registry: Registry, sync: Synchronizer, config: WorkerConfig) -> Self {
+    pub fn new(
+        registry: Registry,
+        sync: Synchronizer,
+        webhooks: Webhooks,
+        config: WorkerConfig,
+    ) -> Self {
         Worker {
             registry,
             sync,
+            webhooks,
             config: Arc::new(config),
         }
     }
@@ -205,6 +215,17 @@ impl Worker {
             }
             SYNC_TAG_JOB => {
                 self.sync
+                    .run_job(
+                        &job.payload,
+                        Attempt {
+                            number: job.attempts,
+                            last,
+                        },
+                    )
+                    .await
+            }
+            DELIVER_WEBHOOK_JOB => {
+                self.webhooks
                     .run_job(
                         &job.payload,
                         Attempt {

@@ -7,7 +7,8 @@ use berth_meta::{NewJob, PlatformStore};
 use berth_oci::Digest;
 use serde::{Deserialize, Serialize};
 
-use super::{JobFailure, Region};
+use super::Region;
+use crate::jobs::JobFailure;
 use crate::registry::now_millis;
 use crate::{Registry, RegistryError};
 

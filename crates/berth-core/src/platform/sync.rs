@@ -11,10 +11,10 @@ use berth_meta::{
 use berth_oci::{Digest, Reference, RepoName, Tag};
 use serde::Deserialize;
 
-use super::JobFailure;
 use crate::access::{Principal, RepoPermission};
+use crate::jobs::{Attempt, JobFailure};
 use crate::registry::now_millis;
-use crate::{Directory, DirectoryError, ManifestPush, Registry, RegistryError};
+use crate::{Directory, DirectoryError, ManifestPush, Registry};
 
 type Result<T> = std::result::Result<T, DirectoryError>;
 
@@ -53,13 +53,30 @@ struct SyncPayload {
     record: i64,
 }
 
-/// Where a job stands when it runs.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Attempt {
-    /// How many times the job was claimed, this time included.
-    pub number: i64,
-    /// Whether a failure now is the last one.
-    pub last: bool,
+/// The webhook event of a synchronization's end (succeeded, failed or
+/// conflict: ServiceStage's notification when an image is not overwritten).
+fn sync_event(record: &SyncRecord, progress: &SyncProgress) -> Vec<berth_meta::NewEvent> {
+    use crate::events::{kind, Event};
+    let kind = match progress.status.as_str() {
+        sync_status::SUCCEEDED => kind::SYNC_SUCCEEDED,
+        sync_status::CONFLICT => kind::SYNC_CONFLICT,
+        sync_status::FAILED => kind::SYNC_FAILED,
+        _ => return Vec::new(),
+    };
+    let namespace = record.repo.split('/').next().unwrap_or_default();
+    vec![Event::new(kind, Some(namespace))
+        .actor(&record.operator)
+        .with("record", record.id)
+        .with("repository", record.repo.as_str())
+        .with("tag", record.tag.as_str())
+        .with("digest", record.digest.as_str())
+        .with("target_region", record.target_region.as_str())
+        .with("target_namespace", record.target_namespace.as_str())
+        .with("trigger", record.trigger.as_str())
+        .with("status", progress.status.as_str())
+        .with("bytes_copied", progress.bytes_copied)
+        .with("error", progress.error.clone())
+        .build()]
 }
 
 /// The target repository of a rule: the same name in another namespace.
@@ -414,13 +431,16 @@ impl Synchronizer {
             attempts: attempt.number,
             ..SyncProgress::default()
         };
-        store.update_sync_record(record.id, &progress).await?;
+        store.update_sync_record(record.id, &progress, &[]).await?;
         let outcome = self.synchronize(&record, &mut progress).await;
         progress.finished_at = Some(now_millis());
         match outcome {
             Ok(status) => {
                 progress.status = status.to_owned();
-                store.update_sync_record(record.id, &progress).await?;
+                let event = sync_event(&record, &progress);
+                store
+                    .update_sync_record(record.id, &progress, &event)
+                    .await?;
                 Ok(())
             }
             Err(f) => {
@@ -435,7 +455,14 @@ impl Synchronizer {
                 if !giving_up {
                     progress.finished_at = None;
                 }
-                store.update_sync_record(record.id, &progress).await?;
+                let event = if giving_up {
+                    sync_event(&record, &progress)
+                } else {
+                    Vec::new()
+                };
+                store
+                    .update_sync_record(record.id, &progress, &event)
+                    .await?;
                 Err(f)
             }
         }
@@ -611,15 +638,5 @@ impl Synchronizer {
             })
             .await?;
         Ok(())
-    }
-}
-
-impl From<RegistryError> for JobFailure {
-    fn from(e: RegistryError) -> Self {
-        if e.is_internal() {
-            JobFailure::retry(e.to_string())
-        } else {
-            JobFailure::permanent(e.to_string())
-        }
     }
 }
