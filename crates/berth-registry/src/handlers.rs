@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_blob::ByteStream;
 use berth_core::access::Principal;
+use berth_core::events::{kind, Event};
 use berth_core::{Auth, Chunk, ManifestPush, Registry, RegistryError};
 use berth_oci::{Digest, Reference, RepoName};
 use futures_util::StreamExt;
@@ -208,12 +209,27 @@ pub(crate) async fn handle(
                 Reference::Digest(d) => ("manifest.delete", format!("{repo}@{d}")),
             };
             // Deleted already: a failed audit entry is logged, not answered.
+            let addr = requester.addr.to_string();
             if let Err(e) = auth
                 .directory()
-                .record_from(principal, action, &target, "", &requester.addr.to_string())
+                .record_from(principal, action, &target, "", &addr)
                 .await
             {
                 tracing::error!(error = %e, target, "could not audit a delete");
+            }
+            let event = match &reference {
+                Reference::Tag(t) => {
+                    Event::new(kind::TAG_DELETE, Some(repo.namespace())).with("tag", t.as_str())
+                }
+                Reference::Digest(d) => Event::new(kind::IMAGE_DELETE, Some(repo.namespace()))
+                    .with("digest", d.as_str()),
+            }
+            .actor(principal.name())
+            .client_address(Some(&addr))
+            .with("repository", repo.as_str())
+            .build();
+            if let Err(e) = registry.emit(&[event]).await {
+                tracing::error!(error = %e, target, "could not queue a delete event for webhooks");
             }
             Ok(StatusCode::ACCEPTED.into_response())
         }
