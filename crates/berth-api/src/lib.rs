@@ -23,6 +23,7 @@ mod namespaces;
 mod people;
 mod policies;
 mod sync;
+mod webhooks;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use axum::Router;
+use berth_core::events::Webhooks;
 use berth_core::platform::Synchronizer;
 use berth_core::{Auth, Collector, Management};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
@@ -49,6 +51,8 @@ pub struct ApiState {
     pub collector: Collector,
     /// Synchronization rules and records.
     pub sync: Synchronizer,
+    /// Webhooks and their deliveries.
+    pub webhooks: Webhooks,
     /// Logins (throttled) for Basic and the session endpoint.
     pub auth: Arc<Auth>,
     /// Mark the session cookie `Secure` (Berth serves TLS, or sits behind a
@@ -155,6 +159,9 @@ impl Modify for SecuritySchemes {
         policies::get, policies::put, policies::run_retention,
         sync::rules, sync::add_rule, sync::delete_rule, sync::start, sync::records,
         sync::regions, sync::replication, sync::set_replication,
+        webhooks::platform_list, webhooks::platform_create, webhooks::namespace_list,
+        webhooks::namespace_create, webhooks::get_one, webhooks::update, webhooks::delete,
+        webhooks::ping, webhooks::deliveries, webhooks::delivery, webhooks::redeliver,
     ),
     modifiers(&SecuritySchemes),
     security(("basic" = []), ("api_token" = []), ("session" = [])),
@@ -169,6 +176,7 @@ impl Modify for SecuritySchemes {
         (name = "audit", description = "The audit log"),
         (name = "garbage collection", description = "Reclaiming storage (platform administrators)"),
         (name = "synchronization", description = "Regions, image synchronization rules and their records"),
+        (name = "webhooks", description = "Webhooks of namespaces and of the platform, and their deliveries"),
     )
 )]
 #[derive(Debug)]
@@ -574,6 +582,30 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/namespaces/{ns}/replication",
             get(sync::replication).put(sync::set_replication),
+        )
+        .route(
+            "/webhooks",
+            get(webhooks::platform_list).post(webhooks::platform_create),
+        )
+        .route(
+            "/namespaces/{ns}/webhooks",
+            get(webhooks::namespace_list).post(webhooks::namespace_create),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get_one)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/ping", post(webhooks::ping))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}",
+            get(webhooks::delivery),
+        )
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
         )
         .with_state(state)
         .route("/openapi.json", get(openapi).with_state(doc))
