@@ -16,6 +16,7 @@ mod pages;
 mod policies;
 mod sync;
 mod views;
+mod webhooks;
 
 use std::collections::HashMap;
 
@@ -390,6 +391,19 @@ pub fn router(state: ApiState) -> Router {
         .route("/account/tokens", post(pages::create_token))
         .route("/account/tokens/{id}/revoke", post(pages::revoke_token))
         .route("/audit", get(pages::audit))
+        .route(
+            "/namespaces/{ns}/webhooks",
+            get(webhooks::namespace_page).post(webhooks::namespace_create),
+        )
+        .route(
+            "/webhooks",
+            get(webhooks::platform_page).post(webhooks::platform_create),
+        )
+        .route("/webhooks/{id}/{action}", post(webhooks::action))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
+        )
         .fallback(not_found)
         .with_state(state)
 }
