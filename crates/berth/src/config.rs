@@ -77,6 +77,40 @@ pub struct Config {
     pub regions: BTreeMap<String, RegionConfig>,
     /// The job queue's worker on this node.
     pub jobs: JobsSection,
+    /// Webhook deliveries.
+    pub webhooks: WebhooksSection,
+}
+
+/// Webhook deliveries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksSection {
+    /// Whether namespace webhooks may target loopback, private and
+    /// link-local addresses; platform webhooks always may
+    /// (`BERTH_WEBHOOKS_ALLOW_PRIVATE_TARGETS`, default false).
+    pub allow_private_targets: bool,
+    /// Seconds one delivery attempt may take (`BERTH_WEBHOOKS_TIMEOUT_SECS`).
+    pub timeout_secs: u64,
+}
+
+impl Default for WebhooksSection {
+    fn default() -> Self {
+        let core = berth_core::events::WebhookConfig::default();
+        WebhooksSection {
+            allow_private_targets: core.allow_private_targets,
+            timeout_secs: core.timeout.as_secs(),
+        }
+    }
+}
+
+impl WebhooksSection {
+    /// The delivery settings.
+    pub fn to_core(&self) -> berth_core::events::WebhookConfig {
+        berth_core::events::WebhookConfig {
+            allow_private_targets: self.allow_private_targets,
+            timeout: Duration::from_secs(self.timeout_secs.max(1)),
+        }
+    }
 }
 
 /// One region of the platform.
@@ -162,6 +196,7 @@ impl Default for Config {
             region: None,
             regions: BTreeMap::new(),
             jobs: JobsSection::default(),
+            webhooks: WebhooksSection::default(),
         }
     }
 }
@@ -672,6 +707,10 @@ impl Config {
             "BERTH_JOBS_MAX_ATTEMPTS" => self.jobs.max_attempts = parse(key, value)?,
             "BERTH_JOBS_MAX_BACKOFF_SECS" => self.jobs.max_backoff_secs = parse(key, value)?,
             "BERTH_JOBS_RECONCILE_SECS" => self.jobs.reconcile_secs = parse(key, value)?,
+            "BERTH_WEBHOOKS_ALLOW_PRIVATE_TARGETS" => {
+                self.webhooks.allow_private_targets = parse(key, value)?
+            }
+            "BERTH_WEBHOOKS_TIMEOUT_SECS" => self.webhooks.timeout_secs = parse(key, value)?,
             // Variables of other tools (tests, scripts) may share the prefix.
             _ => {}
         }

@@ -11,6 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use berth_core::events::Webhooks;
 use berth_core::platform::{Synchronizer, Worker};
 use berth_core::{Auth, Collector, Directory, Management, ManagementConfig, Registry};
 use berth_meta::{
@@ -269,10 +270,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         },
     );
     let synchronizer = Synchronizer::new(registry.clone(), directory.clone());
+    let webhooks = Webhooks::new(
+        registry.clone(),
+        directory.clone(),
+        config.webhooks.to_core(),
+    );
     let api = berth_api::ApiState {
         management,
         collector: collector.clone(),
         sync: synchronizer.clone(),
+        webhooks: webhooks.clone(),
         auth: auth.clone(),
         secure_cookies: config.tls.is_some()
             || config
@@ -365,6 +372,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let worker = Worker::new(
         registry.clone(),
         synchronizer.clone(),
+        webhooks,
         config.jobs.to_core(),
     );
     let mut jobs = vec![
