@@ -311,3 +311,100 @@ async fn batch_deletes_in_a_real_browser() {
     b.screenshot("22-batch-deleted").await;
     b.close().await;
 }
+
+/// A namespace's webhooks tab: add a webhook (its generated secret shown
+/// once), see a push delivered and recorded, redeliver it, send a test
+/// delivery, disable and delete it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_in_a_real_browser() {
+    // A receiver that takes everything (signatures are the webhooks test's).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let receiver = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let taken = taken.clone();
+            move || async move {
+                taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let t = TestServer::start_with(Backend::Sqlite, |c| {
+        c.webhooks.allow_private_targets = true;
+    })
+    .await;
+    let base = t.url("");
+    let (s, v) = t
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/namespaces",
+            Some(json!({"name": "hooks"})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
+    let b = Browser::start(&shots()).await;
+    b.goto(&format!("{base}/login")).await;
+    b.fill("#username", "admin").await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.click("#login").await;
+    assert_eq!(b.text("#who").await, "admin");
+
+    b.goto(&format!("{base}/namespaces/hooks")).await;
+    b.click("a[href=\"/namespaces/hooks/webhooks\"]").await;
+    b.find("#no-webhooks").await;
+    b.fill("#name", "ci").await;
+    b.fill("#url", "ftp://example.com/").await;
+    b.click("#create-webhook button[type=submit]").await;
+    b.wait_text("must be http:// or https://").await;
+    b.fill("#name", "ci").await;
+    b.fill("#url", &receiver).await;
+    b.screenshot("21-webhook-form").await;
+    b.click("#create-webhook button[type=submit]").await;
+    b.wait_text("Webhook ci created").await;
+    let secret = b.text("#secret").await;
+    assert!(secret.len() >= 32, "generated secret {secret:?}");
+    b.screenshot("22-webhook-secret").await;
+
+    // A push is delivered and recorded.
+    t.push_image("hooks/app", "v1", b"hooked").await;
+    let row = "#webhook-ci table.deliveries tbody tr";
+    let mut delivered = false;
+    for _ in 0..100 {
+        b.goto(&format!("{base}/namespaces/hooks/webhooks")).await;
+        if !b.find_all(".status-succeeded").await.is_empty() {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(delivered, "the push was delivered");
+    assert!(b.text(row).await.contains("image.push"));
+    assert!(b.text(row).await.contains("200"));
+    b.screenshot("23-webhook-deliveries").await;
+    let before = taken.load(std::sync::atomic::Ordering::SeqCst);
+    b.click(&format!("{row} button")).await;
+    b.wait_text("queued again").await;
+    b.click("#webhook-ci button.small").await; // Test delivery
+    b.wait_text("Test delivery").await;
+    for _ in 0..100 {
+        if taken.load(std::sync::atomic::Ordering::SeqCst) >= before + 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        taken.load(std::sync::atomic::Ordering::SeqCst) >= before + 2,
+        "redelivery and test delivery arrived"
+    );
+    b.click("form[action$=\"/disable\"] button").await;
+    b.wait_text("Webhook ci disabled.").await;
+    b.click("form[action$=\"/delete\"] button").await;
+    b.wait_text("Webhook ci deleted.").await;
+    b.find("#no-webhooks").await;
+    b.close().await;
+}
