@@ -1,0 +1,802 @@
+//! An OCI Distribution client for talking to registries Berth does not
+//! run: another Berth, Distribution, Harbor, Docker Hub. It authenticates
+//! as they ask (Docker token flow after a `Bearer` challenge, or HTTP
+//! Basic), reads manifests and blobs (with `Range`, streamed), and writes
+//! them: mounts, monolithic uploads streamed from any byte stream, and
+//! chunked uploads that resume at the offset the server reports. No blob is
+//! ever held whole in memory.
+//!
+//! Layering: a leaf beside `berth-meta` and `berth-blob`, over `berth-oci`
+//! only; `berth-core` (replication, the pull-through cache), the benchmark
+//! and the tests call it.
+
+mod auth;
+
+use std::time::Duration;
+
+use berth_oci::{media_types, Algorithm, Digest};
+use bytes::Bytes;
+use futures_util::{Stream, TryStreamExt};
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, StatusCode, Url};
+
+use auth::Authenticator;
+pub use auth::Credentials;
+
+/// Every manifest type Berth stores, for `Accept`.
+pub const MANIFEST_TYPES: &[&str] = &[
+    media_types::OCI_MANIFEST,
+    media_types::OCI_INDEX,
+    media_types::DOCKER_MANIFEST,
+    media_types::DOCKER_LIST,
+];
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The registry URL or a Location it sent is unusable.
+    #[error("invalid URL: {0}")]
+    Url(String),
+    /// The TLS settings (CA certificate) are unusable.
+    #[error("TLS settings: {0}")]
+    Tls(String),
+    /// No answer: refused, reset, timed out, TLS failure.
+    #[error("cannot reach the registry: {0}")]
+    Transport(String),
+    /// The credentials were refused (or none were given and some are needed).
+    #[error("the registry refused the credentials: {0}")]
+    Unauthorized(String),
+    /// Authenticated, but not allowed.
+    #[error("the registry denied access: {0}")]
+    Denied(String),
+    /// Any other answer than the one expected.
+    #[error("the registry answered {status}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Its OCI error messages, or the start of its body.
+        message: String,
+    },
+    /// Content whose digest is not the one asked for.
+    #[error("digest mismatch: asked for {expected}, got {actual}")]
+    DigestMismatch {
+        /// The digest asked for.
+        expected: String,
+        /// The digest of what arrived.
+        actual: String,
+    },
+    /// An answer that breaks the protocol.
+    #[error("invalid answer from the registry: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// Whether trying again later may help: the registry was unreachable,
+    /// overloaded or failing.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Transport(_) => true,
+            ClientError::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ClientError>;
+
+/// How to reach a registry.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Credentials for Basic or the token flow.
+    pub credentials: Option<Credentials>,
+    /// A CA certificate (PEM) to trust besides the system's.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Accept any certificate (for tests and lab registries only).
+    pub insecure_skip_verify: bool,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// How long the server may stay silent mid-request.
+    pub read_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            credentials: None,
+            ca_pem: None,
+            insecure_skip_verify: false,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A manifest as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// Its digest (of the bytes).
+    pub digest: Digest,
+    /// Its media type (the Content-Type).
+    pub media_type: String,
+    /// The exact bytes.
+    pub bytes: Bytes,
+}
+
+/// What a HEAD of a manifest tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestHead {
+    /// Digest.
+    pub digest: Digest,
+    /// Media type.
+    pub media_type: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// A blob being read, from `offset` to its end.
+#[derive(Debug)]
+pub struct BlobRead {
+    /// Where the bytes start.
+    pub offset: u64,
+    /// The blob's full size, when the registry said it.
+    pub size: Option<u64>,
+    response: reqwest::Response,
+}
+
+impl BlobRead {
+    /// The bytes, as they arrive.
+    pub fn stream(self) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
+        self.response
+            .bytes_stream()
+            .map_err(|e| ClientError::Transport(chain(&e)))
+    }
+}
+
+/// An upload session on the remote registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// Where to send the next request (absolute).
+    pub location: Url,
+}
+
+/// How a mount ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// The blob is linked into the repository.
+    Mounted,
+    /// The registry opened an upload instead.
+    Upload(Upload),
+}
+
+/// A client of one registry.
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    http: reqwest::Client,
+    base: Url,
+    auth: Authenticator,
+}
+
+impl RegistryClient {
+    /// A client of the registry at `url` (`https://host[:port]`).
+    pub fn new(url: &str, options: ClientOptions) -> Result<Self> {
+        let mut base = Url::parse(url).map_err(|e| ClientError::Url(format!("{url}: {e}")))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
+            return Err(ClientError::Url(format!(
+                "{url}: use http:// or https:// with a host"
+            )));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .redirect(reqwest::redirect::Policy::limited(5));
+        if let Some(pem) = &options.ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| ClientError::Tls(format!("CA certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        if options.insecure_skip_verify {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().map_err(|e| ClientError::Tls(chain(&e)))?;
+        Ok(RegistryClient {
+            auth: Authenticator::new(http.clone(), options.credentials),
+            http,
+            base,
+        })
+    }
+
+    /// The registry's URL.
+    pub fn url(&self) -> &Url {
+        &self.base
+    }
+
+    fn url_of(&self, path: &str) -> Result<Url> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| ClientError::Url(format!("{path}: {e}")))
+    }
+
+    /// Send a request without a body, authenticating as the registry asks
+    /// (one retry after a challenge).
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        scope: &str,
+    ) -> Result<reqwest::Response> {
+        let build = |auth: Option<header::HeaderValue>| {
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
+            if let Some(a) = auth {
+                req = req.header(header::AUTHORIZATION, a);
+            }
+            req
+        };
+        let first = build(self.auth.header(scope))
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(chain(&e)))?;
+        if first.status() != StatusCode::UNAUTHORIZED {
+            return Ok(first);
+        }
+        let challenge = first
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let auth = self.auth.answer(&challenge, scope).await?;
+        let second = build(Some(auth))
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(chain(&e)))?;
+        if second.status() == StatusCode::UNAUTHORIZED {
+            return Err(ClientError::Unauthorized(error_message(second).await));
+        }
+        Ok(second)
+    }
+
+    /// Send a request with a streamed body, authenticated beforehand (a
+    /// stream cannot be sent twice).
+    async fn send_body(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        scope: &str,
+        body: reqwest::Body,
+    ) -> Result<reqwest::Response> {
+        let mut req = self.http.request(method, url).headers(headers).body(body);
+        if let Some(a) = self.auth.header(scope) {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let r = req
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(chain(&e)))?;
+        if r.status() == StatusCode::UNAUTHORIZED {
+            return Err(ClientError::Unauthorized(error_message(r).await));
+        }
+        Ok(r)
+    }
+
+    /// Check that the registry answers and accepts the credentials
+    /// (`GET /v2/`).
+    pub async fn ping(&self) -> Result<()> {
+        let r = self
+            .send(Method::GET, self.url_of("v2/")?, HeaderMap::new(), "")
+            .await?;
+        expect(r, &[StatusCode::OK]).await.map(drop)
+    }
+
+    /// A manifest by tag or digest; `None` when the registry has no such
+    /// manifest. A digest reference is checked against the bytes.
+    pub async fn manifest(&self, repo: &str, reference: &str) -> Result<Option<Manifest>> {
+        let r = self
+            .send(
+                Method::GET,
+                self.url_of(&format!("v2/{repo}/manifests/{reference}"))?,
+                accept_manifests(),
+                &pull_scope(repo),
+            )
+            .await?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let r = expect(r, &[StatusCode::OK]).await?;
+        let media_type = content_type(r.headers());
+        let bytes = r
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(chain(&e)))?;
+        let digest = match reference.parse::<Digest>() {
+            Ok(expected) => {
+                let actual = Digest::of_bytes(expected.algorithm(), &bytes);
+                if actual != expected {
+                    return Err(ClientError::DigestMismatch {
+                        expected: expected.to_string(),
+                        actual: actual.to_string(),
+                    });
+                }
+                actual
+            }
+            Err(_) => Digest::of_bytes(Algorithm::Sha256, &bytes),
+        };
+        Ok(Some(Manifest {
+            digest,
+            media_type,
+            bytes,
+        }))
+    }
+
+    /// What a tag or digest points at, without the body; `None` when
+    /// absent.
+    pub async fn head_manifest(&self, repo: &str, reference: &str) -> Result<Option<ManifestHead>> {
+        let r = self
+            .send(
+                Method::HEAD,
+                self.url_of(&format!("v2/{repo}/manifests/{reference}"))?,
+                accept_manifests(),
+                &pull_scope(repo),
+            )
+            .await?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let r = expect(r, &[StatusCode::OK]).await?;
+        let digest = r
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.parse::<Digest>().ok())
+            .ok_or_else(|| {
+                ClientError::Protocol("a manifest HEAD without Docker-Content-Digest".into())
+            })?;
+        Ok(Some(ManifestHead {
+            digest,
+            media_type: content_type(r.headers()),
+            size: content_length(r.headers()).unwrap_or(0),
+        }))
+    }
+
+    /// Store a manifest under a tag or its digest. Returns its digest.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> Result<Digest> {
+        let scope = push_scope(repo);
+        let url = self.url_of(&format!("v2/{repo}/manifests/{reference}"))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, header_value(media_type)?);
+        self.authorize(&scope).await?;
+        let r = self
+            .send_body(Method::PUT, url, headers, &scope, bytes.clone().into())
+            .await?;
+        expect(r, &[StatusCode::CREATED, StatusCode::OK]).await?;
+        Ok(Digest::of_bytes(Algorithm::Sha256, &bytes))
+    }
+
+    /// A blob's size, or `None` when the repository does not have it.
+    pub async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
+        let r = self
+            .send(
+                Method::HEAD,
+                self.url_of(&format!("v2/{repo}/blobs/{digest}"))?,
+                HeaderMap::new(),
+                &pull_scope(repo),
+            )
+            .await?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let r = expect(r, &[StatusCode::OK]).await?;
+        Ok(content_length(r.headers()))
+    }
+
+    /// Read a blob from `offset` on (a `Range` request past 0).
+    pub async fn blob(&self, repo: &str, digest: &Digest, offset: u64) -> Result<BlobRead> {
+        let mut headers = HeaderMap::new();
+        if offset > 0 {
+            headers.insert(header::RANGE, header_value(&format!("bytes={offset}-"))?);
+        }
+        let r = self
+            .send(
+                Method::GET,
+                self.url_of(&format!("v2/{repo}/blobs/{digest}"))?,
+                headers,
+                &pull_scope(repo),
+            )
+            .await?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Err(ClientError::Status {
+                status: 404,
+                message: format!("blob {digest} is not in {repo}"),
+            });
+        }
+        let r = expect(r, &[StatusCode::OK, StatusCode::PARTIAL_CONTENT]).await?;
+        let (start, size) = if r.status() == StatusCode::PARTIAL_CONTENT {
+            content_range(r.headers())
+                .ok_or_else(|| ClientError::Protocol("206 without a valid Content-Range".into()))?
+        } else {
+            // A server that ignores Range sends it all.
+            (0, content_length(r.headers()))
+        };
+        if offset > 0 && start != offset {
+            return Err(ClientError::Protocol(format!(
+                "asked for bytes from {offset}, got them from {start}"
+            )));
+        }
+        Ok(BlobRead {
+            offset: start,
+            size,
+            response: r,
+        })
+    }
+
+    /// Get a token for `scope` now if the registry wants one, so that a
+    /// streamed body goes out authenticated the first time.
+    async fn authorize(&self, scope: &str) -> Result<()> {
+        if self.auth.header(scope).is_some() {
+            return Ok(());
+        }
+        let r = self
+            .send(Method::GET, self.url_of("v2/")?, HeaderMap::new(), scope)
+            .await?;
+        expect(r, &[StatusCode::OK]).await.map(drop)
+    }
+
+    /// Link a blob the registry holds in `from` into `repo` without
+    /// sending it; a registry that cannot mounts opens an upload instead.
+    pub async fn mount(&self, repo: &str, digest: &Digest, from: &str) -> Result<Mount> {
+        let scope = format!("repository:{repo}:pull,push repository:{from}:pull");
+        let url = self.url_of(&format!(
+            "v2/{repo}/blobs/uploads/?mount={digest}&from={from}"
+        ))?;
+        let r = self
+            .send(Method::POST, url, HeaderMap::new(), &scope)
+            .await?;
+        let r = expect(r, &[StatusCode::CREATED, StatusCode::ACCEPTED]).await?;
+        if r.status() == StatusCode::CREATED {
+            return Ok(Mount::Mounted);
+        }
+        Ok(Mount::Upload(Upload {
+            location: self.location(r.headers())?,
+        }))
+    }
+
+    /// Open an upload session.
+    pub async fn start_upload(&self, repo: &str) -> Result<Upload> {
+        let url = self.url_of(&format!("v2/{repo}/blobs/uploads/"))?;
+        let r = self
+            .send(Method::POST, url, HeaderMap::new(), &push_scope(repo))
+            .await?;
+        let r = expect(r, &[StatusCode::ACCEPTED]).await?;
+        Ok(Upload {
+            location: self.location(r.headers())?,
+        })
+    }
+
+    /// How many bytes of an upload the registry holds (where a chunk must
+    /// start).
+    pub async fn upload_offset(&self, repo: &str, upload: &Upload) -> Result<u64> {
+        let r = self
+            .send(
+                Method::GET,
+                upload.location.clone(),
+                HeaderMap::new(),
+                &push_scope(repo),
+            )
+            .await?;
+        let r = expect(r, &[StatusCode::NO_CONTENT, StatusCode::OK]).await?;
+        // `Range: 0-N` holds N+1 bytes; none or `0-0` may mean empty.
+        let range = r
+            .headers()
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        match range.rsplit_once('-') {
+            Some((start, end)) if start.trim_start_matches("bytes=") == "0" => end
+                .parse::<u64>()
+                .map(|e| e + 1)
+                .map_err(|_| ClientError::Protocol(format!("upload Range {range:?}"))),
+            _ => Ok(0),
+        }
+    }
+
+    /// Send one chunk of `len` bytes at `offset`. Returns the session's
+    /// next location.
+    pub async fn upload_chunk<S>(
+        &self,
+        repo: &str,
+        upload: &Upload,
+        offset: u64,
+        len: u64,
+        body: S,
+    ) -> Result<Upload>
+    where
+        S: Stream<Item = std::result::Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let scope = push_scope(repo);
+        self.authorize(&scope).await?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/octet-stream"),
+        );
+        headers.insert(header::CONTENT_LENGTH, header_value(&len.to_string())?);
+        if len > 0 {
+            headers.insert(
+                header::CONTENT_RANGE,
+                header_value(&format!("{offset}-{}", offset + len - 1))?,
+            );
+        }
+        let r = self
+            .send_body(
+                Method::PATCH,
+                upload.location.clone(),
+                headers,
+                &scope,
+                reqwest::Body::wrap_stream(body),
+            )
+            .await?;
+        let r = expect(r, &[StatusCode::ACCEPTED, StatusCode::NO_CONTENT]).await?;
+        Ok(Upload {
+            location: self.location(r.headers())?,
+        })
+    }
+
+    /// Close an upload as `digest` (every byte sent already).
+    pub async fn finish_upload(&self, repo: &str, upload: &Upload, digest: &Digest) -> Result<()> {
+        let mut url = upload.location.clone();
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let r = self
+            .send(Method::PUT, url, content_length_zero(), &push_scope(repo))
+            .await?;
+        expect(r, &[StatusCode::CREATED]).await.map(drop)
+    }
+
+    /// Upload a blob of `size` bytes in one streamed request (POST, then
+    /// PUT with the body and the digest).
+    pub async fn push_blob<S>(&self, repo: &str, digest: &Digest, size: u64, body: S) -> Result<()>
+    where
+        S: Stream<Item = std::result::Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let upload = self.start_upload(repo).await?;
+        let mut url = upload.location.clone();
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/octet-stream"),
+        );
+        headers.insert(header::CONTENT_LENGTH, header_value(&size.to_string())?);
+        let r = self
+            .send_body(
+                Method::PUT,
+                url,
+                headers,
+                &push_scope(repo),
+                reqwest::Body::wrap_stream(body),
+            )
+            .await?;
+        expect(r, &[StatusCode::CREATED]).await.map(drop)
+    }
+
+    /// Every tag of a repository (following `Link` pages); empty when the
+    /// repository does not exist.
+    pub async fn tags(&self, repo: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut next = Some(self.url_of(&format!("v2/{repo}/tags/list?n=1000"))?);
+        while let Some(url) = next.take() {
+            let r = self
+                .send(Method::GET, url, HeaderMap::new(), &pull_scope(repo))
+                .await?;
+            if r.status() == StatusCode::NOT_FOUND {
+                return Ok(out);
+            }
+            let r = expect(r, &[StatusCode::OK]).await?;
+            next = link_next(r.headers())
+                .map(|l| self.url_of(&l))
+                .transpose()?;
+            #[derive(serde::Deserialize)]
+            struct TagList {
+                tags: Option<Vec<String>>,
+            }
+            let list: TagList = r
+                .json()
+                .await
+                .map_err(|e| ClientError::Protocol(format!("tag list: {e}")))?;
+            out.extend(list.tags.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    fn location(&self, headers: &HeaderMap) -> Result<Url> {
+        let loc = headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ClientError::Protocol("an upload answer without Location".into()))?;
+        self.base
+            .join(loc)
+            .map_err(|e| ClientError::Url(format!("Location {loc}: {e}")))
+    }
+}
+
+fn pull_scope(repo: &str) -> String {
+    format!("repository:{repo}:pull")
+}
+
+fn push_scope(repo: &str) -> String {
+    format!("repository:{repo}:pull,push")
+}
+
+fn accept_manifests() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Ok(v) = header::HeaderValue::from_str(&MANIFEST_TYPES.join(", ")) {
+        h.insert(header::ACCEPT, v);
+    }
+    h
+}
+
+fn content_length_zero() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_LENGTH,
+        header::HeaderValue::from_static("0"),
+    );
+    h
+}
+
+fn header_value(s: &str) -> Result<header::HeaderValue> {
+    header::HeaderValue::from_str(s).map_err(|_| ClientError::Protocol(format!("header {s:?}")))
+}
+
+fn content_type(h: &HeaderMap) -> String {
+    h.get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.split(';').next().unwrap_or(s).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse().ok())
+}
+
+/// `Content-Range: bytes START-END/TOTAL` as (start, total).
+fn content_range(h: &HeaderMap) -> Option<(u64, Option<u64>)> {
+    let v = h.get(header::CONTENT_RANGE)?.to_str().ok()?;
+    let rest = v.strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (start, _) = range.split_once('-')?;
+    Some((start.parse().ok()?, total.parse().ok()))
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn link_next(h: &HeaderMap) -> Option<String> {
+    let v = h.get(header::LINK)?.to_str().ok()?;
+    v.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
+    })
+}
+
+/// The answer if its status is one of `ok`, else the registry's error.
+async fn expect(r: reqwest::Response, ok: &[StatusCode]) -> Result<reqwest::Response> {
+    if ok.contains(&r.status()) {
+        return Ok(r);
+    }
+    let status = r.status();
+    let message = error_message(r).await;
+    Err(match status {
+        StatusCode::UNAUTHORIZED => ClientError::Unauthorized(message),
+        StatusCode::FORBIDDEN => ClientError::Denied(message),
+        s => ClientError::Status {
+            status: s.as_u16(),
+            message,
+        },
+    })
+}
+
+/// The OCI `errors[]` messages of an answer, or the start of its body.
+async fn error_message(r: reqwest::Response) -> String {
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<OciError>,
+    }
+    #[derive(serde::Deserialize)]
+    struct OciError {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    if let Ok(e) = serde_json::from_str::<Errors>(&text) {
+        let parts: Vec<String> = e
+            .errors
+            .into_iter()
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e.code.unwrap_or_default(),
+                    e.message.unwrap_or_default()
+                )
+            })
+            .collect();
+        if !parts.is_empty() {
+            return parts.join("; ");
+        }
+    }
+    let text: String = text.chars().take(200).collect();
+    if text.trim().is_empty() {
+        status.to_string()
+    } else {
+        text.trim().to_owned()
+    }
+}
+
+/// An error with its causes.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_parse() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_RANGE,
+            header::HeaderValue::from_static("bytes 100-199/1000"),
+        );
+        assert_eq!(content_range(&h), Some((100, Some(1000))));
+        h.insert(
+            header::LINK,
+            header::HeaderValue::from_static("</v2/a/tags/list?n=2&last=b>; rel=\"next\""),
+        );
+        assert_eq!(link_next(&h).as_deref(), Some("/v2/a/tags/list?n=2&last=b"));
+        h.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert_eq!(content_type(&h), "application/json");
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(RegistryClient::new("ftp://x", ClientOptions::default()).is_err());
+        assert!(RegistryClient::new("not a url", ClientOptions::default()).is_err());
+        let c = RegistryClient::new("http://127.0.0.1:5000", ClientOptions::default()).unwrap();
+        assert_eq!(
+            c.url_of("v2/a/b/manifests/x").unwrap().as_str(),
+            "http://127.0.0.1:5000/v2/a/b/manifests/x"
+        );
+    }
+}
