@@ -3,7 +3,8 @@
 # variables the tests read. Sourced by scripts/test.sh; safe to run again.
 #
 # - installs missing Debian packages (PostgreSQL, docker engine, podman,
-#   skopeo, buildah, containerd, nginx, Chromium and ChromeDriver) with apt;
+#   skopeo, buildah, containerd, nginx, Chromium and ChromeDriver, the
+#   reference registry and htpasswd) with apt;
 # - starts a private PostgreSQL cluster on a Unix socket under $BERTH_TEST_DIR;
 # - starts dockerd (vfs storage, no iptables, no bridge) when none answers;
 # - starts Garage (S3; built once with `cargo install garage` and cached under
@@ -30,6 +31,8 @@ command -v curl >/dev/null || need_pkgs+=(curl)
 command -v nginx >/dev/null || need_pkgs+=(nginx)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v chromedriver >/dev/null || need_pkgs+=(chromium-driver)
+command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
+command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test-env: installing ${need_pkgs[*]}"
   as_root apt-get update -qq
