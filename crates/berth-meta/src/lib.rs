@@ -19,11 +19,13 @@ mod directory;
 pub mod events;
 mod gc;
 pub mod platform;
+pub mod remotes;
 mod sql;
 mod sql_directory;
 mod sql_events;
 mod sql_gc;
 mod sql_platform;
+mod sql_remotes;
 mod sql_views;
 mod views;
 
@@ -46,6 +48,7 @@ pub use platform::{
     ImageBlob, Job, JobCount, NewJob, NewSyncRecord, NewSyncRule, PlatformStore, RegionUsage,
     SyncProgress, SyncRecord, SyncRecordQuery, SyncRule,
 };
+pub use remotes::{RemoteRecord, RemoteStore, RemoteUpdate};
 pub use sql::{PostgresStore, SqliteStore};
 pub use views::{
     ApiToken, AuditQuery, ManagementStore, NamespaceQuery, NamespaceScope, NamespaceSort,

@@ -242,7 +242,9 @@ pub struct SyncRecordQuery {
 
 /// The platform's tables.
 #[async_trait]
-pub trait PlatformStore: crate::events::EventStore + Send + Sync + Debug {
+pub trait PlatformStore:
+    crate::events::EventStore + crate::remotes::RemoteStore + Send + Sync + Debug
+{
     /// Record that `region` holds a blob, if the blob is known and not
     /// being collected. Returns whether it is recorded.
     async fn add_blob_location(&self, digest: &str, region: &str, now: i64) -> MetaResult<bool>;
