@@ -40,6 +40,7 @@ pub mod policy;
 mod pulls;
 mod registry;
 pub mod reserve;
+pub mod secrets;
 pub mod token;
 pub mod zones;
 

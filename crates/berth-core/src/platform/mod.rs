@@ -1,7 +1,8 @@
 //! The platform beyond one region and one repository: regions with their
 //! own blob storage ([`Regions`]), eager replication and on-demand fetches
 //! between them, synchronization rules with their records
-//! ([`Synchronizer`]). Their work runs as jobs of the database's queue
+//! ([`Synchronizer`]), and the remote registries Berth talks to
+//! ([`Remotes`]). Their work runs as jobs of the database's queue
 //! (`crate::jobs`).
 //!
 //! Layering: above the registry and the directory (it calls both); the
@@ -9,12 +10,16 @@
 
 mod copy;
 mod regions;
+mod remotes;
 mod replication;
 mod sync;
 
 pub use crate::jobs::{JobFailure, Worker, WorkerConfig};
 pub(crate) use copy::channel_stream;
 pub use regions::{LagHistogram, PlatformStats, Region, Regions, DEFAULT_REGION, LAG_BUCKETS};
+pub use remotes::{
+    check_name as check_remote_name, ConnectionTest, DeclaredRemote, Remote, RemoteSpec, Remotes,
+};
 pub(crate) use replication::replicate_job;
 pub use replication::{CopyCounts, RegionAvailability, REPLICATE_IMAGE_JOB};
 pub use sync::{target_repository, SyncRuleSpec, SyncTags, Synchronizer, MAX_MANUAL_TAGS};
