@@ -22,6 +22,7 @@ pub mod model;
 mod namespaces;
 mod people;
 mod policies;
+mod remotes;
 mod sync;
 mod webhooks;
 
@@ -35,7 +36,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use axum::Router;
 use berth_core::events::Webhooks;
-use berth_core::platform::Synchronizer;
+use berth_core::platform::{Remotes, Synchronizer};
 use berth_core::{Auth, Collector, Management};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -53,6 +54,8 @@ pub struct ApiState {
     pub sync: Synchronizer,
     /// Webhooks and their deliveries.
     pub webhooks: Webhooks,
+    /// Remote registries.
+    pub remotes: Remotes,
     /// Logins (throttled) for Basic and the session endpoint.
     pub auth: Arc<Auth>,
     /// Mark the session cookie `Secure` (Berth serves TLS, or sits behind a
@@ -162,6 +165,8 @@ impl Modify for SecuritySchemes {
         webhooks::platform_list, webhooks::platform_create, webhooks::namespace_list,
         webhooks::namespace_create, webhooks::get_one, webhooks::update, webhooks::delete,
         webhooks::ping, webhooks::deliveries, webhooks::delivery, webhooks::redeliver,
+        remotes::list, remotes::create, remotes::get_one, remotes::update, remotes::delete,
+        remotes::test,
     ),
     modifiers(&SecuritySchemes),
     security(("basic" = []), ("api_token" = []), ("session" = [])),
@@ -176,6 +181,7 @@ impl Modify for SecuritySchemes {
         (name = "audit", description = "The audit log"),
         (name = "garbage collection", description = "Reclaiming storage (platform administrators)"),
         (name = "synchronization", description = "Regions, image synchronization rules and their records"),
+        (name = "remote registries", description = "Registries Berth does not run, for replication and caching (platform administrators)"),
         (name = "webhooks", description = "Webhooks of namespaces and of the platform, and their deliveries"),
     )
 )]
@@ -598,6 +604,14 @@ pub fn router(state: ApiState) -> Router {
                 .delete(webhooks::delete),
         )
         .route("/webhooks/{id}/ping", post(webhooks::ping))
+        .route("/remotes", get(remotes::list).post(remotes::create))
+        .route(
+            "/remotes/{name}",
+            get(remotes::get_one)
+                .patch(remotes::update)
+                .delete(remotes::delete),
+        )
+        .route("/remotes/{name}/test", post(remotes::test))
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route(
             "/webhooks/{id}/deliveries/{delivery}",
