@@ -79,6 +79,54 @@ pub struct Config {
     pub jobs: JobsSection,
     /// Webhook deliveries.
     pub webhooks: WebhooksSection,
+    /// The key that seals passwords of remote registries registered through
+    /// the API (`BERTH_ENCRYPTION_KEY`, at least 32 characters; the same on
+    /// every node). Without it, only remotes declared here may have one.
+    pub encryption_key: Option<Secret>,
+    /// Remote registries declared here (read-only in the API).
+    pub remotes: Vec<RemoteSection>,
+}
+
+/// A remote registry declared in the configuration file (`[[remotes]]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteSection {
+    /// Name, unique.
+    pub name: String,
+    /// Base URL.
+    pub url: String,
+    /// User name.
+    pub username: Option<String>,
+    /// Password or access token.
+    pub password: Option<Secret>,
+    /// Accept any TLS certificate (lab registries only).
+    pub insecure_skip_verify: bool,
+    /// A CA certificate file (PEM) to trust besides the system's.
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl RemoteSection {
+    /// The declared remote, its CA certificate read.
+    pub fn to_core(&self) -> anyhow::Result<berth_core::platform::DeclaredRemote> {
+        let ca_pem = match &self.ca_cert {
+            Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "reading the CA certificate of remote {}: {}",
+                    self.name,
+                    path.display()
+                )
+            })?),
+            None => None,
+        };
+        Ok(berth_core::platform::DeclaredRemote {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            username: self.username.clone(),
+            password: self.password.as_ref().map(|p| p.expose().to_owned()),
+            insecure: self.insecure_skip_verify,
+            ca_pem,
+        })
+    }
 }
 
 /// Webhook deliveries.
@@ -197,6 +245,8 @@ impl Default for Config {
             regions: BTreeMap::new(),
             jobs: JobsSection::default(),
             webhooks: WebhooksSection::default(),
+            encryption_key: None,
+            remotes: Vec::new(),
         }
     }
 }
@@ -711,6 +761,7 @@ impl Config {
                 self.webhooks.allow_private_targets = parse(key, value)?
             }
             "BERTH_WEBHOOKS_TIMEOUT_SECS" => self.webhooks.timeout_secs = parse(key, value)?,
+            "BERTH_ENCRYPTION_KEY" => self.encryption_key = Some(Secret::new(value)),
             // Variables of other tools (tests, scripts) may share the prefix.
             _ => {}
         }
@@ -718,6 +769,25 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if let Some(key) = &self.encryption_key {
+            if key.expose().len() < 32 {
+                bail!("encryption_key (BERTH_ENCRYPTION_KEY) must be at least 32 characters");
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for r in &self.remotes {
+            berth_core::platform::check_remote_name(&r.name)
+                .map_err(|e| anyhow::anyhow!("[[remotes]]: {e}"))?;
+            if !names.insert(r.name.as_str()) {
+                bail!("[[remotes]]: the name {} is declared twice", r.name);
+            }
+            if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
+                bail!("[[remotes]] {}: url must be http:// or https://", r.name);
+            }
+            if r.password.is_some() && r.username.is_none() {
+                bail!("[[remotes]] {}: a password needs a username", r.name);
+            }
+        }
         if let Some(tls) = &self.tls {
             if tls.cert.as_os_str().is_empty() || tls.key.as_os_str().is_empty() {
                 bail!("TLS needs both a certificate and a key (BERTH_TLS_CERT and BERTH_TLS_KEY)");
@@ -1078,6 +1148,49 @@ internal_pulls = false
         let err =
             Config::parse(Some(&format!("{text}bogus = 1\n")), env(&[])).expect_err("unknown key");
         assert!(format!("{err:#}").contains("bogus"), "{err:#}");
+    }
+
+    #[test]
+    fn remotes_take_the_issue_shape() {
+        let text = r#"
+[[remotes]]
+name = "dockerhub"
+url = "https://registry-1.docker.io"
+username = "me"
+password = "hub-token"
+[[remotes]]
+name = "mirror"
+url = "http://10.0.0.5:5000"
+"#;
+        let c = Config::parse(
+            Some(text),
+            env(&[("BERTH_ENCRYPTION_KEY", "0123456789abcdef0123456789abcdef")]),
+        )
+        .expect("remotes");
+        assert_eq!(c.remotes.len(), 2);
+        assert_eq!(c.remotes[0].name, "dockerhub");
+        assert!(!format!("{c:?}").contains("hub-token"), "redacted");
+        assert!(!format!("{c:?}").contains("0123456789abcdef"), "redacted");
+        let declared = c.remotes[0].to_core().expect("core");
+        assert_eq!(declared.password.as_deref(), Some("hub-token"));
+        let twice = format!("{text}[[remotes]]\nname = \"mirror\"\nurl = \"http://x\"\n");
+        let err = Config::parse(Some(&twice), env(&[])).expect_err("twice");
+        assert!(err.to_string().contains("declared twice"), "{err}");
+        let err = Config::parse(
+            Some("[[remotes]]\nname = \"a\"\nurl = \"http://x\"\npassword = \"p\"\n"),
+            env(&[]),
+        )
+        .expect_err("password alone");
+        assert!(err.to_string().contains("username"), "{err}");
+        let err = Config::parse(
+            Some("[[remotes]]\nname = \"a\"\nurl = \"http://x\"\ncolour = 1\n"),
+            env(&[]),
+        )
+        .expect_err("unknown key");
+        assert!(format!("{err:#}").contains("colour"), "{err:#}");
+        let err =
+            Config::parse(None, env(&[("BERTH_ENCRYPTION_KEY", "short")])).expect_err("short key");
+        assert!(err.to_string().contains("32"), "{err}");
     }
 
     #[test]

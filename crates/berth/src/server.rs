@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_core::events::Webhooks;
-use berth_core::platform::{Synchronizer, Worker};
+use berth_core::platform::{Remotes, Synchronizer, Worker};
+use berth_core::secrets::Sealer;
 use berth_core::{Auth, Collector, Directory, Management, ManagementConfig, Registry};
 use berth_meta::{
     DirectoryStore, GcStore, ManagementStore, MetaStore, PlatformStore, PostgresStore, SqliteStore,
@@ -270,6 +271,21 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         },
     );
     let synchronizer = Synchronizer::new(registry.clone(), directory.clone());
+    let remotes = Remotes::new(
+        registry.clone(),
+        directory.clone(),
+        config
+            .remotes
+            .iter()
+            .map(|r| r.to_core())
+            .collect::<anyhow::Result<_>>()?,
+        config
+            .encryption_key
+            .as_ref()
+            .map(|k| Sealer::new(k.expose()))
+            .transpose()
+            .context("encryption_key")?,
+    );
     let webhooks = Webhooks::new(
         registry.clone(),
         directory.clone(),
@@ -280,6 +296,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         collector: collector.clone(),
         sync: synchronizer.clone(),
         webhooks: webhooks.clone(),
+        remotes,
         auth: auth.clone(),
         secure_cookies: config.tls.is_some()
             || config
