@@ -14,6 +14,7 @@
 
 mod pages;
 mod policies;
+mod remotes;
 mod sync;
 mod views;
 mod webhooks;
@@ -400,6 +401,8 @@ pub fn router(state: ApiState) -> Router {
             get(webhooks::platform_page).post(webhooks::platform_create),
         )
         .route("/webhooks/{id}/{action}", post(webhooks::action))
+        .route("/remotes", get(remotes::page).post(remotes::create))
+        .route("/remotes/{name}/{action}", post(remotes::action))
         .route(
             "/webhooks/{id}/deliveries/{delivery}/redeliver",
             post(webhooks::redeliver),

@@ -36,6 +36,9 @@ use berth_meta::{DirectoryStore, GcCounts, GcRun, GcStore, MetaError, NewGcRun};
 use berth_oci::Digest;
 
 use crate::registry::now_millis;
+
+/// How long finished webhook deliveries stay listed.
+const DELIVERY_RECORDS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 use crate::{Registry, RegistryError};
 
 /// How a collection behaves.
@@ -339,6 +342,20 @@ impl Collector {
             tracing::warn!(run = id, error = %e, "could not audit garbage collection");
         }
         if !options.dry_run {
+            // Housekeeping beside the collection: webhook delivery records
+            // are kept for DELIVERY_RECORDS_KEPT.
+            if let Some(platform) = self.registry.platform() {
+                let before = now_millis() - DELIVERY_RECORDS_KEPT.as_millis() as i64;
+                match platform.prune_deliveries(before).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(run = id, deliveries = n, "forgot old webhook deliveries")
+                    }
+                    Err(e) => {
+                        tracing::warn!(run = id, error = %e, "could not prune webhook deliveries")
+                    }
+                }
+            }
             let event = crate::events::Event::new(crate::events::kind::GC_RUN, None)
                 .actor(&options.actor)
                 .with("run", id)

@@ -228,4 +228,7 @@ pub trait EventStore: Send + Sync + Debug {
     /// Deliver again: back to waiting with a new job. Returns false when
     /// the delivery is still queued (nothing to do).
     async fn redeliver(&self, id: i64, now: i64) -> MetaResult<bool>;
+    /// Forget finished deliveries (succeeded or failed) queued before
+    /// `before`. Returns how many.
+    async fn prune_deliveries(&self, before: i64) -> MetaResult<u64>;
 }

@@ -296,6 +296,16 @@ macro_rules! event_store {
                 Ok(())
             }
 
+            async fn prune_deliveries(&self, before: i64) -> MetaResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM webhook_deliveries WHERE status <> 'waiting' AND created_at < $1",
+                )
+                .bind(before)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn redeliver(&self, id: i64, now: i64) -> MetaResult<bool> {
                 let mut tx = self.write.begin().await?;
                 if !Self::insert_job(&mut tx, &delivery_job(id, now), now).await? {

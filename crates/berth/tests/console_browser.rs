@@ -408,3 +408,52 @@ async fn webhooks_in_a_real_browser() {
     b.find("#no-webhooks").await;
     b.close().await;
 }
+
+/// The platform's "Remote registries" page: add one (against the
+/// reference registry), test its connection, see a failed test explained,
+/// delete it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_registries_in_a_real_browser() {
+    let reference = common::reference::Reference::start(Some(("robot", "robot-password"))).await;
+    let t = TestServer::start_with(Backend::Sqlite, |c| {
+        c.encryption_key = Some(berth::config::Secret::new(
+            "an-encryption-key-of-at-least-32-characters",
+        ));
+    })
+    .await;
+    let base = t.url("");
+    let b = Browser::start(&shots()).await;
+    b.goto(&format!("{base}/login")).await;
+    b.fill("#username", "admin").await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.click("#login").await;
+    assert_eq!(b.text("#who").await, "admin");
+    b.click("a[href=\"/remotes\"]").await;
+    b.find("#no-remotes").await;
+    b.fill("#name", "lab").await;
+    b.fill("#url", &reference.url()).await;
+    b.fill("#username", "robot").await;
+    b.fill("#password", "robot-password").await;
+    b.click("#create-remote button[type=submit]").await;
+    b.wait_text("Remote registry lab registered.").await;
+    assert!(b
+        .text("tr[data-remote=\"lab\"]")
+        .await
+        .contains("password set"));
+    b.click("tr[data-remote=\"lab\"] form[action$=\"/test\"] button")
+        .await;
+    b.wait_text("answers and accepts the credentials").await;
+    b.screenshot("24-remote-registries").await;
+    // The password is nowhere on the page.
+    let page = b.script("return document.body.innerHTML;", json!([])).await;
+    assert!(!page.to_string().contains("robot-password"));
+    reference.stop().await;
+    b.click("tr[data-remote=\"lab\"] form[action$=\"/test\"] button")
+        .await;
+    b.wait_text("the connection failed").await;
+    b.click("tr[data-remote=\"lab\"] form[action$=\"/delete\"] button")
+        .await;
+    b.wait_text("Remote registry lab deleted.").await;
+    b.find("#no-remotes").await;
+    b.close().await;
+}

@@ -385,6 +385,17 @@ async fn webhooks_deliver_signed_events_that_survive_outages(b: Backend) {
     assert_eq!(ce["data"]["type"], "image.delete");
     assert_eq!(ce["source"], "/berth/namespaces/team");
     assert_eq!(receiver.refused.load(Ordering::SeqCst), 0);
+    // Finished deliveries are pruned by age (garbage collection keeps 30
+    // days); queued ones stay.
+    let platform = t.registry().platform().expect("platform").clone();
+    assert_eq!(platform.prune_deliveries(0).await.expect("prune"), 0);
+    let pruned = platform
+        .prune_deliveries(berth_core::now_millis() + 1)
+        .await
+        .expect("prune");
+    assert!(pruned >= 6, "{pruned}");
+    let (_, v) = t.api(Method::GET, &deliveries, None).await;
+    assert_eq!(v["total"], 0, "{v}");
 }
 
 async fn webhooks_are_managed_by_their_scope(b: Backend) {
