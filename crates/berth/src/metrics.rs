@@ -196,6 +196,16 @@ pub fn render_platform(
             "Pulls of a blob this region did not hold yet, fetched from another region.",
             stats.on_demand_fetches.load(Relaxed),
         ),
+        (
+            "berth_webhook_deliveries_total",
+            "Webhook deliveries this node made that their receiver took.",
+            stats.webhooks_delivered.load(Relaxed),
+        ),
+        (
+            "berth_webhook_failed_attempts_total",
+            "Webhook delivery attempts that failed (each retry counts).",
+            stats.webhook_attempts_failed.load(Relaxed),
+        ),
     ] {
         let _ = writeln!(
             out,

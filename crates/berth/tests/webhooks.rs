@@ -329,6 +329,17 @@ async fn webhooks_deliver_signed_events_that_survive_outages(b: Backend) {
         0,
         "every signature held"
     );
+    // The restarted node counted its own deliveries.
+    let metrics = t.get("/metrics").await.text().await.expect("metrics");
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert!(value("berth_webhook_deliveries_total") >= 1);
+    let _ = value("berth_webhook_failed_attempts_total");
 
     // One delivery, with its event; redelivered under the same event id.
     let one = format!("/api/v1/webhooks/{id}/deliveries/{}", v3["id"]);

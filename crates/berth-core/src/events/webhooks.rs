@@ -383,11 +383,19 @@ impl Webhooks {
         };
         match outcome {
             Ok(code) => {
+                self.registry
+                    .stats
+                    .webhooks_delivered
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 record.response_code = Some(code);
                 store.record_delivery(delivery.id, &record).await?;
                 Ok(())
             }
             Err((code, failure)) => {
+                self.registry
+                    .stats
+                    .webhook_attempts_failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 record.response_code = code;
                 record.error = Some(failure.message.clone());
                 record.status = if failure.permanent || attempt.last {

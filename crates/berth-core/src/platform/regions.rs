@@ -100,6 +100,10 @@ pub struct PlatformStats {
     pub blobs_copied: AtomicU64,
     /// Pulls of a blob the local region did not hold yet, served from another.
     pub on_demand_fetches: AtomicU64,
+    /// Webhook deliveries this node made that the receiver took.
+    pub webhooks_delivered: AtomicU64,
+    /// Webhook delivery attempts that failed (each retry counts).
+    pub webhook_attempts_failed: AtomicU64,
     lag: Mutex<BTreeMap<String, LagHistogram>>,
 }
 
