@@ -206,6 +206,15 @@ async fn console_in_a_real_browser() {
     let _ = try_run("docker", &["rmi", &format!("{image}:1.0")], &[], None).await;
 }
 
+/// Log in as the platform administrator.
+async fn log_in(b: &Browser, base: &str) {
+    b.goto(&format!("{base}/login")).await;
+    b.fill("#username", "admin").await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.click("#login").await;
+    assert_eq!(b.text("#who").await, "admin");
+}
+
 /// Whether the "Delete selected" button is enabled.
 async fn batch_enabled(b: &Browser) -> bool {
     b.script(
@@ -238,11 +247,7 @@ async fn batch_deletes_in_a_real_browser() {
         assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
     }
     let b = Browser::start(&shots()).await;
-    b.goto(&format!("{base}/login")).await;
-    b.fill("#username", "admin").await;
-    b.fill("#password", ADMIN_PASSWORD).await;
-    b.click("#login").await;
-    assert_eq!(b.text("#who").await, "admin");
+    log_in(&b, &base).await;
 
     // Tags: nothing selected, nothing to delete; two selected, two deleted.
     b.goto(&format!("{base}/namespaces/batch/tags?image=img1"))
@@ -348,11 +353,7 @@ async fn webhooks_in_a_real_browser() {
         .await;
     assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
     let b = Browser::start(&shots()).await;
-    b.goto(&format!("{base}/login")).await;
-    b.fill("#username", "admin").await;
-    b.fill("#password", ADMIN_PASSWORD).await;
-    b.click("#login").await;
-    assert_eq!(b.text("#who").await, "admin");
+    log_in(&b, &base).await;
 
     b.goto(&format!("{base}/namespaces/hooks")).await;
     b.click("a[href=\"/namespaces/hooks/webhooks\"]").await;
@@ -423,11 +424,7 @@ async fn remote_registries_in_a_real_browser() {
     .await;
     let base = t.url("");
     let b = Browser::start(&shots()).await;
-    b.goto(&format!("{base}/login")).await;
-    b.fill("#username", "admin").await;
-    b.fill("#password", ADMIN_PASSWORD).await;
-    b.click("#login").await;
-    assert_eq!(b.text("#who").await, "admin");
+    log_in(&b, &base).await;
     b.click("a[href=\"/remotes\"]").await;
     b.find("#no-remotes").await;
     b.fill("#name", "lab").await;

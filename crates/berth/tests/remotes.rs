@@ -195,16 +195,8 @@ async fn remote_registries_are_registered_tested_and_sealed(b: Backend) {
     // Deleted, and audited.
     let (s, _) = t.api(Method::DELETE, "/api/v1/remotes/dr", None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (_, audit) = t
-        .api(Method::GET, "/api/v1/audit-log?per_page=100", None)
-        .await;
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
+    let actions = audit_actions(&t).await;
     for a in ["remote.create", "remote.update", "remote.delete"] {
-        assert!(actions.contains(&a), "{a} in {actions:?}");
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
     }
 }

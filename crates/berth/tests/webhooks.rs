@@ -518,16 +518,8 @@ async fn webhooks_are_managed_by_their_scope(b: Backend) {
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (_, audit) = t
-        .api(Method::GET, "/api/v1/audit-log?per_page=100", None)
-        .await;
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
+    let actions = audit_actions(&t).await;
     for a in ["webhook.create", "webhook.update", "webhook.delete"] {
-        assert!(actions.contains(&a), "{a} in {actions:?}");
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
     }
 }

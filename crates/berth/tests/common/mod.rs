@@ -449,6 +449,20 @@ pub fn image_manifest(
     serde_json::to_vec_pretty(&m).expect("json")
 }
 
+/// The actions of the latest 100 audit entries, as the platform admin
+/// sees them.
+pub async fn audit_actions(t: &TestServer) -> Vec<String> {
+    let (_, audit) = t
+        .api(Method::GET, "/api/v1/audit-log?per_page=100", None)
+        .await;
+    audit["items"]
+        .as_array()
+        .expect("audit items")
+        .iter()
+        .filter_map(|e| e["action"].as_str().map(str::to_owned))
+        .collect()
+}
+
 pub fn header(r: &Response, name: &str) -> String {
     r.headers()
         .get(name)
