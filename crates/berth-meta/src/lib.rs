@@ -20,12 +20,14 @@ pub mod events;
 mod gc;
 pub mod platform;
 pub mod remotes;
+pub mod replication;
 mod sql;
 mod sql_directory;
 mod sql_events;
 mod sql_gc;
 mod sql_platform;
 mod sql_remotes;
+mod sql_replication;
 mod sql_views;
 mod views;
 
@@ -46,9 +48,12 @@ pub use gc::{
 };
 pub use platform::{
     ImageBlob, Job, JobCount, NewJob, NewSyncRecord, NewSyncRule, PlatformStore, RegionUsage,
-    SyncProgress, SyncRecord, SyncRecordQuery, SyncRule,
+    ReplicationTask, SyncProgress, SyncRecord, SyncRecordQuery, SyncRule,
 };
 pub use remotes::{RemoteRecord, RemoteStore, RemoteUpdate};
+pub use replication::{
+    ReplicationRule, ReplicationRuleInput, ReplicationRun, ReplicationStore, RunCounts,
+};
 pub use sql::{PostgresStore, SqliteStore};
 pub use views::{
     ApiToken, AuditQuery, ManagementStore, NamespaceQuery, NamespaceScope, NamespaceSort,

@@ -134,6 +134,34 @@ pub mod sync_status {
     pub const CONFLICT: &str = "conflict";
 }
 
+/// What makes a record a replication task with a remote registry (the
+/// record's `repo` is then the local repository, the source of a push or
+/// the destination of a pull).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationTask {
+    /// The replication rule (gone when deleted since).
+    pub rule_id: Option<i64>,
+    /// The run it belongs to (`None` for a task triggered by a push or a
+    /// delete).
+    pub run_id: Option<i64>,
+    /// The remote registry.
+    pub remote: String,
+    /// The repository on the remote.
+    pub remote_repo: String,
+    /// `push` or `pull`.
+    pub direction: String,
+    /// `copy` or `delete`.
+    pub action: String,
+}
+
+/// Kinds of record.
+pub mod record_kind {
+    /// A synchronization between regions.
+    pub const SYNC: &str = "sync";
+    /// A replication task with a remote registry.
+    pub const REPLICATION: &str = "replication";
+}
+
 /// A synchronization of one tag to one target, to record and queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSyncRecord {
@@ -155,6 +183,8 @@ pub struct NewSyncRecord {
     pub trigger: String,
     /// Who caused it.
     pub operator: String,
+    /// Set for a replication task.
+    pub replication: Option<ReplicationTask>,
 }
 
 /// A synchronization record.
@@ -198,6 +228,10 @@ pub struct SyncRecord {
     pub attempts: i64,
     /// Why it failed or conflicted.
     pub error: Option<String>,
+    /// See [`record_kind`].
+    pub kind: String,
+    /// Set for a replication task.
+    pub replication: Option<ReplicationTask>,
 }
 
 /// A record's progress, written by its job.
@@ -234,6 +268,12 @@ pub struct SyncRecordQuery {
     pub since: Option<i64>,
     /// Created before.
     pub until: Option<i64>,
+    /// Of this kind (see [`record_kind`]).
+    pub kind: Option<String>,
+    /// Tasks of this replication run.
+    pub run: Option<i64>,
+    /// Tasks of this replication rule.
+    pub replication_rule: Option<i64>,
     /// Page size.
     pub limit: i64,
     /// Records skipped.
@@ -243,7 +283,12 @@ pub struct SyncRecordQuery {
 /// The platform's tables.
 #[async_trait]
 pub trait PlatformStore:
-    crate::events::EventStore + crate::remotes::RemoteStore + Send + Sync + Debug
+    crate::events::EventStore
+    + crate::remotes::RemoteStore
+    + crate::replication::ReplicationStore
+    + Send
+    + Sync
+    + Debug
 {
     /// Record that `region` holds a blob, if the blob is known and not
     /// being collected. Returns whether it is recorded.

@@ -21,7 +21,7 @@ const REGISTRY_USER: &str = "SELECT id, name, password_hash, description, enable
      owner_id, created_at, updated_at FROM registry_users";
 
 /// Turn a unique-constraint violation into `Conflict(what)`.
-fn conflict(what: String) -> impl FnOnce(sqlx::Error) -> MetaError {
+pub(crate) fn conflict(what: String) -> impl FnOnce(sqlx::Error) -> MetaError {
     move |e| match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => MetaError::Conflict(what),
         _ => MetaError::Database(e),

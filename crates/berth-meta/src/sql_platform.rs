@@ -8,9 +8,11 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use crate::platform::{
-    ImageBlob, Job, JobCount, NewJob, NewSyncRecord, NewSyncRule, PlatformStore, RegionUsage,
-    SyncProgress, SyncRecord, SyncRecordQuery, SyncRule, SYNC_TAG_JOB,
+    record_kind, ImageBlob, Job, JobCount, NewJob, NewSyncRecord, NewSyncRule, PlatformStore,
+    RegionUsage, ReplicationTask, SyncProgress, SyncRecord, SyncRecordQuery, SyncRule,
+    SYNC_TAG_JOB,
 };
+use crate::replication::REPLICATE_REMOTE_JOB;
 use crate::sql::{PostgresStore, SqliteStore};
 use crate::{MetaError, MetaResult};
 
@@ -37,9 +39,10 @@ const IMAGE_NEEDS: &str =
 const RULE_COLUMNS: &str =
     "id, repo, target_region, target_namespace, overwrite, author, created_at";
 
-const RECORD_COLUMNS: &str = "id, rule_id, repo, tag, digest, target_region, target_namespace, \
-     overwrite, trigger, operator, status, created_at, started_at, finished_at, bytes_copied, \
-     blobs_copied, blobs_present, attempts, error";
+pub(crate) const RECORD_COLUMNS: &str = "id, rule_id, repo, tag, digest, target_region, \
+     target_namespace, overwrite, trigger, operator, status, created_at, started_at, finished_at, \
+     bytes_copied, blobs_copied, blobs_present, attempts, error, kind, run_id, replication_rule_id, \
+     remote, remote_repo, direction, action";
 
 macro_rules! platform_store {
     ($store:ident, $db:ty, $row:ty) => {
@@ -72,12 +75,15 @@ macro_rules! platform_store {
                 r: &NewSyncRecord,
                 now: i64,
             ) -> MetaResult<i64> {
+                let task = r.replication.as_ref();
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO sync_records (rule_id, repo, tag, digest, target_region, target_namespace, \
-                     overwrite, trigger, operator, status, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'waiting', $10) RETURNING id",
+                     overwrite, trigger, operator, status, created_at, kind, run_id, replication_rule_id, \
+                     remote, remote_repo, direction, action) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'waiting', $10, $11, $12, $13, $14, $15, $16, $17) \
+                     RETURNING id",
                 )
-                .bind(r.rule_id)
+                .bind(task.is_none().then_some(r.rule_id))
                 .bind(&r.repo)
                 .bind(&r.tag)
                 .bind(&r.digest)
@@ -87,10 +93,17 @@ macro_rules! platform_store {
                 .bind(&r.trigger)
                 .bind(&r.operator)
                 .bind(now)
+                .bind(if task.is_some() { record_kind::REPLICATION } else { record_kind::SYNC })
+                .bind(task.and_then(|t| t.run_id))
+                .bind(task.and_then(|t| t.rule_id))
+                .bind(task.map(|t| t.remote.as_str()))
+                .bind(task.map(|t| t.remote_repo.as_str()))
+                .bind(task.map(|t| t.direction.as_str()))
+                .bind(task.map_or("copy", |t| t.action.as_str()))
                 .fetch_one(&mut **tx)
                 .await?;
                 let job = NewJob {
-                    kind: SYNC_TAG_JOB.to_owned(),
+                    kind: if task.is_some() { REPLICATE_REMOTE_JOB } else { SYNC_TAG_JOB }.to_owned(),
                     region: Some(r.target_region.clone()),
                     dedupe_key: Some(format!("sync:{id}")),
                     payload: serde_json::json!({ "record": id }).to_string(),
@@ -120,7 +133,7 @@ macro_rules! platform_store {
                 })
             }
 
-            fn record_row(r: &$row) -> MetaResult<SyncRecord> {
+            pub(crate) fn record_row(r: &$row) -> MetaResult<SyncRecord> {
                 Ok(SyncRecord {
                     id: r.try_get("id")?,
                     rule_id: r.try_get("rule_id")?,
@@ -141,6 +154,18 @@ macro_rules! platform_store {
                     blobs_present: r.try_get("blobs_present")?,
                     attempts: r.try_get("attempts")?,
                     error: r.try_get("error")?,
+                    replication: match r.try_get::<Option<String>, _>("remote")? {
+                        Some(remote) => Some(ReplicationTask {
+                            rule_id: r.try_get("replication_rule_id")?,
+                            run_id: r.try_get("run_id")?,
+                            remote,
+                            remote_repo: r.try_get::<Option<String>, _>("remote_repo")?.unwrap_or_default(),
+                            direction: r.try_get::<Option<String>, _>("direction")?.unwrap_or_default(),
+                            action: r.try_get("action")?,
+                        }),
+                        None => None,
+                    },
+                    kind: r.try_get("kind")?,
                 })
             }
         }
@@ -510,7 +535,9 @@ macro_rules! platform_store {
                 const WHERE: &str = "WHERE ($1 IS NULL OR repo = $1) \
                      AND ($2 = '' OR (repo > $2 AND repo < $3)) \
                      AND ($4 IS NULL OR status = $4) \
-                     AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6)";
+                     AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
+                     AND ($7 IS NULL OR kind = $7) AND ($8 IS NULL OR run_id = $8) \
+                     AND ($9 IS NULL OR replication_rule_id = $9)";
                 let count_sql = format!("SELECT COUNT(*) FROM sync_records {WHERE}");
                 let (total,): (i64,) = sqlx::query_as(&count_sql)
                     .bind(q.repo.as_deref())
@@ -519,11 +546,14 @@ macro_rules! platform_store {
                     .bind(q.status.as_deref())
                     .bind(q.since)
                     .bind(q.until)
+                    .bind(q.kind.as_deref())
+                    .bind(q.run)
+                    .bind(q.replication_rule)
                     .fetch_one(&self.read)
                     .await?;
                 let sql = format!(
                     "SELECT {RECORD_COLUMNS} FROM sync_records {WHERE} ORDER BY created_at DESC, id DESC \
-                     LIMIT $7 OFFSET $8"
+                     LIMIT $10 OFFSET $11"
                 );
                 let rows = sqlx::query(&sql)
                     .bind(q.repo.as_deref())
@@ -532,6 +562,9 @@ macro_rules! platform_store {
                     .bind(q.status.as_deref())
                     .bind(q.since)
                     .bind(q.until)
+                    .bind(q.kind.as_deref())
+                    .bind(q.run)
+                    .bind(q.replication_rule)
                     .bind(q.limit)
                     .bind(q.offset)
                     .fetch_all(&self.read)
