@@ -622,6 +622,50 @@ impl RegistryClient {
         Ok(out)
     }
 
+    /// Every repository the registry lists (`/v2/_catalog`, following
+    /// `Link` pages; registries may list only what the credentials see).
+    pub async fn catalog(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut next = Some(self.url_of("v2/_catalog?n=1000")?);
+        while let Some(url) = next.take() {
+            let r = self
+                .send(Method::GET, url, HeaderMap::new(), "registry:catalog:*")
+                .await?;
+            let r = expect(r, &[StatusCode::OK]).await?;
+            next = link_next(r.headers())
+                .map(|l| self.url_of(&l))
+                .transpose()?;
+            #[derive(serde::Deserialize)]
+            struct Catalog {
+                repositories: Option<Vec<String>>,
+            }
+            let list: Catalog = r
+                .json()
+                .await
+                .map_err(|e| ClientError::Protocol(format!("catalog: {e}")))?;
+            out.extend(list.repositories.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    /// Delete a manifest by tag or digest. Returns false when the
+    /// registry does not have it.
+    pub async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<bool> {
+        let url = self.url_of(&format!("v2/{repo}/manifests/{reference}"))?;
+        let r = self
+            .send(Method::DELETE, url, HeaderMap::new(), &delete_scope(repo))
+            .await?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        expect(
+            r,
+            &[StatusCode::ACCEPTED, StatusCode::OK, StatusCode::NO_CONTENT],
+        )
+        .await
+        .map(|_| true)
+    }
+
     fn location(&self, headers: &HeaderMap) -> Result<Url> {
         let loc = headers
             .get(header::LOCATION)
@@ -635,6 +679,10 @@ impl RegistryClient {
 
 fn pull_scope(repo: &str) -> String {
     format!("repository:{repo}:pull")
+}
+
+fn delete_scope(repo: &str) -> String {
+    format!("repository:{repo}:delete")
 }
 
 fn push_scope(repo: &str) -> String {

@@ -41,6 +41,7 @@ mod pulls;
 mod registry;
 pub mod reserve;
 pub mod secrets;
+pub mod throttle;
 pub mod token;
 pub mod zones;
 

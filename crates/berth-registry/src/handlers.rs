@@ -515,26 +515,6 @@ fn request_range(headers: &HeaderMap) -> Option<(Option<u64>, Option<u64>)> {
     crate::wire::request_range(headers.get(header::RANGE)?.to_str().ok()?)
 }
 
-/// Read size for capped streams: small, so the rate is smooth.
-const THROTTLED_BUFFER: usize = 64 << 10;
-
-/// A stream that sends at most `rate` bytes per second on average: after
-/// each chunk it waits until the bytes sent so far are due.
-fn throttled<S>(stream: S, rate: u64) -> impl futures_util::Stream<Item = S::Item>
-where
-    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Unpin,
-{
-    use futures_util::StreamExt;
-    let start = tokio::time::Instant::now();
-    futures_util::stream::unfold((stream, 0u64), move |(mut s, sent)| async move {
-        let item = s.next().await?;
-        let sent = sent + item.as_ref().map(|b| b.len() as u64).unwrap_or(0);
-        let due = start + std::time::Duration::from_secs_f64(sent as f64 / rate as f64);
-        tokio::time::sleep_until(due).await;
-        Some((item, (s, sent)))
-    })
-}
-
 async fn get_blob(
     registry: &Registry,
     repo: &RepoName,
@@ -579,7 +559,7 @@ async fn get_blob(
     let read = registry
         .open_blob(repo, digest, request_range(headers), |len| {
             if download_cap.is_some() {
-                return THROTTLED_BUFFER;
+                return berth_core::throttle::THROTTLED_BUFFER;
             }
             let taken = DOWNLOAD_BUFFERS.share(len);
             let size = taken.size;
@@ -588,7 +568,7 @@ async fn get_blob(
         })
         .await?;
     let body = match (download_cap, share) {
-        (Some(rate), _) => Body::from_stream(throttled(read.body, rate)),
+        (Some(rate), _) => Body::from_stream(berth_core::throttle::throttled(read.body, rate)),
         (None, share) => Body::from_stream(WithShare {
             stream: read.body,
             _share: share,
