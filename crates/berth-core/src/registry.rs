@@ -250,7 +250,21 @@ impl Registry {
             return Ok(0);
         };
         let queued = platform.emit_events(events, now_millis()).await?;
-        if queued > 0 {
+        // Deletions are replicated by the push rules that ask for it.
+        let deletions: Vec<_> = events
+            .iter()
+            .filter_map(crate::platform::Deletion::of)
+            .collect();
+        let mut tasks = 0;
+        if !deletions.is_empty() {
+            let rules = platform.replication_rules().await?;
+            let records =
+                crate::platform::deletion_tasks(&rules, &deletions, &self.regions.local().name);
+            if !records.is_empty() {
+                tasks = platform.start_syncs(&records, now_millis()).await?.len();
+            }
+        }
+        if queued + tasks > 0 {
             self.jobs_queued.notify_one();
         }
         Ok(queued)
@@ -1182,8 +1196,8 @@ impl Registry {
 
     /// The work a manifest push triggers, to queue in its transaction:
     /// replication of the image to the other regions its namespace
-    /// replicates to, and the synchronizations the repository's rules ask
-    /// for each pushed tag.
+    /// replicates to, the synchronizations the repository's rules ask for
+    /// each pushed tag, and the tasks of on-push replication rules.
     async fn triggered_work(
         &self,
         repo: &RepoName,
@@ -1210,6 +1224,15 @@ impl Registry {
         }
         let mut syncs = Vec::new();
         if !tags.is_empty() {
+            let rules = platform.replication_rules().await?;
+            syncs.extend(crate::platform::push_tasks(
+                &rules,
+                repo,
+                digest,
+                tags,
+                actor,
+                &self.regions.local().name,
+            ));
             for rule in platform.sync_rules(repo.as_str()).await? {
                 for tag in tags {
                     syncs.push(NewSyncRecord {
@@ -1222,6 +1245,7 @@ impl Registry {
                         overwrite: rule.overwrite,
                         trigger: "automatic".to_owned(),
                         operator: actor.to_owned(),
+                        replication: None,
                     });
                 }
             }

@@ -41,6 +41,12 @@ pub mod kind {
     pub const SYNC_FAILED: &str = "sync.failed";
     /// A synchronization left a differing target tag alone.
     pub const SYNC_CONFLICT: &str = "sync.conflict";
+    /// A replication task with a remote registry copied (or deleted) its tag.
+    pub const REPLICATION_SUCCEEDED: &str = "replication.succeeded";
+    /// A replication task gave up.
+    pub const REPLICATION_FAILED: &str = "replication.failed";
+    /// A replication task left a differing destination tag alone.
+    pub const REPLICATION_CONFLICT: &str = "replication.conflict";
     /// A push was refused because the namespace's quota is used up.
     pub const QUOTA_REACHED: &str = "quota.reached";
     /// A retention run deleted tags.
@@ -61,6 +67,9 @@ pub const EVENT_TYPES: &[&str] = &[
     kind::SYNC_SUCCEEDED,
     kind::SYNC_FAILED,
     kind::SYNC_CONFLICT,
+    kind::REPLICATION_SUCCEEDED,
+    kind::REPLICATION_FAILED,
+    kind::REPLICATION_CONFLICT,
     kind::QUOTA_REACHED,
     kind::RETENTION_RUN,
     kind::GC_RUN,

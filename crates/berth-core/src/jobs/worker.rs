@@ -1,21 +1,26 @@
 //! The worker that runs the database's job queue on every node: it leases
 //! jobs for its region, renews the lease while it works, retries failures
-//! with backoff, dispatches by kind (replication, synchronization, webhook
-//! deliveries), and runs the periodic reconcile pass of its region.
+//! with backoff, dispatches by kind (replication between regions and with
+//! remote registries, synchronization, webhook deliveries), and starts the
+//! periodic work: its region's reconcile pass, scheduled replication runs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use berth_meta::events::DELIVER_WEBHOOK_JOB;
 use berth_meta::platform::SYNC_TAG_JOB;
+use berth_meta::replication::{REPLICATE_REMOTE_JOB, REPLICATION_RUN_JOB};
 use berth_meta::Job;
 use tokio::sync::Semaphore;
 
 use super::{Attempt, JobFailure};
 use crate::events::Webhooks;
-use crate::platform::{Synchronizer, REPLICATE_IMAGE_JOB};
+use crate::platform::{Replications, Synchronizer, REPLICATE_IMAGE_JOB};
 use crate::registry::now_millis;
 use crate::Registry;
+
+/// How often scheduled replication rules are looked at.
+const SCHEDULE_TICK: Duration = Duration::from_secs(2);
 
 /// How the worker runs.
 #[derive(Debug, Clone)]
@@ -53,6 +58,7 @@ impl Default for WorkerConfig {
 pub struct Worker {
     registry: Registry,
     sync: Synchronizer,
+    replications: Replications,
     webhooks: Webhooks,
     config: Arc<WorkerConfig>,
 }
@@ -62,12 +68,14 @@ impl Worker {
     pub fn new(
         registry: Registry,
         sync: Synchronizer,
+        replications: Replications,
         webhooks: Webhooks,
         config: WorkerConfig,
     ) -> Self {
         Worker {
             registry,
             sync,
+            replications,
             webhooks,
             config: Arc::new(config),
         }
@@ -90,6 +98,7 @@ impl Worker {
         if self.registry.regions.is_multi() && !self.config.reconcile_every.is_zero() {
             tokio::spawn(self.clone().reconcile_loop());
         }
+        tokio::spawn(self.clone().schedule_loop());
         let region = self.registry.regions.local().name.clone();
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
         loop {
@@ -224,6 +233,28 @@ impl Worker {
                     )
                     .await
             }
+            REPLICATION_RUN_JOB => {
+                self.replications
+                    .run_listing_job(
+                        &job.payload,
+                        Attempt {
+                            number: job.attempts,
+                            last,
+                        },
+                    )
+                    .await
+            }
+            REPLICATE_REMOTE_JOB => {
+                self.replications
+                    .run_task_job(
+                        &job.payload,
+                        Attempt {
+                            number: job.attempts,
+                            last,
+                        },
+                    )
+                    .await
+            }
             DELIVER_WEBHOOK_JOB => {
                 self.webhooks
                     .run_job(
@@ -237,6 +268,21 @@ impl Worker {
             }
             // A newer node's kind: leave it to a node that knows it.
             other => Err(JobFailure::retry(format!("unknown job kind {other}"))),
+        }
+    }
+
+    /// Start the runs of scheduled replication rules when they are due
+    /// (each run once: the node that moves a rule's schedule on starts it).
+    async fn schedule_loop(self) {
+        let mut tick = tokio::time::interval(SCHEDULE_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.replications.run_due().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(runs = n, "started scheduled replication runs"),
+                Err(e) => tracing::warn!(error = %e, "cannot start scheduled replication runs"),
+            }
         }
     }
 

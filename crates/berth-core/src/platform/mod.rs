@@ -1,8 +1,8 @@
 //! The platform beyond one region and one repository: regions with their
 //! own blob storage ([`Regions`]), eager replication and on-demand fetches
 //! between them, synchronization rules with their records
-//! ([`Synchronizer`]), and the remote registries Berth talks to
-//! ([`Remotes`]). Their work runs as jobs of the database's queue
+//! ([`Synchronizer`]), the remote registries Berth talks to
+//! ([`Remotes`]) and replication with them ([`Replications`]). Their work runs as jobs of the database's queue
 //! (`crate::jobs`).
 //!
 //! Layering: above the registry and the directory (it calls both); the
@@ -10,6 +10,7 @@
 
 mod copy;
 mod regions;
+mod remote_replication;
 mod remotes;
 mod replication;
 mod sync;
@@ -17,6 +18,11 @@ mod sync;
 pub use crate::jobs::{JobFailure, Worker, WorkerConfig};
 pub(crate) use copy::channel_stream;
 pub use regions::{LagHistogram, PlatformStats, Region, Regions, DEFAULT_REGION, LAG_BUCKETS};
+pub(crate) use remote_replication::{deletion_tasks, push_tasks, Deletion};
+pub use remote_replication::{
+    destination_name, direction, rule_filters, trigger, Filters, PatternSet, Replications,
+    RuleSpec, MIN_INTERVAL_SECS,
+};
 pub use remotes::{
     check_name as check_remote_name, ConnectionTest, DeclaredRemote, Remote, RemoteSpec, Remotes,
 };

@@ -296,6 +296,20 @@ impl Remotes {
     pub async fn delete(&self, actor: &Principal, name: &str) -> Result<()> {
         Self::check_admin(actor)?;
         self.refuse_declared(name)?;
+        let users: Vec<String> = self
+            .store()?
+            .replication_rules()
+            .await?
+            .into_iter()
+            .filter(|r| r.remote == name)
+            .map(|r| r.name)
+            .collect();
+        if !users.is_empty() {
+            return Err(DirectoryError::Conflict(format!(
+                "replication rules use remote registry {name}: {}; delete or change them first",
+                users.join(", ")
+            )));
+        }
         if !self.store()?.delete_remote(name).await? {
             return Err(DirectoryError::NotFound(format!("remote registry {name}")));
         }

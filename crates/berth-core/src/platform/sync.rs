@@ -79,6 +79,101 @@ fn sync_event(record: &SyncRecord, progress: &SyncProgress) -> Vec<berth_meta::N
         .build()]
 }
 
+/// The work of a record's job: regions' synchronization, or replication
+/// with a remote registry.
+#[async_trait::async_trait]
+pub(crate) trait RecordWork: Send + Sync {
+    /// Carry the record out, noting progress. Returns its final status.
+    async fn work(
+        &self,
+        record: &SyncRecord,
+        progress: &mut SyncProgress,
+    ) -> std::result::Result<&'static str, JobFailure>;
+    /// The events of the record's end.
+    fn events(&self, record: &SyncRecord, progress: &SyncProgress) -> Vec<berth_meta::NewEvent>;
+}
+
+/// Run the job of a record (`{"record": id}`): mark it running, carry it
+/// out, and write how it ended with its events in one transaction (a
+/// failure that will be retried sets it back to waiting).
+pub(crate) async fn run_record(
+    store: &dyn PlatformStore,
+    payload: &str,
+    attempt: Attempt,
+    work: &dyn RecordWork,
+) -> std::result::Result<(), JobFailure> {
+    let p: SyncPayload = serde_json::from_str(payload)
+        .map_err(|e| JobFailure::permanent(format!("invalid payload: {e}")))?;
+    let Some(record) = store.sync_record(p.record).await? else {
+        return Ok(());
+    };
+    if [
+        sync_status::SUCCEEDED,
+        sync_status::CONFLICT,
+        sync_status::FAILED,
+    ]
+    .contains(&record.status.as_str())
+    {
+        return Ok(());
+    }
+    let mut progress = SyncProgress {
+        status: sync_status::RUNNING.to_owned(),
+        started_at: Some(now_millis()),
+        attempts: attempt.number,
+        ..SyncProgress::default()
+    };
+    store.update_sync_record(record.id, &progress, &[]).await?;
+    let outcome = work.work(&record, &mut progress).await;
+    progress.finished_at = Some(now_millis());
+    match outcome {
+        Ok(status) => {
+            progress.status = status.to_owned();
+            let events = work.events(&record, &progress);
+            store
+                .update_sync_record(record.id, &progress, &events)
+                .await?;
+            Ok(())
+        }
+        Err(f) => {
+            let giving_up = f.permanent || attempt.last;
+            progress.status = if giving_up {
+                sync_status::FAILED
+            } else {
+                sync_status::WAITING
+            }
+            .to_owned();
+            progress.error = Some(f.message.clone());
+            if !giving_up {
+                progress.finished_at = None;
+            }
+            let events = if giving_up {
+                work.events(&record, &progress)
+            } else {
+                Vec::new()
+            };
+            store
+                .update_sync_record(record.id, &progress, &events)
+                .await?;
+            Err(f)
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RecordWork for Synchronizer {
+    async fn work(
+        &self,
+        record: &SyncRecord,
+        progress: &mut SyncProgress,
+    ) -> std::result::Result<&'static str, JobFailure> {
+        self.synchronize(record, progress).await
+    }
+
+    fn events(&self, record: &SyncRecord, progress: &SyncProgress) -> Vec<berth_meta::NewEvent> {
+        sync_event(record, progress)
+    }
+}
+
 /// The target repository of a rule: the same name in another namespace.
 pub fn target_repository(repo: &RepoName, namespace: &str) -> Result<RepoName> {
     let rest = &repo.as_str()[repo.namespace().len()..];
@@ -365,6 +460,7 @@ impl Synchronizer {
                     overwrite: r.overwrite,
                     trigger: "manual".to_owned(),
                     operator: actor.name().to_owned(),
+                    replication: None,
                 });
             }
         }
@@ -407,65 +503,10 @@ impl Synchronizer {
         payload: &str,
         attempt: Attempt,
     ) -> std::result::Result<(), JobFailure> {
-        let p: SyncPayload = serde_json::from_str(payload)
-            .map_err(|e| JobFailure::permanent(format!("invalid payload: {e}")))?;
         let store = self
             .store()
             .map_err(|e| JobFailure::permanent(e.to_string()))?;
-        let Some(record) = store.sync_record(p.record).await? else {
-            return Ok(());
-        };
-        if [
-            sync_status::SUCCEEDED,
-            sync_status::CONFLICT,
-            sync_status::FAILED,
-        ]
-        .contains(&record.status.as_str())
-        {
-            return Ok(());
-        }
-        let started = now_millis();
-        let mut progress = SyncProgress {
-            status: sync_status::RUNNING.to_owned(),
-            started_at: Some(started),
-            attempts: attempt.number,
-            ..SyncProgress::default()
-        };
-        store.update_sync_record(record.id, &progress, &[]).await?;
-        let outcome = self.synchronize(&record, &mut progress).await;
-        progress.finished_at = Some(now_millis());
-        match outcome {
-            Ok(status) => {
-                progress.status = status.to_owned();
-                let event = sync_event(&record, &progress);
-                store
-                    .update_sync_record(record.id, &progress, &event)
-                    .await?;
-                Ok(())
-            }
-            Err(f) => {
-                let giving_up = f.permanent || attempt.last;
-                progress.status = if giving_up {
-                    sync_status::FAILED
-                } else {
-                    sync_status::WAITING
-                }
-                .to_owned();
-                progress.error = Some(f.message.clone());
-                if !giving_up {
-                    progress.finished_at = None;
-                }
-                let event = if giving_up {
-                    sync_event(&record, &progress)
-                } else {
-                    Vec::new()
-                };
-                store
-                    .update_sync_record(record.id, &progress, &event)
-                    .await?;
-                Err(f)
-            }
-        }
+        run_record(store, payload, attempt, self).await
     }
 
     /// Copy one tag to its target. Returns the final status.
