@@ -23,6 +23,7 @@ mod namespaces;
 mod people;
 mod policies;
 mod remotes;
+mod replication;
 mod sync;
 mod webhooks;
 
@@ -36,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use axum::Router;
 use berth_core::events::Webhooks;
-use berth_core::platform::{Remotes, Synchronizer};
+use berth_core::platform::{Remotes, Replications, Synchronizer};
 use berth_core::{Auth, Collector, Management};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -56,6 +57,8 @@ pub struct ApiState {
     pub webhooks: Webhooks,
     /// Remote registries.
     pub remotes: Remotes,
+    /// Replication rules with remote registries, their runs and tasks.
+    pub replications: Replications,
     /// Logins (throttled) for Basic and the session endpoint.
     pub auth: Arc<Auth>,
     /// Mark the session cookie `Secure` (Berth serves TLS, or sits behind a
@@ -167,6 +170,9 @@ impl Modify for SecuritySchemes {
         webhooks::ping, webhooks::deliveries, webhooks::delivery, webhooks::redeliver,
         remotes::list, remotes::create, remotes::get_one, remotes::update, remotes::delete,
         remotes::test,
+        replication::rules, replication::create, replication::get_one, replication::update,
+        replication::delete, replication::run, replication::runs, replication::run_one,
+        replication::tasks,
     ),
     modifiers(&SecuritySchemes),
     security(("basic" = []), ("api_token" = []), ("session" = [])),
@@ -183,6 +189,7 @@ impl Modify for SecuritySchemes {
         (name = "synchronization", description = "Regions, image synchronization rules and their records"),
         (name = "remote registries", description = "Registries Berth does not run, for replication and caching (platform administrators)"),
         (name = "webhooks", description = "Webhooks of namespaces and of the platform, and their deliveries"),
+        (name = "replication", description = "Replication rules with remote registries, their runs and tasks (platform administrators)"),
     )
 )]
 #[derive(Debug)]
@@ -612,6 +619,20 @@ pub fn router(state: ApiState) -> Router {
                 .delete(remotes::delete),
         )
         .route("/remotes/{name}/test", post(remotes::test))
+        .route(
+            "/replication/rules",
+            get(replication::rules).post(replication::create),
+        )
+        .route(
+            "/replication/rules/{id}",
+            get(replication::get_one)
+                .put(replication::update)
+                .delete(replication::delete),
+        )
+        .route("/replication/rules/{id}/run", post(replication::run))
+        .route("/replication/runs", get(replication::runs))
+        .route("/replication/runs/{id}", get(replication::run_one))
+        .route("/replication/tasks", get(replication::tasks))
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route(
             "/webhooks/{id}/deliveries/{delivery}",

@@ -130,6 +130,29 @@ pub struct SyncRecordJson {
     pub attempts: i64,
     /// Why it failed or conflicted.
     pub error: Option<String>,
+    /// `sync` (between regions) or `replication` (with a remote registry).
+    pub record_kind: String,
+    /// For a replication task: its rule, run, remote and direction.
+    pub replication: Option<ReplicationTaskJson>,
+}
+
+/// What makes a record a replication task with a remote registry; its
+/// `repository` is then the local image (the source of a push, the
+/// destination of a pull).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplicationTaskJson {
+    /// The replication rule (absent when deleted since).
+    pub rule: Option<i64>,
+    /// The run (absent for tasks a push or a delete triggered).
+    pub run: Option<i64>,
+    /// The remote registry.
+    pub remote: String,
+    /// The repository on the remote.
+    pub remote_repository: String,
+    /// `push` or `pull`.
+    pub direction: String,
+    /// `copy` or `delete`.
+    pub action: String,
 }
 
 impl From<SyncRecord> for SyncRecordJson {
@@ -158,6 +181,15 @@ impl From<SyncRecord> for SyncRecordJson {
             blobs_present: r.blobs_present,
             attempts: r.attempts,
             error: r.error,
+            record_kind: r.kind,
+            replication: r.replication.map(|t| ReplicationTaskJson {
+                rule: t.rule_id,
+                run: t.run_id,
+                remote: t.remote,
+                remote_repository: t.remote_repo,
+                direction: t.direction,
+                action: t.action,
+            }),
         }
     }
 }
@@ -212,7 +244,7 @@ pub enum SyncStatusParam {
 }
 
 impl SyncStatusParam {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SyncStatusParam::Waiting => "waiting",
             SyncStatusParam::Running => "running",
@@ -391,6 +423,7 @@ pub(crate) async fn records(
         until: time_param("until", q.until.as_deref())?,
         limit: paging.per_page,
         offset: (paging.page - 1).saturating_mul(paging.per_page),
+        ..SyncRecordQuery::default()
     };
     let (items, total) = state.sync.records(&caller.principal, &query).await?;
     Ok(Json(Paged {

@@ -111,6 +111,15 @@ pub enum EventType {
     /// A synchronization left a differing target tag alone.
     #[serde(rename = "sync.conflict")]
     SyncConflict,
+    /// A replication task with a remote registry copied or deleted its tag.
+    #[serde(rename = "replication.succeeded")]
+    ReplicationSucceeded,
+    /// A replication task gave up.
+    #[serde(rename = "replication.failed")]
+    ReplicationFailed,
+    /// A replication task left a differing destination tag alone.
+    #[serde(rename = "replication.conflict")]
+    ReplicationConflict,
     /// A push was refused for the namespace's quota.
     #[serde(rename = "quota.reached")]
     QuotaReached,
@@ -134,6 +143,9 @@ impl EventType {
             EventType::SyncSucceeded => kind::SYNC_SUCCEEDED,
             EventType::SyncFailed => kind::SYNC_FAILED,
             EventType::SyncConflict => kind::SYNC_CONFLICT,
+            EventType::ReplicationSucceeded => kind::REPLICATION_SUCCEEDED,
+            EventType::ReplicationFailed => kind::REPLICATION_FAILED,
+            EventType::ReplicationConflict => kind::REPLICATION_CONFLICT,
             EventType::QuotaReached => kind::QUOTA_REACHED,
             EventType::RetentionRun => kind::RETENTION_RUN,
             EventType::GcRun => kind::GC_RUN,

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_core::events::Webhooks;
-use berth_core::platform::{Remotes, Synchronizer, Worker};
+use berth_core::platform::{Remotes, Replications, Synchronizer, Worker};
 use berth_core::secrets::Sealer;
 use berth_core::{Auth, Collector, Directory, Management, ManagementConfig, Registry};
 use berth_meta::{
@@ -291,12 +291,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         directory.clone(),
         config.webhooks.to_core(),
     );
+    let replications = Replications::new(registry.clone(), directory.clone(), remotes.clone());
     let api = berth_api::ApiState {
         management,
         collector: collector.clone(),
         sync: synchronizer.clone(),
         webhooks: webhooks.clone(),
         remotes,
+        replications: replications.clone(),
         auth: auth.clone(),
         secure_cookies: config.tls.is_some()
             || config
@@ -389,6 +391,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let worker = Worker::new(
         registry.clone(),
         synchronizer.clone(),
+        replications,
         webhooks,
         config.jobs.to_core(),
     );
