@@ -234,6 +234,16 @@ impl TestServer {
             .len()
     }
 
+    /// Bytes held by upload sessions' data in blob storage.
+    pub async fn uploads_bytes(&self) -> u64 {
+        let blobs = self.registry().blobs();
+        let mut total = 0;
+        for (id, _) in blobs.list_uploads().await.expect("list uploads") {
+            total += blobs.upload_size(&id).await.ok().flatten().unwrap_or(0);
+        }
+        total
+    }
+
     async fn boot(&mut self, adjust: impl FnOnce(&mut Config)) {
         let mut config = self.config();
         adjust(&mut config);

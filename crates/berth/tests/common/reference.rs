@@ -38,6 +38,12 @@ impl Reference {
         );
         let path = dir.path().join("config.yml");
         std::fs::write(&path, config).expect("write config");
+        Self::serve(dir, addr).await
+    }
+
+    /// Serve the configuration in `dir` on `addr`.
+    async fn serve(dir: tempfile::TempDir, addr: SocketAddr) -> Reference {
+        let path = dir.path().join("config.yml");
         let child = tokio::process::Command::new("docker-registry")
             .arg("serve")
             .arg(&path)
@@ -64,5 +70,29 @@ impl Reference {
     /// Stop it (SIGKILL) and wait.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// Stop it (SIGKILL), keeping its data; start it again with
+    /// [`Stopped::start`].
+    pub async fn stop_keeping_data(mut self) -> Stopped {
+        let _ = self.child.kill().await;
+        let _ = self.child.wait().await;
+        Stopped {
+            addr: self.addr,
+            dir: self.dir,
+        }
+    }
+}
+
+/// A stopped reference registry with its data and address.
+pub struct Stopped {
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Stopped {
+    /// Serve the same data on the same address again.
+    pub async fn start(self) -> Reference {
+        Reference::serve(self.dir, self.addr).await
     }
 }
