@@ -70,6 +70,10 @@ pub enum RegistryError {
     /// Operation switched off by configuration.
     #[error("{0}")]
     Unsupported(String),
+    /// A pull-through cache's upstream registry could not serve what is
+    /// not cached.
+    #[error("{0}")]
+    Upstream(String),
     /// The client's body broke off.
     #[error("reading the request body failed: {0}")]
     Body(String),

@@ -129,6 +129,10 @@ pub struct ManifestPush<'a> {
     /// From where (for the audit log); `None` for Berth's own pushes
     /// (synchronization).
     pub client_addr: Option<&'a str>,
+    /// A pull-through cache's copy of an upstream manifest: its blobs and
+    /// children come later, on demand; it triggers no replication and no
+    /// push event.
+    pub cached: bool,
 }
 
 /// The result of a manifest push.
@@ -1097,12 +1101,15 @@ impl Registry {
         let declared_sizes = declared_sizes(&parsed);
         let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
         let policy = self.policy(push.repo.namespace()).await?;
-        let (jobs, syncs) = self
-            .triggered_work(push.repo, &digest, &tags, push.actor)
-            .await?;
+        let (jobs, syncs) = if push.cached {
+            (Vec::new(), Vec::new())
+        } else {
+            self.triggered_work(push.repo, &digest, &tags, push.actor)
+                .await?
+        };
         // Webhooks hear of the push in its transaction.
         let events = match &self.platform {
-            Some(_) => vec![crate::events::Event::new(
+            Some(_) if !push.cached => vec![crate::events::Event::new(
                 crate::events::kind::IMAGE_PUSH,
                 Some(push.repo.namespace()),
             )
@@ -1117,7 +1124,7 @@ impl Registry {
                 tags.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
             )
             .build()],
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         // Deliveries are found by the worker's next poll; replication and
         // synchronization wake it now.
@@ -1147,6 +1154,7 @@ impl Registry {
             actor: push.actor.to_owned(),
             client_addr: push.client_addr.map(str::to_owned),
             now: now_millis(),
+            cached: push.cached,
             jobs,
             syncs,
             events,

@@ -177,6 +177,9 @@ pub struct NewManifest {
     pub client_addr: Option<String>,
     /// Push time, Unix milliseconds.
     pub now: i64,
+    /// A pull-through cache's copy: its blobs and child manifests arrive
+    /// later, when clients ask for them, so their presence is not checked.
+    pub cached: bool,
     /// Jobs the push triggers (replication to other regions), queued in
     /// its transaction.
     pub jobs: Vec<platform::NewJob>,

@@ -662,23 +662,31 @@ macro_rules! sql_store {
                 let mut tx = self.write.begin().await?;
                 Self::gc_shared(&mut tx).await?;
                 let repo_id = Self::ensure_repo(&mut tx, m.repo.as_str(), m.now).await?;
-                let missing = Self::missing(
-                    &mut tx,
-                    "SELECT repo_id FROM repository_blobs WHERE repo_id = $1 AND digest = $2",
-                    repo_id,
-                    &m.blobs,
-                )
-                .await?;
+                let missing = if m.cached {
+                    Vec::new()
+                } else {
+                    Self::missing(
+                        &mut tx,
+                        "SELECT repo_id FROM repository_blobs WHERE repo_id = $1 AND digest = $2",
+                        repo_id,
+                        &m.blobs,
+                    )
+                    .await?
+                };
                 if !missing.is_empty() {
                     return Ok(PutManifestOutcome::MissingBlobs(missing));
                 }
-                let missing = Self::missing(
-                    &mut tx,
-                    "SELECT repo_id FROM manifests WHERE repo_id = $1 AND digest = $2",
-                    repo_id,
-                    &m.children,
-                )
-                .await?;
+                let missing = if m.cached {
+                    Vec::new()
+                } else {
+                    Self::missing(
+                        &mut tx,
+                        "SELECT repo_id FROM manifests WHERE repo_id = $1 AND digest = $2",
+                        repo_id,
+                        &m.children,
+                    )
+                    .await?
+                };
                 if !missing.is_empty() {
                     return Ok(PutManifestOutcome::MissingManifests(missing));
                 }

@@ -2,13 +2,15 @@
 //! own blob storage ([`Regions`]), eager replication and on-demand fetches
 //! between them, synchronization rules with their records
 //! ([`Synchronizer`]), the remote registries Berth talks to
-//! ([`Remotes`]) and replication with them ([`Replications`]). Their work runs as jobs of the database's queue
+//! ([`Remotes`]), replication with them ([`Replications`]) and the
+//! pull-through cache of them ([`Proxy`]). Their work runs as jobs of the database's queue
 //! (`crate::jobs`).
 //!
 //! Layering: above the registry and the directory (it calls both); the
 //! HTTP surfaces call the synchronizer.
 
 mod copy;
+mod proxy;
 mod regions;
 mod remote_replication;
 mod remotes;
@@ -17,6 +19,7 @@ mod sync;
 
 pub use crate::jobs::{JobFailure, Worker, WorkerConfig};
 pub(crate) use copy::channel_stream;
+pub use proxy::{Proxy, ProxyNamespace};
 pub use regions::{LagHistogram, PlatformStats, Region, Regions, DEFAULT_REGION, LAG_BUCKETS};
 pub(crate) use remote_replication::{deletion_tasks, push_tasks, Deletion};
 pub use remote_replication::{

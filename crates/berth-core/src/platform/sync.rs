@@ -676,6 +676,7 @@ impl Synchronizer {
                 extra_tags: Vec::new(),
                 actor,
                 client_addr: None,
+                cached: false,
             })
             .await?;
         Ok(())

@@ -458,6 +458,7 @@ impl Transfer<'_> {
                 extra_tags: Vec::new(),
                 actor,
                 client_addr: None,
+                cached: false,
             })
             .await?;
         Ok(())
