@@ -37,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use axum::Router;
 use berth_core::events::Webhooks;
-use berth_core::platform::{Remotes, Replications, Synchronizer};
+use berth_core::platform::{Proxy, Remotes, Replications, Synchronizer};
 use berth_core::{Auth, Collector, Management};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -59,6 +59,8 @@ pub struct ApiState {
     pub remotes: Remotes,
     /// Replication rules with remote registries, their runs and tasks.
     pub replications: Replications,
+    /// The pull-through cache, when proxy namespaces are configured.
+    pub proxy: Option<Proxy>,
     /// Logins (throttled) for Basic and the session endpoint.
     pub auth: Arc<Auth>,
     /// Mark the session cookie `Secure` (Berth serves TLS, or sits behind a
@@ -169,7 +171,7 @@ impl Modify for SecuritySchemes {
         webhooks::namespace_create, webhooks::get_one, webhooks::update, webhooks::delete,
         webhooks::ping, webhooks::deliveries, webhooks::delivery, webhooks::redeliver,
         remotes::list, remotes::create, remotes::get_one, remotes::update, remotes::delete,
-        remotes::test,
+        remotes::test, remotes::proxy_namespaces,
         replication::rules, replication::create, replication::get_one, replication::update,
         replication::delete, replication::run, replication::runs, replication::run_one,
         replication::tasks,
@@ -619,6 +621,7 @@ pub fn router(state: ApiState) -> Router {
                 .delete(remotes::delete),
         )
         .route("/remotes/{name}/test", post(remotes::test))
+        .route("/proxy-namespaces", get(remotes::proxy_namespaces))
         .route(
             "/replication/rules",
             get(replication::rules).post(replication::create),

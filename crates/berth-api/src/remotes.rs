@@ -253,3 +253,51 @@ pub(crate) async fn test(
     let Path(name) = path?;
     Ok(Json(state.remotes.test(actor, &name).await?.into()))
 }
+
+/// A namespace that is a pull-through cache of a remote registry
+/// (declared in the configuration file: read-only here).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProxyNamespaceJson {
+    /// The namespace.
+    pub namespace: String,
+    /// The remote registry it caches.
+    pub remote: String,
+    /// Seconds a cached tag is served before a HEAD checks it upstream.
+    pub revalidate_seconds: u64,
+    /// Reads of repositories that do not exist here go to it (registry mirrors).
+    pub default: bool,
+    /// Always true: proxy namespaces are set in the configuration file.
+    pub read_only: bool,
+}
+
+/// Pull-through cache namespaces (platform administrators).
+#[utoipa::path(get, path = "/api/v1/proxy-namespaces", tag = "remote registries",
+    responses((status = 200, body = Vec<ProxyNamespaceJson>), (status = 403, body = Problem)))]
+pub(crate) async fn proxy_namespaces(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ProxyNamespaceJson>>> {
+    let actor = caller.account()?;
+    if !actor.is_platform_admin() {
+        return Err(berth_core::DirectoryError::Forbidden(
+            "proxy namespaces are listed for platform administrators".into(),
+        )
+        .into());
+    }
+    let list = state
+        .proxy
+        .as_ref()
+        .map(|p| p.namespaces().to_vec())
+        .unwrap_or_default();
+    Ok(Json(
+        list.into_iter()
+            .map(|p| ProxyNamespaceJson {
+                namespace: p.namespace,
+                remote: p.remote,
+                revalidate_seconds: p.revalidate.as_secs(),
+                default: p.default,
+                read_only: true,
+            })
+            .collect(),
+    ))
+}

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::model::{time, Paged};
 use crate::sync::{SyncRecordJson, SyncStatusParam};
 use crate::ApiState;
@@ -380,6 +380,16 @@ pub struct TasksQuery {
     pub per_page: Option<i64>,
 }
 
+/// Ids start at 1.
+fn positive_id(name: &str, id: Option<i64>) -> Result<(), ApiError> {
+    match id {
+        Some(i) if i < 1 => Err(ApiError::invalid(format!(
+            "{name} must be an id (1 or more)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Replication rules (platform administrators).
 #[utoipa::path(get, path = "/api/v1/replication/rules", tag = "replication",
     responses((status = 200, body = Vec<RuleJson>), (status = 403, body = Problem)))]
@@ -489,6 +499,7 @@ pub(crate) async fn runs(
     let actor = caller.account()?;
     let Query(q) = query?;
     let paging = Paging::new(q.page, q.per_page)?;
+    positive_id("rule", q.rule)?;
     let (items, total) = state
         .replications
         .runs(
@@ -532,6 +543,8 @@ pub(crate) async fn tasks(
     let actor = caller.account()?;
     let Query(q) = query?;
     let paging = Paging::new(q.page, q.per_page)?;
+    positive_id("run", q.run)?;
+    positive_id("rule", q.rule)?;
     let (items, total) = state
         .replications
         .tasks(

@@ -198,6 +198,25 @@ impl Endpoint {
         }
     }
 
+    /// The repository the request is about, if any (to rewrite it).
+    pub fn repo_mut(&mut self) -> Option<&mut RepoName> {
+        match self {
+            Endpoint::Base | Endpoint::Catalog { .. } => None,
+            Endpoint::Tags { repo, .. }
+            | Endpoint::GetManifest { repo, .. }
+            | Endpoint::PutManifest { repo, .. }
+            | Endpoint::DeleteManifest { repo, .. }
+            | Endpoint::GetBlob { repo, .. }
+            | Endpoint::DeleteBlob { repo, .. }
+            | Endpoint::StartUpload { repo, .. }
+            | Endpoint::UploadStatus { repo, .. }
+            | Endpoint::UploadChunk { repo, .. }
+            | Endpoint::FinishUpload { repo, .. }
+            | Endpoint::CancelUpload { repo, .. }
+            | Endpoint::Referrers { repo, .. } => Some(repo),
+        }
+    }
+
     /// The access this request needs.
     pub fn access(&self) -> Access {
         use Action::*;

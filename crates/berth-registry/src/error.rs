@@ -139,6 +139,7 @@ impl From<RegistryError> for OciError {
             }
             E::Denied(_) => OciError::new(S::FORBIDDEN, "DENIED", msg),
             E::Unsupported(_) => OciError::new(S::METHOD_NOT_ALLOWED, "UNSUPPORTED", msg),
+            E::Upstream(_) => OciError::new(S::BAD_GATEWAY, "UNAVAILABLE", msg),
             E::Busy(_) => OciError::new(S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", msg)
                 .with_header(header::RETRY_AFTER, "1"),
             E::Meta(_) | E::Storage(_) => OciError::internal(None, &msg),

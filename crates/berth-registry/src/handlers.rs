@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use berth_blob::ByteStream;
 use berth_core::access::Principal;
 use berth_core::events::{kind, Event};
+use berth_core::platform::{Proxy, ProxyNamespace};
 use berth_core::{Auth, Chunk, ManifestPush, Registry, RegistryError};
 use berth_oci::{Digest, Reference, RepoName};
 use futures_util::StreamExt;
@@ -124,6 +125,7 @@ pub(crate) struct Requester<'a> {
 pub(crate) async fn handle(
     registry: &Registry,
     auth: &Auth,
+    proxy: Option<&Proxy>,
     requester: &Requester<'_>,
     endpoint: Endpoint,
     headers: &HeaderMap,
@@ -144,7 +146,10 @@ pub(crate) async fn handle(
             reference,
             head,
         } => {
-            let m = registry.get_manifest(&repo, &reference, !head).await?;
+            let m = match proxy.and_then(|p| p.of(&repo).map(|ns| (p, ns))) {
+                Some((p, ns)) => p.manifest(ns, &repo, &reference, !head).await?,
+                None => registry.get_manifest(&repo, &reference, !head).await?,
+            };
             let etag = format!("\"{}\"", m.digest);
             if if_none_match(headers, &etag) {
                 return builder(StatusCode::NOT_MODIFIED)
@@ -185,6 +190,7 @@ pub(crate) async fn handle(
                     extra_tags: tags.clone(),
                     actor: principal.name(),
                     client_addr: Some(&addr),
+                    cached: false,
                 })
                 .await?;
             let mut b = builder(StatusCode::CREATED)
@@ -234,7 +240,20 @@ pub(crate) async fn handle(
             Ok(StatusCode::ACCEPTED.into_response())
         }
         Endpoint::GetBlob { repo, digest, head } => {
-            get_blob(registry, &repo, &digest, head, headers, download_cap).await
+            let source = match proxy.and_then(|p| p.of(&repo).map(|ns| (p, ns))) {
+                Some((p, ns)) => BlobSource::Proxy(p, ns),
+                None => BlobSource::Local,
+            };
+            get_blob(
+                registry,
+                source,
+                &repo,
+                &digest,
+                head,
+                headers,
+                download_cap,
+            )
+            .await
         }
         Endpoint::DeleteBlob { repo, digest } => {
             registry.delete_blob(&repo, &digest).await?;
@@ -515,8 +534,17 @@ fn request_range(headers: &HeaderMap) -> Option<(Option<u64>, Option<u64>)> {
     crate::wire::request_range(headers.get(header::RANGE)?.to_str().ok()?)
 }
 
+/// Where a blob read comes from.
+enum BlobSource<'a> {
+    /// This registry.
+    Local,
+    /// A proxy namespace: cached, else its upstream.
+    Proxy(&'a Proxy, &'a ProxyNamespace),
+}
+
 async fn get_blob(
     registry: &Registry,
+    source: BlobSource<'_>,
     repo: &RepoName,
     digest: &Digest,
     head: bool,
@@ -532,21 +560,36 @@ async fn get_blob(
             .header(header::CONTENT_TYPE, "application/octet-stream")
     };
     if head {
-        let size = registry.blob_size(repo, digest).await?;
+        let size = match &source {
+            BlobSource::Local => registry.blob_size(repo, digest).await?,
+            BlobSource::Proxy(p, ns) => p.blob_size(ns, repo, digest).await?,
+        };
         return base(StatusCode::OK)
             .header(header::CONTENT_LENGTH, size)
             .body(Body::empty())
             .map_err(internal);
     }
     if if_none_match(headers, &etag) {
-        registry.blob_size(repo, digest).await?;
+        match &source {
+            BlobSource::Local => registry.blob_size(repo, digest).await?,
+            BlobSource::Proxy(p, ns) => p.blob_size(ns, repo, digest).await?,
+        };
         return base(StatusCode::NOT_MODIFIED)
             .body(Body::empty())
             .map_err(internal);
     }
     // Straight from the bucket when storage offers it, except for clients
     // whose downloads are capped (the cap is Berth's to apply).
-    if download_cap.is_none() {
+    let cached = match &source {
+        BlobSource::Local => true,
+        BlobSource::Proxy(..) => registry
+            .meta()
+            .repo_blob_size(repo, digest)
+            .await
+            .map_err(RegistryError::from)?
+            .is_some(),
+    };
+    if download_cap.is_none() && cached {
         if let Some(url) = registry.blob_download_url(repo, digest).await? {
             return builder(StatusCode::TEMPORARY_REDIRECT)
                 .header("docker-content-digest", digest.as_str())
@@ -556,17 +599,26 @@ async fn get_blob(
         }
     }
     let mut share = None;
-    let read = registry
-        .open_blob(repo, digest, request_range(headers), |len| {
-            if download_cap.is_some() {
-                return berth_core::throttle::THROTTLED_BUFFER;
-            }
-            let taken = DOWNLOAD_BUFFERS.share(len);
-            let size = taken.size;
-            share = Some(taken);
-            size
-        })
-        .await?;
+    let chunk = |len| {
+        if download_cap.is_some() {
+            return berth_core::throttle::THROTTLED_BUFFER;
+        }
+        let taken = DOWNLOAD_BUFFERS.share(len);
+        let size = taken.size;
+        share = Some(taken);
+        size
+    };
+    let read = match &source {
+        BlobSource::Local => {
+            registry
+                .open_blob(repo, digest, request_range(headers), chunk)
+                .await?
+        }
+        BlobSource::Proxy(p, ns) => {
+            p.open_blob(ns, repo, digest, request_range(headers), chunk)
+                .await?
+        }
+    };
     let body = match (download_cap, share) {
         (Some(rate), _) => Body::from_stream(berth_core::throttle::throttled(read.body, rate)),
         (None, share) => Body::from_stream(WithShare {

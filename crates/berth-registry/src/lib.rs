@@ -26,6 +26,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
+use berth_core::platform::Proxy;
 use berth_core::zones::{external_refusal, NetworkPolicy, Zone};
 use berth_core::{Auth, DirectoryError, Registry};
 
@@ -54,6 +55,8 @@ pub struct V2State {
     /// Blob download cap per stream for external clients, bytes per second
     /// (0: none).
     pub external_bandwidth: u64,
+    /// The pull-through cache, when proxy namespaces are configured.
+    pub proxy: Option<Proxy>,
 }
 
 /// Who is calling, and from where.
@@ -99,10 +102,58 @@ async fn token(
     body: Body,
 ) -> Response {
     let client = client_of(&state, peer, &headers);
-    let mut response =
-        auth::token_endpoint(&state.auth, &method, uri.query(), &headers, body, client.ip).await;
+    let query = match (&state.proxy, uri.query()) {
+        (Some(proxy), Some(q)) => Some(alias_scopes(proxy, q).await),
+        (_, q) => q.map(str::to_owned),
+    };
+    let mut response = auth::token_endpoint(
+        &state.auth,
+        &method,
+        query.as_deref(),
+        &headers,
+        body,
+        client.ip,
+    )
+    .await;
     response.extensions_mut().insert(EndpointKind("token"));
     response
+}
+
+/// Rewrite the repositories of a token request's pull-only `scope`
+/// parameters the way the /v2 surface rewrites reads for the default proxy
+/// namespace.
+async fn alias_scopes(proxy: &Proxy, query: &str) -> String {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let mut out = Vec::new();
+    for (k, v) in pairs {
+        if k != "scope" {
+            out.push((k, v));
+            continue;
+        }
+        let mut scopes = Vec::new();
+        for scope in v.split(' ') {
+            let parts: Vec<&str> = scope.splitn(3, ':').collect();
+            let aliased = match parts.as_slice() {
+                ["repository", name, actions] if *actions == "pull" => {
+                    match berth_oci::RepoName::parse(name) {
+                        Ok(repo) => proxy
+                            .alias(&repo)
+                            .await
+                            .map(|a| format!("repository:{a}:{actions}")),
+                        Err(_) => None,
+                    }
+                }
+                _ => None,
+            };
+            scopes.push(aliased.unwrap_or_else(|| scope.to_owned()));
+        }
+        out.push((k, scopes.join(" ")));
+    }
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(out)
+        .finish()
 }
 
 async fn entry(
@@ -117,7 +168,23 @@ async fn entry(
         .ok_or_else(|| RouteError::NotFound(uri.path().to_owned()))
         .and_then(|path| Endpoint::parse(&method, &path, uri.query()))
     {
-        Ok(endpoint) => {
+        Ok(mut endpoint) => {
+            // Reads of repositories that do not exist here may go to the
+            // default proxy namespace (registry mirrors).
+            let read = matches!(
+                endpoint,
+                Endpoint::Tags { .. }
+                    | Endpoint::GetManifest { .. }
+                    | Endpoint::GetBlob { .. }
+                    | Endpoint::Referrers { .. }
+            );
+            if let Some(proxy) = state.proxy.as_ref().filter(|_| read) {
+                if let Some(repo) = endpoint.repo_mut() {
+                    if let Some(alias) = proxy.alias(repo).await {
+                        *repo = alias;
+                    }
+                }
+            }
             let kind = endpoint.kind();
             let client = client_of(&state, peer, &headers);
             let response = serve(&state, endpoint, &headers, body, client)
@@ -152,6 +219,16 @@ async fn serve(
         external_mount_source(state, &mut endpoint).await?;
     }
     if let Endpoint::StartUpload { repo, .. } | Endpoint::PutManifest { repo, .. } = &endpoint {
+        if let Some(p) = state.proxy.as_ref().and_then(|p| p.of(repo)) {
+            return Err(OciError::new(
+                StatusCode::FORBIDDEN,
+                "DENIED",
+                format!(
+                    "namespace {} is a pull-through cache of the remote registry {}: it takes no pushes",
+                    p.namespace, p.remote
+                ),
+            ));
+        }
         match state
             .auth
             .directory()
@@ -181,6 +258,7 @@ async fn serve(
     handlers::handle(
         &state.registry,
         &state.auth,
+        state.proxy.as_ref(),
         &requester,
         endpoint,
         headers,

@@ -85,6 +85,50 @@ pub struct Config {
     pub encryption_key: Option<Secret>,
     /// Remote registries declared here (read-only in the API).
     pub remotes: Vec<RemoteSection>,
+    /// Namespaces that are pull-through caches of remote registries.
+    pub proxy_namespaces: Vec<ProxyNamespaceSection>,
+}
+
+/// A pull-through cache namespace (`[[proxy_namespaces]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxyNamespaceSection {
+    /// The local namespace (created when missing).
+    pub namespace: String,
+    /// The remote registry it caches (declared or registered).
+    pub remote: String,
+    /// Seconds a cached tag is served before a HEAD checks it upstream.
+    pub revalidate_secs: u64,
+    /// Serve repositories of namespaces that do not exist here from this
+    /// one (for the Docker daemon's `registry-mirrors`); at most one.
+    pub default: bool,
+    /// Create the namespace public (anyone may pull: mirrors need it).
+    pub public: bool,
+}
+
+impl Default for ProxyNamespaceSection {
+    fn default() -> Self {
+        ProxyNamespaceSection {
+            namespace: String::new(),
+            remote: String::new(),
+            revalidate_secs: 300,
+            default: false,
+            public: false,
+        }
+    }
+}
+
+impl ProxyNamespaceSection {
+    /// The core's form.
+    pub fn to_core(&self) -> berth_core::platform::ProxyNamespace {
+        berth_core::platform::ProxyNamespace {
+            namespace: self.namespace.clone(),
+            remote: self.remote.clone(),
+            revalidate: Duration::from_secs(self.revalidate_secs),
+            default: self.default,
+            public: self.public,
+        }
+    }
 }
 
 /// A remote registry declared in the configuration file (`[[remotes]]`).
@@ -247,6 +291,7 @@ impl Default for Config {
             webhooks: WebhooksSection::default(),
             encryption_key: None,
             remotes: Vec::new(),
+            proxy_namespaces: Vec::new(),
         }
     }
 }
@@ -788,6 +833,27 @@ impl Config {
                 bail!("[[remotes]] {}: a password needs a username", r.name);
             }
         }
+        let mut proxies = std::collections::BTreeSet::new();
+        for p in &self.proxy_namespaces {
+            if p.namespace.contains('/') || berth_oci::RepoName::parse(&p.namespace).is_err() {
+                bail!(
+                    "[[proxy_namespaces]]: {:?} is not a namespace name",
+                    p.namespace
+                );
+            }
+            if !proxies.insert(p.namespace.as_str()) {
+                bail!(
+                    "[[proxy_namespaces]]: namespace {} is declared twice",
+                    p.namespace
+                );
+            }
+            if p.remote.is_empty() {
+                bail!("[[proxy_namespaces]] {}: name its remote", p.namespace);
+            }
+        }
+        if self.proxy_namespaces.iter().filter(|p| p.default).count() > 1 {
+            bail!("[[proxy_namespaces]]: at most one may be the default");
+        }
         if let Some(tls) = &self.tls {
             if tls.cert.as_os_str().is_empty() || tls.key.as_os_str().is_empty() {
                 bail!("TLS needs both a certificate and a key (BERTH_TLS_CERT and BERTH_TLS_KEY)");
@@ -1191,6 +1257,41 @@ url = "http://10.0.0.5:5000"
         let err =
             Config::parse(None, env(&[("BERTH_ENCRYPTION_KEY", "short")])).expect_err("short key");
         assert!(err.to_string().contains("32"), "{err}");
+    }
+
+    #[test]
+    fn proxy_namespaces_take_the_issue_shape() {
+        let text = r#"
+[[remotes]]
+name = "dockerhub"
+url = "https://registry-1.docker.io"
+[[proxy_namespaces]]
+namespace = "hub"
+remote = "dockerhub"
+"#;
+        let c = Config::parse(Some(text), env(&[])).expect("proxy");
+        let p = c.proxy_namespaces[0].to_core();
+        assert_eq!(
+            (p.namespace.as_str(), p.remote.as_str()),
+            ("hub", "dockerhub")
+        );
+        assert_eq!(p.revalidate, Duration::from_secs(300));
+        assert!(!p.default);
+        let twice = format!("{text}[[proxy_namespaces]]\nnamespace = \"hub\"\nremote = \"x\"\n");
+        let err = Config::parse(Some(&twice), env(&[])).expect_err("twice");
+        assert!(err.to_string().contains("twice"), "{err}");
+        let err = Config::parse(
+            Some("[[proxy_namespaces]]\nnamespace = \"a/b\"\nremote = \"x\"\n"),
+            env(&[]),
+        )
+        .expect_err("bad name");
+        assert!(err.to_string().contains("namespace name"), "{err}");
+        let err = Config::parse(
+            Some("[[proxy_namespaces]]\nnamespace = \"a\"\nremote = \"x\"\nttl = 1\n"),
+            env(&[]),
+        )
+        .expect_err("unknown key");
+        assert!(format!("{err:#}").contains("ttl"), "{err:#}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_core::events::Webhooks;
-use berth_core::platform::{Remotes, Replications, Synchronizer, Worker};
+use berth_core::platform::{Proxy, Remotes, Replications, Synchronizer, Worker};
 use berth_core::secrets::Sealer;
 use berth_core::{Auth, Collector, Directory, Management, ManagementConfig, Registry};
 use berth_meta::{
@@ -292,6 +292,25 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         config.webhooks.to_core(),
     );
     let replications = Replications::new(registry.clone(), directory.clone(), remotes.clone());
+    let proxy = if config.proxy_namespaces.is_empty() {
+        None
+    } else {
+        let proxy = Proxy::new(
+            registry.clone(),
+            directory.clone(),
+            remotes.clone(),
+            config
+                .proxy_namespaces
+                .iter()
+                .map(|p| p.to_core())
+                .collect(),
+        );
+        proxy
+            .prepare()
+            .await
+            .context("preparing the proxy namespaces")?;
+        Some(proxy)
+    };
     let api = berth_api::ApiState {
         management,
         collector: collector.clone(),
@@ -299,6 +318,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         webhooks: webhooks.clone(),
         remotes,
         replications: replications.clone(),
+        proxy: proxy.clone(),
         auth: auth.clone(),
         secure_cookies: config.tls.is_some()
             || config
@@ -313,6 +333,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tls: config.tls.is_some(),
         network: Arc::new(config.network_policy()?),
         external_bandwidth: config.network.external_bandwidth,
+        proxy,
     };
     let scheduled_management = api.management.clone();
     let body_idle = Duration::from_secs(config.connections.body_idle_timeout_secs);
