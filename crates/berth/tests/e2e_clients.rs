@@ -661,3 +661,118 @@ async fn buildah_build_push_and_pull(b: Backend) {
     let images = stdout(&buildah(&["images", "--format", "{{.Name}}:{{.Tag}}"]).await);
     assert!(images.lines().any(|l| l.trim() == reference), "{images}");
 }
+
+/// A docker engine of its own (socket, data, exec root, containerd
+/// namespace) whose `registry-mirrors` points at Berth; stopped when dropped.
+struct MirroredDocker {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl MirroredDocker {
+    async fn start(mirror: &str) -> MirroredDocker {
+        let dir = tempfile::tempdir().expect("dir");
+        let d = dir.path();
+        let host = mirror.trim_start_matches("http://");
+        let child = std::process::Command::new("dockerd")
+            .args([
+                "--storage-driver=vfs",
+                "--iptables=false",
+                "--bridge=none",
+                "--containerd-namespace=berth-mirror",
+                "--containerd-plugins-namespace=berth-mirror-plugins",
+            ])
+            .arg(format!("--data-root={}", d.join("data").display()))
+            .arg(format!("--exec-root={}", d.join("x").display()))
+            .arg(format!("--pidfile={}", d.join("docker.pid").display()))
+            .arg(format!("--host=unix://{}", d.join("docker.sock").display()))
+            .arg(format!("--registry-mirror={mirror}"))
+            .arg(format!("--insecure-registry={host}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(d.join("dockerd.log")).expect("log"))
+            .spawn()
+            .expect("dockerd (installed by scripts/test-env.sh)");
+        let m = MirroredDocker { dir, child };
+        for _ in 0..300 {
+            if try_run("docker", &["-H", &m.host(), "info"], &[], None)
+                .await
+                .status
+                .success()
+            {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let log = std::fs::read_to_string(m.dir.path().join("dockerd.log")).unwrap_or_default();
+        panic!("the mirrored dockerd did not start: {log}");
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+}
+
+impl Drop for MirroredDocker {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// `docker pull alpine`-style names through Berth as the daemon's registry
+/// mirror reach the default proxy namespace, which fetches from its
+/// upstream (the reference registry) and keeps a copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_registry_mirrors_reach_the_default_proxy_namespace() {
+    use common::reference::{client_of, push_remote_image, Reference};
+    let up = Reference::start(None).await;
+    let (config, layer, _) = valid_image("hello.txt", b"mirrored through Berth\n");
+    let digest = push_remote_image(
+        &client_of(&up.url(), None),
+        "library/mirrored",
+        "1",
+        &config,
+        &layer,
+    )
+    .await;
+    let up_url = up.url();
+    let t = TestServer::start_with(Backend::Sqlite, |c| {
+        c.remotes = vec![berth::config::RemoteSection {
+            name: "hub".into(),
+            url: up_url.clone(),
+            ..Default::default()
+        }];
+        c.proxy_namespaces = vec![berth::config::ProxyNamespaceSection {
+            namespace: "hub".into(),
+            remote: "hub".into(),
+            default: true,
+            public: true,
+            ..Default::default()
+        }];
+    })
+    .await;
+    let docker = MirroredDocker::start(&t.base).await;
+    let out = run("docker", &["-H", &docker.host(), "pull", "mirrored:1"]).await;
+    assert!(
+        stdout(&out).contains(&digest),
+        "pulled through the mirror: {}",
+        stdout(&out)
+    );
+    run(
+        "docker",
+        &["-H", &docker.host(), "image", "inspect", "mirrored:1"],
+    )
+    .await;
+    // Berth kept it in the proxy namespace.
+    let r = t
+        .client
+        .get(t.url("/v2/hub/library/mirrored/manifests/1"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "docker-content-digest"), digest);
+}

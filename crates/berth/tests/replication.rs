@@ -10,10 +10,8 @@ mod common;
 
 use std::time::Duration;
 
-use berth_client::{ClientOptions, Credentials, RegistryClient};
-use berth_oci::Digest;
 use bytes::Bytes;
-use common::reference::Reference;
+use common::reference::{client_of, push_remote, Reference};
 use common::relay::free_addr;
 use common::*;
 use reqwest::{Method, StatusCode};
@@ -27,47 +25,6 @@ fn content(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ seed)
         .collect()
-}
-
-fn client_of(url: &str, user: Option<(&str, &str)>) -> RegistryClient {
-    RegistryClient::new(
-        url,
-        ClientOptions {
-            credentials: user.map(|(u, p)| Credentials {
-                username: u.into(),
-                password: p.into(),
-            }),
-            ..ClientOptions::default()
-        },
-    )
-    .expect("client")
-}
-
-/// Push a config and one layer plus a manifest tagged `tag` with the client.
-async fn push_remote(c: &RegistryClient, repo: &str, tag: &str, layer: &[u8]) -> String {
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","seed":"{}"}}"#,
-        sha256(layer)
-    );
-    let mut layers = Vec::new();
-    for blob in [config.as_bytes(), layer] {
-        let d: Digest = sha256(blob).parse().expect("digest");
-        let body = Bytes::copy_from_slice(blob);
-        c.push_blob(
-            repo,
-            &d,
-            blob.len() as u64,
-            futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) }),
-        )
-        .await
-        .expect("push blob");
-        layers.push((d.to_string(), blob.len()));
-    }
-    let manifest = image_manifest(&layers[0].0, layers[0].1, &layers[1..], None);
-    c.put_manifest(repo, tag, OCI_MANIFEST, Bytes::from(manifest))
-        .await
-        .expect("put manifest")
-        .to_string()
 }
 
 async fn register(t: &TestServer, name: &str, url: &str, user: Option<(&str, &str)>) {

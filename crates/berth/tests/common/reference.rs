@@ -96,3 +96,62 @@ impl Stopped {
         Reference::serve(self.dir, self.addr).await
     }
 }
+
+/// An OCI client of a registry, with Basic or token credentials.
+pub fn client_of(url: &str, user: Option<(&str, &str)>) -> berth_client::RegistryClient {
+    berth_client::RegistryClient::new(
+        url,
+        berth_client::ClientOptions {
+            credentials: user.map(|(u, p)| berth_client::Credentials {
+                username: u.into(),
+                password: p.into(),
+            }),
+            ..Default::default()
+        },
+    )
+    .expect("client")
+}
+
+/// Push a config and one layer plus an OCI manifest tagged `tag` with the
+/// client. Returns the manifest's digest.
+pub async fn push_remote(
+    c: &berth_client::RegistryClient,
+    repo: &str,
+    tag: &str,
+    layer: &[u8],
+) -> String {
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","seed":"{}"}}"#,
+        super::sha256(layer)
+    );
+    push_remote_image(c, repo, tag, config.as_bytes(), layer).await
+}
+
+/// Push `config` and `layer` plus an OCI manifest tagged `tag`.
+pub async fn push_remote_image(
+    c: &berth_client::RegistryClient,
+    repo: &str,
+    tag: &str,
+    config: &[u8],
+    layer: &[u8],
+) -> String {
+    let mut blobs = Vec::new();
+    for blob in [config, layer] {
+        let d: berth_oci::Digest = super::sha256(blob).parse().expect("digest");
+        let body = bytes::Bytes::copy_from_slice(blob);
+        c.push_blob(
+            repo,
+            &d,
+            blob.len() as u64,
+            futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) }),
+        )
+        .await
+        .expect("push blob");
+        blobs.push((d.to_string(), blob.len()));
+    }
+    let manifest = super::image_manifest(&blobs[0].0, blobs[0].1, &blobs[1..], None);
+    c.put_manifest(repo, tag, super::OCI_MANIFEST, bytes::Bytes::from(manifest))
+        .await
+        .expect("put manifest")
+        .to_string()
+}

@@ -2,33 +2,63 @@
 //! service (Garage) going away and coming back.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 /// A relay from `listen` to `target`; dropping it closes every connection.
 pub struct Relay {
     tasks: JoinSet<()>,
+    down: Arc<AtomicU64>,
 }
 
 impl Relay {
     pub async fn start(listen: SocketAddr, target: SocketAddr) -> Relay {
         let listener = TcpListener::bind(listen).await.expect("bind relay");
         let mut tasks = JoinSet::new();
+        let down = Arc::new(AtomicU64::new(0));
+        let counter = down.clone();
         tasks.spawn(async move {
             let mut conns = JoinSet::new();
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
+                let Ok((inbound, _)) = listener.accept().await else {
                     continue;
                 };
+                let counter = counter.clone();
                 conns.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
+                    let Ok(outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let (mut ri, mut wi) = inbound.into_split();
+                    let (mut ro, mut wo) = outbound.into_split();
+                    let up = async move {
+                        let _ = tokio::io::copy(&mut ri, &mut wo).await;
+                        let _ = wo.shutdown().await;
+                    };
+                    // Bytes from the target back to the client, counted.
+                    let back = async move {
+                        let mut buf = vec![0u8; 64 << 10];
+                        while let Ok(n) = ro.read(&mut buf).await {
+                            if n == 0 || wi.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                            counter.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        let _ = wi.shutdown().await;
+                    };
+                    tokio::join!(up, back);
                 });
             }
         });
-        Relay { tasks }
+        Relay { tasks, down }
+    }
+
+    /// Bytes the target has sent back through the relay so far.
+    pub fn downstream_bytes(&self) -> u64 {
+        self.down.load(Ordering::Relaxed)
     }
 
     pub fn stop(mut self) {
