@@ -8,6 +8,7 @@
 
 mod ceiling;
 mod regions;
+mod remotes;
 mod soak;
 
 use std::collections::HashMap;
@@ -140,6 +141,40 @@ enum Cmd {
     /// images at a steady rate until whole in a region), `first-pull` (on
     /// demand against local, from `--cold`, a node of a region without a
     /// worker).
+    /// Other registries (bench/remotes.sh): `push` images to a registry,
+    /// or time a `pull` of one image from it, through berth-client.
+    Remotes {
+        /// push or pull.
+        #[arg(long)]
+        phase: String,
+        /// The registry.
+        #[arg(long)]
+        url: String,
+        /// Credentials user:password, if it needs them.
+        #[arg(long)]
+        creds: Option<String>,
+        /// Repository.
+        #[arg(long)]
+        repo: String,
+        /// Tag (pull).
+        #[arg(long, default_value = "v0")]
+        tag: String,
+        /// Images (push).
+        #[arg(long, default_value_t = 1)]
+        images: usize,
+        /// Layer bytes (push).
+        #[arg(long, default_value_t = BIG)]
+        size: usize,
+        /// Seed of the layers' bytes (push).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Who is measured (pull).
+        #[arg(long, default_value = "berth")]
+        target: String,
+        /// Scenario name (pull).
+        #[arg(long, default_value = "pull")]
+        scenario: String,
+    },
     Regions {
         /// push, drain, lag or first-pull.
         #[arg(long)]
@@ -1472,6 +1507,25 @@ async fn main() -> anyhow::Result<()> {
                     regions::first_pull(&t, &cold, images).await
                 }
                 other => bail!("unknown phase {other}: push, drain, lag or first-pull"),
+            }
+        }
+        Cmd::Remotes {
+            phase,
+            url,
+            creds,
+            repo,
+            tag,
+            images,
+            size,
+            seed,
+            target,
+            scenario,
+        } => {
+            let c = remotes::client(&url, creds.as_deref())?;
+            match phase.as_str() {
+                "push" => remotes::push(&c, &repo, images, size, seed).await,
+                "pull" => remotes::pull(&c, &repo, &tag, &target, &scenario).await,
+                other => bail!("unknown phase {other}: push or pull"),
             }
         }
         Cmd::Loopback { bytes } => loopback(bytes).await,
