@@ -15,6 +15,7 @@
 mod pages;
 mod policies;
 mod remotes;
+mod replication;
 mod sync;
 mod views;
 mod webhooks;
@@ -403,6 +404,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/webhooks/{id}/{action}", post(webhooks::action))
         .route("/remotes", get(remotes::page).post(remotes::create))
         .route("/remotes/{name}/{action}", post(remotes::action))
+        .route(
+            "/replication",
+            get(replication::page).post(replication::create),
+        )
+        .route("/replication/{id}/{action}", post(replication::action))
         .route(
             "/webhooks/{id}/deliveries/{delivery}/redeliver",
             post(webhooks::redeliver),

@@ -8,7 +8,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use berth_api::ApiState;
-use berth_core::platform::{Remote, RemoteSpec};
+use berth_core::platform::{ProxyNamespace, Remote, RemoteSpec};
 use berth_core::DirectoryError;
 
 use crate::pages::outcome;
@@ -25,6 +25,8 @@ pub struct RemoteRow {
 pub struct RemotesPage {
     pub l: Layout,
     pub rows: Vec<RemoteRow>,
+    /// Pull-through cache namespaces (from the configuration file).
+    pub proxies: Vec<ProxyNamespace>,
 }
 
 pub async fn page(
@@ -52,6 +54,11 @@ pub async fn page(
         RemotesPage {
             l: Layout::new(&viewer, "remotes").messages(&q),
             rows,
+            proxies: state
+                .proxy
+                .as_ref()
+                .map(|p| p.namespaces().to_vec())
+                .unwrap_or_default(),
         }
         .render(),
     ))

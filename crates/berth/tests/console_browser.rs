@@ -454,3 +454,79 @@ async fn remote_registries_in_a_real_browser() {
     b.find("#no-remotes").await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_rules_and_runs_in_a_real_browser() {
+    let reference = common::reference::Reference::start(None).await;
+    let url = reference.url();
+    let t = TestServer::start_with(Backend::Sqlite, |c| {
+        c.remotes = vec![berth::config::RemoteSection {
+            name: "dr".into(),
+            url: url.clone(),
+            ..Default::default()
+        }];
+        c.proxy_namespaces = vec![berth::config::ProxyNamespaceSection {
+            namespace: "hub".into(),
+            remote: "dr".into(),
+            ..Default::default()
+        }];
+    })
+    .await;
+    let (s, v) = t
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/namespaces",
+            Some(json!({"name": "team"})),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
+    t.push_image("team/app", "v1", b"a layer to replicate")
+        .await;
+    let base = t.url("");
+    let b = Browser::start(&shots()).await;
+    log_in(&b, &base).await;
+    // The proxy namespace is listed with the remotes, read-only.
+    b.click("a[href=\"/remotes\"]").await;
+    assert!(b.text("tr[data-proxy=\"hub\"]").await.contains("300 s"));
+    b.click("a[href=\"/replication\"]").await;
+    b.find("#no-rules").await;
+    b.fill("#name", "to-dr").await;
+    b.fill("#repositories", "team/*").await;
+    b.fill("#destination", "copies").await;
+    b.click("#create-rule button[type=submit]").await;
+    b.wait_text("Replication rule to-dr created.").await;
+    assert!(b
+        .text("tr[data-rule=\"to-dr\"]")
+        .await
+        .contains("push to dr"));
+    b.click("tr[data-rule=\"to-dr\"] form[action$=\"/run\"] button")
+        .await;
+    b.wait_text("started.").await;
+    // The run's tasks, once done.
+    let mut done = false;
+    for _ in 0..100 {
+        if b.text("#runs").await.contains("succeeded") {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let here = b.url().await;
+        b.goto(&here).await;
+    }
+    assert!(done, "the run succeeded");
+    let tasks = b.text("#tasks").await;
+    assert!(
+        tasks.contains("dr:copies/team/app") && tasks.contains("succeeded"),
+        "{tasks}"
+    );
+    b.screenshot("25-replication").await;
+    b.click("tr[data-rule=\"to-dr\"] form[action$=\"/disable\"] button")
+        .await;
+    b.wait_text("Replication rule to-dr disabled.").await;
+    assert!(b.text("tr[data-rule=\"to-dr\"]").await.contains("disabled"));
+    b.click("tr[data-rule=\"to-dr\"] form[action$=\"/delete\"] button")
+        .await;
+    b.wait_text("Replication rule deleted.").await;
+    b.find("#no-rules").await;
+    b.close().await;
+}
