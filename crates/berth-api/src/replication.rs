@@ -129,6 +129,9 @@ pub struct RuleJson {
     /// deleted on the remote; pull runs: local tags the remote no longer
     /// has are deleted).
     pub replicate_deletions: bool,
+    /// Copy the manifests that refer to each copied one (signatures,
+    /// SBOMs: the referrers API).
+    pub referrers: bool,
     /// Bandwidth limit per task, KiB/s (0: none).
     pub bandwidth_kib: i64,
     /// `manual`, `on_push` or `schedule`.
@@ -160,6 +163,7 @@ impl From<ReplicationRule> for RuleJson {
             flatten: r.flatten,
             overwrite: r.overwrite,
             replicate_deletions: r.deletions,
+            referrers: r.referrers,
             bandwidth_kib: r.bandwidth / 1024,
             trigger: r.trigger,
             interval_seconds: r.interval_secs,
@@ -206,6 +210,9 @@ pub struct RuleBody {
     /// Replicate deletions (default false).
     #[serde(default)]
     pub replicate_deletions: bool,
+    /// Copy referrers such as signatures too (default false).
+    #[serde(default)]
+    pub referrers: bool,
     /// KiB/s per task (default 0: no limit).
     #[serde(default)]
     #[schema(minimum = 0, maximum = 10_000_000)]
@@ -241,6 +248,7 @@ impl RuleBody {
             flatten: self.flatten,
             overwrite: self.overwrite,
             deletions: self.replicate_deletions,
+            referrers: self.referrers,
             bandwidth: self
                 .bandwidth_kib
                 .clamp(-1, 10_000_000)

@@ -34,7 +34,11 @@ pub fn client(url: &str, creds: Option<&str>) -> anyhow::Result<RegistryClient> 
     .context("client")
 }
 
-async fn push_blob(c: &RegistryClient, repo: &str, body: Vec<u8>) -> anyhow::Result<(String, usize)> {
+async fn push_blob(
+    c: &RegistryClient,
+    repo: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<(String, usize)> {
     let digest: Digest = sha256(&body).parse()?;
     let len = body.len();
     let body = Bytes::from(body);

@@ -648,6 +648,41 @@ impl RegistryClient {
         Ok(out)
     }
 
+    /// The digests of the manifests that refer to `digest` (the referrers
+    /// API); empty when the registry does not offer that API.
+    pub async fn referrers(&self, repo: &str, digest: &Digest) -> Result<Vec<Digest>> {
+        let url = self.url_of(&format!("v2/{repo}/referrers/{digest}"))?;
+        let r = self
+            .send(Method::GET, url, HeaderMap::new(), &pull_scope(repo))
+            .await?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        let r = expect(r, &[StatusCode::OK]).await?;
+        #[derive(serde::Deserialize)]
+        struct Index {
+            #[serde(default)]
+            manifests: Vec<Descriptor>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Descriptor {
+            digest: String,
+        }
+        let index: Index = r
+            .json()
+            .await
+            .map_err(|e| ClientError::Protocol(format!("referrers: {e}")))?;
+        index
+            .manifests
+            .into_iter()
+            .map(|d| {
+                d.digest
+                    .parse()
+                    .map_err(|_| ClientError::Protocol(format!("referrer digest {:?}", d.digest)))
+            })
+            .collect()
+    }
+
     /// Delete a manifest by tag or digest. Returns false when the
     /// registry does not have it.
     pub async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<bool> {

@@ -206,6 +206,7 @@ pub async fn create(State(state): State<ApiState>, form: Posted) -> Response {
             flatten: number("flatten", 0)?,
             overwrite: form.checked("override"),
             deletions: form.checked("deletions"),
+            referrers: form.checked("referrers"),
             bandwidth: number("bandwidth_kib", 0)?.saturating_mul(1024),
             trigger: form.get("trigger").to_owned(),
             interval_secs: match form.get("trigger") {
@@ -256,6 +257,7 @@ pub async fn action(
                     flatten: rule.flatten,
                     overwrite: rule.overwrite,
                     deletions: rule.deletions,
+                    referrers: rule.referrers,
                     bandwidth: rule.bandwidth,
                     trigger: rule.trigger.clone(),
                     interval_secs: rule.interval_secs,

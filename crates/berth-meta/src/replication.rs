@@ -47,6 +47,8 @@ pub struct ReplicationRule {
     pub overwrite: bool,
     /// Whether deletions are replicated.
     pub deletions: bool,
+    /// Whether referrers (signatures, SBOMs) of copied manifests go too.
+    pub referrers: bool,
     /// Bytes per second per task (0: no limit).
     pub bandwidth: i64,
     /// `manual`, `on_push` or `schedule`.
@@ -86,6 +88,8 @@ pub struct ReplicationRuleInput {
     pub overwrite: bool,
     /// Replicate deletions.
     pub deletions: bool,
+    /// Copy referrers.
+    pub referrers: bool,
     /// Bytes per second per task.
     pub bandwidth: i64,
     /// Trigger.

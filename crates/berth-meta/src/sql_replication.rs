@@ -12,7 +12,7 @@ use crate::sql::{PostgresStore, SqliteStore};
 use crate::{MetaError, MetaResult, NewJob};
 
 const RULE_COLUMNS: &str = "id, name, description, direction, remote, filters, destination, \
-     flatten, override, deletions, bandwidth, trigger, interval_secs, next_run_at, enabled, \
+     flatten, override, deletions, referrers, bandwidth, trigger, interval_secs, next_run_at, enabled, \
      author, created_at, updated_at";
 
 /// A run with its tasks counted by status.
@@ -46,6 +46,7 @@ macro_rules! replication_store {
                     flatten: r.try_get("flatten")?,
                     overwrite: r.try_get::<i64, _>("override")? != 0,
                     deletions: r.try_get::<i64, _>("deletions")? != 0,
+                    referrers: r.try_get::<i64, _>("referrers")? != 0,
                     bandwidth: r.try_get("bandwidth")?,
                     trigger: r.try_get("trigger")?,
                     interval_secs: r.try_get("interval_secs")?,
@@ -90,8 +91,8 @@ macro_rules! replication_store {
                 let sql = format!(
                     "INSERT INTO replication_rules (name, description, direction, remote, filters, \
                      destination, flatten, override, deletions, bandwidth, trigger, interval_secs, \
-                     next_run_at, enabled, author, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
+                     next_run_at, enabled, author, created_at, updated_at, referrers) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17) \
                      RETURNING {RULE_COLUMNS}"
                 );
                 let row = sqlx::query(&sql)
@@ -111,6 +112,7 @@ macro_rules! replication_store {
                     .bind(i64::from(r.enabled))
                     .bind(&r.author)
                     .bind(r.now)
+                    .bind(i64::from(r.referrers))
                     .fetch_one(&self.write)
                     .await
                     .map_err(name_taken(&r.name))?;
@@ -126,7 +128,7 @@ macro_rules! replication_store {
                     "UPDATE replication_rules SET name = $2, description = $3, direction = $4, \
                      remote = $5, filters = $6, destination = $7, flatten = $8, override = $9, \
                      deletions = $10, bandwidth = $11, trigger = $12, interval_secs = $13, \
-                     next_run_at = $14, enabled = $15, updated_at = $16 WHERE id = $1 \
+                     next_run_at = $14, enabled = $15, updated_at = $16, referrers = $17 WHERE id = $1 \
                      RETURNING {RULE_COLUMNS}"
                 );
                 let row = sqlx::query(&sql)
@@ -146,6 +148,7 @@ macro_rules! replication_store {
                     .bind(r.next_run_at)
                     .bind(i64::from(r.enabled))
                     .bind(r.now)
+                    .bind(i64::from(r.referrers))
                     .fetch_optional(&self.write)
                     .await
                     .map_err(name_taken(&r.name))?;

@@ -408,11 +408,25 @@ async fn a_second_berth_with_token_auth_is_a_remote_on_a_schedule() {
         assert_eq!(st, StatusCode::CREATED, "{v}");
     }
     register(&t, "other", &other.base, Some(("admin", ADMIN_PASSWORD))).await;
-    let (digest, _) = t.push_image("team/app", "1", &content(70_000, 7)).await;
+    let (digest, manifest) = t.push_image("team/app", "1", &content(70_000, 7)).await;
+    // A signature-like artifact that refers to the image.
+    let sig_config = t.push_blob("team/app", b"{}").await;
+    let sig_layer = t.push_blob("team/app", b"a signature").await;
+    let sig = image_manifest(
+        &sig_config,
+        2,
+        &[(sig_layer, 11)],
+        Some((&digest, manifest.len())),
+    );
+    let sig_digest = sha256(&sig);
+    let r = t
+        .put_manifest("team/app", &sig_digest, OCI_MANIFEST, &sig)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
     let rule = create_rule(
         &t,
         json!({"name": "nightly", "direction": "push", "remote": "other",
-               "trigger": "schedule", "interval_seconds": 10}),
+               "trigger": "schedule", "interval_seconds": 10, "referrers": true}),
     )
     .await;
     // Its first run comes by itself after the interval.

@@ -8,7 +8,8 @@
 -- `destination` is the namespace (pull) or path prefix (push) copies go
 -- to; `flatten` drops that many leading path components of the source
 -- repository first (-1: all but the last). `bandwidth` is bytes per second
--- per task (0: no limit). A scheduled rule runs every `interval_secs`,
+-- per task (0: no limit); `referrers` copies the manifests that refer to
+-- each copied one (signatures, SBOMs). A scheduled rule runs every `interval_secs`,
 -- next at `next_run_at`.
 CREATE TABLE replication_rules (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -21,6 +22,7 @@ CREATE TABLE replication_rules (
     flatten        BIGINT NOT NULL DEFAULT 0,
     override       BIGINT NOT NULL DEFAULT 1,
     deletions      BIGINT NOT NULL DEFAULT 0,
+    referrers      BIGINT NOT NULL DEFAULT 0,
     bandwidth      BIGINT NOT NULL DEFAULT 0,
     trigger        TEXT NOT NULL,
     interval_secs  BIGINT,

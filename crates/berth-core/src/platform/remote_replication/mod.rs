@@ -79,6 +79,8 @@ pub struct RuleSpec {
     pub overwrite: bool,
     /// Replicate deletions.
     pub deletions: bool,
+    /// Copy the manifests that refer to each copied one (signatures, SBOMs).
+    pub referrers: bool,
     /// Bytes per second per task (0: no limit).
     pub bandwidth: i64,
     /// See [`trigger`].
@@ -380,6 +382,7 @@ impl Replications {
             flatten: spec.flatten,
             overwrite: spec.overwrite,
             deletions: spec.deletions,
+            referrers: spec.referrers,
             bandwidth: spec.bandwidth,
             trigger: spec.trigger.clone(),
             interval_secs: interval,
@@ -739,6 +742,7 @@ impl Replications {
             client: &client,
             remote: &task.remote,
             rate: rule.as_ref().map_or(0, |r| r.bandwidth.max(0) as u64),
+            referrers: rule.as_ref().is_some_and(|r| r.referrers),
             resume: &self.resume,
             moved: Moved::default(),
         };

@@ -151,6 +151,8 @@ pub(super) struct Transfer<'a> {
     pub remote: &'a str,
     /// Bytes per second (0: no limit).
     pub rate: u64,
+    /// Copy referrers of each copied manifest too.
+    pub referrers: bool,
     pub resume: &'a ResumePoints,
     pub moved: Moved,
 }
@@ -248,6 +250,18 @@ impl Transfer<'_> {
             )
             .await
             .map_err(|e| client_failure(&format!("pushing manifest {digest}"), e))?;
+        if self.referrers && depth < 4 {
+            for r in self.registry.meta.referrers(src, digest, None).await? {
+                let there = self
+                    .client
+                    .head_manifest(dst, r.digest.as_str())
+                    .await
+                    .map_err(|e| client_failure("checking the remote", e))?;
+                if there.is_none() {
+                    Box::pin(self.push_image(src, dst, &r.digest, None, depth + 1)).await?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -461,6 +475,32 @@ impl Transfer<'_> {
                 cached: false,
             })
             .await?;
+        if self.referrers && depth < 4 {
+            let referrers = self
+                .client
+                .referrers(src, &manifest.digest)
+                .await
+                .map_err(|e| client_failure("listing referrers", e))?;
+            for d in referrers {
+                if self
+                    .registry
+                    .meta
+                    .manifest_by_digest(dst, &d)
+                    .await?
+                    .is_some()
+                {
+                    continue;
+                }
+                if let Some(m) = self
+                    .client
+                    .manifest(src, d.as_str())
+                    .await
+                    .map_err(|e| client_failure("reading a referrer", e))?
+                {
+                    Box::pin(self.pull_image(src, dst, m, None, actor, depth + 1)).await?;
+                }
+            }
+        }
         Ok(())
     }
 
