@@ -457,10 +457,9 @@ async fn upstream_with_a_big_image() -> (Reference, String, u64) {
     (up, digest, layer.len() as u64)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_remote_stopped_mid_blob_resumes_at_the_offset_it_reached() {
-    let (up, digest, size) = upstream_with_a_big_image().await;
-    let t = TestServer::start(Backend::Sqlite).await;
+/// A pull rule of the big image into namespace `cache` at 20 MiB/s (about
+/// five seconds for the layer), started. Returns the run.
+async fn start_big_pull(t: &TestServer, up: &Reference) -> i64 {
     let (s, v) = t
         .api(
             Method::POST,
@@ -469,16 +468,22 @@ async fn a_remote_stopped_mid_blob_resumes_at_the_offset_it_reached() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    register(&t, "up", &up.url(), None).await;
-    // 20 MiB/s: about five seconds for the layer.
+    register(t, "up", &up.url(), None).await;
     let rule = create_rule(
-        &t,
+        t,
         json!({"name": "big", "direction": "pull", "remote": "up", "destination": "cache",
                "filters": {"repositories": {"include": ["big/image"]}}, "flatten": 1,
                "bandwidth_kib": 20480}),
     )
     .await;
-    let run = run_rule(&t, rule).await;
+    run_rule(t, rule).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_stopped_mid_blob_resumes_at_the_offset_it_reached() {
+    let (up, digest, size) = upstream_with_a_big_image().await;
+    let t = TestServer::start(Backend::Sqlite).await;
+    let run = start_big_pull(&t, &up).await;
     // Stop the remote once a good part of the layer has arrived.
     let mut received = 0;
     for _ in 0..300 {
@@ -518,23 +523,7 @@ async fn a_worker_killed_mid_task_leaves_it_to_another_that_completes_it() {
         c.jobs.lease_secs = 3;
     })
     .await;
-    let (s, v) = t
-        .api(
-            Method::POST,
-            "/api/v1/namespaces",
-            Some(json!({"name": "cache"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    register(&t, "up", &up.url(), None).await;
-    let rule = create_rule(
-        &t,
-        json!({"name": "big", "direction": "pull", "remote": "up", "destination": "cache",
-               "filters": {"repositories": {"include": ["big/image"]}}, "flatten": 1,
-               "bandwidth_kib": 20480}),
-    )
-    .await;
-    let run = run_rule(&t, rule).await;
+    let run = start_big_pull(&t, &up).await;
     // Another node, a `berth serve` process, runs the jobs.
     let var = |name: &str| std::env::var(name).expect("test S3 settings");
     let dir = tempfile::tempdir().expect("dir");

@@ -53,30 +53,49 @@ struct SyncPayload {
     record: i64,
 }
 
-/// The webhook event of a synchronization's end (succeeded, failed or
-/// conflict: ServiceStage's notification when an image is not overwritten).
-fn sync_event(record: &SyncRecord, progress: &SyncProgress) -> Vec<berth_meta::NewEvent> {
-    use crate::events::{kind, Event};
+/// The webhook event of a record's end, of kind `kinds` (succeeded,
+/// conflict, failed) by its status, with the record's common fields;
+/// `extra` adds what its kind has of its own.
+pub(crate) fn record_event(
+    record: &SyncRecord,
+    progress: &SyncProgress,
+    kinds: [&'static str; 3],
+    extra: impl FnOnce(crate::events::Event) -> crate::events::Event,
+) -> Vec<berth_meta::NewEvent> {
+    use crate::events::Event;
     let kind = match progress.status.as_str() {
-        sync_status::SUCCEEDED => kind::SYNC_SUCCEEDED,
-        sync_status::CONFLICT => kind::SYNC_CONFLICT,
-        sync_status::FAILED => kind::SYNC_FAILED,
+        sync_status::SUCCEEDED => kinds[0],
+        sync_status::CONFLICT => kinds[1],
+        sync_status::FAILED => kinds[2],
         _ => return Vec::new(),
     };
     let namespace = record.repo.split('/').next().unwrap_or_default();
-    vec![Event::new(kind, Some(namespace))
+    let event = Event::new(kind, Some(namespace))
         .actor(&record.operator)
         .with("record", record.id)
         .with("repository", record.repo.as_str())
         .with("tag", record.tag.as_str())
         .with("digest", record.digest.as_str())
-        .with("target_region", record.target_region.as_str())
-        .with("target_namespace", record.target_namespace.as_str())
         .with("trigger", record.trigger.as_str())
         .with("status", progress.status.as_str())
         .with("bytes_copied", progress.bytes_copied)
-        .with("error", progress.error.clone())
-        .build()]
+        .with("error", progress.error.clone());
+    vec![extra(event).build()]
+}
+
+/// The webhook event of a synchronization's end (succeeded, failed or
+/// conflict: ServiceStage's notification when an image is not overwritten).
+fn sync_event(record: &SyncRecord, progress: &SyncProgress) -> Vec<berth_meta::NewEvent> {
+    use crate::events::kind;
+    record_event(
+        record,
+        progress,
+        [kind::SYNC_SUCCEEDED, kind::SYNC_CONFLICT, kind::SYNC_FAILED],
+        |e| {
+            e.with("target_region", record.target_region.as_str())
+                .with("target_namespace", record.target_namespace.as_str())
+        },
+    )
 }
 
 /// The work of a record's job: regions' synchronization, or replication

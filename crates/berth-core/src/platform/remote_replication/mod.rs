@@ -25,7 +25,7 @@ use serde::Deserialize;
 pub use filters::{destination_name, Filters, PatternSet};
 pub use transfer::ResumePoints;
 
-use super::sync::{run_record, RecordWork};
+use super::sync::{record_event, run_record, RecordWork};
 use super::Remotes;
 use crate::access::Principal;
 use crate::events::{kind, Event};
@@ -940,30 +940,23 @@ fn replication_event(record: &SyncRecord, progress: &SyncProgress) -> Vec<berth_
     let Some(task) = &record.replication else {
         return Vec::new();
     };
-    let kind = match progress.status.as_str() {
-        sync_status::SUCCEEDED => kind::REPLICATION_SUCCEEDED,
-        sync_status::CONFLICT => kind::REPLICATION_CONFLICT,
-        sync_status::FAILED => kind::REPLICATION_FAILED,
-        _ => return Vec::new(),
-    };
-    let namespace = record.repo.split('/').next().unwrap_or_default();
-    vec![Event::new(kind, Some(namespace))
-        .actor(&record.operator)
-        .with("record", record.id)
-        .with("rule", task.rule_id)
-        .with("run", task.run_id)
-        .with("direction", task.direction.as_str())
-        .with("action", task.action.as_str())
-        .with("remote", task.remote.as_str())
-        .with("remote_repository", task.remote_repo.as_str())
-        .with("repository", record.repo.as_str())
-        .with("tag", record.tag.as_str())
-        .with("digest", record.digest.as_str())
-        .with("trigger", record.trigger.as_str())
-        .with("status", progress.status.as_str())
-        .with("bytes_copied", progress.bytes_copied)
-        .with("error", progress.error.clone())
-        .build()]
+    record_event(
+        record,
+        progress,
+        [
+            kind::REPLICATION_SUCCEEDED,
+            kind::REPLICATION_CONFLICT,
+            kind::REPLICATION_FAILED,
+        ],
+        |e| {
+            e.with("rule", task.rule_id)
+                .with("run", task.run_id)
+                .with("direction", task.direction.as_str())
+                .with("action", task.action.as_str())
+                .with("remote", task.remote.as_str())
+                .with("remote_repository", task.remote_repo.as_str())
+        },
+    )
 }
 
 #[async_trait::async_trait]
