@@ -27,6 +27,29 @@ fn content(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// A webhook receiver on loopback that keeps the JSON bodies it gets.
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::extract::State;
+    let taken: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                |State(t): State<std::sync::Arc<std::sync::Mutex<Vec<Value>>>>,
+                 body: axum::Json<Value>| async move {
+                    t.lock().expect("lock").push(body.0);
+                },
+            ),
+        )
+        .with_state(taken.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), taken)
+}
+
 async fn register(t: &TestServer, name: &str, url: &str, user: Option<(&str, &str)>) {
     let mut body = json!({"name": name, "url": url});
     if let Some((u, p)) = user {
@@ -119,8 +142,20 @@ async fn push_and_pull_rules_with_the_reference_registry(b: Backend) {
     let t = TestServer::start_with(b, |c| {
         c.encryption_key = Some(berth::config::Secret::new(KEY));
         c.jobs.max_backoff_secs = 1;
+        c.webhooks.allow_private_targets = true;
     })
     .await;
+    // Replication results reach webhooks.
+    let (hook_url, heard) = receiver().await;
+    let (s, v) = t
+        .api(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({"name": "ops", "url": hook_url,
+                        "events": ["replication.succeeded", "replication.conflict"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
     register(&t, "dr", &dr.url(), Some(("alice", "alice-password"))).await;
     register(&t, "open", &open.url(), None).await;
     let dr_client = client_of(&dr.url(), Some(("alice", "alice-password")));
@@ -219,6 +254,34 @@ async fn push_and_pull_rules_with_the_reference_registry(b: Backend) {
             .unwrap()
             .contains("does not overwrite"),
         "{tasks:?}"
+    );
+    // Webhooks heard of the copy and of the conflict.
+    let mut kinds = Vec::new();
+    for _ in 0..100 {
+        kinds = heard
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["type"].as_str().unwrap_or(""),
+                    e["data"]["tag"].as_str().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>();
+        if kinds.iter().any(|k| k == "replication.conflict v1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        kinds.iter().any(|k| k == "replication.succeeded v1"),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.iter().any(|k| k == "replication.conflict v1"),
+        "{kinds:?}"
     );
     let still = open_client
         .manifest("team/app", "v1")
