@@ -167,6 +167,39 @@ async fn a_proxy_namespace_caches_its_upstream(b: Backend) {
     let (s, d, _) = manifest(&t, &anon, "/v2/library/alpine/manifests/3").await;
     assert_eq!((s, d.as_str()), (StatusCode::OK, v2.as_str()));
 
+    // Cached content obeys the namespace's quota: a blob that does not fit
+    // is passed through to the client but not kept.
+    let (s, v) = t
+        .api(
+            Method::PUT,
+            "/api/v1/namespaces/hub/policies",
+            Some(serde_json::json!({"quota_bytes": 6_600_000})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let huge = content(1 << 20, 4);
+    push_remote(&upstream, "library/huge", "1", &huge).await;
+    let (s, _, m) = manifest(&t, &t.client, "/v2/hub/library/huge/manifests/1").await;
+    assert_eq!(s, StatusCode::OK);
+    let huge_layer = layer_of(&m);
+    for _ in 0..2 {
+        let before = relay.downstream_bytes();
+        let r = t
+            .get(&format!("/v2/hub/library/huge/blobs/{huge_layer}"))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.bytes().await.unwrap().len(), 1 << 20);
+        assert!(
+            relay.downstream_bytes() - before >= 1 << 20,
+            "not cached over the quota: fetched again"
+        );
+    }
+    let (_, v) = t
+        .api(Method::GET, "/api/v1/namespaces/hub/policies", None)
+        .await;
+    let used = v["used_bytes"].as_i64().expect("used_bytes");
+    assert!(used <= 6_600_000, "{v}");
+
     // The upstream goes away: cached content is still served; what was
     // never cached is a clear error.
     relay.stop();

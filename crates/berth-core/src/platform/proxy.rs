@@ -359,10 +359,15 @@ impl Proxy {
         }
         let lock = self.lock(&format!("blob:{repo}@{digest}"));
         let one = lock.clone().lock_owned().await;
-        // Fetched by the request this one waited for, or held elsewhere here.
-        if registry.meta.repo_blob_size(repo, digest).await?.is_some()
-            || registry.mount_blob(repo, digest, None).await?
-        {
+        // Fetched by the request this one waited for, or held elsewhere here
+        // (a link the quota refuses is fetched and passed through instead).
+        let linked = registry.meta.repo_blob_size(repo, digest).await?.is_some()
+            || match registry.mount_blob(repo, digest, None).await {
+                Ok(mounted) => mounted,
+                Err(RegistryError::Denied(_)) => false,
+                Err(e) => return Err(e),
+            };
+        if linked {
             drop(one);
             return registry.open_blob(repo, digest, range, chunk).await;
         }
