@@ -765,6 +765,19 @@ async fn docker_registry_mirrors_reach_the_default_proxy_namespace() {
         &["-H", &docker.host(), "image", "inspect", "mirrored:1"],
     )
     .await;
+    // A pull that names the proxy namespace itself works too.
+    let (config2, layer2, _) = valid_image("other.txt", b"pulled by its cache name\n");
+    let digest2 = push_remote_image(
+        &client_of(&up.url(), None),
+        "library/named",
+        "2",
+        &config2,
+        &layer2,
+    )
+    .await;
+    let named = format!("{}/hub/library/named:2", host(&t));
+    let out = run("docker", &["-H", &docker.host(), "pull", &named]).await;
+    assert!(stdout(&out).contains(&digest2), "{}", stdout(&out));
     // Berth kept it in the proxy namespace.
     let r = t
         .client
