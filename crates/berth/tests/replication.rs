@@ -678,3 +678,63 @@ part_size_mib = 5
         Some(digest.as_str())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_restarted_mid_push_gets_the_rest_of_the_blob() {
+    let remote_addr = free_addr();
+    let mut other = TestServer::start_with(Backend::Sqlite, |c| c.listen = remote_addr).await;
+    let t = TestServer::start_with(Backend::Sqlite, |c| {
+        c.encryption_key = Some(berth::config::Secret::new(KEY));
+    })
+    .await;
+    for s in [&t, &other] {
+        let (st, v) = s
+            .api(
+                Method::POST,
+                "/api/v1/namespaces",
+                Some(json!({"name": "team"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+    }
+    register(&t, "other", &other.base, Some(("admin", ADMIN_PASSWORD))).await;
+    let layer = content(100 << 20, 12);
+    let size = layer.len() as u64;
+    let (digest, _) = t.push_image("team/big", "1", &layer).await;
+    drop(layer);
+    // 20 MiB/s: chunks of 16 MiB, about five seconds for the layer.
+    let rule = create_rule(
+        &t,
+        json!({"name": "big", "direction": "push", "remote": "other",
+               "filters": {"repositories": {"include": ["team/big"]}},
+               "bandwidth_kib": 20480}),
+    )
+    .await;
+    let run = run_rule(&t, rule).await;
+    let mut received = 0;
+    for _ in 0..300 {
+        received = other.uploads_bytes().await;
+        if received >= 32 << 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(received >= 32 << 20, "the push got under way");
+    // The remote restarts on the same address and data; its upload session
+    // stays, and the push continues at the offset it reports.
+    other.restart_with(|c| c.listen = remote_addr).await;
+    let v = finished_run(&t, run).await;
+    assert_eq!(v["status"], "succeeded", "{v}");
+    let tasks = settled_tasks(&t, &format!("run={run}"), 1).await;
+    let bytes = tasks[0]["bytes_copied"].as_i64().unwrap() as u64;
+    assert!(bytes >= size, "{bytes}");
+    assert!(
+        bytes < size + (16 << 20),
+        "resumed, not restarted: {bytes} bytes for {size}"
+    );
+    assert_eq!(tasks[0]["attempts"], 1, "within the attempt: {tasks:?}");
+    assert_eq!(
+        local_digest(&other, "team/big", "1").await.as_deref(),
+        Some(digest.as_str())
+    );
+}
