@@ -200,6 +200,23 @@ async fn a_proxy_namespace_caches_its_upstream(b: Backend) {
     let used = v["used_bytes"].as_i64().expect("used_bytes");
     assert!(used <= 6_600_000, "{v}");
 
+    // A private namespace is never redirected: its names do not show
+    // through the cache (anonymous callers are asked to log in, whether the
+    // name exists or not).
+    let (s, v) = t
+        .api(
+            Method::POST,
+            "/api/v1/namespaces",
+            Some(serde_json::json!({"name": "secret"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, _, _) = manifest(&t, &anon, "/v2/secret/none/manifests/1").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, body) = manifest(&t, &t.client, "/v2/secret/none/manifests/1").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(String::from_utf8_lossy(&body).contains("secret/none"));
+
     // The upstream goes away: cached content is still served; what was
     // never cached is a clear error.
     relay.stop();

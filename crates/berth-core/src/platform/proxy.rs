@@ -152,17 +152,28 @@ impl Proxy {
     }
 
     /// The repository a read of `repo` goes to: itself, or, when a default
-    /// proxy namespace is set and `repo` does not exist here, the same name
-    /// inside the default one. (Writes are never redirected.)
+    /// proxy namespace is set and `repo` does not exist here (its namespace
+    /// does not exist, or is public without it), the same name inside the
+    /// default one. Writes and private namespaces are never redirected.
     pub async fn alias(&self, repo: &RepoName) -> Option<RepoName> {
         let default = self.inner.namespaces.iter().find(|p| p.default)?;
         if self.of(repo).is_some() {
             return None;
         }
-        match self.inner.registry.meta.repository_exists(repo).await {
-            Ok(false) => RepoName::parse(&format!("{}/{repo}", default.namespace)).ok(),
-            _ => None,
+        // A private namespace is never redirected: whether a name exists
+        // in it must not show through the cache's answers.
+        let redirect = match self.inner.directory.namespace(repo.namespace()).await {
+            Err(DirectoryError::NotFound(_)) => true,
+            Ok(ns) if ns.public => matches!(
+                self.inner.registry.meta.repository_exists(repo).await,
+                Ok(false)
+            ),
+            _ => false,
+        };
+        if !redirect {
+            return None;
         }
+        RepoName::parse(&format!("{}/{repo}", default.namespace)).ok()
     }
 
     /// The upstream name of `repo`: without the proxy namespace.
