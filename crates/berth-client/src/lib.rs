@@ -596,54 +596,63 @@ impl RegistryClient {
     /// Every tag of a repository (following `Link` pages); empty when the
     /// repository does not exist.
     pub async fn tags(&self, repo: &str) -> Result<Vec<String>> {
+        let first = format!("v2/{repo}/tags/list?n=1000");
+        self.list_pages(&first, &pull_scope(repo), "tags", true)
+            .await
+    }
+
+    /// Every repository the registry lists (`/v2/_catalog`, following
+    /// `Link` pages; registries may list only what the credentials see).
+    pub async fn catalog(&self) -> Result<Vec<String>> {
+        self.list_pages(
+            "v2/_catalog?n=1000",
+            "registry:catalog:*",
+            "repositories",
+            false,
+        )
+        .await
+    }
+
+    /// The names in `field` of a paginated list, every page (`Link`); with
+    /// `missing_is_empty`, empty when the first page is not found.
+    async fn list_pages(
+        &self,
+        first: &str,
+        scope: &str,
+        field: &str,
+        missing_is_empty: bool,
+    ) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        let mut next = Some(self.url_of(&format!("v2/{repo}/tags/list?n=1000"))?);
+        let mut next = Some(self.url_of(first)?);
         while let Some(url) = next.take() {
-            let r = self
-                .send(Method::GET, url, HeaderMap::new(), &pull_scope(repo))
-                .await?;
-            if r.status() == StatusCode::NOT_FOUND {
+            let r = self.send(Method::GET, url, HeaderMap::new(), scope).await?;
+            if missing_is_empty && r.status() == StatusCode::NOT_FOUND && out.is_empty() {
                 return Ok(out);
             }
             let r = expect(r, &[StatusCode::OK]).await?;
             next = link_next(r.headers())
                 .map(|l| self.url_of(&l))
                 .transpose()?;
-            #[derive(serde::Deserialize)]
-            struct TagList {
-                tags: Option<Vec<String>>,
-            }
-            let list: TagList = r
+            let page: serde_json::Value = r
                 .json()
                 .await
-                .map_err(|e| ClientError::Protocol(format!("tag list: {e}")))?;
-            out.extend(list.tags.unwrap_or_default());
-        }
-        Ok(out)
-    }
-
-    /// Every repository the registry lists (`/v2/_catalog`, following
-    /// `Link` pages; registries may list only what the credentials see).
-    pub async fn catalog(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        let mut next = Some(self.url_of("v2/_catalog?n=1000")?);
-        while let Some(url) = next.take() {
-            let r = self
-                .send(Method::GET, url, HeaderMap::new(), "registry:catalog:*")
-                .await?;
-            let r = expect(r, &[StatusCode::OK]).await?;
-            next = link_next(r.headers())
-                .map(|l| self.url_of(&l))
-                .transpose()?;
-            #[derive(serde::Deserialize)]
-            struct Catalog {
-                repositories: Option<Vec<String>>,
+                .map_err(|e| ClientError::Protocol(format!("{field} list: {e}")))?;
+            match page.get(field) {
+                Some(serde_json::Value::Array(names)) => {
+                    for n in names {
+                        let name = n.as_str().ok_or_else(|| {
+                            ClientError::Protocol(format!("{field} list: {n} is not a name"))
+                        })?;
+                        out.push(name.to_owned());
+                    }
+                }
+                None | Some(serde_json::Value::Null) => {}
+                Some(other) => {
+                    return Err(ClientError::Protocol(format!(
+                        "{field} list: {other} is not a list"
+                    )))
+                }
             }
-            let list: Catalog = r
-                .json()
-                .await
-                .map_err(|e| ClientError::Protocol(format!("catalog: {e}")))?;
-            out.extend(list.repositories.unwrap_or_default());
         }
         Ok(out)
     }
