@@ -453,14 +453,14 @@ async fn push_and_pull_rules_with_the_reference_registry(b: Backend) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_berth_with_token_auth_is_a_remote_on_a_schedule() {
-    let other = TestServer::start(Backend::Sqlite).await;
+/// A Berth with namespace `team` in it and in `other`, which it knows as
+/// the remote `other` (token authentication as other's admin).
+async fn source_of(other: &TestServer) -> TestServer {
     let t = TestServer::start_with(Backend::Sqlite, |c| {
         c.encryption_key = Some(berth::config::Secret::new(KEY));
     })
     .await;
-    for s in [&t, &other] {
+    for s in [&t, other] {
         let (st, v) = s
             .api(
                 Method::POST,
@@ -471,6 +471,13 @@ async fn a_second_berth_with_token_auth_is_a_remote_on_a_schedule() {
         assert_eq!(st, StatusCode::CREATED, "{v}");
     }
     register(&t, "other", &other.base, Some(("admin", ADMIN_PASSWORD))).await;
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_berth_with_token_auth_is_a_remote_on_a_schedule() {
+    let other = TestServer::start(Backend::Sqlite).await;
+    let t = source_of(&other).await;
     let (digest, manifest) = t.push_image("team/app", "1", &content(70_000, 7)).await;
     // A signature-like artifact that refers to the image.
     let sig_config = t.push_blob("team/app", b"{}").await;
@@ -683,21 +690,7 @@ part_size_mib = 5
 async fn a_remote_restarted_mid_push_gets_the_rest_of_the_blob() {
     let remote_addr = free_addr();
     let mut other = TestServer::start_with(Backend::Sqlite, |c| c.listen = remote_addr).await;
-    let t = TestServer::start_with(Backend::Sqlite, |c| {
-        c.encryption_key = Some(berth::config::Secret::new(KEY));
-    })
-    .await;
-    for s in [&t, &other] {
-        let (st, v) = s
-            .api(
-                Method::POST,
-                "/api/v1/namespaces",
-                Some(json!({"name": "team"})),
-            )
-            .await;
-        assert_eq!(st, StatusCode::CREATED, "{v}");
-    }
-    register(&t, "other", &other.base, Some(("admin", ADMIN_PASSWORD))).await;
+    let t = source_of(&other).await;
     let layer = content(100 << 20, 12);
     let size = layer.len() as u64;
     let (digest, _) = t.push_image("team/big", "1", &layer).await;
