@@ -15,6 +15,7 @@
 //! Layering: depends only on `berth-oci`. The services layer (`berth-core`)
 //! calls it; it holds no business rules beyond keeping its data consistent.
 
+pub mod changes;
 mod directory;
 pub mod events;
 mod gc;
@@ -22,6 +23,7 @@ pub mod platform;
 pub mod remotes;
 pub mod replication;
 mod sql;
+mod sql_changes;
 mod sql_directory;
 mod sql_events;
 mod sql_gc;
@@ -341,6 +343,8 @@ pub struct PullStats {
 pub trait MetaStore: Send + Sync + Debug {
     /// Whether the database answers.
     async fn ping(&self) -> MetaResult<()>;
+    /// Subscribe to the change feed (what in-memory read caches must drop).
+    fn change_feed(&self) -> Box<dyn changes::ChangeFeed>;
 
     /// Size of a blob linked in `repo`.
     async fn repo_blob_size(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<i64>>;

@@ -64,6 +64,9 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
+            // A local file's connection cannot go away; a ping before each
+            // use would cost a second hand-off to its worker thread.
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         Ok(SqliteStore { read, write })
@@ -334,6 +337,10 @@ macro_rules! sql_store {
             async fn ping(&self) -> MetaResult<()> {
                 sqlx::query("SELECT 1").execute(&self.read).await?;
                 Ok(())
+            }
+
+            fn change_feed(&self) -> Box<dyn crate::changes::ChangeFeed> {
+                self.open_change_feed()
             }
 
             async fn repo_blob_size(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Option<i64>> {

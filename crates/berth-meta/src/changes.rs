@@ -1,0 +1,58 @@
+//! The change feed: what changed in the database that a node may hold in
+//! memory (its read cache of tags, manifests and access facts).
+//!
+//! Triggers announce every such change in the writing transaction (see
+//! migration 0013), so no code path can forget to: PostgreSQL delivers the
+//! announcements on the channel `berth_changes` at commit; SQLite appends
+//! them to the table `change_feed`, which the feed reads every 100 ms.
+
+use async_trait::async_trait;
+
+use crate::MetaResult;
+
+/// One announced change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A repository's tags or manifests changed (or it was deleted).
+    Repository(String),
+    /// Namespaces, memberships, repository permissions or grants changed.
+    Access,
+}
+
+impl Change {
+    /// Parse an announcement's payload; `None` for one this version does
+    /// not know (a newer node's).
+    pub fn parse(payload: &str) -> Option<Change> {
+        match payload {
+            "a" => Some(Change::Access),
+            _ => payload
+                .strip_prefix("r:")
+                .map(|repo| Change::Repository(repo.to_owned())),
+        }
+    }
+}
+
+/// A subscription to the change feed.
+#[async_trait]
+pub trait ChangeFeed: Send {
+    /// Wait for the next changes. An empty list says the feed is connected
+    /// (on the first call and after every reconnection) or quiet. An error
+    /// says it broke: what was announced meanwhile may be lost, so the
+    /// caller must drop what it holds; the next call reconnects.
+    async fn next(&mut self) -> MetaResult<Vec<Change>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Change;
+
+    #[test]
+    fn parses_payloads() {
+        assert_eq!(Change::parse("a"), Some(Change::Access));
+        assert_eq!(
+            Change::parse("r:team/app"),
+            Some(Change::Repository("team/app".into()))
+        );
+        assert_eq!(Change::parse("x:unknown"), None);
+    }
+}
