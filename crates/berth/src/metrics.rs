@@ -126,14 +126,20 @@ impl Metrics {
 /// each request by the endpoint kind its handler reported.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let (parts, body) = req.into_parts();
-    let m = metrics.clone();
-    let body = Body::from_stream(body.into_data_stream().inspect(move |chunk| {
-        if let Ok(b) = chunk {
-            m.bytes_in.fetch_add(b.len() as u64, Ordering::Relaxed);
-        }
-    }));
-    let response = next.run(Request::from_parts(parts, body)).await;
+    // A request without a body (most reads) is passed on as it is.
+    let req = if http_body::Body::size_hint(req.body()).exact() == Some(0) {
+        req
+    } else {
+        let (parts, body) = req.into_parts();
+        let m = metrics.clone();
+        let body = Body::from_stream(body.into_data_stream().inspect(move |chunk| {
+            if let Ok(b) = chunk {
+                m.bytes_in.fetch_add(b.len() as u64, Ordering::Relaxed);
+            }
+        }));
+        Request::from_parts(parts, body)
+    };
+    let response = next.run(req).await;
     let kind = response
         .extensions()
         .get::<EndpointKind>()
@@ -158,6 +164,49 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
         }
     }));
     Response::from_parts(parts, body)
+}
+
+/// The read cache's counters.
+pub fn render_read_cache(stats: &berth_core::read_cache::CacheStats) -> String {
+    let mut out = String::new();
+    for (name, kind, help, value) in [
+        (
+            "berth_read_cache_hits_total",
+            "counter",
+            "Reads answered from memory.",
+            stats.hits,
+        ),
+        (
+            "berth_read_cache_misses_total",
+            "counter",
+            "Reads that asked the database.",
+            stats.misses,
+        ),
+        (
+            "berth_read_cache_feed_losses_total",
+            "counter",
+            "Times the change feed was lost and the read cache dropped.",
+            stats.feed_losses,
+        ),
+        (
+            "berth_read_cache_bytes",
+            "gauge",
+            "Bytes the read cache holds.",
+            stats.bytes,
+        ),
+        (
+            "berth_read_cache_enabled",
+            "gauge",
+            "1 while the change feed is connected and the read cache on.",
+            u64::from(stats.enabled),
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    out
 }
 
 /// The platform's metrics: jobs per region and state (from the database,
