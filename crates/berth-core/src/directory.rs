@@ -13,6 +13,7 @@ use berth_oci::RepoName;
 
 use crate::access::{self, Actions, Facts, NamespaceFacts, Principal, RepoPermission, Role};
 use crate::error::RegistryError;
+use crate::read_cache::{FactsKey, ReadCache};
 use crate::{now_millis, password};
 
 /// Directory rules that configuration can change.
@@ -152,6 +153,8 @@ pub struct RegistryUserSpec {
 pub struct Directory {
     store: Arc<dyn DirectoryStore>,
     config: Arc<DirectoryConfig>,
+    /// Namespaces' records and callers' access facts for hot reads.
+    cache: Arc<ReadCache>,
 }
 
 fn check_password(p: &str) -> Result<()> {
@@ -187,7 +190,15 @@ impl Directory {
         Directory {
             store,
             config: Arc::new(config),
+            cache: Arc::default(),
         }
+    }
+
+    /// Answer access checks from `cache` (shared with the registry and
+    /// following the change feed).
+    pub fn with_read_cache(mut self, cache: Arc<ReadCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// The configuration in force.
@@ -207,6 +218,10 @@ impl Directory {
         target: &str,
         detail: &str,
     ) -> Result<()> {
+        // Every change made on behalf of someone is audited once it is
+        // done: this node's cached reads go at once (other nodes hear of
+        // it through the change feed), so a caller reads its own writes.
+        self.cache.clear();
         self.store
             .append_audit(actor.name(), action, target, detail, None, now_millis())
             .await?;
@@ -1184,8 +1199,38 @@ impl Directory {
 
     /// What the directory knows about `principal` and `repo`.
     pub async fn facts(&self, principal: &Principal, repo: &RepoName) -> Result<Facts> {
+        let key = FactsKey::of(principal);
+        if let Some(facts) = key.and_then(|k| self.cache.facts(k, repo.as_str())) {
+            return Ok(facts);
+        }
+        let ticket = self.cache.ticket();
+        let facts = self.read_facts(principal, repo).await?;
+        // What decides about a namespace that does not exist yet is not
+        // announced by the change feed: never kept.
+        if let (Some(key), Some(_)) = (key, facts.namespace) {
+            self.cache
+                .put_facts(ticket, key, repo.as_str(), facts.clone());
+        }
+        Ok(facts)
+    }
+
+    /// A namespace's record for access checks (from the read cache when it
+    /// holds it); `None` when there is no such namespace.
+    pub async fn namespace_for_access(&self, name: &str) -> Result<Option<Arc<Namespace>>> {
+        if let Some(ns) = self.cache.namespace(name) {
+            return Ok(Some(ns));
+        }
+        let ticket = self.cache.ticket();
+        let found = self.store.namespace_by_name(name).await?.map(Arc::new);
+        if let Some(ns) = &found {
+            self.cache.put_namespace(ticket, ns.clone());
+        }
+        Ok(found)
+    }
+
+    async fn read_facts(&self, principal: &Principal, repo: &RepoName) -> Result<Facts> {
         let ns_name = repo.namespace();
-        let Some(ns) = self.store.namespace_by_name(ns_name).await? else {
+        let Some(ns) = self.namespace_for_access(ns_name).await? else {
             return Ok(Facts {
                 may_create_namespace: self.may_auto_create(principal).await?,
                 ..Facts::default()

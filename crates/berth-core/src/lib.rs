@@ -38,6 +38,7 @@ pub mod password;
 pub mod platform;
 pub mod policy;
 mod pulls;
+pub mod read_cache;
 mod registry;
 pub mod reserve;
 pub mod secrets;

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use crate::error::storage_full;
 use crate::platform::{channel_stream, PlatformStats, Region, Regions};
 use crate::policy::NamespacePolicy;
+use crate::read_cache::ReadCache;
 use crate::reserve::SpaceReserve;
 use crate::{Fault, PullCounter, RegistryError};
 
@@ -171,6 +172,9 @@ pub struct Registry {
     /// When this node last told webhooks a namespace's quota was reached
     /// (at most once per [`QUOTA_EVENT_EVERY`] per namespace and node).
     quota_events: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Hot manifests and tag lists (off unless given one that follows the
+    /// change feed).
+    pub(crate) cache: Arc<ReadCache>,
 }
 
 /// How often a namespace that keeps hitting its quota causes an event.
@@ -225,7 +229,20 @@ impl Registry {
             stats: Arc::default(),
             jobs_queued: Arc::default(),
             quota_events: Arc::default(),
+            cache: Arc::default(),
         }
+    }
+
+    /// The read cache.
+    pub fn read_cache(&self) -> &ReadCache {
+        &self.cache
+    }
+
+    /// Serve hot reads from `cache`, shared with the directory and following
+    /// the change feed.
+    pub fn with_read_cache(mut self, cache: Arc<ReadCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     /// Give the registry the platform's tables and its regions (this
@@ -1039,10 +1056,29 @@ impl Registry {
         repo: &RepoName,
         reference: &Reference,
         count_pull: bool,
-    ) -> Result<ManifestRecord> {
-        let found = match reference {
-            Reference::Tag(tag) => self.meta.manifest_by_tag(repo, tag).await?,
-            Reference::Digest(d) => self.meta.manifest_by_digest(repo, d).await?,
+    ) -> Result<Arc<ManifestRecord>> {
+        let cached = match reference {
+            Reference::Tag(tag) => self.cache.manifest_by_tag(repo.as_str(), tag.as_str()),
+            Reference::Digest(d) => self.cache.manifest_by_digest(repo.as_str(), d.as_str()),
+        };
+        let found = match cached {
+            Some(m) => Some(m),
+            None => {
+                let ticket = self.cache.ticket();
+                let (found, tag) = match reference {
+                    Reference::Tag(tag) => (
+                        self.meta.manifest_by_tag(repo, tag).await?,
+                        Some(tag.as_str()),
+                    ),
+                    Reference::Digest(d) => (self.meta.manifest_by_digest(repo, d).await?, None),
+                };
+                found.map(|m| {
+                    let m = Arc::new(m);
+                    self.cache
+                        .put_manifest(ticket, repo.as_str(), tag, m.clone());
+                    m
+                })
+            }
         };
         let Some(record) = found else {
             return Err(if self.meta.repository_exists(repo).await? {
@@ -1159,7 +1195,11 @@ impl Registry {
             syncs,
             events,
         };
-        match self.meta.put_manifest(&record).await? {
+        let outcome = self.meta.put_manifest(&record).await;
+        // This node's clients read their own writes at once; other nodes
+        // hear of it through the change feed.
+        self.cache.forget_repository(push.repo.as_str());
+        match outcome? {
             PutManifestOutcome::Stored(evicted) => {
                 if queues_work {
                     self.jobs_queued.notify_one();
@@ -1283,7 +1323,9 @@ impl Registry {
                     Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
                 })
             })
-            .await?;
+            .await;
+        self.cache.forget_repository(repo.as_str());
+        let deleted = deleted?;
         if deleted {
             Ok(())
         } else if self.meta.repository_exists(repo).await? {
@@ -1302,10 +1344,40 @@ impl Registry {
         last: Option<&str>,
         n: i64,
     ) -> Result<Vec<String>> {
-        self.meta
-            .list_tags(repo, last, n)
-            .await?
-            .ok_or_else(|| RegistryError::NameUnknown(repo.to_string()))
+        let all = match self.cache.tag_list(repo.as_str()) {
+            Some(all) => all,
+            None => {
+                let ticket = self.cache.ticket();
+                let limit = crate::read_cache::MAX_CACHED_TAGS as i64;
+                // A first page of a short list is the whole list: keep it.
+                let page = self
+                    .meta
+                    .list_tags(
+                        repo,
+                        last,
+                        if last.is_none() { limit.max(n) + 1 } else { n },
+                    )
+                    .await?
+                    .ok_or_else(|| RegistryError::NameUnknown(repo.to_string()))?;
+                if last.is_some() || page.len() as i64 > limit {
+                    return Ok(page.into_iter().take(n.max(0) as usize).collect());
+                }
+                let all = Arc::new(page);
+                self.cache.put_tag_list(ticket, repo.as_str(), all.clone());
+                all
+            }
+        };
+        // Tags sort as the database sorts them (bytewise).
+        let start = match last {
+            Some(last) => all.partition_point(|t| t.as_str() <= last),
+            None => 0,
+        };
+        Ok(all
+            .iter()
+            .skip(start)
+            .take(n.max(0) as usize)
+            .cloned()
+            .collect())
     }
 
     /// A page of repository names.

@@ -167,7 +167,7 @@ pub(crate) async fn handle(
                 .body(if head {
                     Body::empty()
                 } else {
-                    Body::from(m.content)
+                    Body::from(m.content.clone())
                 })
                 .map_err(internal)?)
         }

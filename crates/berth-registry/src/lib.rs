@@ -274,10 +274,15 @@ async fn check_external_access(state: &V2State, endpoint: &Endpoint) -> Result<(
         return Ok(());
     };
     for (repo, action) in &needed {
-        let ns = match state.auth.directory().namespace(repo.namespace()).await {
-            Ok(ns) => ns,
+        let ns = match state
+            .auth
+            .directory()
+            .namespace_for_access(repo.namespace())
+            .await
+        {
+            Ok(Some(ns)) => ns,
             // A namespace a push creates starts with the switch on.
-            Err(DirectoryError::NotFound(_)) => continue,
+            Ok(None) => continue,
             Err(e) => {
                 return Err(OciError::internal(
                     e.fault(),

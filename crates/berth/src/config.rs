@@ -68,6 +68,9 @@ pub struct Config {
     pub admin_password: Option<Secret>,
     /// Seconds between writes of batched pull counts (`BERTH_PULL_FLUSH_SECS`).
     pub pull_flush_secs: u64,
+    /// Memory for hot reads (tags, manifests, access facts), MiB; 0 turns
+    /// the read cache off (`BERTH_READ_CACHE_MIB`).
+    pub read_cache_mib: u64,
     /// Seconds in-flight requests get to finish on shutdown (`BERTH_SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace_secs: u64,
     /// This node's region, one of `regions` (`BERTH_REGION`).
@@ -284,6 +287,7 @@ impl Default for Config {
             connections: ConnectionsSection::default(),
             admin_password: None,
             pull_flush_secs: 2,
+            read_cache_mib: 8,
             shutdown_grace_secs: 30,
             region: None,
             regions: BTreeMap::new(),
@@ -795,6 +799,7 @@ impl Config {
             "BERTH_GC_DELETE_UNTAGGED" => self.gc.delete_untagged = parse(key, value)?,
             "BERTH_RETENTION_INTERVAL_SECS" => self.gc.retention_interval_secs = parse(key, value)?,
             "BERTH_PULL_FLUSH_SECS" => self.pull_flush_secs = parse(key, value)?,
+            "BERTH_READ_CACHE_MIB" => self.read_cache_mib = parse(key, value)?,
             "BERTH_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(key, value)?,
             "BERTH_REGION" => self.region = Some(value.to_owned()),
             "BERTH_JOBS_CONCURRENCY" => self.jobs.concurrency = parse(key, value)?,

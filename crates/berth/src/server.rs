@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use berth_core::events::Webhooks;
 use berth_core::platform::{Proxy, Remotes, Replications, Synchronizer, Worker};
+use berth_core::read_cache::ReadCache;
 use berth_core::secrets::Sealer;
 use berth_core::{Auth, Collector, Directory, Management, ManagementConfig, Registry};
 use berth_meta::{
@@ -231,12 +232,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (meta, directory_store, management_store, gc_store, platform) =
         open_stores(&config).await?;
-    let directory = Directory::new(directory_store.clone(), config.access.to_core());
+    // Hot reads from memory, dropped as the change feed announces changes.
+    let read_cache = Arc::new(ReadCache::new(
+        (config.read_cache_mib as usize).saturating_mul(1 << 20),
+    ));
+    let directory = Directory::new(directory_store.clone(), config.access.to_core())
+        .with_read_cache(read_cache.clone());
     bootstrap(&directory, &config).await?;
     let regions = config.open_regions(meta.clone())?;
     let blobs = regions.local().blobs.clone();
+    let change_feed = meta.change_feed();
     let mut registry = Registry::new(meta, blobs.clone(), config.registry.to_core())
-        .with_platform(platform, regions);
+        .with_platform(platform, regions)
+        .with_read_cache(read_cache.clone());
     if let Some(reserve) = config.space_reserve() {
         registry = registry.with_reserve(reserve);
     }
@@ -418,6 +426,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     );
     let mut jobs = vec![
         tokio::spawn(worker.clone().run()),
+        tokio::spawn({
+            let cache = read_cache.clone();
+            async move { cache.follow(change_feed).await }
+        }),
         tokio::spawn(trim_memory_job()),
         tokio::spawn(flush_pulls_job(
             registry.clone(),
@@ -613,6 +625,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics_page(State(state): State<AppState>) -> Response {
     let uploads = state.registry.meta().upload_count().await.ok();
     let mut page = state.metrics.render(uploads);
+    page.push_str(&metrics::render_read_cache(
+        &state.registry.read_cache().stats(),
+    ));
     if let Some(platform) = state.registry.platform() {
         let jobs = platform.job_counts().await.unwrap_or_default();
         page.push_str(&metrics::render_platform(

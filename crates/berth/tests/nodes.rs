@@ -901,3 +901,267 @@ async fn an_upload_resumes_on_another_node_after_its_node_dies_mid_request() {
         .expect("body");
     assert_eq!(digest_of(&body), digest);
 }
+
+// ---- the read cache across nodes ---------------------------------------------
+
+/// A counter or gauge of node `i`'s `/metrics`.
+async fn metric(c: &Cluster, i: usize, name: &str) -> u64 {
+    let text = anonymous_client()
+        .get(format!("{}/metrics", c.node_url(i)))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from the metrics"))
+}
+
+/// GET `url` with `client` until `check` accepts the answer (status and
+/// the `docker-content-digest` header), for at most one second after the
+/// change; returns how long it took.
+async fn seen_within_1s(
+    client: &reqwest::Client,
+    url: &str,
+    what: &str,
+    check: impl Fn(StatusCode, &str) -> bool,
+) -> Duration {
+    let changed = Instant::now();
+    loop {
+        let r = client.get(url).send().await.expect("get");
+        let status = r.status();
+        let digest = r
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if check(status, &digest) {
+            return changed.elapsed();
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(1),
+            "{what}: {url} still answers {status} {digest} {:?} after the change",
+            changed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// GET `url` twice; the second answer must come from memory.
+async fn read_twice_cached(c: &Cluster, i: usize, client: &reqwest::Client, url: &str) -> String {
+    let hits = metric(c, i, "berth_read_cache_hits_total").await;
+    let mut digest = String::new();
+    for _ in 0..2 {
+        let r = client.get(url).send().await.expect("get");
+        assert_eq!(r.status(), StatusCode::OK, "{url}");
+        digest = r
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+    }
+    assert!(
+        metric(c, i, "berth_read_cache_hits_total").await > hits,
+        "{url} was not answered from memory"
+    );
+    digest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_reads_follow_changes_made_on_another_node() {
+    let c = Cluster::start(2).await;
+    let (writer, reader) = (c.node_url(0), c.node_url(1));
+    let r = admin()
+        .post(format!("{writer}/api/v1/namespaces"))
+        .json(&serde_json::json!({"name": "hot", "public": true}))
+        .send()
+        .await
+        .expect("namespace");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let push = reference::client_of(&writer, Some(("admin", ADMIN_PASSWORD)));
+    let first = reference::push_remote(&push, "hot/app", "t", b"first").await;
+    let anon = anonymous_client();
+    let by_tag = format!("{reader}/v2/hot/app/manifests/t");
+    assert_eq!(read_twice_cached(&c, 1, &anon, &by_tag).await, first);
+    assert_eq!(metric(&c, 1, "berth_read_cache_enabled").await, 1);
+
+    // A tag moved on node 0.
+    let second = reference::push_remote(&push, "hot/app", "t", b"second").await;
+    let took = seen_within_1s(&anon, &by_tag, "a moved tag", |s, d| {
+        s == StatusCode::OK && d == second
+    })
+    .await;
+    eprintln!("tag move seen after {took:?}");
+
+    // A new tag shows in the cached tag list; a deleted tag goes.
+    let tags = format!("{reader}/v2/hot/app/tags/list");
+    read_twice_cached(&c, 1, &anon, &tags).await;
+    reference::push_remote(&push, "hot/app", "u", b"third").await;
+    let listed = |tag: &'static str| {
+        let anon = anon.clone();
+        let tags = tags.clone();
+        async move {
+            let v: serde_json::Value = anon
+                .get(&tags)
+                .send()
+                .await
+                .expect("tags")
+                .json()
+                .await
+                .expect("json");
+            v["tags"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|t| t == tag))
+        }
+    };
+    let changed = Instant::now();
+    while !listed("u").await {
+        assert!(
+            changed.elapsed() < Duration::from_secs(1),
+            "new tag not listed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let by_u = format!("{reader}/v2/hot/app/manifests/u");
+    read_twice_cached(&c, 1, &anon, &by_u).await;
+    let r = admin()
+        .delete(format!("{writer}/v2/hot/app/manifests/u"))
+        .send()
+        .await
+        .expect("delete tag");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    seen_within_1s(&anon, &by_u, "a deleted tag", |s, _| {
+        s == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert!(!listed("u").await, "a deleted tag is still listed");
+
+    // A manifest deleted by digest on node 0.
+    let by_digest = format!("{reader}/v2/hot/app/manifests/{second}");
+    read_twice_cached(&c, 1, &anon, &by_digest).await;
+    let r = admin()
+        .delete(format!("{writer}/v2/hot/app/manifests/{second}"))
+        .send()
+        .await
+        .expect("delete manifest");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    seen_within_1s(&anon, &by_digest, "a deleted manifest", |s, _| {
+        s == StatusCode::NOT_FOUND
+    })
+    .await;
+    seen_within_1s(&anon, &by_tag, "the tag of a deleted manifest", |s, _| {
+        s == StatusCode::NOT_FOUND
+    })
+    .await;
+
+    // The namespace turned private on node 0: anonymous pulls stop.
+    reference::push_remote(&push, "hot/app", "t", b"fourth").await;
+    read_twice_cached(&c, 1, &anon, &by_tag).await;
+    let r = admin()
+        .patch(format!("{writer}/api/v1/namespaces/hot"))
+        .json(&serde_json::json!({"public": false}))
+        .send()
+        .await
+        .expect("private");
+    assert_eq!(r.status(), StatusCode::OK);
+    seen_within_1s(&anon, &by_tag, "a namespace turned private", |s, _| {
+        s == StatusCode::UNAUTHORIZED
+    })
+    .await;
+
+    // A member's role removed on node 0: their Basic pulls stop.
+    let r = admin()
+        .post(format!("{writer}/api/v1/accounts"))
+        .json(&serde_json::json!({"name": "puller", "password": "puller-password"}))
+        .send()
+        .await
+        .expect("account");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = admin()
+        .put(format!("{writer}/api/v1/namespaces/hot/members/puller"))
+        .json(&serde_json::json!({"role": "guest"}))
+        .send()
+        .await
+        .expect("member");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let puller = client_as("puller", "puller-password");
+    seen_within_1s(&puller, &by_tag, "a new member", |s, _| s == StatusCode::OK).await;
+    read_twice_cached(&c, 1, &puller, &by_tag).await;
+    let r = admin()
+        .delete(format!("{writer}/api/v1/namespaces/hot/members/puller"))
+        .send()
+        .await
+        .expect("remove member");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    seen_within_1s(&puller, &by_tag, "a removed member", |s, _| {
+        s == StatusCode::FORBIDDEN || s == StatusCode::UNAUTHORIZED
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_change_feed_drops_the_cache_until_it_is_back() {
+    let c = Cluster::start(2).await;
+    let (writer, reader) = (c.node_url(0), c.node_url(1));
+    let r = admin()
+        .post(format!("{writer}/api/v1/namespaces"))
+        .json(&serde_json::json!({"name": "feed", "public": true}))
+        .send()
+        .await
+        .expect("namespace");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let push = reference::client_of(&writer, Some(("admin", ADMIN_PASSWORD)));
+    reference::push_remote(&push, "feed/app", "t", b"first").await;
+    let anon = anonymous_client();
+    let by_tag = format!("{reader}/v2/feed/app/manifests/t");
+    read_twice_cached(&c, 1, &anon, &by_tag).await;
+
+    // Every node's notification connection is cut, and the tag moves while
+    // they are away: whatever was announced meanwhile is lost.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&c.database_url)
+        .await
+        .expect("connect");
+    let cut: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND query LIKE '%berth_changes%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("terminate");
+    assert!(cut.len() >= 2, "listeners found: {}", cut.len());
+    let second = reference::push_remote(&push, "feed/app", "t", b"second").await;
+    seen_within_1s(
+        &anon,
+        &by_tag,
+        "a tag moved while the feed was cut",
+        |s, d| s == StatusCode::OK && d == second,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&c, 1, "berth_read_cache_feed_losses_total").await == 0 {
+        assert!(Instant::now() < deadline, "the lost feed was not noticed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // It reconnects by itself, and the cache works again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&c, 1, "berth_read_cache_enabled").await == 0 {
+        assert!(Instant::now() < deadline, "the feed did not come back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(read_twice_cached(&c, 1, &anon, &by_tag).await, second);
+    let third = reference::push_remote(&push, "feed/app", "t", b"third").await;
+    seen_within_1s(
+        &anon,
+        &by_tag,
+        "a tag moved after the feed came back",
+        |s, d| s == StatusCode::OK && d == third,
+    )
+    .await;
+}

@@ -40,6 +40,7 @@ backend_tests!(
     health_ready_metrics,
     layer_size_limit,
     tag_limit_evicts_idle_tags,
+    cached_reads_follow_changes_written_by_another_process,
 );
 
 async fn base_endpoint(b: Backend) {
@@ -76,7 +77,14 @@ async fn monolithic_upload(b: Backend) {
     let r = t.head(&format!("/v2/team/app/blobs/{digest}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "content-length"), data.len().to_string());
-    assert_eq!(header(&r, "docker-content-digest"), digest);
+    assert_eq!(
+        r.headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        digest
+    );
     let r = t.get(&format!("/v2/team/app/blobs/{digest}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "etag"), format!("\"{digest}\""));
@@ -252,7 +260,14 @@ async fn streamed_patch_upload(b: Backend) {
         .await
         .expect("put");
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(header(&r, "docker-content-digest"), digest);
+    assert_eq!(
+        r.headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        digest
+    );
     assert_blob(&t, "s", &digest, &all).await;
 }
 
@@ -505,7 +520,14 @@ async fn cross_repository_mount(b: Backend) {
         header(&r, "location"),
         format!("/v2/dst/repo/blobs/{digest}")
     );
-    assert_eq!(header(&r, "docker-content-digest"), digest);
+    assert_eq!(
+        r.headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        digest
+    );
     assert_eq!(
         t.head(&format!("/v2/dst/repo/blobs/{digest}"))
             .await
@@ -618,7 +640,14 @@ async fn manifest_push_pull_by_tag_and_digest(b: Backend) {
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, "content-type"), OCI_MANIFEST);
-        assert_eq!(header(&r, "docker-content-digest"), digest);
+        assert_eq!(
+            r.headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            digest
+        );
         assert_eq!(header(&r, "content-length"), manifest.len().to_string());
         assert_eq!(
             r.bytes().await.expect("b").to_vec(),
@@ -630,7 +659,14 @@ async fn manifest_push_pull_by_tag_and_digest(b: Backend) {
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, "content-length"), manifest.len().to_string());
-        assert_eq!(header(&r, "docker-content-digest"), digest);
+        assert_eq!(
+            r.headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            digest
+        );
     }
     assert_error(
         t.get("/v2/library/app/manifests/v2").await,
@@ -1716,4 +1752,111 @@ async fn pushes_and_deletes_are_audited(b: Backend) {
         "{manifest}"
     );
     assert_eq!(manifest["actor"], "admin");
+}
+
+/// Run `sql` on the server's database through a connection of its own, as
+/// another process (`berth admin`, `berth gc`, another node) would.
+async fn sql_elsewhere(t: &TestServer, sql: &str) {
+    match &t.database_url {
+        Some(url) => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+        }
+        None => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(t.data_dir().join("berth.db"))
+                .busy_timeout(std::time::Duration::from_secs(10));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+        }
+    }
+}
+
+/// GET `path` until `check` accepts the answer, for at most a second.
+async fn within_1s(client: &reqwest::Client, url: &str, check: impl Fn(StatusCode, &str) -> bool) {
+    let start = std::time::Instant::now();
+    loop {
+        let r = client.get(url).send().await.expect("get");
+        let (status, digest) = (
+            r.status(),
+            r.headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        if check(status, &digest) {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "{url} still answers {status} {digest} a second after the change"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn cached_reads_follow_changes_written_by_another_process(b: Backend) {
+    let t = TestServer::start(b).await;
+    let (s, v) = t
+        .api(
+            Method::POST,
+            "/api/v1/namespaces",
+            Some(serde_json::json!({"name": "outside", "public": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (one, _) = t.push_image("outside/app", "one", b"one").await;
+    let (two, _) = t.push_image("outside/app", "two", b"two").await;
+    let anon = anonymous_client();
+    let url = t.url("/v2/outside/app/manifests/one");
+    let hits = |text: String| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("berth_read_cache_hits_total ")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .expect("hits")
+    };
+    let before = hits(t.get("/metrics").await.text().await.expect("metrics"));
+    for _ in 0..3 {
+        let r = anon.get(&url).send().await.expect("get");
+        assert_eq!(
+            r.headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            one
+        );
+    }
+    let after = hits(t.get("/metrics").await.text().await.expect("metrics"));
+    assert!(
+        after >= before + 2,
+        "not answered from memory: {before} -> {after}"
+    );
+
+    // The tag moved by someone else: seen within a second.
+    sql_elsewhere(
+        &t,
+        "UPDATE tags SET digest = (SELECT digest FROM tags WHERE name = 'two') WHERE name = 'one'",
+    )
+    .await;
+    within_1s(&anon, &url, |s, d| s == StatusCode::OK && d == two).await;
+    // The namespace turned private by someone else.
+    sql_elsewhere(
+        &t,
+        "UPDATE namespaces SET public = 0 WHERE name = 'outside'",
+    )
+    .await;
+    within_1s(&anon, &url, |s, _| s == StatusCode::UNAUTHORIZED).await;
 }

@@ -240,7 +240,7 @@ impl Proxy {
         repo: &RepoName,
         reference: &Reference,
         count_pull: bool,
-    ) -> Result<ManifestRecord> {
+    ) -> Result<Arc<ManifestRecord>> {
         let registry = &self.inner.registry;
         let local = match reference {
             Reference::Tag(t) => registry.meta.manifest_by_tag(repo, t).await?,
