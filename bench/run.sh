@@ -4,7 +4,10 @@
 # filesystem storage and deletes enabled) on this machine and disk, runs the
 # same scenarios against both in alternating rounds (A B A B …), measures the
 # physical ceilings, and prints a table of medians with the Berth/reference
-# ratio. The report also goes to docs/benchmarks.md.
+# ratio. nginx serving the same bytes as static files is the ceiling of the
+# read scenarios (HTTP itself on these cores), measured in the same rounds;
+# wrk, a lighter client than berth-bench, measures the small reads of Berth
+# and nginx once more. The report also goes to docs/benchmarks.md.
 #
 # Usage: bench/run.sh            (ROUNDS=3 BENCH_SECONDS=5 by default)
 set -euo pipefail
@@ -14,11 +17,13 @@ SECS=${BENCH_SECONDS:-5}
 WORK=${BENCH_DIR:-$PWD/target/bench-work}
 BERTH_PORT=5101
 REF_PORT=5102
+NGINX_PORT=5103
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null; then
+if ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null \
+  || ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry openssl >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry openssl nginx wrk >/dev/null
 fi
 
 cargo build --release -p berth -p berth-bench
@@ -32,6 +37,7 @@ RESULTS=$WORK/results.jsonl
 cleanup() {
   [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null || true
   [ -n "${RPID:-}" ] && kill "$RPID" 2>/dev/null || true
+  [ -n "${NPID:-}" ] && kill "$NPID" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -74,6 +80,37 @@ http:
 YAML
 docker-registry serve "$WORK/reference.yml" >"$WORK/reference.log" 2>&1 &
 RPID=$!
+# nginx with the bytes Berth served (written by `berth-bench run --mirror`):
+# manifests, tag list and blobs as static files, keep-alive unlimited.
+STATIC=$WORK/static
+mkdir -p "$STATIC" "$WORK/nginx-tmp"
+cat >"$WORK/nginx.conf" <<NGINX
+worker_processes auto;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path $WORK/nginx-tmp/body;
+  proxy_temp_path $WORK/nginx-tmp/proxy;
+  fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
+  uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
+  scgi_temp_path $WORK/nginx-tmp/scgi;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $STATIC;
+    location ~ /manifests/ { default_type application/vnd.oci.image.manifest.v1+json; }
+    location ~ /tags/list\$ { default_type application/json; }
+    location / { default_type application/octet-stream; }
+  }
+}
+NGINX
+nginx -c "$WORK/nginx.conf" >"$WORK/nginx.log" 2>&1 &
+NPID=$!
 for url in "http://127.0.0.1:$BERTH_PORT/healthz" "http://127.0.0.1:$REF_PORT/v2/"; do
   for _ in $(seq 1 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
 done
@@ -81,10 +118,41 @@ done
 for round in $(seq 1 "$ROUNDS"); do
   echo "== round $round/$ROUNDS: berth"
   "$BIN/berth-bench" run --url "http://127.0.0.1:$BERTH_PORT" --target berth \
-    --creds admin:bench-admin-password --token-auth --pid "$BPID" --seconds "$SECS" --round "$round" --disk-probe "$WORK" >>"$RESULTS"
+    --creds admin:bench-admin-password --token-auth --pid "$BPID" --seconds "$SECS" --round "$round" --disk-probe "$WORK" \
+    --mirror "$STATIC" >>"$RESULTS"
   echo "== round $round/$ROUNDS: reference"
   "$BIN/berth-bench" run --url "http://127.0.0.1:$REF_PORT" --target reference \
     --pid "$RPID" --seconds "$SECS" --round "$round" --disk-probe "$WORK" >>"$RESULTS"
+  echo "== round $round/$ROUNDS: nginx, static files"
+  "$BIN/berth-bench" static-files --url "http://127.0.0.1:$NGINX_PORT" --target nginx \
+    --seconds "$SECS" --dir "$STATIC" >>"$RESULTS"
+done
+
+# wrk (one thread, 32 connections): requests/s and p99 of the small reads,
+# Berth and nginx alternating. wrk waits for a body after a HEAD's
+# Content-Length, so HEAD is measured by berth-bench only.
+wrk_run() { # target scenario url [wrk options]
+  local target=$1 scenario=$2 url=$3
+  shift 3
+  wrk -t1 -c32 -d"${SECS}s" --latency "$@" "$url" | awk -v t="$target" -v s="$scenario" '
+    /Requests\/sec/ { rps = $2 }
+    $1 == "99%" { v = $2; ms = v + 0; if (v ~ /us$/) ms /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) ms *= 1000; p99 = ms }
+    END { printf "{\"target\":\"%s\",\"scenario\":\"%s\",\"rps\":%s,\"p99_ms\":%s}\n", t, s, rps, p99 }'
+}
+TOKEN=$(curl -s -u admin:bench-admin-password \
+  "http://127.0.0.1:$BERTH_PORT/auth/token?service=berth&scope=repository:bench/app:pull" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+for round in $(seq 1 "$ROUNDS"); do
+  echo "== wrk round $round/$ROUNDS"
+  for target in berth nginx; do
+    port=$BERTH_PORT
+    [ "$target" = nginx ] && port=$NGINX_PORT
+    base="http://127.0.0.1:$port/v2/bench/app"
+    wrk_run "$target" wrk_manifest_get_anon_c32 "$base/manifests/v1" >>"$RESULTS"
+    # nginx ignores the header; Berth checks the token on every request.
+    wrk_run "$target" wrk_manifest_get_token_c32 "$base/manifests/v1" -H "Authorization: Bearer $TOKEN" >>"$RESULTS"
+    wrk_run "$target" wrk_tags_list_c32 "$base/tags/list" >>"$RESULTS"
+  done
 done
 
 echo "== berth: a tag list of 100,000 tags through the management API"

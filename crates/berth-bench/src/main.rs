@@ -69,6 +69,23 @@ enum Cmd {
         /// this machine's disk speed varies from minute to minute.
         #[arg(long)]
         disk_probe: Option<std::path::PathBuf>,
+        /// Write the bytes the read scenarios fetch (manifest, tag list,
+        /// layer and the 100 MiB blob) under this directory as static
+        /// files, for `static-files` (nginx's ceiling).
+        #[arg(long)]
+        mirror: Option<std::path::PathBuf>,
+    },
+    /// The read scenarios of `run` against a static file server (nginx)
+    /// holding what `run --mirror DIR` wrote: the ceiling of HTTP itself.
+    StaticFiles {
+        #[command(flatten)]
+        server: Server,
+        /// Seconds per request-rate scenario.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// The directory `run --mirror` wrote.
+        #[arg(long)]
+        dir: std::path::PathBuf,
     },
     /// Tag one image 100,000 times and time pages of its tag list through
     /// the management API (Berth only: the reference has no such API).
@@ -1011,6 +1028,7 @@ async fn run(
     secs: u64,
     round: u32,
     disk_probe: Option<std::path::PathBuf>,
+    mirror: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     // Idle means before any load: only the first round measures it.
     let (rss, _) = rss_kb(pid);
@@ -1036,83 +1054,33 @@ async fn run(
     let base = t.url.clone();
 
     let bearer = t.bearer(&format!("repository:{repo}:pull")).await?;
-    let reads: Vec<(&str, usize, bool, String, bool)> = vec![
-        // (scenario, concurrency, head, path, with bearer)
-        (
-            "manifest_get_anon_c1",
-            1,
-            false,
-            format!("/v2/{repo}/manifests/v1"),
-            false,
-        ),
-        (
-            "manifest_get_anon_c32",
-            32,
-            false,
-            format!("/v2/{repo}/manifests/v1"),
-            false,
-        ),
-        (
-            "manifest_get_token_c1",
-            1,
-            false,
-            format!("/v2/{repo}/manifests/v1"),
-            true,
-        ),
-        (
-            "manifest_get_token_c32",
-            32,
-            false,
-            format!("/v2/{repo}/manifests/v1"),
-            true,
-        ),
-        (
-            "manifest_head_c32",
-            32,
-            true,
-            format!("/v2/{repo}/manifests/v1"),
-            false,
-        ),
-        (
-            "tags_list_c32",
-            32,
-            false,
-            format!("/v2/{repo}/tags/list"),
-            false,
-        ),
-        (
-            "blob_head_c32",
-            32,
-            true,
-            format!("/v2/{repo}/blobs/{ld}"),
-            false,
-        ),
-    ];
-    for (name, c, head, path, with_bearer) in reads {
-        let url = format!("{base}{path}");
-        let auth = if with_bearer { bearer.clone() } else { None };
-        if with_bearer && auth.is_none() && t.token_auth {
-            bail!("no token");
-        }
-        let make: Arc<dyn Fn(&Client) -> reqwest::RequestBuilder + Send + Sync> =
-            Arc::new(move |c: &Client| {
-                let r = if head { c.head(&url) } else { c.get(&url) };
-                let r = r.header("accept", MANIFEST_TYPE);
-                match &auth {
-                    Some(tok) => r.bearer_auth(tok),
-                    None => r,
-                }
-            });
-        let cpu0 = cpu_seconds(pid);
-        let (rps, p50, p99, errors) = rate(&t.anon, c, secs, make).await;
-        let cpu = cpu_seconds(pid).zip(cpu0).map(|(a, b)| a - b);
-        let per_1k = cpu.map(|c| c / (rps * secs as f64) * 1000.0);
-        emit(
-            cli_target,
-            name,
-            json!({"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors, "cpu_s_per_1k_req": per_1k}),
-        );
+    if bearer.is_none() && t.token_auth {
+        bail!("no token");
     }
+    if let Some(dir) = &mirror {
+        // The same bytes as static files, for nginx's ceiling.
+        let manifest = t
+            .anon
+            .get(format!("{base}/v2/{repo}/manifests/v1"))
+            .header("accept", MANIFEST_TYPE)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        let tags = t
+            .anon
+            .get(format!("{base}/v2/{repo}/tags/list"))
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        mirror_file(dir, &format!("v2/{repo}/manifests/v1"), &manifest)?;
+        mirror_file(dir, &format!("v2/{repo}/tags/list"), &tags)?;
+        mirror_file(dir, &format!("v2/{repo}/blobs/{ld}"), &layer)?;
+    }
+    read_scenarios(cli_target, &t.anon, &base, repo, &ld, bearer, pid, secs).await;
 
     // 100 MiB blobs: monolithic pushes, chunked pushes, then GETs at c=1 and
     // c=4. Contents and digests are prepared before the clock starts, and
@@ -1196,59 +1164,20 @@ async fn run(
         json!({"mb_s": pushed_bytes / 1e6 / start.elapsed().as_secs_f64()}),
     );
     let bd = monolithic[0].1.clone();
-    drop((monolithic, chunked));
-    for c in [1usize, 4] {
-        let cpu0 = cpu_seconds(pid);
-        let client0 = cpu_seconds(me);
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..c {
-            let client = t.anon.clone();
-            let url = format!("{base}/v2/{repo}/blobs/{bd}");
-            // Each stream downloads the blob again and again for the
-            // scenario's seconds (at least once), checking every length.
-            tasks.push(tokio::spawn(async move {
-                let mut total = 0usize;
-                loop {
-                    let mut n = 0usize;
-                    let mut s = client
-                        .get(&url)
-                        .send()
-                        .await?
-                        .error_for_status()?
-                        .bytes_stream();
-                    while let Some(chunk) = s.next().await {
-                        n += chunk?.len();
-                    }
-                    if n != BIG {
-                        bail!("blob GET returned {n} bytes");
-                    }
-                    total += n;
-                    if start.elapsed().as_secs() >= secs {
-                        break anyhow::Ok(total);
-                    }
-                }
-            }));
-        }
-        let mut total = 0usize;
-        for task in tasks {
-            total += task.await??;
-        }
-        let secs_get = start.elapsed().as_secs_f64();
-        let gb = total as f64 / 1e9;
-        let cpu = cpu_seconds(pid).zip(cpu0).map(|(a, b)| a - b);
-        // The client's own CPU too: on a small machine the two share the cores.
-        let client_cpu = cpu_seconds(me).zip(client0).map(|(a, b)| a - b);
-        emit(
-            cli_target,
-            &format!("blob_get_100mib_c{c}"),
-            json!({
-                "mb_s": total as f64 / 1e6 / secs_get,
-                "cpu_s_per_gb": cpu.map(|x| x / gb),
-                "client_cpu_s_per_gb": client_cpu.map(|x| x / gb),
-            }),
-        );
+    if let Some(dir) = &mirror {
+        mirror_file(dir, &format!("v2/{repo}/blobs/{bd}"), &monolithic[0].0)?;
+        let paths = json!({"repo": repo, "layer": ld, "blob": bd});
+        std::fs::write(dir.join("paths.json"), paths.to_string())?;
     }
+    drop((monolithic, chunked));
+    blob_gets(
+        cli_target,
+        &t.anon,
+        &format!("{base}/v2/{repo}/blobs/{bd}"),
+        pid,
+        secs,
+    )
+    .await?;
     // Push then pull a 1 MB single-layer image: the whole cycle's latency;
     // at c=64 the server's memory is sampled throughout.
     let t = Arc::new(t);
@@ -1295,6 +1224,170 @@ async fn run(
         "rss_after",
         json!({"rss_kb": rss, "peak_rss_kb": peak}),
     );
+    Ok(())
+}
+
+/// The request-rate scenarios of small reads: manifests by tag (anonymous,
+/// with a bearer token when there is one), HEAD, the tag list and a blob
+/// HEAD.
+#[allow(clippy::too_many_arguments)]
+async fn read_scenarios(
+    cli_target: &str,
+    anon: &Client,
+    base: &str,
+    repo: &str,
+    ld: &str,
+    bearer: Option<String>,
+    pid: Option<u32>,
+    secs: u64,
+) {
+    let reads: Vec<(&str, usize, bool, String, bool)> = vec![
+        // (scenario, concurrency, head, path, with bearer)
+        (
+            "manifest_get_anon_c1",
+            1,
+            false,
+            format!("/v2/{repo}/manifests/v1"),
+            false,
+        ),
+        (
+            "manifest_get_anon_c32",
+            32,
+            false,
+            format!("/v2/{repo}/manifests/v1"),
+            false,
+        ),
+        (
+            "manifest_get_token_c1",
+            1,
+            false,
+            format!("/v2/{repo}/manifests/v1"),
+            true,
+        ),
+        (
+            "manifest_get_token_c32",
+            32,
+            false,
+            format!("/v2/{repo}/manifests/v1"),
+            true,
+        ),
+        (
+            "manifest_head_c32",
+            32,
+            true,
+            format!("/v2/{repo}/manifests/v1"),
+            false,
+        ),
+        (
+            "tags_list_c32",
+            32,
+            false,
+            format!("/v2/{repo}/tags/list"),
+            false,
+        ),
+        (
+            "blob_head_c32",
+            32,
+            true,
+            format!("/v2/{repo}/blobs/{ld}"),
+            false,
+        ),
+    ];
+    for (name, c, head, path, with_bearer) in reads {
+        let url = format!("{base}{path}");
+        let auth = if with_bearer { bearer.clone() } else { None };
+        let make: Arc<dyn Fn(&Client) -> reqwest::RequestBuilder + Send + Sync> =
+            Arc::new(move |c: &Client| {
+                let r = if head { c.head(&url) } else { c.get(&url) };
+                let r = r.header("accept", MANIFEST_TYPE);
+                match &auth {
+                    Some(tok) => r.bearer_auth(tok),
+                    None => r,
+                }
+            });
+        let cpu0 = cpu_seconds(pid);
+        let (rps, p50, p99, errors) = rate(anon, c, secs, make).await;
+        let cpu = cpu_seconds(pid).zip(cpu0).map(|(a, b)| a - b);
+        let per_1k = cpu.map(|c| c / (rps * secs as f64) * 1000.0);
+        emit(
+            cli_target,
+            name,
+            json!({"rps": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors, "cpu_s_per_1k_req": per_1k}),
+        );
+    }
+}
+
+/// 1 and 4 streams each downloading a 100 MiB blob again and again.
+async fn blob_gets(
+    cli_target: &str,
+    anon: &Client,
+    url: &str,
+    pid: Option<u32>,
+    secs: u64,
+) -> anyhow::Result<()> {
+    let me = Some(std::process::id());
+    for c in [1usize, 4] {
+        let cpu0 = cpu_seconds(pid);
+        let client0 = cpu_seconds(me);
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..c {
+            let client = anon.clone();
+            let url = url.to_owned();
+            // Each stream downloads the blob again and again for the
+            // scenario's seconds (at least once), checking every length.
+            tasks.push(tokio::spawn(async move {
+                let mut total = 0usize;
+                loop {
+                    let mut n = 0usize;
+                    let mut s = client
+                        .get(&url)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .bytes_stream();
+                    while let Some(chunk) = s.next().await {
+                        n += chunk?.len();
+                    }
+                    if n != BIG {
+                        bail!("blob GET returned {n} bytes");
+                    }
+                    total += n;
+                    if start.elapsed().as_secs() >= secs {
+                        break anyhow::Ok(total);
+                    }
+                }
+            }));
+        }
+        let mut total = 0usize;
+        for task in tasks {
+            total += task.await??;
+        }
+        let secs_get = start.elapsed().as_secs_f64();
+        let gb = total as f64 / 1e9;
+        let cpu = cpu_seconds(pid).zip(cpu0).map(|(a, b)| a - b);
+        // The client's own CPU too: on a small machine the two share the cores.
+        let client_cpu = cpu_seconds(me).zip(client0).map(|(a, b)| a - b);
+        emit(
+            cli_target,
+            &format!("blob_get_100mib_c{c}"),
+            json!({
+                "mb_s": total as f64 / 1e6 / secs_get,
+                "cpu_s_per_gb": cpu.map(|x| x / gb),
+                "client_cpu_s_per_gb": client_cpu.map(|x| x / gb),
+            }),
+        );
+    }
+    Ok(())
+}
+
+/// Write `bytes` at `path` under `dir`, creating directories.
+fn mirror_file(dir: &std::path::Path, path: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let file = dir.join(path);
+    if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&file, bytes)?;
     Ok(())
 }
 
@@ -1433,9 +1526,50 @@ async fn main() -> anyhow::Result<()> {
             seconds,
             round,
             disk_probe,
+            mirror,
         } => {
             let t = Target::new(&server.url, server.creds.as_deref(), token_auth)?;
-            run(&server.target, t, server.pid, seconds, round, disk_probe).await
+            run(
+                &server.target,
+                t,
+                server.pid,
+                seconds,
+                round,
+                disk_probe,
+                mirror,
+            )
+            .await
+        }
+        Cmd::StaticFiles {
+            server,
+            seconds,
+            dir,
+        } => {
+            let paths: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("paths.json"))?)?;
+            let field = |k: &str| paths[k].as_str().unwrap_or_default().to_owned();
+            let (repo, layer, blob) = (field("repo"), field("layer"), field("blob"));
+            let t = Target::new(&server.url, None, false)?;
+            let base = t.url.clone();
+            read_scenarios(
+                &server.target,
+                &t.anon,
+                &base,
+                &repo,
+                &layer,
+                None,
+                server.pid,
+                seconds,
+            )
+            .await;
+            blob_gets(
+                &server.target,
+                &t.anon,
+                &format!("{base}/v2/{repo}/blobs/{blob}"),
+                server.pid,
+                seconds,
+            )
+            .await
         }
         Cmd::TagList {
             url,
