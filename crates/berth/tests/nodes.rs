@@ -932,12 +932,7 @@ async fn seen_within_1s(
     loop {
         let r = client.get(url).send().await.expect("get");
         let status = r.status();
-        let digest = r
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let digest = digest_header(&r);
         if check(status, &digest) {
             return changed.elapsed();
         }
@@ -957,12 +952,7 @@ async fn read_twice_cached(c: &Cluster, i: usize, client: &reqwest::Client, url:
     for _ in 0..2 {
         let r = client.get(url).send().await.expect("get");
         assert_eq!(r.status(), StatusCode::OK, "{url}");
-        digest = r
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        digest = digest_header(&r);
     }
     assert!(
         metric(c, i, "berth_read_cache_hits_total").await > hits,
@@ -1164,4 +1154,13 @@ async fn a_lost_change_feed_drops_the_cache_until_it_is_back() {
         |s, d| s == StatusCode::OK && d == third,
     )
     .await;
+}
+
+/// The `docker-content-digest` header, empty when there is none.
+fn digest_header(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -77,14 +77,7 @@ async fn monolithic_upload(b: Backend) {
     let r = t.head(&format!("/v2/team/app/blobs/{digest}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "content-length"), data.len().to_string());
-    assert_eq!(
-        r.headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        digest
-    );
+    assert_eq!(header(&r, "docker-content-digest"), digest);
     let r = t.get(&format!("/v2/team/app/blobs/{digest}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "etag"), format!("\"{digest}\""));
@@ -260,14 +253,7 @@ async fn streamed_patch_upload(b: Backend) {
         .await
         .expect("put");
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(
-        r.headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        digest
-    );
+    assert_eq!(header(&r, "docker-content-digest"), digest);
     assert_blob(&t, "s", &digest, &all).await;
 }
 
@@ -520,14 +506,7 @@ async fn cross_repository_mount(b: Backend) {
         header(&r, "location"),
         format!("/v2/dst/repo/blobs/{digest}")
     );
-    assert_eq!(
-        r.headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        digest
-    );
+    assert_eq!(header(&r, "docker-content-digest"), digest);
     assert_eq!(
         t.head(&format!("/v2/dst/repo/blobs/{digest}"))
             .await
@@ -640,14 +619,7 @@ async fn manifest_push_pull_by_tag_and_digest(b: Backend) {
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, "content-type"), OCI_MANIFEST);
-        assert_eq!(
-            r.headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned(),
-            digest
-        );
+        assert_eq!(header(&r, "docker-content-digest"), digest);
         assert_eq!(header(&r, "content-length"), manifest.len().to_string());
         assert_eq!(
             r.bytes().await.expect("b").to_vec(),
@@ -659,14 +631,7 @@ async fn manifest_push_pull_by_tag_and_digest(b: Backend) {
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, "content-length"), manifest.len().to_string());
-        assert_eq!(
-            r.headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned(),
-            digest
-        );
+        assert_eq!(header(&r, "docker-content-digest"), digest);
     }
     assert_error(
         t.get("/v2/library/app/manifests/v2").await,
@@ -1785,14 +1750,7 @@ async fn within_1s(client: &reqwest::Client, url: &str, check: impl Fn(StatusCod
     let start = std::time::Instant::now();
     loop {
         let r = client.get(url).send().await.expect("get");
-        let (status, digest) = (
-            r.status(),
-            r.headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned(),
-        );
+        let (status, digest) = (r.status(), digest_header(&r));
         if check(status, &digest) {
             return;
         }
@@ -1830,14 +1788,7 @@ async fn cached_reads_follow_changes_written_by_another_process(b: Backend) {
     let before = hits(t.get("/metrics").await.text().await.expect("metrics"));
     for _ in 0..3 {
         let r = anon.get(&url).send().await.expect("get");
-        assert_eq!(
-            r.headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned(),
-            one
-        );
+        assert_eq!(header(&r, "docker-content-digest"), one);
     }
     let after = hits(t.get("/metrics").await.text().await.expect("metrics"));
     assert!(
@@ -1859,4 +1810,13 @@ async fn cached_reads_follow_changes_written_by_another_process(b: Backend) {
     )
     .await;
     within_1s(&anon, &url, |s, _| s == StatusCode::UNAUTHORIZED).await;
+}
+
+/// The `docker-content-digest` header, empty when there is none.
+fn digest_header(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
