@@ -8,7 +8,7 @@ use sqlx::sqlite::SqlitePool;
 
 use crate::changes::{Change, ChangeFeed};
 use crate::sql::{PostgresStore, SqliteStore};
-use crate::MetaResult;
+use crate::{MetaError, MetaResult};
 
 /// The PostgreSQL channel the triggers announce on.
 const CHANNEL: &str = "berth_changes";
@@ -53,22 +53,44 @@ struct SqliteFeed {
 impl ChangeFeed for SqliteFeed {
     async fn next(&mut self) -> MetaResult<Vec<Change>> {
         let Some(cursor) = self.cursor else {
-            // Start after what is there: nothing is cached yet.
-            let (max,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM change_feed")
-                .fetch_one(&self.read)
-                .await?;
-            self.cursor = Some(max);
+            // Start after what was ever written: nothing is cached yet.
+            let issued: Option<(i64,)> =
+                sqlx::query_as("SELECT seq FROM sqlite_sequence WHERE name = 'change_feed'")
+                    .fetch_optional(&self.read)
+                    .await?;
+            self.cursor = Some(issued.map_or(0, |(seq,)| seq));
             return Ok(Vec::new());
         };
         tokio::time::sleep(SQLITE_POLL).await;
+        self.poll(cursor).await
+    }
+}
+
+impl SqliteFeed {
+    async fn poll(&mut self, cursor: i64) -> MetaResult<Vec<Change>> {
+        // The highest id ever given (AUTOINCREMENT: never reused, and a
+        // rolled-back insert gives its id back), read before the rows: every
+        // id up to it must be there, or rows this process had not read yet
+        // were pruned (it stalled for longer than they are kept).
+        let issued: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM sqlite_sequence WHERE name = 'change_feed'")
+                .fetch_optional(&self.read)
+                .await?;
+        let issued = issued.map_or(0, |(seq,)| seq);
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT id, topic FROM change_feed WHERE id > $1 ORDER BY id LIMIT 10000",
         )
         .bind(cursor)
         .fetch_all(&self.read)
         .await?;
-        if let Some((last, _)) = rows.last() {
-            self.cursor = Some(*last);
+        let expected = (issued - cursor).clamp(0, 10_000) as usize;
+        let seen = rows.iter().filter(|(id, _)| *id <= issued).count();
+        self.cursor = Some(rows.last().map_or(cursor.max(issued), |(last, _)| *last));
+        if seen < expected {
+            return Err(MetaError::Corrupt(format!(
+                "{} change feed rows were pruned before this process read them",
+                expected - seen
+            )));
         }
         if self.last_prune.elapsed() >= Duration::from_secs(60) {
             self.last_prune = Instant::now();
@@ -135,4 +157,56 @@ fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn announce(store: &SqliteStore, topic: &str) {
+        sqlx::query("INSERT INTO change_feed (topic, at) VALUES ($1, 0)")
+            .bind(topic)
+            .execute(&store.write)
+            .await
+            .expect("insert");
+    }
+
+    #[tokio::test]
+    async fn sqlite_feed_reads_changes_and_notices_rows_pruned_unread() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open(&dir.path().join("feed.db"))
+            .await
+            .expect("open");
+        // Changes before the feed starts are not its business.
+        announce(&store, "a").await;
+        let mut feed = store.open_change_feed();
+        assert!(feed.next().await.expect("start").is_empty());
+        announce(&store, "r:team/app").await;
+        announce(&store, "a").await;
+        announce(&store, "r:team/app").await;
+        assert_eq!(
+            feed.next().await.expect("changes"),
+            vec![Change::Repository("team/app".into()), Change::Access]
+        );
+        assert!(feed.next().await.expect("quiet").is_empty());
+        // A change pruned before this process read it: the feed is broken.
+        announce(&store, "r:team/web").await;
+        sqlx::query("DELETE FROM change_feed")
+            .execute(&store.write)
+            .await
+            .expect("prune");
+        assert!(feed.next().await.is_err());
+        // Then it goes on from there.
+        assert!(feed.next().await.expect("again").is_empty());
+        announce(&store, "a").await;
+        assert_eq!(feed.next().await.expect("later"), vec![Change::Access]);
+        // A feed started after a prune does not take the gap for a loss.
+        let mut late = store.open_change_feed();
+        sqlx::query("DELETE FROM change_feed")
+            .execute(&store.write)
+            .await
+            .expect("prune");
+        assert!(late.next().await.expect("start").is_empty());
+        assert!(late.next().await.expect("quiet").is_empty());
+    }
 }
