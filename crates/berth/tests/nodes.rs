@@ -1155,12 +1155,3 @@ async fn a_lost_change_feed_drops_the_cache_until_it_is_back() {
     )
     .await;
 }
-
-/// The `docker-content-digest` header, empty when there is none.
-fn digest_header(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}

@@ -1811,12 +1811,3 @@ async fn cached_reads_follow_changes_written_by_another_process(b: Backend) {
     .await;
     within_1s(&anon, &url, |s, _| s == StatusCode::UNAUTHORIZED).await;
 }
-
-/// The `docker-content-digest` header, empty when there is none.
-fn digest_header(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}

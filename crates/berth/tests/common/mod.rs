@@ -482,6 +482,16 @@ pub fn header(r: &Response, name: &str) -> String {
         .to_owned()
 }
 
+/// The `docker-content-digest` header, empty when there is none (for
+/// polling answers that may be errors or tag lists).
+pub fn digest_header(r: &Response) -> String {
+    r.headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Assert an OCI error response with `status` and `code`.
 pub async fn assert_error(r: Response, status: StatusCode, code: &str) {
     let got_status = r.status();
