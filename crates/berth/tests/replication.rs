@@ -100,6 +100,21 @@ async fn finished_run(t: &TestServer, run: i64) -> Value {
 }
 
 /// The tasks matching `query`, once `n` exist and none is waiting or running.
+/// Run `run`'s one task succeeded in its first attempt, copying every one
+/// of `size` bytes and at most `slack` more (resumed, not restarted).
+async fn resumed_in_one_attempt(t: &TestServer, run: i64, size: u64, slack: u64) {
+    let v = finished_run(t, run).await;
+    assert_eq!(v["status"], "succeeded", "{v}");
+    let tasks = settled_tasks(t, &format!("run={run}"), 1).await;
+    let bytes = tasks[0]["bytes_copied"].as_i64().unwrap() as u64;
+    assert!(bytes >= size, "{bytes}");
+    assert!(
+        bytes < size + slack,
+        "resumed, not restarted: {bytes} bytes for {size}"
+    );
+    assert_eq!(tasks[0]["attempts"], 1, "within the attempt: {tasks:?}");
+}
+
 async fn settled_tasks(t: &TestServer, query: &str, n: usize) -> Vec<Value> {
     let mut last = Value::Null;
     for _ in 0..600 {
@@ -567,18 +582,9 @@ async fn a_remote_stopped_mid_blob_resumes_at_the_offset_it_reached() {
     let stopped = up.stop_keeping_data().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let _up = stopped.start().await;
-    let v = finished_run(&t, run).await;
-    assert_eq!(v["status"], "succeeded", "{v}");
-    let tasks = settled_tasks(&t, &format!("run={run}"), 1).await;
-    let bytes = tasks[0]["bytes_copied"].as_i64().unwrap() as u64;
     // Every byte once, give or take what was in flight when it stopped:
     // not the 30+ MiB again that a restart from zero would cost.
-    assert!(bytes >= size, "{bytes}");
-    assert!(
-        bytes < size + (8 << 20),
-        "resumed, not restarted: {bytes} bytes for {size}"
-    );
-    assert_eq!(tasks[0]["attempts"], 1, "within the attempt: {tasks:?}");
+    resumed_in_one_attempt(&t, run, size, 8 << 20).await;
     assert_eq!(
         local_digest(&t, "cache/image", "1").await.as_deref(),
         Some(digest.as_str())
@@ -716,16 +722,7 @@ async fn a_remote_restarted_mid_push_gets_the_rest_of_the_blob() {
     // The remote restarts on the same address and data; its upload session
     // stays, and the push continues at the offset it reports.
     other.restart_with(|c| c.listen = remote_addr).await;
-    let v = finished_run(&t, run).await;
-    assert_eq!(v["status"], "succeeded", "{v}");
-    let tasks = settled_tasks(&t, &format!("run={run}"), 1).await;
-    let bytes = tasks[0]["bytes_copied"].as_i64().unwrap() as u64;
-    assert!(bytes >= size, "{bytes}");
-    assert!(
-        bytes < size + (16 << 20),
-        "resumed, not restarted: {bytes} bytes for {size}"
-    );
-    assert_eq!(tasks[0]["attempts"], 1, "within the attempt: {tasks:?}");
+    resumed_in_one_attempt(&t, run, size, 16 << 20).await;
     assert_eq!(
         local_digest(&other, "team/big", "1").await.as_deref(),
         Some(digest.as_str())
