@@ -37,7 +37,13 @@ mkdir -p "$WORK"
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+# Stored data (about 4 GB) goes at exit; results and logs stay.
+# BENCH_KEEP_DATA=1 keeps everything.
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${BENCH_KEEP_DATA:-}" ] || find "$WORK" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
+}
 wan_off() { tc qdisc del dev lo root 2>/dev/null || true; }
 wan_on() { # the upstream's replies at 1 Gbit/s
   wan_off

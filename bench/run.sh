@@ -34,10 +34,17 @@ mkdir -p "$WORK"
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 
+# The stored images and blobs take about 15 GB by the end; results, logs and
+# configurations stay. BENCH_KEEP_DATA=1 keeps everything for a post-mortem.
+drop_data() {
+  [ -n "${BENCH_KEEP_DATA:-}" ] || find "$WORK" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
+}
 cleanup() {
   [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null || true
   [ -n "${RPID:-}" ] && kill "$RPID" 2>/dev/null || true
   [ -n "${NPID:-}" ] && kill "$NPID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  drop_data
 }
 trap cleanup EXIT
 

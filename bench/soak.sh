@@ -24,7 +24,8 @@ export BERTH_DATA_DIR=$WORK/soak BERTH_ADMIN_PASSWORD=soak-admin-password BERTH_
   BERTH_GC_GRACE_SECS=5 BERTH_LISTEN=127.0.0.1:$PORT
 "$BIN/berth" serve >"$WORK/soak.log" 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
+# The soak's data goes at exit; soak.jsonl and soak.log stay.
+trap 'kill $PID 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${BENCH_KEEP_DATA:-}" ] || rm -rf "$WORK/soak"' EXIT
 for _ in $(seq 1 50); do
   curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
   sleep 0.1
