@@ -58,9 +58,10 @@ pub use replication::{
 };
 pub use sql::{PostgresStore, SqliteStore};
 pub use views::{
-    ApiToken, AuditQuery, ManagementStore, NamespaceQuery, NamespaceScope, NamespaceSort,
-    NamespaceSummary, NamespaceUpdate, NewApiToken, RepositoryQuery, RepositorySort,
-    RepositorySummary, Session, TagQuery, TagSort, TagSummary, Window,
+    ApiToken, AuditQuery, ImageListQuery, ImageListing, ImageScope, ManagementStore,
+    NamespaceQuery, NamespaceScope, NamespaceSort, NamespaceSummary, NamespaceUpdate, NewApiToken,
+    RepositoryQuery, RepositorySort, RepositorySummary, Session, TagQuery, TagSort, TagSummary,
+    Window,
 };
 
 /// Errors of the metadata store.

@@ -813,6 +813,14 @@ macro_rules! sql_store {
                     Self::insert_sync(&mut tx, sync, m.now).await?;
                 }
                 Self::insert_events(&mut tx, &m.events, m.now).await?;
+                // The image's last push, for the image lists. Last, so the
+                // repository row is locked after the manifest and its tags,
+                // as the pull-count flush takes them (no deadlock on PostgreSQL).
+                sqlx::query("UPDATE repositories SET pushed_at = $2 WHERE id = $1")
+                    .bind(repo_id)
+                    .bind(m.now)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(PutManifestOutcome::Stored(evicted))
             }

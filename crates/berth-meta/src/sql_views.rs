@@ -9,9 +9,9 @@ use sqlx::Row;
 
 use crate::sql::{PostgresStore, SqliteStore};
 use crate::views::{
-    ApiToken, AuditQuery, ManagementStore, NamespaceQuery, NamespaceScope, NamespaceSort,
-    NamespaceSummary, NamespaceUpdate, NewApiToken, RepositoryQuery, RepositorySort,
-    RepositorySummary, Session, TagQuery, TagSort, TagSummary,
+    ApiToken, AuditQuery, ImageListQuery, ImageListing, ManagementStore, NamespaceQuery,
+    NamespaceScope, NamespaceSort, NamespaceSummary, NamespaceUpdate, NewApiToken, RepositoryQuery,
+    RepositorySort, RepositorySummary, Session, TagQuery, TagSort, TagSummary,
 };
 use crate::{AuditEntry, MetaError, MetaResult};
 
@@ -71,13 +71,49 @@ const NAMESPACE_FILTER: &str = " WHERE ($1 IS NULL OR g.name = $1) \
      AND ($6 IS NULL OR n.group_id IN (SELECT gm.group_id FROM group_members gm WHERE gm.account_id = $6) \
           OR n.id IN (SELECT nm.namespace_id FROM namespace_members nm WHERE nm.account_id = $6))";
 
-const REPOSITORY_SUMMARY: &str = "SELECT r.name, r.created_at, r.pull_count, r.last_pulled_at, \
-     (SELECT COUNT(*) FROM tags t WHERE t.repo_id = r.id) AS tag_count, \
-     (SELECT MAX(m.pushed_at) FROM manifests m WHERE m.repo_id = r.id) AS updated_at, \
-     (SELECT t.name FROM tags t WHERE t.repo_id = r.id ORDER BY t.pushed_at DESC, t.name DESC LIMIT 1) AS latest_tag, \
-     (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b WHERE b.digest IN \
-        (SELECT mr.ref_digest FROM manifest_refs mr WHERE mr.repo_id = r.id AND mr.kind = 0)) AS size \
-     FROM repositories r";
+/// An image's statistics; `r` is the repository. Only ever computed for
+/// the rows of one page.
+macro_rules! repository_columns {
+    () => {
+        "SELECT r.name, r.created_at, r.pull_count, r.last_pulled_at, r.pushed_at AS updated_at, \
+         (SELECT COUNT(*) FROM tags t WHERE t.repo_id = r.id) AS tag_count, \
+         (SELECT t.name FROM tags t WHERE t.repo_id = r.id ORDER BY t.pushed_at DESC, t.name DESC LIMIT 1) AS latest_tag, \
+         (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b WHERE b.digest IN \
+            (SELECT mr.ref_digest FROM manifest_refs mr WHERE mr.repo_id = r.id AND mr.kind = 0)) AS size"
+    };
+}
+
+const REPOSITORY_SUMMARY: &str = concat!(repository_columns!(), " FROM repositories r");
+
+/// A repository is an image once it holds a manifest.
+const IS_IMAGE: &str = "EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
+
+/// The images a list across namespaces may show ($1 to $8, see
+/// [`ImageListQuery`]); `r` is the repository, `n` its namespace, `g` the
+/// namespace's project group.
+const IMAGE_FILTER: &str = " WHERE ($1 = 1 \
+       OR ($2 IS NOT NULL AND (n.group_id IN (SELECT gm.group_id FROM group_members gm WHERE gm.account_id = $2) \
+           OR n.id IN (SELECT nm.namespace_id FROM namespace_members nm WHERE nm.account_id = $2) \
+           OR r.name IN (SELECT rp.repository FROM repository_permissions rp WHERE rp.account_id = $2))) \
+       OR ($3 = 1 AND n.public <> 0) \
+       OR ($4 IS NOT NULL AND n.name = $4)) \
+     AND ($5 IS NULL OR n.name = $5) \
+     AND ($6 IS NULL OR g.name = $6) \
+     AND ($7 IS NULL OR n.public = $7) \
+     AND ($8 IS NULL OR r.name LIKE $8 ESCAPE '!')";
+
+const IMAGE_JOINS: &str = " FROM repositories r JOIN namespaces n ON n.name = r.namespace \
+     JOIN project_groups g ON g.id = n.group_id";
+
+/// The expression an image list sorts by.
+fn repository_sort_column(sort: RepositorySort) -> &'static str {
+    match sort {
+        RepositorySort::Name => "r.name",
+        RepositorySort::Updated => "COALESCE(r.pushed_at, r.created_at)",
+        RepositorySort::Pulls => "r.pull_count",
+        RepositorySort::Created => "r.created_at",
+    }
+}
 
 const TAG_COLUMNS: &str = "SELECT t.name, t.digest, m.media_type, t.pushed_at, t.pull_count, t.last_pulled_at, \
      m.size + (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b WHERE b.digest IN ( \
@@ -256,16 +292,19 @@ macro_rules! management_store {
                 };
                 let filter = format!(
                     " WHERE r.name > $1 AND r.name < $2 AND ($3 IS NULL OR r.name LIKE $3 ESCAPE '!'){only_clause} \
-                     AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)"
+                     AND {IS_IMAGE}"
                 );
-                let column = match q.sort {
-                    RepositorySort::Name => "name",
-                    RepositorySort::Updated => "updated_at",
-                    RepositorySort::Pulls => "pull_count",
-                };
+                let column = repository_sort_column(q.sort);
                 let dir = order(q.descending);
+                // The window is chosen first; only its rows are summarised.
+                // CROSS JOIN keeps SQLite from scanning the repositories
+                // around the window (as in `tags_page`).
                 let sql = format!(
-                    "SELECT * FROM ({REPOSITORY_SUMMARY}{filter}) s ORDER BY s.{column} {dir}, s.name {dir} LIMIT $5 OFFSET $6"
+                    "{columns} FROM (SELECT r.id AS page_id FROM repositories r{filter} \
+                     ORDER BY {column} {dir}, r.name {dir} LIMIT $5 OFFSET $6) w \
+                     CROSS JOIN repositories r WHERE r.id = w.page_id \
+                     ORDER BY {column} {dir}, r.name {dir}",
+                    columns = repository_columns!()
                 );
                 let rows = sqlx::query(&sql)
                     .bind(&lo)
@@ -282,6 +321,63 @@ macro_rules! management_store {
                     .bind(&hi)
                     .bind(name.as_deref())
                     .bind(only.as_deref())
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok((items, total))
+            }
+
+            async fn images_page(&self, q: &ImageListQuery<'_>) -> MetaResult<(Vec<ImageListing>, i64)> {
+                let name = q.name_contains.map(contains_pattern);
+                let column = repository_sort_column(q.sort);
+                let dir = order(q.descending);
+                let filter = format!("{IMAGE_FILTER} AND {IS_IMAGE}");
+                // The window is chosen on the repositories' own columns;
+                // only its rows are summarised.
+                let sql = format!(
+                    "{columns}, n.name AS namespace_name, n.status AS namespace_status, \
+                     n.public AS namespace_public, g.name AS group_name \
+                     FROM (SELECT r.id AS page_id{IMAGE_JOINS}{filter} \
+                     ORDER BY {column} {dir}, r.name {dir} LIMIT $9 OFFSET $10) w \
+                     CROSS JOIN repositories r JOIN namespaces n ON n.name = r.namespace \
+                     JOIN project_groups g ON g.id = n.group_id WHERE r.id = w.page_id \
+                     ORDER BY {column} {dir}, r.name {dir}",
+                    columns = repository_columns!()
+                );
+                let public = q.public.map(i64::from);
+                let rows = sqlx::query(&sql)
+                    .bind(i64::from(q.scope.all))
+                    .bind(q.scope.account)
+                    .bind(i64::from(q.scope.public))
+                    .bind(q.scope.platform)
+                    .bind(q.namespace)
+                    .bind(q.group)
+                    .bind(public)
+                    .bind(name.as_deref())
+                    .bind(q.window.limit)
+                    .bind(q.window.offset)
+                    .fetch_all(&self.read)
+                    .await?;
+                let items = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(ImageListing {
+                            summary: Self::repository_summary_row(r)?,
+                            namespace: r.try_get("namespace_name")?,
+                            namespace_status: r.try_get("namespace_status")?,
+                            public: r.try_get::<i64, _>("namespace_public")? != 0,
+                            group_name: r.try_get("group_name")?,
+                        })
+                    })
+                    .collect::<MetaResult<Vec<_>>>()?;
+                let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*){IMAGE_JOINS}{filter}"))
+                    .bind(i64::from(q.scope.all))
+                    .bind(q.scope.account)
+                    .bind(i64::from(q.scope.public))
+                    .bind(q.scope.platform)
+                    .bind(q.namespace)
+                    .bind(q.group)
+                    .bind(public)
+                    .bind(name.as_deref())
                     .fetch_one(&self.read)
                     .await?;
                 Ok((items, total))

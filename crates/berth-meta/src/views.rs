@@ -105,6 +105,8 @@ pub enum RepositorySort {
     Updated,
     /// By pull count.
     Pulls,
+    /// By creation time.
+    Created,
 }
 
 /// An image list request.
@@ -141,8 +143,59 @@ pub struct RepositorySummary {
     pub size: i64,
     /// Created, Unix milliseconds.
     pub created_at: i64,
-    /// Last manifest push, Unix milliseconds.
+    /// Last manifest push (or creation, before any), Unix milliseconds.
     pub updated_at: i64,
+}
+
+/// Which images a list across namespaces may show: the union of the parts
+/// that are set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImageScope<'a> {
+    /// Every image (platform administrators).
+    pub all: bool,
+    /// Those of the namespaces this account belongs to (a project-group or
+    /// namespace role), and those it holds a per-repository permission on.
+    pub account: Option<i64>,
+    /// Those of public namespaces.
+    pub public: bool,
+    /// Those of the platform namespace (its name).
+    pub platform: Option<&'a str>,
+}
+
+/// A request for images across namespaces.
+#[derive(Debug, Clone)]
+pub struct ImageListQuery<'a> {
+    /// Which images may be shown.
+    pub scope: ImageScope<'a>,
+    /// Only this namespace's.
+    pub namespace: Option<&'a str>,
+    /// Only those of this project group's namespaces.
+    pub group: Option<&'a str>,
+    /// Only public (`Some(true)`) or private (`Some(false)`) namespaces'.
+    pub public: Option<bool>,
+    /// Full name contains this (lowercase).
+    pub name_contains: Option<&'a str>,
+    /// Sort key (`Name` sorts by the full name).
+    pub sort: RepositorySort,
+    /// Descending order.
+    pub descending: bool,
+    /// The window.
+    pub window: Window,
+}
+
+/// An image in a list across namespaces: its statistics and its namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageListing {
+    /// The image's statistics.
+    pub summary: RepositorySummary,
+    /// Its namespace.
+    pub namespace: String,
+    /// The namespace's status (`available`, `deleting`).
+    pub namespace_status: String,
+    /// The namespace is public.
+    pub public: bool,
+    /// The namespace's project group.
+    pub group_name: String,
 }
 
 /// Sort keys of the tag list.
@@ -285,6 +338,10 @@ pub trait ManagementStore: Send + Sync + std::fmt::Debug {
         &self,
         query: &RepositoryQuery<'_>,
     ) -> MetaResult<(Vec<RepositorySummary>, i64)>;
+    /// A page of the images `query.scope` shows across namespaces, and the
+    /// total matching. Only the page's rows are summarised.
+    async fn images_page(&self, query: &ImageListQuery<'_>)
+        -> MetaResult<(Vec<ImageListing>, i64)>;
     /// One image's statistics.
     async fn repository_summary(&self, repo: &RepoName) -> MetaResult<Option<RepositorySummary>>;
     /// Names of a namespace's repositories (all of them).
