@@ -52,9 +52,10 @@ pub use error::{Fault, RegistryError};
 pub use gc::{Collector, GcCause, GcConfig, GcError, GcOptions};
 pub use journal::MetaJournal;
 pub use manage::{
-    check_labels, parse_labels, AuditFilter, ImageView, ListFilter, Management, ManagementConfig,
-    NamespaceChanges, NamespaceFilter, NamespaceTab, NewSession, Page, Paging, PolicyView,
-    RetentionReport, SessionInfo, TagDeleted, TagView, API_TOKEN_PREFIX, MAX_PER_PAGE,
+    check_labels, parse_labels, AuditFilter, ImageListFilter, ImageListView, ImageView, ListFilter,
+    Management, ManagementConfig, NamespaceChanges, NamespaceFilter, NamespaceTab, NewSession,
+    Page, Paging, PolicyView, RetentionReport, SessionInfo, TagDeleted, TagView, API_TOKEN_PREFIX,
+    MAX_PER_PAGE,
 };
 pub use pulls::PullCounter;
 pub use registry::{

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_meta::{
-    ApiToken, AuditEntry, AuditQuery, ManagementStore, Member, NamespaceQuery, NamespaceScope,
-    NamespaceSort, NamespaceSummary, NamespaceUpdate, NewApiToken, RepositoryQuery, RepositorySort,
-    RepositorySummary, TagFacts, TagQuery, TagSort, TagSummary, Window,
+    ApiToken, AuditEntry, AuditQuery, ImageListQuery, ImageScope, ManagementStore, Member,
+    NamespaceQuery, NamespaceScope, NamespaceSort, NamespaceSummary, NamespaceUpdate, NewApiToken,
+    RepositoryQuery, RepositorySort, RepositorySummary, TagFacts, TagQuery, TagSort, TagSummary,
+    Window,
 };
 use berth_oci::{media_types, RepoName, Tag};
 use sha2::{Digest as _, Sha256};
@@ -205,6 +206,48 @@ pub struct ImageView {
     pub short_name: String,
     /// `docker pull …` of the latest tag.
     pub pull_command: Option<String>,
+}
+
+/// A request for the images a caller sees across namespaces ("My images"):
+/// those of the namespaces it belongs to, and on request the shared (public)
+/// and platform ones, or every image for a platform administrator.
+#[derive(Debug, Clone, Default)]
+pub struct ImageListFilter {
+    /// Every image (platform administrators only).
+    pub all: bool,
+    /// Also the images of public namespaces.
+    pub shared: bool,
+    /// Also the platform namespace's images.
+    pub platform: bool,
+    /// Only this namespace's.
+    pub namespace: Option<String>,
+    /// Only those of this project group's namespaces.
+    pub group: Option<String>,
+    /// Only public or only private namespaces'.
+    pub public: Option<bool>,
+    /// Full name contains.
+    pub name: Option<String>,
+    /// Sort key.
+    pub sort: RepositorySort,
+    /// Descending.
+    pub descending: bool,
+    /// Page.
+    pub paging: Paging,
+}
+
+/// An image in a list across namespaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageListView {
+    /// The image, as in a namespace's list.
+    pub image: ImageView,
+    /// Its namespace.
+    pub namespace: String,
+    /// The namespace's status.
+    pub namespace_status: String,
+    /// The namespace is public.
+    pub public: bool,
+    /// The namespace's project group.
+    pub group: String,
 }
 
 /// A tag in a list, with its pull command and platforms.
@@ -677,6 +720,63 @@ impl Management {
             .await?;
         let page = Page::new(items, total, filter.paging);
         Ok(page.map(|summary| self.image_view(summary)))
+    }
+
+    /// A page of the images the actor sees across namespaces (see
+    /// [`ImageListFilter`]): an account's by its roles and per-repository
+    /// permissions, public namespaces' on request, the platform namespace's
+    /// on request. (Registry users do not manage: the API and console refuse
+    /// them before this.)
+    pub async fn image_list(
+        &self,
+        actor: &Principal,
+        filter: &ImageListFilter,
+    ) -> Result<Page<ImageListView>> {
+        if filter.all && !actor.is_platform_admin() {
+            return Err(DirectoryError::Forbidden(
+                "only platform administrators list all images".into(),
+            ));
+        }
+        if let Some(ns) = &filter.namespace {
+            if ns.is_empty() || ns.contains('/') || RepoName::parse(ns).is_err() {
+                return Err(DirectoryError::Invalid(format!(
+                    "invalid namespace name {ns:?}"
+                )));
+            }
+        }
+        self.current_pulls().await?;
+        let platform = self.directory.config().platform_namespace.as_str();
+        let scope = ImageScope {
+            all: filter.all || matches!(actor, Principal::System),
+            account: match actor {
+                Principal::Account { id, .. } => Some(*id),
+                _ => None,
+            },
+            public: filter.shared,
+            platform: filter.platform.then_some(platform),
+        };
+        let name = filter.name.as_deref().map(str::to_ascii_lowercase);
+        let (items, total) = self
+            .store
+            .images_page(&ImageListQuery {
+                scope,
+                namespace: filter.namespace.as_deref(),
+                group: filter.group.as_deref(),
+                public: filter.public,
+                name_contains: name.as_deref(),
+                sort: filter.sort,
+                descending: filter.descending,
+                window: filter.paging.window(),
+            })
+            .await?;
+        let page = Page::new(items, total, filter.paging);
+        Ok(page.map(|l| ImageListView {
+            image: self.image_view(l.summary),
+            namespace: l.namespace,
+            namespace_status: l.namespace_status,
+            public: l.public,
+            group: l.group_name,
+        }))
     }
 
     fn image_view(&self, summary: RepositorySummary) -> ImageView {
