@@ -5,7 +5,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use berth_core::{ListFilter, Paging};
+use berth_core::{ImageListFilter, ListFilter, Paging};
 use berth_meta::{RepositorySort, TagSort};
 use berth_oci::{RepoName, Tag};
 
@@ -43,6 +43,7 @@ pub(crate) const IMAGE_SORT: &[(&str, RepositorySort)] = &[
     ("name", RepositorySort::Name),
     ("updated", RepositorySort::Updated),
     ("pull_count", RepositorySort::Pulls),
+    ("created", RepositorySort::Created),
 ];
 
 /// Sort keys of the tag list.
@@ -80,6 +81,91 @@ pub(crate) async fn list(
         .images(&caller.principal, &ns, &filter)
         .await?;
     Ok(Json(Paged::from_page(page, ImageJson::from)))
+}
+
+/// Every image you can see across namespaces ("My images"): those of the
+/// namespaces you belong to and those you hold a per-image permission on
+/// (an account), or of the namespaces you hold a grant in (a registry
+/// user); with `shared=true` also public namespaces' images, with
+/// `platform=true` the platform namespace's, with `all=true` every image
+/// (platform administrators). Each image with its namespace, the
+/// namespace's status, visibility and project group. Sort keys: `name`
+/// (default; the full name), `updated`, `pull_count`, `created`.
+#[utoipa::path(get, path = "/api/v1/repositories", tag = "images",
+    params(ListParams, ImageListParams),
+    responses((status = 200, body = Paged<ImageListJson>), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub(crate) async fn list_all(
+    State(state): State<ApiState>,
+    caller: Caller,
+    list: Result<Query<ListParams>, QueryRejection>,
+    params: Result<Query<ImageListParams>, QueryRejection>,
+) -> ApiResult<Json<Paged<ImageListJson>>> {
+    let list = list?.0;
+    let params = params?.0;
+    let (sort, descending) = parse_sort(list.sort.as_deref(), IMAGE_SORT)?;
+    let public = match params.visibility.as_deref() {
+        None => None,
+        Some("public") => Some(true),
+        Some("private") => Some(false),
+        Some(v) => {
+            return Err(ApiError::invalid(format!(
+                "unknown visibility {v:?}: use public or private"
+            )))
+        }
+    };
+    let filter = ImageListFilter {
+        all: params.all.unwrap_or(false),
+        shared: params.shared.unwrap_or(false),
+        platform: params.platform.unwrap_or(false),
+        namespace: params.namespace,
+        group: params.project_group,
+        public,
+        name: list.q,
+        sort,
+        descending,
+        paging: Paging::new(list.page, list.per_page)?,
+    };
+    let page = state
+        .management
+        .image_list(&caller.principal, &filter)
+        .await?;
+    Ok(Json(Paged::from_page(page, ImageListJson::from)))
+}
+
+/// Delete several images of any namespaces (full names, `namespace/name`);
+/// each is deleted or refused on its own, by the same rules as one delete.
+#[utoipa::path(post, path = "/api/v1/repositories/batch-delete", tag = "images",
+    request_body = BatchDelete,
+    responses((status = 200, body = BatchResult), (status = 400, body = Problem)))]
+pub(crate) async fn batch_delete_any(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: Result<Json<BatchDelete>, JsonRejection>,
+) -> ApiResult<Json<BatchResult>> {
+    let actor = caller.account()?;
+    let Json(body) = body?;
+    check_batch(&body.names)?;
+    let mut result = BatchResult::default();
+    for name in body.names {
+        let outcome = match name.split_once('/') {
+            Some((ns, repo)) => match repo_name(ns, repo) {
+                Ok(repo) => state
+                    .management
+                    .delete_image(actor, &repo)
+                    .await
+                    .map_err(ApiError::from),
+                Err(e) => Err(e),
+            },
+            None => Err(ApiError::invalid(format!(
+                "{name:?} is not an image name of the form namespace/name"
+            ))),
+        };
+        match outcome {
+            Ok(()) => result.deleted.push(name),
+            Err(e) => result.failed.push(failure(name, e)),
+        }
+    }
+    Ok(Json(result))
 }
 
 /// The platform images: the platform namespace's images, which everyone

@@ -154,7 +154,7 @@ impl Modify for SecuritySchemes {
         namespaces::members, namespaces::set_member, namespaces::remove_member,
         namespaces::grants, namespaces::set_grant, namespaces::remove_grant,
         namespaces::permissions, namespaces::set_permission, namespaces::remove_permission,
-        images::list, images::platform, images::get_one, images::delete, images::batch_delete,
+        images::list, images::list_all, images::batch_delete_any, images::platform, images::get_one, images::delete, images::batch_delete,
         images::tags, images::delete_tag, images::batch_delete_tags,
         people::groups, people::create_group, people::group, people::update_group,
         people::set_group_member, people::remove_group_member,
@@ -321,7 +321,7 @@ fn complete_document(doc: &mut serde_json::Value) {
         }
     }
     // Sort keys per list, and the grammar of names in paths.
-    let sorts: [(&str, Vec<&str>); 5] = [
+    let sorts: [(&str, Vec<&str>); 6] = [
         ("/api/v1/namespaces", keys(namespaces::NAMESPACE_SORT)),
         (
             "/api/v1/shared/namespaces",
@@ -332,6 +332,7 @@ fn complete_document(doc: &mut serde_json::Value) {
             keys(images::IMAGE_SORT),
         ),
         ("/api/v1/platform/repositories", keys(images::IMAGE_SORT)),
+        ("/api/v1/repositories", keys(images::IMAGE_SORT)),
         (
             "/api/v1/namespaces/{ns}/repositories/{repo}/tags",
             keys(images::TAG_SORT),
@@ -515,6 +516,8 @@ pub fn router(state: ApiState) -> Router {
             "/namespaces/{ns}/permissions/{repo}/{account}",
             put(namespaces::set_permission).delete(namespaces::remove_permission),
         )
+        .route("/repositories", get(images::list_all))
+        .route("/repositories/batch-delete", post(images::batch_delete_any))
         .route("/namespaces/{ns}/repositories", get(images::list))
         .route(
             "/namespaces/{ns}/repositories/batch-delete",

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use berth_core::token::rfc3339;
-use berth_core::{parse_labels, ImageView, Page, TagView};
+use berth_core::{parse_labels, ImageListView, ImageView, Page, TagView};
 use berth_meta::{Account, ApiToken, AuditEntry, Member, NamespaceSummary, RegistryUser};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -273,6 +273,55 @@ impl From<ImageView> for ImageJson {
             size: s.size,
             created: time(s.created_at),
             updated: time(s.updated_at),
+        }
+    }
+}
+
+/// Which images the list across namespaces shows, and filters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImageListParams {
+    /// Every image (platform administrators; others get 403).
+    pub all: Option<bool>,
+    /// Also the images of public namespaces you do not belong to.
+    pub shared: Option<bool>,
+    /// Also the platform namespace's images.
+    pub platform: Option<bool>,
+    /// Only this namespace's images.
+    #[param(max_length = 255, pattern = "^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$")]
+    pub namespace: Option<String>,
+    /// Only images of this project group's namespaces.
+    pub project_group: Option<String>,
+    /// `public` or `private`: only images of such namespaces.
+    #[param(pattern = "^(public|private)$")]
+    pub visibility: Option<String>,
+}
+
+/// An image in the list across namespaces.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImageListJson {
+    /// The image, as in a namespace's list.
+    #[serde(flatten)]
+    pub image: ImageJson,
+    /// Its namespace.
+    #[schema(example = "team-a")]
+    pub namespace: String,
+    /// The namespace's status: `available` or `deleting`.
+    pub namespace_status: String,
+    /// The namespace's visibility: `public` or `private`.
+    pub visibility: String,
+    /// The namespace's project group.
+    pub project_group: String,
+}
+
+impl From<ImageListView> for ImageListJson {
+    fn from(v: ImageListView) -> Self {
+        ImageListJson {
+            image: v.image.into(),
+            namespace: v.namespace,
+            namespace_status: v.namespace_status,
+            visibility: if v.public { "public" } else { "private" }.to_owned(),
+            project_group: v.group,
         }
     }
 }
