@@ -60,6 +60,12 @@ function refreshBatch(form) {
   });
 }
 document.addEventListener('change', (e) => {
+  // Filters that apply as soon as they change (a namespace, a sort order).
+  const auto = e.target.closest('select[data-autosubmit]');
+  if (auto) {
+    auto.form?.submit();
+    return;
+  }
   const head = e.target.closest('[data-select-all]');
   if (head) {
     const form = head.dataset.selectAll;

@@ -12,6 +12,7 @@
 //! helpers and state, `berth-meta` and `berth-oci` types); is called by the
 //! `berth` binary, which mounts [`router`].
 
+mod images;
 mod pages;
 mod policies;
 mod remotes;
@@ -321,6 +322,12 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/namespaces",
             get(pages::namespaces).post(pages::create_namespace),
+        )
+        .route("/images", get(images::images))
+        .route("/images/batch-delete", post(images::delete_images))
+        .route(
+            "/namespaces/{ns}/image-permissions",
+            get(images::permissions),
         )
         .route("/namespaces/delete", post(pages::delete_namespace))
         .route("/namespaces/batch-delete", post(pages::delete_namespaces))

@@ -30,7 +30,7 @@ pub(crate) fn page_number(q: &HashMap<String, String>) -> i64 {
     param(q, "page").parse().unwrap_or(1).max(1)
 }
 
-fn host(state: &ApiState) -> String {
+pub(crate) fn host(state: &ApiState) -> String {
     state.management.config().registry_host.clone()
 }
 
@@ -366,7 +366,7 @@ const BATCH_MAX: usize = 100;
 
 /// What a batch did, as one message: each item deleted or refused with its
 /// reason. An internal failure ends the batch on an error page.
-struct Batch {
+pub(crate) struct Batch {
     what: &'static str,
     deleted: Vec<String>,
     refused: Vec<(String, String)>,
@@ -375,7 +375,7 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(what: &'static str) -> Self {
+    pub(crate) fn new(what: &'static str) -> Self {
         Batch {
             what,
             deleted: Vec::new(),
@@ -385,7 +385,11 @@ impl Batch {
     }
 
     /// Record one item's result; an internal failure is returned instead.
-    fn record<T>(&mut self, item: String, r: Result<T, DirectoryError>) -> Result<(), PageError> {
+    pub(crate) fn record<T>(
+        &mut self,
+        item: String,
+        r: Result<T, DirectoryError>,
+    ) -> Result<(), PageError> {
         match r {
             Ok(_) => self.deleted.push(item),
             Err(e) if e.is_internal() => return Err(PageError::from(e)),
@@ -394,7 +398,7 @@ impl Batch {
         Ok(())
     }
 
-    fn respond(self, to: &str) -> Response {
+    pub(crate) fn respond(self, to: &str) -> Response {
         let mut message = String::new();
         if !self.deleted.is_empty() {
             message = format!(
@@ -421,13 +425,13 @@ impl Batch {
 }
 
 /// The selection of a batch form: 1 to 100 names, else `None`.
-fn selection(form: &Posted, field: &str) -> Option<Vec<String>> {
+pub(crate) fn selection(form: &Posted, field: &str) -> Option<Vec<String>> {
     let names = form.all(field);
     (!names.is_empty() && names.len() <= BATCH_MAX).then_some(names)
 }
 
 /// Back to `to`, saying the selection was empty or too large.
-fn bad_selection(to: &str) -> Response {
+pub(crate) fn bad_selection(to: &str) -> Response {
     back(
         to,
         "error",
@@ -571,7 +575,7 @@ pub async fn tags(
         .await
         .map_err(err)?;
     let page = TagsPage {
-        l: Layout::new(&viewer, "namespaces").messages(&q),
+        l: Layout::new(&viewer, "images").messages(&q),
         pager: Pager::new(
             &list,
             &format!(
@@ -711,6 +715,19 @@ pub async fn remove_member(
     outcome(&format!("/namespaces/{ns}/access"), r)
 }
 
+/// Where a permission form goes back to: the image's permissions tab when
+/// it came from there, else the namespace's access page.
+fn permissions_page(ns: &str, form: &Posted) -> String {
+    if form.get("from") == "image" {
+        format!(
+            "/namespaces/{ns}/image-permissions?image={}",
+            enc(form.get("image"))
+        )
+    } else {
+        format!("/namespaces/{ns}/access")
+    }
+}
+
 pub async fn set_permission(
     State(state): State<ApiState>,
     Path(ns): Path<String>,
@@ -733,7 +750,7 @@ pub async fn set_permission(
         ))
     }
     .await;
-    outcome(&format!("/namespaces/{ns}/access"), r)
+    outcome(&permissions_page(&ns, &form), r)
 }
 
 pub async fn remove_permission(
@@ -753,7 +770,7 @@ pub async fn remove_permission(
         Ok(format!("Permission of {account} on {image} removed."))
     }
     .await;
-    outcome(&format!("/namespaces/{ns}/access"), r)
+    outcome(&permissions_page(&ns, &form), r)
 }
 
 pub async fn set_grant(

@@ -142,7 +142,7 @@ pub async fn sync_page(
         per_page: paging.per_page,
     };
     let view = SyncPage {
-        l: Layout::new(&viewer, "namespaces").messages(&q),
+        l: Layout::new(&viewer, "images").messages(&q),
         pager: Pager::new(
             &page,
             &format!(

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use berth_core::token::rfc3339;
-use berth_core::{parse_labels, ImageView, Page, TagView};
+use berth_core::{parse_labels, ImageListView, ImageView, Page, TagView};
 use berth_meta::NamespaceSummary;
 
 use crate::Viewer;
@@ -231,6 +231,50 @@ impl ImageRow {
     }
 }
 
+/// An image row of the list across namespaces.
+#[derive(Debug, Clone)]
+pub struct ListedImageRow {
+    /// Full name.
+    pub repository: String,
+    pub namespace: String,
+    /// The namespace's status when it is not `available`.
+    pub status: String,
+    pub public: bool,
+    pub latest_tag: String,
+    pub pulls: i64,
+    pub pull_command: String,
+    pub tags: i64,
+    pub size: String,
+    pub created: String,
+    pub updated: String,
+    /// The image page.
+    pub url: String,
+}
+
+impl ListedImageRow {
+    pub fn new(v: ImageListView) -> Self {
+        let row = ImageRow::new(v.image, &v.namespace);
+        ListedImageRow {
+            repository: format!("{}/{}", v.namespace, row.name),
+            status: if v.namespace_status == "available" {
+                String::new()
+            } else {
+                v.namespace_status
+            },
+            namespace: v.namespace,
+            public: v.public,
+            latest_tag: row.latest_tag,
+            pulls: row.pulls,
+            pull_command: row.pull_command,
+            tags: row.tags,
+            size: row.size,
+            created: row.created,
+            updated: row.updated,
+            url: row.tags_url,
+        }
+    }
+}
+
 /// A tag row.
 #[derive(Debug, Clone)]
 pub struct TagRow {
@@ -325,6 +369,41 @@ pub struct TagsPage {
     pub tags: Vec<TagRow>,
     pub multi_region: bool,
     pub pager: Pager,
+}
+
+#[derive(Template)]
+#[template(path = "images.html")]
+pub struct ImagesPage {
+    pub l: Layout,
+    pub show: String,
+    pub namespace: String,
+    pub namespaces: Vec<String>,
+    pub q: String,
+    pub sort: String,
+    pub sorts: Vec<(&'static str, &'static str)>,
+    pub host: String,
+    pub images: Vec<ListedImageRow>,
+    pub pager: Pager,
+    /// This list's URL, for forms to come back to.
+    pub back: String,
+}
+
+#[derive(Template)]
+#[template(path = "image_permissions.html")]
+pub struct ImagePermissionsPage {
+    pub l: Layout,
+    pub ns: String,
+    pub image: String,
+    /// `image`, encoded for a query string.
+    pub image_q: String,
+    pub repository: String,
+    pub host: String,
+    pub tags: i64,
+    pub pulls: i64,
+    pub size: String,
+    /// (account, permission); `None` when the viewer is not a member.
+    pub permissions: Option<Vec<(String, String)>>,
+    pub may_edit: bool,
 }
 
 #[derive(Template)]
