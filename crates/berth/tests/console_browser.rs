@@ -530,3 +530,174 @@ async fn replication_rules_and_runs_in_a_real_browser() {
     b.find("#no-rules").await;
     b.close().await;
 }
+
+/// "Images": an account in two namespaces sees all its images on one page,
+/// narrows them by namespace, searches, sorts, pages, deletes a selection,
+/// and manages one image's permissions from the image page's tab.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_across_namespaces_in_a_real_browser() {
+    let t = TestServer::start(Backend::Sqlite).await;
+    let base = t.url("");
+    create_account(&t, "dev").await;
+    create_account(&t, "viewer").await;
+    for (ns, role) in [("shop", "admin"), ("data", "developer")] {
+        let (s, v) = t
+            .api(
+                reqwest::Method::POST,
+                "/api/v1/namespaces",
+                Some(json!({"name": ns})),
+            )
+            .await;
+        assert_eq!(s, reqwest::StatusCode::CREATED, "{v}");
+        let (s, v) = t
+            .api(
+                reqwest::Method::PUT,
+                &format!("/api/v1/namespaces/{ns}/members/dev"),
+                Some(json!({"role": role})),
+            )
+            .await;
+        assert_eq!(s, reqwest::StatusCode::NO_CONTENT, "{v}");
+    }
+    for i in 0..20 {
+        t.push_image(
+            &format!("shop/item{i:02}"),
+            "v1",
+            format!("item {i}").as_bytes(),
+        )
+        .await;
+    }
+    t.push_image("data/etl", "v1", b"etl").await;
+    t.push_image("data/loader", "v1", b"loader").await;
+    t.push_image("library/base", "v1", b"base").await;
+    // Pulled twice: first by pulls.
+    for _ in 0..2 {
+        assert_eq!(t.get("/v2/data/loader/manifests/v1").await.status(), 200);
+    }
+
+    let b = Browser::start(&shots()).await;
+    b.goto(&format!("{base}/login")).await;
+    b.fill("#username", "dev").await;
+    b.fill("#password", "a-long-password").await;
+    b.click("#login").await;
+    assert_eq!(b.text("#who").await, "dev");
+    b.click("#nav-images").await;
+    b.find("tr[data-image=\"data/etl\"]").await;
+    assert!(
+        b.text(".pager").await.contains("22 in all"),
+        "{}",
+        b.text(".pager").await
+    );
+    assert!(b
+        .find_all("tr[data-image=\"library/base\"]")
+        .await
+        .is_empty());
+    b.screenshot("26-images").await;
+
+    // The namespace drop-down applies at once.
+    b.script(
+        "const s = document.querySelector('#namespace-filter'); s.value = 'data'; \
+         s.dispatchEvent(new Event('change', {bubbles: true}));",
+        json!([]),
+    )
+    .await;
+    b.wait_text("2 in all").await;
+    assert!(
+        b.url().await.contains("namespace=data"),
+        "{}",
+        b.url().await
+    );
+    assert_eq!(b.find_all("#images tbody tr").await.len(), 2);
+    // Sorted by pulls: the pulled one first.
+    b.script(
+        "const s = document.querySelector('#sort'); s.value = '-pull_count'; \
+         s.dispatchEvent(new Event('change', {bubbles: true}));",
+        json!([]),
+    )
+    .await;
+    b.wait_text("2 in all").await;
+    assert!(
+        b.url().await.contains("sort=-pull_count"),
+        "{}",
+        b.url().await
+    );
+    assert_eq!(
+        b.script(
+            "return document.querySelector('#images tbody tr').dataset.image;",
+            json!([])
+        )
+        .await,
+        json!("data/loader")
+    );
+    b.screenshot("27-images-one-namespace").await;
+    // Shared: the platform's images too.
+    b.click("#show-shared").await;
+    b.find("tr[data-image=\"library/base\"]").await;
+    // Search, then pages of 20.
+    b.goto(&format!("{base}/images?q=item1")).await;
+    b.wait_text("10 in all").await;
+    b.goto(&format!("{base}/images")).await;
+    b.click("a[rel=next]").await;
+    b.wait_text("Page 2 of 2").await;
+    assert_eq!(b.find_all("#images tbody tr").await.len(), 2);
+
+    // Batch delete across namespaces; it comes back to the same list.
+    b.goto(&format!("{base}/images?sort=name")).await;
+    b.click("tr[data-image=\"data/etl\"] input[type=checkbox]")
+        .await;
+    b.click("tr[data-image=\"shop/item00\"] input[type=checkbox]")
+        .await;
+    b.click("#delete-selected").await;
+    assert_eq!(b.text("#batch-delete-images [data-count]").await, "2");
+    b.screenshot("28-images-batch-delete").await;
+    b.click("#confirm-batch-delete").await;
+    b.wait_text("Deleted 2 image(s): data/etl, shop/item00.")
+        .await;
+    assert!(b.url().await.contains("sort=name"), "{}", b.url().await);
+    assert_eq!(t.get("/v2/data/etl/manifests/v1").await.status(), 404);
+    assert_eq!(t.get("/v2/shop/item00/manifests/v1").await.status(), 404);
+
+    // The image page: tags, then its permissions, granted and removed here.
+    b.click("tr[data-image=\"shop/item01\"] a").await;
+    b.find("tr[data-tag=\"v1\"]").await;
+    b.click("#permissions-tab").await;
+    b.wait_text("No per-image permissions on item01.").await;
+    b.fill("#p-account", "viewer").await;
+    b.script(
+        "document.querySelector('#p-permission').value = 'write';",
+        json!([]),
+    )
+    .await;
+    b.click("#grant-permission button[type=submit]").await;
+    b.wait_text("viewer may now write item01.").await;
+    assert_eq!(
+        b.text("tr[data-account=\"viewer\"] td:nth-child(2)").await,
+        "write"
+    );
+    b.screenshot("29-image-permissions").await;
+    // The grant works: viewer may push to this image only.
+    let viewer = client_as("viewer", "a-long-password");
+    let r = viewer
+        .get(t.url("/v2/shop/item01/manifests/v1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, v) = t
+        .api_as(&viewer, reqwest::Method::GET, "/api/v1/repositories", None)
+        .await;
+    assert_eq!(s, reqwest::StatusCode::OK);
+    assert_eq!(v["total"], 1, "{v}");
+    b.click("tr[data-account=\"viewer\"] button").await;
+    b.wait_text("Permission of viewer on item01 removed.").await;
+    b.wait_text("No per-image permissions on item01.").await;
+    // A developer of data may not change permissions there: no form.
+    b.goto(&format!(
+        "{base}/namespaces/data/image-permissions?image=loader"
+    ))
+    .await;
+    b.wait_text("No per-image permissions on loader.").await;
+    assert!(b.find_all("#grant-permission").await.is_empty());
+    b.click("#sync-tab").await;
+    b.find("#permissions-tab").await;
+    b.close().await;
+}

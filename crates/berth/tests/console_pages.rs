@@ -90,6 +90,11 @@ async fn console_pages_forms_and_errors(b: Backend) {
         "/namespaces/shop",
         "/namespaces/shop?edit=1",
         "/namespaces/shop/tags?image=web%2Fapp",
+        "/namespaces/shop/image-permissions?image=web%2Fapp",
+        "/namespaces/shop/sync?image=web%2Fapp",
+        "/images",
+        "/images?show=shared&namespace=shop&q=web&sort=-updated&page=1",
+        "/images?show=all&sort=-created",
         "/namespaces/shop/access",
         "/namespaces/shop/policies",
         "/registry-users",
@@ -107,6 +112,12 @@ async fn console_pages_forms_and_errors(b: Backend) {
         let body = r.text().await.unwrap();
         assert!(body.contains("Signed in as"), "{path}");
     }
+    let page = get("/images").await.unwrap().text().await.unwrap();
+    assert!(page.contains("data-image=\"shop/web/app\""), "{page}");
+    assert!(
+        page.contains("href=\"/namespaces/shop/tags?image=web%2Fapp\""),
+        "{page}"
+    );
     let page = get("/namespaces/shop/tags?image=web%2Fapp")
         .await
         .unwrap()
@@ -124,6 +135,17 @@ async fn console_pages_forms_and_errors(b: Backend) {
         ("/namespaces/shop/tags?image=NOPE", StatusCode::BAD_REQUEST),
         ("/namespaces/shop/tags?image=missing", StatusCode::NOT_FOUND),
         ("/namespaces?tab=bogus", StatusCode::NOT_FOUND),
+        ("/images?show=everything", StatusCode::BAD_REQUEST),
+        ("/images?sort=size", StatusCode::BAD_REQUEST),
+        ("/images?namespace=Bad%2FName", StatusCode::BAD_REQUEST),
+        (
+            "/namespaces/shop/image-permissions?image=missing",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/namespaces/shop/image-permissions?image=NOPE",
+            StatusCode::BAD_REQUEST,
+        ),
         ("/no/such/page", StatusCode::NOT_FOUND),
     ] {
         let r = get(path).await.unwrap();
