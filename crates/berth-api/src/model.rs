@@ -288,7 +288,10 @@ pub struct ImageListParams {
     /// Also the platform namespace's images.
     pub platform: Option<bool>,
     /// Only this namespace's images.
-    #[param(max_length = 255, pattern = "^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$")]
+    #[param(
+        max_length = 255,
+        pattern = "^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$"
+    )]
     pub namespace: Option<String>,
     /// Only images of this project group's namespaces.
     pub project_group: Option<String>,

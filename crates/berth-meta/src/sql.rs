@@ -936,22 +936,25 @@ macro_rules! sql_store {
                 const BUMP: &str = "pull_count = pull_count + $3, \
                     last_pulled_at = CASE WHEN last_pulled_at IS NULL OR last_pulled_at < $4 \
                                      THEN $4 ELSE last_pulled_at END";
-                for p in pulls {
-                    // The manifest always. The tag it was pulled by; or, pulled
-                    // by digest, the tags pointing at it. The image when the
-                    // pull was by tag or of a manifest no index in the
-                    // repository contains (an index's children do not count
-                    // twice).
-                    let statements = [
-                        format!("UPDATE manifests SET {BUMP} WHERE digest = $2 \
-                                 AND repo_id = (SELECT id FROM repositories WHERE name = $1)"),
-                        format!("UPDATE tags SET {BUMP} WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) \
-                                 AND (name = $5 OR ($5 IS NULL AND digest = $2))"),
-                        format!("UPDATE repositories SET {BUMP} WHERE name = $1 AND ($5 IS NOT NULL OR NOT EXISTS \
-                                 (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = repositories.id \
-                                  AND mr.ref_digest = $2 AND mr.kind = {REF_MANIFEST}))"),
-                    ];
-                    for (i, sql) in statements.iter().enumerate() {
+                // The manifest always. The tag it was pulled by; or, pulled
+                // by digest, the tags pointing at it. The image when the
+                // pull was by tag or of a manifest no index in the
+                // repository contains (an index's children do not count
+                // twice). Every manifest first, then every tag, then every
+                // repository: the order a push locks rows in (its manifest,
+                // its tags, then its repository's last push), so the two
+                // cannot deadlock on PostgreSQL.
+                let statements = [
+                    format!("UPDATE manifests SET {BUMP} WHERE digest = $2 \
+                             AND repo_id = (SELECT id FROM repositories WHERE name = $1)"),
+                    format!("UPDATE tags SET {BUMP} WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) \
+                             AND (name = $5 OR ($5 IS NULL AND digest = $2))"),
+                    format!("UPDATE repositories SET {BUMP} WHERE name = $1 AND ($5 IS NOT NULL OR NOT EXISTS \
+                             (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = repositories.id \
+                              AND mr.ref_digest = $2 AND mr.kind = {REF_MANIFEST}))"),
+                ];
+                for (i, sql) in statements.iter().enumerate() {
+                    for p in pulls {
                         let q = sqlx::query(sql)
                             .bind(&p.repo)
                             .bind(&p.digest)

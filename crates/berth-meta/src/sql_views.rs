@@ -58,7 +58,7 @@ const NAMESPACE_SUMMARY: &str =
     "SELECT n.id, n.name, n.group_id, n.public, n.description, n.category, n.labels, \
      n.status, n.external_access, n.created_at, n.updated_at, g.name AS group_name, \
      (SELECT COUNT(*) FROM repositories r WHERE r.name > n.name || '/' AND r.name < n.name || '0' \
-        AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)) AS image_count, \
+        AND r.pushed_at IS NOT NULL) AS image_count, \
      (SELECT CAST(COALESCE(SUM(r.pull_count), 0) AS BIGINT) FROM repositories r \
         WHERE r.name > n.name || '/' AND r.name < n.name || '0') AS pull_count \
      FROM namespaces n JOIN project_groups g ON g.id = n.group_id";
@@ -85,31 +85,88 @@ macro_rules! repository_columns {
 
 const REPOSITORY_SUMMARY: &str = concat!(repository_columns!(), " FROM repositories r");
 
-/// A repository is an image once it holds a manifest.
-const IS_IMAGE: &str = "EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)";
+/// A repository is an image while it holds a manifest: its last push is
+/// set by the push and cleared with its last manifest (migration 0014).
+const IS_IMAGE: &str = "r.pushed_at IS NOT NULL";
 
-/// The images a list across namespaces may show ($1 to $8, see
-/// [`ImageListQuery`]); `r` is the repository, `n` its namespace, `g` the
-/// namespace's project group.
-const IMAGE_FILTER: &str = " WHERE ($1 = 1 \
-       OR ($2 IS NOT NULL AND (n.group_id IN (SELECT gm.group_id FROM group_members gm WHERE gm.account_id = $2) \
-           OR n.id IN (SELECT nm.namespace_id FROM namespace_members nm WHERE nm.account_id = $2) \
-           OR r.name IN (SELECT rp.repository FROM repository_permissions rp WHERE rp.account_id = $2))) \
-       OR ($3 = 1 AND n.public <> 0) \
-       OR ($4 IS NOT NULL AND n.name = $4)) \
-     AND ($5 IS NULL OR n.name = $5) \
-     AND ($6 IS NULL OR g.name = $6) \
-     AND ($7 IS NULL OR n.public = $7) \
-     AND ($8 IS NULL OR r.name LIKE $8 ESCAPE '!')";
+/// A query's bound values, in the order of their `$n`.
+enum Arg<'a> {
+    Int(i64),
+    Text(&'a str),
+}
 
-const IMAGE_JOINS: &str = " FROM repositories r JOIN namespaces n ON n.name = r.namespace \
-     JOIN project_groups g ON g.id = n.group_id";
+/// The WHERE clause of an image list across namespaces and its values:
+/// only the parts the query sets, each on the repositories' own columns
+/// (the namespace is one), so the planner can use their indexes.
+fn image_filter<'a>(q: &'a ImageListQuery<'a>, pattern: Option<&'a str>) -> (String, Vec<Arg<'a>>) {
+    let mut args = Vec::new();
+    let mut arg = |a: Arg<'a>| {
+        args.push(a);
+        format!("${}", args.len())
+    };
+    let mut parts = vec![IS_IMAGE.to_owned()];
+    if !q.scope.all {
+        // The namespaces shown whole, and the images shown by a permission.
+        let mut whole = vec!["0 = 1".to_owned()];
+        let mut single = String::new();
+        if let Some(account) = q.scope.account {
+            let a = arg(Arg::Int(account));
+            whole.push(format!(
+                "n.group_id IN (SELECT gm.group_id FROM group_members gm WHERE gm.account_id = {a}) \
+                 OR n.id IN (SELECT nm.namespace_id FROM namespace_members nm WHERE nm.account_id = {a})"
+            ));
+            single = format!(
+                " OR r.name IN (SELECT rp.repository FROM repository_permissions rp WHERE rp.account_id = {a})"
+            );
+        }
+        if q.scope.public {
+            whole.push("n.public <> 0".to_owned());
+        }
+        if let Some(platform) = q.scope.platform {
+            whole.push(format!("n.name = {}", arg(Arg::Text(platform))));
+        }
+        parts.push(format!(
+            "(r.namespace IN (SELECT n.name FROM namespaces n WHERE {}){single})",
+            whole.join(" OR ")
+        ));
+    }
+    if let Some(ns) = q.namespace {
+        parts.push(format!("r.namespace = {}", arg(Arg::Text(ns))));
+    }
+    if let Some(group) = q.group {
+        parts.push(format!(
+            "r.namespace IN (SELECT n.name FROM namespaces n JOIN project_groups g ON g.id = n.group_id \
+             WHERE g.name = {})",
+            arg(Arg::Text(group))
+        ));
+    }
+    if let Some(public) = q.public {
+        parts.push(format!(
+            "r.namespace IN (SELECT n.name FROM namespaces n WHERE n.public = {})",
+            arg(Arg::Int(i64::from(public)))
+        ));
+    }
+    if let Some(p) = pattern {
+        parts.push(format!("r.name LIKE {} ESCAPE '!'", arg(Arg::Text(p))));
+    }
+    (format!(" WHERE {}", parts.join(" AND ")), args)
+}
+
+/// An image list's ORDER BY: the key, then the unique name to break ties
+/// (not twice: SQLite would then pass over the covering name index).
+fn repository_order(sort: RepositorySort, descending: bool) -> String {
+    let dir = order(descending);
+    match sort {
+        RepositorySort::Name => format!("r.name {dir}"),
+        other => format!("{} {dir}, r.name {dir}", repository_sort_column(other)),
+    }
+}
 
 /// The expression an image list sorts by.
 fn repository_sort_column(sort: RepositorySort) -> &'static str {
     match sort {
         RepositorySort::Name => "r.name",
-        RepositorySort::Updated => "COALESCE(r.pushed_at, r.created_at)",
+        RepositorySort::Updated => "r.pushed_at",
         RepositorySort::Pulls => "r.pull_count",
         RepositorySort::Created => "r.created_at",
     }
@@ -294,16 +351,15 @@ macro_rules! management_store {
                     " WHERE r.name > $1 AND r.name < $2 AND ($3 IS NULL OR r.name LIKE $3 ESCAPE '!'){only_clause} \
                      AND {IS_IMAGE}"
                 );
-                let column = repository_sort_column(q.sort);
-                let dir = order(q.descending);
+                let order = repository_order(q.sort, q.descending);
                 // The window is chosen first; only its rows are summarised.
                 // CROSS JOIN keeps SQLite from scanning the repositories
                 // around the window (as in `tags_page`).
                 let sql = format!(
                     "{columns} FROM (SELECT r.id AS page_id FROM repositories r{filter} \
-                     ORDER BY {column} {dir}, r.name {dir} LIMIT $5 OFFSET $6) w \
+                     ORDER BY {order} LIMIT $5 OFFSET $6) w \
                      CROSS JOIN repositories r WHERE r.id = w.page_id \
-                     ORDER BY {column} {dir}, r.name {dir}",
+                     ORDER BY {order}",
                     columns = repository_columns!()
                 );
                 let rows = sqlx::query(&sql)
@@ -327,32 +383,30 @@ macro_rules! management_store {
             }
 
             async fn images_page(&self, q: &ImageListQuery<'_>) -> MetaResult<(Vec<ImageListing>, i64)> {
-                let name = q.name_contains.map(contains_pattern);
-                let column = repository_sort_column(q.sort);
-                let dir = order(q.descending);
-                let filter = format!("{IMAGE_FILTER} AND {IS_IMAGE}");
+                let pattern = q.name_contains.map(contains_pattern);
+                let (filter, args) = image_filter(q, pattern.as_deref());
+                let order = repository_order(q.sort, q.descending);
+                let (limit, offset) = (args.len() + 1, args.len() + 2);
                 // The window is chosen on the repositories' own columns;
-                // only its rows are summarised.
+                // only its rows are summarised and joined to their namespace.
                 let sql = format!(
                     "{columns}, n.name AS namespace_name, n.status AS namespace_status, \
                      n.public AS namespace_public, g.name AS group_name \
-                     FROM (SELECT r.id AS page_id{IMAGE_JOINS}{filter} \
-                     ORDER BY {column} {dir}, r.name {dir} LIMIT $9 OFFSET $10) w \
+                     FROM (SELECT r.id AS page_id FROM repositories r{filter} \
+                     ORDER BY {order} LIMIT ${limit} OFFSET ${offset}) w \
                      CROSS JOIN repositories r JOIN namespaces n ON n.name = r.namespace \
                      JOIN project_groups g ON g.id = n.group_id WHERE r.id = w.page_id \
-                     ORDER BY {column} {dir}, r.name {dir}",
+                     ORDER BY {order}",
                     columns = repository_columns!()
                 );
-                let public = q.public.map(i64::from);
-                let rows = sqlx::query(&sql)
-                    .bind(i64::from(q.scope.all))
-                    .bind(q.scope.account)
-                    .bind(i64::from(q.scope.public))
-                    .bind(q.scope.platform)
-                    .bind(q.namespace)
-                    .bind(q.group)
-                    .bind(public)
-                    .bind(name.as_deref())
+                let mut page = sqlx::query(&sql);
+                for a in &args {
+                    page = match a {
+                        Arg::Int(v) => page.bind(*v),
+                        Arg::Text(v) => page.bind(*v),
+                    };
+                }
+                let rows = page
                     .bind(q.window.limit)
                     .bind(q.window.offset)
                     .fetch_all(&self.read)
@@ -369,17 +423,15 @@ macro_rules! management_store {
                         })
                     })
                     .collect::<MetaResult<Vec<_>>>()?;
-                let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*){IMAGE_JOINS}{filter}"))
-                    .bind(i64::from(q.scope.all))
-                    .bind(q.scope.account)
-                    .bind(i64::from(q.scope.public))
-                    .bind(q.scope.platform)
-                    .bind(q.namespace)
-                    .bind(q.group)
-                    .bind(public)
-                    .bind(name.as_deref())
-                    .fetch_one(&self.read)
-                    .await?;
+                let count_sql = format!("SELECT COUNT(*) FROM repositories r{filter}");
+                let mut count = sqlx::query_as::<_, (i64,)>(&count_sql);
+                for a in &args {
+                    count = match a {
+                        Arg::Int(v) => count.bind(*v),
+                        Arg::Text(v) => count.bind(*v),
+                    };
+                }
+                let (total,) = count.fetch_one(&self.read).await?;
                 Ok((items, total))
             }
 
@@ -598,6 +650,53 @@ management_store!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_filters_hold_only_what_is_asked() {
+        let mut q = ImageListQuery {
+            scope: crate::ImageScope {
+                all: true,
+                ..Default::default()
+            },
+            namespace: Some("team"),
+            group: None,
+            public: None,
+            name_contains: None,
+            sort: RepositorySort::Name,
+            descending: false,
+            window: crate::Window {
+                offset: 0,
+                limit: 20,
+            },
+        };
+        let (sql, args) = image_filter(&q, None);
+        assert_eq!(sql, " WHERE r.pushed_at IS NOT NULL AND r.namespace = $1");
+        assert_eq!(args.len(), 1);
+        // An anonymous caller asking for nothing shared sees nothing.
+        q.scope = crate::ImageScope::default();
+        q.namespace = None;
+        let (sql, args) = image_filter(&q, Some("%a%"));
+        assert!(
+            sql.contains("WHERE 0 = 1)") && sql.ends_with("r.name LIKE $1 ESCAPE '!'"),
+            "{sql}"
+        );
+        assert_eq!(args.len(), 1);
+        // An account: its roles' namespaces and its per-image permissions,
+        // one value bound once; then the platform's name.
+        q.scope = crate::ImageScope {
+            account: Some(7),
+            public: true,
+            platform: Some("library"),
+            ..Default::default()
+        };
+        let (sql, args) = image_filter(&q, None);
+        assert!(
+            sql.contains("gm.account_id = $1") && sql.contains("rp.account_id = $1"),
+            "{sql}"
+        );
+        assert!(sql.contains("n.public <> 0 OR n.name = $2"), "{sql}");
+        assert_eq!(args.len(), 2);
+    }
 
     #[test]
     fn like_patterns_escape_wildcards() {

@@ -180,6 +180,27 @@ async fn images_across_namespaces_follow_each_callers_access(b: Backend) {
     let v = list(&t, &t.client, "?all=true").await;
     assert_eq!(v["total"], 9, "{v}");
     assert!(repos(&v).contains(&"other/secret".to_owned()));
+    // A repository whose last manifest was deleted by digest is no image.
+    let (digest, _) = t.push_image("other/gone", "1", b"gone").await;
+    assert_eq!(list(&t, &t.client, "?all=true").await["total"], 10);
+    let r = t
+        .client
+        .delete(t.url(&format!("/v2/other/gone/manifests/{digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(list(&t, &t.client, "?all=true").await["total"], 9);
+    let (_, v) = t
+        .api(Method::GET, "/api/v1/namespaces/other/repositories", None)
+        .await;
+    assert_eq!(v["total"], 1, "{v}");
+    // Pushed again, it is one again.
+    t.push_image("other/gone", "2", b"gone again").await;
+    assert_eq!(
+        list(&t, &t.client, "?all=true&namespace=other").await["total"],
+        2
+    );
 
     // Access changes show at once: the role on team-a goes, so do its images.
     let (s, _) = t

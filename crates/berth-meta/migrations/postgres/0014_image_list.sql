@@ -1,9 +1,10 @@
--- The image list across namespaces ("My images") joins repositories to
--- their namespace and sorts them by last push, at 100,000 images: the
--- namespace (the name's first component) as an indexed generated column,
--- and the last manifest push kept on the repository by the push itself
--- (written last in its transaction, after the manifest and its tags, so
--- pushes take row locks in the same order as the pull-count flush).
+-- The image list across namespaces ("My images") filters by namespace and
+-- sorts by last push, at 100,000 images: the namespace (the name's first
+-- component) as an indexed generated column, and the last manifest push
+-- kept on the repository. The push writes it, last in its transaction
+-- (the pull-count flush also locks repository rows after manifests and
+-- tags); this trigger clears it when the repository's last manifest goes,
+-- so `pushed_at IS NOT NULL` says "is an image" without a look at manifests.
 
 ALTER TABLE repositories ADD COLUMN namespace TEXT GENERATED ALWAYS AS (split_part(name, '/', 1)) STORED;
 CREATE INDEX repositories_namespace ON repositories(namespace, name);
@@ -12,3 +13,18 @@ ALTER TABLE repositories ADD COLUMN pushed_at BIGINT;
 UPDATE repositories SET pushed_at = (
     SELECT MAX(m.pushed_at) FROM manifests m WHERE m.repo_id = repositories.id
 );
+-- Pages sorted by name, deep ones too, are read from this index alone.
+CREATE INDEX repositories_images ON repositories(name, pushed_at);
+
+CREATE FUNCTION clear_repository_push() RETURNS trigger AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM manifests WHERE repo_id = OLD.repo_id) THEN
+        UPDATE repositories SET pushed_at = NULL WHERE id = OLD.repo_id;
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER manifests_last_gone
+    AFTER DELETE ON manifests
+    FOR EACH ROW EXECUTE FUNCTION clear_repository_push();
