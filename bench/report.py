@@ -148,6 +148,14 @@ if pp1 and rpp1:
 tl = m("berth", "api_tag_list_100k_page", "p99_ms")
 if tl:
     t.append(check(tl < 50, f"a page of a 100,000-tag list through the management API, p99 < 50 ms — {tl:.2f} ms"))
+for scenario, what in [
+    ("api_image_list_100k_page", "a page of the image list across namespaces at 100,000 images (first, middle, last; by name)"),
+    ("api_image_list_100k_sorted", "the same sorted by last push or by pulls"),
+    ("api_image_list_100k_filtered", "the same narrowed to one namespace and a name search"),
+]:
+    il = m("berth", scenario, "p99_ms")
+    if il:
+        t.append(check(il < 50, f"{what}, p99 < 50 ms — {il:.2f} ms"))
 targets = "\n".join(t)
 
 # Issue 23: reads at the ceiling nginx sets on the same cores. The p99s

@@ -166,6 +166,10 @@ echo "== berth: a tag list of 100,000 tags through the management API"
 "$BIN/berth-bench" tag-list --url "http://127.0.0.1:$BERTH_PORT" --creds admin:bench-admin-password \
   --seconds "$SECS" >>"$RESULTS"
 
+echo "== berth: the image list across namespaces at 100,000 images"
+"$BIN/berth-bench" image-list --url "http://127.0.0.1:$BERTH_PORT" --creds admin:bench-admin-password \
+  --seconds "$SECS" >>"$RESULTS"
+
 echo "== memory per transfer: blobs of 10 MiB, 100 MiB and 1 GiB, once each"
 "$BIN/berth-bench" transfer-memory --url "http://127.0.0.1:$BERTH_PORT" --target berth \
   --creds admin:bench-admin-password --pid "$BPID" >>"$RESULTS"
