@@ -12,7 +12,7 @@ use berth_oci::{RepoName, Tag};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::model::*;
-use crate::namespaces::{check_batch, failure};
+use crate::namespaces::{check_batch, each_deleted, visibility};
 use crate::{parse_sort, ApiState};
 
 /// The image `repo` of namespace `ns`. A name of the right grammar that
@@ -103,16 +103,7 @@ pub(crate) async fn list_all(
     let list = list?.0;
     let params = params?.0;
     let (sort, descending) = parse_sort(list.sort.as_deref(), IMAGE_SORT)?;
-    let public = match params.visibility.as_deref() {
-        None => None,
-        Some("public") => Some(true),
-        Some("private") => Some(false),
-        Some(v) => {
-            return Err(ApiError::invalid(format!(
-                "unknown visibility {v:?}: use public or private"
-            )))
-        }
-    };
+    let public = visibility(params.visibility.as_deref())?;
     let filter = ImageListFilter {
         all: params.all.unwrap_or(false),
         shared: params.shared.unwrap_or(false),
@@ -145,26 +136,19 @@ pub(crate) async fn batch_delete_any(
     let actor = caller.account()?;
     let Json(body) = body?;
     check_batch(&body.names)?;
-    let mut result = BatchResult::default();
-    for name in body.names {
-        let outcome = match name.split_once('/') {
-            Some((ns, repo)) => match repo_name(ns, repo) {
-                Ok(repo) => state
-                    .management
-                    .delete_image(actor, &repo)
-                    .await
-                    .map_err(ApiError::from),
-                Err(e) => Err(e),
-            },
-            None => Err(ApiError::invalid(format!(
+    let state = &state;
+    let result = each_deleted(body.names, |name| async move {
+        let Some((ns, repo)) = name.split_once('/') else {
+            return Err(ApiError::invalid(format!(
                 "{name:?} is not an image name of the form namespace/name"
-            ))),
+            )));
         };
-        match outcome {
-            Ok(()) => result.deleted.push(name),
-            Err(e) => result.failed.push(failure(name, e)),
-        }
-    }
+        Ok(state
+            .management
+            .delete_image(actor, &repo_name(ns, repo)?)
+            .await?)
+    })
+    .await;
     Ok(Json(result))
 }
 
@@ -247,21 +231,14 @@ pub(crate) async fn batch_delete(
     check_batch(&body.names)?;
     // A namespace the caller cannot see is not found, before any item.
     state.management.namespace(actor, &ns).await?;
-    let mut result = BatchResult::default();
-    for name in body.names {
-        let outcome = match repo_name(&ns, &name) {
-            Ok(repo) => state
-                .management
-                .delete_image(actor, &repo)
-                .await
-                .map_err(ApiError::from),
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(()) => result.deleted.push(name),
-            Err(e) => result.failed.push(failure(name, e)),
-        }
-    }
+    let (state, ns) = (&state, &ns);
+    let result = each_deleted(body.names, |name| async move {
+        Ok(state
+            .management
+            .delete_image(actor, &repo_name(ns, &name)?)
+            .await?)
+    })
+    .await;
     Ok(Json(result))
 }
 
@@ -352,21 +329,14 @@ pub(crate) async fn batch_delete_tags(
     let Json(body) = body?;
     check_batch(&body.names)?;
     let repo = repo_name(&ns, &repo)?;
-    let mut result = BatchResult::default();
-    for name in body.names {
-        let outcome = match tag_name(&name) {
-            Ok(tag) => state
-                .management
-                .delete_tag(actor, &repo, &tag)
-                .await
-                .map(|_| ())
-                .map_err(ApiError::from),
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(()) => result.deleted.push(name),
-            Err(e) => result.failed.push(failure(name, e)),
-        }
-    }
+    let (state, repo) = (&state, &repo);
+    let result = each_deleted(body.names, |name| async move {
+        state
+            .management
+            .delete_tag(actor, repo, &tag_name(&name)?)
+            .await?;
+        Ok(())
+    })
+    .await;
     Ok(Json(result))
 }

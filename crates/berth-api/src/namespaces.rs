@@ -35,16 +35,7 @@ pub(crate) fn namespace_filter(
             )))
         }
     };
-    let public = match params.visibility.as_deref() {
-        None => None,
-        Some("public") => Some(true),
-        Some("private") => Some(false),
-        Some(v) => {
-            return Err(ApiError::invalid(format!(
-                "unknown visibility {v:?}: use public or private"
-            )))
-        }
-    };
+    let public = visibility(params.visibility.as_deref())?;
     let (sort, descending) = parse_sort(list.sort.as_deref(), NAMESPACE_SORT)?;
     Ok(NamespaceFilter {
         tab,
@@ -207,18 +198,41 @@ pub(crate) async fn batch_delete(
     let actor = caller.account()?;
     let Json(body) = body?;
     check_batch(&body.names)?;
+    let (state, all) = (&state, body.delete_all_images);
+    let result = each_deleted(body.names, |name| async move {
+        state.management.delete_namespace(actor, &name, all).await?;
+        Ok(())
+    })
+    .await;
+    Ok(Json(result))
+}
+
+/// The `visibility` parameter: `public`, `private` or absent.
+pub(crate) fn visibility(v: Option<&str>) -> ApiResult<Option<bool>> {
+    match v {
+        None => Ok(None),
+        Some("public") => Ok(Some(true)),
+        Some("private") => Ok(Some(false)),
+        Some(v) => Err(ApiError::invalid(format!(
+            "unknown visibility {v:?}: use public or private"
+        ))),
+    }
+}
+
+/// Run `delete` on each name of a batch: each deleted or refused on its own.
+pub(crate) async fn each_deleted<F, Fut>(names: Vec<String>, mut delete: F) -> BatchResult
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<()>>,
+{
     let mut result = BatchResult::default();
-    for name in body.names {
-        match state
-            .management
-            .delete_namespace(actor, &name, body.delete_all_images)
-            .await
-        {
-            Ok(_) => result.deleted.push(name),
-            Err(e) => result.failed.push(failure(name, e.into())),
+    for name in names {
+        match delete(name.clone()).await {
+            Ok(()) => result.deleted.push(name),
+            Err(e) => result.failed.push(failure(name, e)),
         }
     }
-    Ok(Json(result))
+    result
 }
 
 pub(crate) fn check_batch(names: &[String]) -> ApiResult<()> {
@@ -228,7 +242,7 @@ pub(crate) fn check_batch(names: &[String]) -> ApiResult<()> {
     Ok(())
 }
 
-pub(crate) fn failure(name: String, e: ApiError) -> BatchFailure {
+fn failure(name: String, e: ApiError) -> BatchFailure {
     let p = e.problem();
     BatchFailure {
         name,

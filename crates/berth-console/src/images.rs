@@ -14,7 +14,7 @@ use berth_core::{DirectoryError, ImageListFilter, NamespaceFilter, NamespaceTab,
 use berth_meta::{NamespaceSort, RepositorySort};
 use berth_oci::RepoName;
 
-use crate::pages::{bad_selection, host, page_number, param, repo_name, selection, Batch};
+use crate::pages::{bad_selection, host, page_image, page_number, param, selection, Batch};
 use crate::views::*;
 use crate::{enc, html, PageError, PageResult, Posted, Viewer};
 
@@ -170,13 +170,7 @@ pub async fn permissions(
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
     let err = |e: DirectoryError| PageError::from(e).for_viewer(&viewer);
-    let image = param(&q, "image").to_owned();
-    let repo = repo_name(&ns, &image).map_err(err)?;
-    let summary = state
-        .management
-        .image(&viewer.principal, &repo)
-        .await
-        .map_err(err)?;
+    let (image, repo, summary) = page_image(&state, &viewer, &ns, &q).await?;
     let directory = state.management.directory();
     // Members of the namespace see its permissions (a public image's
     // other viewers do not); its administrators change them.

@@ -11,8 +11,8 @@ use berth_api::auth::{cookie, SESSION_COOKIE};
 use berth_api::{ApiState, ClientIp};
 use berth_core::access::{Principal, RepoPermission, Role};
 use berth_core::{
-    AuditFilter, AuthError, DirectoryError, ListFilter, NamespaceChanges, NamespaceFilter,
-    NamespaceSpec, NamespaceTab, Paging, RegistryUserSpec,
+    AuditFilter, AuthError, DirectoryError, ImageView, ListFilter, NamespaceChanges,
+    NamespaceFilter, NamespaceSpec, NamespaceTab, Paging, RegistryUserSpec,
 };
 use berth_meta::{NamespaceSort, RepositorySort, TagSort};
 use berth_oci::{RepoName, Tag};
@@ -526,6 +526,26 @@ pub async fn delete_tags(
     batch.respond(&tags_page)
 }
 
+/// The image an image page is about (`?image=`, inside namespace `ns`):
+/// its name in the namespace, its full name and its summary; not found
+/// when the viewer may not pull it.
+pub(crate) async fn page_image(
+    state: &ApiState,
+    viewer: &Viewer,
+    ns: &str,
+    q: &HashMap<String, String>,
+) -> Result<(String, RepoName, ImageView), PageError> {
+    let err = |e: DirectoryError| PageError::from(e).for_viewer(viewer);
+    let image = param(q, "image").to_owned();
+    let repo = repo_name(ns, &image).map_err(err)?;
+    let summary = state
+        .management
+        .image(&viewer.principal, &repo)
+        .await
+        .map_err(err)?;
+    Ok((image, repo, summary))
+}
+
 pub(crate) fn repo_name(ns: &str, image: &str) -> Result<RepoName, DirectoryError> {
     RepoName::parse(&format!("{ns}/{image}"))
         .map_err(|e| DirectoryError::Invalid(format!("invalid image name {image:?}: {e}")))
@@ -555,13 +575,7 @@ pub async fn tags(
     Query(q): Q,
 ) -> PageResult {
     let err = |e: DirectoryError| PageError::from(e).for_viewer(&viewer);
-    let image = param(&q, "image").to_owned();
-    let repo = repo_name(&ns, &image).map_err(err)?;
-    let summary = state
-        .management
-        .image(&viewer.principal, &repo)
-        .await
-        .map_err(err)?;
+    let (image, repo, summary) = page_image(&state, &viewer, &ns, &q).await?;
     let search = param(&q, "q").to_owned();
     let filter = ListFilter {
         name: (!search.is_empty()).then(|| search.clone()),

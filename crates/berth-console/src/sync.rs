@@ -13,7 +13,7 @@ use berth_core::{DirectoryError, Page, Paging, TagView};
 use berth_meta::SyncRecordQuery;
 use berth_oci::RepoName;
 
-use crate::pages::{outcome, page_number, param, repo_name};
+use crate::pages::{outcome, page_image, page_number, param, repo_name};
 use crate::views::{size, when, when_opt, Layout, Pager, TagRow};
 use crate::{enc, html, PageError, PageResult, Posted, Viewer};
 
@@ -96,14 +96,8 @@ pub async fn sync_page(
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
     let err = |e: DirectoryError| PageError::from(e).for_viewer(&viewer);
-    let image = param(&q, "image").to_owned();
-    let repo = repo_name(&ns, &image).map_err(err)?;
     // The image must be visible: its summary says so.
-    state
-        .management
-        .image(&viewer.principal, &repo)
-        .await
-        .map_err(err)?;
+    let (image, repo, _) = page_image(&state, &viewer, &ns, &q).await?;
     let status = param(&q, "status").to_owned();
     if !status.is_empty() && !STATUSES.contains(&status.as_str()) {
         return Err(err(DirectoryError::Invalid(format!(

@@ -231,24 +231,17 @@ impl ImageRow {
     }
 }
 
-/// An image row of the list across namespaces.
+/// An image row of the list across namespaces: the namespace list's row
+/// (its `tags_url` is the image page) with the image's namespace.
 #[derive(Debug, Clone)]
 pub struct ListedImageRow {
+    pub row: ImageRow,
     /// Full name.
     pub repository: String,
     pub namespace: String,
     /// The namespace's status when it is not `available`.
     pub status: String,
     pub public: bool,
-    pub latest_tag: String,
-    pub pulls: i64,
-    pub pull_command: String,
-    pub tags: i64,
-    pub size: String,
-    pub created: String,
-    pub updated: String,
-    /// The image page.
-    pub url: String,
 }
 
 impl ListedImageRow {
@@ -263,14 +256,7 @@ impl ListedImageRow {
             },
             namespace: v.namespace,
             public: v.public,
-            latest_tag: row.latest_tag,
-            pulls: row.pulls,
-            pull_command: row.pull_command,
-            tags: row.tags,
-            size: row.size,
-            created: row.created,
-            updated: row.updated,
-            url: row.tags_url,
+            row,
         }
     }
 }
