@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use berth_oci::{media_types, Algorithm, Digest};
 use bytes::Bytes;
-use futures_util::{Stream, TryStreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
 
@@ -444,6 +444,46 @@ impl RegistryClient {
         })
     }
 
+    /// The bytes `offset..offset + len` of a blob, read with one `Range`
+    /// request: `None` when the repository does not have the blob, or when
+    /// the registry ignores ranges (it then sent the whole blob, which is
+    /// not read).
+    pub async fn blob_sample(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<Bytes>> {
+        if len == 0 {
+            return Ok(Some(Bytes::new()));
+        }
+        let mut headers = HeaderMap::new();
+        let end = offset + len - 1;
+        headers.insert(
+            header::RANGE,
+            header_value(&format!("bytes={offset}-{end}"))?,
+        );
+        let r = self
+            .send(
+                Method::GET,
+                self.url_of(&format!("v2/{repo}/blobs/{digest}"))?,
+                headers,
+                &pull_scope(repo),
+            )
+            .await?;
+        // Not found, or the whole blob (a registry that ignores ranges).
+        if matches!(r.status(), StatusCode::NOT_FOUND | StatusCode::OK) {
+            return Ok(None);
+        }
+        let r = expect(r, &[StatusCode::PARTIAL_CONTENT]).await?;
+        if content_range(r.headers()).map(|(start, _)| start) != Some(offset) {
+            return Ok(None);
+        }
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        Ok(Some(read_bounded(r, len, "a ranged read of a blob").await?))
+    }
+
     /// Get a token for `scope` now if the registry wants one, so that a
     /// streamed body goes out authenticated the first time.
     async fn authorize(&self, scope: &str) -> Result<()> {
@@ -843,6 +883,30 @@ async fn error_message(r: reqwest::Response) -> String {
     } else {
         text.trim().to_owned()
     }
+}
+
+/// An answer's body of at most `limit` bytes: a registry's answers are
+/// read whole only where they are small by nature (manifests, lists,
+/// tokens), and one that sends more is refused, never buffered.
+pub(crate) async fn read_bounded(r: reqwest::Response, limit: usize, what: &str) -> Result<Bytes> {
+    let too_large = || {
+        ClientError::Protocol(format!(
+            "{what} of more than {limit} bytes (the most this client reads)"
+        ))
+    };
+    if content_length(r.headers()).is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut out = bytes::BytesMut::new();
+    let mut body = r.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ClientError::Transport(chain(&e)))?;
+        if out.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
 }
 
 /// An error with its causes.

@@ -734,19 +734,32 @@ impl Registry {
         Ok(self.meta.blob_repositories(digest, limit).await?)
     }
 
-    /// Link an existing blob into `repo`: from `from` when given, else from
-    /// anywhere in the registry. Returns whether it was mounted.
+    /// Link a blob of `from` into `repo` (a mount). The caller has checked
+    /// that whoever asks may pull `from`: knowing a digest is never enough.
+    /// Returns whether it was mounted.
     pub async fn mount_blob(
         &self,
         repo: &RepoName,
         digest: &Digest,
-        from: Option<&RepoName>,
+        from: &RepoName,
     ) -> Result<bool> {
-        let size = match from {
-            Some(from) => self.meta.repo_blob_size(from, digest).await?,
-            None => self.meta.blob_size(digest).await?,
-        };
-        let Some(size) = size else { return Ok(false) };
+        match self.meta.repo_blob_size(from, digest).await? {
+            Some(size) => self.link_existing(repo, digest, size).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Link a blob held anywhere here into `repo`, for a remote registry's
+    /// content that the remote has just shown it holds too
+    /// (`platform::confirm`): never on a digest alone.
+    pub(crate) async fn link_confirmed(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        match self.meta.blob_size(digest).await? {
+            Some(size) => self.link_existing(repo, digest, size).await,
+            None => Ok(false),
+        }
+    }
+
+    async fn link_existing(&self, repo: &RepoName, digest: &Digest, size: i64) -> Result<bool> {
         // The bytes must really be there: metadata alone is not enough.
         if !self.stored_anywhere(digest).await? {
             return Ok(false);

@@ -268,7 +268,7 @@ pub(crate) async fn handle(
         } => {
             if let Some(mount) = &mount {
                 if let Some(source) = mount_source(registry, auth, principal, mount, from).await? {
-                    if registry.mount_blob(&repo, mount, Some(&source)).await? {
+                    if registry.mount_blob(&repo, mount, &source).await? {
                         return blob_created(&repo, mount);
                     }
                 }

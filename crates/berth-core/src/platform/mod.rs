@@ -9,6 +9,7 @@
 //! Layering: above the registry and the directory (it calls both); the
 //! HTTP surfaces call the synchronizer.
 
+mod confirm;
 mod copy;
 mod proxy;
 mod regions;

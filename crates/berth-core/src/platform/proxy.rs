@@ -9,6 +9,11 @@
 //! still served. Cached content is stored like any other (quotas,
 //! retention and garbage collection apply); pushes are refused.
 //!
+//! A proxy namespace serves only what its upstream served to it: a blob
+//! it fetched, or one held here for someone else that the upstream has
+//! just shown it holds under that name (`confirm`). Knowing a digest is
+//! never enough to make another tenant's layer appear in it.
+//!
 //! With a default proxy namespace, reads of a repository that does not
 //! exist here go to it (`library/alpine` → `hub/library/alpine`): what the
 //! Docker daemon's `registry-mirrors` setting asks for.
@@ -25,6 +30,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use super::confirm::{remote_holds, ConfirmError, Holding};
 use super::{channel_stream, Remotes};
 use crate::access::Principal;
 use crate::registry::{BlobRead, Chunk};
@@ -354,6 +360,36 @@ impl Proxy {
         }
     }
 
+    /// A blob this registry holds for someone else is linked into the
+    /// proxy namespace only when the upstream shows it holds the same
+    /// bytes under that name; a name it does not have is `BlobUnknown`.
+    /// Returns whether it was linked (false: fetch it; a link the quota
+    /// refuses is fetched and passed through instead).
+    async fn link_if_upstream_holds(
+        &self,
+        p: &ProxyNamespace,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<bool> {
+        let registry = &self.inner.registry;
+        let Some(size) = registry.meta.blob_size(digest).await? else {
+            return Ok(false);
+        };
+        let client = self.client(p).await?;
+        let upstream = self.upstream_repo(p, repo);
+        match remote_holds(registry, &client, &upstream, digest, size as u64).await {
+            Ok(Holding::Confirmed) => match registry.link_confirmed(repo, digest).await {
+                Ok(linked) => Ok(linked),
+                Err(RegistryError::Denied(_)) => Ok(false),
+                Err(e) => Err(e),
+            },
+            Ok(Holding::Absent) => Err(RegistryError::BlobUnknown(digest.to_string())),
+            Ok(Holding::Unconfirmed) => Ok(false),
+            Err(ConfirmError::Remote(e)) => Err(upstream_error(&p.remote, e)),
+            Err(ConfirmError::Local(e)) => Err(e),
+        }
+    }
+
     /// Open a blob of a proxy namespace: cached, or fetched from the
     /// upstream and streamed to the caller while it is stored.
     pub async fn open_blob(
@@ -371,13 +407,9 @@ impl Proxy {
         let lock = self.lock(&format!("blob:{repo}@{digest}"));
         let one = lock.clone().lock_owned().await;
         // Fetched by the request this one waited for, or held elsewhere here
-        // (a link the quota refuses is fetched and passed through instead).
+        // and shown by the upstream to be its own too.
         let linked = registry.meta.repo_blob_size(repo, digest).await?.is_some()
-            || match registry.mount_blob(repo, digest, None).await {
-                Ok(mounted) => mounted,
-                Err(RegistryError::Denied(_)) => false,
-                Err(e) => return Err(e),
-            };
+            || self.link_if_upstream_holds(p, repo, digest).await?;
         if linked {
             drop(one);
             return registry.open_blob(repo, digest, range, chunk).await;

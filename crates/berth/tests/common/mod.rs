@@ -356,8 +356,12 @@ impl TestServer {
 
     /// Open an upload session; returns its full location URL.
     pub async fn start_upload(&self, repo: &str) -> String {
-        let r = self
-            .client
+        self.start_upload_as(&self.client, repo).await
+    }
+
+    /// Open an upload session as `client`; returns its full location URL.
+    pub async fn start_upload_as(&self, client: &reqwest::Client, repo: &str) -> String {
+        let r = client
             .post(self.url(&format!("/v2/{repo}/blobs/uploads/")))
             .send()
             .await
@@ -368,11 +372,15 @@ impl TestServer {
 
     /// Push a blob monolithically (POST then PUT); returns its digest.
     pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        self.push_blob_as(&self.client, repo, data).await
+    }
+
+    /// Push a blob monolithically as `client`; returns its digest.
+    pub async fn push_blob_as(&self, client: &reqwest::Client, repo: &str, data: &[u8]) -> String {
         let digest = format!("sha256:{}", sha256_hex(data));
-        let loc = self.start_upload(repo).await;
+        let loc = self.start_upload_as(client, repo).await;
         let sep = if loc.contains('?') { '&' } else { '?' };
-        let r = self
-            .client
+        let r = client
             .put(format!("{loc}{sep}digest={digest}"))
             .header("content-type", "application/octet-stream")
             .body(data.to_vec())
@@ -396,7 +404,20 @@ impl TestServer {
         media_type: &str,
         body: &[u8],
     ) -> Response {
-        self.client
+        self.put_manifest_as(&self.client, repo, reference, media_type, body)
+            .await
+    }
+
+    /// Push a manifest as `client`; returns the response.
+    pub async fn put_manifest_as(
+        &self,
+        client: &reqwest::Client,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> Response {
+        client
             .put(self.url(&format!("/v2/{repo}/manifests/{reference}")))
             .header("content-type", media_type)
             .body(body.to_vec())
@@ -408,19 +429,32 @@ impl TestServer {
     /// Push a config and one layer plus an OCI image manifest tagged `tag`;
     /// returns (manifest digest, manifest bytes).
     pub async fn push_image(&self, repo: &str, tag: &str, layer: &[u8]) -> (String, Vec<u8>) {
+        self.push_image_as(&self.client, repo, tag, layer).await
+    }
+
+    /// [`TestServer::push_image`] as `client`.
+    pub async fn push_image_as(
+        &self,
+        client: &reqwest::Client,
+        repo: &str,
+        tag: &str,
+        layer: &[u8],
+    ) -> (String, Vec<u8>) {
         let config = format!(
             r#"{{"architecture":"amd64","os":"linux","layer":"{}"}}"#,
             sha256_hex(layer)
         );
-        let config_digest = self.push_blob(repo, config.as_bytes()).await;
-        let layer_digest = self.push_blob(repo, layer).await;
+        let config_digest = self.push_blob_as(client, repo, config.as_bytes()).await;
+        let layer_digest = self.push_blob_as(client, repo, layer).await;
         let manifest = image_manifest(
             &config_digest,
             config.len(),
             &[(layer_digest, layer.len())],
             None,
         );
-        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        let r = self
+            .put_manifest_as(client, repo, tag, OCI_MANIFEST, &manifest)
+            .await;
         assert_eq!(
             r.status(),
             StatusCode::CREATED,

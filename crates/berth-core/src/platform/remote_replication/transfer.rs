@@ -21,6 +21,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::jobs::JobFailure;
+use crate::platform::confirm::{remote_holds, ConfirmError, Holding};
 use crate::registry::Chunk;
 use crate::throttle::throttled;
 use crate::{ManifestPush, Registry};
@@ -514,8 +515,24 @@ impl Transfer<'_> {
         Ok(self.registry.upload_chunk(dst, id, chunk).await?.size)
     }
 
+    /// A blob held here (for any tenant) is linked into `dst` instead of
+    /// fetched only when the remote shows it holds the same bytes in `src`.
+    async fn link_if_remote_holds(&self, src: &str, dst: &RepoName, d: &Digest) -> Result<bool> {
+        let Some(size) = self.registry.meta.blob_size(d).await? else {
+            return Ok(false);
+        };
+        match remote_holds(self.registry, self.client, src, d, size as u64).await {
+            Ok(Holding::Confirmed) => Ok(self.registry.link_confirmed(dst, d).await?),
+            Ok(Holding::Absent | Holding::Unconfirmed) => Ok(false),
+            Err(ConfirmError::Remote(e)) => Err(client_failure(&format!("checking blob {d}"), e)),
+            Err(ConfirmError::Local(e)) => Err(e.into()),
+        }
+    }
+
     async fn pull_blob(&self, src: &str, dst: &RepoName, d: &Digest, size: u64) -> Result<()> {
-        if self.registry.mount_blob(dst, d, None).await? {
+        if self.registry.meta.repo_blob_size(dst, d).await?.is_some()
+            || self.link_if_remote_holds(src, dst, d).await?
+        {
             self.moved.present.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
