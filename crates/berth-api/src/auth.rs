@@ -76,6 +76,38 @@ pub fn client_ip(parts: &Parts) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
+/// Whether a browser's request provably comes from a page of Berth's own
+/// origin: `Sec-Fetch-Site: same-origin`, or (from a browser that does not
+/// send that header) an `Origin` naming the host asked. A script of
+/// another site, or of a sandboxed answer (whose origin is opaque), does
+/// not pass, whatever cookies ride along.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match get("sec-fetch-site") {
+        Some(site) => site.eq_ignore_ascii_case("same-origin"),
+        None => match (get("origin"), get("host")) {
+            (Some(origin), Some(host)) => {
+                let origin = origin.trim();
+                origin
+                    .strip_prefix("https://")
+                    .or_else(|| origin.strip_prefix("http://"))
+                    .is_some_and(|o| o.eq_ignore_ascii_case(host.trim()))
+            }
+            _ => false,
+        },
+    }
+}
+
+/// Whether a request was sent by another site, as far as the browser says.
+fn cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|s| {
+            s.eq_ignore_ascii_case("cross-site") || s.eq_ignore_ascii_case("same-site")
+        })
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -151,6 +183,11 @@ pub async fn identify(state: &ApiState, parts: &Parts) -> Result<Caller, ApiErro
             Err(e) => return Err(e.into()),
         };
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe && cross_site(&parts.headers) {
+            return Err(ApiError::forbidden(
+                "a request made with the session cookie from another site is refused",
+            ));
+        }
         if !safe {
             let sent = parts
                 .headers
@@ -198,6 +235,39 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("xyz"));
         assert_eq!(cookie(&h, "b").as_deref(), Some("2"));
         assert_eq!(cookie(&h, "c"), None);
+    }
+
+    #[test]
+    fn same_origin_needs_the_browser_to_say_so() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert!(same_origin(&h(&[("sec-fetch-site", "same-origin")])));
+        assert!(!same_origin(&h(&[("sec-fetch-site", "cross-site")])));
+        assert!(!same_origin(&h(&[("sec-fetch-site", "same-site")])));
+        assert!(!same_origin(&h(&[("sec-fetch-site", "none")])));
+        // An opaque (sandboxed) origin.
+        assert!(!same_origin(&h(&[
+            ("origin", "null"),
+            ("host", "berth.example")
+        ])));
+        assert!(same_origin(&h(&[
+            ("origin", "https://berth.example"),
+            ("host", "berth.example")
+        ])));
+        assert!(!same_origin(&h(&[
+            ("origin", "https://evil.example"),
+            ("host", "berth.example")
+        ])));
+        // Cookies alone (curl, a script outside a browser): no proof.
+        assert!(!same_origin(&h(&[("host", "berth.example")])));
+        assert!(cross_site(&h(&[("sec-fetch-site", "cross-site")])));
+        assert!(!cross_site(&h(&[("sec-fetch-site", "same-origin")])));
+        assert!(!cross_site(&h(&[])));
     }
 
     #[test]

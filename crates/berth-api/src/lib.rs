@@ -466,6 +466,21 @@ fn integral_numbers_as_integers(bytes: axum::body::Bytes) -> axum::body::Bytes {
     serde_json::to_vec(&value).map(Into::into).unwrap_or(bytes)
 }
 
+/// Every API answer is data for programs: a browser that opens one
+/// directly neither sniffs it into a page nor runs anything in it.
+async fn inert(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox"),
+    );
+    response
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such API endpoint; see /api/v1/openapi.json")
 }
@@ -656,6 +671,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api", any(not_found))
         .route("/api/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(inert))
 }
 
 #[cfg(test)]

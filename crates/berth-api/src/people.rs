@@ -13,7 +13,7 @@ use berth_core::token::parse_rfc3339;
 use berth_core::{AuditFilter, AuthError, RegistryUserSpec};
 use berth_meta::ProjectGroup;
 
-use crate::auth::{cookie, Caller, Via, SESSION_COOKIE};
+use crate::auth::{cookie, same_origin, Caller, Via, SESSION_COOKIE};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::model::*;
 use crate::ApiState;
@@ -552,24 +552,38 @@ pub(crate) async fn login(
     let cookie = state.session_cookie(&session.cookie, session.max_age.as_secs());
     let mut resp = Json(session_json(&principal, Some(session.csrf_token))).into_response();
     resp.headers_mut().insert(header::SET_COOKIE, cookie);
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     Ok(resp)
 }
 
-/// The session's account and CSRF token (or the caller of a Basic or token
-/// request, without one).
+/// The session's account, and its CSRF token when the browser shows the
+/// request comes from Berth's own pages (`Sec-Fetch-Site: same-origin`, or
+/// a matching `Origin`); the caller of a Basic or token request, without
+/// one.
 #[utoipa::path(get, path = "/api/v1/session", tag = "session",
     responses((status = 200, body = SessionJson), (status = 401, body = Problem)))]
 pub(crate) async fn session(
     State(state): State<ApiState>,
     headers: HeaderMap,
     caller: Caller,
-) -> ApiResult<Json<SessionJson>> {
+) -> ApiResult<Response> {
     let actor = caller.account()?;
+    // A script that merely rides the cookie gets no token.
     let csrf = match (&caller.via, cookie(&headers, SESSION_COOKIE)) {
-        (Via::Session, Some(c)) => Some(state.management.session(&c).await?.csrf_token),
+        (Via::Session, Some(c)) if same_origin(&headers) => {
+            Some(state.management.session(&c).await?.csrf_token)
+        }
         _ => None,
     };
-    Ok(Json(session_json(actor, csrf)))
+    let mut resp = Json(session_json(actor, csrf)).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
 }
 
 /// Log out: end the session and clear the cookie.

@@ -265,6 +265,44 @@ impl FromRequest<ApiState> for Posted {
     }
 }
 
+/// What a browser may do with the console's pages: run and style them
+/// only with the console's own script and stylesheet (no inline script or
+/// style, so injected markup runs nothing), send forms and requests only
+/// here, and never show them in another site's frame.
+const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+    base-uri 'none'";
+
+async fn page_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONSOLE_CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Where a login may send the browser on: a path of this console. The URL
+/// standard drops tabs and newlines and reads `\` as `/`, so `/\t/evil`
+/// would become `//evil` (another host): any control character, space or
+/// backslash, and anything that does not start with exactly one `/`, is
+/// refused.
+pub(crate) fn local_path(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    ok.then_some(next)
+}
+
 async fn asset_css() -> Response {
     (
         [
@@ -421,5 +459,38 @@ pub fn router(state: ApiState) -> Router {
             post(webhooks::redeliver),
         )
         .fallback(not_found)
+        .layer(axum::middleware::map_response(page_headers))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        for ok in [
+            "/",
+            "/namespaces",
+            "/images?namespace=a&sort=-name",
+            "/namespaces/a%2Fb",
+        ] {
+            assert_eq!(local_path(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "//evil.example",
+            "/\t/evil.example",
+            "/\r\n//evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "/ /evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "/caf\u{e9}",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
+        }
+    }
 }

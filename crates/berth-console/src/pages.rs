@@ -50,11 +50,7 @@ pub async fn login_page(Query(q): Q) -> Response {
     html(
         LoginPage {
             error: q.get("error").cloned(),
-            next: if next.starts_with('/') {
-                next.to_owned()
-            } else {
-                String::new()
-            },
+            next: crate::local_path(next).unwrap_or_default().to_owned(),
             username: String::new(),
         }
         .render(),
@@ -72,9 +68,9 @@ pub async fn login(
     // Only local paths, so the login cannot be used to redirect elsewhere.
     let next = fields
         .get("next")
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .cloned()
-        .unwrap_or_else(|| "/namespaces".into());
+        .and_then(|n| crate::local_path(n))
+        .unwrap_or("/namespaces")
+        .to_owned();
     let fail = |message: &str, status: StatusCode| {
         (
             status,

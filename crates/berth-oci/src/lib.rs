@@ -13,7 +13,8 @@ mod resumable;
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use glob::{first_match, glob_match, validate_pattern, PatternError, MAX_PATTERN_LEN};
 pub use manifest::{
-    is_valid_media_type, media_types, Descriptor, ManifestError, ManifestKind, ParsedManifest,
+    is_manifest_media_type, is_valid_media_type, media_types, Descriptor, ManifestError,
+    ManifestKind, ParsedManifest,
 };
 pub use name::{NameError, Reference, RepoName, Tag, MAX_NAME_LEN};
 pub use resumable::{HashStateError, ResumableHasher};

@@ -154,6 +154,20 @@ pub fn is_valid_media_type(s: &str) -> bool {
     matches!(s.split_once('/'), Some((t, sub)) if name(t) && name(sub))
 }
 
+/// Whether `s` may be a manifest's media type: JSON, `application/…+json`
+/// (the OCI and Docker manifest and index types among them). Nothing a
+/// browser renders or runs (`text/*`, HTML, XML, SVG, JavaScript) is ever
+/// stored as one, since a manifest is served with its media type as
+/// `Content-Type`.
+pub fn is_manifest_media_type(s: &str) -> bool {
+    is_valid_media_type(s)
+        && s.split_once('/').is_some_and(|(t, sub)| {
+            t.eq_ignore_ascii_case("application")
+                && sub.len() > "+json".len()
+                && sub[sub.len() - 5..].eq_ignore_ascii_case("+json")
+        })
+}
+
 fn strip_params(content_type: &str) -> &str {
     content_type.split(';').next().unwrap_or("").trim()
 }
@@ -228,6 +242,11 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ParsedManifest,
     if !is_valid_media_type(&media_type) {
         return Err(ManifestError::Invalid(format!(
             "{media_type:?} is not a valid media type"
+        )));
+    }
+    if !is_manifest_media_type(&media_type) {
+        return Err(ManifestError::Invalid(format!(
+            "{media_type:?} is not a manifest media type: manifests are JSON, application/…+json"
         )));
     }
     let kind = match media_type.as_str() {
@@ -364,6 +383,49 @@ mod tests {
         for bad in ["", "a", "a/", "/b", "a/b/c", "a b/c", "a/b\n", "a/b;x=y"] {
             assert!(!is_valid_media_type(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn only_json_types_are_manifest_types() {
+        for ok in [
+            media_types::OCI_MANIFEST,
+            media_types::OCI_INDEX,
+            media_types::DOCKER_MANIFEST,
+            media_types::DOCKER_LIST,
+            "application/vnd.example.artifact+json",
+            "Application/VND.Example+JSON",
+        ] {
+            assert!(is_manifest_media_type(ok), "{ok}");
+        }
+        for bad in [
+            "text/html",
+            "text/plain+json",
+            "application/xhtml+xml",
+            "image/svg+xml",
+            "application/javascript",
+            "text/javascript",
+            "application/json",
+            "application/+json",
+            "application/xml",
+            "application/octet-stream",
+        ] {
+            assert!(!is_manifest_media_type(bad), "{bad}");
+        }
+        // A body that says it is HTML, with or without a Content-Type.
+        let html = r#"{"mediaType":"text/html","schemaVersion":2,"x":"<script>alert(1)</script>"}"#;
+        for ct in [None, Some("text/html")] {
+            assert!(
+                matches!(
+                    ParsedManifest::parse(html.as_bytes(), ct),
+                    Err(ManifestError::Invalid(_))
+                ),
+                "{ct:?}"
+            );
+        }
+        assert!(
+            ParsedManifest::parse(b"{\"schemaVersion\":2}", Some("text/html; charset=utf-8"))
+                .is_err()
+        );
     }
 
     #[test]

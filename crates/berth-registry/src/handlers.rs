@@ -159,8 +159,15 @@ pub(crate) async fn handle(
                     .map_err(internal);
             }
             let len = m.content.len();
+            // Stored types are JSON manifest types; anything else (stored
+            // before that rule) is served as bytes, never as a page.
+            let content_type = if berth_oci::is_manifest_media_type(&m.media_type) {
+                m.media_type.as_str()
+            } else {
+                "application/octet-stream"
+            };
             Ok(builder(StatusCode::OK)
-                .header(header::CONTENT_TYPE, m.media_type.as_str())
+                .header(header::CONTENT_TYPE, content_type)
                 .header(header::CONTENT_LENGTH, len)
                 .header("docker-content-digest", m.digest.as_str())
                 .header(header::ETAG, etag)
@@ -558,6 +565,7 @@ async fn get_blob(
             .header(header::ETAG, etag.as_str())
             .header(header::ACCEPT_RANGES, "bytes")
             .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::CONTENT_DISPOSITION, "attachment")
     };
     if head {
         let size = match &source {

@@ -115,8 +115,23 @@ async fn token(
         client.ip,
     )
     .await;
+    inert(response.headers_mut());
     response.extensions_mut().insert(EndpointKind("token"));
     response
+}
+
+/// Whatever a tenant pushed, a browser that opens a /v2 or token answer
+/// directly (a link sent to an administrator) neither sniffs it into
+/// something else nor runs anything in it: every answer is data.
+fn inert(headers: &mut HeaderMap) {
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox"),
+    );
 }
 
 /// Rewrite the repositories of a token request's pull-only `scope`
@@ -198,6 +213,7 @@ async fn entry(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
     );
+    inert(response.headers_mut());
     response.extensions_mut().insert(EndpointKind(kind));
     response
 }

@@ -349,6 +349,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_page))
+        .layer(axum::middleware::map_response(
+            |mut r: Response| async move {
+                r.headers_mut().insert(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    header::HeaderValue::from_static("nosniff"),
+                );
+                r
+            },
+        ))
         .with_state(state)
         .merge(berth_registry::router(v2))
         .merge(berth_api::router(api.clone()))

@@ -1264,15 +1264,44 @@ async fn tokens_and_console_sessions(b: Backend) {
     let csrf = v["csrf_token"].as_str().unwrap().to_owned();
     let with_cookie =
         |method: Method, path: &str| anon.request(method, t.url(path)).header("cookie", &cookie);
+    // The token goes only to the console's own pages, as the browser
+    // tells: a script riding the cookie (elsewhere, or in a sandboxed
+    // answer with an opaque origin) does not get it.
     let r = with_cookie(Method::GET, "/api/v1/session")
+        .header("sec-fetch-site", "same-origin")
         .send()
         .await
         .unwrap();
+    assert_eq!(header(&r, "cache-control"), "no-store");
     let v: Value = r.json().await.unwrap();
     assert_eq!(
         (v["account"].as_str(), v["csrf_token"].as_str()),
         (Some("dev"), Some(csrf.as_str()))
     );
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "null"),
+        ("origin", "https://evil.example"),
+        ("x-nothing", "cookie alone"),
+    ] {
+        let r = with_cookie(Method::GET, "/api/v1/session")
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["account"], "dev");
+        assert!(v["csrf_token"].is_null(), "{name}: {value}: {v}");
+    }
+    let r = with_cookie(Method::POST, "/api/v1/namespaces")
+        .header("x-csrf-token", &csrf)
+        .header("sec-fetch-site", "cross-site")
+        .json(&json!({"name": "viacookie"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "from another site");
     let r = with_cookie(Method::POST, "/api/v1/namespaces")
         .json(&json!({"name": "viacookie"}))
         .send()

@@ -1721,30 +1721,6 @@ async fn pushes_and_deletes_are_audited(b: Backend) {
 
 /// Run `sql` on the server's database through a connection of its own, as
 /// another process (`berth admin`, `berth gc`, another node) would.
-async fn sql_elsewhere(t: &TestServer, sql: &str) {
-    match &t.database_url {
-        Some(url) => {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(url)
-                .await
-                .expect("connect");
-            sqlx::query(sql).execute(&pool).await.expect(sql);
-        }
-        None => {
-            let options = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(t.data_dir().join("berth.db"))
-                .busy_timeout(std::time::Duration::from_secs(10));
-            let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .expect("connect");
-            sqlx::query(sql).execute(&pool).await.expect(sql);
-        }
-    }
-}
-
 /// GET `path` until `check` accepts the answer, for at most a second.
 async fn within_1s(client: &reqwest::Client, url: &str, check: impl Fn(StatusCode, &str) -> bool) {
     let start = std::time::Instant::now();

@@ -556,6 +556,32 @@ pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// Run `sql` on the server's database from a connection of its own, as
+/// another process would (a change no code path of Berth made).
+pub async fn sql_elsewhere(t: &TestServer, sql: &str) {
+    match &t.database_url {
+        Some(url) => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+        }
+        None => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(t.data_dir().join("berth.db"))
+                .busy_timeout(std::time::Duration::from_secs(10));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+        }
+    }
+}
+
 /// Run each listed test against both backends.
 #[macro_export]
 macro_rules! backend_tests {
