@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, Method};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use berth_core::access::Principal;
-use berth_core::{AuthError, DirectoryError, API_TOKEN_PREFIX};
+use berth_core::{DirectoryError, API_TOKEN_PREFIX};
 
 use crate::error::ApiError;
 use crate::ApiState;
@@ -67,13 +67,22 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// The client's address (for login throttling).
-pub fn client_ip(parts: &Parts) -> IpAddr {
-    parts
+/// The client's address, as the /v2 surface sees it: behind trusted
+/// proxies, the address they forward (for login throttling and the audit
+/// log: behind a load balancer, every client is not the balancer).
+pub fn client_ip(state: &ApiState, parts: &Parts) -> IpAddr {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    state.network.client(peer, &forwarded)
 }
 
 /// Whether a browser's request provably comes from a page of Berth's own
@@ -136,11 +145,7 @@ async fn basic(state: &ApiState, value: &str, client: IpAddr) -> Result<Principa
         Ok(_) => Err(ApiError::forbidden(
             "registry users pull and push only; log in with an account to manage",
         )),
-        Err(AuthError::Throttled { retry_after }) => Err(ApiError::throttled(retry_after)),
-        Err(AuthError::Failed | AuthError::Token(_)) => {
-            Err(ApiError::unauthorized("invalid username or password"))
-        }
-        Err(AuthError::Internal(e)) => Err(e.into()),
+        Err(e) => Err(ApiError::login(e)),
     }
 }
 
@@ -153,7 +158,7 @@ pub async fn identify(state: &ApiState, parts: &Parts) -> Result<Caller, ApiErro
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         return match scheme.to_ascii_lowercase().as_str() {
             "basic" => Ok(Caller {
-                principal: basic(state, rest, client_ip(parts)).await?,
+                principal: basic(state, rest, client_ip(state, parts)).await?,
                 via: Via::Basic,
             }),
             "bearer" if rest.trim().starts_with(API_TOKEN_PREFIX) => Ok(Caller {

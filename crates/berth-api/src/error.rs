@@ -84,6 +84,31 @@ impl ApiError {
         }
     }
 
+    /// 429 with a Retry-After: too many password checks at once.
+    pub fn busy(retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!("too many logins at once; retry in {retry_after} s"),
+            )
+        }
+    }
+
+    /// A failed login, in the API's words.
+    pub fn login(e: berth_core::AuthError) -> Self {
+        use berth_core::AuthError;
+        match e {
+            AuthError::Throttled { retry_after } => ApiError::throttled(retry_after),
+            AuthError::Busy { retry_after } => ApiError::busy(retry_after),
+            AuthError::Internal(e) => e.into(),
+            AuthError::Failed | AuthError::Token(_) => {
+                ApiError::unauthorized("invalid username or password")
+            }
+        }
+    }
+
     /// A platform fault: 507 `storage_full`, or 503 `unavailable` with a
     /// Retry-After. Logged here, once.
     pub fn fault(fault: Fault, cause: &dyn std::fmt::Display) -> Self {
@@ -147,6 +172,7 @@ impl From<DirectoryError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "limit_exceeded", detail)
             }
             DirectoryError::AuthenticationFailed => ApiError::unauthorized(detail),
+            DirectoryError::Busy(_) => ApiError::busy(1),
             // Registry rule refusals (validation) that are not internal.
             _ => ApiError::invalid(detail),
         }

@@ -66,6 +66,9 @@ pub struct ApiState {
     /// Mark the session cookie `Secure` (Berth serves TLS, or sits behind a
     /// TLS proxy).
     pub secure_cookies: bool,
+    /// Internal networks and trusted proxies (whose forwarded client
+    /// address login throttling keys on).
+    pub network: Arc<berth_core::zones::NetworkPolicy>,
 }
 
 impl ApiState {
@@ -84,11 +87,11 @@ impl ApiState {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<ApiState> for ClientIp {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(ClientIp(auth::client_ip(parts)))
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        Ok(ClientIp(auth::client_ip(state, parts)))
     }
 }
 
@@ -161,8 +164,8 @@ impl Modify for SecuritySchemes {
         people::accounts, people::create_account, people::update_account, people::me,
         people::update_me, people::registry_users, people::registry_user_grants,
         people::create_registry_user, people::update_registry_user, people::delete_registry_user,
-        people::tokens, people::create_token, people::revoke_token,
-        people::login, people::session, people::logout, people::audit,
+        people::tokens, people::create_token, people::revoke_token, people::revoke_all_tokens,
+        people::login, people::session, people::logout, people::sign_out_everywhere, people::audit,
         gc::start, gc::runs, gc::run,
         policies::get, policies::put, policies::run_retention,
         sync::rules, sync::add_rule, sync::delete_rule, sync::start, sync::records,
@@ -587,13 +590,22 @@ pub fn router(state: ApiState) -> Router {
                 .patch(people::update_registry_user)
                 .delete(people::delete_registry_user),
         )
-        .route("/tokens", get(people::tokens).post(people::create_token))
+        .route(
+            "/tokens",
+            get(people::tokens)
+                .post(people::create_token)
+                .delete(people::revoke_all_tokens),
+        )
         .route("/tokens/{id}", axum::routing::delete(people::revoke_token))
         .route(
             "/session",
             get(people::session)
                 .post(people::login)
                 .delete(people::logout),
+        )
+        .route(
+            "/session/sign-out-everywhere",
+            post(people::sign_out_everywhere),
         )
         .route("/audit-log", get(people::audit))
         .route("/gc/runs", get(gc::runs).post(gc::start))

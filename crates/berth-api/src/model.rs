@@ -637,6 +637,24 @@ pub struct UpdateMe {
     /// Remove the independent registry password.
     #[serde(default)]
     pub clear_registry_password: bool,
+    /// The current console password: required to change either password
+    /// when calling with a session or an API token (HTTP Basic has just
+    /// given it).
+    pub current_password: Option<String>,
+}
+
+/// What "sign out everywhere" ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedOut {
+    /// Console sessions ended (this one included).
+    pub sessions_ended: u64,
+}
+
+/// What revoking every API token removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokensRevoked {
+    /// Tokens revoked.
+    pub revoked: u64,
 }
 
 /// A personal API token (without its secret).

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::access::Principal;
 use berth_core::token::parse_rfc3339;
-use berth_core::{AuditFilter, AuthError, RegistryUserSpec};
+use berth_core::{AuditFilter, RegistryUserSpec};
 use berth_meta::ProjectGroup;
 
 use crate::auth::{cookie, same_origin, Caller, Via, SESSION_COOKIE};
@@ -269,6 +269,8 @@ pub(crate) async fn me(
     responses((status = 200, body = AccountJson), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub(crate) async fn update_me(
     State(state): State<ApiState>,
+    headers: HeaderMap,
+    client: crate::ClientIp,
     caller: Caller,
     body: Result<Json<UpdateMe>, JsonRejection>,
 ) -> ApiResult<Json<AccountJson>> {
@@ -282,17 +284,47 @@ pub(crate) async fn update_me(
             "either set or clear the registry password, not both",
         ));
     }
+    let changes = body.console_password.is_some()
+        || body.registry_password.is_some()
+        || body.clear_registry_password;
+    // A session or a token proves less than the password: ask for it.
+    if changes && matches!(caller.via, Via::Session | Via::Token) {
+        let Some(current) = body.current_password.as_deref() else {
+            return Err(ApiError::forbidden(
+                "changing a password with a session or an API token needs current_password",
+            ));
+        };
+        state
+            .auth
+            .confirm_password(actor, current, client.0)
+            .await
+            .map_err(|e| match e {
+                berth_core::AuthError::Failed => {
+                    ApiError::forbidden("current_password is not the console password")
+                }
+                e => ApiError::login(e),
+            })?;
+    }
+    // The session that asks stays signed in; every other one ends.
+    let keep = match caller.via {
+        Via::Session => cookie(&headers, SESSION_COOKIE),
+        _ => None,
+    };
     let directory = state.management.directory();
     if let Some(p) = &body.console_password {
-        directory.set_console_password(actor, name, p).await?;
+        directory
+            .set_console_password(actor, name, p, keep.as_deref())
+            .await?;
     }
     if let Some(p) = &body.registry_password {
         directory
-            .set_registry_password(actor, name, Some(p))
+            .set_registry_password(actor, name, Some(p), keep.as_deref())
             .await?;
     }
     if body.clear_registry_password {
-        directory.set_registry_password(actor, name, None).await?;
+        directory
+            .set_registry_password(actor, name, None, keep.as_deref())
+            .await?;
     }
     state.auth.forget(name);
     Ok(Json(directory.account(name).await?.into()))
@@ -498,6 +530,18 @@ pub(crate) async fn create_token(
     ))
 }
 
+/// Revoke every one of the caller's tokens.
+#[utoipa::path(delete, path = "/api/v1/tokens", tag = "accounts",
+    responses((status = 200, body = TokensRevoked), (status = 401, body = Problem)))]
+pub(crate) async fn revoke_all_tokens(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<TokensRevoked>> {
+    let actor = caller.account()?;
+    let revoked = state.management.revoke_all_tokens(actor).await?;
+    Ok(Json(TokensRevoked { revoked }))
+}
+
 /// Revoke one of the caller's tokens.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "accounts",
     params(("id" = i64, Path, description = "Token id")),
@@ -538,11 +582,7 @@ pub(crate) async fn login(
         .auth
         .login(&body.username, &body.password, client.0)
         .await
-        .map_err(|e| match e {
-            AuthError::Throttled { retry_after } => ApiError::throttled(retry_after),
-            AuthError::Internal(e) => e.into(),
-            _ => ApiError::unauthorized("invalid username or password"),
-        })?;
+        .map_err(ApiError::login)?;
     if !matches!(principal, Principal::Account { .. }) {
         return Err(ApiError::forbidden(
             "registry users pull and push only; log in with an account",
@@ -583,6 +623,30 @@ pub(crate) async fn session(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("no-store"),
     );
+    Ok(resp)
+}
+
+/// Sign out everywhere: end every console session of the caller's account
+/// (this one too) and revoke every refresh token (`docker login`'s
+/// identity tokens) issued to it, on every node at once.
+#[utoipa::path(post, path = "/api/v1/session/sign-out-everywhere", tag = "session",
+    responses((status = 200, body = SignedOut), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub(crate) async fn sign_out_everywhere(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Response> {
+    let actor = caller.account()?;
+    let sessions_ended = state
+        .management
+        .directory()
+        .sign_out_everywhere(actor)
+        .await?;
+    state.auth.forget(actor.name());
+    let mut resp = Json(SignedOut { sessions_ended }).into_response();
+    if caller.via == Via::Session {
+        resp.headers_mut()
+            .insert(header::SET_COOKIE, state.session_cookie("", 0));
+    }
     Ok(resp)
 }
 

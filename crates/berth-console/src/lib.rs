@@ -43,6 +43,8 @@ pub use berth_api::ApiState as ConsoleState;
 pub(crate) struct Viewer {
     pub principal: Principal,
     pub csrf: String,
+    /// The session cookie (a password change keeps this session).
+    pub cookie: String,
 }
 
 impl Viewer {
@@ -115,6 +117,7 @@ impl From<DirectoryError> for PageError {
             | DirectoryError::NotEmpty(_)
             | DirectoryError::LimitExceeded(_) => StatusCode::CONFLICT,
             DirectoryError::AuthenticationFailed => StatusCode::UNAUTHORIZED,
+            DirectoryError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         };
         PageError::new(status, e.to_string())
@@ -130,6 +133,7 @@ impl IntoResponse for PageError {
             StatusCode::CONFLICT => "That did not work",
             StatusCode::INSUFFICIENT_STORAGE => "Storage is full",
             StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
+            StatusCode::TOO_MANY_REQUESTS => "Too busy",
             _ => "Error",
         };
         let layout = match &self.viewer {
@@ -187,6 +191,7 @@ impl FromRequestParts<ApiState> for Viewer {
             Ok(s) => Ok(Viewer {
                 principal: s.principal,
                 csrf: s.csrf_token,
+                cookie: value,
             }),
             Err(DirectoryError::AuthenticationFailed) => Err(login()),
             Err(e) => Err(PageError::from(e).into_response()),
@@ -436,6 +441,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/account/password", post(pages::change_password))
         .route("/account/registry-password", post(pages::registry_password))
         .route("/account/tokens", post(pages::create_token))
+        .route("/account/tokens/revoke-all", post(pages::revoke_all_tokens))
+        .route(
+            "/account/sign-out-everywhere",
+            post(pages::sign_out_everywhere),
+        )
         .route("/account/tokens/{id}/revoke", post(pages::revoke_token))
         .route("/audit", get(pages::audit))
         .route(

@@ -99,6 +99,12 @@ pub async fn login(
                 StatusCode::TOO_MANY_REQUESTS,
             )
         }
+        Err(AuthError::Busy { retry_after }) => {
+            return fail(
+                &format!("Too many logins at once. Try again in {retry_after} seconds."),
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+        }
         Err(AuthError::Internal(e)) => return PageError::from(e).into_response(),
         Err(_) => return fail("Wrong account name or password.", StatusCode::UNAUTHORIZED),
     };
@@ -1115,33 +1121,116 @@ pub async fn account(State(state): State<ApiState>, viewer: Viewer, Query(q): Q)
     Ok(html(page.render()))
 }
 
-pub async fn change_password(State(state): State<ApiState>, form: Posted) -> Response {
+/// The current console password, asked before either password changes;
+/// `Err` is the answer to give when it is wrong.
+async fn confirm_current(
+    state: &ApiState,
+    form: &Posted,
+    client: ClientIp,
+) -> Result<(), Response> {
+    match state
+        .auth
+        .confirm_password(
+            &form.viewer.principal,
+            form.get("current_password"),
+            client.0,
+        )
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(AuthError::Failed | AuthError::Token(_)) => {
+            Err(back("/account", "error", "The current password is wrong."))
+        }
+        Err(AuthError::Throttled { retry_after } | AuthError::Busy { retry_after }) => Err(back(
+            "/account",
+            "error",
+            &format!("Too many attempts. Try again in {retry_after} seconds."),
+        )),
+        Err(AuthError::Internal(e)) => Err(PageError::from(e).into_response()),
+    }
+}
+
+pub async fn change_password(
+    State(state): State<ApiState>,
+    client: ClientIp,
+    form: Posted,
+) -> Response {
+    if let Err(answer) = confirm_current(&state, &form, client).await {
+        return answer;
+    }
     let name = form.viewer.name().to_owned();
     let r = state
         .management
         .directory()
-        .set_console_password(&form.viewer.principal, &name, form.get("password"))
+        .set_console_password(
+            &form.viewer.principal,
+            &name,
+            form.get("password"),
+            Some(&form.viewer.cookie),
+        )
         .await
-        .map(|_| "Console password changed.".to_owned());
+        .map(|_| "Console password changed; every other session is signed out.".to_owned());
     state.auth.forget(&name);
     outcome("/account", r)
 }
 
-pub async fn registry_password(State(state): State<ApiState>, form: Posted) -> Response {
+pub async fn registry_password(
+    State(state): State<ApiState>,
+    client: ClientIp,
+    form: Posted,
+) -> Response {
+    if let Err(answer) = confirm_current(&state, &form, client).await {
+        return answer;
+    }
     let name = form.viewer.name().to_owned();
     let directory = state.management.directory();
+    let keep = Some(form.viewer.cookie.as_str());
     let r = if form.get("action") == "clear" {
         directory
-            .set_registry_password(&form.viewer.principal, &name, None)
+            .set_registry_password(&form.viewer.principal, &name, None, keep)
             .await
             .map(|_| "Registry password removed.".to_owned())
     } else {
         directory
-            .set_registry_password(&form.viewer.principal, &name, Some(form.get("password")))
+            .set_registry_password(
+                &form.viewer.principal,
+                &name,
+                Some(form.get("password")),
+                keep,
+            )
             .await
             .map(|_| "Registry password set; use it with docker login.".to_owned())
     };
     state.auth.forget(&name);
+    outcome("/account", r)
+}
+
+/// End every session of the account, this one too, and revoke its refresh
+/// tokens.
+pub async fn sign_out_everywhere(State(state): State<ApiState>, form: Posted) -> Response {
+    match state
+        .management
+        .directory()
+        .sign_out_everywhere(&form.viewer.principal)
+        .await
+    {
+        Ok(_) => {
+            state.auth.forget(form.viewer.name());
+            let mut resp = Redirect::to("/login").into_response();
+            resp.headers_mut()
+                .insert(header::SET_COOKIE, state.session_cookie("", 0));
+            resp
+        }
+        Err(e) => outcome("/account", Err(e)),
+    }
+}
+
+pub async fn revoke_all_tokens(State(state): State<ApiState>, form: Posted) -> Response {
+    let r = state
+        .management
+        .revoke_all_tokens(&form.viewer.principal)
+        .await
+        .map(|n| format!("{n} API token(s) revoked."));
     outcome("/account", r)
 }
 

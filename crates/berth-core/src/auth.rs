@@ -12,6 +12,7 @@ use berth_oci::RepoName;
 use sha2::{Digest as _, Sha256};
 
 use crate::access::{Actions, Principal};
+use crate::secrets::{open_marked, SealError, Sealer};
 use crate::token::{Claims, ResourceScope, TokenError, TokenIssuer, TokenUse};
 use crate::{now_millis, Directory, DirectoryError};
 
@@ -42,9 +43,17 @@ pub enum AuthError {
     /// Wrong credentials, disabled or expired user.
     #[error("invalid username or password")]
     Failed,
-    /// Too many failures from this client for this user (or at all).
+    /// Too many failures from this client for this user (or at all), or
+    /// for this user from anywhere.
     #[error("too many failed logins; retry in {retry_after} seconds")]
     Throttled {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// Too many password checks at once (from this client, or in all):
+    /// nothing was checked; retry shortly.
+    #[error("too many logins at once; retry in {retry_after} seconds")]
+    Busy {
         /// Seconds to wait.
         retry_after: u64,
     },
@@ -72,7 +81,9 @@ const CACHE_MAX: usize = 4096;
 
 /// Login throttling per (user, client) pair, per client and per user name,
 /// kept in the database so that every node applies the same limits: an
-/// attacker who spreads guesses over nodes meets the same blocks.
+/// attacker who spreads guesses over nodes meets the same blocks. Clients
+/// are keyed by their address as the /v2 surface sees it (behind trusted
+/// proxies, the forwarded one), IPv6 clients by their /64.
 #[derive(Debug, Clone)]
 struct Throttle {
     store: Arc<dyn DirectoryStore>,
@@ -82,11 +93,40 @@ struct Throttle {
 const PAIR_FREE: i64 = 5;
 /// Failures from one client (any user) before it is blocked for a minute.
 const CLIENT_MAX: i64 = 50;
+/// Failures of one name (from anywhere) before its logins are rate limited.
+const NAME_FREE: i64 = 10;
+/// The rate limit of a name past that: one attempt per this much per
+/// failure beyond [`NAME_FREE`], at most [`NAME_MAX_WAIT`]. Short, so that
+/// nobody can lock a user out for long by guessing.
+const NAME_STEP: Duration = Duration::from_millis(200);
+const NAME_MAX_WAIT: Duration = Duration::from_secs(2);
 const WINDOW: Duration = Duration::from_secs(15 * 60);
 
+/// The key of a client address: IPv6 clients by their /64 (one host has a
+/// whole /64 to pick addresses from), IPv4 ones (and IPv4 mapped into
+/// IPv6) by their address.
+pub(crate) fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = a.segments();
+                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{net}/64")
+            }
+        },
+    }
+}
+
 impl Throttle {
-    fn keys(user: &str, client: IpAddr) -> [String; 2] {
-        [format!("u:{user}|{client}"), format!("c:{client}")]
+    fn keys(user: &str, client: IpAddr) -> [String; 3] {
+        let client = client_key(client);
+        [
+            format!("u:{user}|{client}"),
+            format!("c:{client}"),
+            Self::user_key(user),
+        ]
     }
 
     fn user_key(user: &str) -> String {
@@ -105,23 +145,28 @@ impl Throttle {
             .map(|until| ((until - now) as u64).div_ceil(1000).max(1)))
     }
 
-    /// Record a failure; returns how long to slow the answer down.
-    async fn failed(&self, user: &str, client: IpAddr) -> Result<Duration, DirectoryError> {
+    /// Record a failure and block what has failed too often.
+    async fn failed(&self, user: &str, client: IpAddr) -> Result<(), DirectoryError> {
         let now = now_millis();
         let window_start = now - WINDOW.as_millis() as i64;
-        let [pair, whole] = Self::keys(user, client);
-        // Per user name, from anywhere: answers slow down, but the name is
-        // never blocked outright, so nobody can lock a user out by guessing.
+        let [pair, whole, name] = Self::keys(user, client);
+        // Per user name, from anywhere: past a few failures, one attempt per
+        // short interval (refused with Retry-After before any check), so a
+        // guesser spread over many addresses gets few tries.
         let by_name = self
             .store
-            .record_login_failure(&Self::user_key(user), now, window_start)
+            .record_login_failure(&name, now, window_start)
             .await?;
-        let mut slow = Duration::from_millis(50 * by_name.clamp(0, 40) as u64);
+        if by_name > NAME_FREE {
+            let wait = (NAME_STEP * (by_name - NAME_FREE).min(1000) as u32).min(NAME_MAX_WAIT);
+            self.store
+                .block_login(&name, now + wait.as_millis() as i64)
+                .await?;
+        }
         let count = self
             .store
             .record_login_failure(&pair, now, window_start)
             .await?;
-        slow = slow.max(Duration::from_millis(100 * count.clamp(0, 10) as u64));
         if count > PAIR_FREE {
             let secs = (1i64 << (count - PAIR_FREE).min(8)).min(300);
             self.store.block_login(&pair, now + secs * 1000).await?;
@@ -133,17 +178,20 @@ impl Throttle {
         if count > CLIENT_MAX {
             self.store.block_login(&whole, now + 60_000).await?;
         }
-        Ok(slow)
+        Ok(())
     }
 
     async fn succeeded(&self, user: &str, client: IpAddr) -> Result<(), DirectoryError> {
-        let [pair, _] = Self::keys(user, client);
-        self.store
-            .clear_login_failures(&[pair, Self::user_key(user)])
-            .await?;
+        let [pair, _, name] = Self::keys(user, client);
+        self.store.clear_login_failures(&[pair, name]).await?;
         Ok(())
     }
 }
+
+/// Password checks one client may have running or waiting at once; more
+/// are refused at once, so a flood from one address leaves the pool to
+/// everyone else.
+const CHECKS_PER_CLIENT: usize = 2;
 
 /// The token service over the directory.
 #[derive(Debug)]
@@ -153,9 +201,33 @@ pub struct Auth {
     config: AuthConfig,
     throttle: Throttle,
     cache: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
-    /// Held while credentials are verified: concurrent logins with the same
-    /// credentials then cost one verification, not one each.
-    verifying: tokio::sync::Mutex<()>,
+    /// One verification per credentials at a time: concurrent logins with
+    /// the same credentials then cost one verification, not one each.
+    verifying: Mutex<HashMap<[u8; 32], std::sync::Weak<tokio::sync::Mutex<()>>>>,
+    /// Password checks in progress per client key.
+    checks: Mutex<HashMap<String, usize>>,
+}
+
+/// A client's share of the password checks, given back when dropped.
+struct CheckSlot<'a> {
+    checks: &'a Mutex<HashMap<String, usize>>,
+    client: String,
+}
+
+impl Drop for CheckSlot<'_> {
+    fn drop(&mut self) {
+        let mut m = self.checks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.client);
+            }
+        }
+    }
+}
+
+fn sealing(e: SealError) -> DirectoryError {
+    DirectoryError::Invalid(format!("sealing the token signing key: {e}"))
 }
 
 fn now_secs() -> i64 {
@@ -163,13 +235,35 @@ fn now_secs() -> i64 {
 }
 
 impl Auth {
-    /// Load (or create, once for the whole cluster) the signing key.
-    pub async fn new(directory: Directory, config: AuthConfig) -> Result<Auth, DirectoryError> {
-        let stored = directory
-            .store()
-            .init_setting(SIGNING_KEY, &TokenIssuer::generate_key())
-            .await?;
-        let key = TokenIssuer::decode_key(&stored).ok_or_else(|| {
+    /// Load (or create, once for the whole cluster) the signing key. With
+    /// a `sealer` (the configured `encryption_key`), the key is kept sealed
+    /// in the database: one stored in clear, or sealed with a previous
+    /// key, is sealed again now.
+    pub async fn new(
+        directory: Directory,
+        config: AuthConfig,
+        sealer: Option<&Sealer>,
+    ) -> Result<Auth, DirectoryError> {
+        let store = directory.store();
+        let fresh = TokenIssuer::generate_key();
+        let fresh = match sealer {
+            Some(s) => s.seal_marked(&fresh, SIGNING_KEY).map_err(sealing)?,
+            None => fresh,
+        };
+        let stored = store.init_setting(SIGNING_KEY, &fresh).await?;
+        let opened = open_marked(sealer, &stored, SIGNING_KEY)
+            .map_err(|e| DirectoryError::Invalid(format!("the stored token signing key: {e}")))?;
+        if let (Some(s), true) = (sealer, opened.is_stale()) {
+            let sealed = s
+                .seal_marked(opened.value(), SIGNING_KEY)
+                .map_err(sealing)?;
+            if store.replace_setting(SIGNING_KEY, &stored, &sealed).await? {
+                tracing::info!(
+                    "the token signing key is now sealed with the configured encryption key"
+                );
+            }
+        }
+        let key = TokenIssuer::decode_key(opened.value()).ok_or_else(|| {
             DirectoryError::Invalid("the stored token signing key is unusable".into())
         })?;
         Ok(Auth {
@@ -180,7 +274,8 @@ impl Auth {
             directory,
             config,
             cache: Mutex::new(HashMap::new()),
-            verifying: tokio::sync::Mutex::new(()),
+            verifying: Mutex::default(),
+            checks: Mutex::default(),
         })
     }
 
@@ -272,7 +367,38 @@ impl Auth {
             .map(|(p, _)| p.clone())
     }
 
-    /// Check credentials, throttled per user and client.
+    /// A slot for one more password check of `client`, unless it already
+    /// has [`CHECKS_PER_CLIENT`].
+    fn check_slot(&self, client: IpAddr) -> Option<CheckSlot<'_>> {
+        let key = client_key(client);
+        let mut m = self.checks.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(key.clone()).or_insert(0);
+        if *n >= CHECKS_PER_CLIENT {
+            return None;
+        }
+        *n += 1;
+        Some(CheckSlot {
+            checks: &self.checks,
+            client: key,
+        })
+    }
+
+    /// The lock that makes concurrent checks of the same credentials one.
+    fn verifying(&self, key: &[u8; 32]) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.verifying.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = m.get(key).and_then(std::sync::Weak::upgrade) {
+            return l;
+        }
+        if m.len() >= CACHE_MAX {
+            m.retain(|_, w| w.strong_count() > 0);
+        }
+        let l = Arc::new(tokio::sync::Mutex::new(()));
+        m.insert(*key, Arc::downgrade(&l));
+        l
+    }
+
+    /// Check credentials, throttled per user and client and bounded in the
+    /// password checks each client may have at once.
     pub async fn login(
         &self,
         user: &str,
@@ -291,7 +417,11 @@ impl Auth {
         {
             return Err(AuthError::Throttled { retry_after });
         }
-        let gate = self.verifying.lock().await;
+        let Some(_slot) = self.check_slot(client) else {
+            return Err(AuthError::Busy { retry_after: 1 });
+        };
+        let lock = self.verifying(&key);
+        let _one = lock.lock().await;
         if let Some(p) = self.cached(&key) {
             return Ok(p);
         }
@@ -299,7 +429,6 @@ impl Auth {
             .directory
             .authenticate(user, password, Some(&client.to_string()))
             .await;
-        drop(gate);
         match outcome {
             Ok(p) => {
                 self.throttle
@@ -317,14 +446,48 @@ impl Auth {
                 Ok(p)
             }
             Err(DirectoryError::AuthenticationFailed) => {
-                let slow = self
-                    .throttle
+                self.throttle
                     .failed(user, client)
                     .await
                     .map_err(AuthError::Internal)?;
-                tokio::time::sleep(slow).await;
                 Err(AuthError::Failed)
             }
+            Err(DirectoryError::Busy(_)) => Err(AuthError::Busy { retry_after: 1 }),
+            Err(e) => Err(AuthError::Internal(e)),
+        }
+    }
+
+    /// Check that `secret` is the console password of `principal`'s
+    /// account, as a login is checked (throttled, a failure counted): asked
+    /// before a password change made with a session or a token.
+    pub async fn confirm_password(
+        &self,
+        principal: &Principal,
+        secret: &str,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        let user = principal.name();
+        if let Some(retry_after) = self
+            .throttle
+            .blocked(user, client)
+            .await
+            .map_err(AuthError::Internal)?
+        {
+            return Err(AuthError::Throttled { retry_after });
+        }
+        let Some(_slot) = self.check_slot(client) else {
+            return Err(AuthError::Busy { retry_after: 1 });
+        };
+        match self.directory.is_console_password(principal, secret).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.throttle
+                    .failed(user, client)
+                    .await
+                    .map_err(AuthError::Internal)?;
+                Err(AuthError::Failed)
+            }
+            Err(DirectoryError::Busy(_)) => Err(AuthError::Busy { retry_after: 1 }),
             Err(e) => Err(AuthError::Internal(e)),
         }
     }
@@ -386,15 +549,42 @@ impl Auth {
         )
     }
 
-    /// A refresh token (`docker login`'s identity token).
-    pub fn refresh_token(&self, principal: &Principal) -> String {
-        self.issuer.issue(
+    /// A refresh token (`docker login`'s identity token), of the subject's
+    /// current token generation.
+    pub async fn refresh_token(&self, principal: &Principal) -> Result<String, AuthError> {
+        let generation = self.generation(principal).await?.ok_or(AuthError::Failed)?;
+        Ok(self.issuer.issue_at_generation(
             principal,
             Vec::new(),
             TokenUse::Refresh,
             now_secs(),
             self.config.refresh_lifetime.as_secs() as i64,
-        )
+            generation,
+        ))
+    }
+
+    /// The token generation of a principal that may still log in; `None`
+    /// for one that may not (gone, disabled, expired).
+    async fn generation(&self, principal: &Principal) -> Result<Option<i64>, AuthError> {
+        let store = self.directory.store();
+        let internal = |e: berth_meta::MetaError| AuthError::Internal(e.into());
+        Ok(match principal {
+            Principal::Account { id, name, .. } => store
+                .account_by_id(*id)
+                .await
+                .map_err(internal)?
+                .filter(|a| !a.disabled && a.name == *name)
+                .map(|a| a.token_generation),
+            Principal::RegistryUser { id, name } => store
+                .registry_user_by_name(name)
+                .await
+                .map_err(internal)?
+                .filter(|u| {
+                    u.id == *id && u.enabled && u.expires_at.is_none_or(|t| t > now_millis())
+                })
+                .map(|u| u.token_generation),
+            _ => None,
+        })
     }
 
     /// Verify an access token.
@@ -402,29 +592,14 @@ impl Auth {
         self.issuer.verify(token, TokenUse::Access, now_secs())
     }
 
-    /// The principal of a refresh token, provided it still may log in.
+    /// The principal of a refresh token, provided it still may log in and
+    /// nothing revoked its tokens since it was issued.
     pub async fn refresh(&self, token: &str) -> Result<Principal, AuthError> {
         let claims = self.issuer.verify(token, TokenUse::Refresh, now_secs())?;
-        let store = self.directory.store();
-        let valid = match &claims.principal() {
-            Principal::Account { id, .. } => store
-                .account_by_id(*id)
-                .await
-                .map_err(|e| AuthError::Internal(e.into()))?
-                .is_some_and(|a| !a.disabled && a.name == claims.sub),
-            Principal::RegistryUser { id, name } => store
-                .registry_user_by_name(name)
-                .await
-                .map_err(|e| AuthError::Internal(e.into()))?
-                .is_some_and(|u| {
-                    u.id == *id && u.enabled && u.expires_at.is_none_or(|t| t > now_millis())
-                }),
-            _ => false,
-        };
-        if valid {
-            Ok(claims.principal())
-        } else {
-            Err(AuthError::Failed)
+        let principal = claims.principal();
+        match self.generation(&principal).await? {
+            Some(current) if current == claims.generation => Ok(principal),
+            _ => Err(AuthError::Failed),
         }
     }
 }
@@ -432,6 +607,19 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(client_key(a), client_key(b));
+        assert_eq!(client_key(a), "2001:db8:1:2::/64");
+        assert_ne!(client_key(a), client_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(client_key(mapped), "192.0.2.7");
+        assert_eq!(client_key("192.0.2.7".parse().expect("ip")), "192.0.2.7");
+    }
 
     #[tokio::test]
     async fn throttle_blocks_the_pair_then_the_client_but_not_others() {
@@ -463,22 +651,26 @@ mod tests {
             None,
             "the same user from elsewhere is not locked out"
         );
-        // Failures of one name from many clients slow answers but never block.
-        let mut slowest = Duration::ZERO;
-        for i in 0..20u8 {
-            let ip = IpAddr::from([198, 51, 100, i]);
-            slowest = slowest.max(t.failed("dave", ip).await.expect("db"));
-            assert_eq!(
-                t.blocked("dave", IpAddr::from([203, 0, 113, 1]))
-                    .await
-                    .expect("db"),
-                None
-            );
+        // Failures of one name from many clients: free at first, then one
+        // attempt per short interval from anywhere, never a long block.
+        for i in 0..NAME_FREE as u8 {
+            t.failed("dave", IpAddr::from([198, 51, 100, i]))
+                .await
+                .expect("db");
         }
+        let elsewhere = IpAddr::from([203, 0, 113, 1]);
+        assert_eq!(t.blocked("dave", elsewhere).await.expect("db"), None);
+        for i in 0..20u8 {
+            t.failed("dave", IpAddr::from([198, 51, 101, i]))
+                .await
+                .expect("db");
+        }
+        let wait = t.blocked("dave", elsewhere).await.expect("db");
         assert!(
-            slowest >= Duration::from_millis(1000),
-            "slowed to {slowest:?}"
+            wait.is_some_and(|w| w <= NAME_MAX_WAIT.as_secs()),
+            "rate limited for at most {NAME_MAX_WAIT:?}: {wait:?}"
         );
+        assert_eq!(t.blocked("erin", elsewhere).await.expect("db"), None);
         t.succeeded("alice", other).await.expect("db");
         for i in 0..=CLIENT_MAX {
             t.failed(&format!("user{i}"), other).await.expect("db");

@@ -68,6 +68,9 @@ pub enum DirectoryError {
     /// Hashing failure.
     #[error("password hashing: {0}")]
     Hashing(String),
+    /// Too many password checks at once: the client should retry shortly.
+    #[error("{0}")]
+    Busy(String),
     /// A registry operation failed (see its error).
     #[error(transparent)]
     Registry(RegistryError),
@@ -359,11 +362,14 @@ impl Directory {
     }
 
     /// Change an account's console password (itself or a platform admin).
+    /// Its refresh tokens and console sessions are revoked on every node,
+    /// except the session `keep` (the cookie of the session that asked).
     pub async fn set_console_password(
         &self,
         actor: &Principal,
         name: &str,
         new: &str,
+        keep: Option<&str>,
     ) -> Result<()> {
         let account = self.account(name).await?;
         self.check_self_or_admin(actor, &account)?;
@@ -372,16 +378,51 @@ impl Directory {
         self.store
             .set_account_password(account.id, &hash, now_millis())
             .await?;
+        self.revoke(account.id, keep).await?;
         self.audit(actor, "account.password", name, "console password changed")
             .await
     }
 
-    /// Set or clear an account's independent registry password.
+    /// End every console session of an account but `keep` (a session
+    /// cookie) and refuse every refresh token issued to it so far.
+    async fn revoke(&self, account_id: i64, keep: Option<&str>) -> Result<u64> {
+        let keep = keep.map(password::secret_hash);
+        Ok(self
+            .store
+            .revoke_account_tokens(account_id, keep.as_deref())
+            .await?)
+    }
+
+    /// "Sign out everywhere": end every console session of the actor's
+    /// account (this one too) and refuse every refresh token (`docker
+    /// login`'s identity tokens) issued to it so far, on every node.
+    /// Returns the sessions ended.
+    pub async fn sign_out_everywhere(&self, actor: &Principal) -> Result<u64> {
+        let Principal::Account { id, name, .. } = actor else {
+            return Err(DirectoryError::Forbidden(
+                "only accounts have sessions".into(),
+            ));
+        };
+        let ended = self.revoke(*id, None).await?;
+        self.audit(
+            actor,
+            "account.sign_out_everywhere",
+            name,
+            &format!("{ended} console session(s) ended; refresh tokens revoked"),
+        )
+        .await?;
+        Ok(ended)
+    }
+
+    /// Set or clear an account's independent registry password. Its
+    /// refresh tokens and other console sessions are revoked, as for the
+    /// console password.
     pub async fn set_registry_password(
         &self,
         actor: &Principal,
         name: &str,
         new: Option<&str>,
+        keep: Option<&str>,
     ) -> Result<()> {
         let account = self.account(name).await?;
         self.check_self_or_admin(actor, &account)?;
@@ -395,6 +436,7 @@ impl Directory {
         self.store
             .set_registry_password(account.id, hash.as_deref(), now_millis())
             .await?;
+        self.revoke(account.id, keep).await?;
         let what = if new.is_some() {
             "registry password set"
         } else {
@@ -420,6 +462,9 @@ impl Directory {
         self.store
             .set_account_disabled(account.id, disabled, now_millis())
             .await?;
+        if disabled {
+            self.revoke(account.id, None).await?;
+        }
         self.audit(
             actor,
             if disabled {
@@ -1169,10 +1214,18 @@ impl Directory {
     }
 
     async fn check_credentials(&self, username: &str, secret: &str) -> Result<Principal> {
+        let verify = |secret: &str, hash: Option<&str>| {
+            let (secret, hash) = (secret.to_owned(), hash.map(str::to_owned));
+            async move {
+                password::verify(&secret, hash.as_deref())
+                    .await
+                    .map_err(|e| DirectoryError::Busy(e.to_string()))
+            }
+        };
         if let Some(account) = self.store.account_by_name(username).await? {
-            let console = password::verify(secret, Some(&account.password_hash)).await;
+            let console = verify(secret, Some(&account.password_hash)).await?;
             let registry = match &account.registry_password_hash {
-                Some(h) if !console => password::verify(secret, Some(h)).await,
+                Some(h) if !console => verify(secret, Some(h)).await?,
                 _ => false,
             };
             if (console || registry) && !account.disabled {
@@ -1185,7 +1238,7 @@ impl Directory {
             return Err(DirectoryError::AuthenticationFailed);
         }
         let user = self.store.registry_user_by_name(username).await?;
-        let ok = password::verify(secret, user.as_ref().map(|u| u.password_hash.as_str())).await;
+        let ok = verify(secret, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         match user {
             Some(u) if ok && u.enabled && u.expires_at.is_none_or(|t| t > now_millis()) => {
                 Ok(Principal::RegistryUser {
@@ -1195,6 +1248,21 @@ impl Directory {
             }
             _ => Err(DirectoryError::AuthenticationFailed),
         }
+    }
+
+    /// Whether `secret` is the console password of the account `principal`
+    /// (asked again before a password change made with a session or a
+    /// token).
+    pub async fn is_console_password(&self, principal: &Principal, secret: &str) -> Result<bool> {
+        let Principal::Account { id, .. } = principal else {
+            return Ok(false);
+        };
+        let Some(account) = self.store.account_by_id(*id).await? else {
+            return Ok(false);
+        };
+        password::verify(secret, Some(&account.password_hash))
+            .await
+            .map_err(|e| DirectoryError::Busy(e.to_string()))
     }
 
     /// What the directory knows about `principal` and `repo`.

@@ -15,7 +15,6 @@ use berth_meta::{
     Window,
 };
 use berth_oci::{media_types, RepoName, Tag};
-use sha2::{Digest as _, Sha256};
 
 use crate::access::{Actions, Principal};
 use crate::directory::{Directory, DirectoryError, NamespaceSpec};
@@ -325,10 +324,6 @@ pub struct AuditFilter {
     pub before_id: Option<i64>,
     /// At most this many (1 to [`MAX_PER_PAGE`]).
     pub limit: Option<i64>,
-}
-
-fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
 }
 
 /// Label keys: 1 to 63 of `[A-Za-z0-9._/-]`, starting with a letter or
@@ -1167,7 +1162,7 @@ impl Management {
             .create_api_token(&NewApiToken {
                 account_id,
                 name,
-                token_hash: &sha256_hex(&secret),
+                token_hash: &crate::password::secret_hash(&secret),
                 prefix: &prefix,
                 expires_at,
                 now: now_millis(),
@@ -1198,6 +1193,23 @@ impl Management {
             .await
     }
 
+    /// Revoke every one of the actor's tokens. Returns how many.
+    pub async fn revoke_all_tokens(&self, actor: &Principal) -> Result<u64> {
+        let revoked = self
+            .store
+            .delete_api_tokens_of(Self::account_id(actor)?)
+            .await?;
+        self.directory
+            .record(
+                actor,
+                "token.revoke_all",
+                actor.name(),
+                &format!("{revoked} token(s)"),
+            )
+            .await?;
+        Ok(revoked)
+    }
+
     /// The account an API token belongs to; fails for unknown, expired or
     /// revoked tokens and disabled accounts.
     pub async fn authenticate_token(&self, secret: &str) -> Result<Principal> {
@@ -1206,7 +1218,7 @@ impl Management {
         }
         let token = self
             .store
-            .api_token_by_hash(&sha256_hex(secret))
+            .api_token_by_hash(&crate::password::secret_hash(secret))
             .await?
             .ok_or(DirectoryError::AuthenticationFailed)?;
         let now = now_millis();
@@ -1245,7 +1257,7 @@ impl Management {
         let lifetime = self.config.session_lifetime;
         self.store
             .create_session(
-                &sha256_hex(&cookie),
+                &crate::password::secret_hash(&cookie),
                 account_id,
                 &csrf_token,
                 now,
@@ -1267,7 +1279,7 @@ impl Management {
     pub async fn session(&self, cookie: &str) -> Result<SessionInfo> {
         let session = self
             .store
-            .session(&sha256_hex(cookie), now_millis())
+            .session(&crate::password::secret_hash(cookie), now_millis())
             .await?
             .ok_or(DirectoryError::AuthenticationFailed)?;
         Ok(SessionInfo {
@@ -1278,7 +1290,10 @@ impl Management {
 
     /// End a session.
     pub async fn end_session(&self, cookie: &str) -> Result<()> {
-        Ok(self.store.delete_session(&sha256_hex(cookie)).await?)
+        Ok(self
+            .store
+            .delete_session(&crate::password::secret_hash(cookie))
+            .await?)
     }
 
     // ---- audit log ---------------------------------------------------------

@@ -1398,6 +1398,32 @@ impl Registry {
         Ok(self.meta.catalog(last, n).await?)
     }
 
+    /// A page of the repository names `principal` may pull (`platform` is
+    /// the platform namespace, which everyone may), as
+    /// [`crate::access::allowed`] decides, chosen by the database.
+    pub async fn visible_catalog(
+        &self,
+        principal: &crate::access::Principal,
+        platform: &str,
+        last: Option<&str>,
+        n: i64,
+    ) -> Result<Vec<String>> {
+        use crate::access::Principal;
+        let scope = berth_meta::CatalogScope {
+            all: principal.is_platform_admin(),
+            account: match principal {
+                Principal::Account { id, .. } => Some(*id),
+                _ => None,
+            },
+            registry_user: match principal {
+                Principal::RegistryUser { id, .. } => Some(*id),
+                _ => None,
+            },
+            platform: Some(platform),
+        };
+        Ok(self.meta.catalog_visible(&scope, last, n).await?)
+    }
+
     /// The referrers of `digest` as an OCI image index (JSON bytes).
     pub async fn referrers(
         &self,

@@ -151,6 +151,11 @@ pub struct Claims {
     /// Access or refresh.
     #[serde(rename = "use")]
     pub token_use: TokenUse,
+    /// Refresh tokens: the subject's token generation when issued; one
+    /// that has moved on since (a password change, disabling, "sign out
+    /// everywhere") refuses the token.
+    #[serde(default, rename = "gen")]
+    pub generation: i64,
 }
 
 impl Claims {
@@ -275,6 +280,19 @@ impl TokenIssuer {
         now_secs: i64,
         lifetime_secs: i64,
     ) -> String {
+        self.issue_at_generation(principal, access, token_use, now_secs, lifetime_secs, 0)
+    }
+
+    /// [`TokenIssuer::issue`], recording the subject's token generation.
+    pub fn issue_at_generation(
+        &self,
+        principal: &Principal,
+        access: Vec<ResourceScope>,
+        token_use: TokenUse,
+        now_secs: i64,
+        lifetime_secs: i64,
+        generation: i64,
+    ) -> String {
         let (kind, uid, admin) = match principal {
             Principal::Anonymous | Principal::System => (SubjectKind::Anonymous, 0, false),
             Principal::Account { id, is_admin, .. } => (SubjectKind::Account, *id, *is_admin),
@@ -296,6 +314,7 @@ impl TokenIssuer {
             uid,
             admin,
             token_use,
+            generation,
         };
         let payload = serde_json::to_vec(&claims).unwrap_or_default();
         let signing_input = format!(

@@ -27,6 +27,9 @@ pub struct Account {
     pub is_admin: bool,
     /// Disabled accounts cannot log in.
     pub disabled: bool,
+    /// Moved on by every password change, disabling and "sign out
+    /// everywhere": refresh tokens of an older generation are refused.
+    pub token_generation: i64,
     /// The project group new namespaces go to by default.
     pub default_group_id: Option<i64>,
     /// Created, Unix milliseconds.
@@ -150,6 +153,9 @@ pub struct RegistryUser {
     pub description: String,
     /// Disabled users cannot log in.
     pub enabled: bool,
+    /// Moved on by every password change and disabling: refresh tokens
+    /// of an older generation are refused.
+    pub token_generation: i64,
     /// Expiry, Unix milliseconds.
     pub expires_at: Option<i64>,
     /// The account that owns it.
@@ -224,12 +230,18 @@ pub trait DirectoryStore: Send + Sync + std::fmt::Debug {
     async fn account_by_id(&self, id: i64) -> MetaResult<Option<Account>>;
     /// All accounts by name.
     async fn list_accounts(&self) -> MetaResult<Vec<Account>>;
-    /// Set the console password hash.
+    /// Set the console password hash (revoking refresh tokens).
     async fn set_account_password(&self, id: i64, hash: &str, now: i64) -> MetaResult<()>;
-    /// Set or clear the independent registry password hash.
+    /// Set or clear the independent registry password hash (revoking
+    /// refresh tokens).
     async fn set_registry_password(&self, id: i64, hash: Option<&str>, now: i64) -> MetaResult<()>;
-    /// Enable or disable an account.
+    /// Enable or disable an account (revoking refresh tokens).
     async fn set_account_disabled(&self, id: i64, disabled: bool, now: i64) -> MetaResult<()>;
+    /// Revoke what an account holds beyond its password: move its token
+    /// generation on (older refresh tokens are refused) and end its console
+    /// sessions, except the one whose id hash is `keep`. Returns the
+    /// sessions ended.
+    async fn revoke_account_tokens(&self, id: i64, keep: Option<&str>) -> MetaResult<u64>;
     /// Set an account's default group.
     async fn set_default_group(&self, id: i64, group_id: i64, now: i64) -> MetaResult<()>;
 
@@ -322,9 +334,9 @@ pub trait DirectoryStore: Send + Sync + std::fmt::Debug {
     async fn registry_user_by_name(&self, name: &str) -> MetaResult<Option<RegistryUser>>;
     /// Registry users, of one owner or all.
     async fn list_registry_users(&self, owner_id: Option<i64>) -> MetaResult<Vec<RegistryUser>>;
-    /// Set a registry user's password hash.
+    /// Set a registry user's password hash (revoking refresh tokens).
     async fn set_registry_user_password(&self, id: i64, hash: &str, now: i64) -> MetaResult<()>;
-    /// Enable or disable a registry user.
+    /// Enable or disable a registry user (revoking refresh tokens).
     async fn set_registry_user_enabled(&self, id: i64, enabled: bool, now: i64) -> MetaResult<()>;
     /// Delete a registry user. Returns whether it existed.
     async fn delete_registry_user(&self, id: i64) -> MetaResult<bool>;
@@ -359,6 +371,9 @@ pub trait DirectoryStore: Send + Sync + std::fmt::Debug {
     /// Store a setting unless one exists; returns the value in force (so
     /// several nodes racing to create a key agree on one).
     async fn init_setting(&self, key: &str, value: &str) -> MetaResult<String>;
+    /// Replace a setting's value if it still is `old` (nodes racing to
+    /// rewrite one agree); returns whether it was replaced.
+    async fn replace_setting(&self, key: &str, old: &str, new: &str) -> MetaResult<bool>;
 
     /// Credential changes (recorded by triggers) at or after `since`
     /// (Unix milliseconds), oldest first, at most `limit`: id, name, time.

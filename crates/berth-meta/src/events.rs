@@ -206,7 +206,9 @@ pub trait EventStore: Send + Sync + Debug {
     async fn create_webhook(&self, webhook: &NewWebhook) -> MetaResult<Option<Webhook>>;
     /// The webhooks of a namespace, or with `None` the platform's.
     async fn webhooks(&self, namespace: Option<&str>) -> MetaResult<Vec<Webhook>>;
-    /// A webhook.
+    /// Every webhook, of namespaces and of the platform.
+    async fn all_webhooks(&self) -> MetaResult<Vec<Webhook>>;
+    /// One webhook.
     async fn webhook(&self, id: i64) -> MetaResult<Option<Webhook>>;
     /// Change a webhook. Returns it, or `None` when unknown.
     async fn update_webhook(&self, id: i64, update: &WebhookUpdate) -> MetaResult<Option<Webhook>>;

@@ -339,6 +339,23 @@ pub struct PullStats {
     pub last_pulled_at: Option<i64>,
 }
 
+/// Whose catalog: the repositories a caller may pull are those of public
+/// namespaces and the platform namespace, plus, for an account, those of
+/// namespaces it is a member of (by project group or namespace role) and
+/// those it holds a permission on, and for a registry user those of
+/// namespaces it holds a grant on. Platform administrators see all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatalogScope<'a> {
+    /// Everything.
+    pub all: bool,
+    /// An account's id.
+    pub account: Option<i64>,
+    /// A registry user's id.
+    pub registry_user: Option<i64>,
+    /// The platform namespace's name.
+    pub platform: Option<&'a str>,
+}
+
 /// The metadata store contract, implemented by each database backend.
 #[async_trait]
 pub trait MetaStore: Send + Sync + Debug {
@@ -445,6 +462,14 @@ pub trait MetaStore: Send + Sync + Debug {
     ) -> MetaResult<Option<Vec<String>>>;
     /// Repository names in lexical order after `last`, at most `limit`.
     async fn catalog(&self, last: Option<&str>, limit: i64) -> MetaResult<Vec<String>>;
+    /// The names of [`MetaStore::catalog`] that `scope` may pull, chosen
+    /// by the database (a caller who sees little costs little).
+    async fn catalog_visible(
+        &self,
+        scope: &CatalogScope<'_>,
+        last: Option<&str>,
+        limit: i64,
+    ) -> MetaResult<Vec<String>>;
     /// Manifests in `repo` whose subject is `digest`, optionally of one artifact type.
     async fn referrers(
         &self,

@@ -912,6 +912,35 @@ macro_rules! sql_store {
                 Ok(rows.into_iter().map(|r| r.0).collect())
             }
 
+            async fn catalog_visible(
+                &self,
+                scope: &crate::CatalogScope<'_>,
+                last: Option<&str>,
+                limit: i64,
+            ) -> MetaResult<Vec<String>> {
+                if scope.all {
+                    return self.catalog(last, limit).await;
+                }
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT r.name FROM repositories r WHERE r.name > $1 AND ( \
+                       r.namespace IN (SELECT n.name FROM namespaces n WHERE n.public <> 0 OR n.name = $3 \
+                         OR n.group_id IN (SELECT gm.group_id FROM group_members gm WHERE gm.account_id = $4) \
+                         OR n.id IN (SELECT nm.namespace_id FROM namespace_members nm WHERE nm.account_id = $4) \
+                         OR n.id IN (SELECT g.namespace_id FROM registry_user_grants g \
+                                     WHERE g.registry_user_id = $5 AND (g.can_pull <> 0 OR g.can_push <> 0))) \
+                       OR r.name IN (SELECT rp.repository FROM repository_permissions rp WHERE rp.account_id = $4)) \
+                     ORDER BY r.name LIMIT $2",
+                )
+                .bind(last.unwrap_or(""))
+                .bind(limit)
+                .bind(scope.platform)
+                .bind(scope.account)
+                .bind(scope.registry_user)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.0).collect())
+            }
+
             async fn referrers(&self, repo: &RepoName, digest: &Digest, artifact_type: Option<&str>) -> MetaResult<Vec<Referrer>> {
                 let rows: Vec<(String, String, i64, Option<String>, Option<String>)> = sqlx::query_as(
                     "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations \

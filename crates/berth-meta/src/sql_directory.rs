@@ -12,13 +12,13 @@ use crate::sql::{PostgresStore, SqliteStore};
 use crate::{MetaError, MetaResult};
 
 const ACCOUNT: &str = "SELECT id, name, email, password_hash, registry_password_hash, is_admin, \
-     disabled, default_group_id, created_at, updated_at FROM accounts";
+     disabled, token_generation, default_group_id, created_at, updated_at FROM accounts";
 const GROUP: &str = "SELECT id, name, description, namespace_limit, created_at FROM project_groups";
 const NAMESPACE: &str =
     "SELECT id, name, group_id, public, description, category, labels, status, \
      external_access, created_at, updated_at FROM namespaces";
-const REGISTRY_USER: &str = "SELECT id, name, password_hash, description, enabled, expires_at, \
-     owner_id, created_at, updated_at FROM registry_users";
+const REGISTRY_USER: &str = "SELECT id, name, password_hash, description, enabled, \
+     token_generation, expires_at, owner_id, created_at, updated_at FROM registry_users";
 
 /// Turn a unique-constraint violation into `Conflict(what)`.
 pub(crate) fn conflict(what: String) -> impl FnOnce(sqlx::Error) -> MetaError {
@@ -44,6 +44,7 @@ macro_rules! directory_store {
                     registry_password_hash: r.try_get("registry_password_hash")?,
                     is_admin: r.try_get::<i64, _>("is_admin")? != 0,
                     disabled: r.try_get::<i64, _>("disabled")? != 0,
+                    token_generation: r.try_get("token_generation")?,
                     default_group_id: r.try_get("default_group_id")?,
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
@@ -83,6 +84,7 @@ macro_rules! directory_store {
                     password_hash: r.try_get("password_hash")?,
                     description: r.try_get("description")?,
                     enabled: r.try_get::<i64, _>("enabled")? != 0,
+                    token_generation: r.try_get("token_generation")?,
                     expires_at: r.try_get("expires_at")?,
                     owner_id: r.try_get("owner_id")?,
                     created_at: r.try_get("created_at")?,
@@ -181,18 +183,34 @@ macro_rules! directory_store {
             }
 
             async fn set_account_password(&self, id: i64, hash: &str, now: i64) -> MetaResult<()> {
-                self.exec(sqlx::query("UPDATE accounts SET password_hash = $2, updated_at = $3 WHERE id = $1").bind(id).bind(hash).bind(now)).await?;
+                self.exec(sqlx::query("UPDATE accounts SET password_hash = $2, updated_at = $3, token_generation = token_generation + 1 WHERE id = $1").bind(id).bind(hash).bind(now)).await?;
                 Ok(())
             }
 
             async fn set_registry_password(&self, id: i64, hash: Option<&str>, now: i64) -> MetaResult<()> {
-                self.exec(sqlx::query("UPDATE accounts SET registry_password_hash = $2, updated_at = $3 WHERE id = $1").bind(id).bind(hash).bind(now)).await?;
+                self.exec(sqlx::query("UPDATE accounts SET registry_password_hash = $2, updated_at = $3, token_generation = token_generation + 1 WHERE id = $1").bind(id).bind(hash).bind(now)).await?;
                 Ok(())
             }
 
             async fn set_account_disabled(&self, id: i64, disabled: bool, now: i64) -> MetaResult<()> {
-                self.exec(sqlx::query("UPDATE accounts SET disabled = $2, updated_at = $3 WHERE id = $1").bind(id).bind(flag(disabled)).bind(now)).await?;
+                self.exec(sqlx::query("UPDATE accounts SET disabled = $2, updated_at = $3, token_generation = token_generation + 1 WHERE id = $1").bind(id).bind(flag(disabled)).bind(now)).await?;
                 Ok(())
+            }
+
+            async fn revoke_account_tokens(&self, id: i64, keep: Option<&str>) -> MetaResult<u64> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("UPDATE accounts SET token_generation = token_generation + 1 WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let ended = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id_hash <> COALESCE($2, '')")
+                    .bind(id)
+                    .bind(keep)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(ended)
             }
 
             async fn set_default_group(&self, id: i64, group_id: i64, now: i64) -> MetaResult<()> {
@@ -394,12 +412,12 @@ macro_rules! directory_store {
             }
 
             async fn set_registry_user_password(&self, id: i64, hash: &str, now: i64) -> MetaResult<()> {
-                self.exec(sqlx::query("UPDATE registry_users SET password_hash = $2, updated_at = $3 WHERE id = $1").bind(id).bind(hash).bind(now)).await?;
+                self.exec(sqlx::query("UPDATE registry_users SET password_hash = $2, updated_at = $3, token_generation = token_generation + 1 WHERE id = $1").bind(id).bind(hash).bind(now)).await?;
                 Ok(())
             }
 
             async fn set_registry_user_enabled(&self, id: i64, enabled: bool, now: i64) -> MetaResult<()> {
-                self.exec(sqlx::query("UPDATE registry_users SET enabled = $2, updated_at = $3 WHERE id = $1").bind(id).bind(flag(enabled)).bind(now)).await?;
+                self.exec(sqlx::query("UPDATE registry_users SET enabled = $2, updated_at = $3, token_generation = token_generation + 1 WHERE id = $1").bind(id).bind(flag(enabled)).bind(now)).await?;
                 Ok(())
             }
 
@@ -450,6 +468,10 @@ macro_rules! directory_store {
                 self.exec(sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING").bind(key).bind(value)).await?;
                 let (v,): (String,) = sqlx::query_as("SELECT value FROM settings WHERE key = $1").bind(key).fetch_one(&self.write).await?;
                 Ok(v)
+            }
+
+            async fn replace_setting(&self, key: &str, old: &str, new: &str) -> MetaResult<bool> {
+                Ok(self.exec(sqlx::query("UPDATE settings SET value = $3 WHERE key = $1 AND value = $2").bind(key).bind(old).bind(new)).await? > 0)
             }
 
             async fn credential_changes(&self, since: i64, limit: i64) -> MetaResult<Vec<(i64, String, i64)>> {

@@ -204,6 +204,14 @@ macro_rules! event_store {
                 rows.iter().map(Self::webhook_row).collect()
             }
 
+            async fn all_webhooks(&self) -> MetaResult<Vec<Webhook>> {
+                let sql = format!(
+                    "SELECT {WEBHOOK_COLUMNS} FROM webhooks w LEFT JOIN namespaces n ON n.id = w.namespace_id ORDER BY w.id"
+                );
+                let rows = sqlx::query(&sql).fetch_all(&self.read).await?;
+                rows.iter().map(Self::webhook_row).collect()
+            }
+
             async fn webhook(&self, id: i64) -> MetaResult<Option<Webhook>> {
                 let sql = format!(
                     "SELECT {WEBHOOK_COLUMNS} FROM webhooks w LEFT JOIN namespaces n ON n.id = w.namespace_id \

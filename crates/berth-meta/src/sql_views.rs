@@ -542,6 +542,14 @@ macro_rules! management_store {
                 rows.iter().map(Self::api_token_row).collect()
             }
 
+            async fn delete_api_tokens_of(&self, account_id: i64) -> MetaResult<u64> {
+                let done = sqlx::query("DELETE FROM api_tokens WHERE account_id = $1")
+                    .bind(account_id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn delete_api_token(&self, account_id: i64, id: i64) -> MetaResult<bool> {
                 let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND account_id = $2")
                     .bind(id)

@@ -359,6 +359,8 @@ pub trait ManagementStore: Send + Sync + std::fmt::Debug {
     async fn api_token_by_hash(&self, token_hash: &str) -> MetaResult<Option<ApiToken>>;
     /// An account's tokens.
     async fn api_tokens_of(&self, account_id: i64) -> MetaResult<Vec<ApiToken>>;
+    /// Revoke every token of an account. Returns how many.
+    async fn delete_api_tokens_of(&self, account_id: i64) -> MetaResult<u64>;
     /// Revoke a token of an account. Returns whether it existed.
     async fn delete_api_token(&self, account_id: i64, id: i64) -> MetaResult<bool>;
     /// Note a token's use.

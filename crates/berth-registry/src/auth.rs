@@ -86,11 +86,11 @@ fn denied(message: String) -> OciError {
     OciError::new(StatusCode::FORBIDDEN, "DENIED", message)
 }
 
-fn throttled(retry_after: u64) -> OciError {
+fn throttled(e: &AuthError, retry_after: u64) -> OciError {
     OciError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "TOOMANYREQUESTS",
-        format!("too many failed logins; retry in {retry_after} seconds"),
+        e.to_string(),
     )
     .with_header(header::RETRY_AFTER, retry_after.to_string())
 }
@@ -136,7 +136,9 @@ pub(crate) async fn identify(
     };
     match auth.login(&user, &password, client).await {
         Ok(p) => Ok(Caller::Basic(p)),
-        Err(AuthError::Throttled { retry_after }) => Err(throttled(retry_after)),
+        Err(e @ (AuthError::Throttled { retry_after } | AuthError::Busy { retry_after })) => {
+            Err(throttled(&e, retry_after))
+        }
         Err(AuthError::Failed | AuthError::Token(_)) => Err(unauthorized(
             realm,
             auth.service(),
@@ -286,7 +288,9 @@ async fn token_response(
     client: IpAddr,
 ) -> Result<Response, OciError> {
     let login_failed = |e: AuthError| match e {
-        AuthError::Throttled { retry_after } => throttled(retry_after),
+        AuthError::Throttled { retry_after } | AuthError::Busy { retry_after } => {
+            throttled(&e, retry_after)
+        }
         e @ AuthError::Internal(_) => internal(e),
         other => OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", other.to_string()),
     };
@@ -407,7 +411,8 @@ async fn token_response(
         if let Some(r) = refresh_given {
             body["refresh_token"] = json!(r);
         } else if with_refresh {
-            body["refresh_token"] = json!(auth.refresh_token(&principal));
+            body["refresh_token"] =
+                json!(auth.refresh_token(&principal).await.map_err(login_failed)?);
         }
     }
     let mut resp = (StatusCode::OK, body.to_string()).into_response();

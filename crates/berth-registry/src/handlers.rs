@@ -701,8 +701,8 @@ async fn tags(
     ))
 }
 
-/// The catalog lists only what the caller can pull: pages are read from the
-/// database and filtered until one more than a page is collected.
+/// The catalog lists only what the caller can pull, chosen by the
+/// database: a page costs one query, however little the caller sees.
 async fn catalog(
     registry: &Registry,
     auth: &Auth,
@@ -711,39 +711,10 @@ async fn catalog(
     last: Option<String>,
 ) -> Result<Response> {
     let n = page(n);
-    let want = n as usize + 1;
-    let mut items = Vec::with_capacity(want);
-    let mut cursor = last;
-    loop {
-        let batch = registry.catalog(cursor.as_deref(), want as i64).await?;
-        let exhausted = batch.len() < want;
-        cursor = batch.last().cloned();
-        for name in batch {
-            let visible = principal.is_platform_admin()
-                || match berth_oci::RepoName::parse(&name) {
-                    Ok(repo) => {
-                        auth.actions(principal, &repo)
-                            .await
-                            .map_err(|e| {
-                                tracing::error!(error = %e, "catalog access check failed");
-                                OciError::new(
-                                    StatusCode::INTERNAL_SERVER_ERROR,
-                                    "UNKNOWN",
-                                    "internal server error",
-                                )
-                            })?
-                            .pull
-                    }
-                    Err(_) => false,
-                };
-            if visible && items.len() < want {
-                items.push(name);
-            }
-        }
-        if exhausted || items.len() >= want {
-            break;
-        }
-    }
+    let platform = auth.directory().config().platform_namespace.as_str();
+    let items = registry
+        .visible_catalog(principal, platform, last.as_deref(), n as i64 + 1)
+        .await?;
     Ok(paged_json(
         items,
         n,

@@ -282,7 +282,9 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                     Some(pw) => (pw, false),
                     None => (password::generate(), true),
                 };
-                directory.set_console_password(&me, &name, &pw).await?;
+                directory
+                    .set_console_password(&me, &name, &pw, None)
+                    .await?;
                 println!("console password of {name} changed");
                 if generated {
                     println!("password: {pw}");
@@ -294,14 +296,16 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 password: p,
             } => {
                 if clear {
-                    directory.set_registry_password(&me, &name, None).await?;
+                    directory
+                        .set_registry_password(&me, &name, None, None)
+                        .await?;
                     println!("registry password of {name} cleared");
                 } else {
                     let pw = p
                         .read()?
                         .context("give --password or --password-stdin, or --clear")?;
                     directory
-                        .set_registry_password(&me, &name, Some(&pw))
+                        .set_registry_password(&me, &name, Some(&pw), None)
                         .await?;
                     println!("registry password of {name} set");
                 }

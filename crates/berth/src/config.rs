@@ -82,10 +82,16 @@ pub struct Config {
     pub jobs: JobsSection,
     /// Webhook deliveries.
     pub webhooks: WebhooksSection,
-    /// The key that seals passwords of remote registries registered through
-    /// the API (`BERTH_ENCRYPTION_KEY`, at least 32 characters; the same on
-    /// every node). Without it, only remotes declared here may have one.
+    /// The key that seals secrets at rest: passwords of remote registries
+    /// registered through the API, webhook secrets and the token signing
+    /// key (`BERTH_ENCRYPTION_KEY`, at least 32 characters; the same on
+    /// every node). Without it, only remotes declared here may have a
+    /// password, and the others are stored in clear.
     pub encryption_key: Option<Secret>,
+    /// Earlier encryption keys, while rotating: values sealed with them
+    /// still open, and are sealed again with `encryption_key` at start
+    /// (`BERTH_PREVIOUS_ENCRYPTION_KEY`, one).
+    pub previous_encryption_keys: Vec<Secret>,
     /// Remote registries declared here (read-only in the API).
     pub remotes: Vec<RemoteSection>,
     /// Namespaces that are pull-through caches of remote registries.
@@ -294,6 +300,7 @@ impl Default for Config {
             jobs: JobsSection::default(),
             webhooks: WebhooksSection::default(),
             encryption_key: None,
+            previous_encryption_keys: Vec::new(),
             remotes: Vec::new(),
             proxy_namespaces: Vec::new(),
         }
@@ -812,6 +819,9 @@ impl Config {
             }
             "BERTH_WEBHOOKS_TIMEOUT_SECS" => self.webhooks.timeout_secs = parse(key, value)?,
             "BERTH_ENCRYPTION_KEY" => self.encryption_key = Some(Secret::new(value)),
+            "BERTH_PREVIOUS_ENCRYPTION_KEY" => {
+                self.previous_encryption_keys = vec![Secret::new(value)]
+            }
             // Variables of other tools (tests, scripts) may share the prefix.
             _ => {}
         }
@@ -823,6 +833,16 @@ impl Config {
             if key.expose().len() < 32 {
                 bail!("encryption_key (BERTH_ENCRYPTION_KEY) must be at least 32 characters");
             }
+        }
+        if !self.previous_encryption_keys.is_empty() && self.encryption_key.is_none() {
+            bail!("previous_encryption_keys need an encryption_key to seal again with");
+        }
+        if self
+            .previous_encryption_keys
+            .iter()
+            .any(|k| k.expose().len() < 32)
+        {
+            bail!("previous_encryption_keys must each be at least 32 characters");
         }
         let mut names = std::collections::BTreeSet::new();
         for r in &self.remotes {

@@ -260,8 +260,20 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         registry: registry.clone(),
         metrics: metrics.clone(),
     };
+    // One key seals every secret at rest; previous keys only open.
+    let sealer = config
+        .encryption_key
+        .as_ref()
+        .map(|k| {
+            Sealer::new(k.expose()).and_then(|s| {
+                s.with_previous(config.previous_encryption_keys.iter().map(|k| k.expose()))
+            })
+        })
+        .transpose()
+        .context("encryption_key")?
+        .map(Arc::new);
     let auth = Arc::new(
-        Auth::new(directory.clone(), config.auth.to_core())
+        Auth::new(directory.clone(), config.auth.to_core(), sealer.as_deref())
             .await
             .context("loading the token signing key")?,
     );
@@ -287,18 +299,28 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .iter()
             .map(|r| r.to_core())
             .collect::<anyhow::Result<_>>()?,
-        config
-            .encryption_key
-            .as_ref()
-            .map(|k| Sealer::new(k.expose()))
-            .transpose()
-            .context("encryption_key")?,
+        sealer.clone(),
     );
     let webhooks = Webhooks::new(
         registry.clone(),
         directory.clone(),
         config.webhooks.to_core(),
+        sealer.clone(),
     );
+    let resealed = webhooks
+        .reseal_secrets()
+        .await
+        .context("sealing webhook secrets")?
+        + remotes
+            .reseal_passwords()
+            .await
+            .context("sealing remote passwords")?;
+    if resealed > 0 {
+        tracing::info!(
+            resealed,
+            "secrets at rest sealed again with the current encryption key"
+        );
+    }
     let replications = Replications::new(registry.clone(), directory.clone(), remotes.clone());
     let proxy = if config.proxy_namespaces.is_empty() {
         None
@@ -319,6 +341,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .context("preparing the proxy namespaces")?;
         Some(proxy)
     };
+    let network = Arc::new(config.network_policy()?);
     let api = berth_api::ApiState {
         management,
         collector: collector.clone(),
@@ -333,13 +356,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 .external_url
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://")),
+        network: network.clone(),
     };
     let v2 = berth_registry::V2State {
         registry: registry.clone(),
         auth: auth.clone(),
         external_url: config.external_url.clone(),
         tls: config.tls.is_some(),
-        network: Arc::new(config.network_policy()?),
+        network,
         external_bandwidth: config.network.external_bandwidth,
         proxy,
     };

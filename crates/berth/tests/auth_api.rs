@@ -612,6 +612,71 @@ async fn catalog_lists_only_what_the_caller_can_pull(b: Backend) {
         .await
         .expect("get");
     assert!(header(&r, "www-authenticate").contains("scope=\"registry:catalog:*\""));
+
+    // For every kind of caller, the catalog (chosen by the database) is
+    // exactly the repositories the access rules let it pull: a group role,
+    // a namespace role, one repository's permission, a registry user's
+    // pull or push grant, none.
+    t.push_image("private/other", "v1", b"other layer").await;
+    t.push_image("hidden/app", "v1", b"hidden layer").await;
+    let d = t.directory();
+    d.create_account(&Principal::System, "reader", "", "reader-password", false)
+        .await
+        .expect("reader");
+    d.create_account(&Principal::System, "member", "", "member-password", false)
+        .await
+        .expect("member");
+    let (s, v) = t
+        .api(
+            Method::PUT,
+            "/api/v1/namespaces/private/permissions/app/reader",
+            Some(serde_json::json!({"permission": "read"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (s, v) = t
+        .api(
+            Method::PUT,
+            "/api/v1/namespaces/hidden/members/member",
+            Some(serde_json::json!({"role": "guest"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let all = list(client_as("admin", ADMIN_PASSWORD)).await;
+    assert_eq!(all.len(), 5, "{all:?}");
+    for (user, password) in [
+        ("owner", "owner-password"),
+        ("dev", "dev-password"),
+        ("guest", "guest-password"),
+        ("outsider", "outsider-password"),
+        ("reader", "reader-password"),
+        ("member", "member-password"),
+        ("puller", "puller-secret"),
+        ("pusher", "pusher-secret"),
+    ] {
+        let c = client_as(user, password);
+        let seen = list(c.clone()).await;
+        let mut pullable = Vec::new();
+        for repo in &all {
+            let r = c
+                .get(t.url(&format!("/v2/{repo}/tags/list")))
+                .send()
+                .await
+                .expect("tags");
+            if r.status() == StatusCode::OK {
+                pullable.push(repo.clone());
+            }
+        }
+        assert_eq!(seen, pullable, "{user}");
+    }
+    assert_eq!(
+        list(client_as("reader", "reader-password")).await,
+        vec!["library/base", "private/app", "public/app"]
+    );
+    assert_eq!(
+        list(client_as("member", "member-password")).await,
+        vec!["hidden/app", "library/base", "public/app"]
+    );
 }
 
 async fn push_creates_a_missing_namespace(b: Backend) {

@@ -71,7 +71,7 @@ async fn authentication_by_every_kind_of_credential(b: Backend) {
         }
     ));
     // The independent registry password works too, while both are set.
-    d.set_registry_password(&alice, "alice", Some("alice-registry"))
+    d.set_registry_password(&alice, "alice", Some("alice-registry"), None)
         .await
         .expect("set");
     assert!(d
@@ -79,7 +79,7 @@ async fn authentication_by_every_kind_of_credential(b: Backend) {
         .await
         .is_ok());
     assert!(d.authenticate("alice", "alice-console", None).await.is_ok());
-    d.set_registry_password(&alice, "alice", None)
+    d.set_registry_password(&alice, "alice", None, None)
         .await
         .expect("clear");
     assert!(d
@@ -408,8 +408,11 @@ async fn only_the_right_people_administer(b: Backend) {
         .expect("platform admin may");
     // Someone else's registry user cannot be touched.
     forbidden(d.set_registry_user_enabled(&other, "dev-bot", false).await);
-    forbidden(d.set_console_password(&other, "dev", "new-password").await);
-    d.set_console_password(&dev, "dev", "new-password")
+    forbidden(
+        d.set_console_password(&other, "dev", "new-password", None)
+            .await,
+    );
+    d.set_console_password(&dev, "dev", "new-password", None)
         .await
         .expect("own password");
     assert!(d.authenticate("dev", "new-password", None).await.is_ok());

@@ -176,7 +176,7 @@ async fn docker_login_with_every_kind_of_credential(b: Backend) {
     d.create_account(&sys, "alice", "", "alice-console-pw", false)
         .await
         .expect("alice");
-    d.set_registry_password(&sys, "alice", Some("alice-registry-pw"))
+    d.set_registry_password(&sys, "alice", Some("alice-registry-pw"), None)
         .await
         .expect("registry password");
     d.create_group(&sys, "team", "", Some("alice"))

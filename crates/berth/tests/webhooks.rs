@@ -23,7 +23,8 @@ use sha2::Sha256;
 
 backend_tests!(
     webhooks_deliver_signed_events_that_survive_outages,
-    webhooks_are_managed_by_their_scope
+    webhooks_are_managed_by_their_scope,
+    secrets_are_sealed_at_rest_and_survive_key_rotation
 );
 
 const SECRET: &str = "a-receiver-secret-of-some-length";
@@ -522,4 +523,130 @@ async fn webhooks_are_managed_by_their_scope(b: Backend) {
     for a in ["webhook.create", "webhook.update", "webhook.delete"] {
         assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
     }
+}
+
+const KEY_ONE: &str = "the first encryption key, 32 chars or more";
+const KEY_TWO: &str = "the second encryption key, 32 chars or more";
+
+/// Ping webhook `id` and wait for the receiver to take it, signed right.
+async fn ping_arrives(t: &TestServer, receiver: &Receiver, id: i64) {
+    let before = receiver.taken().len();
+    let (s, v) = t
+        .api(Method::POST, &format!("/api/v1/webhooks/{id}/ping"), None)
+        .await;
+    assert!(s.is_success(), "{v}");
+    for _ in 0..200 {
+        if receiver.taken().len() > before {
+            assert_eq!(receiver.refused.load(Ordering::SeqCst), 0, "bad signature");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the ping did not arrive");
+}
+
+async fn secrets_are_sealed_at_rest_and_survive_key_rotation(b: Backend) {
+    let receiver = Receiver::start().await;
+    // Before a key is configured, secrets are stored as they are.
+    let mut t = TestServer::start(b).await;
+    let (s, hook) = t
+        .api(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({"name": "ci", "url": receiver.url(), "events": ["image.push"], "secret": SECRET})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{hook}");
+    let id = hook["id"].as_i64().expect("id");
+    let secret_sql = format!("SELECT secret FROM webhooks WHERE id = {id}");
+    let key_sql = "SELECT value FROM settings WHERE key = 'token_signing_key'";
+    assert_eq!(sql_text(&t, &secret_sql).await, SECRET);
+    let clear_key = sql_text(&t, key_sql).await;
+    create_account(&t, "dev").await;
+    let token_of = |t: &TestServer| {
+        let url = t.url("/auth/token?service=berth&offline_token=true");
+        async move {
+            let r = client_as("dev", "a-long-password")
+                .get(url)
+                .send()
+                .await
+                .expect("token");
+            let v: Value = r.json().await.expect("json");
+            v["refresh_token"].as_str().expect("refresh").to_owned()
+        }
+    };
+    let refresh_works = |t: &TestServer, token: String| {
+        let url = t.url("/auth/token");
+        async move {
+            anonymous_client()
+                .post(url)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                    ("service", "berth"),
+                    ("client_id", "t"),
+                ])
+                .send()
+                .await
+                .expect("refresh")
+                .status()
+                == StatusCode::OK
+        }
+    };
+    let token = token_of(&t).await;
+
+    // With a key, both are sealed at start; nothing reads in clear.
+    t.restart_with(|c| c.encryption_key = Some(berth::config::Secret::new(KEY_ONE)))
+        .await;
+    let sealed_secret = sql_text(&t, &secret_sql).await;
+    let sealed_key = sql_text(&t, key_sql).await;
+    for (what, v) in [
+        ("webhook secret", &sealed_secret),
+        ("signing key", &sealed_key),
+    ] {
+        assert!(v.starts_with("sealed:v1:"), "{what}: {v}");
+        assert!(!v.contains(SECRET) && !v.contains(&clear_key), "{what}");
+    }
+    assert!(
+        refresh_works(&t, token.clone()).await,
+        "the same signing key"
+    );
+    ping_arrives(&t, &receiver, id).await;
+    // A secret set now is sealed as it is stored.
+    let (s, _) = t
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/webhooks/{id}"),
+            Some(json!({"secret": SECRET})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(sql_text(&t, &secret_sql).await.starts_with("sealed:v1:"));
+
+    // Rotation: the new key, the old one listed as previous: everything
+    // is sealed again with the new key, and still works.
+    t.restart_with(|c| {
+        c.encryption_key = Some(berth::config::Secret::new(KEY_TWO));
+        c.previous_encryption_keys = vec![berth::config::Secret::new(KEY_ONE)];
+    })
+    .await;
+    assert_ne!(sql_text(&t, key_sql).await, sealed_key, "sealed again");
+    assert!(refresh_works(&t, token.clone()).await);
+    ping_arrives(&t, &receiver, id).await;
+    // Then the new key alone.
+    t.restart_with(|c| c.encryption_key = Some(berth::config::Secret::new(KEY_TWO)))
+        .await;
+    assert!(refresh_works(&t, token.clone()).await);
+    ping_arrives(&t, &receiver, id).await;
+
+    // A server with a key that opens nothing refuses to start, saying why.
+    if let Some(s) = t.server.take() {
+        s.shutdown().await.expect("shutdown");
+    }
+    let mut config = t.config();
+    config.encryption_key = Some(berth::config::Secret::new(
+        "a third key that was never used here at all",
+    ));
+    let e = berth::start(config).await.expect_err("refused");
+    assert!(format!("{e:#}").contains("encryption"), "{e:#}");
 }

@@ -15,6 +15,7 @@ use super::{format, kind, render, sign, Event, EVENT_TYPES};
 use crate::access::Principal;
 use crate::jobs::{Attempt, JobFailure};
 use crate::registry::now_millis;
+use crate::secrets::{is_marked, open_marked, Sealer};
 use crate::{Directory, DirectoryError, Registry};
 
 type Result<T> = std::result::Result<T, DirectoryError>;
@@ -87,11 +88,21 @@ pub struct Webhooks {
     directory: Directory,
     config: Arc<WebhookConfig>,
     client: reqwest::Client,
+    /// Seals secrets at rest (the configured `encryption_key`).
+    sealer: Option<Arc<Sealer>>,
 }
+
+/// What sealed webhook secrets are bound to.
+const SECRET_OWNER: &str = "webhook-secret";
 
 impl Webhooks {
     /// Webhooks over the registry's platform tables.
-    pub fn new(registry: Registry, directory: Directory, config: WebhookConfig) -> Self {
+    pub fn new(
+        registry: Registry,
+        directory: Directory,
+        config: WebhookConfig,
+        sealer: Option<Arc<Sealer>>,
+    ) -> Self {
         let client = client_builder(&config)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
@@ -100,7 +111,46 @@ impl Webhooks {
             directory,
             config: Arc::new(config),
             client,
+            sealer,
         }
+    }
+
+    /// A secret as stored: sealed with the configured key, if any.
+    fn stored_secret(&self, secret: &str) -> Result<String> {
+        match &self.sealer {
+            Some(s) => s
+                .seal_marked(secret, SECRET_OWNER)
+                .map_err(|e| DirectoryError::Invalid(format!("sealing a webhook secret: {e}"))),
+            None => Ok(secret.to_owned()),
+        }
+    }
+
+    /// Seal the secrets stored in clear (from before a key was configured)
+    /// or with a previous key, with the current key. Returns how many.
+    pub async fn reseal_secrets(&self) -> Result<usize> {
+        let Some(sealer) = &self.sealer else {
+            return Ok(0);
+        };
+        let store = self.store()?;
+        let mut resealed = 0;
+        for hook in store.all_webhooks().await? {
+            match open_marked(Some(sealer), &hook.secret, SECRET_OWNER) {
+                Ok(opened) if opened.is_stale() => {
+                    let update = WebhookUpdate {
+                        secret: Some(self.stored_secret(opened.value())?),
+                        now: now_millis(),
+                        ..WebhookUpdate::default()
+                    };
+                    store.update_webhook(hook.id, &update).await?;
+                    resealed += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(webhook = hook.id, error = %e, "a webhook's secret does not open; its deliveries will fail until it is set again");
+                }
+            }
+        }
+        Ok(resealed)
     }
 
     fn store(&self) -> Result<&dyn PlatformStore> {
@@ -168,6 +218,7 @@ impl Webhooks {
                 (s.clone(), Some(s))
             }
         };
+        let secret = self.stored_secret(&secret)?;
         let hook = self
             .store()?
             .create_webhook(&NewWebhook {
@@ -215,6 +266,7 @@ impl Webhooks {
         }
         if let Some(s) = &update.secret {
             check_secret(s)?;
+            update.secret = Some(self.stored_secret(s)?);
         }
         update.now = now_millis();
         let changed = self
@@ -445,6 +497,13 @@ impl Webhooks {
         } else {
             self.client.clone()
         };
+        let secret =
+            open_marked(self.sealer.as_deref(), &hook.secret, SECRET_OWNER).map_err(|e| {
+                (
+                    None,
+                    JobFailure::permanent(format!("the webhook's secret: {e}")),
+                )
+            })?;
         let (body, content_type) = render(&hook.format, &delivery.payload);
         let timestamp = now_millis() / 1000;
         let response = client
@@ -453,7 +512,7 @@ impl Webhooks {
             .header("Berth-Event", &delivery.event_type)
             .header("Berth-Event-Id", &delivery.event_id)
             .header("Berth-Delivery", delivery.id.to_string())
-            .header("Berth-Signature", sign(&hook.secret, timestamp, &body))
+            .header("Berth-Signature", sign(secret.value(), timestamp, &body))
             .body(body)
             .send()
             .await
@@ -575,13 +634,17 @@ fn check_format(f: &str) -> Result<()> {
 }
 
 fn check_secret(s: &str) -> Result<()> {
-    if (16..=256).contains(&s.len()) {
-        Ok(())
-    } else {
-        Err(DirectoryError::Invalid(
+    if !(16..=256).contains(&s.len()) {
+        return Err(DirectoryError::Invalid(
             "the secret must be 16 to 256 characters".into(),
-        ))
+        ));
     }
+    if is_marked(s) {
+        return Err(DirectoryError::Invalid(
+            "a secret may not start with \"sealed:\"".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

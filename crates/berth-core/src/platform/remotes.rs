@@ -120,13 +120,13 @@ impl Remotes {
         registry: Registry,
         directory: Directory,
         declared: Vec<DeclaredRemote>,
-        sealer: Option<Sealer>,
+        sealer: Option<Arc<Sealer>>,
     ) -> Self {
         Remotes {
             registry,
             directory,
             declared: Arc::new(declared),
-            sealer: sealer.map(Arc::new),
+            sealer,
         }
     }
 
@@ -195,6 +195,38 @@ impl Remotes {
             .await?
             .map(Self::shown)
             .ok_or_else(|| DirectoryError::NotFound(format!("remote registry {name}")))
+    }
+
+    /// Seal again, with the current key, the passwords of stored remotes
+    /// sealed with a previous one (`encryption_key` rotation). Returns how
+    /// many.
+    pub async fn reseal_passwords(&self) -> Result<usize> {
+        let Some(sealer) = &self.sealer else {
+            return Ok(0);
+        };
+        let store = self.store()?;
+        let mut resealed = 0;
+        for r in store.remotes().await? {
+            let Some(sealed) = &r.password_sealed else {
+                continue;
+            };
+            match sealer.open_checked(sealed, &r.name) {
+                Ok(opened) if opened.is_stale() => {
+                    let update = RemoteUpdate {
+                        password_sealed: Some(Some(self.seal(&r.name, opened.value())?)),
+                        now: now_millis(),
+                        ..RemoteUpdate::default()
+                    };
+                    store.update_remote(&r.name, &update).await?;
+                    resealed += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(remote = r.name, error = %e, "a remote registry's password does not open");
+                }
+            }
+        }
+        Ok(resealed)
     }
 
     fn seal(&self, name: &str, password: &str) -> Result<String> {

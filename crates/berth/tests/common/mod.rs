@@ -582,6 +582,34 @@ pub async fn sql_elsewhere(t: &TestServer, sql: &str) {
     }
 }
 
+/// The first column of the first row `sql` selects, as text, read from
+/// the server's database by a connection of its own.
+pub async fn sql_text(t: &TestServer, sql: &str) -> String {
+    match &t.database_url {
+        Some(url) => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await
+                .expect("connect");
+            let (v,): (String,) = sqlx::query_as(sql).fetch_one(&pool).await.expect(sql);
+            v
+        }
+        None => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(t.data_dir().join("berth.db"))
+                .busy_timeout(std::time::Duration::from_secs(10));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .expect("connect");
+            let (v,): (String,) = sqlx::query_as(sql).fetch_one(&pool).await.expect(sql);
+            v
+        }
+    }
+}
+
 /// Run each listed test against both backends.
 #[macro_export]
 macro_rules! backend_tests {
