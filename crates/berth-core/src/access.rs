@@ -215,10 +215,13 @@ pub fn allowed(principal: &Principal, facts: &Facts) -> Actions {
         return Actions::ALL;
     }
     let Some(ns) = facts.namespace else {
-        // Nothing to pull or delete; a push may create the namespace.
-        return Actions {
-            push: facts.may_create_namespace,
-            ..Actions::default()
+        // A push may create the namespace. Whoever may create it may also
+        // read what it holds (nothing yet: the handler answers unknown),
+        // as clients check blobs before pushing them, or start with a read.
+        return if facts.may_create_namespace {
+            Actions::PUSH
+        } else {
+            Actions::NONE
         };
     };
     let base = if ns.public || ns.platform {
@@ -462,7 +465,7 @@ mod tests {
     }
 
     #[test]
-    fn missing_namespace_only_allows_creating_push() {
+    fn missing_namespace_allows_pull_and_push_to_whoever_may_create_it() {
         let mut facts = Facts::default();
         assert_eq!(allowed(&account(false), &facts), NONE);
         assert_eq!(allowed(&Principal::Anonymous, &facts), NONE);
@@ -474,7 +477,8 @@ mod tests {
         facts.may_create_namespace = true;
         assert_eq!(
             allowed(&account(false), &facts),
-            Actions { push: true, ..NONE }
+            Actions::PUSH,
+            "pull (of nothing yet) and push, as docker and skopeo ask"
         );
     }
 

@@ -1359,6 +1359,8 @@ impl Directory {
         let Some(group) = account.default_group_id else {
             return Ok(false);
         };
+        // The group's namespace limit is checked when the push creates
+        // the namespace (race-free, and refused with a message naming it).
         Ok(*is_admin
             || matches!(
                 self.store

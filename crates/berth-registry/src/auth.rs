@@ -215,6 +215,24 @@ pub(crate) async fn authorize(
             let mut refusal = None;
             for (repo, action) in &needed {
                 let granted = match caller {
+                    // A token's reads stand for its lifetime; what it may
+                    // change is asked of the directory again, so a role
+                    // removed since, or a namespace another tenant created
+                    // since the token was granted for a missing one, is
+                    // not written to on an old grant.
+                    Caller::Bearer(c) if *action != Action::Pull => {
+                        let token = c.repository_actions(repo.as_str());
+                        if needs(token, *action) {
+                            let now = auth.actions(&principal, repo).await.map_err(internal)?;
+                            Actions {
+                                pull: token.pull && now.pull,
+                                push: token.push && now.push,
+                                delete: token.delete && now.delete,
+                            }
+                        } else {
+                            token
+                        }
+                    }
                     Caller::Bearer(c) => c.repository_actions(repo.as_str()),
                     _ => auth.actions(&principal, repo).await.map_err(internal)?,
                 };

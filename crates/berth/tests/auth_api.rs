@@ -18,6 +18,7 @@ backend_tests!(
     authorization_matrix,
     catalog_lists_only_what_the_caller_can_pull,
     push_creates_a_missing_namespace,
+    a_token_for_a_namespace_to_create_grants_pull_and_push,
     failed_logins_are_throttled_per_user_and_client,
     tokens_expire,
     namespaces_per_group_limit,
@@ -716,6 +717,109 @@ async fn push_creates_a_missing_namespace(b: Backend) {
         .await
         .expect("post");
     assert_error(r, StatusCode::FORBIDDEN, "DENIED").await;
+}
+
+/// A bearer token of `user` for `scope`: (granted scope, token).
+async fn token_of(t: &TestServer, user: &str, password: &str, scope: &str) -> (String, String) {
+    let (status, v) = token(t, &client_as(user, password), &[scope]).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    (granted(&v), v["token"].as_str().expect("token").to_owned())
+}
+
+/// What docker does on a first push: a token for pull and push, blob
+/// checks (unknown, not refused), then the upload that creates the
+/// namespace. Within the group's limit; a token granted for a namespace
+/// that someone else creates meanwhile writes nothing there.
+async fn a_token_for_a_namespace_to_create_grants_pull_and_push(b: Backend) {
+    let t = TestServer::start(b).await;
+    let tenant = create_account(&t, "tenant").await;
+    let (scope, token) = token_of(
+        &t,
+        "tenant",
+        "a-long-password",
+        "repository:newns/app:pull,push",
+    )
+    .await;
+    assert_eq!(scope, "repository:newns/app:pull,push");
+    let with = |r: reqwest::RequestBuilder| r.bearer_auth(&token);
+    let layer = b"the first layer".to_vec();
+    let r =
+        with(anonymous_client().head(t.url(&format!("/v2/newns/app/blobs/{}", sha256(&layer)))))
+            .send()
+            .await
+            .expect("head");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "unknown, not refused");
+    let r = with(anonymous_client().get(t.url("/v2/newns/app/manifests/latest")))
+        .send()
+        .await
+        .expect("get");
+    assert_error(r, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
+    let r = with(anonymous_client().post(t.url("/v2/newns/app/blobs/uploads/")))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let ns = t.directory().namespace("newns").await.expect("created");
+    assert!(!ns.public, "created private");
+    let group = t.directory().group("tenant").await.expect("group");
+    assert_eq!(ns.group_id, group.id, "in the tenant's own group");
+    t.push_image_as(&tenant, "newns/app", "v1", &layer).await;
+    // Someone else's token for it grants nothing now.
+    create_account(&t, "stranger").await;
+    let (scope, _) = token_of(
+        &t,
+        "stranger",
+        "a-long-password",
+        "repository:newns/app:pull,push",
+    )
+    .await;
+    assert_eq!(scope, "repository:newns/app:");
+
+    // A token granted for a missing namespace that another tenant creates
+    // before it is used writes nothing there.
+    let (scope, token) = token_of(
+        &t,
+        "tenant",
+        "a-long-password",
+        "repository:racens/app:pull,push",
+    )
+    .await;
+    assert_eq!(scope, "repository:racens/app:pull,push");
+    let (s, v) = t
+        .api_as(
+            &client_as("stranger", "a-long-password"),
+            Method::POST,
+            "/api/v1/namespaces",
+            Some(serde_json::json!({"name": "racens"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let r = anonymous_client()
+        .post(t.url("/v2/racens/app/blobs/uploads/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("post");
+    assert_error(r, StatusCode::FORBIDDEN, "DENIED").await;
+
+    // At the group's namespace limit, the push says so.
+    let (s, v) = t
+        .api(
+            Method::PATCH,
+            "/api/v1/project-groups/tenant",
+            Some(serde_json::json!({"namespace_limit": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let r = tenant
+        .post(t.url("/v2/onemore/app/blobs/uploads/"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let body = r.text().await.expect("body");
+    assert!(body.contains("DENIED") && body.contains("limit"), "{body}");
+    assert!(t.directory().namespace("onemore").await.is_err());
 }
 
 async fn failed_logins_are_throttled_per_user_and_client(b: Backend) {

@@ -44,6 +44,7 @@ client_tests!(
     skopeo_copy_oci_layout_in_and_out_then_delete,
     containerd_ctr_pull_with_user_and_anonymously,
     buildah_build_push_and_pull,
+    a_tenant_first_push_creates_its_namespace,
 );
 
 fn tar_with(name: &str, content: &[u8]) -> Vec<u8> {
@@ -788,4 +789,85 @@ async fn docker_registry_mirrors_reach_the_default_proxy_namespace() {
         .expect("get");
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "docker-content-digest"), digest);
+}
+
+/// A normal account (not an administrator) pushes into namespaces that do
+/// not exist yet, first time, with docker, podman and skopeo: each push
+/// creates a private namespace in the account's own project group.
+async fn a_tenant_first_push_creates_its_namespace(b: Backend) {
+    let t = TestServer::start(b).await;
+    create_account(&t, "tenant").await;
+    let password = "a-long-password";
+    let host = host(&t);
+    let work = tempfile::tempdir().expect("dir");
+
+    // docker: login, build, push (blob checks, then uploads).
+    let ctx = work.path().join("docker");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    let docker_ref = format!("{host}/tenant-docker/app:v1");
+    docker_build(&ctx, &docker_ref, &[("a.txt", "a tenant's first push\n")]).await;
+    docker_login(&t, "tenant", password).await;
+    run("docker", &["push", &docker_ref]).await;
+    run("docker", &["rmi", &docker_ref]).await;
+    run("docker", &["pull", &docker_ref]).await;
+    run("docker", &["rmi", &docker_ref]).await;
+    run("docker", &["logout", &host]).await;
+
+    // podman: its own login and storage.
+    let pm = Podman::new(&work.path().join("podman"));
+    let out = pm.login_as(&host, "tenant", password).await;
+    assert!(out.status.success(), "podman login: {}", stderr(&out));
+    let pctx = work.path().join("pctx");
+    std::fs::create_dir_all(&pctx).expect("mkdir");
+    std::fs::write(pctx.join("p.txt"), "from podman").expect("write");
+    std::fs::write(
+        pctx.join("Containerfile"),
+        "FROM scratch\nCOPY p.txt /p.txt\n",
+    )
+    .expect("write");
+    let pctx_s = pctx.display().to_string();
+    pm.run(&["build", "-q", "-t", "localhost/tenant-app:v1", &pctx_s])
+        .await;
+    let podman_dest = format!("docker://{host}/tenant-podman/app:v1");
+    pm.run(&[
+        "push",
+        "--tls-verify=false",
+        "--authfile",
+        &pm.authfile,
+        "localhost/tenant-app:v1",
+        &podman_dest,
+    ])
+    .await;
+
+    // skopeo: its first request is a read.
+    let (config, layer, manifest) = valid_image("s.txt", b"from skopeo\n");
+    let src = work.path().join("oci");
+    write_oci_layout(&src, "v1", &[&config, &layer], &manifest);
+    let creds = format!("tenant:{password}");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &creds,
+            &format!("oci:{}:v1", src.display()),
+            &format!("docker://{host}/tenant-skopeo/app:v1"),
+        ],
+    )
+    .await;
+
+    let group = t.directory().group("tenant").await.expect("group");
+    for ns in ["tenant-docker", "tenant-podman", "tenant-skopeo"] {
+        let n = t.directory().namespace(ns).await.expect("created");
+        assert!(!n.public, "{ns} is private");
+        assert_eq!(n.group_id, group.id, "{ns} is the tenant's");
+        let r = client_as("tenant", password)
+            .get(t.url(&format!("/v2/{ns}/app/manifests/v1")))
+            .header("accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), StatusCode::OK, "{ns}");
+    }
 }

@@ -148,13 +148,18 @@ impl Podman {
 
     /// `podman login` to `host` as admin with `password` into the auth file.
     pub async fn login(&self, host: &str, password: &str) -> Output {
+        self.login_as(host, "admin", password).await
+    }
+
+    /// `podman login` to `host` as `user` into the auth file.
+    pub async fn login_as(&self, host: &str, user: &str, password: &str) -> Output {
         let args = [
             "login",
             "--tls-verify=false",
             "--authfile",
             &self.authfile,
             "-u",
-            "admin",
+            user,
             "--password-stdin",
             host,
         ];
