@@ -725,6 +725,11 @@ pub struct GroupJson {
     pub effective_namespace_limit: i64,
     /// Namespaces it owns.
     pub namespace_count: i64,
+    /// Most bytes its namespaces may hold together, set by platform
+    /// administrators (`null`: no group quota).
+    pub storage_quota_bytes: Option<i64>,
+    /// Bytes its namespaces hold (each namespace's distinct blobs, summed).
+    pub storage_used_bytes: i64,
     /// Created.
     pub created: String,
 }
@@ -761,6 +766,10 @@ pub struct UpdateGroup {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>, minimum = 0)]
     pub namespace_limit: Option<Option<i64>>,
+    /// Its storage quota in bytes (platform administrators); `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>, minimum = 1)]
+    pub storage_quota_bytes: Option<Option<i64>>,
 }
 
 /// Tell an absent field (`None`) from `null` (`Some(None)`).

@@ -34,12 +34,16 @@ pub(crate) fn time_param(name: &str, value: Option<&str>) -> ApiResult<Option<i6
 
 async fn group_json(state: &ApiState, g: ProjectGroup) -> ApiResult<GroupJson> {
     let directory = state.management.directory();
+    let meta = |e| ApiError::from(berth_core::DirectoryError::Meta(e));
     let namespace_count = directory
         .store()
         .count_group_namespaces(g.id)
         .await
-        .map_err(|e| ApiError::from(berth_core::DirectoryError::Meta(e)))?;
+        .map_err(meta)?;
+    let storage_used_bytes = directory.store().group_usage(g.id).await.map_err(meta)?;
     Ok(GroupJson {
+        storage_quota_bytes: g.quota_bytes,
+        storage_used_bytes,
         effective_namespace_limit: g
             .namespace_limit
             .unwrap_or(directory.config().namespaces_per_group),
@@ -108,7 +112,8 @@ pub(crate) async fn group(
     }))
 }
 
-/// Set or clear a group's own namespace limit (platform administrators).
+/// Set or clear a group's own namespace limit or its storage quota
+/// (platform administrators).
 #[utoipa::path(patch, path = "/api/v1/project-groups/{group}", tag = "project groups",
     params(("group" = String, Path, description = "Group name")),
     request_body = UpdateGroup,
@@ -128,6 +133,9 @@ pub(crate) async fn update_group(
         directory
             .set_group_namespace_limit(actor, &group, limit)
             .await?;
+    }
+    if let Some(quota) = body.storage_quota_bytes {
+        directory.set_group_quota(actor, &group, quota).await?;
     }
     let g = directory.group(&group).await?;
     Ok(Json(group_json(&state, g).await?))

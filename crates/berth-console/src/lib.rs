@@ -437,6 +437,10 @@ pub fn router(state: ApiState) -> Router {
             "/project-groups/{group}/limit",
             post(pages::set_group_limit),
         )
+        .route(
+            "/project-groups/{group}/quota",
+            post(pages::set_group_quota),
+        )
         .route("/account", get(pages::account))
         .route("/account/password", post(pages::change_password))
         .route("/account/registry-password", post(pages::registry_password))

@@ -1014,8 +1014,16 @@ pub async fn group(
         .count_group_namespaces(g.id)
         .await
         .map_err(|e| err(DirectoryError::Meta(e)))?;
+    let used = directory
+        .store()
+        .group_usage(g.id)
+        .await
+        .map_err(|e| err(DirectoryError::Meta(e)))?;
     let page = GroupPage {
         l: Layout::new(&viewer, "project-groups").messages(&q),
+        used: crate::views::size(used),
+        quota: g.quota_bytes.map(crate::views::size),
+        quota_text: g.quota_bytes.map(|q| q.to_string()).unwrap_or_default(),
         limit: g
             .namespace_limit
             .unwrap_or(directory.config().namespaces_per_group),
@@ -1083,6 +1091,25 @@ pub async fn set_group_limit(
         .set_group_namespace_limit(&form.viewer.principal, &group, limit)
         .await
         .map(|_| "Limit saved.".to_owned());
+    outcome(&to, r)
+}
+
+pub async fn set_group_quota(
+    State(state): State<ApiState>,
+    Path(group): Path<String>,
+    form: Posted,
+) -> Response {
+    let to = format!("/project-groups/{group}");
+    let quota = match crate::policies::parse_size(form.get("quota")) {
+        Ok(q) => q,
+        Err(e) => return back(&to, "error", &e),
+    };
+    let r = state
+        .management
+        .directory()
+        .set_group_quota(&form.viewer.principal, &group, quota)
+        .await
+        .map(|_| "Storage quota saved.".to_owned());
     outcome(&to, r)
 }
 

@@ -154,6 +154,16 @@ pub async fn policies(
 
 pub async fn save(State(state): State<ApiState>, Path(ns): Path<String>, form: Posted) -> Response {
     let to = format!("/namespaces/{ns}/policies");
+    // The quota is the platform's: others' forms leave it as it is.
+    let quota = if form.viewer.principal.is_platform_admin() {
+        parse_size(form.get("quota"))
+    } else {
+        match state.management.policy(&form.viewer.principal, &ns).await {
+            Ok(view) => Ok(view.policy.quota_bytes),
+            Err(e) if e.is_internal() => return PageError::from(e).into_response(),
+            Err(e) => return back(&to, "error", &e.to_string()),
+        }
+    };
     let parsed = (|| {
         let immutable_tags = form
             .get("immutable_tags")
@@ -164,7 +174,7 @@ pub async fn save(State(state): State<ApiState>, Path(ns): Path<String>, form: P
             .collect();
         Ok::<_, String>(NamespacePolicy {
             immutable_tags,
-            quota_bytes: parse_size(form.get("quota"))?,
+            quota_bytes: quota?,
             retention: parse_rules(form.get("retention"))?,
         })
     })();

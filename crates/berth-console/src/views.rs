@@ -446,6 +446,9 @@ pub struct GroupPage {
     pub count: i64,
     pub limit: i64,
     pub own_limit: String,
+    pub used: String,
+    pub quota: Option<String>,
+    pub quota_text: String,
     pub members: Vec<(String, String)>,
 }
 

@@ -188,10 +188,12 @@ impl Throttle {
     }
 }
 
-/// Password checks one client may have running or waiting at once; more
-/// are refused at once, so a flood from one address leaves the pool to
-/// everyone else.
+/// Password checks one client may have running at once; more wait their
+/// turn for at most [`CHECK_WAIT`], then are refused, so a flood from one
+/// address leaves the pool to everyone else. (Logins with the same
+/// credentials wait for one check, and take no turn of their own.)
 const CHECKS_PER_CLIENT: usize = 2;
+const CHECK_WAIT: Duration = Duration::from_secs(2);
 
 /// The token service over the directory.
 #[derive(Debug)]
@@ -204,26 +206,8 @@ pub struct Auth {
     /// One verification per credentials at a time: concurrent logins with
     /// the same credentials then cost one verification, not one each.
     verifying: Mutex<HashMap<[u8; 32], std::sync::Weak<tokio::sync::Mutex<()>>>>,
-    /// Password checks in progress per client key.
-    checks: Mutex<HashMap<String, usize>>,
-}
-
-/// A client's share of the password checks, given back when dropped.
-struct CheckSlot<'a> {
-    checks: &'a Mutex<HashMap<String, usize>>,
-    client: String,
-}
-
-impl Drop for CheckSlot<'_> {
-    fn drop(&mut self) {
-        let mut m = self.checks.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get_mut(&self.client) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.client);
-            }
-        }
-    }
+    /// Each client's turns at password checks.
+    checks: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 fn sealing(e: SealError) -> DirectoryError {
@@ -367,20 +351,26 @@ impl Auth {
             .map(|(p, _)| p.clone())
     }
 
-    /// A slot for one more password check of `client`, unless it already
-    /// has [`CHECKS_PER_CLIENT`].
-    fn check_slot(&self, client: IpAddr) -> Option<CheckSlot<'_>> {
-        let key = client_key(client);
-        let mut m = self.checks.lock().unwrap_or_else(|p| p.into_inner());
-        let n = m.entry(key.clone()).or_insert(0);
-        if *n >= CHECKS_PER_CLIENT {
-            return None;
+    /// A turn at a password check for `client`: at most
+    /// [`CHECKS_PER_CLIENT`] at once, waiting at most [`CHECK_WAIT`].
+    async fn check_turn(
+        &self,
+        client: IpAddr,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, AuthError> {
+        let turns = {
+            let mut m = self.checks.lock().unwrap_or_else(|p| p.into_inner());
+            if m.len() >= CACHE_MAX {
+                // Forget clients with no check running or waiting.
+                m.retain(|_, s| Arc::strong_count(s) > 1);
+            }
+            m.entry(client_key(client))
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(CHECKS_PER_CLIENT)))
+                .clone()
+        };
+        match tokio::time::timeout(CHECK_WAIT, turns.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(AuthError::Busy { retry_after: 1 }),
         }
-        *n += 1;
-        Some(CheckSlot {
-            checks: &self.checks,
-            client: key,
-        })
     }
 
     /// The lock that makes concurrent checks of the same credentials one.
@@ -417,14 +407,12 @@ impl Auth {
         {
             return Err(AuthError::Throttled { retry_after });
         }
-        let Some(_slot) = self.check_slot(client) else {
-            return Err(AuthError::Busy { retry_after: 1 });
-        };
         let lock = self.verifying(&key);
         let _one = lock.lock().await;
         if let Some(p) = self.cached(&key) {
             return Ok(p);
         }
+        let _turn = self.check_turn(client).await?;
         let outcome = self
             .directory
             .authenticate(user, password, Some(&client.to_string()))
@@ -475,9 +463,7 @@ impl Auth {
         {
             return Err(AuthError::Throttled { retry_after });
         }
-        let Some(_slot) = self.check_slot(client) else {
-            return Err(AuthError::Busy { retry_after: 1 });
-        };
+        let _turn = self.check_turn(client).await?;
         match self.directory.is_console_password(principal, secret).await {
             Ok(true) => Ok(()),
             Ok(false) => {

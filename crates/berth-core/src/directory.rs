@@ -538,6 +538,33 @@ impl Directory {
             .await
     }
 
+    /// Set or clear a project group's storage quota (platform admins): a
+    /// bound on what the tenant may store, which its own administrators
+    /// see but cannot change.
+    pub async fn set_group_quota(
+        &self,
+        actor: &Principal,
+        group: &str,
+        quota: Option<i64>,
+    ) -> Result<()> {
+        if !actor.is_platform_admin() {
+            return Err(DirectoryError::Forbidden(
+                "only platform administrators set storage quotas".into(),
+            ));
+        }
+        if quota.is_some_and(|q| q <= 0) {
+            return Err(DirectoryError::Invalid(
+                "the storage quota must be a positive number of bytes".into(),
+            ));
+        }
+        let g = self.group(group).await?;
+        self.store.set_group_quota(g.id, quota).await?;
+        let what = quota
+            .map(|q| format!("{q} bytes"))
+            .unwrap_or_else(|| "none".into());
+        self.audit(actor, "group.quota", group, &what).await
+    }
+
     /// A project group by name.
     pub async fn group(&self, name: &str) -> Result<ProjectGroup> {
         self.store

@@ -1016,6 +1016,16 @@ impl Management {
     ) -> Result<PolicyView> {
         let ns = self.directory.admin_namespace(actor, namespace).await?;
         policy.validate().map_err(DirectoryError::Invalid)?;
+        // The quota bounds the tenant: it is the platform's to set. The
+        // namespace's administrators see it, and may send it back as it is.
+        if !actor.is_platform_admin()
+            && self.registry.policy(&ns.name).await?.quota_bytes != policy.quota_bytes
+        {
+            return Err(DirectoryError::Forbidden(
+                "the storage quota is set by platform administrators; leave quota_bytes as it is"
+                    .into(),
+            ));
+        }
         if !self
             .registry
             .meta()

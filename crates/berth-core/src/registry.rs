@@ -777,6 +777,9 @@ impl Registry {
                 self.quota_reached(repo, used, quota.unwrap_or(0)).await;
                 Err(quota_error(repo, used, quota.unwrap_or(0), size))
             }
+            LinkOutcome::OverGroupQuota { group, used, quota } => {
+                Err(group_quota_error(&group, used, quota, size))
+            }
         }
     }
 
@@ -1000,6 +1003,9 @@ impl Registry {
             LinkOutcome::OverQuota { used } => {
                 self.quota_reached(repo, used, quota.unwrap_or(0)).await;
                 Err(quota_error(repo, used, quota.unwrap_or(0), size as i64))
+            }
+            LinkOutcome::OverGroupQuota { group, used, quota } => {
+                Err(group_quota_error(&group, used, quota, size as i64))
             }
         }
     }
@@ -1473,6 +1479,12 @@ fn quota_error(repo: &RepoName, used: i64, quota: i64, size: i64) -> RegistryErr
     RegistryError::Denied(format!(
         "storage quota of namespace {} exceeded: it uses {used} of {quota} bytes and this blob needs {size} more; delete images or ask for a larger quota",
         repo.namespace()
+    ))
+}
+
+fn group_quota_error(group: &str, used: i64, quota: i64, size: i64) -> RegistryError {
+    RegistryError::Denied(format!(
+        "storage quota of project group {group} exceeded: its namespaces use {used} of {quota} bytes and this blob needs {size} more; delete images or ask a platform administrator for a larger quota"
     ))
 }
 

@@ -64,6 +64,9 @@ pub struct ProjectGroup {
     pub description: String,
     /// Per-group namespace limit, when it differs from the global one.
     pub namespace_limit: Option<i64>,
+    /// Most bytes its namespaces may hold together (platform
+    /// administrators set it), if limited.
+    pub quota_bytes: Option<i64>,
     /// Created, Unix milliseconds.
     pub created_at: i64,
 }
@@ -277,6 +280,11 @@ pub trait DirectoryStore: Send + Sync + std::fmt::Debug {
     async fn list_namespaces(&self) -> MetaResult<Vec<Namespace>>;
     /// Set (or clear) a group's own namespace limit.
     async fn set_group_namespace_limit(&self, group_id: i64, limit: Option<i64>) -> MetaResult<()>;
+    /// Set or clear a group's storage quota.
+    async fn set_group_quota(&self, group_id: i64, quota: Option<i64>) -> MetaResult<()>;
+    /// Bytes a group's namespaces hold: each namespace's distinct blobs,
+    /// summed over its namespaces.
+    async fn group_usage(&self, group_id: i64) -> MetaResult<i64>;
     /// Number of namespaces a group owns.
     async fn count_group_namespaces(&self, group_id: i64) -> MetaResult<i64>;
     /// Make a namespace public or private.

@@ -246,7 +246,7 @@ pub enum PutManifestOutcome {
 }
 
 /// What linking a blob into a repository did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkOutcome {
     /// Linked (or already linked).
     Linked,
@@ -256,6 +256,16 @@ pub enum LinkOutcome {
     OverQuota {
         /// Bytes the namespace uses now.
         used: i64,
+    },
+    /// The storage quota of the namespace's project group would be
+    /// exceeded.
+    OverGroupQuota {
+        /// The group.
+        group: String,
+        /// Bytes the group's namespaces use now.
+        used: i64,
+        /// The group's quota.
+        quota: i64,
     },
 }
 

@@ -96,6 +96,13 @@ impl SqliteStore {
     ) -> MetaResult<()> {
         Ok(())
     }
+
+    async fn group_quota_lock(
+        _tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        _group: i64,
+    ) -> MetaResult<()> {
+        Ok(())
+    }
 }
 
 /// The advisory lock key of garbage collection on PostgreSQL ("berth").
@@ -171,6 +178,19 @@ impl PostgresStore {
             .await?;
         Ok(())
     }
+
+    /// Serializes links into one project group's namespaces while its quota
+    /// is checked (taken before any namespace's lock).
+    async fn group_quota_lock(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        group: i64,
+    ) -> MetaResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock(3, CAST($1 AS INTEGER))")
+            .bind(group)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
 }
 
 fn digest(s: &str) -> MetaResult<Digest> {
@@ -204,6 +224,15 @@ fn namespace_range(namespace: &str) -> (String, String) {
 const NAMESPACE_USAGE: &str = "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b \
      WHERE b.digest IN (SELECT rb.digest FROM repository_blobs rb \
      JOIN repositories r ON r.id = rb.repo_id WHERE r.name > $1 AND r.name < $2)";
+
+/// Bytes a project group's namespaces hold ($1: the group's id): each
+/// namespace's distinct blobs, summed over its namespaces.
+pub(crate) const GROUP_USAGE: &str =
+    "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b \
+     JOIN (SELECT DISTINCT r.namespace, rb.digest FROM repository_blobs rb \
+           JOIN repositories r ON r.id = rb.repo_id \
+           WHERE r.namespace IN (SELECT n.name FROM namespaces n WHERE n.group_id = $1)) x \
+     ON x.digest = b.digest";
 
 fn string_list(json: &str) -> MetaResult<Vec<String>> {
     serde_json::from_str(json).map_err(|e| MetaError::Corrupt(format!("pattern list: {e}")))
@@ -400,9 +429,22 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                if let Some(quota) = quota {
+                // The project group's quota, if it has one.
+                let group: Option<(i64, String, Option<i64>)> = sqlx::query_as(
+                    "SELECT g.id, g.name, g.quota_bytes FROM namespaces n \
+                     JOIN project_groups g ON g.id = n.group_id WHERE n.name = $1",
+                )
+                .bind(repo.namespace())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let group_quota = group.and_then(|(id, name, q)| q.map(|q| (id, name, q)));
+                if quota.is_some() || group_quota.is_some() {
+                    if let Some((id, _, _)) = &group_quota {
+                        Self::group_quota_lock(&mut tx, *id).await?;
+                    }
                     Self::quota_lock(&mut tx, repo.namespace()).await?;
                     let (from, to) = namespace_range(repo.namespace());
+                    // A blob the namespace holds already costs nothing.
                     let present: Option<(i64,)> = sqlx::query_as(
                         "SELECT rb.repo_id FROM repository_blobs rb JOIN repositories r ON r.id = rb.repo_id \
                          WHERE rb.digest = $1 AND r.name > $2 AND r.name < $3 LIMIT 1",
@@ -413,15 +455,27 @@ macro_rules! sql_store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     if present.is_none() {
-                        let (used,): (i64,) = sqlx::query_as(NAMESPACE_USAGE)
-                            .bind(&from)
-                            .bind(&to)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        if used + size > quota {
-                            // The blob row stays (unlinked): the collector reclaims it.
-                            tx.commit().await?;
-                            return Ok(LinkOutcome::OverQuota { used });
+                        if let Some(quota) = quota {
+                            let (used,): (i64,) = sqlx::query_as(NAMESPACE_USAGE)
+                                .bind(&from)
+                                .bind(&to)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                            if used + size > quota {
+                                // The blob row stays (unlinked): the collector reclaims it.
+                                tx.commit().await?;
+                                return Ok(LinkOutcome::OverQuota { used });
+                            }
+                        }
+                        if let Some((id, group, quota)) = group_quota {
+                            let (used,): (i64,) = sqlx::query_as(GROUP_USAGE)
+                                .bind(id)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                            if used + size > quota {
+                                tx.commit().await?;
+                                return Ok(LinkOutcome::OverGroupQuota { group, used, quota });
+                            }
                         }
                     }
                 }

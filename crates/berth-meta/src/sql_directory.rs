@@ -13,7 +13,8 @@ use crate::{MetaError, MetaResult};
 
 const ACCOUNT: &str = "SELECT id, name, email, password_hash, registry_password_hash, is_admin, \
      disabled, token_generation, default_group_id, created_at, updated_at FROM accounts";
-const GROUP: &str = "SELECT id, name, description, namespace_limit, created_at FROM project_groups";
+const GROUP: &str =
+    "SELECT id, name, description, namespace_limit, quota_bytes, created_at FROM project_groups";
 const NAMESPACE: &str =
     "SELECT id, name, group_id, public, description, category, labels, status, \
      external_access, created_at, updated_at FROM namespaces";
@@ -57,6 +58,7 @@ macro_rules! directory_store {
                     name: r.try_get("name")?,
                     description: r.try_get("description")?,
                     namespace_limit: r.try_get("namespace_limit")?,
+                    quota_bytes: r.try_get("quota_bytes")?,
                     created_at: r.try_get("created_at")?,
                 })
             }
@@ -306,6 +308,19 @@ macro_rules! directory_store {
             async fn list_namespaces(&self) -> MetaResult<Vec<Namespace>> {
                 let rows = sqlx::query(&format!("{NAMESPACE} ORDER BY name")).fetch_all(&self.read).await?;
                 rows.iter().map(Self::namespace).collect()
+            }
+
+            async fn set_group_quota(&self, group_id: i64, quota: Option<i64>) -> MetaResult<()> {
+                self.exec(sqlx::query("UPDATE project_groups SET quota_bytes = $2 WHERE id = $1").bind(group_id).bind(quota)).await?;
+                Ok(())
+            }
+
+            async fn group_usage(&self, group_id: i64) -> MetaResult<i64> {
+                let (used,): (i64,) = sqlx::query_as(crate::sql::GROUP_USAGE)
+                    .bind(group_id)
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(used)
             }
 
             async fn set_group_namespace_limit(&self, group_id: i64, limit: Option<i64>) -> MetaResult<()> {

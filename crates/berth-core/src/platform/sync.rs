@@ -680,6 +680,11 @@ impl Synchronizer {
                         target.namespace()
                     )))
                 }
+                berth_meta::LinkOutcome::OverGroupQuota { group, used, quota } => {
+                    return Err(JobFailure::permanent(format!(
+                        "the storage quota of project group {group} is exceeded ({used} of {quota} bytes used)"
+                    )))
+                }
             }
         }
         let reference = match tag {
