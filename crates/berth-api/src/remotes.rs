@@ -30,6 +30,9 @@ pub struct RemoteJson {
     pub insecure_skip_verify: bool,
     /// The CA certificate (PEM) it trusts besides the system's.
     pub ca_certificate: Option<String>,
+    /// Its token service on another host, which may receive the
+    /// credentials (otherwise only the registry's own host does).
+    pub token_realm: Option<String>,
     /// Declared in the configuration file: read-only here.
     pub read_only: bool,
     /// Who registered it (`configuration` for declared ones).
@@ -49,6 +52,7 @@ impl From<Remote> for RemoteJson {
             has_password: r.has_password,
             insecure_skip_verify: r.insecure,
             ca_certificate: r.ca_pem,
+            token_realm: r.token_realm,
             read_only: r.declared,
             created_by: r.created_by,
             created_at: (!r.declared).then(|| time(r.created_at)),
@@ -80,6 +84,11 @@ pub struct CreateRemote {
     /// A CA certificate (PEM) to trust besides the system's.
     #[schema(max_length = 65536)]
     pub ca_certificate: Option<String>,
+    /// The registry's token service when it is on another host (a URL
+    /// prefix, e.g. `https://auth.docker.io/token`): credentials are sent
+    /// there only when it is named here.
+    #[schema(pattern = "^https?://", max_length = 2048)]
+    pub token_realm: Option<String>,
 }
 
 impl std::fmt::Debug for CreateRemote {
@@ -92,7 +101,7 @@ impl std::fmt::Debug for CreateRemote {
 }
 
 /// Changes to a remote registry; fields left out stay, `""` clears
-/// `username`, `password` and `ca_certificate`.
+/// `username`, `password`, `ca_certificate` and `token_realm`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRemote {
@@ -110,6 +119,9 @@ pub struct UpdateRemote {
     /// CA certificate (PEM).
     #[schema(max_length = 65536)]
     pub ca_certificate: Option<String>,
+    /// Token realm.
+    #[schema(pattern = "^(https?://.*)?$", max_length = 2048)]
+    pub token_realm: Option<String>,
 }
 
 impl std::fmt::Debug for UpdateRemote {
@@ -172,6 +184,7 @@ pub(crate) async fn create(
                 password: b.password,
                 insecure: Some(b.insecure_skip_verify),
                 ca_pem: b.ca_certificate,
+                token_realm: b.token_realm,
             },
         )
         .await?;
@@ -218,6 +231,7 @@ pub(crate) async fn update(
                 password: b.password,
                 insecure: b.insecure_skip_verify,
                 ca_pem: b.ca_certificate,
+                token_realm: b.token_realm,
             },
         )
         .await?;

@@ -48,8 +48,15 @@ struct State {
 pub(crate) struct Authenticator {
     http: reqwest::Client,
     credentials: Option<Credentials>,
+    /// The registry's URL: its host may receive the credentials.
+    base: reqwest::Url,
+    /// A token service elsewhere that may receive them too.
+    token_realm: Option<String>,
     state: Arc<Mutex<State>>,
 }
+
+/// Most bytes of a token service's answer.
+const MAX_TOKEN_ANSWER: usize = 64 << 10;
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,12 +67,31 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    pub(crate) fn new(http: reqwest::Client, credentials: Option<Credentials>) -> Self {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        credentials: Option<Credentials>,
+        base: reqwest::Url,
+        token_realm: Option<String>,
+    ) -> Self {
         Authenticator {
             http,
             credentials,
+            base,
+            token_realm,
             state: Arc::default(),
         }
+    }
+
+    /// Whether a token service at `realm` may receive the credentials:
+    /// on the registry's own host, or under the configured token realm.
+    fn trusted(&self, realm: &reqwest::Url) -> bool {
+        let same_host = realm.host_str().map(str::to_ascii_lowercase)
+            == self.base.host_str().map(str::to_ascii_lowercase);
+        same_host
+            || self
+                .token_realm
+                .as_deref()
+                .is_some_and(|t| realm.as_str().starts_with(t))
     }
 
     fn basic_value(&self) -> Option<HeaderValue> {
@@ -113,6 +139,25 @@ impl Authenticator {
             .ok_or_else(|| ClientError::Protocol("a Bearer challenge without realm".into()))?;
         let mut url = reqwest::Url::parse(realm)
             .map_err(|e| ClientError::Protocol(format!("token realm {realm}: {e}")))?;
+        match url.scheme() {
+            "https" => {}
+            // Never from an HTTPS registry to a plain-HTTP token service.
+            "http" if self.base.scheme() == "http" => {}
+            _ => {
+                return Err(ClientError::Protocol(format!(
+                    "the registry names the token service {realm}: refused, it is not HTTPS"
+                )))
+            }
+        }
+        // Credentials go to the registry's own host, or to a token service
+        // configured with the remote; another realm gets none.
+        let send_credentials = self.trusted(&url);
+        if self.credentials.is_some() && !send_credentials {
+            return Err(ClientError::Unauthorized(format!(
+                "the registry sends token requests to {realm}, which is not on {}: credentials are sent only to the registry's own host or to its configured token realm",
+                self.base.host_str().unwrap_or_default()
+            )));
+        }
         {
             let mut q = url.query_pairs_mut();
             if let Some(service) = params.get("service") {
@@ -129,7 +174,7 @@ impl Authenticator {
             }
         }
         let mut req = self.http.get(url);
-        if let Some(basic) = self.basic_value() {
+        if let Some(basic) = self.basic_value().filter(|_| send_credentials) {
             req = req.header(header::AUTHORIZATION, basic);
         }
         let r = req
@@ -153,10 +198,10 @@ impl Authenticator {
             access_token: Option<String>,
             expires_in: Option<u64>,
         }
-        let t: TokenAnswer = r
-            .json()
-            .await
-            .map_err(|e| ClientError::Protocol(format!("token answer: {e}")))?;
+        let t: TokenAnswer = serde_json::from_slice(
+            &crate::read_bounded(r, MAX_TOKEN_ANSWER, "a token service's answer").await?,
+        )
+        .map_err(|e| ClientError::Protocol(format!("token answer: {e}")))?;
         let token = t
             .token
             .or(t.access_token)
@@ -236,6 +281,41 @@ mod tests {
         let (scheme, p) = parse_challenge(r#"Basic realm="Registry Realm""#);
         assert_eq!(scheme, "Basic");
         assert_eq!(p["realm"], "Registry Realm");
+    }
+
+    #[tokio::test]
+    async fn realms_are_checked_before_anything_is_sent() {
+        let auth = |base: &str, realm: Option<&str>| {
+            Authenticator::new(
+                reqwest::Client::new(),
+                Some(Credentials {
+                    username: "u".into(),
+                    password: "p".into(),
+                }),
+                reqwest::Url::parse(base).unwrap(),
+                realm.map(str::to_owned),
+            )
+        };
+        // Nothing listens on these hosts: an error other than a refusal
+        // would mean a request was made.
+        let a = auth("https://registry.invalid", None);
+        let e = a
+            .answer(r#"Bearer realm="http://registry.invalid/token""#, "")
+            .await
+            .expect_err("downgrade");
+        assert!(e.to_string().contains("not HTTPS"), "{e}");
+        let e = a
+            .answer(r#"Bearer realm="https://elsewhere.invalid/token""#, "")
+            .await
+            .expect_err("another host");
+        assert!(e.to_string().contains("token realm"), "{e}");
+        let trusted = auth(
+            "https://registry.invalid",
+            Some("https://auth.invalid/token"),
+        );
+        assert!(trusted.trusted(&reqwest::Url::parse("https://auth.invalid/token?x=1").unwrap()));
+        assert!(!trusted.trusted(&reqwest::Url::parse("https://auth.invalid.evil/token").unwrap()));
+        assert!(trusted.trusted(&reqwest::Url::parse("https://REGISTRY.invalid/t").unwrap()));
     }
 
     #[test]

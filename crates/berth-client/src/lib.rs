@@ -31,6 +31,15 @@ pub const MANIFEST_TYPES: &[&str] = &[
     media_types::DOCKER_LIST,
 ];
 
+/// Most bytes of a manifest read (Berth's own default limit).
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// Most bytes of one page of a tag list or catalog, or a referrers index.
+const MAX_LIST_BYTES: usize = 16 << 20;
+/// Most bytes of an error answer read for its message.
+const MAX_ERROR_BYTES: usize = 64 << 10;
+/// Most redirects followed for one request.
+const MAX_REDIRECTS: usize = 5;
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -97,6 +106,10 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// How long the server may stay silent mid-request.
     pub read_timeout: Duration,
+    /// A token service on another host that may receive the credentials
+    /// (a URL prefix, such as `https://auth.docker.io/token`). Without it,
+    /// credentials go only to the registry's own host.
+    pub token_realm: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -107,6 +120,7 @@ impl Default for ClientOptions {
             insecure_skip_verify: false,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
+            token_realm: None,
         }
     }
 }
@@ -193,7 +207,7 @@ impl RegistryClient {
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.read_timeout)
-            .redirect(reqwest::redirect::Policy::limited(5));
+            .redirect(redirect_policy(base.clone()));
         if let Some(pem) = &options.ca_pem {
             let cert = reqwest::Certificate::from_pem(pem)
                 .map_err(|e| ClientError::Tls(format!("CA certificate: {e}")))?;
@@ -202,9 +216,23 @@ impl RegistryClient {
         if options.insecure_skip_verify {
             builder = builder.danger_accept_invalid_certs(true);
         }
+        if let Some(realm) = &options.token_realm {
+            let u = Url::parse(realm)
+                .map_err(|e| ClientError::Url(format!("token realm {realm}: {e}")))?;
+            if u.scheme() != "https" && !(u.scheme() == "http" && base.scheme() == "http") {
+                return Err(ClientError::Url(format!(
+                    "token realm {realm}: use https:// (http:// only for a registry on http://)"
+                )));
+            }
+        }
         let http = builder.build().map_err(|e| ClientError::Tls(chain(&e)))?;
         Ok(RegistryClient {
-            auth: Authenticator::new(http.clone(), options.credentials),
+            auth: Authenticator::new(
+                http.clone(),
+                options.credentials,
+                base.clone(),
+                options.token_realm,
+            ),
             http,
             base,
         })
@@ -230,12 +258,15 @@ impl RegistryClient {
         headers: HeaderMap,
         scope: &str,
     ) -> Result<reqwest::Response> {
+        // Credentials (and tokens for them) go to the registry's own origin
+        // only, whatever URL it names.
+        let ours = same_origin(&url, &self.base);
         let build = |auth: Option<header::HeaderValue>| {
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())
                 .headers(headers.clone());
-            if let Some(a) = auth {
+            if let Some(a) = auth.filter(|_| ours) {
                 req = req.header(header::AUTHORIZATION, a);
             }
             req
@@ -244,7 +275,7 @@ impl RegistryClient {
             .send()
             .await
             .map_err(|e| ClientError::Transport(chain(&e)))?;
-        if first.status() != StatusCode::UNAUTHORIZED {
+        if first.status() != StatusCode::UNAUTHORIZED || !ours {
             return Ok(first);
         }
         let challenge = first
@@ -274,8 +305,9 @@ impl RegistryClient {
         scope: &str,
         body: reqwest::Body,
     ) -> Result<reqwest::Response> {
+        let ours = same_origin(&url, &self.base);
         let mut req = self.http.request(method, url).headers(headers).body(body);
-        if let Some(a) = self.auth.header(scope) {
+        if let Some(a) = self.auth.header(scope).filter(|_| ours) {
             req = req.header(header::AUTHORIZATION, a);
         }
         let r = req
@@ -313,10 +345,7 @@ impl RegistryClient {
         }
         let r = expect(r, &[StatusCode::OK]).await?;
         let media_type = content_type(r.headers());
-        let bytes = r
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Transport(chain(&e)))?;
+        let bytes = read_bounded(r, MAX_MANIFEST_BYTES, "a manifest").await?;
         let digest = match reference.parse::<Digest>() {
             Ok(expected) => {
                 let actual = Digest::of_bytes(expected.algorithm(), &bytes);
@@ -673,10 +702,10 @@ impl RegistryClient {
             next = link_next(r.headers())
                 .map(|l| self.url_of(&l))
                 .transpose()?;
-            let page: serde_json::Value = r
-                .json()
-                .await
-                .map_err(|e| ClientError::Protocol(format!("{field} list: {e}")))?;
+            let page: serde_json::Value = serde_json::from_slice(
+                &read_bounded(r, MAX_LIST_BYTES, &format!("a page of the {field} list")).await?,
+            )
+            .map_err(|e| ClientError::Protocol(format!("{field} list: {e}")))?;
             match page.get(field) {
                 Some(serde_json::Value::Array(names)) => {
                     for n in names {
@@ -717,10 +746,9 @@ impl RegistryClient {
         struct Descriptor {
             digest: String,
         }
-        let index: Index = r
-            .json()
-            .await
-            .map_err(|e| ClientError::Protocol(format!("referrers: {e}")))?;
+        let index: Index =
+            serde_json::from_slice(&read_bounded(r, MAX_LIST_BYTES, "a referrers index").await?)
+                .map_err(|e| ClientError::Protocol(format!("referrers: {e}")))?;
         index
             .manifests
             .into_iter()
@@ -851,7 +879,7 @@ async fn expect(r: reqwest::Response, ok: &[StatusCode]) -> Result<reqwest::Resp
 /// The OCI `errors[]` messages of an answer, or the start of its body.
 async fn error_message(r: reqwest::Response) -> String {
     let status = r.status();
-    let text = r.text().await.unwrap_or_default();
+    let text = read_prefix(r, MAX_ERROR_BYTES).await;
     #[derive(serde::Deserialize)]
     struct Errors {
         errors: Vec<OciError>,
@@ -909,6 +937,86 @@ pub(crate) async fn read_bounded(r: reqwest::Response, limit: usize, what: &str)
     Ok(out.freeze())
 }
 
+/// At most the first `limit` bytes of an answer, as text (lossy): enough
+/// for an error message, never the whole of a large body.
+async fn read_prefix(r: reqwest::Response, limit: usize) -> String {
+    let mut out = Vec::new();
+    let mut body = r.bytes_stream();
+    while let Some(Ok(chunk)) = body.next().await {
+        let room = limit - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether two URLs have the same origin (scheme, host, port).
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Whether a host is a loopback, private or link-local address (given as
+/// an address, or `localhost`): somewhere a remote on the internet must
+/// not send Berth.
+fn internal_host(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => {
+            a.is_loopback() || a.is_private() || a.is_link_local() || a.is_unspecified()
+        }
+        Ok(std::net::IpAddr::V6(a)) => {
+            let first = a.segments()[0];
+            a.is_loopback()
+                || a.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || a.to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
+        }
+        Err(_) => {
+            let d = host.to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+    }
+}
+
+/// Redirects are re-checked at every hop: never more than
+/// [`MAX_REDIRECTS`], never from HTTPS to plain HTTP, and never to a
+/// loopback, private or link-local address unless the registry itself is
+/// on one (a registry on the internet cannot point Berth inside its
+/// network). reqwest drops `Authorization` on a redirect to another host.
+fn redirect_policy(base: Url) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let from = attempt.previous().last().cloned();
+        let to = attempt.url().clone();
+        let to = &to;
+        if to.scheme() != "https" && to.scheme() != "http" {
+            return attempt.error(format!("a redirect to {to}: not HTTP"));
+        }
+        if from.as_ref().is_some_and(|f| f.scheme() == "https") && to.scheme() != "https" {
+            return attempt.error(format!(
+                "a redirect from HTTPS to plain HTTP ({to}) refused"
+            ));
+        }
+        if internal_host(to) && !internal_host(&base) {
+            return attempt.error(format!(
+                "a redirect to an internal address ({to}) from a registry that is not on one refused"
+            ));
+        }
+        attempt.follow()
+    })
+}
+
 /// An error with its causes.
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -943,6 +1051,45 @@ mod tests {
             header::HeaderValue::from_static("application/json; charset=utf-8"),
         );
         assert_eq!(content_type(&h), "application/json");
+    }
+
+    #[test]
+    fn origins_and_internal_hosts() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(same_origin(
+            &u("https://a.example/v2/x"),
+            &u("https://A.example:443/")
+        ));
+        assert!(!same_origin(
+            &u("https://a.example/"),
+            &u("http://a.example/")
+        ));
+        assert!(!same_origin(
+            &u("https://a.example/"),
+            &u("https://a.example:8443/")
+        ));
+        assert!(!same_origin(
+            &u("https://a.example/"),
+            &u("https://b.example/")
+        ));
+        for internal in [
+            "http://127.0.0.1/",
+            "http://10.0.0.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://[::ffff:192.168.0.1]/",
+            "http://localhost:5000/",
+        ] {
+            assert!(internal_host(&u(internal)), "{internal}");
+        }
+        for public in [
+            "https://registry-1.docker.io/",
+            "http://8.8.8.8/",
+            "https://[2606:4700::1]/",
+        ] {
+            assert!(!internal_host(&u(public)), "{public}");
+        }
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub async fn create(State(state): State<ApiState>, form: Posted) -> Response {
         password: opt("password"),
         insecure: Some(form.checked("insecure")),
         ca_pem: opt("ca_certificate"),
+        token_realm: opt("token_realm"),
     };
     let name = form.get("name").to_owned();
     let result = state

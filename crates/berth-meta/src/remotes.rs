@@ -22,6 +22,8 @@ pub struct RemoteRecord {
     pub insecure: bool,
     /// A CA certificate (PEM) to trust.
     pub ca_pem: Option<String>,
+    /// A token service on another host that may receive the credentials.
+    pub token_realm: Option<String>,
     /// Who registered it.
     pub created_by: String,
     /// When, Unix milliseconds.
@@ -58,6 +60,8 @@ pub struct RemoteUpdate {
     pub insecure: Option<bool>,
     /// CA certificate.
     pub ca_pem: Option<Option<String>>,
+    /// Token realm.
+    pub token_realm: Option<Option<String>>,
     /// Now, Unix milliseconds.
     pub now: i64,
 }

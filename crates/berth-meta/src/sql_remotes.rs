@@ -7,8 +7,8 @@ use crate::remotes::{RemoteRecord, RemoteStore, RemoteUpdate};
 use crate::sql::{PostgresStore, SqliteStore};
 use crate::{MetaError, MetaResult};
 
-const COLUMNS: &str = "name, url, username, password_sealed, insecure, ca_pem, created_by, \
-     created_at, updated_at";
+const COLUMNS: &str = "name, url, username, password_sealed, insecure, ca_pem, token_realm, \
+     created_by, created_at, updated_at";
 
 macro_rules! remote_store {
     ($store:ident, $row:ty) => {
@@ -21,6 +21,7 @@ macro_rules! remote_store {
                     password_sealed: r.try_get("password_sealed")?,
                     insecure: r.try_get::<i64, _>("insecure")? != 0,
                     ca_pem: r.try_get("ca_pem")?,
+                    token_realm: r.try_get("token_realm")?,
                     created_by: r.try_get("created_by")?,
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
@@ -33,7 +34,7 @@ macro_rules! remote_store {
             async fn create_remote(&self, r: &RemoteRecord) -> MetaResult<()> {
                 let done = sqlx::query(
                     "INSERT INTO remotes (name, url, username, password_sealed, insecure, ca_pem, \
-                     created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                     created_by, created_at, updated_at, token_realm) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
                      ON CONFLICT (name) DO NOTHING",
                 )
                 .bind(&r.name)
@@ -44,6 +45,7 @@ macro_rules! remote_store {
                 .bind(r.ca_pem.as_deref())
                 .bind(&r.created_by)
                 .bind(r.created_at)
+                .bind(r.token_realm.as_deref())
                 .execute(&self.write)
                 .await?;
                 if done.rows_affected() == 0 {
@@ -72,7 +74,8 @@ macro_rules! remote_store {
                      password_sealed = CASE WHEN $5 = 1 THEN $6 ELSE password_sealed END, \
                      insecure = COALESCE($7, insecure), \
                      ca_pem = CASE WHEN $8 = 1 THEN $9 ELSE ca_pem END, \
-                     updated_at = $10 WHERE name = $1",
+                     updated_at = $10, \
+                     token_realm = CASE WHEN $11 = 1 THEN $12 ELSE token_realm END WHERE name = $1",
                 )
                 .bind(name)
                 .bind(u.url.as_deref())
@@ -84,6 +87,8 @@ macro_rules! remote_store {
                 .bind(i64::from(u.ca_pem.is_some()))
                 .bind(u.ca_pem.clone().flatten())
                 .bind(u.now)
+                .bind(i64::from(u.token_realm.is_some()))
+                .bind(u.token_realm.clone().flatten())
                 .execute(&self.write)
                 .await?;
                 Ok(done.rows_affected() > 0)

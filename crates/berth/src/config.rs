@@ -156,6 +156,10 @@ pub struct RemoteSection {
     pub insecure_skip_verify: bool,
     /// A CA certificate file (PEM) to trust besides the system's.
     pub ca_cert: Option<PathBuf>,
+    /// The registry's token service when it is on another host (a URL
+    /// prefix, such as `https://auth.docker.io/token`): only then are the
+    /// credentials sent there.
+    pub token_realm: Option<String>,
 }
 
 impl RemoteSection {
@@ -178,6 +182,7 @@ impl RemoteSection {
             password: self.password.as_ref().map(|p| p.expose().to_owned()),
             insecure: self.insecure_skip_verify,
             ca_pem,
+            token_realm: self.token_realm.clone(),
         })
     }
 }

@@ -536,7 +536,10 @@ impl Webhooks {
 }
 
 fn client_builder(config: &WebhookConfig) -> reqwest::ClientBuilder {
+    // No proxy from HTTP(S)_PROXY: a proxy would resolve and connect
+    // itself, past the address checked and pinned here.
     reqwest::Client::builder()
+        .no_proxy()
         .user_agent(USER_AGENT)
         .timeout(config.timeout)
         .connect_timeout(config.timeout.min(Duration::from_secs(5)))
@@ -557,7 +560,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Whether an address is on the public internet: not loopback, private,
-/// link-local (cloud metadata), shared (CGNAT), unspecified or multicast.
+/// link-local (cloud metadata), shared (CGNAT), benchmarking
+/// (198.18.0.0/15), reserved (240.0.0.0/4), unspecified, multicast or
+/// documentation; for IPv6 also not unique-local, link-local, discard, and
+/// not a translation of an IPv4 address that is none of those (IPv4-mapped
+/// and -compatible, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, 6to4
+/// `2002::/16`, Teredo `2001::/32`: each reaches an IPv4 host through a
+/// gateway).
 pub(crate) fn public_address(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => {
@@ -570,18 +579,43 @@ pub(crate) fn public_address(ip: IpAddr) -> bool {
                 || a.is_multicast()
                 || a.is_documentation()
                 || b0 == 0
-                || (b0 == 100 && (64..128).contains(&b1)))
+                || b0 >= 240
+                || (b0 == 100 && (64..128).contains(&b1))
+                || (b0 == 198 && (b1 == 18 || b1 == 19))
+                || (b0 == 192 && b1 == 0 && a.octets()[2] == 0))
         }
         IpAddr::V6(a) => {
             if let Some(v4) = a.to_ipv4_mapped() {
                 return public_address(IpAddr::V4(v4));
             }
-            let first = a.segments()[0];
+            let s = a.segments();
+            let embedded = |hi: u16, lo: u16| {
+                std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
+            // IPv4-compatible (deprecated) ::a.b.c.d.
+            if s[..6] == [0; 6] && !a.is_loopback() && !a.is_unspecified() {
+                return public_address(IpAddr::V4(embedded(s[6], s[7])));
+            }
+            // NAT64: the IPv4 host in the last 32 bits of the well-known
+            // prefix; the local-use prefix is never public.
+            if s[0] == 0x64 && s[1] == 0xff9b {
+                return s[2..6] == [0; 4] && public_address(IpAddr::V4(embedded(s[6], s[7])));
+            }
+            // 6to4: the IPv4 host in bits 16-48.
+            if s[0] == 0x2002 {
+                return public_address(IpAddr::V4(embedded(s[1], s[2])));
+            }
+            // Teredo: the IPv4 client in the last 32 bits, inverted.
+            if s[0] == 0x2001 && s[1] == 0 {
+                return public_address(IpAddr::V4(embedded(!s[6], !s[7])));
+            }
             !(a.is_loopback()
                 || a.is_unspecified()
                 || a.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x0100 && s[1..4] == [0; 3]))
         }
     }
 }
@@ -665,10 +699,34 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            // Benchmarking, reserved, IETF protocol assignments.
+            "198.18.0.1",
+            "198.19.255.254",
+            "240.0.0.1",
+            "255.255.255.254",
+            "192.0.0.8",
+            // IPv4 hosts behind translation: NAT64, 6to4, Teredo, compatible.
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::808:808",
+            "2002:a9fe:a9fe::1",
+            "2002:7f00:1::",
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+            "::169.254.169.254",
+            "2001:db8::1",
+            "100::1",
         ] {
             assert!(!public_address(private.parse().unwrap()), "{private}");
         }
-        for public in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "100.128.0.1"] {
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "198.20.0.1",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(public_address(public.parse().unwrap()), "{public}");
         }
     }

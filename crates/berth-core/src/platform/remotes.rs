@@ -31,6 +31,8 @@ pub struct DeclaredRemote {
     pub insecure: bool,
     /// CA certificate (PEM).
     pub ca_pem: Option<String>,
+    /// A token service on another host that may receive the credentials.
+    pub token_realm: Option<String>,
 }
 
 impl std::fmt::Debug for DeclaredRemote {
@@ -59,6 +61,8 @@ pub struct Remote {
     pub insecure: bool,
     /// The CA certificate it trusts, if any.
     pub ca_pem: Option<String>,
+    /// A token service on another host that may receive the credentials.
+    pub token_realm: Option<String>,
     /// Declared in the configuration file (read-only here).
     pub declared: bool,
     /// Who registered it (`configuration` for declared ones).
@@ -82,6 +86,8 @@ pub struct RemoteSpec {
     pub insecure: Option<bool>,
     /// CA certificate (`Some("")` clears it).
     pub ca_pem: Option<String>,
+    /// Token realm (`Some("")` clears it).
+    pub token_realm: Option<String>,
 }
 
 impl std::fmt::Debug for RemoteSpec {
@@ -154,6 +160,7 @@ impl Remotes {
             has_password: d.password.is_some(),
             insecure: d.insecure,
             ca_pem: d.ca_pem.clone(),
+            token_realm: d.token_realm.clone(),
             declared: true,
             created_by: "configuration".into(),
             created_at: 0,
@@ -169,6 +176,7 @@ impl Remotes {
             username: r.username,
             insecure: r.insecure,
             ca_pem: r.ca_pem,
+            token_realm: r.token_realm,
             declared: false,
             created_by: r.created_by,
             created_at: r.created_at,
@@ -255,6 +263,10 @@ impl Remotes {
         check_url(&url)?;
         let ca_pem = spec.ca_pem.filter(|s| !s.is_empty());
         check_ca(ca_pem.as_deref())?;
+        let token_realm = spec.token_realm.filter(|s| !s.is_empty());
+        if let Some(realm) = &token_realm {
+            check_realm(realm, &url)?;
+        }
         let password = spec.password.filter(|p| !p.is_empty());
         let username = spec.username.filter(|u| !u.is_empty());
         if password.is_some() && username.is_none() {
@@ -271,6 +283,7 @@ impl Remotes {
             password_sealed: sealed,
             insecure: spec.insecure.unwrap_or(false),
             ca_pem,
+            token_realm,
             created_by: actor.name().to_owned(),
             created_at: now,
             updated_at: now,
@@ -302,6 +315,13 @@ impl Remotes {
         if let Some(ca) = spec.ca_pem.as_deref().filter(|c| !c.is_empty()) {
             check_ca(Some(ca))?;
         }
+        if let Some(realm) = spec.token_realm.as_deref().filter(|r| !r.is_empty()) {
+            let url = match &spec.url {
+                Some(u) => u.clone(),
+                None => self.get(actor, name).await?.url,
+            };
+            check_realm(realm, &url)?;
+        }
         let password_sealed = match spec.password.as_deref() {
             None => None,
             Some("") => Some(None),
@@ -313,6 +333,7 @@ impl Remotes {
             password_sealed,
             insecure: spec.insecure,
             ca_pem: spec.ca_pem.map(|c| (!c.is_empty()).then_some(c)),
+            token_realm: spec.token_realm.map(|r| (!r.is_empty()).then_some(r)),
             now: now_millis(),
         };
         if !self.store()?.update_remote(name, &update).await? {
@@ -369,7 +390,7 @@ impl Remotes {
 
     /// The OCI client of a remote, with its credentials opened.
     pub async fn client(&self, name: &str) -> Result<RegistryClient> {
-        let (url, username, password, insecure, ca_pem) = if let Some(d) =
+        let (url, username, password, insecure, ca_pem, token_realm) = if let Some(d) =
             self.declared.iter().find(|d| d.name == name)
         {
             (
@@ -378,6 +399,7 @@ impl Remotes {
                 d.password.clone(),
                 d.insecure,
                 d.ca_pem.clone(),
+                d.token_realm.clone(),
             )
         } else {
             let r = self
@@ -400,7 +422,14 @@ impl Remotes {
                 }
                 None => None,
             };
-            (r.url, r.username, password, r.insecure, r.ca_pem)
+            (
+                r.url,
+                r.username,
+                password,
+                r.insecure,
+                r.ca_pem,
+                r.token_realm,
+            )
         };
         let credentials = username.map(|username| Credentials {
             username,
@@ -412,6 +441,7 @@ impl Remotes {
                 credentials,
                 ca_pem: ca_pem.map(String::into_bytes),
                 insecure_skip_verify: insecure,
+                token_realm,
                 ..ClientOptions::default()
             },
         )
@@ -452,6 +482,19 @@ fn check_url(url: &str) -> Result<()> {
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(DirectoryError::Invalid(
             "put credentials in username and password, not in the URL".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A token realm: an http(s) URL with a host, HTTPS unless the registry
+/// itself is plain HTTP (never a downgrade).
+fn check_realm(realm: &str, registry: &str) -> Result<()> {
+    check_url(realm).map_err(|e| DirectoryError::Invalid(format!("token_realm: {e}")))?;
+    let https = realm.starts_with("https://");
+    if !https && registry.starts_with("https://") {
+        return Err(DirectoryError::Invalid(
+            "token_realm must be https:// for a registry on https://".into(),
         ));
     }
     Ok(())
