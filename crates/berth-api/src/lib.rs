@@ -14,6 +14,7 @@
 //! `berth-oci`); is called by the `berth` binary (which mounts [`router`])
 //! and by the console crate (which reuses [`auth`] for sessions).
 
+pub mod access;
 pub mod auth;
 pub mod error;
 mod gc;
@@ -200,18 +201,6 @@ impl Modify for SecuritySchemes {
 #[derive(Debug)]
 pub struct ApiDoc;
 
-/// Operations anyone may call, with or without credentials.
-const PUBLIC: &[(&str, &str)] = &[
-    ("get", "/api/v1/shared/namespaces"),
-    ("get", "/api/v1/platform/repositories"),
-    // Anonymous callers belong to no namespace: `mine` is empty for them,
-    // `shared` lists the public ones.
-    ("get", "/api/v1/namespaces"),
-    ("post", "/api/v1/session"),
-    // Logging out without a session does nothing, successfully.
-    ("delete", "/api/v1/session"),
-];
-
 /// The OpenAPI document as pretty JSON: utoipa's, with what holds for every
 /// operation added once here rather than on each handler, so that the
 /// document and the server cannot drift apart: errors are
@@ -244,7 +233,15 @@ fn complete_document(doc: &mut serde_json::Value) {
             continue;
         };
         for (method, op) in item.iter_mut() {
-            let public = PUBLIC.contains(&(method.as_str(), path.as_str()));
+            let needs = access::declared(method, path);
+            // Anonymous callers may call these (reads of public namespaces).
+            let public = matches!(
+                needs,
+                Some(access::Needs::Anyone | access::Needs::NamespacePull)
+            );
+            if let Some(needs) = needs {
+                op["x-berth-access"] = json!(needs.as_str());
+            }
             let takes_input = op.get("parameters").is_some() || op.get("requestBody").is_some();
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                 continue;
@@ -269,11 +266,10 @@ fn complete_document(doc: &mut serde_json::Value) {
                     .entry("400")
                     .or_insert_with(|| problem("Invalid input (`invalid`)"));
             }
-            if !public {
-                responses
-                    .entry("401")
-                    .or_insert_with(|| problem("No or invalid credentials (`unauthorized`)"));
-            }
+            // Invalid credentials are refused whatever the operation.
+            responses
+                .entry("401")
+                .or_insert_with(|| problem("No or invalid credentials (`unauthorized`)"));
             responses.entry("429").or_insert_with(|| {
                 problem("Too many failed logins from this client (`too_many_requests`)")
             });
@@ -701,6 +697,30 @@ mod tests {
     #[test]
     fn openapi_document_snapshot() {
         insta::assert_snapshot!("openapi", openapi_json());
+    }
+
+    /// Every operation declares who may call it, and every declaration is
+    /// of an operation.
+    #[test]
+    fn every_operation_declares_its_access() {
+        let doc: serde_json::Value = serde_json::from_str(&openapi_json()).unwrap();
+        let mut operations = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                assert!(
+                    op["x-berth-access"].is_string(),
+                    "{method} {path} declares no access in access::DECLARED"
+                );
+                operations.push((method.clone(), path.clone()));
+            }
+        }
+        for (method, path, _) in access::DECLARED {
+            assert!(
+                operations.iter().any(|(m, p)| m == method && p == path),
+                "{method} {path} is declared but is no operation"
+            );
+        }
+        assert_eq!(operations.len(), access::DECLARED.len());
     }
 
     #[test]

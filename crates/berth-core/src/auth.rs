@@ -25,6 +25,15 @@ pub struct AuthConfig {
     pub token_lifetime: Duration,
     /// Lifetime of refresh tokens (`docker login` identity tokens).
     pub refresh_lifetime: Duration,
+    /// Failed logins (any names) one client may make within the window
+    /// before it is refused for a minute.
+    pub login_failures_per_client: i64,
+    /// Failed logins of one name from one client before each further one
+    /// doubles a block (up to 5 minutes).
+    pub login_failures_per_name_and_client: i64,
+    /// Failed logins of one name from anywhere before its logins are rate
+    /// limited (at most one per 2 s).
+    pub login_failures_per_name: i64,
 }
 
 impl Default for AuthConfig {
@@ -33,6 +42,9 @@ impl Default for AuthConfig {
             service: "berth".into(),
             token_lifetime: Duration::from_secs(300),
             refresh_lifetime: Duration::from_secs(90 * 86_400),
+            login_failures_per_client: 50,
+            login_failures_per_name_and_client: 5,
+            login_failures_per_name: 10,
         }
     }
 }
@@ -87,16 +99,18 @@ const CACHE_MAX: usize = 4096;
 #[derive(Debug, Clone)]
 struct Throttle {
     store: Arc<dyn DirectoryStore>,
+    /// Failures from one client (any user) before it is blocked for a minute.
+    client_max: i64,
+    /// Failures of one (user, client) pair before blocking starts; the
+    /// block then doubles per failure.
+    pair_free: i64,
+    /// Failures of one name (from anywhere) before its logins are rate
+    /// limited.
+    name_free: i64,
 }
 
-/// Pair failures before blocking starts; the block then doubles per failure.
-const PAIR_FREE: i64 = 5;
-/// Failures from one client (any user) before it is blocked for a minute.
-const CLIENT_MAX: i64 = 50;
-/// Failures of one name (from anywhere) before its logins are rate limited.
-const NAME_FREE: i64 = 10;
 /// The rate limit of a name past that: one attempt per this much per
-/// failure beyond [`NAME_FREE`], at most [`NAME_MAX_WAIT`]. Short, so that
+/// failure beyond the name's free failures, at most [`NAME_MAX_WAIT`]. Short, so that
 /// nobody can lock a user out for long by guessing.
 const NAME_STEP: Duration = Duration::from_millis(200);
 const NAME_MAX_WAIT: Duration = Duration::from_secs(2);
@@ -157,8 +171,8 @@ impl Throttle {
             .store
             .record_login_failure(&name, now, window_start)
             .await?;
-        if by_name > NAME_FREE {
-            let wait = (NAME_STEP * (by_name - NAME_FREE).min(1000) as u32).min(NAME_MAX_WAIT);
+        if by_name > self.name_free {
+            let wait = (NAME_STEP * (by_name - self.name_free).min(1000) as u32).min(NAME_MAX_WAIT);
             self.store
                 .block_login(&name, now + wait.as_millis() as i64)
                 .await?;
@@ -167,15 +181,15 @@ impl Throttle {
             .store
             .record_login_failure(&pair, now, window_start)
             .await?;
-        if count > PAIR_FREE {
-            let secs = (1i64 << (count - PAIR_FREE).min(8)).min(300);
+        if count > self.pair_free {
+            let secs = (1i64 << (count - self.pair_free).min(8)).min(300);
             self.store.block_login(&pair, now + secs * 1000).await?;
         }
         let count = self
             .store
             .record_login_failure(&whole, now, window_start)
             .await?;
-        if count > CLIENT_MAX {
+        if count > self.client_max {
             self.store.block_login(&whole, now + 60_000).await?;
         }
         Ok(())
@@ -254,6 +268,9 @@ impl Auth {
             issuer: TokenIssuer::new(key, "berth", config.service.clone()),
             throttle: Throttle {
                 store: directory.store().clone(),
+                client_max: config.login_failures_per_client,
+                pair_free: config.login_failures_per_name_and_client,
+                name_free: config.login_failures_per_name,
             },
             directory,
             config,
@@ -615,10 +632,13 @@ mod tests {
             .expect("store");
         let t = Throttle {
             store: Arc::new(store),
+            client_max: AuthConfig::default().login_failures_per_client,
+            pair_free: AuthConfig::default().login_failures_per_name_and_client,
+            name_free: AuthConfig::default().login_failures_per_name,
         };
         let ip: IpAddr = "192.0.2.1".parse().expect("ip");
         let other: IpAddr = "192.0.2.2".parse().expect("ip");
-        for _ in 0..PAIR_FREE {
+        for _ in 0..t.pair_free {
             t.failed("alice", ip).await.expect("db");
             assert_eq!(t.blocked("alice", ip).await.expect("db"), None);
         }
@@ -639,7 +659,7 @@ mod tests {
         );
         // Failures of one name from many clients: free at first, then one
         // attempt per short interval from anywhere, never a long block.
-        for i in 0..NAME_FREE as u8 {
+        for i in 0..t.name_free as u8 {
             t.failed("dave", IpAddr::from([198, 51, 100, i]))
                 .await
                 .expect("db");
@@ -658,7 +678,7 @@ mod tests {
         );
         assert_eq!(t.blocked("erin", elsewhere).await.expect("db"), None);
         t.succeeded("alice", other).await.expect("db");
-        for i in 0..=CLIENT_MAX {
+        for i in 0..=t.client_max {
             t.failed(&format!("user{i}"), other).await.expect("db");
         }
         assert!(

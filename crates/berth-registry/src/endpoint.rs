@@ -176,7 +176,27 @@ pub enum RouteError {
 }
 
 impl Endpoint {
-    /// A short, stable label for metrics and logs.
+    /// Every [`Endpoint::kind`], for tests that must cover every endpoint.
+    pub const KINDS: &'static [&'static str] = &[
+        "base",
+        "catalog",
+        "tags_list",
+        "manifest_get",
+        "manifest_head",
+        "manifest_put",
+        "manifest_delete",
+        "blob_get",
+        "blob_head",
+        "blob_delete",
+        "upload_start",
+        "upload_status",
+        "upload_chunk",
+        "upload_finish",
+        "upload_cancel",
+        "referrers",
+    ];
+
+    /// A short, stable label for metrics and logs (one of [`Endpoint::KINDS`]).
     pub fn kind(&self) -> &'static str {
         match self {
             Endpoint::Base => "base",
@@ -680,6 +700,18 @@ mod tests {
                 },
             ),
         ];
+        let mut cases = cases;
+        cases.push((
+            Method::HEAD,
+            format!("/v2/x/blobs/{D}"),
+            None,
+            Endpoint::GetBlob {
+                repo: repo("x"),
+                digest: digest(),
+                head: true,
+            },
+        ));
+        let mut kinds: Vec<&str> = cases.iter().map(|c| c.3.kind()).collect();
         for (method, path, query, expected) in cases {
             assert_eq!(
                 Endpoint::parse(&method, &path, query),
@@ -687,6 +719,12 @@ mod tests {
                 "{method} {path}"
             );
         }
+        // KINDS lists exactly the kinds there are.
+        kinds.sort_unstable();
+        kinds.dedup();
+        let mut all = Endpoint::KINDS.to_vec();
+        all.sort_unstable();
+        assert_eq!(kinds, all);
     }
 
     #[test]

@@ -656,6 +656,16 @@ pub struct AuthSection {
     pub refresh_token_lifetime_secs: u64,
     /// Console session lifetime in seconds (`BERTH_SESSION_LIFETIME_SECS`).
     pub session_lifetime_secs: u64,
+    /// Failed logins (any names) one client address may make within 15
+    /// minutes before it is refused for a minute
+    /// (`BERTH_LOGIN_FAILURES_PER_CLIENT`).
+    pub login_failures_per_client: i64,
+    /// Failed logins of one name from one client before each further one
+    /// doubles a block (`BERTH_LOGIN_FAILURES_PER_NAME_AND_CLIENT`).
+    pub login_failures_per_name_and_client: i64,
+    /// Failed logins of one name from anywhere before its logins are rate
+    /// limited (`BERTH_LOGIN_FAILURES_PER_NAME`).
+    pub login_failures_per_name: i64,
 }
 
 impl Default for AuthSection {
@@ -668,6 +678,9 @@ impl Default for AuthSection {
             session_lifetime_secs: berth_core::ManagementConfig::default()
                 .session_lifetime
                 .as_secs(),
+            login_failures_per_client: d.login_failures_per_client,
+            login_failures_per_name_and_client: d.login_failures_per_name_and_client,
+            login_failures_per_name: d.login_failures_per_name,
         }
     }
 }
@@ -679,6 +692,9 @@ impl AuthSection {
             service: self.service.clone(),
             token_lifetime: Duration::from_secs(self.token_lifetime_secs),
             refresh_lifetime: Duration::from_secs(self.refresh_token_lifetime_secs),
+            login_failures_per_client: self.login_failures_per_client.max(1),
+            login_failures_per_name_and_client: self.login_failures_per_name_and_client.max(1),
+            login_failures_per_name: self.login_failures_per_name.max(1),
         }
     }
 }
@@ -803,6 +819,15 @@ impl Config {
                 self.auth.refresh_token_lifetime_secs = parse(key, value)?
             }
             "BERTH_SESSION_LIFETIME_SECS" => self.auth.session_lifetime_secs = parse(key, value)?,
+            "BERTH_LOGIN_FAILURES_PER_CLIENT" => {
+                self.auth.login_failures_per_client = parse(key, value)?
+            }
+            "BERTH_LOGIN_FAILURES_PER_NAME_AND_CLIENT" => {
+                self.auth.login_failures_per_name_and_client = parse(key, value)?
+            }
+            "BERTH_LOGIN_FAILURES_PER_NAME" => {
+                self.auth.login_failures_per_name = parse(key, value)?
+            }
             "BERTH_INTERNAL_NETWORKS" => self.network.internal_networks = list(value),
             "BERTH_TRUSTED_PROXIES" => self.network.trusted_proxies = list(value),
             "BERTH_EXTERNAL_BANDWIDTH" => self.network.external_bandwidth = parse(key, value)?,
