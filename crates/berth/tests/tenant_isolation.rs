@@ -15,7 +15,8 @@ use reqwest::{Method, StatusCode};
 
 backend_tests!(
     private_digests_reach_no_other_tenant,
-    a_proxy_namespace_links_only_what_its_upstream_confirms
+    a_proxy_namespace_links_only_what_its_upstream_confirms,
+    a_remote_that_names_a_private_digest_gets_nothing
 );
 
 /// A server with a public default proxy namespace `hub` in front of a
@@ -275,4 +276,191 @@ async fn a_proxy_namespace_links_only_what_its_upstream_confirms(b: Backend) {
         .await
         .expect("get");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// A remote registry that claims to hold a layer it does not have: it
+/// names the digest and size of another tenant's private layer, answers
+/// HEAD for it, and sends other bytes when asked for them.
+#[derive(Clone)]
+struct Liar {
+    layer_digest: String,
+    layer_size: usize,
+    config: Vec<u8>,
+    manifest: Vec<u8>,
+}
+
+async fn liar(
+    axum::extract::State(l): axum::extract::State<Liar>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::http::{header, StatusCode as S};
+    use axum::response::IntoResponse;
+    let path = req.uri().path().to_owned();
+    let head = req.method() == axum::http::Method::HEAD;
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok())));
+    let blob = |bytes: Vec<u8>| {
+        let total = bytes.len();
+        match range {
+            Some((start, end)) if start < total => {
+                let end = end.unwrap_or(total - 1).min(total - 1);
+                (
+                    S::PARTIAL_CONTENT,
+                    [(
+                        header::CONTENT_RANGE,
+                        format!("bytes {start}-{end}/{total}"),
+                    )],
+                    bytes[start..=end].to_vec(),
+                )
+                    .into_response()
+            }
+            _ if head => ([(header::CONTENT_LENGTH, total.to_string())], ()).into_response(),
+            _ => bytes.into_response(),
+        }
+    };
+    if path == "/v2/" {
+        return S::OK.into_response();
+    }
+    if path.ends_with("/tags/list") {
+        return axum::Json(serde_json::json!({"name": "evil/app", "tags": ["v1"]})).into_response();
+    }
+    if path.contains("/manifests/") {
+        return ([(header::CONTENT_TYPE, OCI_MANIFEST)], l.manifest.clone()).into_response();
+    }
+    if path.ends_with(&l.layer_digest) {
+        // Not the layer: bytes of the right length, any others.
+        return blob(vec![b'?'; l.layer_size]);
+    }
+    if path.ends_with(&sha256(&l.config)) {
+        return blob(l.config.clone());
+    }
+    S::NOT_FOUND.into_response()
+}
+
+/// Through a pull rule and a pull-through cache, a remote that names
+/// another tenant's private layer by digest (and lies that it holds it)
+/// makes Berth link nothing: the sampled bytes differ, the fetched ones do
+/// not hash to the digest.
+async fn a_remote_that_names_a_private_digest_gets_nothing(b: Backend) {
+    let layer = secret_layer();
+    let layer_digest = sha256(&layer);
+    let config = br#"{"architecture":"amd64","os":"linux","config":{}}"#.to_vec();
+    let manifest = image_manifest(
+        &sha256(&config),
+        config.len(),
+        &[(layer_digest.clone(), layer.len())],
+        None,
+    );
+    let state = Liar {
+        layer_digest: layer_digest.clone(),
+        layer_size: layer.len(),
+        config,
+        manifest,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new()
+        .fallback(axum::routing::any(liar))
+        .with_state(state);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let t = TestServer::start_with(b, |c| {
+        c.jobs.max_attempts = 2;
+        c.jobs.max_backoff_secs = 1;
+        c.remotes = vec![berth::config::RemoteSection {
+            name: "evil".into(),
+            url: format!("http://{addr}"),
+            ..Default::default()
+        }];
+        c.proxy_namespaces = vec![berth::config::ProxyNamespaceSection {
+            namespace: "lies".into(),
+            remote: "evil".into(),
+            revalidate_secs: 300,
+            default: false,
+            public: true,
+        }];
+    })
+    .await;
+    let alice = create_account(&t, "alice").await;
+    let bob = create_account(&t, "bob").await;
+    t.push_image_as(&alice, "alice/secret", "v1", &layer).await;
+    t.push_image_as(&bob, "mirror/own", "v1", b"bob's layer")
+        .await;
+
+    // A pull rule into bob's namespace.
+    let (s, v) = t
+        .api(
+            Method::POST,
+            "/api/v1/replication/rules",
+            Some(
+                serde_json::json!({"name": "from-evil", "direction": "pull", "remote": "evil",
+                "filters": {"repositories": {"include": ["evil/app"]}},
+                "destination": "mirror", "flatten": 1}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = t
+        .api(
+            Method::POST,
+            &format!("/api/v1/replication/rules/{}/run", v["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let run = v["run"].as_i64().expect("run");
+    let mut status = String::new();
+    for _ in 0..300 {
+        let (_, v) = t
+            .api(
+                Method::GET,
+                &format!("/api/v1/replication/runs/{run}"),
+                None,
+            )
+            .await;
+        status = v["status"].as_str().unwrap_or_default().to_owned();
+        if !["listing", "running"].contains(&status.as_str()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status, "failed",
+        "nothing to copy: the bytes are not the digest's"
+    );
+    for c in [&t.client, &bob] {
+        let (s, body) =
+            status_of(c.get(t.url(&format!("/v2/mirror/app/blobs/{layer_digest}")))).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    }
+
+    // The pull-through cache, anonymously: whatever comes, never alice's.
+    for _ in 0..2 {
+        let r = anonymous_client()
+            .get(t.url(&format!("/v2/lies/evil/app/blobs/{layer_digest}")))
+            .send()
+            .await
+            .expect("get");
+        let body = r.bytes().await.unwrap_or_default();
+        assert_ne!(body.to_vec(), layer, "another tenant's layer was served");
+    }
+    let repo = berth_oci::RepoName::parse("lies/evil/app").expect("name");
+    let digest = berth_oci::Digest::parse(&layer_digest).expect("digest");
+    let linked = t
+        .registry()
+        .meta()
+        .repo_blob_size(&repo, &digest)
+        .await
+        .expect("meta");
+    assert_eq!(linked, None, "nothing was linked into the cache");
+}
+
+async fn status_of(r: reqwest::RequestBuilder) -> (StatusCode, String) {
+    status(r).await
 }
