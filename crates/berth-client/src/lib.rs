@@ -433,20 +433,30 @@ impl RegistryClient {
         Ok(content_length(r.headers()))
     }
 
+    /// `GET` a blob, with a `Range` header when given one.
+    async fn get_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        range: Option<String>,
+    ) -> Result<reqwest::Response> {
+        let mut headers = HeaderMap::new();
+        if let Some(range) = range {
+            headers.insert(header::RANGE, header_value(&range)?);
+        }
+        self.send(
+            Method::GET,
+            self.url_of(&format!("v2/{repo}/blobs/{digest}"))?,
+            headers,
+            &pull_scope(repo),
+        )
+        .await
+    }
+
     /// Read a blob from `offset` on (a `Range` request past 0).
     pub async fn blob(&self, repo: &str, digest: &Digest, offset: u64) -> Result<BlobRead> {
-        let mut headers = HeaderMap::new();
-        if offset > 0 {
-            headers.insert(header::RANGE, header_value(&format!("bytes={offset}-"))?);
-        }
-        let r = self
-            .send(
-                Method::GET,
-                self.url_of(&format!("v2/{repo}/blobs/{digest}"))?,
-                headers,
-                &pull_scope(repo),
-            )
-            .await?;
+        let range = (offset > 0).then(|| format!("bytes={offset}-"));
+        let r = self.get_blob(repo, digest, range).await?;
         if r.status() == StatusCode::NOT_FOUND {
             return Err(ClientError::Status {
                 status: 404,
@@ -487,19 +497,9 @@ impl RegistryClient {
         if len == 0 {
             return Ok(Some(Bytes::new()));
         }
-        let mut headers = HeaderMap::new();
         let end = offset + len - 1;
-        headers.insert(
-            header::RANGE,
-            header_value(&format!("bytes={offset}-{end}"))?,
-        );
         let r = self
-            .send(
-                Method::GET,
-                self.url_of(&format!("v2/{repo}/blobs/{digest}"))?,
-                headers,
-                &pull_scope(repo),
-            )
+            .get_blob(repo, digest, Some(format!("bytes={offset}-{end}")))
             .await?;
         // Not found, or the whole blob (a registry that ignores ranges).
         if matches!(r.status(), StatusCode::NOT_FOUND | StatusCode::OK) {

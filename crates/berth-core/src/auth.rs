@@ -416,14 +416,7 @@ impl Auth {
         if let Some(p) = self.cached(&key) {
             return Ok(p);
         }
-        if let Some(retry_after) = self
-            .throttle
-            .blocked(user, client)
-            .await
-            .map_err(AuthError::Internal)?
-        {
-            return Err(AuthError::Throttled { retry_after });
-        }
+        self.not_blocked(user, client).await?;
         let lock = self.verifying(&key);
         let _one = lock.lock().await;
         if let Some(p) = self.cached(&key) {
@@ -450,16 +443,32 @@ impl Auth {
                 cache.insert(key, (p.clone(), Instant::now()));
                 Ok(p)
             }
-            Err(DirectoryError::AuthenticationFailed) => {
-                self.throttle
-                    .failed(user, client)
-                    .await
-                    .map_err(AuthError::Internal)?;
-                Err(AuthError::Failed)
-            }
+            Err(DirectoryError::AuthenticationFailed) => self.failed(user, client).await,
             Err(DirectoryError::Busy(_)) => Err(AuthError::Busy { retry_after: 1 }),
             Err(e) => Err(AuthError::Internal(e)),
         }
+    }
+
+    /// `Throttled` while `user` or `client` is blocked.
+    async fn not_blocked(&self, user: &str, client: IpAddr) -> Result<(), AuthError> {
+        match self
+            .throttle
+            .blocked(user, client)
+            .await
+            .map_err(AuthError::Internal)?
+        {
+            Some(retry_after) => Err(AuthError::Throttled { retry_after }),
+            None => Ok(()),
+        }
+    }
+
+    /// Count a failed check; the answer to it.
+    async fn failed<T>(&self, user: &str, client: IpAddr) -> Result<T, AuthError> {
+        self.throttle
+            .failed(user, client)
+            .await
+            .map_err(AuthError::Internal)?;
+        Err(AuthError::Failed)
     }
 
     /// Check that `secret` is the console password of `principal`'s
@@ -472,24 +481,11 @@ impl Auth {
         client: IpAddr,
     ) -> Result<(), AuthError> {
         let user = principal.name();
-        if let Some(retry_after) = self
-            .throttle
-            .blocked(user, client)
-            .await
-            .map_err(AuthError::Internal)?
-        {
-            return Err(AuthError::Throttled { retry_after });
-        }
+        self.not_blocked(user, client).await?;
         let _turn = self.check_turn(client).await?;
         match self.directory.is_console_password(principal, secret).await {
             Ok(true) => Ok(()),
-            Ok(false) => {
-                self.throttle
-                    .failed(user, client)
-                    .await
-                    .map_err(AuthError::Internal)?;
-                Err(AuthError::Failed)
-            }
+            Ok(false) => self.failed(user, client).await,
             Err(DirectoryError::Busy(_)) => Err(AuthError::Busy { retry_after: 1 }),
             Err(e) => Err(AuthError::Internal(e)),
         }

@@ -556,27 +556,47 @@ pub fn temp_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// A connection of its own to a test server's database, as another
+/// process would have.
+enum Elsewhere {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+impl Elsewhere {
+    async fn connect(t: &TestServer) -> Elsewhere {
+        match &t.database_url {
+            Some(url) => Elsewhere::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(url)
+                    .await
+                    .expect("connect"),
+            ),
+            None => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(t.data_dir().join("berth.db"))
+                    .busy_timeout(std::time::Duration::from_secs(10));
+                Elsewhere::Sqlite(
+                    sqlx::sqlite::SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .connect_with(options)
+                        .await
+                        .expect("connect"),
+                )
+            }
+        }
+    }
+}
+
 /// Run `sql` on the server's database from a connection of its own, as
 /// another process would (a change no code path of Berth made).
 pub async fn sql_elsewhere(t: &TestServer, sql: &str) {
-    match &t.database_url {
-        Some(url) => {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(url)
-                .await
-                .expect("connect");
+    match Elsewhere::connect(t).await {
+        Elsewhere::Postgres(pool) => {
             sqlx::query(sql).execute(&pool).await.expect(sql);
         }
-        None => {
-            let options = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(t.data_dir().join("berth.db"))
-                .busy_timeout(std::time::Duration::from_secs(10));
-            let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .expect("connect");
+        Elsewhere::Sqlite(pool) => {
             sqlx::query(sql).execute(&pool).await.expect(sql);
         }
     }
@@ -585,29 +605,11 @@ pub async fn sql_elsewhere(t: &TestServer, sql: &str) {
 /// The first column of the first row `sql` selects, as text, read from
 /// the server's database by a connection of its own.
 pub async fn sql_text(t: &TestServer, sql: &str) -> String {
-    match &t.database_url {
-        Some(url) => {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(url)
-                .await
-                .expect("connect");
-            let (v,): (String,) = sqlx::query_as(sql).fetch_one(&pool).await.expect(sql);
-            v
-        }
-        None => {
-            let options = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(t.data_dir().join("berth.db"))
-                .busy_timeout(std::time::Duration::from_secs(10));
-            let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .expect("connect");
-            let (v,): (String,) = sqlx::query_as(sql).fetch_one(&pool).await.expect(sql);
-            v
-        }
-    }
+    let (v,): (String,) = match Elsewhere::connect(t).await {
+        Elsewhere::Postgres(pool) => sqlx::query_as(sql).fetch_one(&pool).await.expect(sql),
+        Elsewhere::Sqlite(pool) => sqlx::query_as(sql).fetch_one(&pool).await.expect(sql),
+    };
+    v
 }
 
 /// Run each listed test against both backends.
