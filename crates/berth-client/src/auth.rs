@@ -199,7 +199,7 @@ impl Authenticator {
             expires_in: Option<u64>,
         }
         let t: TokenAnswer = serde_json::from_slice(
-            &crate::read_bounded(r, MAX_TOKEN_ANSWER, "a token service's answer").await?,
+            &crate::guard::read_bounded(r, MAX_TOKEN_ANSWER, "a token service's answer").await?,
         )
         .map_err(|e| ClientError::Protocol(format!("token answer: {e}")))?;
         let token = t
