@@ -293,12 +293,17 @@ async fn authorization_follows_roles_grants_and_visibility(b: Backend) {
             .expect("a"),
         PULL
     );
-    // Missing namespaces: accounts that may create in their default group may push (auto-create).
+    // Missing namespaces: accounts that may create in their default group
+    // may push (auto-create), and pull (nothing yet), as clients ask both.
     let dev = &who[2].1;
     let missing = repo("brand-new/app");
     assert_eq!(
         d.actions(dev, &missing).await.expect("a"),
-        Actions { push: true, ..NONE }
+        Actions {
+            pull: true,
+            push: true,
+            ..NONE
+        }
     );
     assert_eq!(
         d.actions(&Principal::Anonymous, &missing).await.expect("a"),
