@@ -449,9 +449,7 @@ pub(crate) async fn regions(
         ));
     }
     let registry = state.management.registry();
-    let Some(platform) = registry.platform() else {
-        return Ok(Json(Vec::new()));
-    };
+    let platform = registry.platform();
     let fault = |e: berth_meta::MetaError| ApiError::from(DirectoryError::from(e));
     let usage = platform.region_usage().await.map_err(fault)?;
     let jobs = platform.job_counts().await.map_err(fault)?;

@@ -12,9 +12,10 @@ use berth_oci::RepoName;
 use sha2::{Digest as _, Sha256};
 
 use crate::access::{Actions, Principal};
+use crate::clock::now_millis;
 use crate::secrets::{open_marked, SealError, Sealer};
 use crate::token::{Claims, ResourceScope, TokenError, TokenIssuer, TokenUse};
-use crate::{now_millis, Directory, DirectoryError};
+use crate::{Directory, DirectoryError};
 
 /// Settings of token authentication.
 #[derive(Debug, Clone)]

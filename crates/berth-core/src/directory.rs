@@ -12,9 +12,10 @@ use berth_meta::{
 use berth_oci::RepoName;
 
 use crate::access::{self, Actions, Facts, NamespaceFacts, Principal, RepoPermission, Role};
-use crate::error::RegistryError;
+use crate::clock::now_millis;
+use crate::error::DirectoryError;
+use crate::password;
 use crate::read_cache::{FactsKey, ReadCache};
-use crate::{now_millis, password};
 
 /// Directory rules that configuration can change.
 #[derive(Debug, Clone)]
@@ -34,85 +35,6 @@ impl Default for DirectoryConfig {
             platform_namespace: "library".into(),
             auto_create_namespaces: true,
             namespaces_per_group: 8,
-        }
-    }
-}
-
-/// What a directory operation can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum DirectoryError {
-    /// The thing named does not exist.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// The name is taken.
-    #[error("{0} already exists")]
-    Conflict(String),
-    /// Bad input.
-    #[error("{0}")]
-    Invalid(String),
-    /// The thing still holds content that must go first.
-    #[error("{0}")]
-    NotEmpty(String),
-    /// The actor may not do this.
-    #[error("{0}")]
-    Forbidden(String),
-    /// A limit would be exceeded.
-    #[error("{0}")]
-    LimitExceeded(String),
-    /// Wrong credentials, or a disabled or expired user (deliberately vague).
-    #[error("invalid username or password")]
-    AuthenticationFailed,
-    /// Database failure.
-    #[error(transparent)]
-    Meta(MetaError),
-    /// Hashing failure.
-    #[error("password hashing: {0}")]
-    Hashing(String),
-    /// Too many password checks at once: the client should retry shortly.
-    #[error("{0}")]
-    Busy(String),
-    /// A registry operation failed (see its error).
-    #[error(transparent)]
-    Registry(RegistryError),
-}
-
-impl DirectoryError {
-    /// Whether this is a server-side failure (to be logged and answered 500).
-    pub fn is_internal(&self) -> bool {
-        match self {
-            DirectoryError::Meta(_) | DirectoryError::Hashing(_) => true,
-            DirectoryError::Registry(e) => e.is_internal(),
-            _ => false,
-        }
-    }
-
-    /// The platform fault behind this error, if it is one.
-    pub fn fault(&self) -> Option<crate::Fault> {
-        match self {
-            DirectoryError::Meta(m) => crate::error::meta_fault(m),
-            DirectoryError::Registry(e) => e.fault(),
-            _ => None,
-        }
-    }
-}
-
-impl From<RegistryError> for DirectoryError {
-    fn from(e: RegistryError) -> Self {
-        match e {
-            RegistryError::Meta(m) => DirectoryError::Meta(m),
-            RegistryError::NameInvalid(n) => DirectoryError::Invalid(n.to_string()),
-            RegistryError::NameUnknown(n) => DirectoryError::NotFound(format!("image {n}")),
-            RegistryError::ManifestUnknown(m) => DirectoryError::NotFound(format!("tag {m}")),
-            other => DirectoryError::Registry(other),
-        }
-    }
-}
-
-impl From<MetaError> for DirectoryError {
-    fn from(e: MetaError) -> Self {
-        match e {
-            MetaError::Conflict(what) => DirectoryError::Conflict(what),
-            other => DirectoryError::Meta(other),
         }
     }
 }
@@ -655,9 +577,9 @@ impl Directory {
         actor: &Principal,
         spec: &NamespaceSpec,
     ) -> Result<Namespace> {
-        crate::manage::check_labels(&spec.labels)?;
-        crate::manage::check_text("description", &spec.description, 1024)?;
-        crate::manage::check_text("category", &spec.category, 64)?;
+        crate::validate::check_labels(&spec.labels)?;
+        crate::validate::check_text("description", &spec.description, 1024)?;
+        crate::validate::check_text("category", &spec.category, 64)?;
         if spec.name.contains('/') || RepoName::parse(&spec.name).is_err() {
             return Err(DirectoryError::Invalid(format!(
                 "invalid namespace name {:?}: lowercase letters and digits, separated by '.', '_', '__' or '-', no '/'",

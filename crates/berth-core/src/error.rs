@@ -110,6 +110,24 @@ impl RegistryError {
     }
 }
 
+/// Errors that may say the disk is full (see `Registry::freeing`), of
+/// whichever layer.
+pub(crate) trait FaultOf {
+    fn fault_of(&self) -> Option<Fault>;
+}
+
+impl FaultOf for RegistryError {
+    fn fault_of(&self) -> Option<Fault> {
+        self.fault()
+    }
+}
+
+impl FaultOf for MetaError {
+    fn fault_of(&self) -> Option<Fault> {
+        meta_fault(self)
+    }
+}
+
 /// A failure of the platform rather than of the request, which clients and
 /// operators must be told as such: the HTTP surfaces answer it with its own
 /// status (507, 503) and message instead of a bare 500.
@@ -222,6 +240,91 @@ impl From<BlobError> for RegistryError {
                 Ok(meta) => RegistryError::Meta(*meta),
                 Err(other) => RegistryError::Storage(std::io::Error::other(other)),
             },
+        }
+    }
+}
+
+/// What a directory operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The thing named does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The name is taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+    /// The thing still holds content that must go first.
+    #[error("{0}")]
+    NotEmpty(String),
+    /// The actor may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A limit would be exceeded.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// Wrong credentials, or a disabled or expired user (deliberately vague).
+    #[error("invalid username or password")]
+    AuthenticationFailed,
+    /// Database failure.
+    #[error(transparent)]
+    Meta(MetaError),
+    /// Hashing failure.
+    #[error("password hashing: {0}")]
+    Hashing(String),
+    /// Too many password checks at once: the client should retry shortly.
+    #[error("{0}")]
+    Busy(String),
+    /// A registry operation failed (see its error).
+    #[error(transparent)]
+    Registry(RegistryError),
+}
+
+impl DirectoryError {
+    /// Whether this is a server-side failure (to be logged and answered 500).
+    pub fn is_internal(&self) -> bool {
+        match self {
+            DirectoryError::Meta(_) | DirectoryError::Hashing(_) => true,
+            DirectoryError::Registry(e) => e.is_internal(),
+            _ => false,
+        }
+    }
+
+    /// The platform fault behind this error, if it is one.
+    pub fn fault(&self) -> Option<Fault> {
+        match self {
+            DirectoryError::Meta(m) => meta_fault(m),
+            DirectoryError::Registry(e) => e.fault(),
+            _ => None,
+        }
+    }
+}
+
+impl FaultOf for DirectoryError {
+    fn fault_of(&self) -> Option<Fault> {
+        self.fault()
+    }
+}
+
+impl From<RegistryError> for DirectoryError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Meta(m) => DirectoryError::Meta(m),
+            RegistryError::NameInvalid(n) => DirectoryError::Invalid(n.to_string()),
+            RegistryError::NameUnknown(n) => DirectoryError::NotFound(format!("image {n}")),
+            RegistryError::ManifestUnknown(m) => DirectoryError::NotFound(format!("tag {m}")),
+            other => DirectoryError::Registry(other),
+        }
+    }
+}
+
+impl From<MetaError> for DirectoryError {
+    fn from(e: MetaError) -> Self {
+        match e {
+            MetaError::Conflict(what) => DirectoryError::Conflict(what),
+            other => DirectoryError::Meta(other),
         }
     }
 }

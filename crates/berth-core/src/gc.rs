@@ -35,7 +35,7 @@ use berth_blob::{BlobError, BlobStore};
 use berth_meta::{DirectoryStore, GcCounts, GcRun, GcStore, MetaError, NewGcRun};
 use berth_oci::Digest;
 
-use crate::registry::now_millis;
+use crate::clock::now_millis;
 
 /// How long finished webhook deliveries stay listed.
 const DELIVERY_RECORDS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -120,6 +120,12 @@ pub enum GcError {
     /// A registry operation (upload expiry) failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+}
+
+impl crate::error::FaultOf for GcError {
+    fn fault_of(&self) -> Option<crate::Fault> {
+        self.fault()
+    }
 }
 
 impl GcError {
@@ -344,7 +350,8 @@ impl Collector {
         if !options.dry_run {
             // Housekeeping beside the collection: webhook delivery records
             // are kept for DELIVERY_RECORDS_KEPT.
-            if let Some(platform) = self.registry.platform() {
+            {
+                let platform = self.registry.platform();
                 let before = now_millis() - DELIVERY_RECORDS_KEPT.as_millis() as i64;
                 match platform.prune_deliveries(before).await {
                     Ok(0) => {}

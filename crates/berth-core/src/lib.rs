@@ -16,8 +16,12 @@
 //!
 //! [`Collector`] is the online garbage collector.
 //!
-//! [`platform`] spans regions: per-region blob storage, replication and
-//! on-demand fetches between regions, synchronization rules and records.
+//! Regions are part of the registry: each has its own blob storage, and
+//! [`Registry`] copies images between them (on push, or on demand at the
+//! first pull). [`platform`] holds what reaches outside one registry:
+//! synchronization rules and records, remote registries, pull-through
+//! proxies and replication to other registries; [`RuleTriggers`](platform::RuleTriggers)
+//! plugs its rules into a push or delete through the [`Triggers`] hook.
 //!
 //! [`events`] tells the outside what happened: webhooks, signed and
 //! delivered through the database's job queue, whose worker is in [`jobs`].
@@ -27,6 +31,7 @@
 
 pub mod access;
 mod auth;
+mod clock;
 mod directory;
 mod error;
 pub mod events;
@@ -44,21 +49,24 @@ pub mod reserve;
 pub mod secrets;
 pub mod throttle;
 pub mod token;
+mod validate;
 pub mod zones;
 
 pub use auth::{Auth, AuthConfig, AuthError};
-pub use directory::{Directory, DirectoryConfig, DirectoryError, NamespaceSpec, RegistryUserSpec};
-pub use error::{Fault, RegistryError};
+pub use clock::now_millis;
+pub use directory::{Directory, DirectoryConfig, NamespaceSpec, RegistryUserSpec};
+pub use error::{DirectoryError, Fault, RegistryError};
 pub use gc::{Collector, GcCause, GcConfig, GcError, GcOptions};
 pub use journal::MetaJournal;
 pub use manage::{
-    check_labels, parse_labels, AuditFilter, ImageListFilter, ImageListView, ImageView, ListFilter,
-    Management, ManagementConfig, NamespaceChanges, NamespaceFilter, NamespaceTab, NewSession,
-    Page, Paging, PolicyView, RetentionReport, SessionInfo, TagDeleted, TagView, API_TOKEN_PREFIX,
-    MAX_PER_PAGE,
+    AuditFilter, ImageListFilter, ImageListView, ImageView, ListFilter, Management,
+    ManagementConfig, NamespaceChanges, NamespaceFilter, NamespaceTab, NewSession, Page, Paging,
+    PolicyView, RetentionReport, SessionInfo, TagDeleted, TagView, API_TOKEN_PREFIX, MAX_PER_PAGE,
 };
 pub use pulls::PullCounter;
 pub use registry::{
-    now_millis, BlobRead, Chunk, ManifestPush, PushedManifest, Registry, RegistryConfig,
-    UploadState,
+    BlobRead, Chunk, CopyCounts, LagHistogram, ManifestPush, NoTriggers, PlatformStats,
+    PushedManifest, Region, RegionAvailability, Regions, Registry, RegistryConfig, Triggers,
+    UploadState, DEFAULT_REGION, LAG_BUCKETS, REPLICATE_IMAGE_JOB,
 };
+pub use validate::{check_labels, parse_labels};

@@ -17,10 +17,13 @@ use berth_meta::{
 use berth_oci::{media_types, RepoName, Tag};
 
 use crate::access::{Actions, Principal};
-use crate::directory::{Directory, DirectoryError, NamespaceSpec};
+use crate::clock::now_millis;
+use crate::directory::{Directory, NamespaceSpec};
+use crate::error::DirectoryError;
 use crate::events::{kind, Event};
 use crate::policy::{retention_plan, NamespacePolicy};
-use crate::registry::{now_millis, Registry};
+use crate::registry::Registry;
+use crate::validate::{check_labels, check_text, labels_json};
 
 type Result<T> = std::result::Result<T, DirectoryError>;
 
@@ -324,72 +327,6 @@ pub struct AuditFilter {
     pub before_id: Option<i64>,
     /// At most this many (1 to [`MAX_PER_PAGE`]).
     pub limit: Option<i64>,
-}
-
-/// Label keys: 1 to 63 of `[A-Za-z0-9._/-]`, starting with a letter or
-/// digit. Values: up to 128 printable characters without quotes or
-/// backslashes. At most 20 labels.
-pub fn check_labels(labels: &[(String, String)]) -> Result<()> {
-    if labels.len() > 20 {
-        return Err(DirectoryError::Invalid(
-            "at most 20 labels per namespace".into(),
-        ));
-    }
-    for (k, v) in labels {
-        let kb = k.as_bytes();
-        let key_ok = (1..=63).contains(&kb.len())
-            && kb[0].is_ascii_alphanumeric()
-            && kb
-                .iter()
-                .all(|c| c.is_ascii_alphanumeric() || b"._/-".contains(c));
-        if !key_ok {
-            return Err(DirectoryError::Invalid(format!(
-                "invalid label key {k:?}: 1 to 63 letters, digits, '.', '_', '/' or '-', starting with a letter or digit"
-            )));
-        }
-        let value_ok =
-            v.chars().count() <= 128 && v.chars().all(|c| !c.is_control() && c != '"' && c != '\\');
-        if !value_ok {
-            return Err(DirectoryError::Invalid(format!(
-                "invalid value for label {k}: up to 128 characters, no quotes, backslashes or control characters"
-            )));
-        }
-    }
-    let mut keys: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
-    keys.sort_unstable();
-    if keys.windows(2).any(|w| w[0] == w[1]) {
-        return Err(DirectoryError::Invalid("label keys must be unique".into()));
-    }
-    Ok(())
-}
-
-/// Labels as the stored JSON object.
-fn labels_json(labels: &[(String, String)]) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = labels
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect();
-    serde_json::Value::Object(map).to_string()
-}
-
-/// Stored labels as pairs (sorted by key).
-pub fn parse_labels(json: &str) -> Vec<(String, String)> {
-    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) {
-        Ok(map) => map
-            .into_iter()
-            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-pub(crate) fn check_text(what: &str, s: &str, max: usize) -> Result<()> {
-    if s.chars().count() > max || s.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(DirectoryError::Invalid(format!(
-            "{what}: at most {max} characters, no control characters"
-        )));
-    }
-    Ok(())
 }
 
 /// `os/arch[/variant]` of each manifest in an index.
@@ -840,7 +777,7 @@ impl Management {
 
     /// A store call that frees space, retried in the space reserve when
     /// the disk is full (see [`Registry::freeing`]).
-    async fn freeing<T, E: crate::registry::FaultOf, Fut>(
+    async fn freeing<T, E: crate::error::FaultOf, Fut>(
         &self,
         op: impl FnMut() -> Fut,
     ) -> std::result::Result<T, E>
@@ -1366,6 +1303,7 @@ fn image_deleted_event(actor: &Principal, repo: &RepoName) -> berth_meta::NewEve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::parse_labels;
 
     #[test]
     fn labels_are_checked() {

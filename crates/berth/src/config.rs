@@ -255,7 +255,7 @@ pub struct JobsSection {
 
 impl Default for JobsSection {
     fn default() -> Self {
-        let core = berth_core::platform::WorkerConfig::default();
+        let core = berth_core::jobs::WorkerConfig::default();
         JobsSection {
             concurrency: core.concurrency,
             lease_secs: core.lease.as_secs(),
@@ -268,14 +268,14 @@ impl Default for JobsSection {
 
 impl JobsSection {
     /// The worker's settings.
-    pub fn to_core(&self) -> berth_core::platform::WorkerConfig {
-        berth_core::platform::WorkerConfig {
+    pub fn to_core(&self) -> berth_core::jobs::WorkerConfig {
+        berth_core::jobs::WorkerConfig {
             concurrency: self.concurrency,
             lease: Duration::from_secs(self.lease_secs),
             max_attempts: self.max_attempts,
             max_backoff: Duration::from_secs(self.max_backoff_secs),
             reconcile_every: Duration::from_secs(self.reconcile_secs),
-            ..berth_core::platform::WorkerConfig::default()
+            ..berth_core::jobs::WorkerConfig::default()
         }
     }
 }
@@ -1094,11 +1094,9 @@ impl Config {
     pub fn open_regions(
         &self,
         meta: std::sync::Arc<dyn berth_meta::MetaStore>,
-    ) -> anyhow::Result<berth_core::platform::Regions> {
+    ) -> anyhow::Result<berth_core::Regions> {
         let Some(local) = &self.region else {
-            return Ok(berth_core::platform::Regions::single(
-                self.open_blob_store(meta)?,
-            ));
+            return Ok(berth_core::Regions::single(self.open_blob_store(meta)?));
         };
         let mut list = Vec::new();
         for (name, r) in &self.regions {
@@ -1110,12 +1108,12 @@ impl Config {
             let blobs = self
                 .open_storage(&r.storage, path, meta.clone())
                 .with_context(|| format!("region {name}'s storage"))?;
-            list.push(berth_core::platform::Region {
+            list.push(berth_core::Region {
                 name: name.clone(),
                 blobs,
             });
         }
-        berth_core::platform::Regions::new(local, list).map_err(|e| anyhow::anyhow!(e))
+        berth_core::Regions::new(local, list).map_err(|e| anyhow::anyhow!(e))
     }
 
     fn open_storage(

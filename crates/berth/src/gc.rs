@@ -3,6 +3,9 @@
 //! to stop or turn read-only.
 
 use anyhow::bail;
+use std::sync::Arc;
+
+use berth_core::platform::RuleTriggers;
 use berth_core::{Collector, GcCause, GcOptions, Registry};
 
 use crate::server::open_stores;
@@ -13,8 +16,8 @@ pub async fn run(config: &Config, dry_run: bool, full_sweep: bool) -> anyhow::Re
     let (meta, directory, _management, gc, platform) = open_stores(config).await?;
     let regions = config.open_regions(meta.clone())?;
     let blobs = regions.local().blobs.clone();
-    let mut registry = Registry::new(meta, blobs.clone(), config.registry.to_core())
-        .with_platform(platform, regions);
+    let mut registry = Registry::new(meta, platform.clone(), regions, config.registry.to_core())
+        .with_triggers(Arc::new(RuleTriggers::new(platform)));
     if let Some(reserve) = config.space_reserve() {
         registry = registry.with_reserve(reserve);
     }

@@ -212,10 +212,7 @@ pub fn render_read_cache(stats: &berth_core::read_cache::CacheStats) -> String {
 /// The platform's metrics: jobs per region and state (from the database,
 /// so every node reports the same backlog), and what this node moved
 /// between regions.
-pub fn render_platform(
-    stats: &berth_core::platform::PlatformStats,
-    jobs: &[berth_meta::JobCount],
-) -> String {
+pub fn render_platform(stats: &berth_core::PlatformStats, jobs: &[berth_meta::JobCount]) -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let mut out = String::new();
     out.push_str("# HELP berth_jobs Jobs in the queue by region and state.\n");
@@ -267,7 +264,7 @@ pub fn render_platform(
     out.push_str("# TYPE berth_replication_lag_seconds histogram\n");
     for (region, h) in stats.lag() {
         let mut cumulative = 0;
-        for (i, bound) in berth_core::platform::LAG_BUCKETS.iter().enumerate() {
+        for (i, bound) in berth_core::LAG_BUCKETS.iter().enumerate() {
             cumulative += h.buckets[i];
             let _ = writeln!(
                 out,

@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_core::events::Webhooks;
-use berth_core::platform::{Proxy, Remotes, Replications, Synchronizer, Worker};
+use berth_core::jobs::Worker;
+use berth_core::platform::{Proxy, Remotes, Replications, RuleTriggers, Synchronizer};
 use berth_core::read_cache::ReadCache;
 use berth_core::secrets::Sealer;
 use berth_core::{Auth, Collector, Directory, Management, ManagementConfig, Registry};
@@ -242,8 +243,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let regions = config.open_regions(meta.clone())?;
     let blobs = regions.local().blobs.clone();
     let change_feed = meta.change_feed();
-    let mut registry = Registry::new(meta, blobs.clone(), config.registry.to_core())
-        .with_platform(platform, regions)
+    let mut registry = Registry::new(meta, platform.clone(), regions, config.registry.to_core())
+        .with_triggers(Arc::new(RuleTriggers::new(platform)))
         .with_read_cache(read_cache.clone());
     if let Some(reserve) = config.space_reserve() {
         registry = registry.with_reserve(reserve);
@@ -661,12 +662,14 @@ async fn metrics_page(State(state): State<AppState>) -> Response {
     page.push_str(&metrics::render_read_cache(
         &state.registry.read_cache().stats(),
     ));
-    if let Some(platform) = state.registry.platform() {
-        let jobs = platform.job_counts().await.unwrap_or_default();
-        page.push_str(&metrics::render_platform(
+    // Without the database the job gauges are left out rather than shown
+    // as zero; the request metrics above still tell of the outage.
+    match state.registry.platform().job_counts().await {
+        Ok(jobs) => page.push_str(&metrics::render_platform(
             state.registry.platform_stats(),
             &jobs,
-        ));
+        )),
+        Err(e) => tracing::warn!(error = %e, "metrics: job counts unavailable"),
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page).into_response()
 }

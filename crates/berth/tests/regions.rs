@@ -787,7 +787,7 @@ async fn a_dead_workers_job_is_leased_again_and_completes() {
         .push_image("team/app", "v1", &content(1 << 20, 5))
         .await;
     // A worker of the south claims the job and dies (it never renews).
-    let store = p.south.registry().platform().expect("platform").clone();
+    let store = p.south.registry().platform().clone();
     let now = berth_core::now_millis();
     let job = store
         .claim_job("south", "dead-node", now, now + 1000)
@@ -846,7 +846,7 @@ async fn an_image_collected_before_replication_leaves_nothing_behind() {
     for b in blobs_of(&manifest) {
         assert!(!stored_in(&p.north, "south", &b).await, "nothing copied");
     }
-    let store = p.north.registry().platform().expect("platform");
+    let store = p.north.registry().platform();
     let counts = store.job_counts().await.expect("counts");
     assert!(counts.iter().all(|c| c.state != "failed"), "{counts:?}");
 }
@@ -937,7 +937,7 @@ async fn a_region_whose_storage_is_down_does_not_stop_the_other() {
     assert_eq!(v["errors"][0]["code"], "UNAVAILABLE", "{v}");
     // Replication into the south fails and waits to retry; nothing is lost.
     south_worker.run_ready().await.expect("run");
-    let store = p.north.registry().platform().expect("platform").clone();
+    let store = p.north.registry().platform().clone();
     let waiting = store.job_counts().await.expect("counts");
     assert!(
         waiting
@@ -1084,7 +1084,7 @@ async fn a_worker_killed_mid_copy_leaves_the_job_to_another_that_completes_it() 
     let (_, manifest) = p.north.push_image("team/big", "v1", &layer).await;
     let layer_digest = blobs_of(&manifest)[1].clone();
     drop(layer);
-    let store = p.north.registry().platform().expect("platform").clone();
+    let store = p.north.registry().platform().clone();
     let mut child = spawn_south_process(&p, &p._dir.path().join("north"), &south);
     // SIGKILL as soon as the process has claimed the copy.
     let mut killed_running = false;

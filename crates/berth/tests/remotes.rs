@@ -56,7 +56,6 @@ async fn remote_registries_are_registered_tested_and_sealed(b: Backend) {
     let stored = t
         .registry()
         .platform()
-        .expect("platform")
         .remote("dr")
         .await
         .expect("read")

@@ -29,7 +29,7 @@ fn job(key: &str, now: i64) -> NewJob {
 
 async fn the_job_queue_leases_retries_and_gives_up(b: Backend) {
     let t = TestServer::start(b).await;
-    let q = t.registry().platform().expect("platform").clone();
+    let q = t.registry().platform().clone();
     let now = berth_core::now_millis();
     // One live job per key.
     let queued = q

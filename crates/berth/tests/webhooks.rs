@@ -399,7 +399,7 @@ async fn webhooks_deliver_signed_events_that_survive_outages(b: Backend) {
     assert_eq!(receiver.refused.load(Ordering::SeqCst), 0);
     // Finished deliveries are pruned by age (garbage collection keeps 30
     // days); queued ones stay.
-    let platform = t.registry().platform().expect("platform").clone();
+    let platform = t.registry().platform().clone();
     assert_eq!(platform.prune_deliveries(0).await.expect("prune"), 0);
     let pruned = platform
         .prune_deliveries(berth_core::now_millis() + 1)

@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use super::{format, kind, render, sign, Event, EVENT_TYPES};
 use crate::access::Principal;
+use crate::clock::now_millis;
 use crate::jobs::{Attempt, JobFailure};
-use crate::registry::now_millis;
 use crate::secrets::{is_marked, open_marked, Sealer};
 use crate::{Directory, DirectoryError, Registry};
 
@@ -131,7 +131,7 @@ impl Webhooks {
         let Some(sealer) = &self.sealer else {
             return Ok(0);
         };
-        let store = self.store()?;
+        let store = self.store();
         let mut resealed = 0;
         for hook in store.all_webhooks().await? {
             match open_marked(Some(sealer), &hook.secret, SECRET_OWNER) {
@@ -153,11 +153,8 @@ impl Webhooks {
         Ok(resealed)
     }
 
-    fn store(&self) -> Result<&dyn PlatformStore> {
-        self.registry
-            .platform
-            .as_deref()
-            .ok_or_else(|| DirectoryError::Invalid("webhooks need the platform tables".into()))
+    fn store(&self) -> &dyn PlatformStore {
+        &*self.registry.platform
     }
 
     /// Check that `actor` manages webhooks of `namespace` (its admins) or,
@@ -176,7 +173,7 @@ impl Webhooks {
     /// other namespaces' webhooks are not revealed.
     pub async fn get(&self, actor: &Principal, id: i64) -> Result<Webhook> {
         let hook = self
-            .store()?
+            .store()
             .webhook(id)
             .await?
             .ok_or_else(|| DirectoryError::NotFound(format!("webhook {id}")))?;
@@ -192,7 +189,7 @@ impl Webhooks {
     /// The webhooks of a namespace or, with `None`, of the platform.
     pub async fn list(&self, actor: &Principal, namespace: Option<&str>) -> Result<Vec<Webhook>> {
         self.check_scope(actor, namespace).await?;
-        Ok(self.store()?.webhooks(namespace).await?)
+        Ok(self.store().webhooks(namespace).await?)
     }
 
     /// Create a webhook. Returns it and, when the secret was generated,
@@ -220,7 +217,7 @@ impl Webhooks {
         };
         let secret = self.stored_secret(&secret)?;
         let hook = self
-            .store()?
+            .store()
             .create_webhook(&NewWebhook {
                 namespace: namespace.map(str::to_owned),
                 name: spec.name.clone(),
@@ -270,7 +267,7 @@ impl Webhooks {
         }
         update.now = now_millis();
         let changed = self
-            .store()?
+            .store()
             .update_webhook(id, &update)
             .await?
             .ok_or_else(|| DirectoryError::NotFound(format!("webhook {id}")))?;
@@ -288,7 +285,7 @@ impl Webhooks {
     /// Delete a webhook with its deliveries.
     pub async fn delete(&self, actor: &Principal, id: i64) -> Result<()> {
         let hook = self.get(actor, id).await?;
-        self.store()?.delete_webhook(id).await?;
+        self.store().delete_webhook(id).await?;
         self.directory
             .record(
                 actor,
@@ -307,7 +304,7 @@ impl Webhooks {
             .with("webhook", hook.name.clone())
             .build();
         let delivery = self
-            .store()?
+            .store()
             .deliver_to(id, &event, now_millis())
             .await?
             .ok_or_else(|| DirectoryError::NotFound(format!("webhook {id}")))?;
@@ -325,7 +322,7 @@ impl Webhooks {
         offset: i64,
     ) -> Result<(Vec<WebhookDelivery>, i64)> {
         self.get(actor, id).await?;
-        Ok(self.store()?.deliveries(id, status, limit, offset).await?)
+        Ok(self.store().deliveries(id, status, limit, offset).await?)
     }
 
     /// One delivery of a webhook.
@@ -336,7 +333,7 @@ impl Webhooks {
         delivery: i64,
     ) -> Result<WebhookDelivery> {
         self.get(actor, id).await?;
-        match self.store()?.delivery(delivery).await? {
+        match self.store().delivery(delivery).await? {
             Some(d) if d.webhook_id == id => Ok(d),
             _ => Err(DirectoryError::NotFound(format!("delivery {delivery}"))),
         }
@@ -346,7 +343,7 @@ impl Webhooks {
     /// while the delivery is still queued.
     pub async fn redeliver(&self, actor: &Principal, id: i64, delivery: i64) -> Result<()> {
         self.delivery(actor, id, delivery).await?;
-        if !self.store()?.redeliver(delivery, now_millis()).await? {
+        if !self.store().redeliver(delivery, now_millis()).await? {
             return Err(DirectoryError::Conflict(format!(
                 "a queued attempt of delivery {delivery}"
             )));
@@ -406,9 +403,7 @@ impl Webhooks {
     ) -> std::result::Result<(), JobFailure> {
         let p: DeliveryPayload = serde_json::from_str(payload)
             .map_err(|e| JobFailure::permanent(format!("invalid payload: {e}")))?;
-        let store = self
-            .store()
-            .map_err(|e| JobFailure::permanent(e.to_string()))?;
+        let store = self.store();
         let Some(delivery) = store.delivery(p.delivery).await? else {
             return Ok(()); // its webhook was deleted
         };

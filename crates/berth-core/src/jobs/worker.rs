@@ -14,9 +14,10 @@ use berth_meta::Job;
 use tokio::sync::Semaphore;
 
 use super::{Attempt, JobFailure};
+use crate::clock::now_millis;
 use crate::events::Webhooks;
-use crate::platform::{Replications, Synchronizer, REPLICATE_IMAGE_JOB};
-use crate::registry::now_millis;
+use crate::platform::{Replications, Synchronizer};
+use crate::registry::REPLICATE_IMAGE_JOB;
 use crate::Registry;
 
 /// How often scheduled replication rules are looked at.
@@ -89,9 +90,7 @@ impl Worker {
 
     /// Run jobs until the task is dropped.
     pub async fn run(self) {
-        let Some(store) = self.registry.platform.clone() else {
-            return;
-        };
+        let store = self.registry.platform.clone();
         if self.config.concurrency == 0 {
             return;
         }
@@ -137,9 +136,7 @@ impl Worker {
     /// Claim and run jobs one at a time until none is ready (for tests
     /// and the command line). Returns how many ran.
     pub async fn run_ready(&self) -> Result<usize, berth_meta::MetaError> {
-        let Some(store) = self.registry.platform.clone() else {
-            return Ok(0);
-        };
+        let store = self.registry.platform.clone();
         let region = self.registry.regions.local().name.clone();
         let mut ran = 0;
         loop {
@@ -161,9 +158,7 @@ impl Worker {
     /// Run one claimed job, renewing its lease meanwhile, and record how
     /// it ended.
     async fn run_one(&self, job: Job) {
-        let Some(store) = self.registry.platform.clone() else {
-            return;
-        };
+        let store = self.registry.platform.clone();
         let owner = self.registry.node_id.clone();
         let renewal = {
             let store = store.clone();

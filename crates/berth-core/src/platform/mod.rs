@@ -10,19 +10,13 @@
 //! HTTP surfaces call the synchronizer.
 
 mod confirm;
-mod copy;
 mod proxy;
-mod regions;
 mod remote_replication;
 mod remotes;
-mod replication;
 mod sync;
+mod triggers;
 
-pub use crate::jobs::{JobFailure, Worker, WorkerConfig};
-pub(crate) use copy::channel_stream;
 pub use proxy::{Proxy, ProxyNamespace};
-pub use regions::{LagHistogram, PlatformStats, Region, Regions, DEFAULT_REGION, LAG_BUCKETS};
-pub(crate) use remote_replication::{deletion_tasks, push_tasks, Deletion};
 pub use remote_replication::{
     destination_name, direction, rule_filters, trigger, Filters, PatternSet, Replications,
     RuleSpec, MIN_INTERVAL_SECS,
@@ -30,6 +24,5 @@ pub use remote_replication::{
 pub use remotes::{
     check_name as check_remote_name, ConnectionTest, DeclaredRemote, Remote, RemoteSpec, Remotes,
 };
-pub(crate) use replication::replicate_job;
-pub use replication::{CopyCounts, RegionAvailability, REPLICATE_IMAGE_JOB};
 pub use sync::{target_repository, SyncRuleSpec, SyncTags, Synchronizer, MAX_MANUAL_TAGS};
+pub use triggers::RuleTriggers;

@@ -31,8 +31,9 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::confirm::{remote_holds, ConfirmError, Holding};
-use super::{channel_stream, Remotes};
+use super::Remotes;
 use crate::access::Principal;
+use crate::registry::channel_stream;
 use crate::registry::{BlobRead, Chunk};
 use crate::{Directory, DirectoryError, ManifestPush, NamespaceSpec, Registry, RegistryError};
 

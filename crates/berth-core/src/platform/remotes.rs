@@ -10,7 +10,7 @@ use berth_client::{ClientError, ClientOptions, Credentials, RegistryClient};
 use berth_meta::{PlatformStore, RemoteRecord, RemoteUpdate};
 
 use crate::access::Principal;
-use crate::registry::now_millis;
+use crate::clock::now_millis;
 use crate::secrets::Sealer;
 use crate::{Directory, DirectoryError, Registry};
 
@@ -136,10 +136,8 @@ impl Remotes {
         }
     }
 
-    fn store(&self) -> Result<&dyn PlatformStore> {
-        self.registry.platform.as_deref().ok_or_else(|| {
-            DirectoryError::Invalid("remote registries need the platform tables".into())
-        })
+    fn store(&self) -> &dyn PlatformStore {
+        &*self.registry.platform
     }
 
     fn check_admin(actor: &Principal) -> Result<()> {
@@ -188,7 +186,7 @@ impl Remotes {
     pub async fn list(&self, actor: &Principal) -> Result<Vec<Remote>> {
         Self::check_admin(actor)?;
         let mut out: Vec<Remote> = self.declared.iter().map(Self::shown_declared).collect();
-        out.extend(self.store()?.remotes().await?.into_iter().map(Self::shown));
+        out.extend(self.store().remotes().await?.into_iter().map(Self::shown));
         Ok(out)
     }
 
@@ -198,7 +196,7 @@ impl Remotes {
         if let Some(d) = self.declared.iter().find(|d| d.name == name) {
             return Ok(Self::shown_declared(d));
         }
-        self.store()?
+        self.store()
             .remote(name)
             .await?
             .map(Self::shown)
@@ -212,7 +210,7 @@ impl Remotes {
         let Some(sealer) = &self.sealer else {
             return Ok(0);
         };
-        let store = self.store()?;
+        let store = self.store();
         let mut resealed = 0;
         for r in store.remotes().await? {
             let Some(sealed) = &r.password_sealed else {
@@ -288,7 +286,7 @@ impl Remotes {
             created_at: now,
             updated_at: now,
         };
-        self.store()?.create_remote(&record).await?;
+        self.store().create_remote(&record).await?;
         self.directory
             .record(actor, "remote.create", name, &record.url)
             .await?;
@@ -336,7 +334,7 @@ impl Remotes {
             token_realm: spec.token_realm.map(|r| (!r.is_empty()).then_some(r)),
             now: now_millis(),
         };
-        if !self.store()?.update_remote(name, &update).await? {
+        if !self.store().update_remote(name, &update).await? {
             return Err(DirectoryError::NotFound(format!("remote registry {name}")));
         }
         self.directory
@@ -350,7 +348,7 @@ impl Remotes {
         Self::check_admin(actor)?;
         self.refuse_declared(name)?;
         let users: Vec<String> = self
-            .store()?
+            .store()
             .replication_rules()
             .await?
             .into_iter()
@@ -363,7 +361,7 @@ impl Remotes {
                 users.join(", ")
             )));
         }
-        if !self.store()?.delete_remote(name).await? {
+        if !self.store().delete_remote(name).await? {
             return Err(DirectoryError::NotFound(format!("remote registry {name}")));
         }
         self.directory
@@ -403,7 +401,7 @@ impl Remotes {
             )
         } else {
             let r = self
-                .store()?
+                .store()
                 .remote(name)
                 .await?
                 .ok_or_else(|| DirectoryError::NotFound(format!("remote registry {name}")))?;

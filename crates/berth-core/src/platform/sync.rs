@@ -12,8 +12,8 @@ use berth_oci::{Digest, Reference, RepoName, Tag};
 use serde::Deserialize;
 
 use crate::access::{Principal, RepoPermission};
+use crate::clock::now_millis;
 use crate::jobs::{Attempt, JobFailure};
-use crate::registry::now_millis;
 use crate::{Directory, DirectoryError, ManifestPush, Registry};
 
 type Result<T> = std::result::Result<T, DirectoryError>;
@@ -209,10 +209,8 @@ impl Synchronizer {
         }
     }
 
-    fn store(&self) -> Result<&dyn PlatformStore> {
-        self.registry.platform.as_deref().ok_or_else(|| {
-            DirectoryError::Invalid("synchronization needs the platform tables".into())
-        })
+    fn store(&self) -> &dyn PlatformStore {
+        &*self.registry.platform
     }
 
     /// Whether `actor` manages `repo`: its namespace's admins and accounts
@@ -250,7 +248,7 @@ impl Synchronizer {
     /// The regions a namespace's images are replicated to as set (`None`:
     /// every region).
     pub async fn replication(&self, namespace: &str) -> Result<Option<Vec<String>>> {
-        match self.store()?.namespace_replication(namespace).await? {
+        match self.store().namespace_replication(namespace).await? {
             None => Err(DirectoryError::NotFound(format!("namespace {namespace}"))),
             Some(None) => Ok(None),
             Some(Some(json)) => serde_json::from_str(&json).map(Some).map_err(|e| {
@@ -294,7 +292,7 @@ impl Synchronizer {
             .as_ref()
             .map(|l| serde_json::to_string(l).unwrap_or_default());
         if !self
-            .store()?
+            .store()
             .set_namespace_replication(namespace, json.as_deref(), now_millis())
             .await?
         {
@@ -314,7 +312,7 @@ impl Synchronizer {
     /// A repository's rules (for those who may pull it).
     pub async fn rules(&self, actor: &Principal, repo: &RepoName) -> Result<Vec<SyncRule>> {
         self.check_pull(actor, repo).await?;
-        Ok(self.store()?.sync_rules(repo.as_str()).await?)
+        Ok(self.store().sync_rules(repo.as_str()).await?)
     }
 
     /// Add a rule. The author must manage the repository and may push to
@@ -361,7 +359,7 @@ impl Synchronizer {
             )));
         }
         let rule = self
-            .store()?
+            .store()
             .create_sync_rule(&NewSyncRule {
                 repo: repo.to_string(),
                 target_region: spec.target_region.clone(),
@@ -388,7 +386,7 @@ impl Synchronizer {
     /// Delete a rule of `repo`.
     pub async fn delete_rule(&self, actor: &Principal, repo: &RepoName, id: i64) -> Result<()> {
         self.check_manage(actor, repo).await?;
-        let store = self.store()?;
+        let store = self.store();
         match store.sync_rule(id).await? {
             Some(rule) if rule.repo == repo.as_str() => {}
             _ => {
@@ -418,7 +416,7 @@ impl Synchronizer {
         tags: &SyncTags,
     ) -> Result<Vec<i64>> {
         self.check_manage(actor, repo).await?;
-        let store = self.store()?;
+        let store = self.store();
         let rules: Vec<SyncRule> = store
             .sync_rules(repo.as_str())
             .await?
@@ -513,7 +511,7 @@ impl Synchronizer {
                 "name a repository or a namespace; only platform admins list every record".into(),
             ));
         }
-        Ok(self.store()?.sync_records(query).await?)
+        Ok(self.store().sync_records(query).await?)
     }
 
     /// Run the job of a synchronization record.
@@ -522,9 +520,7 @@ impl Synchronizer {
         payload: &str,
         attempt: Attempt,
     ) -> std::result::Result<(), JobFailure> {
-        let store = self
-            .store()
-            .map_err(|e| JobFailure::permanent(e.to_string()))?;
+        let store = self.store();
         run_record(store, payload, attempt, self).await
     }
 
@@ -547,12 +543,7 @@ impl Synchronizer {
             .ok_or_else(|| bad(format!("region {} is not configured", record.target_region)))?;
         // The rule's author must still be allowed to push to the target.
         let author = match record.rule_id {
-            Some(id) => self
-                .store()
-                .map_err(|e| bad(e.to_string()))?
-                .sync_rule(id)
-                .await?
-                .map(|r| r.author),
+            Some(id) => self.store().sync_rule(id).await?.map(|r| r.author),
             None => None,
         };
         let author = author.unwrap_or_else(|| record.operator.clone());

@@ -28,9 +28,9 @@ pub use transfer::ResumePoints;
 use super::sync::{record_event, run_record, RecordWork};
 use super::Remotes;
 use crate::access::Principal;
+use crate::clock::now_millis;
 use crate::events::{kind, Event};
 use crate::jobs::{Attempt, JobFailure};
-use crate::registry::now_millis;
 use crate::{Directory, DirectoryError, Registry};
 use transfer::{client_failure, Moved, Transfer};
 
@@ -285,11 +285,8 @@ impl Replications {
         }
     }
 
-    fn store(&self) -> Result<&dyn PlatformStore> {
-        self.registry
-            .platform
-            .as_deref()
-            .ok_or_else(|| DirectoryError::Invalid("replication needs the platform tables".into()))
+    fn store(&self) -> &dyn PlatformStore {
+        &*self.registry.platform
     }
 
     fn check_admin(actor: &Principal) -> Result<()> {
@@ -396,13 +393,13 @@ impl Replications {
     /// Every rule.
     pub async fn rules(&self, actor: &Principal) -> Result<Vec<ReplicationRule>> {
         Self::check_admin(actor)?;
-        Ok(self.store()?.replication_rules().await?)
+        Ok(self.store().replication_rules().await?)
     }
 
     /// A rule.
     pub async fn rule(&self, actor: &Principal, id: i64) -> Result<ReplicationRule> {
         Self::check_admin(actor)?;
-        self.store()?
+        self.store()
             .replication_rule(id)
             .await?
             .ok_or_else(|| DirectoryError::NotFound(format!("replication rule {id}")))
@@ -412,7 +409,7 @@ impl Replications {
     pub async fn create(&self, actor: &Principal, spec: &RuleSpec) -> Result<ReplicationRule> {
         Self::check_admin(actor)?;
         let input = self.input(actor, spec, actor.name()).await?;
-        let rule = self.store()?.create_replication_rule(&input).await?;
+        let rule = self.store().create_replication_rule(&input).await?;
         self.directory
             .record(
                 actor,
@@ -438,7 +435,7 @@ impl Replications {
             input.next_run_at = old.next_run_at.or(input.next_run_at);
         }
         let rule = self
-            .store()?
+            .store()
             .update_replication_rule(id, &input)
             .await?
             .ok_or_else(|| DirectoryError::NotFound(format!("replication rule {id}")))?;
@@ -451,7 +448,7 @@ impl Replications {
     /// Delete a rule (its runs and records stay).
     pub async fn delete(&self, actor: &Principal, id: i64) -> Result<()> {
         let rule = self.rule(actor, id).await?;
-        self.store()?.delete_replication_rule(id).await?;
+        self.store().delete_replication_rule(id).await?;
         self.directory
             .record(actor, "replication.rule.delete", &rule.name, "")
             .await
@@ -461,7 +458,7 @@ impl Replications {
     pub async fn run_now(&self, actor: &Principal, id: i64) -> Result<i64> {
         let rule = self.rule(actor, id).await?;
         let run = self
-            .store()?
+            .store()
             .start_replication_run(id, "manual", actor.name(), now_millis(), None)
             .await?
             .ok_or_else(|| DirectoryError::NotFound(format!("replication rule {id}")))?;
@@ -481,13 +478,13 @@ impl Replications {
         offset: i64,
     ) -> Result<(Vec<ReplicationRun>, i64)> {
         Self::check_admin(actor)?;
-        Ok(self.store()?.replication_runs(rule, limit, offset).await?)
+        Ok(self.store().replication_runs(rule, limit, offset).await?)
     }
 
     /// A run.
     pub async fn run(&self, actor: &Principal, id: i64) -> Result<ReplicationRun> {
         Self::check_admin(actor)?;
-        self.store()?
+        self.store()
             .replication_run(id)
             .await?
             .ok_or_else(|| DirectoryError::NotFound(format!("replication run {id}")))
@@ -501,14 +498,12 @@ impl Replications {
     ) -> Result<(Vec<SyncRecord>, i64)> {
         Self::check_admin(actor)?;
         query.kind = Some(record_kind::REPLICATION.to_owned());
-        Ok(self.store()?.sync_records(&query).await?)
+        Ok(self.store().sync_records(&query).await?)
     }
 
     /// Start the runs of scheduled rules that are due. Returns how many.
     pub async fn run_due(&self) -> std::result::Result<usize, berth_meta::MetaError> {
-        let Some(store) = self.registry.platform.as_deref() else {
-            return Ok(0);
-        };
+        let store = &*self.registry.platform;
         let now = now_millis();
         let mut started = 0;
         for rule in store.due_replication_rules(now).await? {
@@ -543,9 +538,7 @@ impl Replications {
     ) -> std::result::Result<(), JobFailure> {
         let p: RunPayload = serde_json::from_str(payload)
             .map_err(|e| JobFailure::permanent(format!("invalid payload: {e}")))?;
-        let store = self
-            .store()
-            .map_err(|e| JobFailure::permanent(e.to_string()))?;
+        let store = self.store();
         let Some(run) = store.replication_run(p.run).await? else {
             return Ok(());
         };
@@ -711,9 +704,7 @@ impl Replications {
         payload: &str,
         attempt: Attempt,
     ) -> std::result::Result<(), JobFailure> {
-        let store = self
-            .store()
-            .map_err(|e| JobFailure::permanent(e.to_string()))?;
+        let store = self.store();
         run_record(store, payload, attempt, self).await
     }
 
@@ -725,12 +716,7 @@ impl Replications {
     ) -> std::result::Result<&'static str, JobFailure> {
         let bad = |e: String| JobFailure::permanent(e);
         let rule = match task.rule_id {
-            Some(id) => {
-                self.store()
-                    .map_err(|e| bad(e.to_string()))?
-                    .replication_rule(id)
-                    .await?
-            }
+            Some(id) => self.store().replication_rule(id).await?,
             None => None,
         };
         let client = match self.remotes.client(&task.remote).await {

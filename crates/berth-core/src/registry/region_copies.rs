@@ -1,16 +1,127 @@
-//! Eager replication between regions: after a push, each other region the
-//! namespace replicates to gets a `replicate_image` job that copies the
-//! image's missing blobs storage to storage; a periodic reconcile pass
-//! queues the same job for anything an interrupted or failed job missed.
+//! Copies of blobs between regions ("push once, pull everywhere"): a blob
+//! copied storage to storage, streamed and verified against its digest
+//! (`copy_blob`, also behind on-demand fetches); after a push, each other
+//! region the namespace's images go to gets a job that copies the image's
+//! missing blobs; a periodic reconcile pass queues the same job for
+//! anything an interrupted or failed job missed. (Not to be mixed up with
+//! synchronization rules, `platform::sync`, nor with replication to other
+//! registries, `platform::remote_replication`.)
 
-use berth_meta::{NewJob, PlatformStore};
+use std::io;
+
+use berth_blob::ByteStream;
+use berth_meta::{NewJob, UploadRecord};
 use berth_oci::Digest;
+use bytes::Bytes;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
-use super::Region;
+use super::regions::Region;
+use super::Registry;
+use crate::clock::now_millis;
 use crate::jobs::JobFailure;
-use crate::registry::now_millis;
-use crate::{Registry, RegistryError};
+use crate::RegistryError;
+
+/// Chunk size of copies between regions.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// A stream over a channel's receiving end.
+pub(crate) fn channel_stream(rx: mpsc::Receiver<io::Result<Bytes>>) -> ByteStream {
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+impl Registry {
+    /// Copy a blob of `size` bytes from `source`'s storage into
+    /// `target`'s, and record it there. `client`, when given, receives the
+    /// bytes as they pass (an on-demand pull); it may hang up without
+    /// stopping the copy. Returns false when the blob was collected
+    /// meanwhile (nothing is left behind in `target`).
+    pub(crate) async fn copy_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        source: &Region,
+        target: &Region,
+        client: Option<mpsc::Sender<io::Result<Bytes>>>,
+    ) -> Result<bool, RegistryError> {
+        let platform = &self.platform;
+        let Some(mut from) = source.blobs.open_chunks(digest, None, COPY_CHUNK).await? else {
+            return Err(RegistryError::BlobUnknown(digest.to_string()));
+        };
+        // An upload session of its own: the S3 backend keeps its state in
+        // the session's row, and the digest pinned on it keeps the
+        // collector away from this blob until the copy is recorded.
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let now = now_millis();
+        self.meta
+            .create_upload(&UploadRecord {
+                id: id.clone(),
+                repo: repo.to_owned(),
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+        let result = async {
+            target.blobs.upload_create(&id, digest.algorithm()).await?;
+            let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
+            let upload = target
+                .blobs
+                .upload_append(&id, Some(0), channel_stream(rx), size);
+            let pump = async move {
+                let mut client = client;
+                while let Some(item) = from.next().await {
+                    match item {
+                        Ok(bytes) => {
+                            if let Some(c) = &client {
+                                if c.send(Ok(bytes.clone())).await.is_err() {
+                                    client = None;
+                                }
+                            }
+                            if tx.send(Ok(bytes)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            if let Some(c) = &client {
+                                let _ = c.send(Err(io::Error::new(e.kind(), e.to_string()))).await;
+                            }
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    }
+                }
+            };
+            let (appended, ()) = tokio::join!(upload, pump);
+            appended?;
+            self.pin_upload(&id, digest).await?;
+            let stored = target.blobs.upload_commit(&id, digest).await?;
+            let recorded = platform
+                .add_blob_location(digest.as_str(), &target.name, now_millis())
+                .await?;
+            if !recorded {
+                // Collected while it was copied: leave nothing behind.
+                target.blobs.delete(digest).await?;
+            } else {
+                self.stats.copied(stored);
+            }
+            Ok(recorded)
+        }
+        .await;
+        if result.is_err() {
+            if let Err(e) = target.blobs.upload_delete(&id).await {
+                tracing::warn!(upload = id, error = %e, "could not remove a failed copy's data");
+            }
+        }
+        if let Err(e) = self.meta.delete_upload(&id).await {
+            tracing::warn!(upload = id, error = %e, "could not remove a copy's session");
+        }
+        result
+    }
+}
 
 /// The job kind that copies an image's blobs into a region.
 pub const REPLICATE_IMAGE_JOB: &str = "replicate_image";
@@ -65,20 +176,11 @@ pub struct RegionAvailability {
 }
 
 impl Registry {
-    fn platform_store(&self) -> Result<&dyn PlatformStore, RegistryError> {
-        self.platform.as_deref().ok_or_else(|| {
-            RegistryError::Unsupported("this registry runs without its platform tables".into())
-        })
-    }
-
     /// The regions a namespace's images are replicated to (every
     /// configured region unless the namespace names some).
     pub async fn replication_targets(&self, namespace: &str) -> Result<Vec<String>, RegistryError> {
         let all = || self.regions.all().iter().map(|r| r.name.clone()).collect();
-        let stored = self
-            .platform_store()?
-            .namespace_replication(namespace)
-            .await?;
+        let stored = self.platform.namespace_replication(namespace).await?;
         let Some(Some(json)) = stored else {
             return Ok(all());
         };
@@ -102,7 +204,7 @@ impl Registry {
         repo: &str,
         digest: &str,
     ) -> Result<Vec<RegionAvailability>, RegistryError> {
-        let (total, held) = self.platform_store()?.image_presence(repo, digest).await?;
+        let (total, held) = self.platform.image_presence(repo, digest).await?;
         Ok(self
             .regions
             .all()
@@ -122,7 +224,7 @@ impl Registry {
         digest: &str,
         target: &Region,
     ) -> Result<Option<CopyCounts>, JobFailure> {
-        let platform = self.platform_store()?;
+        let platform = &self.platform;
         let Some(blobs) = platform.image_blobs(repo, digest).await? else {
             return Ok(None);
         };
@@ -219,7 +321,7 @@ impl Registry {
     /// Queue replication of every image `region` should hold but does not
     /// (whole or in part). Returns how many jobs were queued.
     pub async fn reconcile_region(&self, region: &str) -> Result<usize, RegistryError> {
-        let platform = self.platform_store()?;
+        let platform = &self.platform;
         let mut queued = 0;
         let mut after: Option<(String, String)> = None;
         let mut targets: std::collections::HashMap<String, bool> = Default::default();
