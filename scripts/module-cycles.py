@@ -3,11 +3,13 @@
 
 A file's imports are the module paths it names: `use crate::a::b`,
 `crate::a::b::item` anywhere in its code, `super::x`, `self::x`. Each is
-resolved to the file that defines the item: through the module tree (a
+resolved to the file that defines the item (a path may also start at a
+child module, `child::item`): through the module tree (a
 path's longest prefix that is a module), then through that module's
 `pub use` re-exports (a re-export is followed to the file that defines
 the item), so that a `mod.rs` which only re-exports does not count as the
-importer's target. Declaring `mod child;` is not an import.
+importer's target. Declaring `mod child;` is not an import, nor is a
+`pub use child::Item` re-export (the facade of a folder).
 
 Prints every cycle between files of one crate (strongly connected
 components of more than one file) and exits 1 if there is any.
@@ -22,6 +24,7 @@ from collections import defaultdict
 
 USE = re.compile(r"\buse\s+((?:crate|super|self)(?:::[A-Za-z0-9_]+)*)(?:::\{([^;]*)\})?\s*(?:as\s+\w+\s*)?;", re.S)
 PATH = re.compile(r"\b((?:crate|super)(?:::[A-Za-z_][A-Za-z0-9_]*)+)")
+RELATIVE = re.compile(r"(?<![A-Za-z0-9_:])([a-z_][a-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 PUB_USE = re.compile(r"\bpub(?:\([a-z]+\))?\s+use\s+([A-Za-z0-9_:]+?)(?:::\{([^;]*)\})?\s*;", re.S)
 COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 STRING = re.compile(r'"(?:\\.|[^"\\])*"')
@@ -142,6 +145,12 @@ def main():
                 head, group = m.group(1), m.group(2)
                 paths += [head + "::" + n for n in names_in_group(group)] if group else [head]
             paths += [m.group(1) for m in PATH.finditer(src)]
+            # Paths from a child module (`child::item`), outside re-exports.
+            code = PUB_USE.sub("", src)
+            for m in RELATIVE.finditer(code):
+                first = m.group(1).split("::")[0]
+                if module + (first,) in modules:
+                    paths.append("self::" + m.group(1))
             for p in paths:
                 target = resolve(absolute(module, p))
                 if target and target != f:

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::model::time;
-use crate::ApiState;
+use berth_web::WebState;
 
 /// What to collect. `dry_run` is required, so that a request can never
 /// delete anything by leaving it out.
@@ -137,7 +137,7 @@ fn platform_admin(caller: &Caller) -> ApiResult<&Principal> {
     responses((status = 202, body = GcRunJson), (status = 400, body = Problem),
         (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn start(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<GcRunJson>)> {
@@ -167,7 +167,7 @@ pub(crate) async fn start(
 #[utoipa::path(get, path = "/api/v1/gc/runs", tag = "garbage collection", params(RunsQuery),
     responses((status = 200, body = Vec<GcRunJson>), (status = 403, body = Problem)))]
 pub(crate) async fn runs(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     query: Result<Query<RunsQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<GcRunJson>>> {
@@ -188,7 +188,7 @@ pub(crate) async fn runs(
     responses((status = 200, body = GcRunJson), (status = 403, body = Problem),
         (status = 404, body = Problem)))]
 pub(crate) async fn run(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<Json<GcRunJson>> {

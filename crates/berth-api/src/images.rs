@@ -7,32 +7,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use berth_core::{ImageListFilter, ListFilter, Paging};
 use berth_meta::{RepositorySort, TagSort};
-use berth_oci::{RepoName, Tag};
+use berth_oci::Tag;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::model::*;
-use crate::namespaces::{check_batch, each_deleted, visibility};
-use crate::{parse_sort, ApiState};
-
-/// The image `repo` of namespace `ns`. A name of the right grammar that
-/// is only too long as a whole names no image there is: not found.
-pub(crate) fn repo_name(ns: &str, repo: &str) -> ApiResult<RepoName> {
-    if ns.contains('/') {
-        return Err(ApiError::invalid(format!("invalid namespace name {ns:?}")));
-    }
-    let full = format!("{ns}/{repo}");
-    RepoName::parse(&full).map_err(|e| {
-        let grammatical = full.len() > berth_oci::MAX_NAME_LEN
-            && RepoName::parse(ns).is_ok()
-            && repo.split('/').all(|c| RepoName::parse(c).is_ok());
-        if grammatical {
-            ApiError::not_found(format!("image {full} not found"))
-        } else {
-            ApiError::invalid(format!("invalid image name {full}: {e}"))
-        }
-    })
-}
+use crate::params::{check_batch, each_deleted, parse_sort, repo_name, visibility};
+use berth_web::WebState;
 
 fn tag_name(tag: &str) -> ApiResult<Tag> {
     Tag::parse(tag).map_err(|e| ApiError::invalid(format!("invalid tag {tag:?}: {e}")))
@@ -69,7 +50,7 @@ fn image_filter(list: &ListParams) -> ApiResult<ListFilter<RepositorySort>> {
     params(("ns" = String, Path, description = "Namespace name"), ListParams),
     responses((status = 200, body = Paged<ImageJson>), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn list(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     ns: Result<Path<String>, PathRejection>,
     list: Result<Query<ListParams>, QueryRejection>,
@@ -95,7 +76,7 @@ pub(crate) async fn list(
     params(ListParams, ImageListParams),
     responses((status = 200, body = Paged<ImageListJson>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub(crate) async fn list_all(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     list: Result<Query<ListParams>, QueryRejection>,
     params: Result<Query<ImageListParams>, QueryRejection>,
@@ -129,7 +110,7 @@ pub(crate) async fn list_all(
     request_body = BatchDelete,
     responses((status = 200, body = BatchResult), (status = 400, body = Problem)))]
 pub(crate) async fn batch_delete_any(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     body: Result<Json<BatchDelete>, JsonRejection>,
 ) -> ApiResult<Json<BatchResult>> {
@@ -158,7 +139,7 @@ pub(crate) async fn batch_delete_any(
     params(ListParams),
     responses((status = 200, body = Paged<ImageJson>), (status = 400, body = Problem)))]
 pub(crate) async fn platform(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     list: Result<Query<ListParams>, QueryRejection>,
 ) -> ApiResult<Json<Paged<ImageJson>>> {
@@ -182,7 +163,7 @@ pub(crate) async fn platform(
         ("repo" = String, Path, description = "Image name inside the namespace, slashes as %2F")),
     responses((status = 200, body = ImageJson), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn get_one(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<Json<ImageJson>> {
@@ -201,7 +182,7 @@ pub(crate) async fn get_one(
         ("repo" = String, Path, description = "Image name inside the namespace, slashes as %2F")),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn delete(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<StatusCode> {
@@ -220,7 +201,7 @@ pub(crate) async fn delete(
     request_body = BatchDelete,
     responses((status = 200, body = BatchResult), (status = 400, body = Problem)))]
 pub(crate) async fn batch_delete(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     ns: Result<Path<String>, PathRejection>,
     body: Result<Json<BatchDelete>, JsonRejection>,
@@ -251,7 +232,7 @@ pub(crate) async fn batch_delete(
         ListParams),
     responses((status = 200, body = Paged<TagJson>), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn tags(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     list: Result<Query<ListParams>, QueryRejection>,
@@ -296,7 +277,7 @@ pub(crate) async fn tags(
         ("tag" = String, Path, description = "Tag")),
     responses((status = 200, body = TagDeletedJson), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn delete_tag(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> ApiResult<Json<TagDeletedJson>> {
@@ -319,7 +300,7 @@ pub(crate) async fn delete_tag(
     request_body = BatchDelete,
     responses((status = 200, body = BatchResult), (status = 400, body = Problem)))]
 pub(crate) async fn batch_delete_tags(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Json<BatchDelete>, JsonRejection>,

@@ -11,9 +11,9 @@ use berth_meta::NamespaceSort;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::images::repo_name;
 use crate::model::*;
-use crate::{parse_sort, ApiState};
+use crate::params::{check_batch, each_deleted, parse_sort, repo_name, visibility};
+use berth_web::WebState;
 
 pub(crate) fn role(s: &str) -> ApiResult<Role> {
     Role::parse_input(s).map_err(ApiError::invalid)
@@ -57,7 +57,7 @@ pub(crate) fn namespace_filter(
     params(ListParams, NamespaceParams),
     responses((status = 200, body = Paged<NamespaceView>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub(crate) async fn list(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     list: Result<Query<ListParams>, QueryRejection>,
     params: Result<Query<NamespaceParams>, QueryRejection>,
@@ -75,7 +75,7 @@ pub(crate) async fn list(
     params(ListParams),
     responses((status = 200, body = Paged<NamespaceView>), (status = 400, body = Problem)))]
 pub(crate) async fn shared(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     list: Result<Query<ListParams>, QueryRejection>,
 ) -> ApiResult<Json<Paged<NamespaceView>>> {
@@ -99,7 +99,7 @@ pub(crate) async fn shared(
         (status = 404, body = Problem, description = "The project group does not exist"),
         (status = 409, body = Problem)))]
 pub(crate) async fn create(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     body: Result<Json<CreateNamespace>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<NamespaceView>)> {
@@ -122,7 +122,7 @@ pub(crate) async fn create(
     params(("ns" = String, Path, description = "Namespace name")),
     responses((status = 200, body = NamespaceView), (status = 404, body = Problem)))]
 pub(crate) async fn get_one(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     ns: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<NamespaceView>> {
@@ -139,7 +139,7 @@ pub(crate) async fn get_one(
     responses((status = 200, body = NamespaceView), (status = 400, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn update(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     ns: Result<Path<String>, PathRejection>,
     body: Result<Json<UpdateNamespace>, JsonRejection>,
@@ -168,7 +168,7 @@ pub(crate) async fn update(
     responses((status = 200, body = NamespaceDeleted), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn delete(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     ns: Result<Path<String>, PathRejection>,
     params: Result<Query<DeleteNamespaceParams>, QueryRejection>,
@@ -191,7 +191,7 @@ pub(crate) async fn delete(
     request_body = BatchDeleteNamespaces,
     responses((status = 200, body = BatchResult), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub(crate) async fn batch_delete(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     body: Result<Json<BatchDeleteNamespaces>, JsonRejection>,
 ) -> ApiResult<Json<BatchResult>> {
@@ -207,57 +207,13 @@ pub(crate) async fn batch_delete(
     Ok(Json(result))
 }
 
-/// The `visibility` parameter: `public`, `private` or absent.
-pub(crate) fn visibility(v: Option<&str>) -> ApiResult<Option<bool>> {
-    match v {
-        None => Ok(None),
-        Some("public") => Ok(Some(true)),
-        Some("private") => Ok(Some(false)),
-        Some(v) => Err(ApiError::invalid(format!(
-            "unknown visibility {v:?}: use public or private"
-        ))),
-    }
-}
-
-/// Run `delete` on each name of a batch: each deleted or refused on its own.
-pub(crate) async fn each_deleted<F, Fut>(names: Vec<String>, mut delete: F) -> BatchResult
-where
-    F: FnMut(String) -> Fut,
-    Fut: std::future::Future<Output = ApiResult<()>>,
-{
-    let mut result = BatchResult::default();
-    for name in names {
-        match delete(name.clone()).await {
-            Ok(()) => result.deleted.push(name),
-            Err(e) => result.failed.push(failure(name, e)),
-        }
-    }
-    result
-}
-
-pub(crate) fn check_batch(names: &[String]) -> ApiResult<()> {
-    if names.is_empty() || names.len() > 100 {
-        return Err(ApiError::invalid("a batch names 1 to 100 items"));
-    }
-    Ok(())
-}
-
-fn failure(name: String, e: ApiError) -> BatchFailure {
-    let p = e.problem();
-    BatchFailure {
-        name,
-        code: p.code.to_owned(),
-        detail: p.detail,
-    }
-}
-
 /// The namespace's members (accounts with a role on the namespace itself;
 /// project group members have their group role too).
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/members", tag = "access",
     params(("ns" = String, Path, description = "Namespace name")),
     responses((status = 200, body = Vec<MemberJson>), (status = 404, body = Problem)))]
 pub(crate) async fn members(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     ns: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Vec<MemberJson>>> {
@@ -273,7 +229,7 @@ pub(crate) async fn members(
     request_body = SetRole,
     responses((status = 204), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn set_member(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Json<SetRole>, JsonRejection>,
@@ -294,7 +250,7 @@ pub(crate) async fn set_member(
     params(("ns" = String, Path, description = "Namespace name"), ("account" = String, Path, description = "Account name")),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn remove_member(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<StatusCode> {
@@ -313,7 +269,7 @@ pub(crate) async fn remove_member(
     params(("ns" = String, Path, description = "Namespace name")),
     responses((status = 200, body = Vec<GrantJson>), (status = 404, body = Problem)))]
 pub(crate) async fn grants(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     ns: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Vec<GrantJson>>> {
@@ -339,7 +295,7 @@ pub(crate) async fn grants(
     request_body = SetGrant,
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn set_grant(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Json<SetGrant>, JsonRejection>,
@@ -360,7 +316,7 @@ pub(crate) async fn set_grant(
     params(("ns" = String, Path, description = "Namespace name"), ("user" = String, Path, description = "Registry user")),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn remove_grant(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<StatusCode> {
@@ -379,7 +335,7 @@ pub(crate) async fn remove_grant(
     params(("ns" = String, Path, description = "Namespace name")),
     responses((status = 200, body = Vec<PermissionJson>), (status = 404, body = Problem)))]
 pub(crate) async fn permissions(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     ns: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Vec<PermissionJson>>> {
@@ -424,7 +380,7 @@ pub(crate) const NAMESPACE_SORT: &[(&str, NamespaceSort)] = &[
     request_body = SetPermission,
     responses((status = 204), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn set_permission(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String, String)>, PathRejection>,
     body: Result<Json<SetPermission>, JsonRejection>,
@@ -448,7 +404,7 @@ pub(crate) async fn set_permission(
         ("account" = String, Path, description = "Account name")),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn remove_permission(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String, String)>, PathRejection>,
 ) -> ApiResult<StatusCode> {

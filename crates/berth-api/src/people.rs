@@ -9,30 +9,19 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::access::Principal;
-use berth_core::token::parse_rfc3339;
 use berth_core::{AuditFilter, RegistryUserSpec};
 use berth_meta::ProjectGroup;
 
-use crate::auth::{cookie, same_origin, Caller, Via, SESSION_COOKIE};
+use berth_web::{cookie, same_origin, WebState, SESSION_COOKIE};
+
+use crate::auth::{Caller, Via};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::model::*;
-use crate::ApiState;
-
-pub(crate) fn time_param(name: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
-    value
-        .map(|v| {
-            parse_rfc3339(v).map(|s| s * 1000).ok_or_else(|| {
-                ApiError::invalid(format!(
-                    "{name} must be an RFC 3339 time such as 2026-11-22T12:00:00Z"
-                ))
-            })
-        })
-        .transpose()
-}
+use crate::params::time_param;
 
 // ---- project groups ----------------------------------------------------------
 
-async fn group_json(state: &ApiState, g: ProjectGroup) -> ApiResult<GroupJson> {
+async fn group_json(state: &WebState, g: ProjectGroup) -> ApiResult<GroupJson> {
     let directory = state.management.directory();
     let meta = |e| ApiError::from(berth_core::DirectoryError::Meta(e));
     let namespace_count = directory
@@ -59,7 +48,7 @@ async fn group_json(state: &ApiState, g: ProjectGroup) -> ApiResult<GroupJson> {
 #[utoipa::path(get, path = "/api/v1/project-groups", tag = "project groups",
     responses((status = 200, body = Vec<GroupJson>), (status = 401, body = Problem)))]
 pub(crate) async fn groups(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<GroupJson>>> {
     let actor = caller.account()?;
@@ -78,7 +67,7 @@ pub(crate) async fn groups(
         (status = 404, body = Problem, description = "The account named as its admin does not exist"),
         (status = 409, body = Problem)))]
 pub(crate) async fn create_group(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     body: Result<Json<CreateGroup>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<GroupJson>)> {
@@ -97,7 +86,7 @@ pub(crate) async fn create_group(
     params(("group" = String, Path, description = "Group name")),
     responses((status = 200, body = GroupDetail), (status = 404, body = Problem)))]
 pub(crate) async fn group(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     group: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<GroupDetail>> {
@@ -120,7 +109,7 @@ pub(crate) async fn group(
     responses((status = 200, body = GroupJson), (status = 400, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn update_group(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     group: Result<Path<String>, PathRejection>,
     body: Result<Json<UpdateGroup>, JsonRejection>,
@@ -147,7 +136,7 @@ pub(crate) async fn update_group(
     request_body = SetRole,
     responses((status = 204), (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn set_group_member(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Json<SetRole>, JsonRejection>,
@@ -169,7 +158,7 @@ pub(crate) async fn set_group_member(
     params(("group" = String, Path, description = "Group name"), ("account" = String, Path, description = "Account name")),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn remove_group_member(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<StatusCode> {
@@ -189,7 +178,7 @@ pub(crate) async fn remove_group_member(
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts",
     responses((status = 200, body = Vec<AccountJson>), (status = 403, body = Problem)))]
 pub(crate) async fn accounts(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<AccountJson>>> {
     let actor = caller.account()?;
@@ -203,7 +192,7 @@ pub(crate) async fn accounts(
     responses((status = 201, body = AccountJson), (status = 400, body = Problem),
         (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn create_account(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     body: Result<Json<CreateAccount>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<AccountJson>)> {
@@ -229,7 +218,7 @@ pub(crate) async fn create_account(
     request_body = UpdateAccount,
     responses((status = 200, body = AccountJson), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn update_account(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     account: Result<Path<String>, PathRejection>,
     body: Result<Json<UpdateAccount>, JsonRejection>,
@@ -258,7 +247,7 @@ pub(crate) async fn update_account(
 #[utoipa::path(get, path = "/api/v1/accounts/me", tag = "accounts",
     responses((status = 200, body = AccountJson), (status = 401, body = Problem)))]
 pub(crate) async fn me(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
 ) -> ApiResult<Json<AccountJson>> {
     let actor = caller.account()?;
@@ -276,9 +265,9 @@ pub(crate) async fn me(
     request_body = UpdateMe,
     responses((status = 200, body = AccountJson), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub(crate) async fn update_me(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     headers: HeaderMap,
-    client: crate::ClientIp,
+    client: berth_web::ClientIp,
     caller: Caller,
     body: Result<Json<UpdateMe>, JsonRejection>,
 ) -> ApiResult<Json<AccountJson>> {
@@ -341,7 +330,7 @@ pub(crate) async fn update_me(
 // ---- registry users --------------------------------------------------------------
 
 async fn owner_names(
-    state: &ApiState,
+    state: &WebState,
     ids: impl Iterator<Item = i64>,
 ) -> ApiResult<HashMap<i64, String>> {
     let mut names = HashMap::new();
@@ -364,7 +353,7 @@ async fn owner_names(
 #[utoipa::path(get, path = "/api/v1/registry-users", tag = "registry users",
     responses((status = 200, body = Vec<RegistryUserJson>), (status = 401, body = Problem)))]
 pub(crate) async fn registry_users(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<RegistryUserJson>>> {
     let actor = caller.account()?;
@@ -386,7 +375,7 @@ pub(crate) async fn registry_users(
     params(("name" = String, Path, description = "Registry user")),
     responses((status = 200, body = Vec<GrantJson>), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn registry_user_grants(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     name: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Vec<GrantJson>>> {
@@ -413,7 +402,7 @@ pub(crate) async fn registry_user_grants(
         (status = 404, body = Problem, description = "The owning account does not exist"),
         (status = 409, body = Problem)))]
 pub(crate) async fn create_registry_user(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     body: Result<Json<CreateRegistryUser>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<CreatedRegistryUser>)> {
@@ -450,7 +439,7 @@ pub(crate) async fn create_registry_user(
     responses((status = 200, body = UpdatedRegistryUser), (status = 400, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn update_registry_user(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     name: Result<Path<String>, PathRejection>,
     body: Result<Json<UpdateRegistryUser>, JsonRejection>,
@@ -484,7 +473,7 @@ pub(crate) async fn update_registry_user(
     params(("name" = String, Path, description = "Registry user")),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn delete_registry_user(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     name: Result<Path<String>, PathRejection>,
 ) -> ApiResult<StatusCode> {
@@ -505,7 +494,7 @@ pub(crate) async fn delete_registry_user(
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts",
     responses((status = 200, body = Vec<TokenJson>), (status = 401, body = Problem)))]
 pub(crate) async fn tokens(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<TokenJson>>> {
     let actor = caller.account()?;
@@ -518,7 +507,7 @@ pub(crate) async fn tokens(
     request_body = CreateToken,
     responses((status = 201, body = CreatedToken), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub(crate) async fn create_token(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     body: Result<Json<CreateToken>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
@@ -542,7 +531,7 @@ pub(crate) async fn create_token(
 #[utoipa::path(delete, path = "/api/v1/tokens", tag = "accounts",
     responses((status = 200, body = TokensRevoked), (status = 401, body = Problem)))]
 pub(crate) async fn revoke_all_tokens(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
 ) -> ApiResult<Json<TokensRevoked>> {
     let actor = caller.account()?;
@@ -555,7 +544,7 @@ pub(crate) async fn revoke_all_tokens(
     params(("id" = i64, Path, description = "Token id")),
     responses((status = 204), (status = 404, body = Problem)))]
 pub(crate) async fn revoke_token(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     id: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<StatusCode> {
@@ -581,8 +570,8 @@ fn session_json(principal: &Principal, csrf_token: Option<String>) -> SessionJso
     request_body = Login,
     responses((status = 200, body = SessionJson), (status = 401, body = Problem), (status = 429, body = Problem)))]
 pub(crate) async fn login(
-    State(state): State<ApiState>,
-    client: crate::ClientIp,
+    State(state): State<WebState>,
+    client: berth_web::ClientIp,
     body: Result<Json<Login>, JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(body) = body?;
@@ -614,7 +603,7 @@ pub(crate) async fn login(
 #[utoipa::path(get, path = "/api/v1/session", tag = "session",
     responses((status = 200, body = SessionJson), (status = 401, body = Problem)))]
 pub(crate) async fn session(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     headers: HeaderMap,
     caller: Caller,
 ) -> ApiResult<Response> {
@@ -640,7 +629,7 @@ pub(crate) async fn session(
 #[utoipa::path(post, path = "/api/v1/session/sign-out-everywhere", tag = "session",
     responses((status = 200, body = SignedOut), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub(crate) async fn sign_out_everywhere(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
 ) -> ApiResult<Response> {
     let actor = caller.account()?;
@@ -662,7 +651,7 @@ pub(crate) async fn sign_out_everywhere(
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session",
     responses((status = 204), (status = 403, body = Problem)))]
 pub(crate) async fn logout(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     headers: HeaderMap,
     caller: Caller,
 ) -> ApiResult<Response> {
@@ -684,7 +673,7 @@ pub(crate) async fn logout(
     params(AuditParams),
     responses((status = 200, body = AuditPage), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub(crate) async fn audit(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> ApiResult<Json<AuditPage>> {

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiResult, Problem};
-use crate::ApiState;
+use berth_web::WebState;
 
 /// A retention rule: keep the `keep_last` most recently pushed or pulled
 /// matching tags of each repository, or those pushed or pulled within
@@ -147,7 +147,7 @@ impl From<RetentionReport> for RetentionJson {
     params(("ns" = String, Path, description = "Namespace name")),
     responses((status = 200, body = PolicyJson), (status = 404, body = Problem)))]
 pub(crate) async fn get(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     ns: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<PolicyJson>> {
@@ -163,7 +163,7 @@ pub(crate) async fn get(
     responses((status = 200, body = PolicyJson), (status = 400, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn put(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     ns: Result<Path<String>, PathRejection>,
     body: Result<Json<PolicyBody>, JsonRejection>,
@@ -202,7 +202,7 @@ pub(crate) async fn put(
     responses((status = 200, body = RetentionJson), (status = 400, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn run_retention(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     ns: Result<Path<String>, PathRejection>,
     body: Result<Json<RetentionRun>, JsonRejection>,

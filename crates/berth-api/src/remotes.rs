@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::auth::Caller;
 use crate::error::{ApiResult, Problem};
 use crate::model::time;
-use crate::ApiState;
+use berth_web::WebState;
 
 /// A remote registry. Its password is never shown.
 #[derive(Debug, Serialize, ToSchema)]
@@ -154,7 +154,7 @@ impl From<ConnectionTest> for ConnectionTestJson {
 #[utoipa::path(get, path = "/api/v1/remotes", tag = "remote registries",
     responses((status = 200, body = Vec<RemoteJson>), (status = 403, body = Problem)))]
 pub(crate) async fn list(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<RemoteJson>>> {
     let actor = caller.account()?;
@@ -167,7 +167,7 @@ pub(crate) async fn list(
     request_body(content = CreateRemote, content_type = "application/json"),
     responses((status = 201, body = RemoteJson), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn create(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     body: Result<Json<CreateRemote>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<RemoteJson>)> {
@@ -196,7 +196,7 @@ pub(crate) async fn create(
     params(("name" = String, Path, description = "Remote name")),
     responses((status = 200, body = RemoteJson), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn get_one(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<RemoteJson>> {
@@ -212,7 +212,7 @@ pub(crate) async fn get_one(
     request_body(content = UpdateRemote, content_type = "application/json"),
     responses((status = 200, body = RemoteJson), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn update(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     body: Result<Json<UpdateRemote>, JsonRejection>,
@@ -243,7 +243,7 @@ pub(crate) async fn update(
     params(("name" = String, Path, description = "Remote name")),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn delete(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<StatusCode> {
@@ -259,7 +259,7 @@ pub(crate) async fn delete(
     params(("name" = String, Path, description = "Remote name")),
     responses((status = 200, body = ConnectionTestJson), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn test(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<ConnectionTestJson>> {
@@ -288,7 +288,7 @@ pub struct ProxyNamespaceJson {
 #[utoipa::path(get, path = "/api/v1/proxy-namespaces", tag = "remote registries",
     responses((status = 200, body = Vec<ProxyNamespaceJson>), (status = 403, body = Problem)))]
 pub(crate) async fn proxy_namespaces(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<ProxyNamespaceJson>>> {
     let actor = caller.account()?;

@@ -17,7 +17,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::model::{time, Paged};
 use crate::sync::{SyncRecordJson, SyncStatusParam};
-use crate::ApiState;
+use berth_web::WebState;
 
 /// Glob patterns (`*` any run of characters, `?` one) to include (none:
 /// everything) and exclude.
@@ -402,7 +402,7 @@ fn positive_id(name: &str, id: Option<i64>) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/api/v1/replication/rules", tag = "replication",
     responses((status = 200, body = Vec<RuleJson>), (status = 403, body = Problem)))]
 pub(crate) async fn rules(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<RuleJson>>> {
     let actor = caller.account()?;
@@ -416,7 +416,7 @@ pub(crate) async fn rules(
     responses((status = 201, body = RuleJson), (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn create(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     body: Result<Json<RuleBody>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<RuleJson>)> {
@@ -431,7 +431,7 @@ pub(crate) async fn create(
     params(("id" = i64, Path, description = "Rule id", minimum = 1)),
     responses((status = 200, body = RuleJson), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn get_one(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<Json<RuleJson>> {
@@ -447,7 +447,7 @@ pub(crate) async fn get_one(
     responses((status = 200, body = RuleJson), (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn update(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
     body: Result<Json<RuleBody>, JsonRejection>,
@@ -469,7 +469,7 @@ pub(crate) async fn update(
     params(("id" = i64, Path, description = "Rule id", minimum = 1)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn delete(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<StatusCode> {
@@ -485,7 +485,7 @@ pub(crate) async fn delete(
     params(("id" = i64, Path, description = "Rule id", minimum = 1)),
     responses((status = 202, body = RunStarted), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn run(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<(StatusCode, Json<RunStarted>)> {
@@ -500,7 +500,7 @@ pub(crate) async fn run(
     params(RunsQuery),
     responses((status = 200, body = Paged<RunJson>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub(crate) async fn runs(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     query: Result<Query<RunsQuery>, QueryRejection>,
 ) -> ApiResult<Json<Paged<RunJson>>> {
@@ -530,7 +530,7 @@ pub(crate) async fn runs(
     params(("id" = i64, Path, description = "Run id", minimum = 1)),
     responses((status = 200, body = RunJson), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn run_one(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<Json<RunJson>> {
@@ -544,7 +544,7 @@ pub(crate) async fn run_one(
     params(TasksQuery),
     responses((status = 200, body = Paged<SyncRecordJson>), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub(crate) async fn tasks(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     query: Result<Query<TasksQuery>, QueryRejection>,
 ) -> ApiResult<Json<Paged<SyncRecordJson>>> {

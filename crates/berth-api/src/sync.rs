@@ -14,10 +14,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::images::repo_name;
 use crate::model::{time, Paged};
-use crate::people::time_param;
-use crate::ApiState;
+use crate::params::{repo_name, time_param};
+use berth_web::WebState;
 
 /// A synchronization rule of an image.
 #[derive(Debug, Serialize, ToSchema)]
@@ -289,7 +288,7 @@ pub struct Replication {
         ("repo" = String, Path, description = "Image name inside the namespace, slashes as %2F")),
     responses((status = 200, body = Vec<SyncRuleJson>), (status = 404, body = Problem)))]
 pub(crate) async fn rules(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult<Json<Vec<SyncRuleJson>>> {
@@ -312,7 +311,7 @@ pub(crate) async fn rules(
     responses((status = 201, body = SyncRuleJson), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn add_rule(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Json<CreateSyncRule>, JsonRejection>,
@@ -342,7 +341,7 @@ pub(crate) async fn add_rule(
         ("id" = i64, Path, description = "Rule id")),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn delete_rule(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String, i64)>, PathRejection>,
 ) -> ApiResult<StatusCode> {
@@ -363,7 +362,7 @@ pub(crate) async fn delete_rule(
     request_body(content = StartSync, content_type = "application/json"),
     responses((status = 202, body = SyncStarted), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn start(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Result<Json<StartSync>, JsonRejection>,
@@ -395,7 +394,7 @@ pub(crate) async fn start(
 #[utoipa::path(get, path = "/api/v1/sync-records", tag = "synchronization", params(RecordsQuery),
     responses((status = 200, body = Paged<SyncRecordJson>), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn records(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     query: Result<Query<RecordsQuery>, QueryRejection>,
 ) -> ApiResult<Json<Paged<SyncRecordJson>>> {
@@ -439,7 +438,7 @@ pub(crate) async fn records(
 #[utoipa::path(get, path = "/api/v1/regions", tag = "synchronization",
     responses((status = 200, body = Vec<RegionJson>), (status = 403, body = Problem)))]
 pub(crate) async fn regions(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<RegionJson>>> {
     let actor = caller.account()?;
@@ -485,7 +484,7 @@ pub(crate) async fn regions(
     params(("ns" = String, Path, description = "Namespace name")),
     responses((status = 200, body = Replication), (status = 404, body = Problem)))]
 pub(crate) async fn replication(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Replication>> {
@@ -502,7 +501,7 @@ pub(crate) async fn replication(
     request_body(content = Replication, content_type = "application/json"),
     responses((status = 200, body = Replication), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn set_replication(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     body: Result<Json<Replication>, JsonRejection>,

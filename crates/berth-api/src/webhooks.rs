@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Caller;
 use crate::error::{ApiResult, Problem};
 use crate::model::{time, Paged};
-use crate::ApiState;
+use berth_web::WebState;
 
 /// A webhook. Its secret is never shown again after creation.
 #[derive(Debug, Serialize, ToSchema)]
@@ -329,7 +329,7 @@ fn created(hook: Webhook, secret: Option<String>) -> (StatusCode, Json<WebhookJs
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
     responses((status = 200, body = Vec<WebhookJson>), (status = 403, body = Problem)))]
 pub(crate) async fn platform_list(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<WebhookJson>>> {
     let actor = caller.account()?;
@@ -344,7 +344,7 @@ pub(crate) async fn platform_list(
     request_body(content = CreateWebhook, content_type = "application/json"),
     responses((status = 201, body = WebhookJson), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn platform_create(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     body: Result<Json<CreateWebhook>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<WebhookJson>)> {
@@ -359,7 +359,7 @@ pub(crate) async fn platform_create(
     params(("ns" = String, Path, description = "Namespace name")),
     responses((status = 200, body = Vec<WebhookJson>), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn namespace_list(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Vec<WebhookJson>>> {
@@ -377,7 +377,7 @@ pub(crate) async fn namespace_list(
     responses((status = 201, body = WebhookJson), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn namespace_create(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     body: Result<Json<CreateWebhook>, JsonRejection>,
@@ -394,7 +394,7 @@ pub(crate) async fn namespace_create(
     params(("id" = i64, Path, description = "Webhook id")),
     responses((status = 200, body = WebhookJson), (status = 404, body = Problem)))]
 pub(crate) async fn get_one(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<Json<WebhookJson>> {
@@ -409,7 +409,7 @@ pub(crate) async fn get_one(
     request_body(content = UpdateWebhook, content_type = "application/json"),
     responses((status = 200, body = WebhookJson), (status = 404, body = Problem)))]
 pub(crate) async fn update(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
     body: Result<Json<UpdateWebhook>, JsonRejection>,
@@ -433,7 +433,7 @@ pub(crate) async fn update(
     params(("id" = i64, Path, description = "Webhook id")),
     responses((status = 204), (status = 404, body = Problem)))]
 pub(crate) async fn delete(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<StatusCode> {
@@ -449,7 +449,7 @@ pub(crate) async fn delete(
     params(("id" = i64, Path, description = "Webhook id")),
     responses((status = 202, body = PingQueued), (status = 404, body = Problem)))]
 pub(crate) async fn ping(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<(StatusCode, Json<PingQueued>)> {
@@ -464,7 +464,7 @@ pub(crate) async fn ping(
     params(("id" = i64, Path, description = "Webhook id"), DeliveriesQuery),
     responses((status = 200, body = Paged<DeliveryJson>), (status = 404, body = Problem)))]
 pub(crate) async fn deliveries(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
     query: Result<Query<DeliveriesQuery>, QueryRejection>,
@@ -504,7 +504,7 @@ pub(crate) async fn deliveries(
     params(("id" = i64, Path, description = "Webhook id"), ("delivery" = i64, Path, description = "Delivery id")),
     responses((status = 200, body = DeliveryJson), (status = 404, body = Problem)))]
 pub(crate) async fn delivery(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(i64, i64)>, PathRejection>,
 ) -> ApiResult<Json<DeliveryJson>> {
@@ -520,7 +520,7 @@ pub(crate) async fn delivery(
     params(("id" = i64, Path, description = "Webhook id"), ("delivery" = i64, Path, description = "Delivery id")),
     responses((status = 202), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn redeliver(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(i64, i64)>, PathRejection>,
 ) -> ApiResult<StatusCode> {

@@ -7,7 +7,7 @@ use berth_core::token::rfc3339;
 use berth_core::{parse_labels, ImageListView, ImageView, Page, TagView};
 use berth_meta::NamespaceSummary;
 
-use crate::Viewer;
+use crate::viewer::Viewer;
 
 /// What every page's frame shows.
 #[derive(Debug, Clone)]
@@ -215,10 +215,7 @@ pub struct ImageRow {
 impl ImageRow {
     pub fn new(v: ImageView, namespace: &str) -> Self {
         ImageRow {
-            tags_url: format!(
-                "/namespaces/{namespace}/tags?image={}",
-                crate::enc(&v.short_name)
-            ),
+            tags_url: format!("/namespaces/{namespace}/tags?image={}", enc(&v.short_name)),
             name: v.short_name,
             latest_tag: v.summary.latest_tag.unwrap_or_default(),
             pulls: v.summary.pull_count,
@@ -493,6 +490,11 @@ pub struct AuditPage {
     pub action: String,
     pub entries: Vec<AuditRow>,
     pub older: Option<String>,
+}
+
+/// Percent-encode a query value.
+pub(crate) fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[cfg(test)]

@@ -343,7 +343,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         Some(proxy)
     };
     let network = Arc::new(config.network_policy()?);
-    let api = berth_api::ApiState {
+    let api = berth_web::WebState {
         management,
         collector: collector.clone(),
         sync: synchronizer.clone(),

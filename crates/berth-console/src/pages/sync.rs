@@ -7,15 +7,17 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use berth_api::ApiState;
 use berth_core::platform::{SyncRuleSpec, SyncTags};
 use berth_core::{DirectoryError, Page, Paging, TagView};
 use berth_meta::SyncRecordQuery;
 use berth_oci::RepoName;
+use berth_web::WebState;
 
-use crate::pages::{outcome, page_image, page_number, param, repo_name};
-use crate::views::{size, when, when_opt, Layout, Pager, TagRow};
-use crate::{enc, html, PageError, PageResult, Posted, Viewer};
+use crate::extract::Posted;
+use crate::forms::*;
+use crate::respond::{html, PageError, PageResult};
+use crate::viewer::Viewer;
+use crate::views::*;
 
 const STATUSES: [&str; 5] = ["waiting", "running", "succeeded", "failed", "conflict"];
 
@@ -68,7 +70,7 @@ pub struct SyncPage {
 
 /// Tag rows with the regions each image is whole in (several regions).
 pub(crate) async fn with_regions(
-    state: &ApiState,
+    state: &WebState,
     repo: &RepoName,
     tags: Vec<TagView>,
 ) -> Result<Vec<TagRow>, DirectoryError> {
@@ -90,7 +92,7 @@ pub(crate) async fn with_regions(
 }
 
 pub async fn sync_page(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     viewer: Viewer,
     Path(ns): Path<String>,
     Query(q): Query<HashMap<String, String>>,
@@ -204,7 +206,7 @@ fn sync_url(ns: &str, image: &str) -> String {
 }
 
 pub async fn add_rule(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     Path(ns): Path<String>,
     form: Posted,
 ) -> Response {
@@ -240,7 +242,7 @@ fn rule_id(form: &Posted) -> Result<i64, DirectoryError> {
 }
 
 pub async fn delete_rule(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     Path(ns): Path<String>,
     form: Posted,
 ) -> Response {
@@ -259,7 +261,7 @@ pub async fn delete_rule(
 }
 
 pub async fn run_sync(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     Path(ns): Path<String>,
     form: Posted,
 ) -> Response {

@@ -7,14 +7,16 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use berth_api::ApiState;
 use berth_core::events::{WebhookSpec, EVENT_TYPES};
 use berth_core::DirectoryError;
 use berth_meta::{Webhook, WebhookDelivery, WebhookUpdate};
+use berth_web::WebState;
 
-use crate::pages::outcome;
-use crate::views::{when, Layout, SecretPage};
-use crate::{html, PageError, PageResult, Posted, Viewer};
+use crate::extract::Posted;
+use crate::forms::*;
+use crate::respond::{html, PageError, PageResult};
+use crate::viewer::Viewer;
+use crate::views::*;
 
 /// Deliveries shown per webhook.
 const SHOWN: i64 = 10;
@@ -70,7 +72,7 @@ pub struct WebhooksPage {
 }
 
 async fn render(
-    state: &ApiState,
+    state: &WebState,
     viewer: &Viewer,
     ns: Option<String>,
     q: &HashMap<String, String>,
@@ -118,7 +120,7 @@ async fn render(
 }
 
 pub async fn namespace_page(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     viewer: Viewer,
     Path(ns): Path<String>,
     Query(q): Query<HashMap<String, String>>,
@@ -127,14 +129,14 @@ pub async fn namespace_page(
 }
 
 pub async fn platform_page(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     viewer: Viewer,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
     render(&state, &viewer, None, &q).await
 }
 
-async fn create(state: &ApiState, ns: Option<String>, form: Posted) -> Response {
+async fn create(state: &WebState, ns: Option<String>, form: Posted) -> Response {
     let to = match &ns {
         Some(ns) => format!("/namespaces/{ns}/webhooks"),
         None => "/webhooks".to_owned(),
@@ -172,14 +174,14 @@ async fn create(state: &ApiState, ns: Option<String>, form: Posted) -> Response 
 }
 
 pub async fn namespace_create(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     Path(ns): Path<String>,
     form: Posted,
 ) -> Response {
     create(&state, Some(ns), form).await
 }
 
-pub async fn platform_create(State(state): State<ApiState>, form: Posted) -> Response {
+pub async fn platform_create(State(state): State<WebState>, form: Posted) -> Response {
     create(&state, None, form).await
 }
 
@@ -193,7 +195,7 @@ fn page_of(hook: &Webhook) -> String {
 
 /// Enable, disable, ping or delete a webhook.
 pub async fn action(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     Path((id, action)): Path<(i64, String)>,
     form: Posted,
 ) -> Response {
@@ -238,7 +240,7 @@ pub async fn action(
 }
 
 pub async fn redeliver(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     Path((id, delivery)): Path<(i64, i64)>,
     form: Posted,
 ) -> Response {

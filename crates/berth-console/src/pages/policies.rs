@@ -6,12 +6,14 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use berth_api::ApiState;
 use berth_core::policy::{NamespacePolicy, RetentionRule};
 use berth_core::DirectoryError;
+use berth_web::WebState;
 
-use crate::views::{size, Layout};
-use crate::{back, html, PageError, PageResult, Posted, Viewer};
+use crate::extract::Posted;
+use crate::respond::{back, html, PageError, PageResult};
+use crate::viewer::Viewer;
+use crate::views::*;
 
 #[derive(Template)]
 #[template(path = "policies.html")]
@@ -115,7 +117,7 @@ pub fn rules_text(rules: &[RetentionRule]) -> String {
 }
 
 async fn render(
-    state: &ApiState,
+    state: &WebState,
     viewer: &Viewer,
     ns: String,
     q: &HashMap<String, String>,
@@ -144,7 +146,7 @@ async fn render(
 }
 
 pub async fn policies(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     viewer: Viewer,
     Path(ns): Path<String>,
     Query(q): Query<HashMap<String, String>>,
@@ -152,7 +154,7 @@ pub async fn policies(
     render(&state, &viewer, ns, &q, None).await
 }
 
-pub async fn save(State(state): State<ApiState>, Path(ns): Path<String>, form: Posted) -> Response {
+pub async fn save(State(state): State<WebState>, Path(ns): Path<String>, form: Posted) -> Response {
     let to = format!("/namespaces/{ns}/policies");
     // The quota is the platform's: others' forms leave it as it is.
     let quota = if form.viewer.principal.is_platform_admin() {
@@ -194,7 +196,7 @@ pub async fn save(State(state): State<ApiState>, Path(ns): Path<String>, form: P
 }
 
 pub async fn retention(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     Path(ns): Path<String>,
     form: Posted,
 ) -> Response {

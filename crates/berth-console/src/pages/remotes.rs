@@ -7,13 +7,15 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use berth_api::ApiState;
 use berth_core::platform::{ProxyNamespace, Remote, RemoteSpec};
 use berth_core::DirectoryError;
+use berth_web::WebState;
 
-use crate::pages::outcome;
-use crate::views::{when, Layout};
-use crate::{html, PageError, PageResult, Posted, Viewer};
+use crate::extract::Posted;
+use crate::forms::*;
+use crate::respond::{html, PageError, PageResult};
+use crate::viewer::Viewer;
+use crate::views::*;
 
 pub struct RemoteRow {
     pub remote: Remote,
@@ -30,7 +32,7 @@ pub struct RemotesPage {
 }
 
 pub async fn page(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     viewer: Viewer,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
@@ -64,7 +66,7 @@ pub async fn page(
     ))
 }
 
-pub async fn create(State(state): State<ApiState>, form: Posted) -> Response {
+pub async fn create(State(state): State<WebState>, form: Posted) -> Response {
     let opt = |name: &str| Some(form.get(name).to_owned()).filter(|s| !s.is_empty());
     let spec = RemoteSpec {
         url: opt("url"),
@@ -85,7 +87,7 @@ pub async fn create(State(state): State<ApiState>, form: Posted) -> Response {
 
 /// Test the connection, or delete.
 pub async fn action(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     Path((name, action)): Path<(String, String)>,
     form: Posted,
 ) -> Response {

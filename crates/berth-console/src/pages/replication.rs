@@ -7,15 +7,17 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use berth_api::ApiState;
 use berth_core::platform::{rule_filters, Filters, PatternSet, Remote, RuleSpec};
 use berth_core::DirectoryError;
 use berth_meta::replication::run_status;
 use berth_meta::{ReplicationRule, ReplicationRun, SyncRecord, SyncRecordQuery};
+use berth_web::WebState;
 
-use crate::pages::outcome;
-use crate::views::{size, when, when_opt, Layout};
-use crate::{html, PageError, PageResult, Posted, Viewer};
+use crate::extract::Posted;
+use crate::forms::*;
+use crate::respond::{html, PageError, PageResult};
+use crate::viewer::Viewer;
+use crate::views::*;
 
 pub struct RuleRow {
     pub rule: ReplicationRule,
@@ -78,7 +80,7 @@ fn run_outcome(r: &ReplicationRun) -> &'static str {
 }
 
 pub async fn page(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     viewer: Viewer,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
@@ -177,7 +179,7 @@ fn list(text: &str) -> Vec<String> {
         .collect()
 }
 
-pub async fn create(State(state): State<ApiState>, form: Posted) -> Response {
+pub async fn create(State(state): State<WebState>, form: Posted) -> Response {
     let number = |name: &str, default: i64| -> Result<i64, DirectoryError> {
         let v = form.get(name).trim();
         if v.is_empty() {
@@ -227,7 +229,7 @@ pub async fn create(State(state): State<ApiState>, form: Posted) -> Response {
 
 /// Run now, switch on or off, or delete a rule.
 pub async fn action(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     Path((id, action)): Path<(i64, String)>,
     form: Posted,
 ) -> Response {

@@ -1,7 +1,7 @@
 //! "Images": every image the viewer sees across namespaces, narrowed by a
 //! namespace drop-down, searched, sorted, paged and deleted in batches; and
 //! the image page's permissions tab (its per-image Read/Write/Manage
-//! permissions). The image page's other tabs are its tags (`pages.rs`) and
+//! permissions). The image page's other tabs are its tags (`namespaces.rs`) and
 //! its synchronization records (`sync.rs`).
 
 use std::collections::{BTreeSet, HashMap};
@@ -9,14 +9,16 @@ use std::collections::{BTreeSet, HashMap};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use berth_api::ApiState;
 use berth_core::{DirectoryError, ImageListFilter, NamespaceFilter, NamespaceTab, Paging};
 use berth_meta::{NamespaceSort, RepositorySort};
 use berth_oci::RepoName;
+use berth_web::WebState;
 
-use crate::pages::{bad_selection, host, page_image, page_number, param, selection, Batch};
+use crate::extract::Posted;
+use crate::forms::*;
+use crate::respond::{html, PageError, PageResult};
+use crate::viewer::Viewer;
 use crate::views::*;
-use crate::{enc, html, PageError, PageResult, Posted, Viewer};
 
 /// What the list shows: `mine`, `shared` (mine and public namespaces',
 /// the platform's among them) or `all` (platform administrators).
@@ -34,7 +36,7 @@ const SORTS: &[(&str, &str, RepositorySort, bool)] = &[
 const NAMESPACE_CHOICES: i64 = 100;
 
 pub async fn images(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     viewer: Viewer,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
@@ -135,7 +137,7 @@ fn back_to(form: &Posted) -> String {
 
 /// Delete the selected images (full names) of any namespaces, each with all
 /// its tags; each is deleted or refused on its own.
-pub async fn delete_images(State(state): State<ApiState>, form: Posted) -> Response {
+pub async fn delete_images(State(state): State<WebState>, form: Posted) -> Response {
     let to = back_to(&form);
     let images = match selection(&form, "image") {
         Some(n) => n,
@@ -164,7 +166,7 @@ pub async fn delete_images(State(state): State<ApiState>, form: Posted) -> Respo
 /// The image page's permissions tab: who holds Read, Write or Manage on
 /// this image, editable by those who administer the namespace.
 pub async fn permissions(
-    State(state): State<ApiState>,
+    State(state): State<WebState>,
     viewer: Viewer,
     Path(ns): Path<String>,
     Query(q): Query<HashMap<String, String>>,

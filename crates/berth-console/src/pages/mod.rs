@@ -1,0 +1,17 @@
+//! The console's pages and form handlers, a file per part of the console.
+//! Each calls the management service; a refused form goes back to its
+//! page with the service's message.
+
+pub(crate) mod access;
+pub(crate) mod account;
+pub(crate) mod audit;
+pub(crate) mod groups;
+pub(crate) mod images;
+pub(crate) mod namespaces;
+pub(crate) mod policies;
+pub(crate) mod registry_users;
+pub(crate) mod remotes;
+pub(crate) mod replication;
+pub(crate) mod session;
+pub(crate) mod sync;
+pub(crate) mod webhooks;
