@@ -35,6 +35,28 @@ def strip(src):
     return STRING.sub('""', src)
 
 
+INLINE_MOD = re.compile(r"\bmod\s+([a-z_][a-z0-9_]*)\s*\{")
+
+
+def segments(src, module):
+    """The source split into (module path, text) pieces: the text of an
+    inline `mod name { ... }` belongs to module + (name,)."""
+    out = []
+    pos = 0
+    for m in INLINE_MOD.finditer(src):
+        if m.start() < pos:
+            continue
+        depth, i = 1, m.end()
+        while i < len(src) and depth:
+            depth += {"{": 1, "}": -1}.get(src[i], 0)
+            i += 1
+        out.append((module, src[pos : m.start()]))
+        out.extend(segments(src[m.end() : i - 1], module + (m.group(1),)))
+        pos = i
+    out.append((module, src[pos:]))
+    return out
+
+
 def crate_modules(src_dir):
     """Module path (tuple) -> file, for every .rs file under src."""
     modules = {}
@@ -139,22 +161,22 @@ def main():
 
         edges = defaultdict(set)
         for f, src in sources.items():
-            module = file_module[f]
-            paths = []
-            for m in USE.finditer(src):
-                head, group = m.group(1), m.group(2)
-                paths += [head + "::" + n for n in names_in_group(group)] if group else [head]
-            paths += [m.group(1) for m in PATH.finditer(src)]
-            # Paths from a child module (`child::item`), outside re-exports.
-            code = PUB_USE.sub("", src)
-            for m in RELATIVE.finditer(code):
-                first = m.group(1).split("::")[0]
-                if module + (first,) in modules:
-                    paths.append("self::" + m.group(1))
-            for p in paths:
-                target = resolve(absolute(module, p))
-                if target and target != f:
-                    edges[f].add(target)
+            for module, text in segments(src, file_module[f]):
+                paths = []
+                for m in USE.finditer(text):
+                    head, group = m.group(1), m.group(2)
+                    paths += [head + "::" + n for n in names_in_group(group)] if group else [head]
+                paths += [m.group(1) for m in PATH.finditer(text)]
+                # Paths from a child module (`child::item`), outside re-exports.
+                code = PUB_USE.sub("", text)
+                for m in RELATIVE.finditer(code):
+                    first = m.group(1).split("::")[0]
+                    if module + (first,) in modules:
+                        paths.append("self::" + m.group(1))
+                for p in paths:
+                    target = resolve(absolute(module, p))
+                    if target and target != f:
+                        edges[f].add(target)
 
         # Tarjan's strongly connected components.
         index, low, stack, on, comps = {}, {}, [], set(), []

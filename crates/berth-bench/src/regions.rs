@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use crate::{data, emit, percentile, sha256, Target};
+use crate::measure::*;
+use crate::payload::*;
+use crate::target::*;
 
 /// Push `images` images of one `size`-byte layer as tags `v0…` of `repo`.
 pub async fn push(

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::{data, emit, sha256, MANIFEST_TYPE};
+use crate::measure::*;
+use crate::payload::*;
 
 /// A client of `url`, with `creds` ("user:password") if given.
 pub fn client(url: &str, creds: Option<&str>) -> anyhow::Result<RegistryClient> {

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::{data, emit, rss_kb, sha256, Target};
+use crate::measure::*;
+use crate::payload::*;
+use crate::target::*;
 
 /// Memory may grow this much from the second quarter to the last (caches
 /// fill, the allocator settles) and still count as flat.

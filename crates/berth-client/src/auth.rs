@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{self, HeaderValue};
 
-use crate::{chain, ClientError};
+use crate::error::{chain, ClientError};
 
 /// A user name and password (or token) for a registry.
 #[derive(Clone, PartialEq, Eq)]

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Url;
 
-use crate::{chain, content_length, ClientError, Result};
+use crate::error::{chain, ClientError, Result};
+use crate::wire::content_length;
 
 /// Most bytes of an error answer read for its message.
 pub(crate) const MAX_ERROR_BYTES: usize = 64 << 10;
