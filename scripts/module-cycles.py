@@ -35,6 +35,7 @@ def strip(src):
     return STRING.sub('""', src)
 
 
+PATH_MOD = re.compile(r'#\[path\s*=\s*"([^"]+)"\]\s*mod\s+([a-z_][a-z0-9_]*)\s*;')
 INLINE_MOD = re.compile(r"\bmod\s+([a-z_][a-z0-9_]*)\s*\{")
 
 
@@ -126,6 +127,16 @@ def main():
         if not os.path.isdir(src_dir):
             continue
         modules = crate_modules(src_dir)
+        # A file loaded with `#[path = "..."] mod name;` belongs to the module
+        # that declares it (the first, when several do).
+        for f in sorted(set(modules.values())):
+            declaring = next(k for k, v in modules.items() if v == f)
+            for m in PATH_MOD.finditer(COMMENT.sub("", open(f, encoding="utf-8").read())):
+                target = os.path.normpath(os.path.join(os.path.dirname(f), m.group(1)))
+                for k in [k for k, v in modules.items() if v == target]:
+                    del modules[k]
+                if not any(v == target for v in modules.values()):
+                    modules[declaring + (m.group(2),)] = target
         file_module = {v: k for k, v in modules.items()}
         sources = {f: strip(open(f, encoding="utf-8").read()) for f in modules.values()}
 

@@ -7,7 +7,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::MetaResult;
+use crate::error::MetaResult;
 
 /// The job kind that delivers one webhook delivery.
 pub const DELIVER_WEBHOOK_JOB: &str = "deliver_webhook";

@@ -1,4 +1,5 @@
-//! The change feed of each database (see [`crate::changes`]).
+//! The change feed of each database: SQLite's table read every 100 ms,
+//! PostgreSQL's channel listened to.
 
 use std::time::{Duration, Instant};
 
@@ -7,8 +8,7 @@ use sqlx::postgres::{PgListener, PgPool};
 use sqlx::sqlite::SqlitePool;
 
 use crate::changes::{Change, ChangeFeed};
-use crate::sql::{PostgresStore, SqliteStore};
-use crate::{MetaError, MetaResult};
+use crate::error::{MetaError, MetaResult};
 
 /// The PostgreSQL channel the triggers announce on.
 const CHANNEL: &str = "berth_changes";
@@ -21,24 +21,24 @@ const PG_CHECK: Duration = Duration::from_millis(500);
 /// How long SQLite's rows are kept (another process may still read them).
 const SQLITE_KEEP_MS: i64 = 600_000;
 
-impl SqliteStore {
-    pub(crate) fn open_change_feed(&self) -> Box<dyn ChangeFeed> {
-        Box::new(SqliteFeed {
-            read: self.read.clone(),
-            write: self.write.clone(),
-            cursor: None,
-            last_prune: Instant::now(),
-        })
-    }
+/// SQLite's feed: rows of the table `change_feed`, read from `read`,
+/// pruned through `write`.
+pub(crate) fn sqlite(read: SqlitePool, write: SqlitePool) -> Box<dyn ChangeFeed> {
+    Box::new(SqliteFeed {
+        read,
+        write,
+        cursor: None,
+        last_prune: Instant::now(),
+    })
 }
 
-impl PostgresStore {
-    pub(crate) fn open_change_feed(&self) -> Box<dyn ChangeFeed> {
-        Box::new(PgFeed {
-            pool: self.read.clone(),
-            listener: None,
-        })
-    }
+/// PostgreSQL's feed: notifications on the channel, listened to with a
+/// connection of `pool`.
+pub(crate) fn postgres(pool: PgPool) -> Box<dyn ChangeFeed> {
+    Box::new(PgFeed {
+        pool,
+        listener: None,
+    })
 }
 
 struct SqliteFeed {
@@ -157,56 +157,4 @@ fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn announce(store: &SqliteStore, topic: &str) {
-        sqlx::query("INSERT INTO change_feed (topic, at) VALUES ($1, 0)")
-            .bind(topic)
-            .execute(&store.write)
-            .await
-            .expect("insert");
-    }
-
-    #[tokio::test]
-    async fn sqlite_feed_reads_changes_and_notices_rows_pruned_unread() {
-        let dir = tempfile::tempdir().expect("dir");
-        let store = SqliteStore::open(&dir.path().join("feed.db"))
-            .await
-            .expect("open");
-        // Changes before the feed starts are not its business.
-        announce(&store, "a").await;
-        let mut feed = store.open_change_feed();
-        assert!(feed.next().await.expect("start").is_empty());
-        announce(&store, "r:team/app").await;
-        announce(&store, "a").await;
-        announce(&store, "r:team/app").await;
-        assert_eq!(
-            feed.next().await.expect("changes"),
-            vec![Change::Repository("team/app".into()), Change::Access]
-        );
-        assert!(feed.next().await.expect("quiet").is_empty());
-        // A change pruned before this process read it: the feed is broken.
-        announce(&store, "r:team/web").await;
-        sqlx::query("DELETE FROM change_feed")
-            .execute(&store.write)
-            .await
-            .expect("prune");
-        assert!(feed.next().await.is_err());
-        // Then it goes on from there.
-        assert!(feed.next().await.expect("again").is_empty());
-        announce(&store, "a").await;
-        assert_eq!(feed.next().await.expect("later"), vec![Change::Access]);
-        // A feed started after a prune does not take the gap for a loss.
-        let mut late = store.open_change_feed();
-        sqlx::query("DELETE FROM change_feed")
-            .execute(&store.write)
-            .await
-            .expect("prune");
-        assert!(late.next().await.expect("start").is_empty());
-        assert!(late.next().await.expect("quiet").is_empty());
-    }
 }

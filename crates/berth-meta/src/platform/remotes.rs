@@ -5,7 +5,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::MetaResult;
+use crate::error::MetaResult;
 
 /// A remote registry as stored.
 #[derive(Clone, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
+use crate::error::MetaResult;
 use crate::platform::NewSyncRecord;
-use crate::MetaResult;
 
 /// The job kind that lists what a run covers and makes its tasks.
 pub const REPLICATION_RUN_JOB: &str = "replication_run";

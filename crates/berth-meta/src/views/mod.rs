@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use berth_oci::{Digest, RepoName};
 
 use crate::directory::Namespace;
-use crate::MetaResult;
+use crate::error::MetaResult;
 
 /// A window of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

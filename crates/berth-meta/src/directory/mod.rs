@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 
-use crate::MetaResult;
+use crate::error::MetaResult;
 
 /// A console account.
 #[derive(Debug, Clone, PartialEq, Eq)]

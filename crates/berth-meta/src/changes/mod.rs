@@ -8,7 +8,9 @@
 
 use async_trait::async_trait;
 
-use crate::MetaResult;
+pub(crate) mod feeds;
+
+use crate::error::MetaResult;
 
 /// One announced change.
 #[derive(Debug, Clone, PartialEq, Eq)]

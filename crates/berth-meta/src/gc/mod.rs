@@ -16,7 +16,7 @@
 
 use async_trait::async_trait;
 
-use crate::MetaResult;
+use crate::error::MetaResult;
 
 /// A blob claimed for deletion (or that a dry run would claim).
 #[derive(Debug, Clone, PartialEq, Eq)]

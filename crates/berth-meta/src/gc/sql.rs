@@ -1,0 +1,379 @@
+//! What the garbage collector reads and deletes, in SQL (`GcStore`).
+//! Written once for both databases.
+//!
+//! Every step that decides what is garbage runs in a transaction begun with
+//! `begin_exclusive` (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the collection
+//! advisory lock held exclusively), so it sees every reference-creating
+//! transaction entirely or not at all.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::{Db, DbRow, Store};
+use crate::error::MetaResult;
+use crate::gc::{BlobClaim, GcCounts, GcPreview, GcRun, GcStore, LinkBatch, LinkCursor, NewGcRun};
+
+/// Untagged manifests nothing needs: no tag, not a child of a manifest in
+/// the repository, no referrer pointing at it, and not itself a referrer
+/// whose subject is present.
+const UNTAGGED: &str = "SELECT m.repo_id, r.name, m.digest FROM manifests m \
+     JOIN repositories r ON r.id = m.repo_id \
+     WHERE m.pushed_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id AND t.digest = m.digest) \
+     AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = m.repo_id \
+                     AND mr.ref_digest = m.digest AND mr.kind = 1) \
+     AND NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repo_id = m.repo_id AND s.subject = m.digest) \
+     AND (m.subject IS NULL OR NOT EXISTS \
+          (SELECT 1 FROM manifests p WHERE p.repo_id = m.repo_id AND p.digest = m.subject)) \
+     ORDER BY m.repo_id, m.digest LIMIT $2";
+
+/// Links no manifest of their repository references, in key order.
+const UNREFERENCED_LINKS: &str = "SELECT rb.repo_id, rb.digest FROM repository_blobs rb \
+     WHERE (rb.repo_id > $2 OR (rb.repo_id = $2 AND rb.digest > $3)) AND rb.linked_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = rb.repo_id \
+                     AND mr.ref_digest = rb.digest) \
+     ORDER BY rb.repo_id, rb.digest LIMIT $4";
+
+/// Live blobs nothing links, references or is about to commit.
+const UNREFERENCED_BLOBS: &str = "SELECT b.digest, b.size FROM blobs b \
+     WHERE b.state = 0 AND b.digest > $1 \
+     AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest) \
+     AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.ref_digest = b.digest) \
+     AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.digest = b.digest) \
+     ORDER BY b.digest LIMIT $2";
+
+const RUN_COLUMNS: &str =
+    "SELECT id, cause, actor, dry_run, full_sweep, status, stage, started_at, \
+     updated_at, finished_at, uploads_expired, manifests_deleted, links_deleted, blobs_deleted, \
+     bytes_reclaimed, orphans_deleted, error FROM gc_runs";
+
+pub(crate) fn gc_run_row(r: &DbRow) -> MetaResult<GcRun> {
+    Ok(GcRun {
+        id: r.try_get("id")?,
+        cause: r.try_get("cause")?,
+        actor: r.try_get("actor")?,
+        dry_run: r.try_get::<i64, _>("dry_run")? != 0,
+        full_sweep: r.try_get::<i64, _>("full_sweep")? != 0,
+        status: r.try_get("status")?,
+        stage: r.try_get("stage")?,
+        started_at: r.try_get("started_at")?,
+        updated_at: r.try_get("updated_at")?,
+        finished_at: r.try_get("finished_at")?,
+        counts: GcCounts {
+            uploads_expired: r.try_get("uploads_expired")?,
+            manifests_deleted: r.try_get("manifests_deleted")?,
+            links_deleted: r.try_get("links_deleted")?,
+            blobs_deleted: r.try_get("blobs_deleted")?,
+            bytes_reclaimed: r.try_get("bytes_reclaimed")?,
+            orphans_deleted: r.try_get("orphans_deleted")?,
+        },
+        error: r.try_get("error")?,
+    })
+}
+
+pub(crate) async fn untagged_batch(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    before: i64,
+    limit: i64,
+) -> MetaResult<Vec<(String, String)>> {
+    let victims: Vec<(i64, String, String)> = sqlx::query_as(UNTAGGED)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut deleted = Vec::with_capacity(victims.len());
+    for (repo_id, repo, digest) in victims {
+        // Tags (none) and references go with it.
+        sqlx::query("DELETE FROM manifests WHERE repo_id = $1 AND digest = $2")
+            .bind(repo_id)
+            .bind(&digest)
+            .execute(&mut **tx)
+            .await?;
+        deleted.push((repo, digest));
+    }
+    Ok(deleted)
+}
+
+pub(crate) async fn links_batch(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    before: i64,
+    after: Option<&LinkCursor>,
+    limit: i64,
+) -> MetaResult<LinkBatch> {
+    let (repo_id, digest) = after.map(|c| c.parts()).unwrap_or((i64::MIN, ""));
+    let victims: Vec<(i64, String)> = sqlx::query_as(UNREFERENCED_LINKS)
+        .bind(before)
+        .bind(repo_id)
+        .bind(digest)
+        .bind(limit)
+        .fetch_all(&mut **tx)
+        .await?;
+    for (repo_id, digest) in &victims {
+        sqlx::query("DELETE FROM repository_blobs WHERE repo_id = $1 AND digest = $2")
+            .bind(repo_id)
+            .bind(digest)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let deleted = victims.len() as i64;
+    let next = if deleted < limit {
+        None
+    } else {
+        victims
+            .into_iter()
+            .last()
+            .map(|(r, d)| LinkCursor::new(r, d))
+    };
+    Ok(LinkBatch { deleted, next })
+}
+
+pub(crate) async fn claim_batch(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    run: i64,
+    after: Option<&str>,
+    limit: i64,
+) -> MetaResult<Vec<BlobClaim>> {
+    let victims: Vec<(String, i64)> = sqlx::query_as(UNREFERENCED_BLOBS)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&mut **tx)
+        .await?;
+    for (digest, _) in &victims {
+        sqlx::query("UPDATE blobs SET state = $2 WHERE digest = $1 AND state = 0")
+            .bind(digest)
+            .bind(run)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(victims
+        .into_iter()
+        .map(|(digest, size)| BlobClaim { digest, size })
+        .collect())
+}
+
+#[async_trait]
+impl GcStore for Store {
+    async fn gc_delete_untagged(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> MetaResult<Vec<(String, String)>> {
+        let mut tx = self.begin_exclusive().await?;
+        let deleted = untagged_batch(&mut tx, before, limit).await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn gc_delete_links(
+        &self,
+        before: i64,
+        after: Option<&LinkCursor>,
+        limit: i64,
+    ) -> MetaResult<LinkBatch> {
+        let mut tx = self.begin_exclusive().await?;
+        let batch = links_batch(&mut tx, before, after, limit).await?;
+        tx.commit().await?;
+        Ok(batch)
+    }
+
+    async fn gc_claim_blobs(
+        &self,
+        run: i64,
+        after: Option<&str>,
+        limit: i64,
+    ) -> MetaResult<Vec<BlobClaim>> {
+        let mut tx = self.begin_exclusive().await?;
+        let claims = claim_batch(&mut tx, run, after, limit).await?;
+        tx.commit().await?;
+        Ok(claims)
+    }
+
+    async fn gc_adopt_claims(
+        &self,
+        run: i64,
+        stale_before: i64,
+        limit: i64,
+    ) -> MetaResult<Vec<BlobClaim>> {
+        let mut tx = self.begin_exclusive().await?;
+        sqlx::query(
+            "UPDATE gc_runs SET status = 'abandoned', finished_at = updated_at \
+             WHERE status = 'running' AND updated_at < $1 AND id <> $2",
+        )
+        .bind(stale_before)
+        .bind(run)
+        .execute(&mut *tx)
+        .await?;
+        // Claims of runs that are no longer running (a crash, a failure).
+        let orphaned: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT digest, size FROM blobs WHERE state <> 0 AND state <> $1 \
+             AND NOT EXISTS (SELECT 1 FROM gc_runs g WHERE g.id = blobs.state AND g.status = 'running') \
+             ORDER BY digest LIMIT $2",
+        )
+        .bind(run)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (digest, _) in &orphaned {
+            sqlx::query("UPDATE blobs SET state = $2 WHERE digest = $1")
+                .bind(digest)
+                .bind(run)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(orphaned
+            .into_iter()
+            .map(|(digest, size)| BlobClaim { digest, size })
+            .collect())
+    }
+
+    async fn gc_forget_blob(&self, run: i64, digest: &str) -> MetaResult<()> {
+        sqlx::query("DELETE FROM blobs WHERE digest = $1 AND state = $2")
+            .bind(digest)
+            .bind(run)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn gc_claim_orphan(
+        &self,
+        run: i64,
+        digest: &str,
+        size: i64,
+        now: i64,
+    ) -> MetaResult<bool> {
+        let mut tx = self.begin_exclusive().await?;
+        let done = sqlx::query(
+            "INSERT INTO blobs (digest, size, created_at, state) \
+             SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM uploads WHERE digest = $1) \
+             ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(digest)
+        .bind(size)
+        .bind(now)
+        .bind(run)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn gc_preview(
+        &self,
+        untagged_before: Option<i64>,
+        links_before: i64,
+    ) -> MetaResult<GcPreview> {
+        const BATCH: i64 = 1000;
+        let mut tx = self.begin_exclusive().await?;
+        let mut preview = GcPreview::default();
+        if let Some(before) = untagged_before {
+            loop {
+                let batch = untagged_batch(&mut tx, before, BATCH).await?;
+                if batch.is_empty() {
+                    break;
+                }
+                preview.manifests.extend(batch);
+            }
+        }
+        let mut cursor = None;
+        loop {
+            let batch = links_batch(&mut tx, links_before, cursor.as_ref(), BATCH).await?;
+            preview.links += batch.deleted;
+            match batch.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        loop {
+            let after = preview.blobs.last().map(|c| c.digest.clone());
+            // Claimed for no run (-1); rolled back below anyway.
+            let batch = claim_batch(&mut tx, -1, after.as_deref(), BATCH).await?;
+            let done = (batch.len() as i64) < BATCH;
+            preview.blobs.extend(batch);
+            if done {
+                break;
+            }
+        }
+        tx.rollback().await?;
+        Ok(preview)
+    }
+
+    async fn gc_start_run(&self, run: &NewGcRun) -> MetaResult<i64> {
+        let mut tx = self.write.begin().await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO gc_runs (cause, actor, dry_run, full_sweep, status, stage, started_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'running', 'starting', $5, $5) RETURNING id",
+        )
+        .bind(&run.cause)
+        .bind(&run.actor)
+        .bind(i64::from(run.dry_run))
+        .bind(i64::from(run.full_sweep))
+        .bind(run.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn gc_update_run(
+        &self,
+        id: i64,
+        stage: &str,
+        counts: &GcCounts,
+        now: i64,
+    ) -> MetaResult<()> {
+        sqlx::query(
+            "UPDATE gc_runs SET stage = $2, updated_at = $3, uploads_expired = $4, \
+             manifests_deleted = $5, links_deleted = $6, blobs_deleted = $7, \
+             bytes_reclaimed = $8, orphans_deleted = $9 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(stage)
+        .bind(now)
+        .bind(counts.uploads_expired)
+        .bind(counts.manifests_deleted)
+        .bind(counts.links_deleted)
+        .bind(counts.blobs_deleted)
+        .bind(counts.bytes_reclaimed)
+        .bind(counts.orphans_deleted)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn gc_finish_run(
+        &self,
+        id: i64,
+        status: &str,
+        counts: &GcCounts,
+        error: Option<&str>,
+        now: i64,
+    ) -> MetaResult<()> {
+        self.gc_update_run(id, "done", counts, now).await?;
+        sqlx::query("UPDATE gc_runs SET status = $2, finished_at = $3, error = $4 WHERE id = $1")
+            .bind(id)
+            .bind(status)
+            .bind(now)
+            .bind(error)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn gc_runs(&self, limit: i64) -> MetaResult<Vec<GcRun>> {
+        let rows = sqlx::query(&format!("{RUN_COLUMNS} ORDER BY id DESC LIMIT $1"))
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(gc_run_row).collect()
+    }
+
+    async fn gc_run(&self, id: i64) -> MetaResult<Option<GcRun>> {
+        let row = sqlx::query(&format!("{RUN_COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(gc_run_row).transpose()
+    }
+}
