@@ -28,6 +28,39 @@
 //!
 //! Layering: calls `berth-meta`, `berth-blob` and `berth-oci`; is called by the
 //! HTTP surfaces and the binary. It knows nothing of HTTP.
+//!
+//! # In detail
+//!
+//! One folder per domain. `registry/`: `Registry` and its files, `uploads`
+//! (sessions, chunks, commits), `blobs` (reads with on-demand fetches from
+//! other regions, mounts, links), `manifests` (validation, the push in one
+//! transaction, deletes), `listings` (tags, catalog, referrers), `space` (the
+//! reserve kept for deletes on a full disk), `regions` (the blob stores by
+//! region and their counters) and `region_copies` (copies of images between
+//! Berth's own regions, eagerly on push and on demand at the first pull).
+//! `directory/`: accounts and groups, namespaces, registry users,
+//! authentication and the access facts. `management/`: namespaces, images and
+//! tags, retention, API tokens, sessions, audit queries, paging. `platform/`:
+//! what reaches outside one registry (sync rules, remotes, remote
+//! replication, the pull-through cache, `confirm` for blobs a remote claims
+//! to hold, and `RuleTriggers` which plugs the rules into pushes). `events/`:
+//! events and webhooks. `jobs/`: the worker of the database's job queue,
+//! which dispatches each job kind to its domain.
+//!
+//! Small shared modules: `access` (the pure `allowed` and its facts,
+//! table-tested), `auth` (logins with throttling, scope grants, tokens),
+//! `token` (scopes and HS256 JWTs), `password` (argon2id on a bounded pool),
+//! `secrets` (the `Sealer` for stored secrets), `read_cache` (hot reads,
+//! dropped by the change feed), `policy` (namespace policies and
+//! `retention_plan`, pure), `zones` (internal and external clients, pure),
+//! `clock`, `validate` and `error` (`RegistryError`, `DirectoryError`, and
+//! `Fault`, which tells a full disk and an unreachable database from other
+//! failures).
+//!
+//! Every side effect of a change happens here, whichever surface asks:
+//! `Management::delete_manifest` is the /v2 delete with its audit entry and
+//! event, `Management::delete_tag` the API's; pushes write their audit entry,
+//! events and jobs in their transaction.
 
 pub mod access;
 mod auth;
@@ -38,7 +71,7 @@ pub mod events;
 mod gc;
 pub mod jobs;
 mod journal;
-mod manage;
+mod management;
 pub mod password;
 pub mod platform;
 pub mod policy;
@@ -58,7 +91,7 @@ pub use directory::{Directory, DirectoryConfig, NamespaceSpec, RegistryUserSpec}
 pub use error::{DirectoryError, Fault, RegistryError};
 pub use gc::{Collector, GcCause, GcConfig, GcError, GcOptions};
 pub use journal::MetaJournal;
-pub use manage::{
+pub use management::{
     AuditFilter, ImageListFilter, ImageListView, ImageView, ListFilter, Management,
     ManagementConfig, NamespaceChanges, NamespaceFilter, NamespaceTab, NewSession, Page, Paging,
     PolicyView, RetentionReport, SessionInfo, TagDeleted, TagView, API_TOKEN_PREFIX, MAX_PER_PAGE,

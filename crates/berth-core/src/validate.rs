@@ -70,3 +70,29 @@ pub(crate) fn check_text(what: &str, s: &str, max: usize) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_checked() {
+        let ok = vec![("team".to_owned(), "web ops".to_owned())];
+        assert!(check_labels(&ok).is_ok());
+        for bad in [
+            ("".to_owned(), "x".to_owned()),
+            ("-x".to_owned(), "x".to_owned()),
+            ("k".to_owned(), "a\"b".to_owned()),
+            ("k".to_owned(), "a\\b".to_owned()),
+            ("k".to_owned(), "x".repeat(129)),
+        ] {
+            assert!(check_labels(std::slice::from_ref(&bad)).is_err(), "{bad:?}");
+        }
+        let dup = vec![
+            ("a".to_owned(), "1".to_owned()),
+            ("a".to_owned(), "2".to_owned()),
+        ];
+        assert!(check_labels(&dup).is_err());
+        assert_eq!(parse_labels(&labels_json(&ok)), ok);
+    }
+}

@@ -9,10 +9,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_blob::ByteStream;
 use berth_core::access::Principal;
-use berth_core::events::{kind, Event};
 use berth_core::platform::{Proxy, ProxyNamespace};
-use berth_core::{Auth, Chunk, ManifestPush, Registry, RegistryError};
-use berth_oci::{Digest, Reference, RepoName};
+use berth_core::{Auth, Chunk, Management, ManifestPush, Registry, RegistryError};
+use berth_oci::{Digest, RepoName};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -123,7 +122,7 @@ pub(crate) struct Requester<'a> {
 }
 
 pub(crate) async fn handle(
-    registry: &Registry,
+    management: &Management,
     auth: &Auth,
     proxy: Option<&Proxy>,
     requester: &Requester<'_>,
@@ -131,6 +130,7 @@ pub(crate) async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
+    let registry = management.registry();
     let principal = requester.principal;
     let download_cap = requester.download_cap;
     match endpoint {
@@ -216,34 +216,10 @@ pub(crate) async fn handle(
             Ok(b.body(Body::empty()).map_err(internal)?)
         }
         Endpoint::DeleteManifest { repo, reference } => {
-            registry.delete_manifest(&repo, &reference).await?;
-            let (action, target) = match &reference {
-                Reference::Tag(t) => ("tag.delete", format!("{repo}:{t}")),
-                Reference::Digest(d) => ("manifest.delete", format!("{repo}@{d}")),
-            };
-            // Deleted already: a failed audit entry is logged, not answered.
             let addr = requester.addr.to_string();
-            if let Err(e) = auth
-                .directory()
-                .record_from(principal, action, &target, "", &addr)
-                .await
-            {
-                tracing::error!(error = %e, target, "could not audit a delete");
-            }
-            let event = match &reference {
-                Reference::Tag(t) => {
-                    Event::new(kind::TAG_DELETE, Some(repo.namespace())).with("tag", t.as_str())
-                }
-                Reference::Digest(d) => Event::new(kind::IMAGE_DELETE, Some(repo.namespace()))
-                    .with("digest", d.as_str()),
-            }
-            .actor(principal.name())
-            .client_address(Some(&addr))
-            .with("repository", repo.as_str())
-            .build();
-            if let Err(e) = registry.emit(&[event]).await {
-                tracing::error!(error = %e, target, "could not queue a delete event for webhooks");
-            }
+            management
+                .delete_manifest(principal, &addr, &repo, &reference)
+                .await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
         Endpoint::GetBlob { repo, digest, head } => {

@@ -10,6 +10,36 @@
 //!
 //! Layering: calls `berth-core` (and uses types of `berth-oci` and
 //! `berth-blob`); is called by the `berth` binary, which mounts [`router`].
+//!
+//! # In detail
+//!
+//! the /v2 surface and `/auth/token` (`wire`: the pure header parsers,
+//! `Range`, `Content-Range`, Basic credentials). Every request is first
+//! parsed into an `Endpoint` enum (typed routing; names may contain slashes,
+//! so paths are read from the end) which also states the `Access` it needs
+//! (pull, push, delete on which repositories; catalog; base). Then the caller
+//! is identified (bearer token, HTTP Basic, or anonymous) and authorized
+//! against that access: a token must carry the scope (and what it writes is
+//! asked of the directory again); Basic and anonymous callers are checked
+//! against the directory. Missing access gives a `401` challenge naming every
+//! scope the request wants in one `scope` parameter (a mount's source pull
+//! included, so one token round trip does; `error="insufficient_scope"` when
+//! a new token would help) or `403 DENIED`. A mount needs only push on its
+//! target: without pull on its source it answers `202` with a plain upload
+//! session, as the spec says. External clients then meet the external-access
+//! switch of each namespace the request touches (`403 DENIED` naming it), and
+//! their blob downloads are throttled per stream (internal ones keep the
+//! unthrottled path). Unthrottled downloads of 4 MiB or more read in 1 MiB
+//! chunks (two buffers each, as the next is read ahead) while an 8 MiB budget
+//! shared by all downloads lasts; smaller ones, and any beyond the budget, in
+//! 64 KiB ones. Pushes to a missing namespace create it first. The catalog
+//! lists what the caller can pull, chosen by the database; a mount only
+//! happens from a repository the caller can pull. Handlers call the service;
+//! `OciError` owns the wire format (`{"errors":[…]}` with the spec's codes).
+//! Every response carries `Docker-Distribution-API-Version: registry/2.0`,
+//! `X-Content-Type-Options: nosniff` and a `Content-Security-Policy` of
+//! `default-src 'none'; sandbox`: opened in a browser, an answer is inert
+//! (docs/security.md); blob downloads are attachments.
 
 mod auth;
 mod endpoint;
@@ -27,8 +57,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use berth_core::platform::Proxy;
-use berth_core::zones::{external_refusal, NetworkPolicy, Zone};
-use berth_core::{Auth, DirectoryError, Registry};
+use berth_core::zones::{NetworkPolicy, Zone};
+use berth_core::{Auth, DirectoryError, Management, Registry};
 
 pub use endpoint::{Access, Action, Endpoint, RouteError};
 pub use error::OciError;
@@ -43,6 +73,8 @@ pub struct EndpointKind(pub &'static str);
 pub struct V2State {
     /// The registry service.
     pub registry: Registry,
+    /// The management service: deletes with their audit entries and events.
+    pub management: Management,
     /// Token authentication and access rules.
     pub auth: Arc<Auth>,
     /// The URL clients reach Berth at (for the token realm); derived from
@@ -272,7 +304,7 @@ async fn serve(
         download_cap: cap,
     };
     handlers::handle(
-        &state.registry,
+        &state.management,
         &state.auth,
         state.proxy.as_ref(),
         &requester,
@@ -283,45 +315,35 @@ async fn serve(
     .await
 }
 
-/// The per-namespace external-access switch: with it off, external clients
-/// may only pull from a public namespace.
+/// The per-namespace external-access switch (see
+/// [`berth_core::Directory::external_refusal`]) for each repository the
+/// endpoint touches.
 async fn check_external_access(state: &V2State, endpoint: &Endpoint) -> Result<(), OciError> {
     let Access::Repository(needed) = endpoint.access() else {
         return Ok(());
     };
     for (repo, action) in &needed {
-        let ns = match state
+        let refusal = state
             .auth
             .directory()
-            .namespace_for_access(repo.namespace())
+            .external_refusal(repo.namespace(), *action == Action::Pull)
             .await
-        {
-            Ok(Some(ns)) => ns,
-            // A namespace a push creates starts with the switch on.
-            Ok(None) => continue,
-            Err(e) => {
-                return Err(OciError::internal(
+            .map_err(|e| {
+                OciError::internal(
                     e.fault(),
                     &format!("reading a namespace's external access failed: {e}"),
-                ))
-            }
-        };
-        if let Some(message) = external_refusal(
-            &ns.name,
-            ns.external_access,
-            ns.public,
-            *action == Action::Pull,
-        ) {
+                )
+            })?;
+        if let Some(message) = refusal {
             return Err(OciError::new(StatusCode::FORBIDDEN, "DENIED", message));
         }
     }
     Ok(())
 }
 
-/// An external client mounts only from a repository it could pull from
-/// outside: a `from` whose namespace refuses external pulls, or no `from`
-/// at all (any repository could be picked), turns the mount into a plain
-/// upload.
+/// An external client's mount from a repository it could not pull from
+/// outside (see [`berth_core::Directory::external_mount_allowed`]) becomes
+/// a plain upload.
 async fn external_mount_source(state: &V2State, endpoint: &mut Endpoint) -> Result<(), OciError> {
     let Endpoint::StartUpload { mount, from, .. } = endpoint else {
         return Ok(());
@@ -329,19 +351,17 @@ async fn external_mount_source(state: &V2State, endpoint: &mut Endpoint) -> Resu
     if mount.is_none() {
         return Ok(());
     }
-    let allowed = match from.as_ref() {
-        None => false,
-        Some(from) => match state.auth.directory().namespace(from.namespace()).await {
-            Ok(ns) => external_refusal(&ns.name, ns.external_access, ns.public, true).is_none(),
-            Err(DirectoryError::NotFound(_)) => false,
-            Err(e) => {
-                return Err(OciError::internal(
-                    e.fault(),
-                    &format!("reading a namespace's external access failed: {e}"),
-                ))
-            }
-        },
-    };
+    let allowed = state
+        .auth
+        .directory()
+        .external_mount_allowed(from.as_ref())
+        .await
+        .map_err(|e| {
+            OciError::internal(
+                e.fault(),
+                &format!("reading a namespace's external access failed: {e}"),
+            )
+        })?;
     if !allowed {
         *mount = None;
         *from = None;

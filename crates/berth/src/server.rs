@@ -361,6 +361,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     };
     let v2 = berth_registry::V2State {
         registry: registry.clone(),
+        management: api.management.clone(),
         auth: auth.clone(),
         external_url: config.external_url.clone(),
         tls: config.tls.is_some(),
