@@ -5,6 +5,16 @@
 //!
 //! Layering: a standalone client; it uses only `berth-oci` (digests) and
 //! speaks HTTP to whatever registry it is pointed at.
+//!
+//! # In detail
+//!
+//! the benchmark client behind `bench/run.sh` and the other `bench/` scripts:
+//! it speaks HTTP to any OCI registry with `berth-oci` (digests) and, for
+//! `bench/remotes.sh`, `berth-client`. Besides the scenarios it measures the
+//! machine's ceilings: loopback TCP, the disk with fdatasync, and a push's
+//! own ceiling (module `ceiling`: a minimal program that receives, hashes and
+//! durably writes the round's bodies with no HTTP and no database). Results
+//! and their reading are in `docs/benchmarks.md`.
 
 mod ceiling;
 mod lists;

@@ -14,6 +14,42 @@
 //!
 //! Layering: depends only on `berth-oci`. The services layer (`berth-core`)
 //! calls it; it holds no business rules beyond keeping its data consistent.
+//!
+//! # In detail
+//!
+//! Each domain has a folder: `registry/` (repositories, blob links,
+//! manifests, tags, uploads, pull counts), `directory/` (tenancy, registry
+//! users, grants, audit log, settings), `views/` (the management surfaces'
+//! lists), `gc/`, `events/` (webhooks and their deliveries), `platform/`
+//! (blob locations per region, the job queue, records, remotes, remote
+//! replication) and `changes/` (the change feed). Each folder's `mod.rs`
+//! holds its types and trait; its `sql.rs` holds the SQL as ordinary async
+//! functions, written once in the dialect both databases speak (numbered `$n`
+//! parameters, `ON CONFLICT`).
+//!
+//! `backend/sqlite.rs` and `backend/postgres.rs` define, for their database,
+//! the pool and row types (`Db`, `DbRow`), the few statements that differ
+//! (claiming a job, a JSON array test), how to open the store and its change
+//! feed, and then compile every domain's `sql.rs` against those types through
+//! `#[path]`. So the SQL is formatted by rustfmt and read by rust-analyzer,
+//! and each backend is a real type: [`SqliteStore`] (WAL, one writer
+//! connection and a read pool) or [`PostgresStore`]. Each backend has its own
+//! `migrations/` directory.
+//!
+//! A namespace's repositories are found by a range scan on the unique name
+//! index (`ns/` < name < `ns0`), so lists page in the database. The image
+//! list across namespaces joins each repository to its namespace through
+//! `repositories.namespace`, a generated column with an index. Registry
+//! tables: `repositories`, `blobs` (one row per stored blob),
+//! `repository_blobs` (which repository may see which blob), `manifests`
+//! (exact bytes, subject, artifact type, pull counters), `manifest_refs`,
+//! `tags`, `uploads`. Times are Unix milliseconds. A manifest push (manifest,
+//! references, tags, tag evictions, audit entry, events and the jobs it
+//! triggers) is one transaction (`registry/sql.rs`, `put_manifest`).
+//!
+//! The store suite in `tests/store_suite.rs` runs the same checks against
+//! SQLite always and against PostgreSQL when `BERTH_TEST_POSTGRES_URL` is
+//! set.
 
 mod backend;
 pub mod changes;

@@ -3,6 +3,16 @@
 //!
 //! Layering: this crate is the bottom layer. It performs no I/O and depends on
 //! no other Berth crate; every other crate may depend on it.
+//!
+//! # In detail
+//!
+//! name patterns (`glob_match`: `*`, `?`), digests (`sha256`, `sha512`) and
+//! streaming hashers (the `sha2` crate, which uses the CPU's SHA extensions
+//! when present), repository names, tags and references per the spec grammar,
+//! and manifest parsing: OCI image manifest and index, Docker schema 2
+//! manifest and list, any other `application/…+json` media type (nothing a
+//! browser renders or runs, since a manifest is served with its media type);
+//! schema 1 is refused. No I/O.
 
 mod digest;
 mod glob;

@@ -4,6 +4,51 @@
 //! - `sha256/ab/abcdef…` (and `sha512/…`): committed blobs, named by digest;
 //! - `_uploads/<id>`: upload sessions in progress, on the same filesystem so
 //!   that committing is a rename.
+//!
+//! # How writes and reads travel
+//!
+//! Writes are batched into blocks (for up to four large upload requests at
+//! once, a ranged chunk or a body of known length (placed at the upload's end
+//! like a ranged chunk) of 2 MiB or more, or a body of unknown length past
+//! its first 2 MiB, 1 MiB, and 2 MiB once the run of large blocks has brought
+//! 8 MiB; 128 KiB otherwise), hashed and written on blocking threads while
+//! the next block is received. Large blocks start at 4 KiB boundaries of the
+//! file and go straight to the disk (`O_DIRECT`, from an aligned buffer): a
+//! run of them goes through a pipe, three blocks in flight, one thread
+//! hashing them in order while each is written on a thread of its own, so a
+//! large push neither copies its bytes into the page cache nor fills it, and
+//! the receiving task does not wait for every hash; small blocks and a
+//! request's unaligned ends go through the page cache, as does everything on
+//! a filesystem that refuses `O_DIRECT`, and the writeback of every whole 8
+//! MiB range of those is started as soon as it is written (`sync_file_range`,
+//! not waited for), so the disk works while the rest arrives. A request is
+//! answered once its last block is handed over: the upload's lock travels
+//! with the block, so the upload's next request, commit, status query or
+//! delete waits for that write, and a write that failed after the answer
+//! fails the upload's next request. A chunk whose pipe ends at a 4 KiB
+//! boundary parks the pipe in the upload's slot instead: the next chunk that
+//! starts where it ends (and is large) continues it, blocks still in flight,
+//! so the hashing thread does not idle between chunks; anything else that
+//! touches the upload (a status query, a commit, a delete, a chunk that
+//! cannot continue it, or a second without a chunk) drains it first. Large
+//! block buffers (all 2 MiB) go back to a small pool, at most one upload's
+//! worth, which the binary frees every few seconds once no large upload runs;
+//! the binary also has glibc map every allocation of 1 MiB or more on its
+//! own, so freed large buffers leave the resident set at once. The digest is
+//! computed incrementally and checked before the file is fsynced and renamed
+//! into place (then the directory is fsynced). After a restart the
+//! incremental state is gone and the upload is re-hashed from disk at commit;
+//! before anything else touches such an upload, its file is cut at its first
+//! hole (`SEEK_HOLE`): blocks of a pipe are written in parallel, so a crash
+//! can leave a later block written and an earlier one not, and the client
+//! must resume from where the received bytes end. Reads (`crate::read`) in
+//! small chunks copy data that is in the page cache straight into the
+//! caller's buffer from the async runtime (`preadv2` with `RWF_NOWAIT`; the
+//! crate's only `unsafe` is in `crate::sys`) and go to a blocking thread only
+//! for data that must come from the disk; reads in chunks of 512 KiB or more
+//! (large downloads) read the next chunk on a blocking thread while the
+//! current one is sent, two buffers going round, so copying out of the page
+//! cache and sending run on both cores.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};

@@ -1,13 +1,15 @@
-//! The platform beyond one region and one repository: regions with their
-//! own blob storage ([`Regions`]), eager replication and on-demand fetches
-//! between them, synchronization rules with their records
-//! ([`Synchronizer`]), the remote registries Berth talks to
-//! ([`Remotes`]), replication with them ([`Replications`]) and the
-//! pull-through cache of them ([`Proxy`]). Their work runs as jobs of the database's queue
-//! (`crate::jobs`).
+//! What reaches beyond one registry: sync rules that copy tags from one
+//! namespace to another, across regions too, with their records
+//! ([`Synchronizer`]); the remote registries Berth talks to ([`Remotes`]);
+//! remote replication, pushing to and pulling from them
+//! ([`Replications`]); and the pull-through cache of them ([`Proxy`]).
+//! Copies between Berth's own regions are the registry's
+//! (`crate::registry`, "region copies"). The work runs as jobs of the
+//! database's queue (`crate::jobs`); [`RuleTriggers`] plugs the rules into
+//! pushes through the registry's [`crate::Triggers`] hook.
 //!
 //! Layering: above the registry and the directory (it calls both); the
-//! HTTP surfaces call the synchronizer.
+//! HTTP surfaces call it.
 
 mod confirm;
 mod proxy;
