@@ -15,6 +15,9 @@ set -euo pipefail
 BERTH_TEST_DIR=${BERTH_TEST_DIR:-/tmp/berth-test-env}
 mkdir -p "$BERTH_TEST_DIR"
 export BERTH_TEST_DIR
+# The services are up: suites that skip a backend whose service is missing
+# (as a plain `cargo test` does) fail instead.
+export BERTH_TEST_SERVICES=1
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi

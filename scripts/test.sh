@@ -16,8 +16,8 @@ fi
 # Databases and bucket objects of earlier runs.
 ./scripts/test-clean.sh
 
-cargo build --workspace --all-targets
-cargo nextest run --workspace --no-fail-fast "$@"
+cargo build --workspace --all-targets --features berth/integration
+cargo nextest run --workspace --features berth/integration --no-fail-fast "$@"
 
 # The whole suite (no filter given) also fuzzes every parser of client input
 # for a bounded time (BERTH_FUZZ_SECS per target, default 30; 0 skips).

@@ -1,6 +1,11 @@
 use super::*;
 use bytes::Bytes;
 
+/// These tests watch process-wide state (the pool of large block buffers,
+/// the count of large uploads), so they run one at a time even where the
+/// harness runs tests as threads of one process (`cargo test`).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn body(parts: &[&'static [u8]]) -> ByteStream {
     let items: Vec<Result<Bytes, io::Error>> =
         parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
@@ -9,6 +14,7 @@ fn body(parts: &[&'static [u8]]) -> ByteStream {
 
 #[test]
 fn large_blocks_end_aligned_and_grow_once_a_request_is_long() {
+    let _serial = SERIAL.blocking_lock();
     const K: u64 = 1 << 10;
     const M: u64 = 1 << 20;
     // (large, request starts at, block starts at, block length)
@@ -66,6 +72,9 @@ async fn store_with_upload(id: &str) -> (tempfile::TempDir, FsBlobStore) {
 
 #[test]
 fn large_block_buffers_are_reused_and_freed_once_no_large_upload_runs() {
+    let _serial = SERIAL.blocking_lock();
+    // Buffers earlier tests of this process gave back.
+    FREE_LARGE.lock().unwrap_or_else(|p| p.into_inner()).clear();
     let first = AlignedBuf::new(LARGE_BLOCK);
     assert_eq!(first.capacity, LONG_BLOCK, "one size for every large block");
     let addr = first.raw.as_ptr();
@@ -87,6 +96,7 @@ fn large_block_buffers_are_reused_and_freed_once_no_large_upload_runs() {
 
 #[tokio::test]
 async fn a_request_is_answered_before_its_last_block_is_written() {
+    let _serial = SERIAL.lock().await;
     let (_dir, store) = store_with_upload("u").await;
     let n = store
         .upload_append("u", Some(0), body(&[b"hello ", b"world"]), 11)
@@ -106,6 +116,7 @@ async fn a_request_is_answered_before_its_last_block_is_written() {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_write_that_fails_after_the_answer_fails_the_next_request() {
+    let _serial = SERIAL.lock().await;
     let (dir, store) = store_with_upload("full").await;
     // Every write to /dev/full fails with ENOSPC.
     let path = dir.path().join("_uploads").join("full");
@@ -144,6 +155,7 @@ async fn a_write_that_fails_after_the_answer_fails_the_next_request() {
 
 #[tokio::test]
 async fn writeback_starts_at_each_whole_range_across_requests() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("upload");
     let mut expected = vec![1u8; 5 << 20];
@@ -180,6 +192,7 @@ async fn writeback_starts_at_each_whole_range_across_requests() {
 
 #[tokio::test]
 async fn a_direct_write_that_is_refused_goes_through_the_page_cache() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("upload");
     std::fs::write(&path, [b'a'; DIRECT_ALIGN]).expect("write");
@@ -223,6 +236,7 @@ fn block_of(bytes: &[u8]) -> AlignedBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipe_hashes_in_order_and_writes_an_unaligned_end_through_the_page_cache() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let Some((path, direct, plain)) = direct_pair(dir.path()) else {
         return; // no O_DIRECT here
@@ -250,6 +264,7 @@ async fn a_pipe_hashes_in_order_and_writes_an_unaligned_end_through_the_page_cac
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_writer_keeps_the_lock_until_its_pipe_is_written() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let Some((path, direct, plain)) = direct_pair(dir.path()) else {
         return;
@@ -284,6 +299,7 @@ async fn a_dropped_writer_keeps_the_lock_until_its_pipe_is_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_pipe_write_fails_the_request_and_keeps_what_came_before() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("upload");
     std::fs::write(&path, [b'a'; DIRECT_ALIGN]).expect("write");
@@ -346,6 +362,7 @@ async fn parked(store: &FsBlobStore, id: &str) -> Option<(u64, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_chunk_continues_a_parked_pipe() {
+    let _serial = SERIAL.lock().await;
     let (_dir, store) = store_with_upload("u").await;
     const C: u64 = 3 << 20;
     let all = content(3 * C as usize + 4096 + 1000, 1);
@@ -397,6 +414,7 @@ async fn the_next_chunk_continues_a_parked_pipe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_pipe_nobody_continues_is_drained() {
+    let _serial = SERIAL.lock().await;
     let (_dir, store) = store_with_upload("u").await;
     const C: usize = 4 << 20;
     let all = content(C, 2);
@@ -449,6 +467,7 @@ async fn park_a_failing_pipe(store: &FsBlobStore) -> (PathBuf, u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_of_a_parked_pipe_fails_the_chunk_that_continues_it() {
+    let _serial = SERIAL.lock().await;
     let (_dir, store) = store_with_upload("u").await;
     let (path, at, end) = park_a_failing_pipe(&store).await;
     let next = content(3 << 20, 3);
@@ -469,6 +488,7 @@ async fn a_failed_write_of_a_parked_pipe_fails_the_chunk_that_continues_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_query_reports_a_parked_pipe_that_failed() {
+    let _serial = SERIAL.lock().await;
     let (_dir, store) = store_with_upload("u").await;
     let (path, at, _) = park_a_failing_pipe(&store).await;
     assert_eq!(store.upload_size("u").await.expect("size"), Some(at));
@@ -487,6 +507,7 @@ async fn a_status_query_reports_a_parked_pipe_that_failed() {
 
 #[tokio::test]
 async fn lists_blobs_in_digest_order_page_by_page() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FsBlobStore::open(dir.path()).expect("open");
     let mut expected = Vec::new();
@@ -526,6 +547,7 @@ async fn lists_blobs_in_digest_order_page_by_page() {
 
 #[tokio::test]
 async fn large_uploads_in_large_and_small_blocks_keep_every_byte_in_order() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FsBlobStore::open(dir.path()).expect("open");
     let content = content((14 << 20) + 12_345, 0);
@@ -580,6 +602,7 @@ async fn large_uploads_in_large_and_small_blocks_keep_every_byte_in_order() {
 
 #[tokio::test]
 async fn chunked_upload_commits_and_dedups() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FsBlobStore::open(dir.path()).expect("open");
     let d = Digest::of_bytes(Algorithm::Sha256, b"hello world");
@@ -633,6 +656,7 @@ async fn chunked_upload_commits_and_dedups() {
 
 #[tokio::test]
 async fn mismatch_and_limits_store_nothing() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FsBlobStore::open(dir.path()).expect("open");
     let wrong = Digest::of_bytes(Algorithm::Sha256, b"other");
@@ -669,6 +693,7 @@ async fn mismatch_and_limits_store_nothing() {
 
 #[tokio::test]
 async fn an_upload_cut_short_with_a_hole_resumes_from_the_hole() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let store = FsBlobStore::open(dir.path()).expect("open");
@@ -728,6 +753,7 @@ async fn an_upload_cut_short_with_a_hole_resumes_from_the_hole() {
 
 #[tokio::test]
 async fn resumes_after_restart_and_rehashes_with_other_algorithm() {
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let content = b"resumable content";
     {

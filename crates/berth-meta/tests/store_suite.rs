@@ -1,0 +1,452 @@
+//! One behaviour suite for the metadata store, run in process against
+//! SQLite always and against PostgreSQL when `BERTH_TEST_POSTGRES_URL` (a
+//! server's admin URL) is set, as `scripts/test-env.sh` does; each case on
+//! a fresh database. With `BERTH_TEST_SERVICES` set (the full suite), a
+//! missing PostgreSQL URL fails instead of skipping.
+
+use std::sync::Arc;
+
+use berth_meta::{
+    LinkOutcome, MetaStore, NewManifest, PostgresStore, PullIncrement, PutManifestOutcome,
+    SqliteStore, TagLimit, UploadRecord,
+};
+use berth_oci::{Algorithm, Digest, RepoName, Tag};
+
+/// A store under test, with what keeps its database alive.
+struct Backend {
+    name: &'static str,
+    store: Arc<dyn MetaStore>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("berth.db"))
+        .await
+        .expect("open SQLite");
+    Backend {
+        name: "sqlite",
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
+}
+
+async fn postgres() -> Option<Backend> {
+    let admin = match std::env::var("BERTH_TEST_POSTGRES_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var_os("BERTH_TEST_SERVICES").is_some() => {
+            panic!("BERTH_TEST_SERVICES is set but BERTH_TEST_POSTGRES_URL is not")
+        }
+        Err(_) => return None,
+    };
+    let name = format!("berth_meta_suite_{}", unique());
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create database");
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (admin.as_str(), None),
+    };
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    let url = match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    };
+    let store = PostgresStore::connect(&url, 4)
+        .await
+        .expect("connect PostgreSQL");
+    Some(Backend {
+        name: "postgres",
+        store: Arc::new(store),
+        _dir: None,
+    })
+}
+
+/// Every backend this run can reach.
+async fn backends() -> Vec<Backend> {
+    let mut all = vec![sqlite().await];
+    all.extend(postgres().await);
+    all
+}
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{nanos:x}_{:x}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn repo(name: &str) -> RepoName {
+    RepoName::parse(name).expect("repository name")
+}
+
+fn tag(name: &str) -> Tag {
+    Tag::parse(name).expect("tag")
+}
+
+fn digest_of(bytes: &[u8]) -> Digest {
+    Digest::of_bytes(Algorithm::Sha256, bytes)
+}
+
+/// A manifest of `repo` referencing `blobs`, tagged `tags`.
+fn manifest(repo: &RepoName, content: &str, blobs: &[&Digest], tags: &[&str]) -> NewManifest {
+    NewManifest {
+        repo: repo.clone(),
+        digest: digest_of(content.as_bytes()),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        content: content.as_bytes().to_vec(),
+        blobs: blobs.iter().map(|d| (*d).clone()).collect(),
+        children: Vec::new(),
+        declared_sizes: Vec::new(),
+        subject: None,
+        artifact_type: None,
+        annotations: None,
+        tags: tags.iter().map(|t| tag(t)).collect(),
+        tag_limit: None,
+        immutable: Vec::new(),
+        actor: "alice".into(),
+        client_addr: Some("192.0.2.1".into()),
+        now: 1_000,
+        cached: false,
+        jobs: Vec::new(),
+        syncs: Vec::new(),
+        events: Vec::new(),
+    }
+}
+
+async fn link(store: &dyn MetaStore, repo: &RepoName, bytes: &[u8]) -> Digest {
+    let d = digest_of(bytes);
+    let outcome = store
+        .link_blob(repo, &d, bytes.len() as i64, 1_000, None, None)
+        .await
+        .expect("link");
+    assert!(matches!(outcome, LinkOutcome::Linked), "{outcome:?}");
+    d
+}
+
+fn stored(outcome: PutManifestOutcome) -> Vec<(String, String, bool)> {
+    match outcome {
+        PutManifestOutcome::Stored(evicted) => evicted,
+        other => panic!("expected Stored, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn upload_sessions_live_version_and_end() {
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let up = UploadRecord {
+            id: "u1".into(),
+            repo: "team/app".into(),
+            created_at: 10,
+            updated_at: 10,
+        };
+        s.create_upload(&up).await.unwrap();
+        let got = s.get_upload("u1").await.unwrap().expect(b.name);
+        assert_eq!(got.repo, "team/app", "{}", b.name);
+        assert_eq!(s.upload_count().await.unwrap(), 1, "{}", b.name);
+
+        // The storage state is saved only over the version it was read at.
+        let (v0, state) = s.upload_state("u1").await.unwrap().expect(b.name);
+        assert_eq!(state, None, "{}", b.name);
+        assert!(s.save_upload_state("u1", v0, "one").await.unwrap());
+        assert!(
+            !s.save_upload_state("u1", v0, "stale").await.unwrap(),
+            "{}: a stale version must lose",
+            b.name
+        );
+        let (v1, state) = s.upload_state("u1").await.unwrap().unwrap();
+        assert_eq!(
+            (v1 > v0, state.as_deref()),
+            (true, Some("one")),
+            "{}",
+            b.name
+        );
+
+        // Idle sessions are found by their last activity.
+        assert_eq!(s.idle_uploads(20).await.unwrap(), vec!["u1".to_owned()]);
+        s.touch_upload("u1", 30).await.unwrap();
+        assert!(s.idle_uploads(20).await.unwrap().is_empty(), "{}", b.name);
+
+        assert!(s.delete_upload("u1").await.unwrap(), "{}", b.name);
+        assert!(!s.delete_upload("u1").await.unwrap(), "{}", b.name);
+        assert!(s.get_upload("u1").await.unwrap().is_none(), "{}", b.name);
+        assert_eq!(s.upload_state("u1").await.unwrap(), None, "{}", b.name);
+    }
+}
+
+#[tokio::test]
+async fn blobs_link_per_repository_count_once_and_respect_the_quota() {
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let (a, other) = (repo("team/a"), repo("team/b"));
+        let up = UploadRecord {
+            id: "u-link".into(),
+            repo: a.to_string(),
+            created_at: 1,
+            updated_at: 1,
+        };
+        s.create_upload(&up).await.unwrap();
+        let bytes = b"layer one".as_slice();
+        let d = digest_of(bytes);
+        let outcome = s
+            .link_blob(&a, &d, 9, 1_000, None, Some("u-link"))
+            .await
+            .unwrap();
+        assert!(matches!(outcome, LinkOutcome::Linked), "{}", b.name);
+        // The commit forgets its upload session in the same transaction.
+        assert!(
+            s.get_upload("u-link").await.unwrap().is_none(),
+            "{}",
+            b.name
+        );
+        assert!(s.repository_exists(&a).await.unwrap(), "{}", b.name);
+
+        // Known to the registry, visible only where linked.
+        assert_eq!(s.repo_blob_size(&a, &d).await.unwrap(), Some(9));
+        assert_eq!(s.repo_blob_size(&other, &d).await.unwrap(), None);
+        assert_eq!(s.blob_size(&d).await.unwrap(), Some(9), "{}", b.name);
+
+        // A second repository of the namespace: the blob counts once.
+        link(s, &other, bytes).await;
+        assert_eq!(s.namespace_usage("team").await.unwrap(), 9, "{}", b.name);
+        let mut holders = s.blob_repositories(&d, 10).await.unwrap();
+        holders.sort();
+        assert_eq!(holders, vec!["team/a", "team/b"], "{}", b.name);
+
+        // A new blob past the quota is refused; one already held costs nothing.
+        let big = digest_of(b"a big layer");
+        let refused = s
+            .link_blob(&a, &big, 100, 1_000, Some(50), None)
+            .await
+            .unwrap();
+        assert!(
+            matches!(refused, LinkOutcome::OverQuota { used: 9 }),
+            "{}: {refused:?}",
+            b.name
+        );
+        assert_eq!(s.repo_blob_size(&a, &big).await.unwrap(), None);
+        let again = s.link_blob(&a, &d, 9, 1_000, Some(9), None).await.unwrap();
+        assert!(matches!(again, LinkOutcome::Linked), "{}", b.name);
+
+        assert!(s.unlink_blob(&a, &d).await.unwrap(), "{}", b.name);
+        assert!(!s.unlink_blob(&a, &d).await.unwrap(), "{}", b.name);
+        assert_eq!(s.repo_blob_size(&a, &d).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn a_manifest_push_needs_its_blobs_and_stores_exact_bytes_and_tags() {
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let r = repo("team/app");
+        let layer = digest_of(b"layer");
+        let m = manifest(&r, r#"{"layers":["one"]}"#, &[&layer], &["v1", "latest"]);
+
+        // Nothing is stored while a referenced blob is not in the repository.
+        match s.put_manifest(&m).await.unwrap() {
+            PutManifestOutcome::MissingBlobs(missing) => {
+                assert_eq!(missing, vec![layer.clone()], "{}", b.name)
+            }
+            other => panic!("{}: {other:?}", b.name),
+        }
+        assert!(s.manifest_by_digest(&r, &m.digest).await.unwrap().is_none());
+
+        link(s, &r, b"layer").await;
+        assert!(stored(s.put_manifest(&m).await.unwrap()).is_empty());
+        let by_tag = s.manifest_by_tag(&r, &tag("v1")).await.unwrap().unwrap();
+        assert_eq!(by_tag.digest, m.digest, "{}", b.name);
+        assert_eq!(by_tag.content, m.content, "{}", b.name);
+        assert_eq!(by_tag.media_type, m.media_type, "{}", b.name);
+        let by_digest = s.manifest_by_digest(&r, &m.digest).await.unwrap().unwrap();
+        assert_eq!(by_digest.content, m.content, "{}", b.name);
+        assert_eq!(
+            s.manifest_tags(&r, &m.digest).await.unwrap().len(),
+            2,
+            "{}",
+            b.name
+        );
+
+        // Tags list in lexical order, page by page.
+        assert_eq!(
+            s.list_tags(&r, None, 1).await.unwrap(),
+            Some(vec!["latest".to_owned()])
+        );
+        assert_eq!(
+            s.list_tags(&r, Some("latest"), 10).await.unwrap(),
+            Some(vec!["v1".to_owned()])
+        );
+        assert_eq!(
+            s.list_tags(&repo("team/none"), None, 10).await.unwrap(),
+            None
+        );
+
+        // A push of another manifest with the tag moves it.
+        let m2 = manifest(&r, r#"{"layers":["two"]}"#, &[&layer], &["v1"]);
+        stored(s.put_manifest(&m2).await.unwrap());
+        let moved = s.manifest_by_tag(&r, &tag("v1")).await.unwrap().unwrap();
+        assert_eq!(moved.digest, m2.digest, "{}", b.name);
+
+        // A tag delete leaves its manifest; a manifest delete takes its tags.
+        assert!(s.delete_tag(&r, &tag("v1")).await.unwrap(), "{}", b.name);
+        assert!(!s.delete_tag(&r, &tag("v1")).await.unwrap(), "{}", b.name);
+        assert!(s
+            .manifest_by_digest(&r, &m2.digest)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(
+            s.delete_manifest(&r, &m.digest).await.unwrap(),
+            "{}",
+            b.name
+        );
+        assert!(s
+            .manifest_by_tag(&r, &tag("latest"))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(
+            !s.delete_manifest(&r, &m.digest).await.unwrap(),
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn immutable_tags_and_the_tag_limit_are_kept_in_the_push_transaction() {
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let r = repo("team/locked");
+        let layer = link(s, &r, b"layer").await;
+        stored(
+            s.put_manifest(&manifest(&r, r#"{"a":1}"#, &[&layer], &["v1.0"]))
+                .await
+                .unwrap(),
+        );
+
+        // An immutable tag pointing elsewhere is not overwritten.
+        let mut over = manifest(&r, r#"{"a":2}"#, &[&layer], &["v1.0"]);
+        over.immutable = vec!["v*".into()];
+        match s.put_manifest(&over).await.unwrap() {
+            PutManifestOutcome::Immutable { tag, pattern } => {
+                assert_eq!(
+                    (tag.as_str(), pattern.as_str()),
+                    ("v1.0", "v*"),
+                    "{}",
+                    b.name
+                )
+            }
+            other => panic!("{}: {other:?}", b.name),
+        }
+        let still = s.manifest_by_tag(&r, &tag("v1.0")).await.unwrap().unwrap();
+        assert_eq!(still.content, br#"{"a":1}"#.to_vec(), "{}", b.name);
+        assert!(
+            s.manifest_by_digest(&r, &over.digest)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: a refused push stores nothing",
+            b.name
+        );
+
+        // At the limit with no idle tag: refused. With idle tags: the
+        // oldest is evicted to make room, in the same transaction.
+        let mut full = manifest(&r, r#"{"a":3}"#, &[&layer], &["v2.0"]);
+        full.tag_limit = Some(TagLimit {
+            max: 1,
+            idle_before: 0,
+        });
+        match s.put_manifest(&full).await.unwrap() {
+            PutManifestOutcome::TagLimit(max) => assert_eq!(max, 1, "{}", b.name),
+            other => panic!("{}: {other:?}", b.name),
+        }
+        full.tag_limit = Some(TagLimit {
+            max: 1,
+            idle_before: 5_000,
+        });
+        full.now = 6_000;
+        let evicted = stored(s.put_manifest(&full).await.unwrap());
+        assert_eq!(evicted.len(), 1, "{}: {evicted:?}", b.name);
+        assert_eq!(evicted[0].0, "v1.0", "{}", b.name);
+        assert_eq!(
+            s.list_tags(&r, None, 10).await.unwrap(),
+            Some(vec!["v2.0".to_owned()])
+        );
+    }
+}
+
+#[tokio::test]
+async fn referrers_pull_counts_catalog_and_leases() {
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let r = repo("team/app");
+        let layer = link(s, &r, b"layer").await;
+        let image = manifest(&r, r#"{"image":1}"#, &[&layer], &["v1"]);
+        stored(s.put_manifest(&image).await.unwrap());
+
+        // A manifest with a subject is a referrer of it, filterable by type.
+        let mut sig = manifest(&r, r#"{"signature":1}"#, &[&layer], &[]);
+        sig.subject = Some(image.digest.clone());
+        sig.artifact_type = Some("application/vnd.example.sig".into());
+        stored(s.put_manifest(&sig).await.unwrap());
+        let all = s.referrers(&r, &image.digest, None).await.unwrap();
+        assert_eq!(all.len(), 1, "{}", b.name);
+        assert_eq!(all[0].digest, sig.digest, "{}", b.name);
+        assert_eq!(all[0].size, sig.content.len() as i64, "{}", b.name);
+        let none = s
+            .referrers(&r, &image.digest, Some("application/other"))
+            .await
+            .unwrap();
+        assert!(none.is_empty(), "{}", b.name);
+
+        // Batched pull counts add up, by tag and by manifest.
+        let pull = |count| PullIncrement {
+            repo: r.to_string(),
+            digest: image.digest.to_string(),
+            tag: Some("v1".into()),
+            count,
+            last: 2_000,
+        };
+        s.record_pulls(&[pull(2)]).await.unwrap();
+        s.record_pulls(&[pull(3)]).await.unwrap();
+        let stats = s.tag_stats(&r, &tag("v1")).await.unwrap().unwrap();
+        assert_eq!(
+            (stats.pull_count, stats.last_pulled_at),
+            (5, Some(2_000)),
+            "{}",
+            b.name
+        );
+        let stats = s.manifest_stats(&r, &image.digest).await.unwrap().unwrap();
+        assert_eq!(stats.pull_count, 5, "{}", b.name);
+
+        // The catalog in lexical order, page by page.
+        link(s, &repo("alpha/x"), b"x").await;
+        assert_eq!(s.catalog(None, 1).await.unwrap(), vec!["alpha/x"]);
+        assert_eq!(
+            s.catalog(Some("alpha/x"), 10).await.unwrap(),
+            vec!["team/app"],
+            "{}",
+            b.name
+        );
+
+        // A lease is one owner's until it ends.
+        assert!(s.try_lease("gc", "node-a", 0, 100).await.unwrap());
+        assert!(!s.try_lease("gc", "node-b", 50, 150).await.unwrap());
+        assert!(s.try_lease("gc", "node-a", 50, 150).await.unwrap());
+        assert!(s.try_lease("gc", "node-b", 151, 250).await.unwrap());
+    }
+}

@@ -1,0 +1,43 @@
+//! The server's integration tests, one binary (it links the server once):
+//! each module drives real Berth processes on random ports, over SQLite
+//! and PostgreSQL, the filesystem and S3, with real clients. They need the
+//! services `scripts/test.sh` starts (PostgreSQL, Garage, moto, nginx, the
+//! docker engine, Chromium), so they build only with the `integration`
+//! feature, which `scripts/test.sh` turns on; plain `cargo test` skips them.
+
+#[macro_use]
+mod common;
+
+mod api_fuzz;
+mod auth_api;
+mod authorization;
+mod browser_safety;
+mod client;
+mod connections;
+mod console_browser;
+mod console_pages;
+mod crash_safety;
+mod credentials;
+mod db_outage;
+mod directory;
+mod e2e_clients;
+mod full_disk;
+mod gc;
+mod image;
+mod image_list;
+mod management_api;
+mod network_zones;
+mod nodes;
+mod policies;
+mod proxy;
+mod quotas;
+mod regions;
+mod registry_api;
+mod remote_safety;
+mod remotes;
+mod replication;
+mod s3_storage;
+mod sync;
+mod tenant_isolation;
+mod tls;
+mod webhooks;
