@@ -24,8 +24,7 @@ type Result<T> = std::result::Result<T, OciError>;
 const MAX_PAGE: u64 = 10_000;
 
 /// Read buffers of blob downloads: a download of 4 MiB or more takes up to
-/// 1 MiB while the budget lasts (a 1 MiB buffer streams a cached blob about
-/// a third faster than 256 KiB: fewer, larger socket writes), counted twice,
+/// 1 MiB while the budget lasts (fewer, larger socket writes), counted twice,
 /// as the blob store reads the next chunk while one is sent; smaller ones,
 /// and any beyond the budget, take 64 KiB, so many concurrent pulls stay
 /// within a few MiB (docs/benchmarks.md).

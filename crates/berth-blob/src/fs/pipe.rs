@@ -76,11 +76,9 @@ pub(super) fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, BlobE
 /// upload and the buffer.
 pub(super) type BlockWrite = JoinHandle<Result<(Idle, AlignedBuf), BlobError>>;
 
-/// Large blocks in flight at once in a `Pipe`. Three rather than two made
-/// chunked pushes (5 MiB chunks, five 1 MiB blocks each) 13–17% faster in
-/// quick runs alternating 10× (monolithic ones about the same), for one
-/// more block buffer per large upload; four were no faster
-/// (docs/benchmarks.md).
+/// Large blocks in flight at once in a `Pipe`: three keep the disk busy
+/// during chunked pushes for one more buffer per upload; four gain nothing
+/// (figures in docs/benchmarks.md).
 pub(super) const PIPE_DEPTH: usize = 3;
 
 /// A block of a `Pipe` for its hashing thread, and how that thread says it
