@@ -18,6 +18,7 @@ mod console_browser;
 mod console_pages;
 mod crash_safety;
 mod credentials;
+mod deploy_guide;
 mod db_outage;
 mod directory;
 mod e2e_clients;
