@@ -190,6 +190,49 @@ pub fn retention_plan(policy: &NamespacePolicy, tags: &[TagFacts], now: i64) -> 
     plan
 }
 
+/// The tag limit's rule: which tags make room for a push into a full
+/// repository. Idle tags go, those neither pushed nor pulled since
+/// `idle_before`, earliest pushed first, never a tag being pushed or one an
+/// immutable pattern protects; `None` when too few are idle. Run by the
+/// store inside the push's transaction.
+pub fn tags_to_evict(e: &berth_meta::Eviction<'_>) -> Option<Vec<String>> {
+    let mut idle: Vec<&(String, String, i64, Option<i64>)> = e
+        .tags
+        .iter()
+        .filter(|(name, _, pushed, pulled)| {
+            *pushed < e.idle_before
+                && pulled.is_none_or(|p| p < e.idle_before)
+                && !e.pushing.iter().any(|t| t.as_str() == name)
+                && berth_oci::first_match(e.immutable, name).is_none()
+        })
+        .collect();
+    if idle.len() < e.needed {
+        return None;
+    }
+    idle.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0)));
+    Some(
+        idle.into_iter()
+            .take(e.needed)
+            .map(|t| t.0.clone())
+            .collect(),
+    )
+}
+
+/// The audit entry's detail of a tag the limit evicted.
+pub fn eviction_detail(e: &berth_meta::EvictedTag<'_>) -> String {
+    format!(
+        "tag limit {} reached; evicted idle tag {} ({}){}",
+        e.max,
+        e.tag,
+        e.digest,
+        if e.image_deleted {
+            " and its image"
+        } else {
+            ""
+        }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,5 +372,43 @@ mod tests {
         );
         let stored = ok.to_record();
         assert_eq!(NamespacePolicy::from_record(stored).expect("parse"), ok);
+    }
+
+    #[test]
+    fn the_tag_limit_evicts_the_earliest_pushed_idle_tags_only() {
+        let tags = vec![
+            ("old".to_owned(), "sha256:a".to_owned(), 10, None),
+            ("older".to_owned(), "sha256:b".to_owned(), 5, Some(20)),
+            ("pulled".to_owned(), "sha256:c".to_owned(), 1, Some(500)),
+            ("new".to_owned(), "sha256:d".to_owned(), 400, None),
+            ("v1.0".to_owned(), "sha256:e".to_owned(), 2, None),
+            ("latest".to_owned(), "sha256:f".to_owned(), 3, None),
+        ];
+        let pushing = vec![berth_oci::Tag::parse("latest").unwrap()];
+        let immutable = vec!["v*".to_owned()];
+        let ask = |needed| {
+            tags_to_evict(&berth_meta::Eviction {
+                tags: &tags,
+                needed,
+                pushing: &pushing,
+                immutable: &immutable,
+                idle_before: 100,
+            })
+        };
+        // Idle: old (10) and older (5); not pulled (pulled at 500), new
+        // (pushed at 400), v1.0 (immutable) or latest (being pushed).
+        assert_eq!(ask(1), Some(vec!["older".to_owned()]));
+        assert_eq!(ask(2), Some(vec!["older".to_owned(), "old".to_owned()]));
+        assert_eq!(ask(3), None);
+        let detail = eviction_detail(&berth_meta::EvictedTag {
+            max: 5,
+            tag: "old",
+            digest: "sha256:a",
+            image_deleted: true,
+        });
+        assert_eq!(
+            detail,
+            "tag limit 5 reached; evicted idle tag old (sha256:a) and its image"
+        );
     }
 }

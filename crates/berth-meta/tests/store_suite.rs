@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use berth_meta::{
-    LinkOutcome, MetaStore, NewManifest, PostgresStore, PullIncrement, PutManifestOutcome,
-    SqliteStore, TagLimit, UploadRecord,
+    Eviction, LinkOutcome, MetaStore, NewManifest, PostgresStore, PullIncrement,
+    PutManifestOutcome, SqliteStore, TagLimit, UploadRecord,
 };
 use berth_oci::{Algorithm, Digest, RepoName, Tag};
 
@@ -135,6 +135,14 @@ async fn link(store: &dyn MetaStore, repo: &RepoName, bytes: &[u8]) -> Digest {
         .expect("link");
     assert!(matches!(outcome, LinkOutcome::Linked), "{outcome:?}");
     d
+}
+
+/// A tag limit's rule for the suite: tags pushed before `idle_before`,
+/// oldest first (the store only runs the rule and applies its choice).
+fn oldest_idle(e: &Eviction<'_>) -> Option<Vec<String>> {
+    let mut idle: Vec<_> = e.tags.iter().filter(|t| t.2 < e.idle_before).collect();
+    idle.sort_by_key(|t| t.2);
+    (idle.len() >= e.needed).then(|| idle.iter().take(e.needed).map(|t| t.0.clone()).collect())
 }
 
 fn stored(outcome: PutManifestOutcome) -> Vec<(String, String, bool)> {
@@ -368,6 +376,8 @@ async fn immutable_tags_and_the_tag_limit_are_kept_in_the_push_transaction() {
         let mut full = manifest(&r, r#"{"a":3}"#, &[&layer], &["v2.0"]);
         full.tag_limit = Some(TagLimit {
             max: 1,
+            evict: oldest_idle,
+            audit_detail: |e| format!("evicted {}", e.tag),
             idle_before: 0,
         });
         match s.put_manifest(&full).await.unwrap() {
@@ -376,6 +386,8 @@ async fn immutable_tags_and_the_tag_limit_are_kept_in_the_push_transaction() {
         }
         full.tag_limit = Some(TagLimit {
             max: 1,
+            evict: oldest_idle,
+            audit_detail: |e| format!("evicted {}", e.tag),
             idle_before: 5_000,
         });
         full.now = 6_000;

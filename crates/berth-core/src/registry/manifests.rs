@@ -186,6 +186,8 @@ impl Registry {
             tag_limit: (self.config.tags_per_repository > 0 && !tags.is_empty()).then(|| {
                 TagLimit {
                     max: self.config.tags_per_repository,
+                    evict: crate::policy::tags_to_evict,
+                    audit_detail: crate::policy::eviction_detail,
                     idle_before: now_millis() - self.config.tag_idle.as_millis() as i64,
                 }
             }),

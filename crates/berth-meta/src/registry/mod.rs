@@ -90,14 +90,48 @@ pub struct DeclaredSize {
     pub manifest: bool,
 }
 
-/// How many tags a repository may hold, and which tags may be evicted to
-/// make room: those neither pushed nor pulled since `idle_before`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How many tags a repository may hold, and the service layer's rule for
+/// which tags make room: the store runs it inside the push's transaction,
+/// over the repository's tags as they are there, and deletes and audits
+/// what it picks.
+#[derive(Debug, Clone, Copy)]
 pub struct TagLimit {
     /// Most tags per repository.
     pub max: i64,
-    /// Unix milliseconds: tags last pushed and pulled before this are idle.
+    /// Picks the tags to evict (names), or `None` when too few may go.
+    pub evict: fn(&Eviction<'_>) -> Option<Vec<String>>,
+    /// The audit entry's detail of one eviction.
+    pub audit_detail: fn(&EvictedTag<'_>) -> String,
+    /// Passed to `evict` (for instance, when a tag counts as idle).
     pub idle_before: i64,
+}
+
+/// What [`TagLimit::evict`] decides on.
+#[derive(Debug)]
+pub struct Eviction<'a> {
+    /// The repository's tags: name, digest, pushed at, last pulled at.
+    pub tags: &'a [(String, String, i64, Option<i64>)],
+    /// How many must go.
+    pub needed: usize,
+    /// The tags being pushed.
+    pub pushing: &'a [Tag],
+    /// The namespace's immutable tag patterns.
+    pub immutable: &'a [String],
+    /// The limit's `idle_before`.
+    pub idle_before: i64,
+}
+
+/// One eviction, for its audit entry.
+#[derive(Debug)]
+pub struct EvictedTag<'a> {
+    /// The limit.
+    pub max: i64,
+    /// The tag.
+    pub tag: &'a str,
+    /// The digest it pointed at.
+    pub digest: &'a str,
+    /// Whether its image went with it.
+    pub image_deleted: bool,
 }
 
 /// Why a manifest could not be stored.

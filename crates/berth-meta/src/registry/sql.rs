@@ -14,8 +14,8 @@ use super::{Db, Store};
 use crate::error::{MetaError, MetaResult};
 use crate::gc::UploadPin;
 use crate::registry::{
-    LinkOutcome, ManifestRecord, MetaStore, NewManifest, PolicyRecord, PullIncrement, PullStats,
-    PutManifestOutcome, Referrer, TagFacts, TagLimit, UploadRecord,
+    EvictedTag, Eviction, LinkOutcome, ManifestRecord, MetaStore, NewManifest, PolicyRecord,
+    PullIncrement, PullStats, PutManifestOutcome, Referrer, TagFacts, TagLimit, UploadRecord,
 };
 
 /// Reference kinds in `manifest_refs`.
@@ -93,52 +93,44 @@ pub(crate) async fn ensure_repo(
     Ok(id)
 }
 
-/// Evict just enough idle tags (earliest pushed first) for the new
-/// ones to fit, deleting images left without tags, and audit each.
-/// `None` when not enough tags are idle.
+/// Evict the tags the limit's rule picks for the new ones to fit,
+/// deleting images left without tags, and audit each with the rule's
+/// text. `None` when the rule finds too few.
 pub(crate) async fn make_room(
     tx: &mut sqlx::Transaction<'_, Db>,
     repo_id: i64,
     m: &NewManifest,
     limit: TagLimit,
 ) -> MetaResult<Option<Vec<(String, String, bool)>>> {
-    let existing: Vec<(String,)> = sqlx::query_as("SELECT name FROM tags WHERE repo_id = $1")
-        .bind(repo_id)
-        .fetch_all(&mut **tx)
-        .await?;
+    let tags: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT name, digest, pushed_at, last_pulled_at FROM tags WHERE repo_id = $1",
+    )
+    .bind(repo_id)
+    .fetch_all(&mut **tx)
+    .await?;
     let fresh = m
         .tags
         .iter()
-        .filter(|t| !existing.iter().any(|e| e.0 == t.as_str()))
+        .filter(|t| !tags.iter().any(|e| e.0 == t.as_str()))
         .count() as i64;
-    let needed = existing.len() as i64 + fresh - limit.max;
+    let needed = tags.len() as i64 + fresh - limit.max;
     if needed <= 0 {
         return Ok(Some(Vec::new()));
     }
-    let candidates: Vec<(String, String)> = sqlx::query_as(
-        "SELECT name, digest FROM tags WHERE repo_id = $1 AND pushed_at < $2 \
-         AND (last_pulled_at IS NULL OR last_pulled_at < $2) ORDER BY pushed_at, name LIMIT $3",
-    )
-    .bind(repo_id)
-    .bind(limit.idle_before)
-    .bind(if m.immutable.is_empty() {
-        needed + m.tags.len() as i64
-    } else {
-        i64::MAX
-    })
-    .fetch_all(&mut **tx)
-    .await?;
-    let victims: Vec<(String, String)> = candidates
-        .into_iter()
-        .filter(|(name, _)| !m.tags.iter().any(|t| t.as_str() == name))
-        .filter(|(name, _)| berth_oci::first_match(&m.immutable, name).is_none())
-        .take(needed as usize)
-        .collect();
-    if (victims.len() as i64) < needed {
+    let Some(victims) = (limit.evict)(&Eviction {
+        tags: &tags,
+        needed: needed as usize,
+        pushing: &m.tags,
+        immutable: &m.immutable,
+        idle_before: limit.idle_before,
+    }) else {
         return Ok(None);
-    }
+    };
     let mut evicted = Vec::new();
-    for (name, digest) in victims {
+    for name in victims {
+        let Some((_, digest, _, _)) = tags.iter().find(|t| t.0 == name) else {
+            continue;
+        };
         sqlx::query("DELETE FROM tags WHERE repo_id = $1 AND name = $2")
             .bind(repo_id)
             .bind(&name)
@@ -152,16 +144,17 @@ pub(crate) async fn make_room(
                  AND NOT EXISTS (SELECT 1 FROM manifest_refs WHERE repo_id = $1 AND ref_digest = $2)",
             )
             .bind(repo_id)
-            .bind(&digest)
+            .bind(digest)
             .execute(&mut **tx)
             .await?
             .rows_affected()
                 > 0;
-        let detail = format!(
-            "tag limit {} reached; evicted idle tag {name} ({digest}){}",
-            limit.max,
-            if image_deleted { " and its image" } else { "" }
-        );
+        let detail = (limit.audit_detail)(&EvictedTag {
+            max: limit.max,
+            tag: &name,
+            digest,
+            image_deleted,
+        });
         sqlx::query(
             "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -172,7 +165,7 @@ pub(crate) async fn make_room(
         .bind(detail)
         .execute(&mut **tx)
         .await?;
-        evicted.push((name, digest, image_deleted));
+        evicted.push((name, digest.clone(), image_deleted));
     }
     Ok(Some(evicted))
 }
