@@ -128,6 +128,16 @@ pub const DECLARED: &[(&str, &str, Needs)] = &[
     ),
     ("get", "/api/v1/namespaces/{ns}/policies", NamespaceMember),
     ("put", "/api/v1/namespaces/{ns}/policies", NamespaceAdmin),
+    (
+        "get",
+        "/api/v1/namespaces/{ns}/region-copies",
+        NamespacePull,
+    ),
+    (
+        "put",
+        "/api/v1/namespaces/{ns}/region-copies",
+        NamespaceAdmin,
+    ),
     ("get", "/api/v1/namespaces/{ns}/replication", NamespacePull),
     ("put", "/api/v1/namespaces/{ns}/replication", NamespaceAdmin),
     ("get", "/api/v1/namespaces/{ns}/repositories", NamespacePull),

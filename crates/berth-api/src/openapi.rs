@@ -11,7 +11,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    access, gc, images, namespaces, people, policies, remotes, replication, sync, webhooks,
+    access, gc, images, namespaces, people, policies, remote_replication, remotes, sync, webhooks,
 };
 
 struct SecuritySchemes;
@@ -64,15 +64,15 @@ impl Modify for SecuritySchemes {
         gc::start, gc::runs, gc::run,
         policies::get, policies::put, policies::run_retention,
         sync::rules, sync::add_rule, sync::delete_rule, sync::start, sync::records,
-        sync::regions, sync::replication, sync::set_replication,
+        sync::regions, sync::copy_regions, sync::set_copy_regions, sync::replication, sync::set_replication,
         webhooks::platform_list, webhooks::platform_create, webhooks::namespace_list,
         webhooks::namespace_create, webhooks::get_one, webhooks::update, webhooks::delete,
         webhooks::ping, webhooks::deliveries, webhooks::delivery, webhooks::redeliver,
         remotes::list, remotes::create, remotes::get_one, remotes::update, remotes::delete,
         remotes::test, remotes::proxy_namespaces,
-        replication::rules, replication::create, replication::get_one, replication::update,
-        replication::delete, replication::run, replication::runs, replication::run_one,
-        replication::tasks,
+        remote_replication::rules, remote_replication::create, remote_replication::get_one, remote_replication::update,
+        remote_replication::delete, remote_replication::run, remote_replication::runs, remote_replication::run_one,
+        remote_replication::tasks,
     ),
     modifiers(&SecuritySchemes),
     security(("basic" = []), ("api_token" = []), ("session" = [])),

@@ -11,7 +11,7 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::{
-    gc, images, namespaces, openapi, people, policies, remotes, replication, sync, webhooks,
+    gc, images, namespaces, openapi, people, policies, remote_replication, remotes, sync, webhooks,
 };
 use berth_web::WebState;
 
@@ -248,7 +248,12 @@ pub fn router(state: WebState) -> Router {
         .route("/sync-records", get(sync::records))
         .route("/regions", get(sync::regions))
         .route(
+            "/namespaces/{ns}/region-copies",
+            get(sync::copy_regions).put(sync::set_copy_regions),
+        )
+        .route(
             "/namespaces/{ns}/replication",
+            #[allow(deprecated)]
             get(sync::replication).put(sync::set_replication),
         )
         .route(
@@ -277,18 +282,18 @@ pub fn router(state: WebState) -> Router {
         .route("/proxy-namespaces", get(remotes::proxy_namespaces))
         .route(
             "/replication/rules",
-            get(replication::rules).post(replication::create),
+            get(remote_replication::rules).post(remote_replication::create),
         )
         .route(
             "/replication/rules/{id}",
-            get(replication::get_one)
-                .put(replication::update)
-                .delete(replication::delete),
+            get(remote_replication::get_one)
+                .put(remote_replication::update)
+                .delete(remote_replication::delete),
         )
-        .route("/replication/rules/{id}/run", post(replication::run))
-        .route("/replication/runs", get(replication::runs))
-        .route("/replication/runs/{id}", get(replication::run_one))
-        .route("/replication/tasks", get(replication::tasks))
+        .route("/replication/rules/{id}/run", post(remote_replication::run))
+        .route("/replication/runs", get(remote_replication::runs))
+        .route("/replication/runs/{id}", get(remote_replication::run_one))
+        .route("/replication/tasks", get(remote_replication::tasks))
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route(
             "/webhooks/{id}/deliveries/{delivery}",

@@ -479,28 +479,29 @@ pub(crate) async fn regions(
     Ok(Json(out))
 }
 
-/// Where a namespace's images are replicated (its members).
-#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/replication", tag = "synchronization",
+/// The regions a namespace's images are copied to: region copies, made
+/// on push and on demand (its members).
+#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/region-copies", tag = "synchronization",
     params(("ns" = String, Path, description = "Namespace name")),
     responses((status = 200, body = Replication), (status = 404, body = Problem)))]
-pub(crate) async fn replication(
+pub(crate) async fn copy_regions(
     State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Replication>> {
     let Path(ns) = path?;
     state.management.namespace(&caller.principal, &ns).await?;
-    let regions = state.sync.replication(&ns).await?;
+    let regions = state.sync.copy_regions(&ns).await?;
     Ok(Json(Replication { regions }))
 }
 
-/// Choose the regions a namespace's images are replicated to (namespace
+/// Choose the regions a namespace's images are copied to (namespace
 /// admins). Images already copied elsewhere stay there.
-#[utoipa::path(put, path = "/api/v1/namespaces/{ns}/replication", tag = "synchronization",
+#[utoipa::path(put, path = "/api/v1/namespaces/{ns}/region-copies", tag = "synchronization",
     params(("ns" = String, Path, description = "Namespace name")),
     request_body(content = Replication, content_type = "application/json"),
     responses((status = 200, body = Replication), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub(crate) async fn set_replication(
+pub(crate) async fn set_copy_regions(
     State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
@@ -509,6 +510,39 @@ pub(crate) async fn set_replication(
     let actor = caller.account()?;
     let Path(ns) = path?;
     let Json(body) = body?;
-    let regions = state.sync.set_replication(actor, &ns, body.regions).await?;
+    let regions = state
+        .sync
+        .set_copy_regions(actor, &ns, body.regions)
+        .await?;
     Ok(Json(Replication { regions }))
+}
+
+/// The former name of `GET /api/v1/namespaces/{ns}/region-copies`, kept
+/// for existing clients.
+#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/replication", tag = "synchronization",
+    params(("ns" = String, Path, description = "Namespace name")),
+    responses((status = 200, body = Replication), (status = 404, body = Problem)))]
+#[deprecated = "use GET /api/v1/namespaces/{ns}/region-copies"]
+pub(crate) async fn replication(
+    state: State<WebState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Replication>> {
+    copy_regions(state, caller, path).await
+}
+
+/// The former name of `PUT /api/v1/namespaces/{ns}/region-copies`, kept
+/// for existing clients.
+#[utoipa::path(put, path = "/api/v1/namespaces/{ns}/replication", tag = "synchronization",
+    params(("ns" = String, Path, description = "Namespace name")),
+    request_body(content = Replication, content_type = "application/json"),
+    responses((status = 200, body = Replication), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[deprecated = "use PUT /api/v1/namespaces/{ns}/region-copies"]
+pub(crate) async fn set_replication(
+    state: State<WebState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<Replication>, JsonRejection>,
+) -> ApiResult<Json<Replication>> {
+    set_copy_regions(state, caller, path, body).await
 }

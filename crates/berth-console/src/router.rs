@@ -219,11 +219,11 @@ pub fn router(state: WebState) -> Router {
         .route("/remotes/{name}/{action}", post(pages::remotes::action))
         .route(
             "/replication",
-            get(pages::replication::page).post(pages::replication::create),
+            get(pages::remote_replication::page).post(pages::remote_replication::create),
         )
         .route(
             "/replication/{id}/{action}",
-            post(pages::replication::action),
+            post(pages::remote_replication::action),
         )
         .route(
             "/webhooks/{id}/deliveries/{delivery}/redeliver",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_meta::events::DELIVER_WEBHOOK_JOB;
-use berth_meta::platform::replication::{REPLICATE_REMOTE_JOB, REPLICATION_RUN_JOB};
+use berth_meta::platform::remote_replication::{REPLICATE_REMOTE_JOB, REPLICATION_RUN_JOB};
 use berth_meta::platform::SYNC_TAG_JOB;
 use berth_meta::Job;
 use tokio::sync::Semaphore;

@@ -247,8 +247,8 @@ impl Synchronizer {
 
     /// The regions a namespace's images are replicated to as set (`None`:
     /// every region).
-    pub async fn replication(&self, namespace: &str) -> Result<Option<Vec<String>>> {
-        match self.store().namespace_replication(namespace).await? {
+    pub async fn copy_regions(&self, namespace: &str) -> Result<Option<Vec<String>>> {
+        match self.store().namespace_copy_regions(namespace).await? {
             None => Err(DirectoryError::NotFound(format!("namespace {namespace}"))),
             Some(None) => Ok(None),
             Some(Some(json)) => serde_json::from_str(&json).map(Some).map_err(|e| {
@@ -261,7 +261,7 @@ impl Synchronizer {
 
     /// Set the regions a namespace's images are replicated to (its admins);
     /// `None` for every region.
-    pub async fn set_replication(
+    pub async fn set_copy_regions(
         &self,
         actor: &Principal,
         namespace: &str,
@@ -293,7 +293,7 @@ impl Synchronizer {
             .map(|l| serde_json::to_string(l).unwrap_or_default());
         if !self
             .store()
-            .set_namespace_replication(namespace, json.as_deref(), now_millis())
+            .set_namespace_copy_regions(namespace, json.as_deref(), now_millis())
             .await?
         {
             return Err(DirectoryError::NotFound(format!("namespace {namespace}")));

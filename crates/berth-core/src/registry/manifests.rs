@@ -261,7 +261,7 @@ impl Registry {
         let now = now_millis();
         let mut jobs = Vec::new();
         if self.regions.is_multi() {
-            for region in self.replication_targets(repo.namespace()).await? {
+            for region in self.region_copy_targets(repo.namespace()).await? {
                 if region != self.regions.local().name {
                     jobs.push(super::region_copies::replicate_job(
                         repo.as_str(),

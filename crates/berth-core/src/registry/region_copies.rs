@@ -178,9 +178,9 @@ pub struct RegionAvailability {
 impl Registry {
     /// The regions a namespace's images are replicated to (every
     /// configured region unless the namespace names some).
-    pub async fn replication_targets(&self, namespace: &str) -> Result<Vec<String>, RegistryError> {
+    pub async fn region_copy_targets(&self, namespace: &str) -> Result<Vec<String>, RegistryError> {
         let all = || self.regions.all().iter().map(|r| r.name.clone()).collect();
-        let stored = self.platform.namespace_replication(namespace).await?;
+        let stored = self.platform.namespace_copy_regions(namespace).await?;
         let Some(Some(json)) = stored else {
             return Ok(all());
         };
@@ -340,7 +340,7 @@ impl Registry {
                     Some(w) => *w,
                     None => {
                         let w = self
-                            .replication_targets(namespace)
+                            .region_copy_targets(namespace)
                             .await?
                             .iter()
                             .any(|r| r == region);

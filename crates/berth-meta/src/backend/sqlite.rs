@@ -32,11 +32,11 @@ mod platform;
 #[path = "../registry/sql.rs"]
 mod registry;
 #[allow(clippy::duplicate_mod)]
+#[path = "../platform/remote_replication_sql.rs"]
+mod remote_replication;
+#[allow(clippy::duplicate_mod)]
 #[path = "../platform/remotes_sql.rs"]
 mod remotes;
-#[allow(clippy::duplicate_mod)]
-#[path = "../platform/replication_sql.rs"]
-mod replication;
 #[allow(clippy::duplicate_mod)]
 #[path = "../views/sql.rs"]
 mod views;

@@ -13,8 +13,8 @@ use crate::events::EventStore;
 pub mod jobs;
 pub mod records;
 pub mod regions;
+pub mod remote_replication;
 pub mod remotes;
-pub mod replication;
 
 pub use jobs::{job_state, Job, JobCount, NewJob};
 pub use records::{
@@ -22,17 +22,17 @@ pub use records::{
     SyncRecord, SyncRecordQuery, SyncRule, SYNC_TAG_JOB,
 };
 pub use regions::{ImageBlob, RegionUsage};
-pub use remotes::{RemoteRecord, RemoteStore, RemoteUpdate};
-pub use replication::{
+pub use remote_replication::{
     ReplicationRule, ReplicationRuleInput, ReplicationRun, ReplicationStore, RunCounts,
 };
+pub use remotes::{RemoteRecord, RemoteStore, RemoteUpdate};
 
 /// The platform's tables.
 #[async_trait]
 pub trait PlatformStore:
     EventStore
     + crate::platform::remotes::RemoteStore
-    + crate::platform::replication::ReplicationStore
+    + crate::platform::remote_replication::ReplicationStore
     + Send
     + Sync
     + Debug
@@ -65,9 +65,9 @@ pub trait PlatformStore:
 
     /// A namespace's replication regions as stored (JSON list, `None`: all);
     /// the outer `None` for an unknown namespace.
-    async fn namespace_replication(&self, namespace: &str) -> MetaResult<Option<Option<String>>>;
+    async fn namespace_copy_regions(&self, namespace: &str) -> MetaResult<Option<Option<String>>>;
     /// Set them. Returns false for an unknown namespace.
-    async fn set_namespace_replication(
+    async fn set_namespace_copy_regions(
         &self,
         namespace: &str,
         regions: Option<&str>,

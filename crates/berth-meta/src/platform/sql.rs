@@ -11,7 +11,7 @@ use super::events::insert_events;
 use super::jobs::insert_job;
 use super::{Db, DbRow, Store, CLAIM_LOCK};
 use crate::error::{MetaError, MetaResult};
-use crate::platform::replication::REPLICATE_REMOTE_JOB;
+use crate::platform::remote_replication::REPLICATE_REMOTE_JOB;
 use crate::platform::{
     record_kind, ImageBlob, Job, JobCount, NewJob, NewSyncRecord, NewSyncRule, PlatformStore,
     RegionUsage, ReplicationTask, SyncProgress, SyncRecord, SyncRecordQuery, SyncRule,
@@ -280,7 +280,7 @@ impl PlatformStore for Store {
             .collect())
     }
 
-    async fn namespace_replication(&self, namespace: &str) -> MetaResult<Option<Option<String>>> {
+    async fn namespace_copy_regions(&self, namespace: &str) -> MetaResult<Option<Option<String>>> {
         let row: Option<(Option<String>,)> =
             sqlx::query_as("SELECT replication_regions FROM namespaces WHERE name = $1")
                 .bind(namespace)
@@ -289,7 +289,7 @@ impl PlatformStore for Store {
         Ok(row.map(|(r,)| r))
     }
 
-    async fn set_namespace_replication(
+    async fn set_namespace_copy_regions(
         &self,
         namespace: &str,
         regions: Option<&str>,

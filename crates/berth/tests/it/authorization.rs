@@ -399,6 +399,7 @@ fn body(method: &str, path: &str, scope: Scope) -> Option<Value> {
             json!({"permission": "read"})
         }
         ("put", "/api/v1/namespaces/{ns}/policies") => json!({"immutable_tags": ["keep-*"]}),
+        ("put", "/api/v1/namespaces/{ns}/region-copies") => json!({"regions": null}),
         ("put", "/api/v1/namespaces/{ns}/replication") => json!({"regions": null}),
         ("post", "/api/v1/namespaces/{ns}/repositories/batch-delete") => json!({"names": ["app"]}),
         ("post", "/api/v1/namespaces/{ns}/repositories/{repo}/sync") => json!({"tags": ["v1"]}),

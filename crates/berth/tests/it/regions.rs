@@ -342,11 +342,11 @@ async fn sync_rules_copy_new_tags_record_everything_and_respect_overwrite() {
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
     }
-    // The source stays in the north (replication is the rules' job here).
+    // The source stays in the north (copies are the sync rules' job here).
     let (s, v) = t
         .api(
             Method::PUT,
-            "/api/v1/namespaces/src/replication",
+            "/api/v1/namespaces/src/region-copies",
             Some(json!({"regions": ["north"]})),
         )
         .await;
@@ -361,9 +361,14 @@ async fn sync_rules_copy_new_tags_record_everything_and_respect_overwrite() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     let (_, v) = t
-        .api(Method::GET, "/api/v1/namespaces/dst/replication", None)
+        .api(Method::GET, "/api/v1/namespaces/dst/region-copies", None)
         .await;
     assert_eq!(v["regions"], Value::Null, "every region by default");
+    // The former path (deprecated) reads and writes the same setting.
+    let (s, v) = t
+        .api(Method::GET, "/api/v1/namespaces/src/replication", None)
+        .await;
+    assert_eq!((s, &v["regions"]), (StatusCode::OK, &json!(["north"])));
     let dev = create_account(t, "dev").await;
     for (ns, role) in [("src", "admin"), ("dst", "developer"), ("locked", "guest")] {
         let (s, v) = t
@@ -1208,7 +1213,7 @@ async fn the_reconcile_pass_queues_what_replication_missed() {
         .north
         .api(
             Method::PUT,
-            "/api/v1/namespaces/keep/replication",
+            "/api/v1/namespaces/keep/region-copies",
             Some(json!({"regions": ["north"]})),
         )
         .await;
@@ -1238,7 +1243,7 @@ async fn the_reconcile_pass_queues_what_replication_missed() {
         .north
         .api(
             Method::PUT,
-            "/api/v1/namespaces/keep/replication",
+            "/api/v1/namespaces/keep/region-copies",
             Some(json!({"regions": null})),
         )
         .await;

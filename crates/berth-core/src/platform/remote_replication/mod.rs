@@ -13,7 +13,7 @@ mod transfer;
 
 use std::sync::Arc;
 
-use berth_meta::platform::replication::run_status;
+use berth_meta::platform::remote_replication::run_status;
 use berth_meta::platform::{record_kind, sync_status};
 use berth_meta::{
     NewSyncRecord, PlatformStore, ReplicationRule, ReplicationRuleInput, ReplicationRun,

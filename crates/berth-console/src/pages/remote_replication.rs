@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use berth_core::platform::{rule_filters, Filters, PatternSet, Remote, RuleSpec};
 use berth_core::DirectoryError;
-use berth_meta::platform::replication::run_status;
+use berth_meta::platform::remote_replication::run_status;
 use berth_meta::{ReplicationRule, ReplicationRun, SyncRecord, SyncRecordQuery};
 use berth_web::WebState;
 

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use berth_core::platform::{rule_filters, Filters, PatternSet, RuleSpec};
 use berth_core::Paging;
-use berth_meta::platform::replication::run_status;
+use berth_meta::platform::remote_replication::run_status;
 use berth_meta::{ReplicationRule, ReplicationRun, SyncRecordQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -8,7 +8,7 @@ use super::jobs::insert_job;
 use super::platform::insert_sync;
 use super::{DbRow, Store};
 use crate::error::{MetaError, MetaResult};
-use crate::platform::replication::{
+use crate::platform::remote_replication::{
     run_status, ReplicationRule, ReplicationRuleInput, ReplicationRun, ReplicationStore, RunCounts,
     REPLICATION_RUN_JOB,
 };
