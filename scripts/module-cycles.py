@@ -27,12 +27,24 @@ PATH = re.compile(r"\b((?:crate|super)(?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 RELATIVE = re.compile(r"(?<![A-Za-z0-9_:])([a-z_][a-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 PUB_USE = re.compile(r"\bpub(?:\([a-z]+\))?\s+use\s+([A-Za-z0-9_:]+?)(?:::\{([^;]*)\})?\s*;", re.S)
 COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+TOKEN = re.compile(
+    r'r(#*)".*?"\1|b?"(?:\\.|[^"\\])*"|b?\'(?:\\.|[^\'\\])\'|//[^\n]*|/\*.*?\*/', re.S
+)
 STRING = re.compile(r'"(?:\\.|[^"\\])*"')
 
 
 def strip(src):
-    src = COMMENT.sub("", src)
-    return STRING.sub('""', src)
+    """The code without comments, and with every string and character
+    literal emptied, in one pass: whichever starts first wins, so a `//`
+    inside a string or a quote inside a comment does not derail it."""
+
+    def blank(m):
+        t = m.group(0)
+        if t.startswith("/"):
+            return ""
+        return "' '" if t.startswith("'") else '""'
+
+    return TOKEN.sub(blank, src)
 
 
 PATH_MOD = re.compile(r'#\[path\s*=\s*"([^"]+)"\]\s*mod\s+([a-z_][a-z0-9_]*)\s*;')

@@ -17,7 +17,7 @@ use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::{storage_error, S3BlobStore, MAX_PARTS};
+use super::store::{storage_error, S3BlobStore, MAX_PARTS};
 use crate::{BlobError, ByteStream, SavedUpload};
 
 /// Staged segments beyond this many are merged into one when a request ends,

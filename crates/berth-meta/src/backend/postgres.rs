@@ -28,6 +28,9 @@ mod platform;
 #[path = "../registry/sql.rs"]
 mod registry;
 #[allow(clippy::duplicate_mod)]
+#[path = "../registry/push_sql.rs"]
+mod registry_push;
+#[allow(clippy::duplicate_mod)]
 #[path = "../platform/remote_replication_sql.rs"]
 mod remote_replication;
 #[allow(clippy::duplicate_mod)]
