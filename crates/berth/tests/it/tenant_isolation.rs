@@ -18,7 +18,7 @@ backend_tests!(
 );
 
 /// A server with a public default proxy namespace `hub` in front of a
-/// reference registry, as the README configures one.
+/// reference registry, as docs/other-registries.md configures one.
 async fn server_with_proxy(b: Backend, upstream: std::net::SocketAddr) -> TestServer {
     TestServer::start_with(b, |c| {
         c.remotes = vec![berth::config::RemoteSection {

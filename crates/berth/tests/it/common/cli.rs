@@ -103,7 +103,7 @@ pub async fn docker_build(ctx: &Path, reference: &str, files: &[(&str, &str)]) {
 /// podman with storage (vfs), an auth file and a docker configuration of its
 /// own under one directory. The docker configuration matters: podman also
 /// reads docker's, where a concurrent test's `docker login` may hold an
-/// identity token that podman refuses (README, Troubleshooting).
+/// identity token that podman refuses (docs/troubleshooting.md).
 pub struct Podman {
     root: String,
     runroot: String,
