@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use berth_core::access::Principal;
+use berth_core::model::GcRun;
 use berth_core::{GcCause, GcError, GcOptions};
-use berth_meta::GcRun;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -5,8 +5,8 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use berth_core::model::{RepositorySort, TagSort};
 use berth_core::{ImageListFilter, ListFilter, Paging};
-use berth_meta::{RepositorySort, TagSort};
 use berth_oci::Tag;
 
 use crate::auth::Caller;

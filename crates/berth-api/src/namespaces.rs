@@ -6,8 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use berth_core::access::{RepoPermission, Role};
+use berth_core::model::NamespaceSort;
 use berth_core::{NamespaceChanges, NamespaceFilter, NamespaceSpec, NamespaceTab, Paging};
-use berth_meta::NamespaceSort;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};

@@ -9,8 +9,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_core::access::Principal;
+use berth_core::model::ProjectGroup;
 use berth_core::{AuditFilter, RegistryUserSpec};
-use berth_meta::ProjectGroup;
 
 use berth_web::{cookie, same_origin, WebState, SESSION_COOKIE};
 

@@ -6,10 +6,10 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use berth_core::model::run_status;
+use berth_core::model::{ReplicationRule, ReplicationRun, SyncRecordQuery};
 use berth_core::platform::{rule_filters, Filters, PatternSet, RuleSpec};
 use berth_core::Paging;
-use berth_meta::platform::remote_replication::run_status;
-use berth_meta::{ReplicationRule, ReplicationRun, SyncRecordQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -6,9 +6,9 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use berth_core::model::{SyncRecord, SyncRecordQuery, SyncRule};
 use berth_core::platform::{SyncRuleSpec, SyncTags};
-use berth_core::{DirectoryError, Paging};
-use berth_meta::{SyncRecord, SyncRecordQuery, SyncRule};
+use berth_core::Paging;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -442,38 +442,19 @@ pub(crate) async fn regions(
     caller: Caller,
 ) -> ApiResult<Json<Vec<RegionJson>>> {
     let actor = caller.account()?;
-    if !actor.is_platform_admin() {
-        return Err(ApiError::forbidden(
-            "regions are for platform administrators",
-        ));
-    }
-    let registry = state.management.registry();
-    let platform = registry.platform();
-    let fault = |e: berth_meta::MetaError| ApiError::from(DirectoryError::from(e));
-    let usage = platform.region_usage().await.map_err(fault)?;
-    let jobs = platform.job_counts().await.map_err(fault)?;
-    let local = registry.regions().local().name.clone();
-    let out = registry
-        .regions()
-        .all()
-        .iter()
-        .map(|r| {
-            let used = usage.iter().find(|u| u.region == r.name);
-            let count = |state: &str| {
-                jobs.iter()
-                    .filter(|j| j.region.as_deref() == Some(r.name.as_str()) && j.state == state)
-                    .map(|j| j.count)
-                    .sum()
-            };
-            RegionJson {
-                name: r.name.clone(),
-                local: r.name == local,
-                blobs: used.map_or(0, |u| u.blobs),
-                bytes: used.map_or(0, |u| u.bytes),
-                jobs_waiting: count("waiting"),
-                jobs_running: count("running"),
-                jobs_failed: count("failed"),
-            }
+    let out = state
+        .management
+        .regions(actor)
+        .await?
+        .into_iter()
+        .map(|r| RegionJson {
+            name: r.name,
+            local: r.local,
+            blobs: r.blobs,
+            bytes: r.bytes,
+            jobs_waiting: r.jobs_waiting,
+            jobs_running: r.jobs_running,
+            jobs_failed: r.jobs_failed,
         })
         .collect();
     Ok(Json(out))

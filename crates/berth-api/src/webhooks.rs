@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use berth_core::events::WebhookSpec;
+use berth_core::model::{Webhook, WebhookDelivery, WebhookUpdate};
 use berth_core::Paging;
-use berth_meta::{Webhook, WebhookDelivery, WebhookUpdate};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -3,9 +3,9 @@
 //! plain.
 
 use askama::Template;
+use berth_core::model::NamespaceSummary;
 use berth_core::token::rfc3339;
 use berth_core::{parse_labels, ImageListView, ImageView, Page, TagView};
-use berth_meta::NamespaceSummary;
 
 use crate::viewer::Viewer;
 

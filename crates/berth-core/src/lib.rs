@@ -72,6 +72,7 @@ mod gc;
 pub mod jobs;
 mod journal;
 mod management;
+pub mod model;
 pub mod password;
 pub mod platform;
 pub mod policy;
@@ -94,7 +95,8 @@ pub use journal::MetaJournal;
 pub use management::{
     AuditFilter, ImageListFilter, ImageListView, ImageView, ListFilter, Management,
     ManagementConfig, NamespaceChanges, NamespaceFilter, NamespaceTab, NewSession, Page, Paging,
-    PolicyView, RetentionReport, SessionInfo, TagDeleted, TagView, API_TOKEN_PREFIX, MAX_PER_PAGE,
+    PolicyView, RegionStatus, RetentionReport, SessionInfo, TagDeleted, TagView, API_TOKEN_PREFIX,
+    MAX_PER_PAGE,
 };
 pub use pulls::PullCounter;
 pub use registry::{

@@ -1,6 +1,6 @@
 //! The audit log.
 
-use berth_meta::AuditEntry;
+use berth_core::model::AuditEntry;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use berth_core::model::{Member, NamespaceSummary};
 use berth_core::parse_labels;
-use berth_meta::{Member, NamespaceSummary};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -1,6 +1,6 @@
 //! Registry users, accounts, API tokens and project groups.
 
-use berth_meta::{Account, ApiToken, RegistryUser};
+use berth_core::model::{Account, ApiToken, RegistryUser};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -9,8 +9,8 @@ use std::collections::{BTreeSet, HashMap};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use berth_core::model::{NamespaceSort, RepositorySort};
 use berth_core::{DirectoryError, ImageListFilter, NamespaceFilter, NamespaceTab, Paging};
-use berth_meta::{NamespaceSort, RepositorySort};
 use berth_oci::RepoName;
 use berth_web::WebState;
 

@@ -4,11 +4,11 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use berth_core::model::{NamespaceSort, RepositorySort, TagSort};
 use berth_core::{
     DirectoryError, ListFilter, NamespaceChanges, NamespaceFilter, NamespaceSpec, NamespaceTab,
     Paging,
 };
-use berth_meta::{NamespaceSort, RepositorySort, TagSort};
 use berth_oci::Tag;
 use berth_web::WebState;
 

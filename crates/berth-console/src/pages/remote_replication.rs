@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use berth_core::model::run_status;
+use berth_core::model::{ReplicationRule, ReplicationRun, SyncRecord, SyncRecordQuery};
 use berth_core::platform::{rule_filters, Filters, PatternSet, Remote, RuleSpec};
 use berth_core::DirectoryError;
-use berth_meta::platform::remote_replication::run_status;
-use berth_meta::{ReplicationRule, ReplicationRun, SyncRecord, SyncRecordQuery};
 use berth_web::WebState;
 
 use crate::extract::Posted;

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use berth_core::model::SyncRecordQuery;
 use berth_core::platform::{SyncRuleSpec, SyncTags};
 use berth_core::{DirectoryError, Page, Paging, TagView};
-use berth_meta::SyncRecordQuery;
 use berth_oci::RepoName;
 use berth_web::WebState;
 

@@ -8,8 +8,8 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use berth_core::events::{WebhookSpec, EVENT_TYPES};
+use berth_core::model::{Webhook, WebhookDelivery, WebhookUpdate};
 use berth_core::DirectoryError;
-use berth_meta::{Webhook, WebhookDelivery, WebhookUpdate};
 use berth_web::WebState;
 
 use crate::extract::Posted;

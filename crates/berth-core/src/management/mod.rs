@@ -6,13 +6,15 @@
 //! no rule has a second implementation.
 //!
 //! One file per concern: `namespaces`, `images` (images and tags),
-//! `retention` (policies and retention runs), `tokens` (personal API
+//! `retention` (policies and retention runs), `regions` (storage use
+//! and backlog per region), `tokens` (personal API
 //! tokens), `sessions` (console sessions), `audit`, and `paging`.
 
 mod audit;
 mod images;
 mod namespaces;
 mod paging;
+mod regions;
 mod retention;
 mod sessions;
 mod tokens;
@@ -21,6 +23,7 @@ pub use audit::AuditFilter;
 pub use images::{ImageListFilter, ImageListView, ImageView, TagDeleted, TagView};
 pub use namespaces::{NamespaceChanges, NamespaceFilter, NamespaceTab};
 pub use paging::{ListFilter, Page, Paging, MAX_PER_PAGE};
+pub use regions::RegionStatus;
 pub use retention::{PolicyView, RetentionReport};
 pub use sessions::{NewSession, SessionInfo};
 pub use tokens::API_TOKEN_PREFIX;
