@@ -4,11 +4,12 @@
 #
 # - installs missing Debian packages (PostgreSQL, docker engine, podman,
 #   skopeo, buildah, containerd, nginx, Chromium and ChromeDriver, the
-#   reference registry and htpasswd) with apt;
+#   reference registry, htpasswd, Node.js and npm) with apt;
 # - starts a private PostgreSQL cluster on a Unix socket under $BERTH_TEST_DIR;
 # - starts dockerd (vfs storage, no iptables, no bridge) when none answers;
 # - starts Garage (S3; built once with `cargo install garage` and cached under
 #   ~/.cache/berth-test) and moto (S3 that enforces AWS's part sizes);
+# - installs oidc-provider from npm (BERTH_TEST_OIDC_MODULES);
 # - exports BERTH_TEST_POSTGRES_URL, BERTH_TEST_CTR_ADDRESS and BERTH_TEST_S3_*.
 set -euo pipefail
 
@@ -36,6 +37,8 @@ command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v chromedriver >/dev/null || need_pkgs+=(chromium-driver)
 command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
 command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
+command -v node >/dev/null || need_pkgs+=(nodejs)
+command -v npm >/dev/null || need_pkgs+=(npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test-env: installing ${need_pkgs[*]}"
   as_root apt-get update -qq
@@ -65,6 +68,15 @@ if ! "$BERTH_TEST_DIR/st-venv/bin/schemathesis" --version 2>/dev/null | grep -q 
   echo "test-env: installing schemathesis $st_version"
   python3 -m venv "$BERTH_TEST_DIR/st-venv"
   "$BERTH_TEST_DIR/st-venv/bin/pip" install -q "schemathesis==$st_version"
+fi
+
+# oidc-provider (npm), a certified OpenID provider the sign-in tests run.
+oidc_version=8.8.1
+export BERTH_TEST_OIDC_MODULES="$BERTH_TEST_DIR/oidc/node_modules"
+if [ "$(node -p "require('$BERTH_TEST_OIDC_MODULES/oidc-provider/package.json').version" 2>/dev/null)" != "$oidc_version" ]; then
+  echo "test-env: installing oidc-provider $oidc_version"
+  mkdir -p "$BERTH_TEST_DIR/oidc"
+  npm install -s --no-audit --no-fund --prefix "$BERTH_TEST_DIR/oidc" "oidc-provider@$oidc_version" >/dev/null
 fi
 
 # Garage, a real S3 service: one node, one bucket, one key, on loopback.

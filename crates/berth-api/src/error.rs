@@ -106,6 +106,12 @@ impl ApiError {
             AuthError::Failed | AuthError::Token(_) => {
                 ApiError::unauthorized("invalid username or password")
             }
+            e @ AuthError::Refused(_) => ApiError::unauthorized(e.to_string()),
+            e @ AuthError::IssuerUnavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            ),
         }
     }
 

@@ -44,6 +44,7 @@ mod remote_replication;
 mod remotes;
 mod router;
 mod sync;
+mod trust_rules;
 mod webhooks;
 
 pub use openapi::{openapi_json, ApiDoc};

@@ -11,7 +11,8 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::{
-    gc, images, namespaces, openapi, people, policies, remote_replication, remotes, sync, webhooks,
+    gc, images, namespaces, openapi, people, policies, remote_replication, remotes, sync,
+    trust_rules, webhooks,
 };
 use berth_web::WebState;
 
@@ -213,6 +214,15 @@ pub fn router(state: WebState) -> Router {
                 .patch(people::update_registry_user)
                 .delete(people::delete_registry_user),
         )
+        .route(
+            "/registry-users/{name}/trust-rules",
+            get(trust_rules::list).post(trust_rules::create),
+        )
+        .route(
+            "/registry-users/{name}/trust-rules/{rule}",
+            get(trust_rules::get_one).delete(trust_rules::delete),
+        )
+        .route("/trust-rules", get(trust_rules::all))
         .route(
             "/tokens",
             get(people::tokens)

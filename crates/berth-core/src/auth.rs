@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::access::{Actions, Principal};
 use crate::clock::now_millis;
+use crate::identity::{looks_like_jwt, IdentityError, Workload};
 use crate::secrets::{open_marked, SealError, Sealer};
 use crate::token::{Claims, ResourceScope, TokenError, TokenIssuer, TokenUse};
 use crate::{Directory, DirectoryError};
@@ -73,6 +74,13 @@ pub enum AuthError {
     /// A token that is invalid or expired.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// An external identity token (workload identity) was refused; the
+    /// reason is the caller's to know (it holds the token).
+    #[error("identity token refused: {0}")]
+    Refused(String),
+    /// The issuer of an external identity token cannot be reached.
+    #[error("{0}")]
+    IssuerUnavailable(String),
     /// Server-side failure.
     #[error(transparent)]
     Internal(DirectoryError),
@@ -223,6 +231,8 @@ pub struct Auth {
     verifying: Mutex<HashMap<[u8; 32], std::sync::Weak<tokio::sync::Mutex<()>>>>,
     /// Each client's turns at password checks.
     checks: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// Trust rules of workload identity, when configured.
+    workload: Option<Workload>,
 }
 
 fn sealing(e: SealError) -> DirectoryError {
@@ -278,7 +288,50 @@ impl Auth {
             cache: Mutex::new(HashMap::new()),
             verifying: Mutex::default(),
             checks: Mutex::default(),
+            workload: None,
         })
+    }
+
+    /// Accept external JWTs through the trust rules of `workload`.
+    pub fn with_workload(mut self, workload: Workload) -> Auth {
+        self.workload = Some(workload);
+        self
+    }
+
+    /// Exchange an external JWT (RFC 8693 token exchange, or a JWT given
+    /// as `docker login`'s password) for the registry user a trust rule
+    /// names; with `user`, only that user's rules are tried. Never cached:
+    /// each login verifies the token again, so it stops at its `exp`.
+    pub async fn exchange(
+        &self,
+        user: Option<&str>,
+        token: &str,
+        client: IpAddr,
+    ) -> Result<Option<Principal>, AuthError> {
+        let Some(workload) = &self.workload else {
+            return Err(AuthError::Refused(
+                "workload identity is not enabled on this registry".into(),
+            ));
+        };
+        let name = user.unwrap_or("workload");
+        self.not_blocked(name, client).await?;
+        match workload
+            .exchange(user, token, Some(&client.to_string()))
+            .await
+        {
+            Ok(p) => Ok(p),
+            Err(IdentityError::Refused(reason)) => {
+                self.throttle
+                    .failed(name, client)
+                    .await
+                    .map_err(AuthError::Internal)?;
+                Err(AuthError::Refused(reason))
+            }
+            Err(e @ IdentityError::Unavailable { .. }) => {
+                Err(AuthError::IssuerUnavailable(e.to_string()))
+            }
+            Err(IdentityError::Directory(e)) => Err(AuthError::Internal(e)),
+        }
     }
 
     /// The directory behind it.
@@ -413,6 +466,11 @@ impl Auth {
         password: &str,
         client: IpAddr,
     ) -> Result<Principal, AuthError> {
+        if self.workload.is_some() && looks_like_jwt(password) {
+            if let Some(p) = self.exchange(Some(user), password, client).await? {
+                return Ok(p);
+            }
+        }
         let key = Self::cache_key(user, password);
         if let Some(p) = self.cached(&key) {
             return Ok(p);

@@ -69,6 +69,7 @@ mod directory;
 mod error;
 pub mod events;
 mod gc;
+pub mod identity;
 pub mod jobs;
 mod journal;
 mod management;

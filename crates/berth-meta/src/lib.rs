@@ -22,7 +22,8 @@
 //! users, grants, audit log, settings), `views/` (the management surfaces'
 //! lists), `gc/`, `events/` (webhooks and their deliveries), `platform/`
 //! (blob locations per region, the job queue, records, remotes, remote
-//! replication) and `changes/` (the change feed). Each folder's `mod.rs`
+//! replication) `identity/` (trust rules of workload identity) and `changes/` (the change
+//! feed). Each folder's `mod.rs`
 //! holds its types and trait; its `sql.rs` holds the SQL as ordinary async
 //! functions, written once in the dialect both databases speak (numbered `$n`
 //! parameters, `ON CONFLICT`).
@@ -57,6 +58,7 @@ mod directory;
 mod error;
 pub mod events;
 mod gc;
+pub mod identity;
 pub mod platform;
 mod registry;
 mod views;
@@ -73,6 +75,7 @@ pub use events::{
 pub use gc::{
     BlobClaim, GcCounts, GcPreview, GcRun, GcStore, LinkBatch, LinkCursor, NewGcRun, UploadPin,
 };
+pub use identity::{IdentityStore, NewTrustRule, TrustRule};
 pub use platform::{
     ImageBlob, Job, JobCount, NewJob, NewSyncRecord, NewSyncRule, PlatformStore, RegionUsage,
     ReplicationTask, SyncProgress, SyncRecord, SyncRecordQuery, SyncRule,

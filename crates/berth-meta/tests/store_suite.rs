@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use berth_meta::{
-    Eviction, LinkOutcome, MetaStore, NewManifest, PostgresStore, PullIncrement,
-    PutManifestOutcome, SqliteStore, TagLimit, UploadRecord,
+    DirectoryStore, Eviction, LinkOutcome, MetaStore, NewAccount, NewManifest, NewRegistryUser,
+    NewTrustRule, PostgresStore, PullIncrement, PutManifestOutcome, SqliteStore, TagLimit,
+    UploadRecord,
 };
 use berth_oci::{Algorithm, Digest, RepoName, Tag};
 
@@ -16,6 +17,7 @@ use berth_oci::{Algorithm, Digest, RepoName, Tag};
 struct Backend {
     name: &'static str,
     store: Arc<dyn MetaStore>,
+    directory: Arc<dyn DirectoryStore>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -24,9 +26,11 @@ async fn sqlite() -> Backend {
     let store = SqliteStore::open(&dir.path().join("berth.db"))
         .await
         .expect("open SQLite");
+    let store = Arc::new(store);
     Backend {
         name: "sqlite",
-        store: Arc::new(store),
+        directory: store.clone(),
+        store,
         _dir: Some(dir),
     }
 }
@@ -61,9 +65,11 @@ async fn postgres() -> Option<Backend> {
     let store = PostgresStore::connect(&url, 4)
         .await
         .expect("connect PostgreSQL");
+    let store = Arc::new(store);
     Some(Backend {
         name: "postgres",
-        store: Arc::new(store),
+        directory: store.clone(),
+        store,
         _dir: None,
     })
 }
@@ -460,5 +466,80 @@ async fn referrers_pull_counts_catalog_and_leases() {
         assert!(!s.try_lease("gc", "node-b", 50, 150).await.unwrap());
         assert!(s.try_lease("gc", "node-a", 50, 150).await.unwrap());
         assert!(s.try_lease("gc", "node-b", 151, 250).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn trust_rules_belong_to_a_registry_user_and_go_with_it() {
+    for b in backends().await {
+        let d = b.directory.as_ref();
+        let owner = d
+            .create_account(&NewAccount {
+                name: "owner",
+                email: "o@example.com",
+                password_hash: "x",
+                is_admin: false,
+                now: 1,
+            })
+            .await
+            .unwrap();
+        let user = d
+            .create_registry_user(&NewRegistryUser {
+                name: "ci-bot",
+                password_hash: "x",
+                description: "",
+                expires_at: None,
+                owner_id: owner.id,
+                now: 1,
+            })
+            .await
+            .unwrap();
+        let rule = |name| NewTrustRule {
+            name,
+            issuer: "https://ci.example.com",
+            audience: "berth",
+            subject: "repo:team/app:*",
+            claims: r#"{"ref":"refs/heads/main"}"#,
+            registry_user_id: user.id,
+            created_by: "owner",
+            now: 2,
+        };
+        let made = d.create_trust_rule(&rule("main")).await.unwrap();
+        assert_eq!(
+            (made.registry_user.as_str(), made.subject.as_str()),
+            ("ci-bot", "repo:team/app:*"),
+            "{}",
+            b.name
+        );
+        assert!(
+            d.create_trust_rule(&rule("main")).await.is_err(),
+            "{}: names are unique",
+            b.name
+        );
+        d.create_trust_rule(&rule("tags")).await.unwrap();
+        let names =
+            |v: Vec<berth_meta::TrustRule>| v.into_iter().map(|r| r.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(d.trust_rules_of("ci-bot").await.unwrap()),
+            ["main", "tags"],
+            "{}",
+            b.name
+        );
+        assert!(
+            d.trust_rules_of("someone").await.unwrap().is_empty(),
+            "{}",
+            b.name
+        );
+        assert!(d.delete_trust_rule("tags").await.unwrap(), "{}", b.name);
+        assert!(!d.delete_trust_rule("tags").await.unwrap(), "{}", b.name);
+        assert_eq!(
+            d.trust_rule("main").await.unwrap(),
+            Some(made),
+            "{}",
+            b.name
+        );
+        // Deleting the registry user deletes its rules.
+        assert!(d.delete_registry_user(user.id).await.unwrap());
+        assert!(d.trust_rules().await.unwrap().is_empty(), "{}", b.name);
     }
 }

@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_core::access::{Actions, Principal};
+use berth_core::identity::looks_like_jwt;
 use berth_core::token::{rfc3339, Claims, ResourceScope};
 use berth_core::{Auth, AuthError};
 use berth_oci::RepoName;
@@ -146,8 +147,25 @@ pub(crate) async fn identify(
             None,
             "invalid username or password",
         )),
+        Err(e @ AuthError::Refused(_)) => Err(unauthorized(
+            realm,
+            auth.service(),
+            None,
+            None,
+            &e.to_string(),
+        )),
+        Err(e @ AuthError::IssuerUnavailable(_)) => Err(issuer_unavailable(e)),
         Err(e @ AuthError::Internal(_)) => Err(internal(e)),
     }
+}
+
+fn issuer_unavailable(e: AuthError) -> OciError {
+    OciError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        e.to_string(),
+    )
+    .with_header(header::RETRY_AFTER, "5")
 }
 
 fn needs(a: Actions, action: Action) -> bool {
@@ -310,9 +328,11 @@ async fn token_response(
             throttled(&e, retry_after)
         }
         e @ AuthError::Internal(_) => internal(e),
+        e @ AuthError::IssuerUnavailable(_) => issuer_unavailable(e),
         other => OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", other.to_string()),
     };
     let params: Vec<(String, String)>;
+    let mut exchanged = false;
     let (principal, with_refresh, refresh_given) = if *method == Method::GET {
         params = form_urlencoded::parse(query.unwrap_or("").as_bytes())
             .into_owned()
@@ -335,7 +355,7 @@ async fn token_response(
                 })?;
                 (
                     auth.login(&u, &p, client).await.map_err(login_failed)?,
-                    offline,
+                    offline && !looks_like_jwt(&p),
                     None,
                 )
             }
@@ -366,12 +386,18 @@ async fn token_response(
                         "username and password are required",
                     ));
                 };
-                let offline = get("access_type") == Some("offline");
+                // A workload's JWT gets no refresh token: what it logs in
+                // with must end when the JWT does.
+                let offline = get("access_type") == Some("offline") && !looks_like_jwt(p);
                 (
                     auth.login(u, p, client).await.map_err(login_failed)?,
                     offline,
                     None,
                 )
+            }
+            Some(TOKEN_EXCHANGE) => {
+                exchanged = true;
+                (exchange(auth, &params, client).await?, false, None)
             }
             Some("refresh_token") => {
                 let r = get("refresh_token")
@@ -425,6 +451,10 @@ async fn token_response(
         "issued_at": rfc3339(issued_at),
         "scope": scope_text,
     });
+    if exchanged {
+        body["issued_token_type"] = json!("urn:ietf:params:oauth:token-type:access_token");
+        body["token_type"] = json!("Bearer");
+    }
     if principal != Principal::Anonymous {
         if let Some(r) = refresh_given {
             body["refresh_token"] = json!(r);
@@ -443,6 +473,61 @@ async fn token_response(
         header::HeaderValue::from_static("no-store"),
     );
     Ok(resp)
+}
+
+/// RFC 8693's grant type.
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// An RFC 8693 token exchange: `subject_token` (a JWT of an issuer a trust
+/// rule names) for a registry token; `username` may name the registry user.
+async fn exchange(
+    auth: &Auth,
+    params: &[(String, String)],
+    client: IpAddr,
+) -> Result<Principal, OciError> {
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let token = get("subject_token")
+        .ok_or_else(|| oauth_error("invalid_request", "subject_token is required"))?;
+    match get("subject_token_type") {
+        Some(
+            "urn:ietf:params:oauth:token-type:jwt"
+            | "urn:ietf:params:oauth:token-type:id_token"
+            | "urn:ietf:params:oauth:token-type:access_token",
+        ) => {}
+        Some(other) => {
+            return Err(oauth_error(
+                "invalid_request",
+                &format!("subject_token_type {other:?} is not supported: give a JWT"),
+            ))
+        }
+        None => {
+            return Err(oauth_error(
+                "invalid_request",
+                "subject_token_type is required",
+            ))
+        }
+    }
+    if !looks_like_jwt(token) {
+        return Err(oauth_error("invalid_request", "subject_token is not a JWT"));
+    }
+    match auth.exchange(get("username"), token, client).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(OciError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "identity token refused: that registry user has no trust rule",
+        )),
+        Err(e @ AuthError::IssuerUnavailable(_)) => Err(issuer_unavailable(e)),
+        Err(e @ AuthError::Internal(_)) => Err(internal(e)),
+        Err(e @ (AuthError::Throttled { retry_after } | AuthError::Busy { retry_after })) => {
+            Err(throttled(&e, retry_after))
+        }
+        Err(e) => Err(OciError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            e.to_string(),
+        )),
+    }
 }
 
 fn oauth_error(error: &str, description: &str) -> OciError {

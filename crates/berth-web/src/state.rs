@@ -34,6 +34,8 @@ pub struct WebState {
     pub proxy: Option<Proxy>,
     /// Logins (throttled) for Basic and the session endpoint.
     pub auth: Arc<Auth>,
+    /// Trust rules of workload identity.
+    pub workload: berth_core::identity::Workload,
     /// Mark the session cookie `Secure` (Berth serves TLS, or sits behind a
     /// TLS proxy).
     pub secure_cookies: bool,

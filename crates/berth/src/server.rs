@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_core::events::Webhooks;
+use berth_core::identity::{Issuers, Workload};
 use berth_core::jobs::Worker;
 use berth_core::platform::{Proxy, Remotes, Replications, RuleTriggers, Synchronizer};
 use berth_core::read_cache::ReadCache;
@@ -273,10 +274,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .transpose()
         .context("encryption_key")?
         .map(Arc::new);
+    let issuers = Arc::new(
+        Issuers::new(config.identity.to_core()?)
+            .map_err(|e| anyhow::anyhow!(e))
+            .context("identity providers")?,
+    );
+    let workload = Workload::new(directory.clone(), issuers.clone());
     let auth = Arc::new(
         Auth::new(directory.clone(), config.auth.to_core(), sealer.as_deref())
             .await
-            .context("loading the token signing key")?,
+            .context("loading the token signing key")?
+            .with_workload(workload.clone()),
     );
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
@@ -352,6 +360,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         replications: replications.clone(),
         proxy: proxy.clone(),
         auth: auth.clone(),
+        workload,
         secure_cookies: config.tls.is_some()
             || config
                 .external_url

@@ -63,9 +63,12 @@ async fn confirm_current(
         .await
     {
         Ok(()) => Ok(()),
-        Err(AuthError::Failed | AuthError::Token(_)) => {
-            Err(back("/account", "error", "The current password is wrong."))
-        }
+        Err(
+            AuthError::Failed
+            | AuthError::Token(_)
+            | AuthError::Refused(_)
+            | AuthError::IssuerUnavailable(_),
+        ) => Err(back("/account", "error", "The current password is wrong.")),
         Err(AuthError::Throttled { retry_after } | AuthError::Busy { retry_after }) => Err(back(
             "/account",
             "error",

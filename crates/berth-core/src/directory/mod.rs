@@ -70,7 +70,7 @@ fn check_password(p: &str) -> Result<()> {
 
 /// Names of accounts, groups and registry users: 2 to 64 of `[a-z0-9._-]`,
 /// starting with a letter or digit.
-fn check_name(kind: &str, name: &str) -> Result<()> {
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
     let b = name.as_bytes();
     let ok = (2..=64).contains(&b.len())
         && b[0].is_ascii_alphanumeric()

@@ -93,7 +93,11 @@ impl Directory {
         Ok((user, generated))
     }
 
-    async fn owned_registry_user(&self, actor: &Principal, name: &str) -> Result<RegistryUser> {
+    pub(crate) async fn owned_registry_user(
+        &self,
+        actor: &Principal,
+        name: &str,
+    ) -> Result<RegistryUser> {
         let user = self
             .store
             .registry_user_by_name(name)

@@ -18,6 +18,10 @@ mod events;
 #[allow(clippy::duplicate_mod)]
 #[path = "../gc/sql.rs"]
 mod gc;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "../identity/sql.rs"]
+mod identity;
 #[allow(clippy::duplicate_mod)]
 #[path = "../platform/jobs_sql.rs"]
 mod jobs;

@@ -222,7 +222,7 @@ pub struct AuditEntry {
 
 /// The directory contract, implemented by each database backend.
 #[async_trait]
-pub trait DirectoryStore: Send + Sync + std::fmt::Debug {
+pub trait DirectoryStore: crate::identity::IdentityStore + Send + Sync + std::fmt::Debug {
     /// How many accounts exist.
     async fn count_accounts(&self) -> MetaResult<i64>;
     /// Create an account (`Conflict` if the name is taken).

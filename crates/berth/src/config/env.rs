@@ -14,6 +14,12 @@ impl Config {
             "BERTH_DATA_DIR" => self.data_dir = PathBuf::from(value),
             "BERTH_EXTERNAL_URL" => self.external_url = Some(value.to_owned()),
             "BERTH_LOG" => self.log = value.to_owned(),
+            "BERTH_IDENTITY_CLOCK_SKEW_SECS" => self.identity.clock_skew_secs = parse(key, value)?,
+            "BERTH_IDENTITY_CACHE_SECS" => self.identity.cache_secs = parse(key, value)?,
+            "BERTH_IDENTITY_KEY_REFRESH_SECS" => {
+                self.identity.key_refresh_secs = parse(key, value)?
+            }
+            "BERTH_IDENTITY_CA_CERT" => self.identity.ca_cert = Some(PathBuf::from(value)),
             "BERTH_DATABASE_URL" => self.database.url = Some(Secret::new(value)),
             "BERTH_DATABASE_MAX_CONNECTIONS" => self.database.max_connections = parse(key, value)?,
             "BERTH_DATABASE_ACQUIRE_TIMEOUT_SECS" => {

@@ -3,12 +3,14 @@
 //! so Berth runs with no configuration at all.
 
 mod env;
+mod identity;
 mod open;
 mod sections;
 #[cfg(test)]
 mod tests;
 mod validate;
 
+pub use identity::{IdentitySection, OidcProviderSection};
 pub use sections::*;
 
 use std::collections::BTreeMap;
@@ -104,6 +106,8 @@ pub struct Config {
     pub remotes: Vec<RemoteSection>,
     /// Namespaces that are pull-through caches of remote registries.
     pub proxy_namespaces: Vec<ProxyNamespaceSection>,
+    /// External identity: providers for sign-in, checks of external tokens.
+    pub identity: IdentitySection,
 }
 
 impl Default for Config {
@@ -134,6 +138,7 @@ impl Default for Config {
             previous_encryption_keys: Vec::new(),
             remotes: Vec::new(),
             proxy_namespaces: Vec::new(),
+            identity: IdentitySection::default(),
         }
     }
 }

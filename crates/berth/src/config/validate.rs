@@ -7,6 +7,7 @@ use super::Config;
 
 impl Config {
     pub(super) fn validate(&self) -> anyhow::Result<()> {
+        self.identity.validate()?;
         if let Some(key) = &self.encryption_key {
             if key.expose().len() < 32 {
                 bail!("encryption_key (BERTH_ENCRYPTION_KEY) must be at least 32 characters");

@@ -215,6 +215,16 @@ async fn world(b: Backend) -> World {
             Some(json!({"name": user, "password": PASSWORD, "owner": owner})),
         )
         .await;
+        ok(
+            &t,
+            Method::POST,
+            &format!("/api/v1/registry-users/{user}/trust-rules"),
+            Some(
+                json!({"name": format!("{user}-rule"), "issuer": "https://ci.example.com",
+                        "audience": "berth", "subject": "*"}),
+            ),
+        )
+        .await;
     }
     let layer = b"a layer both tenants have".to_vec();
     let mut manifest = Vec::new();
@@ -363,6 +373,7 @@ fn fill(w: &World, path: &str, scope: Scope) -> String {
         .replace("{name}", name)
         .replace("{repo}", "app")
         .replace("{tag}", "v2")
+        .replace("{rule}", &format!("{user}-rule"))
         .replace("{account}", "stranger")
         .replace("{delivery}", &w.delivery[i].to_string())
         .replace("{id}", &id.to_string())
@@ -418,6 +429,10 @@ fn body(method: &str, path: &str, scope: Scope) -> Option<Value> {
         ("put", "/api/v1/project-groups/{group}/members/{account}") => json!({"role": "guest"}),
         ("post", "/api/v1/registry-users") => json!({"name": "newbot", "password": PASSWORD}),
         ("patch", "/api/v1/registry-users/{name}") => json!({"enabled": true}),
+        ("post", "/api/v1/registry-users/{name}/trust-rules") => {
+            json!({"name": format!("{ns}-another-rule"), "issuer": "https://ci.example.com",
+                   "audience": "berth", "subject": "*"})
+        }
         ("post", "/api/v1/remotes") => json!({"name": "dr2", "url": "http://127.0.0.1:9"}),
         ("patch", "/api/v1/remotes/{name}") => json!({"insecure_skip_verify": false}),
         ("post", "/api/v1/replication/rules") => replication_rule("another"),
@@ -497,6 +512,7 @@ async fn snapshot(w: &World) -> Vec<String> {
         "/api/v1/project-groups/theirs",
         "/api/v1/registry-users",
         "/api/v1/remotes",
+        "/api/v1/trust-rules",
         "/api/v1/replication/rules",
         "/api/v1/webhooks",
         "/api/v1/accounts",

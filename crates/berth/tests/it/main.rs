@@ -42,3 +42,4 @@ mod sync;
 mod tenant_isolation;
 mod tls;
 mod webhooks;
+mod workload_identity;
