@@ -75,7 +75,7 @@ pub use events::{
 pub use gc::{
     BlobClaim, GcCounts, GcPreview, GcRun, GcStore, LinkBatch, LinkCursor, NewGcRun, UploadPin,
 };
-pub use identity::{IdentityStore, NewTrustRule, TrustRule};
+pub use identity::{IdentityStore, MappedMembership, MembershipKind, NewTrustRule, TrustRule};
 pub use platform::{
     ImageBlob, Job, JobCount, NewJob, NewSyncRecord, NewSyncRule, PlatformStore, RegionUsage,
     ReplicationTask, SyncProgress, SyncRecord, SyncRecordQuery, SyncRule,

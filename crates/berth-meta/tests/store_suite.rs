@@ -479,6 +479,8 @@ async fn trust_rules_belong_to_a_registry_user_and_go_with_it() {
                 email: "o@example.com",
                 password_hash: "x",
                 is_admin: false,
+                origin: "local",
+                external_subject: None,
                 now: 1,
             })
             .await
@@ -541,5 +543,148 @@ async fn trust_rules_belong_to_a_registry_user_and_go_with_it() {
         // Deleting the registry user deletes its rules.
         assert!(d.delete_registry_user(user.id).await.unwrap());
         assert!(d.trust_rules().await.unwrap().is_empty(), "{}", b.name);
+    }
+}
+
+#[tokio::test]
+async fn external_accounts_and_the_memberships_mappings_make() {
+    use berth_meta::MembershipKind::Group;
+    for b in backends().await {
+        let d = b.directory.as_ref();
+        let new = |name, origin, subject| NewAccount {
+            name,
+            email: "e@example.com",
+            password_hash: "!",
+            is_admin: false,
+            origin,
+            external_subject: subject,
+            now: 1,
+        };
+        let alice = d
+            .create_account(&new("alice", "oidc:corp", Some("sub-1")))
+            .await
+            .unwrap();
+        assert_eq!(alice.origin, "oidc:corp", "{}", b.name);
+        // One provider id, one account; names unique across origins.
+        assert!(
+            d.create_account(&new("alice2", "oidc:corp", Some("sub-1")))
+                .await
+                .is_err(),
+            "{}",
+            b.name
+        );
+        assert!(
+            d.create_account(&new("alice", "ldap:corp", Some("x")))
+                .await
+                .is_err(),
+            "{}",
+            b.name
+        );
+        let local = d
+            .create_account(&NewAccount {
+                is_admin: true,
+                ..new("local", "local", None)
+            })
+            .await
+            .unwrap();
+        d.create_account(&new("local2", "local", None))
+            .await
+            .unwrap();
+        let found = d.account_by_external("oidc:corp", "sub-1").await.unwrap();
+        assert_eq!(found.map(|a| a.id), Some(alice.id), "{}", b.name);
+        assert!(
+            d.account_by_external("oidc:other", "sub-1")
+                .await
+                .unwrap()
+                .is_none(),
+            "{}",
+            b.name
+        );
+
+        let team = d.create_group("team", "", 1).await.unwrap();
+        let ops = d.create_group("ops", "", 1).await.unwrap();
+        assert!(d
+            .set_mapped_membership(Group, team.id, alice.id, "developer")
+            .await
+            .unwrap());
+        assert!(
+            !d.set_mapped_membership(Group, team.id, alice.id, "developer")
+                .await
+                .unwrap(),
+            "{}: unchanged",
+            b.name
+        );
+        assert!(
+            d.set_mapped_membership(Group, team.id, alice.id, "admin")
+                .await
+                .unwrap(),
+            "{}",
+            b.name
+        );
+        // A membership made by hand is not the mapping's to change or take.
+        d.set_group_member(ops.id, alice.id, "guest").await.unwrap();
+        assert!(
+            !d.set_mapped_membership(Group, ops.id, alice.id, "admin")
+                .await
+                .unwrap(),
+            "{}",
+            b.name
+        );
+        assert!(
+            !d.remove_mapped_membership(Group, ops.id, alice.id)
+                .await
+                .unwrap(),
+            "{}",
+            b.name
+        );
+        let mapped = d.mapped_memberships(alice.id).await.unwrap();
+        assert_eq!(mapped.len(), 1, "{}", b.name);
+        assert_eq!(
+            (mapped[0].target.as_str(), mapped[0].role.as_str()),
+            ("team", "admin"),
+            "{}",
+            b.name
+        );
+        // Set by hand, a mapped membership becomes the hand's.
+        d.set_group_member(team.id, alice.id, "guest")
+            .await
+            .unwrap();
+        assert!(
+            d.mapped_memberships(alice.id).await.unwrap().is_empty(),
+            "{}",
+            b.name
+        );
+
+        assert!(
+            d.set_admin_by_mapping(alice.id, true, 2).await.unwrap(),
+            "{}",
+            b.name
+        );
+        assert!(
+            d.account_by_id(alice.id).await.unwrap().unwrap().is_admin,
+            "{}",
+            b.name
+        );
+        assert!(
+            d.set_admin_by_mapping(alice.id, false, 3).await.unwrap(),
+            "{}",
+            b.name
+        );
+        assert!(
+            !d.account_by_id(alice.id).await.unwrap().unwrap().is_admin,
+            "{}",
+            b.name
+        );
+        // An administrator made by hand stays one.
+        assert!(
+            !d.set_admin_by_mapping(local.id, false, 3).await.unwrap(),
+            "{}",
+            b.name
+        );
+        assert!(
+            d.account_by_id(local.id).await.unwrap().unwrap().is_admin,
+            "{}",
+            b.name
+        );
     }
 }

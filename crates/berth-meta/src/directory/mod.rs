@@ -36,6 +36,12 @@ pub struct Account {
     pub created_at: i64,
     /// Last changed, Unix milliseconds.
     pub updated_at: i64,
+    /// Where it comes from: `local`, `oidc:<provider>`, `ldap:<directory>`.
+    pub origin: String,
+    /// The provider's stable id for it (OIDC `sub`, LDAP DN).
+    pub external_subject: Option<String>,
+    /// Platform administrator because a group mapping says so.
+    pub admin_by_mapping: bool,
 }
 
 /// A new account.
@@ -49,6 +55,10 @@ pub struct NewAccount<'a> {
     pub password_hash: &'a str,
     /// Platform administrator.
     pub is_admin: bool,
+    /// `local`, `oidc:<provider>` or `ldap:<directory>`.
+    pub origin: &'a str,
+    /// The provider's stable id for it.
+    pub external_subject: Option<&'a str>,
     /// Now, Unix milliseconds.
     pub now: i64,
 }
@@ -225,6 +235,9 @@ pub struct AuditEntry {
 pub trait DirectoryStore: crate::identity::IdentityStore + Send + Sync + std::fmt::Debug {
     /// How many accounts exist.
     async fn count_accounts(&self) -> MetaResult<i64>;
+    /// The account an identity provider (`origin`) knows by `subject`.
+    async fn account_by_external(&self, origin: &str, subject: &str)
+        -> MetaResult<Option<Account>>;
     /// Create an account (`Conflict` if the name is taken).
     async fn create_account(&self, account: &NewAccount<'_>) -> MetaResult<Account>;
     /// An account by name.

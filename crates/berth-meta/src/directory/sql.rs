@@ -12,8 +12,9 @@ use crate::directory::{
 };
 use crate::error::{MetaError, MetaResult};
 
-const ACCOUNT: &str = "SELECT id, name, email, password_hash, registry_password_hash, is_admin, \
-     disabled, token_generation, default_group_id, created_at, updated_at FROM accounts";
+const ACCOUNT: &str = "SELECT id, name, email, password_hash, registry_password_hash, \
+     is_admin, disabled, token_generation, default_group_id, created_at, updated_at, origin, \
+     external_subject, admin_by_mapping FROM accounts";
 const GROUP: &str =
     "SELECT id, name, description, namespace_limit, quota_bytes, created_at FROM project_groups";
 const NAMESPACE: &str =
@@ -47,6 +48,9 @@ pub(crate) fn account_row(r: &DbRow) -> MetaResult<Account> {
         default_group_id: r.try_get("default_group_id")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        origin: r.try_get("origin")?,
+        external_subject: r.try_get("external_subject")?,
+        admin_by_mapping: r.try_get::<i64, _>("admin_by_mapping")? != 0,
     })
 }
 
@@ -147,20 +151,36 @@ impl DirectoryStore for Store {
         Ok(n)
     }
 
+    async fn account_by_external(
+        &self,
+        origin: &str,
+        subject: &str,
+    ) -> MetaResult<Option<Account>> {
+        let sql = format!("{} WHERE origin = $1 AND external_subject = $2", ACCOUNT);
+        let row = sqlx::query(&sql)
+            .bind(origin)
+            .bind(subject)
+            .fetch_optional(&self.write)
+            .await?;
+        row.as_ref().map(account_row).transpose()
+    }
+
     async fn create_account(&self, a: &NewAccount<'_>) -> MetaResult<Account> {
         // In a transaction: an INSERT … RETURNING read outside one
         // yields its row before SQLite commits, and a failed commit
         // (a full disk) would then be lost.
         let mut tx = self.write.begin().await?;
         let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO accounts (name, email, password_hash, is_admin, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+            "INSERT INTO accounts (name, email, password_hash, is_admin, created_at, updated_at, \
+             origin, external_subject) VALUES ($1, $2, $3, $4, $5, $5, $6, $7) RETURNING id",
         )
         .bind(a.name)
         .bind(a.email)
         .bind(a.password_hash)
         .bind(flag(a.is_admin))
         .bind(a.now)
+        .bind(a.origin)
+        .bind(a.external_subject)
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict(format!("account {}", a.name)))?;
@@ -278,7 +298,7 @@ impl DirectoryStore for Store {
             self,
             sqlx::query(
                 "INSERT INTO group_members (group_id, account_id, role) VALUES ($1, $2, $3) \
-             ON CONFLICT (group_id, account_id) DO UPDATE SET role = excluded.role",
+             ON CONFLICT (group_id, account_id) DO UPDATE SET role = excluded.role, source = 'manual'",
             )
             .bind(group_id)
             .bind(account_id)
@@ -435,7 +455,7 @@ impl DirectoryStore for Store {
     ) -> MetaResult<()> {
         exec(self, sqlx::query(
             "INSERT INTO namespace_members (namespace_id, account_id, role) VALUES ($1, $2, $3) \
-             ON CONFLICT (namespace_id, account_id) DO UPDATE SET role = excluded.role",
+             ON CONFLICT (namespace_id, account_id) DO UPDATE SET role = excluded.role, source = 'manual'",
         ).bind(namespace_id).bind(account_id).bind(role)).await?;
         Ok(())
     }

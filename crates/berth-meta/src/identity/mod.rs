@@ -1,6 +1,6 @@
-//! External identities: trust rules of workload identity
-//! ([`IdentityStore`]). The rules' matching is the services layer's; this
-//! layer keeps them.
+//! External identities ([`IdentityStore`]): trust rules of workload
+//! identity and the memberships group mappings make. The matching is the services layer's; this layer keeps
+//! the records.
 
 use async_trait::async_trait;
 
@@ -53,9 +53,60 @@ pub struct NewTrustRule<'a> {
     pub now: i64,
 }
 
-/// Trust rules.
+/// What a membership is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MembershipKind {
+    /// A project group.
+    Group,
+    /// A namespace.
+    Namespace,
+}
+
+/// A membership a group mapping made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedMembership {
+    /// Of a group or a namespace.
+    pub kind: MembershipKind,
+    /// The group's or namespace's id.
+    pub target_id: i64,
+    /// Its name.
+    pub target: String,
+    /// The role.
+    pub role: String,
+}
+
+/// Trust rules, external accounts, mapped memberships.
 #[async_trait]
 pub trait IdentityStore: Send + Sync + std::fmt::Debug {
+    /// The memberships group mappings gave an account.
+    async fn mapped_memberships(&self, account_id: i64) -> MetaResult<Vec<MappedMembership>>;
+    /// Give a membership by mapping: added when absent, its role changed
+    /// when a mapping made it; one made by hand is left alone. Whether
+    /// anything changed.
+    async fn set_mapped_membership(
+        &self,
+        kind: MembershipKind,
+        target_id: i64,
+        account_id: i64,
+        role: &str,
+    ) -> MetaResult<bool>;
+    /// Take back a membership a mapping made (one made by hand stays).
+    async fn remove_mapped_membership(
+        &self,
+        kind: MembershipKind,
+        target_id: i64,
+        account_id: i64,
+    ) -> MetaResult<bool>;
+    /// Make an account platform administrator by mapping, or take back
+    /// what a mapping gave (an administrator made by hand stays). Whether
+    /// anything changed.
+    async fn set_admin_by_mapping(
+        &self,
+        account_id: i64,
+        admin: bool,
+        now: i64,
+    ) -> MetaResult<bool>;
+
     /// Create one; `Conflict` when the name is taken.
     async fn create_trust_rule(&self, rule: &NewTrustRule<'_>) -> MetaResult<TrustRule>;
     /// Every rule, by name.

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{DbRow, Store};
 use crate::error::{MetaError, MetaResult};
-use crate::identity::{IdentityStore, NewTrustRule, TrustRule};
+use crate::identity::{IdentityStore, MappedMembership, MembershipKind, NewTrustRule, TrustRule};
 
 const SELECT: &str = "SELECT t.id, t.name, t.issuer, t.audience, t.subject, t.claims, \
      t.registry_user_id, u.name AS registry_user, t.created_by, t.created_at \
@@ -26,8 +26,107 @@ fn rule_row(r: &DbRow) -> MetaResult<TrustRule> {
     })
 }
 
+/// The membership table of a kind and its target column.
+fn table(kind: MembershipKind) -> (&'static str, &'static str) {
+    match kind {
+        MembershipKind::Group => ("group_members", "group_id"),
+        MembershipKind::Namespace => ("namespace_members", "namespace_id"),
+    }
+}
+
 #[async_trait]
 impl IdentityStore for Store {
+    async fn mapped_memberships(&self, account_id: i64) -> MetaResult<Vec<MappedMembership>> {
+        let rows = sqlx::query(
+            "SELECT 'group' AS kind, g.id AS target_id, g.name AS target, m.role \
+             FROM group_members m JOIN project_groups g ON g.id = m.group_id \
+             WHERE m.account_id = $1 AND m.source = 'mapping' \
+             UNION ALL \
+             SELECT 'namespace' AS kind, n.id AS target_id, n.name AS target, m.role \
+             FROM namespace_members m JOIN namespaces n ON n.id = m.namespace_id \
+             WHERE m.account_id = $1 AND m.source = 'mapping'",
+        )
+        .bind(account_id)
+        .fetch_all(&self.write)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                Ok(MappedMembership {
+                    kind: if kind == "group" {
+                        MembershipKind::Group
+                    } else {
+                        MembershipKind::Namespace
+                    },
+                    target_id: r.try_get("target_id")?,
+                    target: r.try_get("target")?,
+                    role: r.try_get("role")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_mapped_membership(
+        &self,
+        kind: MembershipKind,
+        target_id: i64,
+        account_id: i64,
+        role: &str,
+    ) -> MetaResult<bool> {
+        let (table, column) = table(kind);
+        let sql = format!(
+            "INSERT INTO {table} ({column}, account_id, role, source) VALUES ($1, $2, $3, 'mapping') \
+             ON CONFLICT ({column}, account_id) DO UPDATE SET role = excluded.role \
+             WHERE {table}.source = 'mapping' AND {table}.role <> excluded.role"
+        );
+        let done = sqlx::query(&sql)
+            .bind(target_id)
+            .bind(account_id)
+            .bind(role)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn remove_mapped_membership(
+        &self,
+        kind: MembershipKind,
+        target_id: i64,
+        account_id: i64,
+    ) -> MetaResult<bool> {
+        let (table, column) = table(kind);
+        let sql = format!(
+            "DELETE FROM {table} WHERE {column} = $1 AND account_id = $2 AND source = 'mapping'"
+        );
+        let done = sqlx::query(&sql)
+            .bind(target_id)
+            .bind(account_id)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_admin_by_mapping(
+        &self,
+        account_id: i64,
+        admin: bool,
+        now: i64,
+    ) -> MetaResult<bool> {
+        let sql = if admin {
+            "UPDATE accounts SET is_admin = 1, admin_by_mapping = 1, updated_at = $2 \
+             WHERE id = $1 AND is_admin = 0"
+        } else {
+            "UPDATE accounts SET is_admin = 0, admin_by_mapping = 0, updated_at = $2 \
+             WHERE id = $1 AND admin_by_mapping = 1"
+        };
+        let done = sqlx::query(sql)
+            .bind(account_id)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn create_trust_rule(&self, t: &NewTrustRule<'_>) -> MetaResult<TrustRule> {
         let done = sqlx::query(
             "INSERT INTO trust_rules (name, issuer, audience, subject, claims, \
