@@ -285,7 +285,16 @@ pub(crate) async fn update_me(
         || body.registry_password.is_some()
         || body.clear_registry_password;
     // A session or a token proves less than the password: ask for it.
-    if changes && matches!(caller.via, Via::Session | Via::Token) {
+    // (Accounts of an identity provider have no console password to ask
+    // for: their sign-in there stands for it.)
+    if changes
+        && matches!(caller.via, Via::Session | Via::Token)
+        && state
+            .management
+            .directory()
+            .has_console_password(actor)
+            .await?
+    {
         let Some(current) = body.current_password.as_deref() else {
             return Err(ApiError::forbidden(
                 "changing a password with a session or an API token needs current_password",

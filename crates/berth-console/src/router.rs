@@ -78,6 +78,8 @@ pub fn router(state: WebState) -> Router {
             "/login",
             get(pages::session::login_page).post(pages::session::login),
         )
+        .route("/login/oidc/{name}", get(pages::sso::start))
+        .route("/login/oidc/{name}/callback", get(pages::sso::callback))
         .route("/logout", post(pages::session::logout))
         .route(
             "/namespaces",

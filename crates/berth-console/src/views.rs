@@ -136,6 +136,8 @@ pub struct LoginPage {
     pub error: Option<String>,
     pub next: String,
     pub username: String,
+    /// Identity providers: (name, button text).
+    pub providers: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -463,6 +465,8 @@ pub struct TokenRow {
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountPage {
+    /// `local`, or the identity provider it signs in through.
+    pub origin: String,
     pub l: Layout,
     pub email: String,
     pub has_registry_password: bool,

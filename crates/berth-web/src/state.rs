@@ -36,6 +36,10 @@ pub struct WebState {
     pub auth: Arc<Auth>,
     /// Trust rules of workload identity.
     pub workload: berth_core::identity::Workload,
+    /// The URL clients reach Berth at, when configured.
+    pub external_url: Option<String>,
+    /// Console sign-in through identity providers.
+    pub sign_in: berth_core::identity::SignIn,
     /// Mark the session cookie `Secure` (Berth serves TLS, or sits behind a
     /// TLS proxy).
     pub secure_cookies: bool,

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_core::events::Webhooks;
-use berth_core::identity::{Issuers, Workload};
+use berth_core::identity::{Issuers, SignIn, Workload};
 use berth_core::jobs::Worker;
 use berth_core::platform::{Proxy, Remotes, Replications, RuleTriggers, Synchronizer};
 use berth_core::read_cache::ReadCache;
@@ -280,6 +280,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .context("identity providers")?,
     );
     let workload = Workload::new(directory.clone(), issuers.clone());
+    let sign_in = SignIn::new(
+        config.identity.oidc.iter().map(|p| p.to_core()).collect(),
+        config
+            .identity
+            .group_mappings
+            .iter()
+            .map(|m| m.to_core())
+            .collect::<anyhow::Result<_>>()?,
+        issuers.clone(),
+        directory.clone(),
+    );
     let auth = Arc::new(
         Auth::new(directory.clone(), config.auth.to_core(), sealer.as_deref())
             .await
@@ -361,6 +372,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         proxy: proxy.clone(),
         auth: auth.clone(),
         workload,
+        sign_in,
+        external_url: config.external_url.clone(),
         secure_cookies: config.tls.is_some()
             || config
                 .external_url

@@ -101,6 +101,11 @@ pub struct AccountJson {
     pub disabled: bool,
     /// Has an independent registry password.
     pub has_registry_password: bool,
+    /// Where it comes from: `local` (a Berth password), `oidc:<provider>`
+    /// or `ldap:<directory>` (signs in there).
+    pub origin: String,
+    /// Platform administrator because a group mapping says so.
+    pub admin_by_group_mapping: bool,
     /// Created.
     pub created: String,
 }
@@ -113,6 +118,8 @@ impl From<Account> for AccountJson {
             is_admin: a.is_admin,
             disabled: a.disabled,
             has_registry_password: a.registry_password_hash.is_some(),
+            origin: a.origin,
+            admin_by_group_mapping: a.admin_by_mapping,
             created: time(a.created_at),
         }
     }

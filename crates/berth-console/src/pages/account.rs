@@ -29,6 +29,7 @@ pub async fn account(State(state): State<WebState>, viewer: Viewer, Query(q): Q)
     let page = AccountPage {
         l: Layout::new(&viewer, "account").messages(&q),
         email: a.email,
+        origin: a.origin,
         has_registry_password: a.registry_password_hash.is_some(),
         tokens: tokens
             .into_iter()
@@ -53,6 +54,17 @@ async fn confirm_current(
     form: &Posted,
     client: ClientIp,
 ) -> Result<(), Response> {
+    // An account of an identity provider has no console password here.
+    match state
+        .auth
+        .directory()
+        .has_console_password(&form.viewer.principal)
+        .await
+    {
+        Ok(false) => return Ok(()),
+        Ok(true) => {}
+        Err(e) => return Err(PageError::from(e).into_response()),
+    }
     match state
         .auth
         .confirm_password(

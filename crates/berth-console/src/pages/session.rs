@@ -15,13 +15,14 @@ use crate::forms::*;
 use crate::respond::{html, PageError};
 use crate::views::*;
 
-pub async fn login_page(Query(q): Q) -> Response {
+pub async fn login_page(State(state): State<WebState>, Query(q): Q) -> Response {
     let next = param(&q, "next");
     html(
         LoginPage {
             error: q.get("error").cloned(),
             next: local_path(next).unwrap_or_default().to_owned(),
             username: String::new(),
+            providers: providers(&state),
         }
         .render(),
     )
@@ -49,6 +50,7 @@ pub async fn login(
                     error: Some(message.to_owned()),
                     next: next.clone(),
                     username: user.to_owned(),
+                    providers: providers(&state),
                 }
                 .render(),
             ),
@@ -96,16 +98,54 @@ pub async fn logout(
     headers: axum::http::HeaderMap,
     form: Posted,
 ) -> Response {
-    let _ = form.viewer.name();
     if let Some(c) = cookie(&headers, SESSION_COOKIE) {
         if let Err(e) = state.management.end_session(&c).await {
             return PageError::from(e).into_response();
         }
     }
-    let mut resp = Redirect::to("/login").into_response();
+    // An account of an OpenID provider signs out there too, when the
+    // provider offers it (RP-initiated logout), and comes back here.
+    let origin = match state.auth.directory().account(form.viewer.name()).await {
+        Ok(a) => a.origin,
+        Err(_) => String::new(),
+    };
+    let back = format!("{}/login", base_url(&state, &headers));
+    let to = match state.sign_in.logout_url(&origin, &back).await {
+        Some(url) => url,
+        None => "/login".to_owned(),
+    };
+    let mut resp = Redirect::to(&to).into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, state.session_cookie("", 0));
     resp
+}
+
+/// The identity providers' buttons on the login page: (name, text).
+pub(crate) fn providers(state: &WebState) -> Vec<(String, String)> {
+    state
+        .sign_in
+        .providers()
+        .iter()
+        .map(|p| (p.name.clone(), p.display_name.clone()))
+        .collect()
+}
+
+/// This console's base URL: the configured external URL, else this
+/// request's host.
+pub(crate) fn base_url(state: &WebState, headers: &axum::http::HeaderMap) -> String {
+    if let Some(url) = &state.external_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = if state.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
 }
 
 /// Where a login may send the browser on: a path of this console. The URL

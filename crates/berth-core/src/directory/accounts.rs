@@ -37,17 +37,33 @@ impl Directory {
         let hash = password::hash(console_password)
             .await
             .map_err(DirectoryError::Hashing)?;
-        let now = now_millis();
-        let account = self
-            .store
-            .create_account(&NewAccount {
+        self.provision(
+            actor,
+            &NewAccount {
                 name,
                 email,
                 password_hash: &hash,
                 is_admin,
-                now,
-            })
-            .await?;
+                origin: "local",
+                external_subject: None,
+                now: now_millis(),
+            },
+            if is_admin { "platform admin" } else { "" },
+        )
+        .await
+    }
+
+    /// Store a new account with its default project group (of its name,
+    /// where it is an administrator), audited as made by `actor`: for
+    /// accounts made by administrators and by a first sign-in.
+    pub(crate) async fn provision(
+        &self,
+        actor: &Principal,
+        new: &NewAccount<'_>,
+        detail: &str,
+    ) -> Result<Account> {
+        let (name, now) = (new.name, new.now);
+        let account = self.store.create_account(new).await?;
         let group = match self
             .store
             .create_group(name, &format!("Default group of {name}"), now)
@@ -69,14 +85,22 @@ impl Directory {
         self.store
             .set_default_group(account.id, group.id, now)
             .await?;
-        self.audit(
-            actor,
-            "account.create",
-            name,
-            if is_admin { "platform admin" } else { "" },
-        )
-        .await?;
+        self.audit(actor, "account.create", name, detail).await?;
         self.account(name).await
+    }
+
+    /// Whether `principal` is an account with a Berth console password
+    /// (a local one). Accounts of identity providers have none: their
+    /// sign-in at the provider stands for it where a change asks for it.
+    pub async fn has_console_password(&self, principal: &Principal) -> Result<bool> {
+        let Principal::Account { id, .. } = principal else {
+            return Ok(false);
+        };
+        Ok(self
+            .store
+            .account_by_id(*id)
+            .await?
+            .is_some_and(|a| a.origin == "local"))
     }
 
     /// An account by name.
@@ -99,6 +123,12 @@ impl Directory {
     ) -> Result<()> {
         let account = self.account(name).await?;
         self.check_self_or_admin(actor, &account)?;
+        if account.origin != "local" {
+            return Err(DirectoryError::Invalid(format!(
+                "{name} signs in through {}: its password is kept there, not in Berth",
+                account.origin
+            )));
+        }
         check_password(new)?;
         let hash = password::hash(new).await.map_err(DirectoryError::Hashing)?;
         self.store

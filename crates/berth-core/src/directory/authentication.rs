@@ -54,7 +54,11 @@ impl Directory {
             }
         };
         if let Some(account) = self.store.account_by_name(username).await? {
-            let console = verify(secret, Some(&account.password_hash)).await?;
+            // An account of an identity provider has no console password
+            // here: it signs in there, and uses its registry password or
+            // an API token on the command line.
+            let console =
+                account.origin == "local" && verify(secret, Some(&account.password_hash)).await?;
             let registry = match &account.registry_password_hash {
                 Some(h) if !console => verify(secret, Some(h)).await?,
                 _ => false,
@@ -91,6 +95,9 @@ impl Directory {
         let Some(account) = self.store.account_by_id(*id).await? else {
             return Ok(false);
         };
+        if account.origin != "local" {
+            return Ok(false);
+        }
         password::verify(secret, Some(&account.password_hash))
             .await
             .map_err(|e| DirectoryError::Busy(e.to_string()))

@@ -81,6 +81,11 @@ impl Issuers {
         })
     }
 
+    /// The HTTP client that talks to issuers.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// The settings.
     pub fn config(&self) -> &IdentityConfig {
         &self.config
@@ -169,6 +174,23 @@ impl Issuers {
         let mut entry = slot.lock().await;
         self.fresh(issuer, &mut entry).await?;
         Ok(entry.as_ref().map(|e| e.metadata.clone()).expect("filled"))
+    }
+
+    /// The issuer's metadata and keys fetched now: a sign-in starts with
+    /// them, so an unreachable provider is reported before the browser is
+    /// sent there, and keys it rotated since are known when it comes back.
+    pub async fn current_metadata(&self, issuer: &str) -> Result<ProviderMetadata, IdentityError> {
+        let slot = self.slot(issuer);
+        let mut entry = slot.lock().await;
+        let metadata = self.fetch_metadata(issuer).await?;
+        let keys = self.fetch_keys(issuer, &metadata).await?;
+        *entry = Some(Entry {
+            metadata: metadata.clone(),
+            keys,
+            fetched: Instant::now(),
+            keys_fetched: Instant::now(),
+        });
+        Ok(metadata)
     }
 
     async fn fresh(&self, issuer: &str, entry: &mut Option<Entry>) -> Result<(), IdentityError> {

@@ -10,9 +10,13 @@
 //! login, by [`crate::access`].
 
 mod issuers;
+mod mappings;
+mod sign_in;
 mod workload;
 
 pub use issuers::{IdentityConfig, Issuers};
+pub use mappings::{apply as apply_mappings, desired, Desired, GroupMapping, MappedGrant};
+pub use sign_in::{OidcProvider, Pending, SignIn, SignInError, SignedIn};
 pub use workload::{TrustRuleSpec, TrustRuleView, Workload};
 
 /// Whether a secret has the shape of a compact JWT (a JSON header, two

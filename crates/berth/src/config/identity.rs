@@ -28,6 +28,8 @@ pub struct IdentitySection {
     pub ca_cert: Option<PathBuf>,
     /// OpenID Connect providers for console sign-in, a button each.
     pub oidc: Vec<OidcProviderSection>,
+    /// External groups to roles, applied at each sign-in.
+    pub group_mappings: Vec<GroupMappingSection>,
 }
 
 impl Default for IdentitySection {
@@ -39,6 +41,7 @@ impl Default for IdentitySection {
             key_refresh_secs: d.refresh_interval.as_secs(),
             ca_cert: None,
             oidc: Vec::new(),
+            group_mappings: Vec::new(),
         }
     }
 }
@@ -66,6 +69,89 @@ pub struct OidcProviderSection {
     pub groups_claim: Option<String>,
 }
 
+/// `[[identity.group_mappings]]`: members of `group` (as `origin`
+/// reports it) get one of: platform administrator, a role in a project
+/// group, a role on a namespace.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupMappingSection {
+    /// `oidc:<provider>` or `ldap:<directory>`.
+    pub origin: String,
+    /// The group: a value of the provider's groups claim, or an LDAP
+    /// group's DN.
+    pub group: String,
+    /// Make members platform administrators.
+    pub platform_admin: bool,
+    /// Give members `role` in this project group.
+    pub project_group: Option<String>,
+    /// Give members `role` on this namespace.
+    pub namespace: Option<String>,
+    /// `guest`, `developer` or `admin`.
+    pub role: Option<String>,
+}
+
+impl GroupMappingSection {
+    /// The core's form.
+    pub fn to_core(&self) -> anyhow::Result<berth_core::identity::GroupMapping> {
+        use berth_core::identity::MappedGrant;
+        let what = format!("identity.group_mappings ({} {:?})", self.origin, self.group);
+        if self.origin.is_empty() || self.group.is_empty() {
+            bail!("{what}: origin and group are required");
+        }
+        let role = || {
+            let r = self
+                .role
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("{what}: role is required"))?;
+            berth_core::access::Role::parse_input(r).map_err(|e| anyhow::anyhow!("{what}: {e}"))
+        };
+        let grant = match (self.platform_admin, &self.project_group, &self.namespace) {
+            (true, None, None) if self.role.is_none() => MappedGrant::PlatformAdmin,
+            (false, Some(g), None) => MappedGrant::ProjectGroup {
+                name: g.clone(),
+                role: role()?,
+            },
+            (false, None, Some(n)) => MappedGrant::Namespace {
+                name: n.clone(),
+                role: role()?,
+            },
+            _ => bail!(
+                "{what}: give exactly one of platform_admin = true, project_group + role, namespace + role"
+            ),
+        };
+        Ok(berth_core::identity::GroupMapping {
+            origin: self.origin.clone(),
+            group: self.group.clone(),
+            grant,
+        })
+    }
+}
+
+impl OidcProviderSection {
+    /// The core's form.
+    pub fn to_core(&self) -> berth_core::identity::OidcProvider {
+        berth_core::identity::OidcProvider {
+            name: self.name.clone(),
+            display_name: self
+                .display_name
+                .clone()
+                .unwrap_or_else(|| self.name.clone()),
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.as_ref().map(|s| s.expose().to_owned()),
+            scopes: self
+                .scopes
+                .clone()
+                .unwrap_or_else(|| vec!["profile".into(), "email".into()]),
+            username_claim: self
+                .username_claim
+                .clone()
+                .unwrap_or_else(|| "preferred_username".into()),
+            groups_claim: self.groups_claim.clone(),
+        }
+    }
+}
+
 impl IdentitySection {
     /// Check what can be checked before start.
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -90,6 +176,9 @@ impl IdentitySection {
             if p.client_id.is_empty() {
                 bail!("identity.oidc {:?}: client_id is required", p.name);
             }
+        }
+        for m in &self.group_mappings {
+            m.to_core()?;
         }
         Ok(())
     }

@@ -34,7 +34,29 @@ fn modules() -> String {
     )
 }
 
+/// A loopback port for a provider to start on later (its issuer URL is
+/// needed in Berth's configuration before the provider knows Berth's
+/// callback URL).
+pub fn reserve_port() -> u16 {
+    free_port()
+}
+
 impl OidcProvider {
+    /// Start on `port` (see [`reserve_port`]).
+    pub async fn start_at(port: u16, clients: Value, users: Value) -> OidcProvider {
+        let mut p = OidcProvider {
+            port,
+            issuer: format!("http://127.0.0.1:{port}"),
+            dir: tempfile::tempdir().expect("tempdir"),
+            child: None,
+            generation: 0,
+            clients,
+        };
+        p.set_users(&users);
+        p.boot().await;
+        p
+    }
+
     /// Start with these clients (oidc-provider's client metadata) and
     /// users (`{"alice": {"groups": [...], "roles": [...]}}`).
     pub async fn start(clients: Value, users: Value) -> OidcProvider {
@@ -138,4 +160,209 @@ pub fn ci_client(id: &str, repository: &str, git_ref: &str) -> Value {
         "repository": repository,
         "ref": git_ref,
     })
+}
+
+/// The console's client at the provider, for a Berth at `berth`
+/// (provider name `corp`).
+pub fn console_client(berth: &str) -> Value {
+    json!({
+        "client_id": "berth-console",
+        "client_secret": "console-secret",
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+        "redirect_uris": [format!("{berth}/login/oidc/corp/callback"), format!("{berth}/login/oidc/kc/callback")],
+        "post_logout_redirect_uris": [format!("{berth}/login")],
+        "token_endpoint_auth_method": "client_secret_basic",
+    })
+}
+
+/// A browser enough for sign-in flows: cookies per host and port,
+/// redirects followed by hand, forms posted.
+pub struct Browser {
+    /// The console's CSRF token, sent by [`Browser::json`] (as the
+    /// console's script does).
+    pub csrf: std::sync::Mutex<Option<String>>,
+    http: reqwest::Client,
+    jar: std::sync::Mutex<
+        std::collections::HashMap<String, std::collections::BTreeMap<String, String>>,
+    >,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            jar: Default::default(),
+            csrf: Default::default(),
+        }
+    }
+}
+
+fn authority(url: &reqwest::Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
+impl Browser {
+    fn cookies(&self, url: &reqwest::Url) -> Option<String> {
+        let jar = self.jar.lock().unwrap();
+        let c = jar.get(&authority(url))?;
+        (!c.is_empty()).then(|| {
+            c.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    fn keep(&self, url: &reqwest::Url, headers: &reqwest::header::HeaderMap) {
+        let mut jar = self.jar.lock().unwrap();
+        let c = jar.entry(authority(url)).or_default();
+        for v in headers.get_all(reqwest::header::SET_COOKIE) {
+            let v = v.to_str().unwrap_or_default();
+            let first = v.split(';').next().unwrap_or_default();
+            let Some((name, value)) = first.split_once('=') else {
+                continue;
+            };
+            let expired = v.to_ascii_lowercase().contains("max-age=0") || value.is_empty();
+            if expired {
+                c.remove(name.trim());
+            } else {
+                c.insert(name.trim().to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    /// A cookie this browser holds for `base`.
+    pub fn cookie(&self, base: &str, name: &str) -> Option<String> {
+        let url = reqwest::Url::parse(base).unwrap();
+        self.jar
+            .lock()
+            .unwrap()
+            .get(&authority(&url))?
+            .get(name)
+            .cloned()
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> reqwest::Response {
+        let parsed = reqwest::Url::parse(url).expect("url");
+        let mut req = self.http.request(method, parsed.clone());
+        if let Some(c) = self.cookies(&parsed) {
+            req = req.header(reqwest::header::COOKIE, c);
+        }
+        if let Some(f) = form {
+            // As a browser says where a form comes from.
+            req = req.header("sec-fetch-site", "same-origin").form(f);
+        }
+        let resp = req.send().await.expect("request");
+        self.keep(&parsed, resp.headers());
+        resp
+    }
+
+    async fn follow(
+        &self,
+        mut url: String,
+        mut resp: reqwest::Response,
+    ) -> (String, reqwest::StatusCode, String) {
+        for _ in 0..20 {
+            if !resp.status().is_redirection() {
+                let status = resp.status();
+                return (url, status, resp.text().await.unwrap_or_default());
+            }
+            let location = resp.headers()[reqwest::header::LOCATION]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            url = reqwest::Url::parse(&url)
+                .unwrap()
+                .join(&location)
+                .unwrap()
+                .to_string();
+            resp = self.send(reqwest::Method::GET, &url, None).await;
+        }
+        panic!("too many redirects at {url}");
+    }
+
+    /// GET `url`, following redirects: (final URL, status, body).
+    pub async fn open(&self, url: &str) -> (String, reqwest::StatusCode, String) {
+        let resp = self.send(reqwest::Method::GET, url, None).await;
+        self.follow(url.to_owned(), resp).await
+    }
+
+    /// POST a form, following redirects.
+    pub async fn submit(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> (String, reqwest::StatusCode, String) {
+        let resp = self.send(reqwest::Method::POST, url, Some(form)).await;
+        self.follow(url.to_owned(), resp).await
+    }
+
+    /// A JSON request with this browser's cookies (a page's script).
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        let parsed = reqwest::Url::parse(url).expect("url");
+        let mut req = self
+            .http
+            .request(method, parsed.clone())
+            .header("sec-fetch-site", "same-origin");
+        if let Some(t) = self.csrf.lock().unwrap().clone() {
+            req = req.header("x-csrf-token", t);
+        }
+        if let Some(c) = self.cookies(&parsed) {
+            req = req.header(reqwest::header::COOKIE, c);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sign in to Berth at `berth` through provider `provider` as
+    /// `login`: (final URL, status, page).
+    pub async fn sign_in_with(
+        &self,
+        berth: &str,
+        provider: &str,
+        login: &str,
+    ) -> (String, reqwest::StatusCode, String) {
+        let (url, status, page) = self
+            .open(&format!("{berth}/login/oidc/{provider}?next=/account"))
+            .await;
+        if !url.contains("/interaction/") {
+            return (url, status, page);
+        }
+        assert!(
+            page.contains("name=\"login\""),
+            "the provider's login form: {page}"
+        );
+        self.submit(
+            &url,
+            &[("prompt", "login"), ("login", login), ("password", "any")],
+        )
+        .await
+    }
+
+    /// Sign in through provider `corp`.
+    pub async fn sign_in(&self, berth: &str, login: &str) -> (String, reqwest::StatusCode, String) {
+        self.sign_in_with(berth, "corp", login).await
+    }
 }
