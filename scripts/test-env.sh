@@ -4,7 +4,8 @@
 #
 # - installs missing Debian packages (PostgreSQL, docker engine, podman,
 #   skopeo, buildah, containerd, nginx, Chromium and ChromeDriver, the
-#   reference registry, htpasswd, Node.js and npm) with apt;
+#   reference registry, htpasswd, OpenLDAP's slapd and tools, Node.js and
+#   npm) with apt;
 # - starts a private PostgreSQL cluster on a Unix socket under $BERTH_TEST_DIR;
 # - starts dockerd (vfs storage, no iptables, no bridge) when none answers;
 # - starts Garage (S3; built once with `cargo install garage` and cached under
@@ -37,6 +38,8 @@ command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v chromedriver >/dev/null || need_pkgs+=(chromium-driver)
 command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
 command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
+[ -x /usr/sbin/slapd ] || need_pkgs+=(slapd)
+command -v ldapmodify >/dev/null || need_pkgs+=(ldap-utils)
 command -v node >/dev/null || need_pkgs+=(nodejs)
 command -v npm >/dev/null || need_pkgs+=(npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

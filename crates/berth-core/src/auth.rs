@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::access::{Actions, Principal};
 use crate::clock::now_millis;
-use crate::identity::{looks_like_jwt, IdentityError, Workload};
+use crate::identity::{looks_like_jwt, IdentityError, Ldap, LdapLogin, LdapLoginError, Workload};
 use crate::secrets::{open_marked, SealError, Sealer};
 use crate::token::{Claims, ResourceScope, TokenError, TokenIssuer, TokenUse};
 use crate::{Directory, DirectoryError};
@@ -233,6 +233,8 @@ pub struct Auth {
     checks: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Trust rules of workload identity, when configured.
     workload: Option<Workload>,
+    /// LDAP directories, when configured.
+    ldap: Option<Ldap>,
 }
 
 fn sealing(e: SealError) -> DirectoryError {
@@ -289,6 +291,7 @@ impl Auth {
             verifying: Mutex::default(),
             checks: Mutex::default(),
             workload: None,
+            ldap: None,
         })
     }
 
@@ -296,6 +299,72 @@ impl Auth {
     pub fn with_workload(mut self, workload: Workload) -> Auth {
         self.workload = Some(workload);
         self
+    }
+
+    /// Check the passwords of directory users (and that directory
+    /// accounts are still there) through `ldap`.
+    pub fn with_ldap(mut self, ldap: Ldap) -> Auth {
+        self.ldap = Some(ldap).filter(Ldap::is_enabled);
+        self
+    }
+
+    /// A login of a name an LDAP directory decides (an account of a
+    /// directory, or a name no account or registry user has): `None` for
+    /// other names.
+    async fn directory_login(
+        &self,
+        user: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<Option<Result<Principal, String>>, AuthError> {
+        let Some(ldap) = &self.ldap else {
+            return Ok(None);
+        };
+        let store = self.directory.store();
+        let existing = store
+            .account_by_name(user)
+            .await
+            .map_err(|e| AuthError::Internal(e.into()))?;
+        let decides = match &existing {
+            Some(a) => a.origin.starts_with("ldap:"),
+            None => store
+                .registry_user_by_name(user)
+                .await
+                .map_err(|e| AuthError::Internal(e.into()))?
+                .is_none(),
+        };
+        if !decides {
+            return Ok(None);
+        }
+        let addr = client.to_string();
+        let busy = |e: DirectoryError| match e {
+            DirectoryError::Busy(_) => AuthError::Busy { retry_after: 1 },
+            e => AuthError::Internal(e),
+        };
+        let outcome = match existing {
+            // A registry password (or the directory's, below), and the
+            // directory must still have the account.
+            Some(a)
+                if self
+                    .directory
+                    .is_registry_password(&a, password)
+                    .await
+                    .map_err(busy)? =>
+            {
+                ldap.confirm(a, Some(&addr)).await
+            }
+            existing => {
+                ldap.login(user, password, existing.as_ref(), Some(&addr))
+                    .await
+            }
+        };
+        match outcome {
+            Ok(LdapLogin::Accepted(p)) => Ok(Some(Ok(p))),
+            Ok(LdapLogin::Refused(reason)) => Ok(Some(Err(reason))),
+            Ok(LdapLogin::Unknown) => Ok(Some(Err("no directory knows this name".into()))),
+            Err(LdapLoginError::Unavailable(e)) => Err(AuthError::IssuerUnavailable(e.to_string())),
+            Err(LdapLoginError::Directory(e)) => Err(busy(e)),
+        }
     }
 
     /// Exchange an external JWT (RFC 8693 token exchange, or a JWT given
@@ -482,10 +551,29 @@ impl Auth {
             return Ok(p);
         }
         let _turn = self.check_turn(client).await?;
-        let outcome = self
-            .directory
-            .authenticate(user, password, Some(&client.to_string()))
-            .await;
+        let outcome = match self.directory_login(user, password, client).await? {
+            Some(Ok(p)) => Ok(p),
+            Some(Err(reason)) => {
+                self.directory
+                    .store()
+                    .append_audit(
+                        user,
+                        "auth.failure",
+                        "registry",
+                        &format!("directory login refused: {reason}"),
+                        Some(&client.to_string()),
+                        now_millis(),
+                    )
+                    .await
+                    .map_err(|e| AuthError::Internal(e.into()))?;
+                Err(DirectoryError::AuthenticationFailed)
+            }
+            None => {
+                self.directory
+                    .authenticate(user, password, Some(&client.to_string()))
+                    .await
+            }
+        };
         match outcome {
             Ok(p) => {
                 self.throttle

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_core::events::Webhooks;
-use berth_core::identity::{Issuers, SignIn, Workload};
+use berth_core::identity::{Issuers, Ldap, SignIn, Workload};
 use berth_core::jobs::Worker;
 use berth_core::platform::{Proxy, Remotes, Replications, RuleTriggers, Synchronizer};
 use berth_core::read_cache::ReadCache;
@@ -280,22 +280,34 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .context("identity providers")?,
     );
     let workload = Workload::new(directory.clone(), issuers.clone());
+    let mappings: Vec<_> = config
+        .identity
+        .group_mappings
+        .iter()
+        .map(|m| m.to_core())
+        .collect::<anyhow::Result<_>>()?;
     let sign_in = SignIn::new(
         config.identity.oidc.iter().map(|p| p.to_core()).collect(),
+        mappings.clone(),
+        issuers.clone(),
+        directory.clone(),
+    );
+    let ldap = Ldap::new(
         config
             .identity
-            .group_mappings
+            .ldap
             .iter()
-            .map(|m| m.to_core())
+            .map(|d| d.to_core())
             .collect::<anyhow::Result<_>>()?,
-        issuers.clone(),
+        mappings,
         directory.clone(),
     );
     let auth = Arc::new(
         Auth::new(directory.clone(), config.auth.to_core(), sealer.as_deref())
             .await
             .context("loading the token signing key")?
-            .with_workload(workload.clone()),
+            .with_workload(workload.clone())
+            .with_ldap(ldap.clone()),
     );
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
@@ -499,6 +511,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             async move { auth.follow_credential_changes(Duration::from_secs(1)).await }
         }),
     ];
+    if let Some(period) = config
+        .identity
+        .ldap
+        .iter()
+        .map(|d| d.cache_secs.max(1))
+        .min()
+    {
+        let ldap = ldap.clone();
+        jobs.push(tokio::spawn(async move {
+            ldap.keep_sweeping(Duration::from_secs(period)).await
+        }));
+    }
     if config.gc.retention_interval_secs > 0 {
         jobs.push(tokio::spawn(retention_job(
             scheduled_management,

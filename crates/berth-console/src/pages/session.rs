@@ -78,6 +78,13 @@ pub async fn login(
             )
         }
         Err(AuthError::Internal(e)) => return PageError::from(e).into_response(),
+        Err(AuthError::IssuerUnavailable(reason)) => {
+            tracing::warn!(reason, "directory unavailable at a console login");
+            return fail(
+                "The directory that checks this name cannot be reached right now. Try again later.",
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+        }
         Err(_) => return fail("Wrong account name or password.", StatusCode::UNAUTHORIZED),
     };
     match state.management.create_session(&principal).await {

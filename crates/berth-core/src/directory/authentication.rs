@@ -85,6 +85,21 @@ impl Directory {
         }
     }
 
+    /// Whether `secret` is the independent registry password of `account`
+    /// (nothing audited: the caller decides what a failure means).
+    pub async fn is_registry_password(
+        &self,
+        account: &berth_meta::Account,
+        secret: &str,
+    ) -> Result<bool> {
+        match &account.registry_password_hash {
+            Some(h) => password::verify(secret, Some(h))
+                .await
+                .map_err(|e| DirectoryError::Busy(e.to_string())),
+            None => Ok(false),
+        }
+    }
+
     /// Whether `secret` is the console password of the account `principal`
     /// (asked again before a password change made with a session or a
     /// token).

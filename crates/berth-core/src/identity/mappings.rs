@@ -60,9 +60,17 @@ pub struct Desired {
 /// wins where several give the same target).
 pub fn desired(mappings: &[GroupMapping], origin: &str, groups: &[String]) -> Desired {
     let mut out = Desired::default();
+    // LDAP DNs compare without regard to case; claim values exactly.
+    let member = |g: &str| {
+        if origin.starts_with("ldap:") {
+            groups.iter().any(|x| x.eq_ignore_ascii_case(g))
+        } else {
+            groups.iter().any(|x| x == g)
+        }
+    };
     for m in mappings
         .iter()
-        .filter(|m| m.origin == origin && groups.contains(&m.group))
+        .filter(|m| m.origin == origin && member(&m.group))
     {
         let (key, role) = match &m.grant {
             MappedGrant::PlatformAdmin => {
@@ -213,5 +221,19 @@ mod tests {
         );
         assert!(desired(&maps, "oidc:corp", &groups(&["admins"])).admin);
         assert_eq!(desired(&maps, "oidc:corp", &[]), Desired::default());
+        assert!(desired(&maps, "oidc:corp", &groups(&["ADMINS"])) == Desired::default());
+        let dn = [m(
+            "ldap:corp",
+            "cn=Admins,ou=groups,dc=example,dc=com",
+            MappedGrant::PlatformAdmin,
+        )];
+        assert!(
+            desired(
+                &dn,
+                "ldap:corp",
+                &groups(&["CN=admins,OU=Groups,DC=example,DC=com"])
+            )
+            .admin
+        );
     }
 }

@@ -9,12 +9,15 @@
 //! exchange. What a registry user may then do is decided, as for any
 //! login, by [`crate::access`].
 
+mod external;
 mod issuers;
+mod ldap;
 mod mappings;
 mod sign_in;
 mod workload;
 
 pub use issuers::{IdentityConfig, Issuers};
+pub use ldap::{Ldap, LdapDirectory, LdapError, LdapLogin, LdapLoginError, LdapUser};
 pub use mappings::{apply as apply_mappings, desired, Desired, GroupMapping, MappedGrant};
 pub use sign_in::{OidcProvider, Pending, SignIn, SignInError, SignedIn};
 pub use workload::{TrustRuleSpec, TrustRuleView, Workload};

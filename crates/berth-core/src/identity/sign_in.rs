@@ -8,16 +8,16 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use berth_meta::NewAccount;
 use berth_oidc::{claim_strings, claim_text, pkce_challenge};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
+use super::external::{find_or_create, Refusal};
 use super::mappings::{apply, GroupMapping};
 use super::{IdentityError, Issuers};
 use crate::access::Principal;
 use crate::clock::now_millis;
-use crate::directory::{check_name, Directory};
+use crate::directory::Directory;
 use crate::error::DirectoryError;
 
 /// An OpenID provider for the console.
@@ -290,7 +290,20 @@ impl SignIn {
                             p.username_claim
                         ))
                     })?;
-                self.first_sign_in(p, &origin, &sub, &name, claims).await?
+                let email = claim_text(claims, "email").unwrap_or_default();
+                find_or_create(
+                    &self.directory,
+                    &origin,
+                    &sub,
+                    &name,
+                    &email,
+                    &p.display_name,
+                )
+                .await
+                .map_err(|r| match r {
+                    Refusal::Refused(m) => SignInError::Refused(m),
+                    Refusal::Directory(e) => SignInError::Directory(e),
+                })?
             }
         };
         if account.disabled {
@@ -330,74 +343,6 @@ impl SignIn {
             },
             changes,
         })
-    }
-
-    async fn first_sign_in(
-        &self,
-        p: &OidcProvider,
-        origin: &str,
-        sub: &str,
-        name: &str,
-        claims: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<berth_meta::Account, SignInError> {
-        check_name("account", name).map_err(|e| {
-            SignInError::Refused(format!(
-                "Your {} {name:?} cannot name an account here: {e}.",
-                p.username_claim
-            ))
-        })?;
-        let store = self.directory.store();
-        let taken = match store
-            .account_by_name(name)
-            .await
-            .map_err(DirectoryError::from)?
-        {
-            Some(other) => Some(other.origin),
-            None => store
-                .registry_user_by_name(name)
-                .await
-                .map_err(DirectoryError::from)?
-                .map(|_| "a registry user".to_owned()),
-        };
-        if let Some(other) = taken {
-            return Err(SignInError::Refused(format!(
-                "The name {name} is already taken here ({other}); your {} account was not linked to it. \
-                 Ask a platform administrator.",
-                p.display_name
-            )));
-        }
-        let email = claim_text(claims, "email").unwrap_or_default();
-        let created = self
-            .directory
-            .provision(
-                &Principal::System,
-                &NewAccount {
-                    name,
-                    email: &email,
-                    // Not a password hash: no console password matches it.
-                    password_hash: "!",
-                    is_admin: false,
-                    origin,
-                    external_subject: Some(sub),
-                    now: now_millis(),
-                },
-                &format!("origin={origin}"),
-            )
-            .await;
-        match created {
-            Ok(a) => Ok(a),
-            // Another node made it a moment ago.
-            Err(DirectoryError::Meta(berth_meta::MetaError::Conflict(_))) => self
-                .directory
-                .store()
-                .account_by_external(origin, sub)
-                .await
-                .map_err(DirectoryError::from)?
-                .ok_or_else(|| {
-                    SignInError::Refused(format!("The name {name} is already taken here."))
-                }),
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Exchange the code for the ID token.

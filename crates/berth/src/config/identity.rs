@@ -28,6 +28,8 @@ pub struct IdentitySection {
     pub ca_cert: Option<PathBuf>,
     /// OpenID Connect providers for console sign-in, a button each.
     pub oidc: Vec<OidcProviderSection>,
+    /// LDAP directories, asked in order.
+    pub ldap: Vec<LdapSection>,
     /// External groups to roles, applied at each sign-in.
     pub group_mappings: Vec<GroupMappingSection>,
 }
@@ -41,6 +43,7 @@ impl Default for IdentitySection {
             key_refresh_secs: d.refresh_interval.as_secs(),
             ca_cert: None,
             oidc: Vec::new(),
+            ldap: Vec::new(),
             group_mappings: Vec::new(),
         }
     }
@@ -88,6 +91,127 @@ pub struct GroupMappingSection {
     pub namespace: Option<String>,
     /// `guest`, `developer` or `admin`.
     pub role: Option<String>,
+}
+
+/// `[[identity.ldap]]`: an LDAP directory (search-then-bind).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LdapSection {
+    /// Short name; accounts' origin is `ldap:<name>`.
+    pub name: String,
+    /// `ldaps://host:636`, or `ldap://host:389` (with `starttls`).
+    pub url: String,
+    /// Upgrade `ldap://` with StartTLS.
+    pub starttls: bool,
+    /// A CA certificate file (PEM) to trust instead of the system's.
+    pub ca_cert: Option<PathBuf>,
+    /// The service account that searches.
+    pub bind_dn: String,
+    /// Its password.
+    pub bind_password: Option<Secret>,
+    /// Where users are.
+    pub user_base: String,
+    /// Finds one active user; `{username}` is replaced, escaped (e.g.
+    /// `(&(uid={username})(objectClass=inetOrgPerson))`; Active
+    /// Directory: `(&(sAMAccountName={username})(!(userAccountControl:1.2.840.113556.1.4.803:=2)))`).
+    pub user_filter: String,
+    /// The lasting id of a user (`entryUUID`; Active Directory: `objectGUID`).
+    pub id_attribute: String,
+    /// The e-mail attribute.
+    pub email_attribute: String,
+    /// A user attribute that lists its groups' DNs (`memberOf`).
+    pub member_of_attribute: Option<String>,
+    /// Where groups are, to find them by a search instead (or as well).
+    pub group_base: Option<String>,
+    /// Finds the groups of a member; `{dn}` is replaced, escaped.
+    pub group_filter: String,
+    /// Follow groups that are members of groups (with a group search).
+    pub nested_groups: bool,
+    /// Seconds what the directory says is kept: a user removed or
+    /// disabled there is refused within this time.
+    pub cache_secs: u64,
+    /// Connection and operation timeout, seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for LdapSection {
+    fn default() -> Self {
+        LdapSection {
+            name: String::new(),
+            url: String::new(),
+            starttls: false,
+            ca_cert: None,
+            bind_dn: String::new(),
+            bind_password: None,
+            user_base: String::new(),
+            user_filter: "(uid={username})".into(),
+            id_attribute: "entryUUID".into(),
+            email_attribute: "mail".into(),
+            member_of_attribute: None,
+            group_base: None,
+            group_filter: "(member={dn})".into(),
+            nested_groups: false,
+            cache_secs: 300,
+            timeout_secs: 5,
+        }
+    }
+}
+
+impl LdapSection {
+    /// The core's form, the CA certificate read.
+    pub fn to_core(&self) -> anyhow::Result<berth_core::identity::LdapDirectory> {
+        let what = format!("identity.ldap {:?}", self.name);
+        if self.name.is_empty()
+            || !self
+                .name
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        {
+            bail!("{what}: name: lowercase letters, digits and '-'");
+        }
+        let scheme_ok =
+            self.url.starts_with("ldaps://") || (self.url.starts_with("ldap://") && self.starttls);
+        let loopback =
+            self.url.starts_with("ldap://127.") || self.url.starts_with("ldap://localhost");
+        if !scheme_ok && !loopback {
+            bail!("{what}: use ldaps://, or ldap:// with starttls = true (passwords cross the network)");
+        }
+        if !self.user_filter.contains("{username}") {
+            bail!("{what}: user_filter must hold {{username}}");
+        }
+        if self.user_base.is_empty() || self.bind_dn.is_empty() {
+            bail!("{what}: user_base and bind_dn are required");
+        }
+        let ca_pem = match &self.ca_cert {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("{what}: reading ca_cert {}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(berth_core::identity::LdapDirectory {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            starttls: self.starttls,
+            ca_pem,
+            bind_dn: self.bind_dn.clone(),
+            bind_password: self
+                .bind_password
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+                .unwrap_or_default(),
+            user_base: self.user_base.clone(),
+            user_filter: self.user_filter.clone(),
+            id_attribute: self.id_attribute.clone(),
+            email_attribute: self.email_attribute.clone(),
+            member_of_attribute: self.member_of_attribute.clone(),
+            group_base: self.group_base.clone(),
+            group_filter: self.group_filter.clone(),
+            nested_groups: self.nested_groups,
+            cache: Duration::from_secs(self.cache_secs),
+            timeout: Duration::from_secs(self.timeout_secs.max(1)),
+        })
+    }
 }
 
 impl GroupMappingSection {
@@ -175,6 +299,12 @@ impl IdentitySection {
                 .map_err(|e| anyhow::anyhow!("identity.oidc {:?}: {e}", p.name))?;
             if p.client_id.is_empty() {
                 bail!("identity.oidc {:?}: client_id is required", p.name);
+            }
+        }
+        let mut dirs = std::collections::BTreeSet::new();
+        for d in &self.ldap {
+            if !dirs.insert(&d.name) {
+                bail!("identity.ldap {:?} is declared twice", d.name);
             }
         }
         for m in &self.group_mappings {

@@ -10,7 +10,7 @@ mod sections;
 mod tests;
 mod validate;
 
-pub use identity::{GroupMappingSection, IdentitySection, OidcProviderSection};
+pub use identity::{GroupMappingSection, IdentitySection, LdapSection, OidcProviderSection};
 pub use sections::*;
 
 use std::collections::BTreeMap;

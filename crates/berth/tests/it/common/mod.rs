@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod ldap;
 pub mod oidc;
 pub mod reference;
 pub mod relay;
