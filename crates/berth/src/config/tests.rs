@@ -216,3 +216,77 @@ fn bad_values_are_explained() {
     std::fs::write(&path, "unknown_key = 1\n").expect("write");
     assert!(Config::load(Some(&path), env(&[])).is_err());
 }
+
+#[test]
+fn identity_providers_directories_and_mappings() {
+    let text = r#"
+        [identity]
+        clock_skew_secs = 30
+        [[identity.oidc]]
+        name = "corp"
+        issuer = "https://idp.example.com/realms/main"
+        client_id = "berth"
+        client_secret = "oidc-client-secret"
+        groups_claim = "realm_access.roles"
+        [[identity.ldap]]
+        name = "ad"
+        url = "ldaps://dc.example.com"
+        bind_dn = "cn=berth,dc=example,dc=com"
+        bind_password = "ldap-bind-password"
+        user_base = "dc=example,dc=com"
+        [[identity.group_mappings]]
+        origin = "oidc:corp"
+        group = "berth-admin"
+        platform_admin = true
+        [[identity.group_mappings]]
+        origin = "ldap:ad"
+        group = "cn=devs,dc=example,dc=com"
+        project_group = "team"
+        role = "developer"
+    "#;
+    let c = Config::parse(Some(text), env(&[("BERTH_IDENTITY_CACHE_SECS", "60")])).expect("valid");
+    assert_eq!(
+        (c.identity.clock_skew_secs, c.identity.cache_secs),
+        (30, 60)
+    );
+    let p = c.identity.oidc[0].to_core();
+    assert_eq!(
+        (p.username_claim.as_str(), p.scopes.len()),
+        ("preferred_username", 2)
+    );
+    let d = c.identity.ldap[0].to_core().expect("directory");
+    assert_eq!(
+        (d.user_filter.as_str(), d.id_attribute.as_str()),
+        ("(uid={username})", "entryUUID")
+    );
+    assert_eq!(c.identity.group_mappings.len(), 2);
+    let debug = format!("{c:?} {p:?} {d:?}");
+    assert!(
+        !debug.contains("oidc-client-secret") && !debug.contains("ldap-bind-password"),
+        "secrets must be redacted: {debug}"
+    );
+
+    for (bad, why) in [
+        ("[identity]\nunknown = 1", "unknown field"),
+        ("[[identity.oidc]]\nname = \"Corp\"\nissuer = \"https://i\"\nclient_id = \"c\"", "lowercase"),
+        ("[[identity.oidc]]\nname = \"c\"\nissuer = \"http://idp.example.com\"\nclient_id = \"c\"", "https"),
+        (
+            "[[identity.group_mappings]]\norigin = \"oidc:c\"\ngroup = \"g\"\nplatform_admin = true\nnamespace = \"n\"\nrole = \"guest\"",
+            "exactly one",
+        ),
+        ("[[identity.group_mappings]]\norigin = \"oidc:c\"\ngroup = \"g\"\nnamespace = \"n\"", "role is required"),
+        ("[[identity.group_mappings]]\norigin = \"oidc:c\"\ngroup = \"g\"\nnamespace = \"n\"\nrole = \"owner\"", "owner"),
+    ] {
+        let e = Config::parse(Some(bad), env(&[])).expect_err(bad);
+        assert!(format!("{e:#}").contains(why), "{bad}: {e:#}");
+    }
+    // A directory password must not cross the network in clear.
+    let plain = LdapSection {
+        name: "x".into(),
+        url: "ldap://dc.example.com".into(),
+        bind_dn: "cn=b".into(),
+        user_base: "dc=x".into(),
+        ..LdapSection::default()
+    };
+    assert!(format!("{:#}", plain.to_core().unwrap_err()).contains("starttls"));
+}
