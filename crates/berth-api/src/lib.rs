@@ -33,6 +33,7 @@ pub mod access;
 pub mod auth;
 pub mod error;
 mod gc;
+mod group_mappings;
 mod images;
 pub mod model;
 mod namespaces;

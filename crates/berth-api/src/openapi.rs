@@ -11,8 +11,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    access, gc, images, namespaces, people, policies, remote_replication, remotes, sync,
-    trust_rules, webhooks,
+    access, gc, group_mappings, images, namespaces, people, policies, remote_replication, remotes,
+    sync, trust_rules, webhooks,
 };
 
 struct SecuritySchemes;
@@ -74,6 +74,7 @@ impl Modify for SecuritySchemes {
         remote_replication::rules, remote_replication::create, remote_replication::get_one, remote_replication::update,
         remote_replication::delete, remote_replication::run, remote_replication::runs, remote_replication::run_one,
         remote_replication::tasks,
+        group_mappings::list, group_mappings::create, group_mappings::delete,
         trust_rules::all, trust_rules::list, trust_rules::create, trust_rules::get_one, trust_rules::delete,
     ),
     modifiers(&SecuritySchemes),

@@ -11,8 +11,8 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::{
-    gc, images, namespaces, openapi, people, policies, remote_replication, remotes, sync,
-    trust_rules, webhooks,
+    gc, group_mappings, images, namespaces, openapi, people, policies, remote_replication, remotes,
+    sync, trust_rules, webhooks,
 };
 use berth_web::WebState;
 
@@ -223,6 +223,14 @@ pub fn router(state: WebState) -> Router {
             get(trust_rules::get_one).delete(trust_rules::delete),
         )
         .route("/trust-rules", get(trust_rules::all))
+        .route(
+            "/group-mappings",
+            get(group_mappings::list).post(group_mappings::create),
+        )
+        .route(
+            "/group-mappings/{id}",
+            axum::routing::delete(group_mappings::delete),
+        )
         .route(
             "/tokens",
             get(people::tokens)

@@ -75,7 +75,9 @@ pub use events::{
 pub use gc::{
     BlobClaim, GcCounts, GcPreview, GcRun, GcStore, LinkBatch, LinkCursor, NewGcRun, UploadPin,
 };
-pub use identity::{IdentityStore, MappedMembership, MembershipKind, NewTrustRule, TrustRule};
+pub use identity::{
+    GroupMappingRecord, IdentityStore, MappedMembership, MembershipKind, NewTrustRule, TrustRule,
+};
 pub use platform::{
     ImageBlob, Job, JobCount, NewJob, NewSyncRecord, NewSyncRule, PlatformStore, RegionUsage,
     ReplicationTask, SyncProgress, SyncRecord, SyncRecordQuery, SyncRule,

@@ -688,3 +688,60 @@ async fn external_accounts_and_the_memberships_mappings_make() {
         );
     }
 }
+
+#[tokio::test]
+async fn group_mappings_are_kept_once_each() {
+    for b in backends().await {
+        let d = b.directory.as_ref();
+        let m = |group: &str, kind: &str, target: &str| berth_meta::GroupMappingRecord {
+            id: 0,
+            origin: "oidc:corp".into(),
+            external_group: group.into(),
+            grant_kind: kind.into(),
+            target: target.into(),
+            role: if target.is_empty() {
+                "".into()
+            } else {
+                "developer".into()
+            },
+            created_by: "admin".into(),
+            created_at: 1,
+        };
+        let admins = d
+            .create_group_mapping(&m("admins", "platform_admin", ""))
+            .await
+            .unwrap();
+        assert!(
+            d.create_group_mapping(&m("admins", "platform_admin", ""))
+                .await
+                .is_err(),
+            "{}",
+            b.name
+        );
+        d.create_group_mapping(&m("devs", "project_group", "team"))
+            .await
+            .unwrap();
+        d.create_group_mapping(&m("devs", "namespace", "team"))
+            .await
+            .unwrap();
+        assert_eq!(d.group_mappings().await.unwrap().len(), 3, "{}", b.name);
+        assert_eq!(
+            d.delete_group_mapping(admins.id).await.unwrap(),
+            Some(admins.clone()),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            d.delete_group_mapping(admins.id).await.unwrap(),
+            None,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            d.group_mappings().await.unwrap()[0].external_group,
+            "devs",
+            "{}",
+            b.name
+        );
+    }
+}

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use berth_core::events::Webhooks;
-use berth_core::identity::{Issuers, Ldap, SignIn, Workload};
+use berth_core::identity::{Issuers, Ldap, MappingTable, SignIn, Workload};
 use berth_core::jobs::Worker;
 use berth_core::platform::{Proxy, Remotes, Replications, RuleTriggers, Synchronizer};
 use berth_core::read_cache::ReadCache;
@@ -286,6 +286,20 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .iter()
         .map(|m| m.to_core())
         .collect::<anyhow::Result<_>>()?;
+    let origins = config
+        .identity
+        .oidc
+        .iter()
+        .map(|p| format!("oidc:{}", p.name))
+        .chain(
+            config
+                .identity
+                .ldap
+                .iter()
+                .map(|d| format!("ldap:{}", d.name)),
+        )
+        .collect();
+    let mappings = MappingTable::new(mappings, origins, directory.clone());
     let sign_in = SignIn::new(
         config.identity.oidc.iter().map(|p| p.to_core()).collect(),
         mappings.clone(),

@@ -18,7 +18,8 @@ use berth_meta::Account;
 use ldap3::{ldap_escape, LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 
 use super::external::{find_or_create, Refusal};
-use super::mappings::{apply, GroupMapping};
+use super::mapping_table::MappingTable;
+use super::mappings::apply;
 use crate::access::Principal;
 use crate::clock::now_millis;
 use crate::directory::Directory;
@@ -116,7 +117,7 @@ type Cached = (Instant, Option<LdapUser>);
 #[derive(Debug, Clone)]
 pub struct Ldap {
     directories: Arc<Vec<LdapDirectory>>,
-    mappings: Arc<Vec<GroupMapping>>,
+    mappings: MappingTable,
     directory: Directory,
     cache: Arc<Mutex<HashMap<(String, String), Cached>>>,
 }
@@ -129,12 +130,12 @@ impl Ldap {
     /// Over these directories.
     pub fn new(
         directories: Vec<LdapDirectory>,
-        mappings: Vec<GroupMapping>,
+        mappings: MappingTable,
         directory: Directory,
     ) -> Ldap {
         Ldap {
             directories: Arc::new(directories),
-            mappings: Arc::new(mappings),
+            mappings,
             directory,
             cache: Arc::default(),
         }
@@ -393,7 +394,7 @@ impl Ldap {
         }
         apply(
             &self.directory,
-            &self.mappings,
+            &self.mappings.current().await?,
             &account,
             &user.groups,
             client_addr,

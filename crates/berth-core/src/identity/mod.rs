@@ -12,12 +12,14 @@
 mod external;
 mod issuers;
 mod ldap;
+mod mapping_table;
 mod mappings;
 mod sign_in;
 mod workload;
 
 pub use issuers::{IdentityConfig, Issuers};
 pub use ldap::{Ldap, LdapDirectory, LdapError, LdapLogin, LdapLoginError, LdapUser};
+pub use mapping_table::{MappingRow, MappingTable};
 pub use mappings::{apply as apply_mappings, desired, Desired, GroupMapping, MappedGrant};
 pub use sign_in::{OidcProvider, Pending, SignIn, SignInError, SignedIn};
 pub use workload::{TrustRuleSpec, TrustRuleView, Workload};

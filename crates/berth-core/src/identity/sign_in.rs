@@ -13,7 +13,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 use super::external::{find_or_create, Refusal};
-use super::mappings::{apply, GroupMapping};
+use super::mapping_table::MappingTable;
+use super::mappings::apply;
 use super::{IdentityError, Issuers};
 use crate::access::Principal;
 use crate::clock::now_millis;
@@ -125,7 +126,7 @@ pub struct SignedIn {
 #[derive(Debug, Clone)]
 pub struct SignIn {
     providers: Arc<Vec<OidcProvider>>,
-    mappings: Arc<Vec<GroupMapping>>,
+    mappings: MappingTable,
     issuers: Arc<Issuers>,
     directory: Directory,
 }
@@ -157,13 +158,13 @@ impl SignIn {
     /// Over these providers and mappings.
     pub fn new(
         providers: Vec<OidcProvider>,
-        mappings: Vec<GroupMapping>,
+        mappings: MappingTable,
         issuers: Arc<Issuers>,
         directory: Directory,
     ) -> SignIn {
         SignIn {
             providers: Arc::new(providers),
-            mappings: Arc::new(mappings),
+            mappings,
             issuers,
             directory,
         }
@@ -175,7 +176,7 @@ impl SignIn {
     }
 
     /// The group mappings.
-    pub fn mappings(&self) -> &[GroupMapping] {
+    pub fn mappings(&self) -> &MappingTable {
         &self.mappings
     }
 
@@ -313,7 +314,7 @@ impl SignIn {
         }
         let changes = apply(
             &self.directory,
-            &self.mappings,
+            &self.mappings.current().await?,
             &account,
             &groups,
             client_addr,

@@ -53,6 +53,27 @@ pub struct NewTrustRule<'a> {
     pub now: i64,
 }
 
+/// A group mapping as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMappingRecord {
+    /// Id.
+    pub id: i64,
+    /// `oidc:<provider>` or `ldap:<directory>`.
+    pub origin: String,
+    /// The external group.
+    pub external_group: String,
+    /// `platform_admin`, `project_group` or `namespace`.
+    pub grant_kind: String,
+    /// The project group or namespace (`""` for `platform_admin`).
+    pub target: String,
+    /// The role (`""` for `platform_admin`).
+    pub role: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When, Unix milliseconds.
+    pub created_at: i64,
+}
+
 /// What a membership is of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MembershipKind {
@@ -78,6 +99,13 @@ pub struct MappedMembership {
 /// Trust rules, external accounts, mapped memberships.
 #[async_trait]
 pub trait IdentityStore: Send + Sync + std::fmt::Debug {
+    /// Store a group mapping (`id` and times ignored); `Conflict` when the
+    /// same one exists.
+    async fn create_group_mapping(&self, m: &GroupMappingRecord) -> MetaResult<GroupMappingRecord>;
+    /// Every stored group mapping, oldest first.
+    async fn group_mappings(&self) -> MetaResult<Vec<GroupMappingRecord>>;
+    /// Delete one; whether it existed.
+    async fn delete_group_mapping(&self, id: i64) -> MetaResult<Option<GroupMappingRecord>>;
     /// The memberships group mappings gave an account.
     async fn mapped_memberships(&self, account_id: i64) -> MetaResult<Vec<MappedMembership>>;
     /// Give a membership by mapping: added when absent, its role changed

@@ -5,7 +5,9 @@ use sqlx::Row;
 
 use super::{DbRow, Store};
 use crate::error::{MetaError, MetaResult};
-use crate::identity::{IdentityStore, MappedMembership, MembershipKind, NewTrustRule, TrustRule};
+use crate::identity::{
+    GroupMappingRecord, IdentityStore, MappedMembership, MembershipKind, NewTrustRule, TrustRule,
+};
 
 const SELECT: &str = "SELECT t.id, t.name, t.issuer, t.audience, t.subject, t.claims, \
      t.registry_user_id, u.name AS registry_user, t.created_by, t.created_at \
@@ -34,8 +36,73 @@ fn table(kind: MembershipKind) -> (&'static str, &'static str) {
     }
 }
 
+const MAPPING: &str = "SELECT id, origin, external_group, grant_kind, target, role, created_by, \
+     created_at FROM group_mappings";
+
+fn mapping_row(r: &DbRow) -> MetaResult<GroupMappingRecord> {
+    Ok(GroupMappingRecord {
+        id: r.try_get("id")?,
+        origin: r.try_get("origin")?,
+        external_group: r.try_get("external_group")?,
+        grant_kind: r.try_get("grant_kind")?,
+        target: r.try_get("target")?,
+        role: r.try_get("role")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 #[async_trait]
 impl IdentityStore for Store {
+    async fn create_group_mapping(&self, m: &GroupMappingRecord) -> MetaResult<GroupMappingRecord> {
+        // In a transaction: a RETURNING row read outside one comes before
+        // SQLite's commit, which could still fail.
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO group_mappings (origin, external_group, grant_kind, target, role, \
+             created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (origin, external_group, grant_kind, target) DO NOTHING \
+             RETURNING id, origin, external_group, grant_kind, target, role, created_by, created_at",
+        )
+        .bind(&m.origin)
+        .bind(&m.external_group)
+        .bind(&m.grant_kind)
+        .bind(&m.target)
+        .bind(&m.role)
+        .bind(&m.created_by)
+        .bind(m.created_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        match row {
+            Some(r) => mapping_row(&r),
+            None => Err(MetaError::Conflict(format!(
+                "a mapping of {} {} to that",
+                m.origin, m.external_group
+            ))),
+        }
+    }
+
+    async fn group_mappings(&self) -> MetaResult<Vec<GroupMappingRecord>> {
+        let rows = sqlx::query(&format!("{MAPPING} ORDER BY id"))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(mapping_row).collect()
+    }
+
+    async fn delete_group_mapping(&self, id: i64) -> MetaResult<Option<GroupMappingRecord>> {
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(
+            "DELETE FROM group_mappings WHERE id = $1 \
+             RETURNING id, origin, external_group, grant_kind, target, role, created_by, created_at",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map(mapping_row).transpose()
+    }
+
     async fn mapped_memberships(&self, account_id: i64) -> MetaResult<Vec<MappedMembership>> {
         let rows = sqlx::query(
             "SELECT 'group' AS kind, g.id AS target_id, g.name AS target, m.role \

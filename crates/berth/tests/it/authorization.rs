@@ -125,6 +125,7 @@ struct World {
     replication_rule: i64,
     replication_run: i64,
     token: i64,
+    mapping: i64,
     layer: String,
     manifest: Vec<u8>,
     upload: [String; 2],
@@ -151,7 +152,17 @@ async fn ok(t: &TestServer, method: Method, path: &str, body: Option<Value>) -> 
 /// grant; the platform has a webhook, a remote, a replication rule and
 /// run, a collection run and a token of admin's.
 async fn world(b: Backend) -> World {
-    let t = TestServer::start_with(b, |c| c.jobs.concurrency = 0).await;
+    let t = TestServer::start_with(b, |c| {
+        c.jobs.concurrency = 0;
+        // A provider (never contacted) for group mappings to name.
+        c.identity.oidc = vec![berth::config::OidcProviderSection {
+            name: "corp".into(),
+            issuer: "https://idp.example.com".into(),
+            client_id: "berth".into(),
+            ..Default::default()
+        }];
+    })
+    .await;
     for name in [
         "stranger",
         "guest",
@@ -322,8 +333,17 @@ async fn world(b: Backend) -> World {
         .as_i64()
         .or_else(|| v["id"].as_i64())
         .expect("token");
+    let v = ok(
+        &t,
+        Method::POST,
+        "/api/v1/group-mappings",
+        Some(json!({"origin": "oidc:corp", "group": "admins", "platform_admin": true})),
+    )
+    .await;
+    let mapping = v["id"].as_i64().expect("mapping");
     World {
         t,
+        mapping,
         hook,
         delivery,
         rule,
@@ -357,6 +377,8 @@ fn fill(w: &World, path: &str, scope: Scope) -> String {
         w.replication_run
     } else if path.starts_with("/api/v1/tokens/") {
         w.token
+    } else if path.starts_with("/api/v1/group-mappings/") {
+        w.mapping
     } else if path.starts_with("/api/v1/webhooks/") {
         w.hook[i]
     } else {
@@ -401,6 +423,9 @@ fn body(method: &str, path: &str, scope: Scope) -> Option<Value> {
         ("patch", "/api/v1/accounts/me") => json!({}),
         ("patch", "/api/v1/accounts/{account}") => json!({"disabled": false}),
         ("post", "/api/v1/gc/runs") => json!({"dry_run": true}),
+        ("post", "/api/v1/group-mappings") => {
+            json!({"origin": "oidc:corp", "group": "devs", "project_group": "ours", "role": "guest"})
+        }
         ("post", "/api/v1/namespaces") => json!({"name": "made-here"}),
         ("post", "/api/v1/namespaces/batch-delete") => json!({"names": ["own", "theirs"]}),
         ("patch", "/api/v1/namespaces/{ns}") => json!({"description": "changed"}),
@@ -513,6 +538,7 @@ async fn snapshot(w: &World) -> Vec<String> {
         "/api/v1/registry-users",
         "/api/v1/remotes",
         "/api/v1/trust-rules",
+        "/api/v1/group-mappings",
         "/api/v1/replication/rules",
         "/api/v1/webhooks",
         "/api/v1/accounts",

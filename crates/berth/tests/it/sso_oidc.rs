@@ -386,4 +386,74 @@ async fn oidc_accounts_sign_in_beside_local_ones(backend: Backend) {
     );
 }
 
-backend_tests!(oidc_accounts_sign_in_beside_local_ones);
+async fn mappings_made_through_the_api_apply_at_the_next_sign_in(backend: Backend) {
+    let (t, _idp) = setup(backend).await;
+    let (s, v) = t
+        .api(
+            Method::POST,
+            "/api/v1/group-mappings",
+            Some(json!({"origin": "oidc:corp", "group": "team-devs", "namespace": "shared", "role": "admin"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    for (body, why) in [
+        (
+            json!({"origin": "oidc:nope", "group": "g", "platform_admin": true}),
+            "no configured provider",
+        ),
+        (
+            json!({"origin": "oidc:corp", "group": "g", "namespace": "missing", "role": "guest"}),
+            "not found",
+        ),
+        (
+            json!({"origin": "oidc:corp", "group": "g", "platform_admin": true, "namespace": "shared"}),
+            "exactly one",
+        ),
+    ] {
+        let (s, v) = t
+            .api(Method::POST, "/api/v1/group-mappings", Some(body))
+            .await;
+        assert!(s.is_client_error(), "{v}");
+        assert!(
+            v["detail"].as_str().unwrap_or_default().contains(why),
+            "{why}: {v}"
+        );
+    }
+    let (_, list) = t.api(Method::GET, "/api/v1/group-mappings", None).await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 5, "{list:?}");
+    assert!(list[..4].iter().all(|m| m["read_only"] == true));
+    assert_eq!(list[4]["created_by"], "admin");
+
+    // The highest role wins: admin from the API's mapping, guest from the file's.
+    Browser::default().sign_in(&t.base, "alice").await;
+    assert!(members(&t, "/api/v1/namespaces/shared/members")
+        .await
+        .contains(&("alice".into(), "admin".into())));
+    let (s, _) = t
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/group-mappings/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    Browser::default().sign_in(&t.base, "alice").await;
+    assert!(members(&t, "/api/v1/namespaces/shared/members")
+        .await
+        .contains(&("alice".into(), "guest".into())));
+    let (_, v) = t
+        .api(Method::GET, "/api/v1/audit-log?per_page=200", None)
+        .await;
+    let audit = v["items"].to_string();
+    assert!(
+        audit.contains("group_mapping.create") && audit.contains("group_mapping.delete"),
+        "{audit}"
+    );
+}
+
+backend_tests!(
+    oidc_accounts_sign_in_beside_local_ones,
+    mappings_made_through_the_api_apply_at_the_next_sign_in
+);
