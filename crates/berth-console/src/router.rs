@@ -219,6 +219,16 @@ pub fn router(state: WebState) -> Router {
             get(pages::remotes::page).post(pages::remotes::create),
         )
         .route("/remotes/{name}/{action}", post(pages::remotes::action))
+        .route("/sign-in", get(pages::sign_in_admin::page))
+        .route("/sign-in/mappings", post(pages::sign_in_admin::add_mapping))
+        .route(
+            "/sign-in/mappings/{id}/delete",
+            post(pages::sign_in_admin::delete_mapping),
+        )
+        .route(
+            "/sign-in/{kind}/{name}/test",
+            post(pages::sign_in_admin::test),
+        )
         .route(
             "/replication",
             get(pages::remote_replication::page).post(pages::remote_replication::create),

@@ -40,6 +40,8 @@ pub struct WebState {
     pub external_url: Option<String>,
     /// Console sign-in through identity providers.
     pub sign_in: berth_core::identity::SignIn,
+    /// LDAP directories.
+    pub ldap: berth_core::identity::Ldap,
     /// Mark the session cookie `Secure` (Berth serves TLS, or sits behind a
     /// TLS proxy).
     pub secure_cookies: bool,

@@ -399,6 +399,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         auth: auth.clone(),
         workload,
         sign_in,
+        ldap: ldap.clone(),
         external_url: config.external_url.clone(),
         secure_cookies: config.tls.is_some()
             || config

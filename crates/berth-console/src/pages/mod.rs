@@ -13,6 +13,7 @@ pub(crate) mod registry_users;
 pub(crate) mod remote_replication;
 pub(crate) mod remotes;
 pub(crate) mod session;
+pub(crate) mod sign_in_admin;
 pub(crate) mod sso;
 pub(crate) mod sync;
 pub(crate) mod webhooks;

@@ -399,6 +399,24 @@ impl SignIn {
             .ok_or_else(|| SignInError::Refused(format!("{} sent no ID token.", p.display_name)))
     }
 
+    /// Check a provider now (the console's "test" button): its metadata
+    /// and keys are fetched; what was found, or why not.
+    pub async fn test(&self, name: &str) -> Result<String, SignInError> {
+        let p = self.provider(name)?;
+        let m = self.issuers.current_metadata(&p.issuer).await?;
+        Ok(format!(
+            "{}: metadata and keys fetched (sign-in at {}, keys at {}{})",
+            p.display_name,
+            m.authorization_endpoint.as_deref().unwrap_or("—"),
+            m.jwks_uri,
+            if m.end_session_endpoint.is_some() {
+                ", sign-out offered"
+            } else {
+                ""
+            }
+        ))
+    }
+
     /// Where to send the browser to sign out at the provider too (RP-initiated
     /// logout), when the account's origin is a provider that offers it.
     pub async fn logout_url(&self, origin: &str, post_logout_redirect: &str) -> Option<String> {

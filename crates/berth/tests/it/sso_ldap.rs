@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::common::ldap::{Slapd, BASE, SERVICE_DN, SERVICE_PASSWORD};
-use crate::common::oidc::Browser;
+use crate::common::oidc::{csrf, Browser};
 use crate::common::{client_as, Backend, TestServer, ADMIN_PASSWORD};
 
 fn directory(s: &Slapd, name: &str) -> LdapSection {
@@ -287,4 +287,82 @@ async fn directory_users_sign_in_and_lose_access_with_the_directory(backend: Bac
     assert_eq!(t.get("/readyz").await.status(), StatusCode::OK);
 }
 
-backend_tests!(directory_users_sign_in_and_lose_access_with_the_directory);
+async fn the_sign_in_page_tests_directories_and_maps_groups(backend: Backend) {
+    let (t, mut slapd) = setup(backend).await;
+    let base = t.base.clone();
+    let admin = Browser::default();
+    admin
+        .submit(
+            &format!("{base}/login"),
+            &[("username", "admin"), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    let (_, status, page) = admin.open(&format!("{base}/sign-in")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("ldap:corp") && page.contains("ldap:partners") && page.contains("read-only"),
+        "{page}"
+    );
+    let token = csrf(&page);
+    let test = |user: &'static str| {
+        let (admin, base, token) = (&admin, &base, &token);
+        async move {
+            admin
+                .submit(
+                    &format!("{base}/sign-in/directories/corp/test"),
+                    &[("_csrf", token), ("username", user)],
+                )
+                .await
+        }
+    };
+    let (_, _, page) = test("alice").await;
+    assert!(
+        page.contains("uid=alice,ou=people,dc=example,dc=com") && page.contains("cn=devs"),
+        "{page}"
+    );
+    let (_, _, page) = test("nobody").await;
+    assert!(page.contains("no active user"), "{page}");
+    let (_, _, page) = admin
+        .submit(
+            &format!("{base}/sign-in/mappings"),
+            &[
+                ("_csrf", &token),
+                ("origin", "ldap:corp"),
+                ("group", &format!("cn=admins,ou=groups,{BASE}")),
+                ("grant", "namespace"),
+                ("target", "teamns"),
+                ("role", "guest"),
+            ],
+        )
+        .await;
+    assert!(
+        page.contains("now get: guest on namespace teamns"),
+        "{page}"
+    );
+    let (_, v) = t.api(Method::GET, "/api/v1/group-mappings", None).await;
+    assert_eq!(v.as_array().unwrap().len(), 4, "{v}");
+
+    // Not for others.
+    let alice = Browser::default();
+    alice
+        .submit(
+            &format!("{base}/login"),
+            &[
+                ("username", "alice"),
+                ("password", "alice-directory-password"),
+            ],
+        )
+        .await;
+    let (_, status, _) = alice.open(&format!("{base}/sign-in")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A directory that is down says so.
+    slapd.stop().await;
+    let (_, _, page) = test("alice").await;
+    assert!(page.contains("cannot be reached"), "{page}");
+}
+
+backend_tests!(
+    directory_users_sign_in_and_lose_access_with_the_directory,
+    the_sign_in_page_tests_directories_and_maps_groups
+);

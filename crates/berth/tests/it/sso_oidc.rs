@@ -11,7 +11,7 @@ use berth::config::{GroupMappingSection, OidcProviderSection, Secret};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::oidc::{console_client, reserve_port, Browser, OidcProvider};
+use crate::common::oidc::{console_client, csrf, reserve_port, Browser, OidcProvider};
 use crate::common::{client_as, create_account, Backend, TestServer};
 
 fn provider(name: &str, issuer: &str, groups_claim: &str) -> OidcProviderSection {
@@ -117,23 +117,6 @@ async fn members(t: &TestServer, path: &str) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn csrf(page: &str) -> String {
-    let at = page
-        .find("name=\"_csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 20;
-    // As the page holds it, HTML-escaped.
-    page[at..]
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&#x2f;", "/")
-        .replace("&#x2b;", "+")
-        .replace("&#x3d;", "=")
-        .replace("&#43;", "+")
-        .replace("&#61;", "=")
 }
 
 async fn oidc_accounts_sign_in_beside_local_ones(backend: Backend) {

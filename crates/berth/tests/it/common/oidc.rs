@@ -366,3 +366,21 @@ impl Browser {
         self.sign_in_with(berth, "corp", login).await
     }
 }
+
+/// The console's CSRF token on a page (as the page holds it, unescaped).
+pub fn csrf(page: &str) -> String {
+    let at = page
+        .find("name=\"_csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 20;
+    // As the page holds it, HTML-escaped.
+    page[at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&#x2b;", "+")
+        .replace("&#x3d;", "=")
+        .replace("&#43;", "+")
+        .replace("&#61;", "=")
+}
