@@ -80,6 +80,7 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/login/oidc/{name}", get(pages::sso::start))
         .route("/login/oidc/{name}/callback", get(pages::sso::callback))
+        .route("/login/oidc/{name}/signed-out", get(pages::sso::signed_out))
         .route("/logout", post(pages::session::logout))
         .route(
             "/namespaces",

@@ -138,6 +138,17 @@ pub struct LoginPage {
     pub username: String,
     /// Identity providers: (name, button text).
     pub providers: Vec<(String, String)>,
+    /// `next`, URL-encoded for the providers' links.
+    pub next_enc: String,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage {
+    /// The provider's end-session URL.
+    pub to: String,
+    /// The provider's name, for people.
+    pub provider: String,
 }
 
 #[derive(Template)]

@@ -23,6 +23,7 @@ pub async fn login_page(State(state): State<WebState>, Query(q): Q) -> Response 
             next: local_path(next).unwrap_or_default().to_owned(),
             username: String::new(),
             providers: providers(&state),
+            next_enc: enc(local_path(next).unwrap_or_default()),
         }
         .render(),
     )
@@ -51,6 +52,7 @@ pub async fn login(
                     next: next.clone(),
                     username: user.to_owned(),
                     providers: providers(&state),
+                    next_enc: enc(&next),
                 }
                 .render(),
             ),
@@ -116,10 +118,13 @@ pub async fn logout(
         Ok(a) => a.origin,
         Err(_) => String::new(),
     };
-    let back = format!("{}/login", base_url(&state, &headers));
-    let to = match state.sign_in.logout_url(&origin, &back).await {
-        Some(url) => url,
-        None => "/login".to_owned(),
+    // (Through a page of ours: the console's policy lets forms lead only
+    // here, and the provider is another origin.)
+    let to = match origin.strip_prefix("oidc:") {
+        Some(name) if state.sign_in.providers().iter().any(|p| p.name == name) => {
+            format!("/login/oidc/{name}/signed-out")
+        }
+        _ => "/login".to_owned(),
     };
     let mut resp = Redirect::to(&to).into_response();
     resp.headers_mut()

@@ -44,6 +44,7 @@ pub(crate) fn login_failed(state: &WebState, status: StatusCode, message: &str) 
                 next: String::new(),
                 username: String::new(),
                 providers: providers(state),
+                next_enc: String::new(),
             }
             .render(),
         ),
@@ -152,5 +153,31 @@ pub async fn callback(
             answer(resp)
         }
         Err(e) => answer(PageError::from(e).into_response()),
+    }
+}
+
+/// `GET /login/oidc/{name}/signed-out`: after the console's sign-out, on to
+/// the provider's end-session page (RP-initiated logout) when it has one.
+pub async fn signed_out(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let back = format!("{}/login", base_url(&state, &headers));
+    let display = state
+        .sign_in
+        .providers()
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.display_name.clone());
+    match (
+        display,
+        state
+            .sign_in
+            .logout_url(&format!("oidc:{name}"), &back)
+            .await,
+    ) {
+        (Some(provider), Some(to)) => html(SignedOutPage { to, provider }.render()),
+        _ => Redirect::to("/login").into_response(),
     }
 }

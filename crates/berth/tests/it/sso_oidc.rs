@@ -313,12 +313,16 @@ async fn oidc_accounts_sign_in_beside_local_ones(backend: Backend) {
 
     // Sign-out sends the browser on to the provider's end-session page.
     let (_, _, page) = again.open(&format!("{base}/account")).await;
-    let (url, _, _) = again
+    let (url, _, page) = again
         .submit(&format!("{base}/logout"), &[("_csrf", &csrf(&page))])
         .await;
+    assert_eq!(url, format!("{base}/login/oidc/corp/signed-out"));
     assert!(
-        url.starts_with(&format!("{}/session/end", idp.issuer)),
-        "{url}"
+        page.contains(&format!(
+            "{}/session/end?client_id=berth-console",
+            idp.issuer
+        )),
+        "{page}"
     );
     assert!(again.cookie(&base, "berth_session").is_none());
 
@@ -440,3 +444,44 @@ backend_tests!(
     oidc_accounts_sign_in_beside_local_ones,
     mappings_made_through_the_api_apply_at_the_next_sign_in
 );
+
+/// The console's sign-in through the provider in a real headless Chromium:
+/// the login page's button, the provider's form, back to the console
+/// signed in with the roles the groups give, and sign-out at the provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_through_the_provider_in_chromium() {
+    let (t, idp) = setup(Backend::Sqlite).await;
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sso-screenshots");
+    let b = crate::common::webdriver::Browser::start(&shots).await;
+    b.goto(&format!("{}/login", t.base)).await;
+    b.wait_text("Sign in with corp SSO").await;
+    b.screenshot("01-login-page").await;
+    b.click("#sso-corp").await;
+    b.find("input[name=login]").await;
+    assert!(b.url().await.starts_with(&idp.issuer), "{}", b.url().await);
+    b.fill("input[name=login]", "alice").await;
+    b.fill("input[name=password]", "anything").await;
+    b.click("button[type=submit]").await;
+    b.find("#who").await;
+    assert_eq!(b.text("#who").await, "alice");
+    b.goto(&format!("{}/account", t.base)).await;
+    b.wait_text("signs in through oidc:corp").await;
+    b.screenshot("02-signed-in").await;
+    // The project group the mapping gave is hers to see.
+    b.goto(&format!("{}/project-groups", t.base)).await;
+    b.wait_text("team").await;
+    b.click("#logout").await;
+    let mut at = String::new();
+    for _ in 0..50 {
+        at = b.url().await;
+        if at.starts_with(&idp.issuer) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        at.starts_with(&format!("{}/session/end", idp.issuer)),
+        "{at}"
+    );
+    b.close().await;
+}
