@@ -1153,3 +1153,86 @@ async fn a_lost_change_feed_drops_the_cache_until_it_is_back() {
     )
     .await;
 }
+
+/// A directory user, behind the load balancer: logged in on every node
+/// (each caches the login) and with a console session; disabled in the
+/// directory, refused by every node within a few cache periods — the
+/// registry login and the session alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_disabled_in_the_directory_is_refused_on_every_node() {
+    use crate::common::ldap::{Slapd, BASE, SERVICE_DN, SERVICE_PASSWORD};
+    let slapd = Slapd::start().await;
+    let config = slapd.dir.path().join("berth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[identity.ldap]]
+name = "corp"
+url = "ldaps://127.0.0.1:{port}"
+ca_cert = "{ca}"
+bind_dn = "{SERVICE_DN}"
+bind_password = "{SERVICE_PASSWORD}"
+user_base = "ou=people,{BASE}"
+user_filter = "(&(uid={{username}})(!(description=disabled)))"
+member_of_attribute = "memberOf"
+cache_secs = 1
+"#,
+            port = slapd.ldaps_port,
+            ca = slapd.ca_file().display(),
+        ),
+    )
+    .expect("config");
+    let c = Cluster::start_with(2, &[("BERTH_CONFIG", config.to_str().unwrap())]).await;
+    let alice = client_as("alice", "alice-directory-password");
+    for node in [c.node_url(0), c.node_url(1), c.lb_url()] {
+        let r = alice.get(format!("{node}/v2/")).send().await.expect("v2");
+        assert_eq!(r.status(), StatusCode::OK, "{node}");
+    }
+    // A console session made through the load balancer, used on each node.
+    let browser = crate::common::oidc::Browser::default();
+    let (_, status, _) = browser
+        .submit(
+            &format!("{}/login", c.lb_url()),
+            &[
+                ("username", "alice"),
+                ("password", "alice-directory-password"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = browser
+        .cookie(&c.lb_url(), "berth_session")
+        .expect("session");
+    let session = |node: String| {
+        let cookie = cookie.clone();
+        async move {
+            anonymous_client()
+                .get(format!("{node}/api/v1/accounts/me"))
+                .header("cookie", format!("berth_session={cookie}"))
+                .send()
+                .await
+                .expect("me")
+                .status()
+        }
+    };
+    assert_eq!(session(c.node_url(1)).await, StatusCode::OK);
+
+    slapd
+        .modify(
+            "modify",
+            &format!("dn: uid=alice,ou=people,{BASE}\nchangetype: modify\nadd: description\ndescription: disabled\n"),
+        )
+        .await;
+    // The login cache holds a login 30 s; the directory's sweep disables
+    // the account within a cache period, and every node drops what it
+    // cached of it through the credential change feed.
+    for node in [c.node_url(0), c.node_url(1)] {
+        refused_within_5s(&alice, &node, "a disabled directory user").await;
+        assert_eq!(
+            session(node.clone()).await,
+            StatusCode::UNAUTHORIZED,
+            "{node}"
+        );
+    }
+}
