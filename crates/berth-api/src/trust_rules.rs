@@ -35,7 +35,9 @@ pub struct TrustRuleJson {
     pub claims: BTreeMap<String, String>,
     /// The registry user a matching token logs in as.
     pub registry_user: String,
-    /// Who created it.
+    /// Declared in the configuration file: read-only here.
+    pub read_only: bool,
+    /// Who created it (`configuration` for declared ones).
     pub created_by: String,
     /// When (RFC 3339).
     pub created_at: String,
@@ -50,6 +52,7 @@ impl From<TrustRuleView> for TrustRuleJson {
             subject: r.subject,
             claims: r.claims,
             registry_user: r.registry_user,
+            read_only: r.read_only,
             created_by: r.created_by,
             created_at: time(r.created_at),
         }

@@ -279,7 +279,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .map_err(|e| anyhow::anyhow!(e))
             .context("identity providers")?,
     );
-    let workload = Workload::new(directory.clone(), issuers.clone());
+    let workload = Workload::new(
+        directory.clone(),
+        issuers.clone(),
+        config
+            .identity
+            .trust_rules
+            .iter()
+            .map(|r| r.to_core())
+            .collect(),
+    );
     let mappings: Vec<_> = config
         .identity
         .group_mappings

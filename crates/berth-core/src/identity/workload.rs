@@ -53,10 +53,38 @@ pub struct TrustRuleView {
     pub claims: BTreeMap<String, String>,
     /// The registry user.
     pub registry_user: String,
+    /// Declared in the configuration file.
+    pub read_only: bool,
     /// Who created it.
     pub created_by: String,
     /// When, Unix milliseconds.
     pub created_at: i64,
+}
+
+fn check_spec(spec: &TrustRuleSpec) -> Result<()> {
+    check_name("trust rule", &spec.name)?;
+    Issuers::check_issuer_url(&spec.issuer).map_err(DirectoryError::Invalid)?;
+    for (what, value) in [("audience", &spec.audience), ("subject", &spec.subject)] {
+        if value.trim().is_empty() {
+            return Err(DirectoryError::Invalid(format!("{what} is required")));
+        }
+        check_text(what, value, 512)?;
+    }
+    if spec.claims.len() > MAX_CONDITIONS {
+        return Err(DirectoryError::Invalid(format!(
+            "at most {MAX_CONDITIONS} claim conditions"
+        )));
+    }
+    for (path, pattern) in &spec.claims {
+        if path.is_empty() || pattern.is_empty() {
+            return Err(DirectoryError::Invalid(
+                "claim conditions need a claim path and a pattern".into(),
+            ));
+        }
+        check_text("claim path", path, 256)?;
+        check_text("claim pattern", pattern, 512)?;
+    }
+    Ok(())
 }
 
 fn view(r: TrustRule) -> TrustRuleView {
@@ -67,6 +95,7 @@ fn view(r: TrustRule) -> TrustRuleView {
         audience: r.audience,
         subject: r.subject,
         registry_user: r.registry_user,
+        read_only: r.id == 0,
         created_by: r.created_by,
         created_at: r.created_at,
     }
@@ -77,40 +106,57 @@ fn view(r: TrustRule) -> TrustRuleView {
 pub struct Workload {
     directory: Directory,
     issuers: Arc<Issuers>,
+    /// Rules of the configuration file (read-only here).
+    declared: Arc<Vec<TrustRule>>,
 }
 
 type Result<T> = std::result::Result<T, DirectoryError>;
 
 impl Workload {
-    /// Over the directory, verifying with `issuers`.
-    pub fn new(directory: Directory, issuers: Arc<Issuers>) -> Workload {
-        Workload { directory, issuers }
+    /// Over the directory, verifying with `issuers`; `declared` are the
+    /// configuration file's rules (their registry users must exist when a
+    /// token comes).
+    pub fn new(
+        directory: Directory,
+        issuers: Arc<Issuers>,
+        declared: Vec<TrustRuleSpec>,
+    ) -> Workload {
+        let declared = declared
+            .into_iter()
+            .map(|s| TrustRule {
+                id: 0,
+                claims: serde_json::to_string(&s.claims).expect("a map of strings"),
+                name: s.name,
+                issuer: s.issuer,
+                audience: s.audience,
+                subject: s.subject,
+                registry_user_id: 0,
+                registry_user: s.registry_user,
+                created_by: "configuration".into(),
+                created_at: 0,
+            })
+            .collect();
+        Workload {
+            directory,
+            issuers,
+            declared: Arc::new(declared),
+        }
+    }
+
+    /// Check a rule of the configuration file before start.
+    pub fn check_declared(spec: &TrustRuleSpec) -> std::result::Result<(), String> {
+        check_spec(spec).map_err(|e| format!("trust rule {:?}: {e}", spec.name))
     }
 
     /// Create a rule for a registry user the actor owns (or any, for a
     /// platform administrator).
     pub async fn create(&self, actor: &Principal, spec: &TrustRuleSpec) -> Result<TrustRuleView> {
-        check_name("trust rule", &spec.name)?;
-        Issuers::check_issuer_url(&spec.issuer).map_err(DirectoryError::Invalid)?;
-        for (what, value) in [("audience", &spec.audience), ("subject", &spec.subject)] {
-            if value.trim().is_empty() {
-                return Err(DirectoryError::Invalid(format!("{what} is required")));
-            }
-            check_text(what, value, 512)?;
-        }
-        if spec.claims.len() > MAX_CONDITIONS {
-            return Err(DirectoryError::Invalid(format!(
-                "at most {MAX_CONDITIONS} claim conditions"
+        check_spec(spec)?;
+        if self.declared.iter().any(|r| r.name == spec.name) {
+            return Err(DirectoryError::Conflict(format!(
+                "trust rule {} (in the configuration file)",
+                spec.name
             )));
-        }
-        for (path, pattern) in &spec.claims {
-            if path.is_empty() || pattern.is_empty() {
-                return Err(DirectoryError::Invalid(
-                    "claim conditions need a claim path and a pattern".into(),
-                ));
-            }
-            check_text("claim path", path, 256)?;
-            check_text("claim pattern", pattern, 512)?;
         }
         let user = self
             .directory
@@ -155,7 +201,8 @@ impl Workload {
             .into_iter()
             .map(|u| u.name)
             .collect();
-        let all = self.directory.store().trust_rules().await?;
+        let mut all = self.declared.as_ref().clone();
+        all.extend(self.directory.store().trust_rules().await?);
         Ok(all
             .into_iter()
             .filter(|r| actor.is_platform_admin() || mine.contains(&r.registry_user))
@@ -166,13 +213,26 @@ impl Workload {
     /// The rules of one registry user the actor owns.
     pub async fn of_user(&self, actor: &Principal, user: &str) -> Result<Vec<TrustRuleView>> {
         let user = self.directory.owned_registry_user(actor, user).await?;
-        let rules = self.directory.store().trust_rules_of(&user.name).await?;
+        let mut rules: Vec<TrustRule> = self
+            .declared
+            .iter()
+            .filter(|r| r.registry_user == user.name)
+            .cloned()
+            .collect();
+        rules.extend(self.directory.store().trust_rules_of(&user.name).await?);
         Ok(rules.into_iter().map(view).collect())
     }
 
     /// One rule of a registry user the actor owns.
     pub async fn get(&self, actor: &Principal, user: &str, name: &str) -> Result<TrustRuleView> {
         let user = self.directory.owned_registry_user(actor, user).await?;
+        if let Some(r) = self
+            .declared
+            .iter()
+            .find(|r| r.name == name && r.registry_user == user.name)
+        {
+            return Ok(view(r.clone()));
+        }
         match self.directory.store().trust_rule(name).await? {
             Some(rule) if rule.registry_user == user.name => Ok(view(rule)),
             _ => Err(DirectoryError::NotFound(format!(
@@ -184,7 +244,11 @@ impl Workload {
 
     /// Delete a rule of a registry user the actor owns.
     pub async fn delete(&self, actor: &Principal, user: &str, name: &str) -> Result<()> {
-        self.get(actor, user, name).await?;
+        if self.get(actor, user, name).await?.read_only {
+            return Err(DirectoryError::Invalid(format!(
+                "trust rule {name} is declared in the configuration file: change it there"
+            )));
+        }
         self.directory.store().delete_trust_rule(name).await?;
         self.audit(
             actor.name(),
@@ -222,10 +286,16 @@ impl Workload {
         client_addr: Option<&str>,
     ) -> std::result::Result<Option<Principal>, IdentityError> {
         let store = self.directory.store();
-        let rules = match username {
+        let mut rules: Vec<TrustRule> = self
+            .declared
+            .iter()
+            .filter(|r| username.is_none_or(|u| r.registry_user == u))
+            .cloned()
+            .collect();
+        rules.extend(match username {
             Some(u) => store.trust_rules_of(u).await?,
             None => store.trust_rules().await?,
-        };
+        });
         if rules.is_empty() && username.is_some() {
             return Ok(None);
         }

@@ -32,6 +32,8 @@ pub struct IdentitySection {
     pub ldap: Vec<LdapSection>,
     /// External groups to roles, applied at each sign-in.
     pub group_mappings: Vec<GroupMappingSection>,
+    /// Trust rules of workload identity (read-only in the API).
+    pub trust_rules: Vec<TrustRuleSection>,
 }
 
 impl Default for IdentitySection {
@@ -45,6 +47,7 @@ impl Default for IdentitySection {
             oidc: Vec::new(),
             ldap: Vec::new(),
             group_mappings: Vec::new(),
+            trust_rules: Vec::new(),
         }
     }
 }
@@ -214,6 +217,40 @@ impl LdapSection {
     }
 }
 
+/// `[[identity.trust_rules]]`: JWTs of `issuer` for `audience` whose
+/// `sub` matches `subject` and whose `claims` match log in as
+/// `registry_user` (which must exist when a token comes).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustRuleSection {
+    /// Unique name.
+    pub name: String,
+    /// Issuer URL, exactly as the tokens' `iss`.
+    pub issuer: String,
+    /// The audience tokens must carry.
+    pub audience: String,
+    /// Glob on `sub`.
+    pub subject: String,
+    /// Claim path → glob.
+    pub claims: std::collections::BTreeMap<String, String>,
+    /// The registry user.
+    pub registry_user: String,
+}
+
+impl TrustRuleSection {
+    /// The core's form.
+    pub fn to_core(&self) -> berth_core::identity::TrustRuleSpec {
+        berth_core::identity::TrustRuleSpec {
+            name: self.name.clone(),
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            subject: self.subject.clone(),
+            claims: self.claims.clone(),
+            registry_user: self.registry_user.clone(),
+        }
+    }
+}
+
 impl GroupMappingSection {
     /// The core's form.
     pub fn to_core(&self) -> anyhow::Result<berth_core::identity::GroupMapping> {
@@ -309,6 +346,14 @@ impl IdentitySection {
         }
         for m in &self.group_mappings {
             m.to_core()?;
+        }
+        let mut rules = std::collections::BTreeSet::new();
+        for r in &self.trust_rules {
+            berth_core::identity::Workload::check_declared(&r.to_core())
+                .map_err(|e| anyhow::anyhow!("identity.trust_rules: {e}"))?;
+            if !rules.insert(&r.name) {
+                bail!("identity.trust_rules {:?} is declared twice", r.name);
+            }
         }
         Ok(())
     }

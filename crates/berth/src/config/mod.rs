@@ -10,7 +10,9 @@ mod sections;
 mod tests;
 mod validate;
 
-pub use identity::{GroupMappingSection, IdentitySection, LdapSection, OidcProviderSection};
+pub use identity::{
+    GroupMappingSection, IdentitySection, LdapSection, OidcProviderSection, TrustRuleSection,
+};
 pub use sections::*;
 
 use std::collections::BTreeMap;

@@ -336,7 +336,68 @@ async fn trust_rules_belong_to_the_registry_users_owner(backend: Backend) {
     assert_eq!(v[0]["claims"]["ref"], "refs/heads/main");
 }
 
+async fn rules_of_the_configuration_file_apply_and_stay_read_only(backend: Backend) {
+    let idp = provider().await;
+    let issuer = idp.issuer.clone();
+    let t = TestServer::start_with(backend, |c| {
+        c.identity.trust_rules = vec![berth::config::TrustRuleSection {
+            name: "from-file".into(),
+            issuer: issuer.clone(),
+            audience: "berth".into(),
+            subject: "ci-elsewhere".into(),
+            claims: [("repository".to_owned(), "other/*".to_owned())].into(),
+            registry_user: "ci-bot".into(),
+        }];
+    })
+    .await;
+    let owner = tenant(&t, &idp.issuer).await;
+    let jwt = idp
+        .client_token("ci-elsewhere", "ci-elsewhere-secret")
+        .await;
+    let (s, v) = token_as(&t, "ci-bot", &jwt, "repository:team/app:pull").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["scope"], "repository:team/app:pull");
+    let (s, v) = t
+        .api_as(
+            &owner,
+            Method::GET,
+            "/api/v1/registry-users/ci-bot/trust-rules",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (v[0]["name"].as_str(), v[0]["read_only"].as_bool()),
+        (Some("from-file"), Some(true)),
+        "{v}"
+    );
+    assert_eq!(v[1]["read_only"], false);
+    let (s, v) = t
+        .api_as(
+            &owner,
+            Method::DELETE,
+            "/api/v1/registry-users/ci-bot/trust-rules/from-file",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("configuration file"),
+        "{v}"
+    );
+    let (s, _) = t
+        .api_as(
+            &owner,
+            Method::POST,
+            "/api/v1/registry-users/ci-bot/trust-rules",
+            Some(json!({"name": "from-file", "issuer": idp.issuer, "audience": "berth", "subject": "*"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+}
+
 backend_tests!(
+    rules_of_the_configuration_file_apply_and_stay_read_only,
     a_ci_job_pushes_with_its_jwt_and_nothing_else_gets_in,
     trust_rules_belong_to_the_registry_users_owner
 );
