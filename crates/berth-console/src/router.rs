@@ -162,6 +162,14 @@ pub fn router(state: WebState) -> Router {
                 .post(pages::registry_users::create_registry_user),
         )
         .route(
+            "/registry-users/trust-rules",
+            post(pages::trust_rules::create),
+        )
+        .route(
+            "/registry-users/{name}/trust-rules/{rule}/delete",
+            post(pages::trust_rules::delete),
+        )
+        .route(
             "/registry-users/{name}/{action}",
             post(pages::registry_users::registry_user_action),
         )

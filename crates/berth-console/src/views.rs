@@ -428,6 +428,8 @@ pub struct UserRow {
 pub struct RegistryUsersPage {
     pub l: Layout,
     pub users: Vec<UserRow>,
+    /// Trust rules of these users (keyless CI).
+    pub rules: Vec<berth_core::identity::TrustRuleView>,
 }
 
 /// A project group row.

@@ -16,4 +16,5 @@ pub(crate) mod session;
 pub(crate) mod sign_in_admin;
 pub(crate) mod sso;
 pub(crate) mod sync;
+pub(crate) mod trust_rules;
 pub(crate) mod webhooks;

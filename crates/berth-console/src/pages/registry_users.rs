@@ -42,9 +42,11 @@ pub async fn registry_users(
             created: when(u.created_at),
         });
     }
+    let rules = state.workload.list(&viewer.principal).await.map_err(err)?;
     let page = RegistryUsersPage {
         l: Layout::new(&viewer, "registry-users").messages(&q),
         users: rows,
+        rules,
     };
     Ok(html(page.render()))
 }

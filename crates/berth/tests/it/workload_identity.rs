@@ -334,6 +334,63 @@ async fn trust_rules_belong_to_the_registry_users_owner(backend: Backend) {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v[0]["name"], "team-app-main");
     assert_eq!(v[0]["claims"]["ref"], "refs/heads/main");
+
+    // The console: the owner sees, adds and deletes rules; a stranger
+    // cannot add one for someone else's registry user.
+    let console = crate::common::oidc::Browser::default();
+    console
+        .submit(
+            &t.url("/login"),
+            &[("username", "owner"), ("password", "a-long-password")],
+        )
+        .await;
+    let (_, _, page) = console.open(&t.url("/registry-users")).await;
+    assert!(
+        page.contains("team-app-main") && page.contains("refs/heads/main"),
+        "{page}"
+    );
+    let token = crate::common::oidc::csrf(&page);
+    let add = [
+        ("_csrf", token.as_str()),
+        ("registry_user", "ci-bot"),
+        ("name", "tags"),
+        ("issuer", idp.issuer.as_str()),
+        ("audience", "berth"),
+        ("subject", "ci-*"),
+        ("claims", "ref=refs/tags/*\nrepository=team/app"),
+    ];
+    let (_, _, page) = console
+        .submit(&t.url("/registry-users/trust-rules"), &add)
+        .await;
+    assert!(page.contains("Trust rule tags added"), "{page}");
+    let (_, v) = t.api(Method::GET, "/api/v1/trust-rules", None).await;
+    assert_eq!(v[0]["claims"]["ref"], "refs/tags/*", "by name: {v}");
+    let (_, _, page) = console
+        .submit(
+            &t.url("/registry-users/ci-bot/trust-rules/tags/delete"),
+            &[("_csrf", &token)],
+        )
+        .await;
+    assert!(page.contains("Trust rule tags deleted"), "{page}");
+    let intruder = crate::common::oidc::Browser::default();
+    intruder
+        .submit(
+            &t.url("/login"),
+            &[("username", "stranger"), ("password", "a-long-password")],
+        )
+        .await;
+    let (_, _, page) = intruder.open(&t.url("/registry-users")).await;
+    assert!(
+        !page.contains("team-app-main"),
+        "another tenant's rules are not shown"
+    );
+    let token = crate::common::oidc::csrf(&page);
+    let mut add = add;
+    add[0].1 = &token;
+    let (_, _, page) = intruder
+        .submit(&t.url("/registry-users/trust-rules"), &add)
+        .await;
+    assert!(page.contains("is not yours"), "{page}");
 }
 
 async fn rules_of_the_configuration_file_apply_and_stay_read_only(backend: Backend) {
