@@ -355,6 +355,28 @@ async fn the_sign_in_page_tests_directories_and_maps_groups(backend: Backend) {
         .await;
     let (_, status, _) = alice.open(&format!("{base}/sign-in")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, _, page) = alice.open(&format!("{base}/account")).await;
+    let theirs = csrf(&page);
+    for (path, form) in [
+        (
+            "/sign-in/directories/corp/test",
+            vec![("_csrf", theirs.as_str()), ("username", "bob")],
+        ),
+        (
+            "/sign-in/mappings",
+            vec![
+                ("_csrf", theirs.as_str()),
+                ("origin", "ldap:corp"),
+                ("group", "x"),
+                ("grant", "platform_admin"),
+            ],
+        ),
+    ] {
+        let (_, _, page) = alice.submit(&format!("{base}{path}"), &form).await;
+        assert!(page.contains("platform administrators"), "{path}: {page}");
+    }
+    let (_, v) = t.api(Method::GET, "/api/v1/group-mappings", None).await;
+    assert_eq!(v.as_array().unwrap().len(), 4, "nothing added: {v}");
 
     // A directory that is down says so.
     slapd.stop().await;
