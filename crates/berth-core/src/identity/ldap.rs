@@ -152,18 +152,7 @@ impl Ldap {
     }
 
     async fn connect(&self, d: &LdapDirectory) -> Result<ldap3::Ldap, LdapError> {
-        let mut settings = LdapConnSettings::new()
-            .set_conn_timeout(d.timeout)
-            .set_starttls(d.starttls);
-        if let Some(pem) = &d.ca_pem {
-            settings =
-                settings.set_config(Arc::new(tls_config(pem).map_err(|e| unavailable(d, e))?));
-        }
-        let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &d.url)
-            .await
-            .map_err(|e| unavailable(d, e))?;
-        ldap3::drive!(conn);
-        ldap.with_timeout(d.timeout);
+        let mut ldap = open(d).await?;
         ldap.simple_bind(&d.bind_dn, &d.bind_password)
             .await
             .and_then(|r| r.success())
@@ -285,18 +274,7 @@ impl Ldap {
         if password.is_empty() {
             return Ok(false);
         }
-        let mut settings = LdapConnSettings::new()
-            .set_conn_timeout(d.timeout)
-            .set_starttls(d.starttls);
-        if let Some(pem) = &d.ca_pem {
-            settings =
-                settings.set_config(Arc::new(tls_config(pem).map_err(|e| unavailable(d, e))?));
-        }
-        let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &d.url)
-            .await
-            .map_err(|e| unavailable(d, e))?;
-        ldap3::drive!(conn);
-        ldap.with_timeout(d.timeout);
+        let mut ldap = open(d).await?;
         let ok = match ldap.simple_bind(dn, password).await {
             Ok(r) => r.success().is_ok(),
             Err(e) => return Err(unavailable(d, e)),
@@ -481,6 +459,22 @@ pub enum LdapLoginError {
     /// A store failure.
     #[error(transparent)]
     Directory(#[from] DirectoryError),
+}
+
+/// A connection to `d` (TLS as configured), not bound yet.
+async fn open(d: &LdapDirectory) -> Result<ldap3::Ldap, LdapError> {
+    let mut settings = LdapConnSettings::new()
+        .set_conn_timeout(d.timeout)
+        .set_starttls(d.starttls);
+    if let Some(pem) = &d.ca_pem {
+        settings = settings.set_config(Arc::new(tls_config(pem).map_err(|e| unavailable(d, e))?));
+    }
+    let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &d.url)
+        .await
+        .map_err(|e| unavailable(d, e))?;
+    ldap3::drive!(conn);
+    ldap.with_timeout(d.timeout);
+    Ok(ldap)
 }
 
 fn principal(a: &Account) -> Principal {

@@ -60,18 +60,7 @@ impl OidcProvider {
     /// Start with these clients (oidc-provider's client metadata) and
     /// users (`{"alice": {"groups": [...], "roles": [...]}}`).
     pub async fn start(clients: Value, users: Value) -> OidcProvider {
-        let port = free_port();
-        let mut p = OidcProvider {
-            port,
-            issuer: format!("http://127.0.0.1:{port}"),
-            dir: tempfile::tempdir().expect("tempdir"),
-            child: None,
-            generation: 0,
-            clients,
-        };
-        p.set_users(&users);
-        p.boot().await;
-        p
+        Self::start_at(free_port(), clients, users).await
     }
 
     fn users_file(&self) -> PathBuf {
