@@ -7,7 +7,6 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use berth_core::access::Role;
 use berth_core::identity::{GroupMapping, MappedGrant, MappingRow};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -114,29 +113,13 @@ pub(crate) async fn create(
 ) -> ApiResult<(StatusCode, Json<GroupMappingJson>)> {
     let actor = caller.account()?;
     let Json(b) = body?;
-    let role = || -> Result<Role, ApiError> {
-        let r = b
-            .role
-            .as_deref()
-            .ok_or_else(|| ApiError::invalid("role is required with project_group or namespace"))?;
-        Role::parse_input(r).map_err(ApiError::invalid)
-    };
-    let grant = match (b.platform_admin, &b.project_group, &b.namespace) {
-        (true, None, None) if b.role.is_none() => MappedGrant::PlatformAdmin,
-        (false, Some(g), None) => MappedGrant::ProjectGroup {
-            name: g.clone(),
-            role: role()?,
-        },
-        (false, None, Some(n)) => MappedGrant::Namespace {
-            name: n.clone(),
-            role: role()?,
-        },
-        _ => {
-            return Err(ApiError::invalid(
-                "give exactly one of platform_admin: true, project_group with role, namespace with role",
-            ))
-        }
-    };
+    let grant = MappedGrant::from_fields(
+        b.platform_admin,
+        b.project_group.as_deref(),
+        b.namespace.as_deref(),
+        b.role.as_deref(),
+    )
+    .map_err(ApiError::invalid)?;
     let row = state
         .sign_in
         .mappings()
@@ -166,4 +149,45 @@ pub(crate) async fn delete(
     let Path(id) = path?;
     state.sign_in.mappings().delete(actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Groups to try against the mapping table.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MappingPreviewRequest {
+    /// `oidc:<provider>` or `ldap:<directory>`.
+    pub origin: String,
+    /// The groups the provider would report (claim values or group DNs).
+    #[schema(max_items = 1000)]
+    pub groups: Vec<String>,
+}
+
+/// What those groups would give.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MappingPreviewJson {
+    /// Each grant in words, with the group that gives it.
+    pub grants: Vec<String>,
+}
+
+/// Dry run: what an account of `origin` in `groups` would get at its
+/// next sign-in.
+#[utoipa::path(post, path = "/api/v1/group-mappings/preview", tag = "accounts",
+    request_body(content = MappingPreviewRequest, content_type = "application/json"),
+    responses((status = 200, body = MappingPreviewJson), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub(crate) async fn preview(
+    State(state): State<WebState>,
+    caller: Caller,
+    body: Result<Json<MappingPreviewRequest>, JsonRejection>,
+) -> ApiResult<Json<MappingPreviewJson>> {
+    let actor = caller.account()?;
+    let Json(b) = body?;
+    if b.groups.len() > 1000 {
+        return Err(ApiError::invalid("groups: at most 1000"));
+    }
+    let grants = state
+        .sign_in
+        .mappings()
+        .preview(actor, &b.origin, &b.groups)
+        .await?;
+    Ok(Json(MappingPreviewJson { grants }))
 }

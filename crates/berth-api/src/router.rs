@@ -223,6 +223,8 @@ pub fn router(state: WebState) -> Router {
             get(trust_rules::get_one).delete(trust_rules::delete),
         )
         .route("/trust-rules", get(trust_rules::all))
+        .route("/trust-rules/test", post(trust_rules::test))
+        .route("/group-mappings/preview", post(group_mappings::preview))
         .route(
             "/group-mappings",
             get(group_mappings::list).post(group_mappings::create),

@@ -9,7 +9,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use berth_core::identity::{TrustRuleSpec, TrustRuleView};
+use berth_core::identity::{TrustRuleSpec, TrustRuleView, TrustTest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -171,4 +171,63 @@ pub(crate) async fn delete(
     let Path((user, rule)) = path?;
     state.workload.delete(actor, &user, &rule).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A token to try against the trust rules.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenTestRequest {
+    /// A compact JWT, as a CI job would present it.
+    #[schema(min_length = 1, max_length = 16384)]
+    pub token: String,
+}
+
+/// Which trust rule a token would log in by, or why none.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenTestJson {
+    /// Whether a rule accepts it.
+    pub matches: bool,
+    /// The rule that does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The registry user it would log in as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_user: Option<String>,
+    /// The claims that matched, or why it is refused.
+    pub detail: String,
+}
+
+/// Dry run (platform administrators): verify a JWT against its issuer's
+/// keys and every trust rule, as a login would, without logging in.
+#[utoipa::path(post, path = "/api/v1/trust-rules/test", tag = "registry users",
+    request_body(content = TokenTestRequest, content_type = "application/json"),
+    responses((status = 200, body = TokenTestJson), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub(crate) async fn test(
+    State(state): State<WebState>,
+    caller: Caller,
+    body: Result<Json<TokenTestRequest>, JsonRejection>,
+) -> ApiResult<Json<TokenTestJson>> {
+    let actor = caller.account()?;
+    let Json(b) = body?;
+    if b.token.is_empty() || b.token.len() > 16384 {
+        return Err(ApiError::invalid("token: 1 to 16384 characters"));
+    }
+    Ok(Json(match state.workload.test(actor, &b.token).await? {
+        TrustTest::Matches {
+            rule,
+            registry_user,
+            detail,
+        } => TokenTestJson {
+            matches: true,
+            rule: Some(rule),
+            registry_user: Some(registry_user),
+            detail,
+        },
+        TrustTest::Refused(reason) => TokenTestJson {
+            matches: false,
+            rule: None,
+            registry_user: None,
+            detail: reason,
+        },
+    }))
 }

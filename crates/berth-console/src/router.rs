@@ -231,6 +231,14 @@ pub fn router(state: WebState) -> Router {
         .route("/sign-in", get(pages::sign_in_admin::page))
         .route("/sign-in/mappings", post(pages::sign_in_admin::add_mapping))
         .route(
+            "/sign-in/mappings/preview",
+            post(pages::sign_in_admin::preview_mapping),
+        )
+        .route(
+            "/sign-in/trust-rules/test",
+            post(pages::sign_in_admin::test_token),
+        )
+        .route(
             "/sign-in/mappings/{id}/delete",
             post(pages::sign_in_admin::delete_mapping),
         )

@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use berth_core::access::Role;
-use berth_core::identity::{GroupMapping, MappedGrant, MappingRow, TrustRuleView};
+use berth_core::identity::{GroupMapping, MappedGrant, MappingRow, TrustRuleView, TrustTest};
 use berth_core::DirectoryError;
 use berth_web::WebState;
 
@@ -54,13 +53,7 @@ pub struct SignInAdminPage {
 }
 
 fn line(r: MappingRow) -> MappingLine {
-    let grant = match &r.mapping.grant {
-        MappedGrant::PlatformAdmin => "platform administrator".to_owned(),
-        MappedGrant::ProjectGroup { name, role } => {
-            format!("{} in project group {name}", role.as_str())
-        }
-        MappedGrant::Namespace { name, role } => format!("{} on namespace {name}", role.as_str()),
-    };
+    let grant = r.mapping.grant.describe();
     MappingLine {
         id: r.id,
         origin: r.mapping.origin,
@@ -138,20 +131,14 @@ pub async fn page(
 
 /// Add a group mapping.
 pub async fn add_mapping(State(state): State<WebState>, form: Posted) -> Response {
-    let target = form.get("target").trim().to_owned();
-    let role = || Role::parse_input(form.get("role")).map_err(DirectoryError::Invalid);
+    let target = Some(form.get("target"));
     let grant = match form.get("grant") {
-        "platform_admin" => Ok(MappedGrant::PlatformAdmin),
-        "project_group" => role().map(|role| MappedGrant::ProjectGroup {
-            name: target.clone(),
-            role,
-        }),
-        "namespace" => role().map(|role| MappedGrant::Namespace {
-            name: target.clone(),
-            role,
-        }),
-        other => Err(DirectoryError::Invalid(format!("unknown grant {other:?}"))),
-    };
+        "platform_admin" => MappedGrant::from_fields(true, None, None, None),
+        "project_group" => MappedGrant::from_fields(false, target, None, Some(form.get("role"))),
+        "namespace" => MappedGrant::from_fields(false, None, target, Some(form.get("role"))),
+        other => Err(format!("unknown grant {other:?}")),
+    }
+    .map_err(DirectoryError::Invalid);
     let result = match grant {
         Ok(grant) => state
             .sign_in
@@ -231,5 +218,54 @@ pub async fn test(
         }
         other => Err(DirectoryError::Invalid(format!("nothing to test: {other}"))),
     };
+    outcome("/sign-in", result)
+}
+
+/// What the groups typed in would give an account of the origin chosen.
+pub async fn preview_mapping(State(state): State<WebState>, form: Posted) -> Response {
+    let origin = form.get("origin").to_owned();
+    let groups: Vec<String> = form
+        .get("groups")
+        .lines()
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let result = state
+        .sign_in
+        .mappings()
+        .preview(&form.viewer.principal, &origin, &groups)
+        .await
+        .map(|grants| {
+            if grants.is_empty() {
+                format!("An account of {origin} in those groups gets nothing from the mappings.")
+            } else {
+                format!(
+                    "An account of {origin} in those groups gets: {}.",
+                    grants.join("; ")
+                )
+            }
+        });
+    outcome("/sign-in", result)
+}
+
+/// Which trust rule a pasted token would log in by.
+pub async fn test_token(State(state): State<WebState>, form: Posted) -> Response {
+    let result = state
+        .workload
+        .test(&form.viewer.principal, form.get("token"))
+        .await
+        .and_then(|t| match t {
+            TrustTest::Matches {
+                rule,
+                registry_user,
+                detail,
+            } => Ok(format!(
+                "The token logs in as registry user {registry_user} by trust rule {rule} ({detail})."
+            )),
+            TrustTest::Refused(reason) => Err(DirectoryError::Invalid(format!(
+                "The token would be refused: {reason}"
+            ))),
+        });
     outcome("/sign-in", result)
 }

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use berth_meta::GroupMappingRecord;
+use berth_meta::{GroupMappingRecord, MembershipKind};
 
-use super::mappings::{GroupMapping, MappedGrant};
+use super::mappings::{desired, GroupMapping, MappedGrant};
 use crate::access::{Principal, Role};
 use crate::clock::now_millis;
 use crate::directory::Directory;
@@ -171,6 +171,30 @@ impl MappingTable {
             created_by: r.created_by,
             created_at: r.created_at,
         })
+    }
+
+    /// A dry run for platform administrators: what an account of `origin`
+    /// reporting `groups` would get, in words (empty when nothing).
+    pub async fn preview(
+        &self,
+        actor: &Principal,
+        origin: &str,
+        groups: &[String],
+    ) -> Result<Vec<String>> {
+        admin_only(actor)?;
+        let d = desired(&self.current().await?, origin, groups);
+        let mut out = Vec::new();
+        if d.admin {
+            out.push("platform administrator".to_owned());
+        }
+        for ((kind, target), (role, group)) in d.roles {
+            let grant = match kind {
+                MembershipKind::Group => MappedGrant::ProjectGroup { name: target, role },
+                MembershipKind::Namespace => MappedGrant::Namespace { name: target, role },
+            };
+            out.push(format!("{} (from {group})", grant.describe()));
+        }
+        Ok(out)
     }
 
     /// Delete a mapping made through the API (the file's stay). The roles

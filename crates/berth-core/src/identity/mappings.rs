@@ -36,6 +36,63 @@ pub enum MappedGrant {
     },
 }
 
+impl MappedGrant {
+    /// The grant from the fields every surface uses (configuration file,
+    /// API, console): exactly one of `platform_admin`, `project_group` or
+    /// `namespace`, with `role` for the last two. The error says what is
+    /// wrong in words fit for any of them.
+    pub fn from_fields(
+        platform_admin: bool,
+        project_group: Option<&str>,
+        namespace: Option<&str>,
+        role: Option<&str>,
+    ) -> Result<MappedGrant, String> {
+        let given = role.filter(|r| !r.trim().is_empty());
+        let role = || -> Result<Role, String> {
+            let r = given
+                .filter(|r| !r.trim().is_empty())
+                .ok_or("role is required with project_group or namespace")?;
+            Role::parse_input(r)
+        };
+        let named = |n: &str| -> Result<String, String> {
+            let n = n.trim();
+            if n.is_empty() {
+                Err("the project group or namespace name is empty".into())
+            } else {
+                Ok(n.to_owned())
+            }
+        };
+        match (platform_admin, project_group, namespace) {
+            (true, None, None) if given.is_none() => Ok(MappedGrant::PlatformAdmin),
+            (false, Some(g), None) => Ok(MappedGrant::ProjectGroup {
+                name: named(g)?,
+                role: role()?,
+            }),
+            (false, None, Some(n)) => Ok(MappedGrant::Namespace {
+                name: named(n)?,
+                role: role()?,
+            }),
+            _ => Err(
+                "give exactly one of platform_admin, project_group with role, namespace with role"
+                    .into(),
+            ),
+        }
+    }
+
+    /// In words, for pages and messages.
+    pub fn describe(&self) -> String {
+        match self {
+            MappedGrant::PlatformAdmin => "platform administrator".to_owned(),
+            MappedGrant::ProjectGroup { name, role } => {
+                format!("{} in project group {name}", role.as_str())
+            }
+            MappedGrant::Namespace { name, role } => {
+                format!("{} on namespace {name}", role.as_str())
+            }
+        }
+    }
+}
+
 /// One row of the mapping table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMapping {
@@ -235,5 +292,39 @@ mod tests {
             )
             .admin
         );
+    }
+
+    #[test]
+    fn grants_are_read_the_same_from_every_surface() {
+        assert_eq!(
+            MappedGrant::from_fields(true, None, None, None),
+            Ok(MappedGrant::PlatformAdmin)
+        );
+        assert_eq!(
+            MappedGrant::from_fields(false, Some(" team "), None, Some("developer")),
+            Ok(MappedGrant::ProjectGroup {
+                name: "team".into(),
+                role: Role::Developer
+            })
+        );
+        assert_eq!(
+            MappedGrant::from_fields(false, None, Some("shared"), Some("guest"))
+                .map(|g| g.describe()),
+            Ok("guest on namespace shared".into())
+        );
+        for (admin, group, ns, role) in [
+            (true, None, None, Some("admin")),
+            (true, Some("team"), None, None),
+            (false, Some("team"), Some("ns"), Some("guest")),
+            (false, None, None, None),
+            (false, Some("team"), None, None),
+            (false, Some("team"), None, Some("owner")),
+            (false, Some(" "), None, Some("guest")),
+        ] {
+            assert!(
+                MappedGrant::from_fields(admin, group, ns, role).is_err(),
+                "{admin} {group:?} {ns:?} {role:?}"
+            );
+        }
     }
 }

@@ -22,7 +22,7 @@ pub use ldap::{Ldap, LdapDirectory, LdapError, LdapLogin, LdapLoginError, LdapUs
 pub use mapping_table::{MappingRow, MappingTable};
 pub use mappings::{apply as apply_mappings, desired, Desired, GroupMapping, MappedGrant};
 pub use sign_in::{OidcProvider, Pending, SignIn, SignInError, SignedIn};
-pub use workload::{TrustRuleSpec, TrustRuleView, Workload};
+pub use workload::{TrustRuleSpec, TrustRuleView, TrustTest, Workload};
 
 /// Whether a secret has the shape of a compact JWT (a JSON header, two
 /// dots): then it is tried against trust rules before passwords.

@@ -61,6 +61,22 @@ pub struct TrustRuleView {
     pub created_at: i64,
 }
 
+/// What a token test found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustTest {
+    /// The token logs in by this rule.
+    Matches {
+        /// The rule.
+        rule: String,
+        /// As this registry user.
+        registry_user: String,
+        /// The claims that matched.
+        detail: String,
+    },
+    /// Refused, and why.
+    Refused(String),
+}
+
 fn check_spec(spec: &TrustRuleSpec) -> Result<()> {
     check_name("trust rule", &spec.name)?;
     Issuers::check_issuer_url(&spec.issuer).map_err(DirectoryError::Invalid)?;
@@ -334,6 +350,29 @@ impl Workload {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A dry run for platform administrators: which rule a token would
+    /// log in by (verified against its issuer like a real exchange), or
+    /// why none. Nothing is audited as a login.
+    pub async fn test(&self, actor: &Principal, token: &str) -> Result<TrustTest> {
+        if !actor.is_platform_admin() {
+            return Err(DirectoryError::Forbidden(
+                "testing tokens is for platform administrators".into(),
+            ));
+        }
+        let mut rules = self.declared.as_ref().clone();
+        rules.extend(self.directory.store().trust_rules().await?);
+        Ok(match self.matching(None, token.trim(), rules).await {
+            Ok((rule, detail)) => TrustTest::Matches {
+                rule: rule.name,
+                registry_user: rule.registry_user,
+                detail,
+            },
+            Err(IdentityError::Refused(reason)) => TrustTest::Refused(reason),
+            Err(IdentityError::Directory(e)) => return Err(e),
+            Err(e) => TrustTest::Refused(e.to_string()),
+        })
     }
 
     async fn refusal(&self, actor: &str, reason: &str, client_addr: Option<&str>) -> Result<()> {

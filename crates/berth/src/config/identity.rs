@@ -259,27 +259,13 @@ impl GroupMappingSection {
         if self.origin.is_empty() || self.group.is_empty() {
             bail!("{what}: origin and group are required");
         }
-        let role = || {
-            let r = self
-                .role
-                .as_deref()
-                .ok_or_else(|| anyhow::anyhow!("{what}: role is required"))?;
-            berth_core::access::Role::parse_input(r).map_err(|e| anyhow::anyhow!("{what}: {e}"))
-        };
-        let grant = match (self.platform_admin, &self.project_group, &self.namespace) {
-            (true, None, None) if self.role.is_none() => MappedGrant::PlatformAdmin,
-            (false, Some(g), None) => MappedGrant::ProjectGroup {
-                name: g.clone(),
-                role: role()?,
-            },
-            (false, None, Some(n)) => MappedGrant::Namespace {
-                name: n.clone(),
-                role: role()?,
-            },
-            _ => bail!(
-                "{what}: give exactly one of platform_admin = true, project_group + role, namespace + role"
-            ),
-        };
+        let grant = MappedGrant::from_fields(
+            self.platform_admin,
+            self.project_group.as_deref(),
+            self.namespace.as_deref(),
+            self.role.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
         Ok(berth_core::identity::GroupMapping {
             origin: self.origin.clone(),
             group: self.group.clone(),

@@ -426,6 +426,10 @@ fn body(method: &str, path: &str, scope: Scope) -> Option<Value> {
         ("post", "/api/v1/group-mappings") => {
             json!({"origin": "oidc:corp", "group": "devs", "project_group": "ours", "role": "guest"})
         }
+        ("post", "/api/v1/group-mappings/preview") => {
+            json!({"origin": "oidc:corp", "groups": ["devs"]})
+        }
+        ("post", "/api/v1/trust-rules/test") => json!({"token": "a.b.c"}),
         ("post", "/api/v1/namespaces") => json!({"name": "made-here"}),
         ("post", "/api/v1/namespaces/batch-delete") => json!({"names": ["own", "theirs"]}),
         ("patch", "/api/v1/namespaces/{ns}") => json!({"description": "changed"}),

@@ -341,6 +341,23 @@ async fn the_sign_in_page_tests_directories_and_maps_groups(backend: Backend) {
     );
     let (_, v) = t.api(Method::GET, "/api/v1/group-mappings", None).await;
     assert_eq!(v.as_array().unwrap().len(), 4, "{v}");
+    let (_, _, page) = admin
+        .submit(
+            &format!("{base}/sign-in/mappings/preview"),
+            &[
+                ("_csrf", &token),
+                ("origin", "ldap:corp"),
+                (
+                    "groups",
+                    &format!("CN=Admins,ou=groups,{BASE}\nsomething-else"),
+                ),
+            ],
+        )
+        .await;
+    assert!(
+        page.contains("guest on namespace teamns (from cn=admins"),
+        "{page}"
+    );
 
     // Not for others.
     let alice = Browser::default();
@@ -370,6 +387,18 @@ async fn the_sign_in_page_tests_directories_and_maps_groups(backend: Backend) {
                 ("group", "x"),
                 ("grant", "platform_admin"),
             ],
+        ),
+        (
+            "/sign-in/mappings/preview",
+            vec![
+                ("_csrf", theirs.as_str()),
+                ("origin", "ldap:corp"),
+                ("groups", "x"),
+            ],
+        ),
+        (
+            "/sign-in/trust-rules/test",
+            vec![("_csrf", theirs.as_str()), ("token", "a.b.c")],
         ),
     ] {
         let (_, _, page) = alice.submit(&format!("{base}{path}"), &form).await;

@@ -413,6 +413,26 @@ async fn mappings_made_through_the_api_apply_at_the_next_sign_in(backend: Backen
     assert!(list[..4].iter().all(|m| m["read_only"] == true));
     assert_eq!(list[4]["created_by"], "admin");
 
+    // The dry run shows what the groups would give, before anyone signs in.
+    let t = &t;
+    let preview = |groups: Value| async move {
+        let (s, v) = t
+            .api(
+                Method::POST,
+                "/api/v1/group-mappings/preview",
+                Some(json!({"origin": "oidc:corp", "groups": groups})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["grants"].to_string()
+    };
+    let grants = preview(json!(["team-devs"])).await;
+    assert!(
+        grants.contains("admin on namespace shared (from team-devs)"),
+        "{grants}"
+    );
+    assert_eq!(preview(json!(["nobody-maps-this"])).await, "[]");
+
     // The highest role wins: admin from the API's mapping, guest from the file's.
     Browser::default().sign_in(&t.base, "alice").await;
     assert!(members(&t, "/api/v1/namespaces/shared/members")

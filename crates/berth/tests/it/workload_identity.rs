@@ -144,6 +144,45 @@ async fn a_ci_job_pushes_with_its_jwt_and_nothing_else_gets_in(backend: Backend)
     let (s, _) = token_as(&t, "owner", &jwt, "repository:team/app:pull").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
+    // The administrators' dry run names the rule, or why none; the owner
+    // (no platform administrator) may not use it.
+    let feature = idp.client_token("ci-feature", "ci-feature-secret").await;
+    for (token, matches, needle) in [
+        (&jwt, true, "ref=refs/heads/main repository=team/app"),
+        (&feature, false, "matches no trust rule"),
+        (&tampered(&feature), false, "signature does not verify"),
+        (&"not-a-jwt".to_owned(), false, "malformed token"),
+    ] {
+        let (s, v) = t
+            .api(
+                Method::POST,
+                "/api/v1/trust-rules/test",
+                Some(json!({"token": token})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["matches"], matches, "{v}");
+        assert!(
+            v["detail"].as_str().unwrap().contains(needle),
+            "{needle}: {v}"
+        );
+        if matches {
+            assert_eq!(
+                (&v["rule"], &v["registry_user"]),
+                (&json!("team-app-main"), &json!("ci-bot"))
+            );
+        }
+    }
+    let (s, _) = t
+        .api_as(
+            &owner,
+            Method::POST,
+            "/api/v1/trust-rules/test",
+            Some(json!({"token": jwt})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
     // RFC 8693 token exchange, no user named: the rule decides.
     let r = anonymous_client()
         .post(t.url("/auth/token"))
