@@ -414,9 +414,9 @@ async fn mappings_made_through_the_api_apply_at_the_next_sign_in(backend: Backen
     assert_eq!(list[4]["created_by"], "admin");
 
     // The dry run shows what the groups would give, before anyone signs in.
-    let t = &t;
+    let tr = &t;
     let preview = |groups: Value| async move {
-        let (s, v) = t
+        let (s, v) = tr
             .api(
                 Method::POST,
                 "/api/v1/group-mappings/preview",
