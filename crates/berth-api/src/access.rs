@@ -127,6 +127,31 @@ pub const DECLARED: &[(&str, &str, Needs)] = &[
         NamespaceAdmin,
     ),
     ("get", "/api/v1/namespaces/{ns}/policies", NamespaceMember),
+    (
+        "get",
+        "/api/v1/namespaces/{ns}/signature-policy",
+        NamespaceMember,
+    ),
+    (
+        "put",
+        "/api/v1/namespaces/{ns}/signature-policy",
+        NamespaceAdmin,
+    ),
+    (
+        "delete",
+        "/api/v1/namespaces/{ns}/signature-policy",
+        NamespaceAdmin,
+    ),
+    (
+        "post",
+        "/api/v1/namespaces/{ns}/signature-policy/dry-run",
+        NamespaceMember,
+    ),
+    (
+        "get",
+        "/api/v1/namespaces/{ns}/repositories/{repo}/manifests/{digest}/signatures",
+        NamespacePull,
+    ),
     ("put", "/api/v1/namespaces/{ns}/policies", NamespaceAdmin),
     (
         "get",
@@ -199,6 +224,9 @@ pub const DECLARED: &[(&str, &str, Needs)] = &[
     ("get", "/api/v1/namespaces/{ns}/webhooks", NamespaceAdmin),
     ("post", "/api/v1/namespaces/{ns}/webhooks", NamespaceAdmin),
     ("get", "/api/v1/platform/repositories", Anyone),
+    ("get", "/api/v1/platform/signature-policy", Account),
+    ("put", "/api/v1/platform/signature-policy", PlatformAdmin),
+    ("delete", "/api/v1/platform/signature-policy", PlatformAdmin),
     ("get", "/api/v1/group-mappings", PlatformAdmin),
     ("post", "/api/v1/group-mappings/preview", PlatformAdmin),
     ("post", "/api/v1/group-mappings", PlatformAdmin),

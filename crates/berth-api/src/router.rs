@@ -12,7 +12,7 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::{
     gc, group_mappings, images, namespaces, openapi, people, policies, remote_replication, remotes,
-    sync, trust_rules, webhooks,
+    signature_policies, sync, trust_rules, webhooks,
 };
 use berth_web::WebState;
 
@@ -143,6 +143,26 @@ pub fn router(state: WebState) -> Router {
         .route(
             "/namespaces/{ns}/retention/run",
             post(policies::run_retention),
+        )
+        .route(
+            "/namespaces/{ns}/signature-policy",
+            get(signature_policies::get)
+                .put(signature_policies::put)
+                .delete(signature_policies::delete),
+        )
+        .route(
+            "/namespaces/{ns}/signature-policy/dry-run",
+            post(signature_policies::dry_run),
+        )
+        .route(
+            "/namespaces/{ns}/repositories/{repo}/manifests/{digest}/signatures",
+            get(signature_policies::signatures),
+        )
+        .route(
+            "/platform/signature-policy",
+            get(signature_policies::platform_get)
+                .put(signature_policies::platform_put)
+                .delete(signature_policies::platform_delete),
         )
         .route(
             "/namespaces/{ns}/members/{account}",

@@ -129,6 +129,12 @@ pub enum EventType {
     /// A garbage collection run ended.
     #[serde(rename = "gc.run")]
     GcRun,
+    /// A pull was refused by an enforced pull policy.
+    #[serde(rename = "pull.denied")]
+    PullDenied,
+    /// A pull was served that an audited pull policy found unsatisfied.
+    #[serde(rename = "pull.unverified")]
+    PullUnverified,
 }
 
 impl EventType {
@@ -149,6 +155,8 @@ impl EventType {
             EventType::QuotaReached => kind::QUOTA_REACHED,
             EventType::RetentionRun => kind::RETENTION_RUN,
             EventType::GcRun => kind::GC_RUN,
+            EventType::PullDenied => kind::PULL_DENIED,
+            EventType::PullUnverified => kind::PULL_UNVERIFIED,
         }
     }
 }

@@ -44,7 +44,9 @@
 //! what reaches outside one registry (sync rules, remotes, remote
 //! replication, the pull-through cache, `confirm` for blobs a remote claims
 //! to hold, and `RuleTriggers` which plugs the rules into pushes). `events/`:
-//! events and webhooks. `jobs/`: the worker of the database's job queue,
+//! events and webhooks. `pull_policy/`: the one hook a manifest read passes
+//! (signature policies per namespace and platform, verdicts cached and
+//! dropped by the change feed). `jobs/`: the worker of the database's job queue,
 //! which dispatches each job kind to its domain.
 //!
 //! Small shared modules: `access` (the pure `allowed` and its facts,
@@ -77,6 +79,7 @@ pub mod model;
 pub mod password;
 pub mod platform;
 pub mod policy;
+pub mod pull_policy;
 mod pulls;
 pub mod read_cache;
 mod registry;

@@ -50,6 +50,17 @@ impl FactsKey {
     }
 }
 
+/// Another in-memory cache that follows the same change feed (the pull
+/// policies' verdicts): told each change, and when the feed connects or
+/// breaks, so that one subscription serves every cache of a node.
+pub trait ChangeListener: Send + Sync + std::fmt::Debug {
+    /// A change was announced.
+    fn changed(&self, change: &Change);
+    /// The feed connected (`true`: caching may start) or broke (`false`:
+    /// drop everything and hold nothing until it is back).
+    fn connected(&self, on: bool);
+}
+
 /// The cache's generation when a read began (see the module docs).
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket(u64);
@@ -105,6 +116,7 @@ pub struct ReadCache {
     hits: AtomicU64,
     misses: AtomicU64,
     feed_losses: AtomicU64,
+    listeners: Mutex<Vec<Arc<dyn ChangeListener>>>,
 }
 
 impl Default for ReadCache {
@@ -125,7 +137,23 @@ impl ReadCache {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             feed_losses: AtomicU64::new(0),
+            listeners: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Tell `listener` what this cache's change feed announces.
+    pub fn listen(&self, listener: Arc<dyn ChangeListener>) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
+    fn listeners(&self) -> Vec<Arc<dyn ChangeListener>> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -296,12 +324,22 @@ impl ReadCache {
         self.trim(inner);
     }
 
-    /// Drop what is held about a repository (its tags or manifests changed).
+    /// Drop what is held about a repository (its tags or manifests
+    /// changed), here and in the listeners.
     pub fn forget_repository(&self, repo: &str) {
-        let mut inner = self.lock();
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        if let Some(entry) = inner.repos.remove(repo) {
-            inner.bytes -= entry.bytes;
+        {
+            let mut inner = self.lock();
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            if let Some(entry) = inner.repos.remove(repo) {
+                inner.bytes -= entry.bytes;
+            }
+        }
+        let listeners = self.listeners();
+        if !listeners.is_empty() {
+            let change = Change::Repository(repo.to_owned());
+            for l in listeners {
+                l.changed(&change);
+            }
         }
     }
 
@@ -380,14 +418,22 @@ impl ReadCache {
                     if !connected {
                         connected = true;
                         self.set_enabled(true);
+                        for l in self.listeners() {
+                            l.connected(true);
+                        }
                         if self.feed_losses.load(Ordering::Relaxed) > 0 {
                             tracing::info!("change feed is back: the read cache is on again");
                         }
                     }
                     for change in changes {
-                        match change {
-                            Change::Repository(repo) => self.forget_repository(&repo),
+                        match &change {
+                            Change::Repository(repo) => self.forget_repository(repo),
                             Change::Access => self.forget_access(),
+                            Change::PullPolicy => {
+                                for l in self.listeners() {
+                                    l.changed(&change);
+                                }
+                            }
                         }
                     }
                 }
@@ -398,6 +444,9 @@ impl ReadCache {
                     }
                     connected = false;
                     self.set_enabled(false);
+                    for l in self.listeners() {
+                        l.connected(false);
+                    }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }

@@ -60,6 +60,7 @@ pub mod events;
 mod gc;
 pub mod identity;
 pub mod platform;
+pub mod pull_policy;
 mod registry;
 mod views;
 
@@ -86,6 +87,7 @@ pub use platform::{RemoteRecord, RemoteStore, RemoteUpdate};
 pub use platform::{
     ReplicationRule, ReplicationRuleInput, ReplicationRun, ReplicationStore, RunCounts,
 };
+pub use pull_policy::{PullPolicyInput, PullPolicyRecord, PullPolicyStore};
 pub use registry::*;
 pub use views::{
     ApiToken, AuditQuery, ImageListQuery, ImageListing, ImageScope, ManagementStore,

@@ -745,3 +745,80 @@ async fn group_mappings_are_kept_once_each() {
         );
     }
 }
+
+#[tokio::test]
+async fn pull_policies_one_per_kind_and_scope_and_announced() {
+    for b in backends().await {
+        let d = b.directory.as_ref();
+        let mut feed = b.store.change_feed();
+        assert_eq!(feed.next().await.unwrap(), vec![], "connected");
+        let group = d.create_group("team", "", 1).await.unwrap();
+        let ns = d
+            .create_namespace(&berth_meta::NewNamespace {
+                name: "team",
+                group_id: group.id,
+                public: false,
+                description: "",
+                category: "",
+                labels: "{}",
+                group_limit: None,
+                now: 1,
+            })
+            .await
+            .unwrap();
+        let set = |namespace_id, mode: &'static str, settings: &'static str| {
+            berth_meta::PullPolicyInput {
+                namespace_id,
+                kind: "signature",
+                mode,
+                settings,
+                updated_by: "admin",
+                now: 5,
+            }
+        };
+        let platform = d.set_pull_policy(&set(None, "audit", "{}")).await.unwrap();
+        assert_eq!(platform.namespace, None, "{}", b.name);
+        let again = d
+            .set_pull_policy(&set(None, "enforce", r#"{"keys":[]}"#))
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.id, again.mode.as_str()),
+            (platform.id, "enforce"),
+            "{}",
+            b.name
+        );
+        let theirs = d
+            .set_pull_policy(&set(Some(ns.id), "audit", "{}"))
+            .await
+            .unwrap();
+        assert_eq!(theirs.namespace.as_deref(), Some("team"), "{}", b.name);
+        d.set_pull_policy(&set(Some(ns.id), "enforce", "{}"))
+            .await
+            .unwrap();
+        let all = d.pull_policies().await.unwrap();
+        assert_eq!(all.len(), 2, "{}: {all:?}", b.name);
+        assert_eq!(all[1].mode, "enforce", "{}", b.name);
+
+        // Every change is announced to the nodes' caches.
+        let mut seen = Vec::new();
+        for _ in 0..50 {
+            seen.extend(feed.next().await.unwrap());
+            if seen.contains(&berth_meta::changes::Change::PullPolicy) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            seen.contains(&berth_meta::changes::Change::PullPolicy),
+            "{}: {seen:?}",
+            b.name
+        );
+
+        assert!(d.delete_pull_policy(None, "signature").await.unwrap());
+        assert!(!d.delete_pull_policy(None, "signature").await.unwrap());
+        // The namespace's goes with it.
+        assert!(d.delete_namespace(ns.id).await.unwrap());
+        assert_eq!(d.pull_policies().await.unwrap(), vec![], "{}", b.name);
+    }
+}

@@ -149,6 +149,13 @@ pub(crate) async fn handle(
                 Some((p, ns)) => p.manifest(ns, &repo, &reference, !head).await?,
                 None => registry.get_manifest(&repo, &reference, !head).await?,
             };
+            if !head {
+                let addr = requester.addr.to_string();
+                management
+                    .pull_policies()
+                    .check_pull(principal, Some(&addr), &repo, &reference, &m)
+                    .await?;
+            }
             let etag = format!("\"{}\"", m.digest);
             if if_none_match(headers, &etag) {
                 return builder(StatusCode::NOT_MODIFIED)

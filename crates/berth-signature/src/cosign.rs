@@ -54,9 +54,21 @@ pub struct SignatureLayer {
 pub struct ManifestError(pub String);
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Manifest {
     #[serde(default)]
     layers: Vec<Layer>,
+    #[serde(default)]
+    artifact_type: Option<String>,
+}
+
+/// Whether a manifest is a cosign signature manifest (its artifact type,
+/// or a simple-signing layer): what signing tools read and write.
+pub fn is_signature_manifest(manifest: &[u8]) -> bool {
+    serde_json::from_slice::<Manifest>(manifest).is_ok_and(|m| {
+        m.artifact_type.as_deref() == Some(ARTIFACT_TYPE)
+            || m.layers.iter().any(|l| l.media_type == SIMPLE_SIGNING)
+    })
 }
 
 #[derive(Deserialize)]
@@ -305,5 +317,10 @@ mod tests {
         assert_eq!(layers[0].signature.as_deref(), Some("MEUC"));
         assert_eq!(layers[0].payload_size, 233);
         assert!(signature_layers(b"not json").is_err());
+        assert!(is_signature_manifest(manifest.as_bytes()));
+        assert!(!is_signature_manifest(
+            br#"{"layers":[{"mediaType":"x","digest":"d","size":1}]}"#
+        ));
+        assert!(!is_signature_manifest(b"[1]"));
     }
 }

@@ -166,6 +166,29 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     Response::from_parts(parts, body)
 }
 
+/// The pull policies' counters.
+pub fn render_pull_policies(stats: &berth_core::pull_policy::PullPolicyStats) -> String {
+    use std::sync::atomic::Ordering;
+    let mut out = String::new();
+    for (name, help, value) in [
+        (
+            "berth_pull_denied_total",
+            "Manifest pulls refused by an enforced pull policy.",
+            stats.denied.load(Ordering::Relaxed),
+        ),
+        (
+            "berth_pull_unverified_total",
+            "Manifest pulls served that an audited pull policy found unsatisfied.",
+            stats.unverified.load(Ordering::Relaxed),
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
+    out
+}
+
 /// The read cache's counters.
 pub fn render_read_cache(stats: &berth_core::read_cache::CacheStats) -> String {
     let mut out = String::new();

@@ -15,6 +15,7 @@ use berth_core::events::Webhooks;
 use berth_core::identity::{Issuers, Ldap, MappingTable, SignIn, Workload};
 use berth_core::jobs::Worker;
 use berth_core::platform::{Proxy, Remotes, Replications, RuleTriggers, Synchronizer};
+use berth_core::pull_policy::PullPolicies;
 use berth_core::read_cache::ReadCache;
 use berth_core::secrets::Sealer;
 use berth_core::{Auth, Collector, Directory, Management, ManagementConfig, Registry};
@@ -46,6 +47,7 @@ const UPLOAD_SWEEP: Duration = Duration::from_secs(15 * 60);
 struct AppState {
     registry: Registry,
     metrics: Arc<Metrics>,
+    pull_policies: PullPolicies,
 }
 
 /// A started server.
@@ -258,10 +260,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         config.gc.to_core(),
     );
     let metrics = Arc::new(Metrics::default());
-    let state = AppState {
-        registry: registry.clone(),
-        metrics: metrics.clone(),
-    };
     // One key seals every secret at rest; previous keys only open.
     let sealer = config
         .encryption_key
@@ -345,6 +343,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             session_lifetime: Duration::from_secs(config.auth.session_lifetime_secs),
         },
     );
+    // Pull-policy verdicts follow the same change feed as the read cache.
+    read_cache.listen(management.pull_policies().listener());
+    let state = AppState {
+        registry: registry.clone(),
+        metrics: metrics.clone(),
+        pull_policies: management.pull_policies().clone(),
+    };
     let synchronizer = Synchronizer::new(registry.clone(), directory.clone());
     let remotes = Remotes::new(
         registry.clone(),
@@ -733,6 +738,7 @@ async fn metrics_page(State(state): State<AppState>) -> Response {
     page.push_str(&metrics::render_read_cache(
         &state.registry.read_cache().stats(),
     ));
+    page.push_str(&metrics::render_pull_policies(state.pull_policies.stats()));
     // Without the database the job gauges are left out rather than shown
     // as zero; the request metrics above still tell of the outage.
     match state.registry.platform().job_counts().await {

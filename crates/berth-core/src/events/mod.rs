@@ -53,6 +53,10 @@ pub mod kind {
     pub const RETENTION_RUN: &str = "retention.run";
     /// A garbage collection run ended.
     pub const GC_RUN: &str = "gc.run";
+    /// A pull was refused by an enforced pull policy.
+    pub const PULL_DENIED: &str = "pull.denied";
+    /// A pull was served that an audited pull policy found unsatisfied.
+    pub const PULL_UNVERIFIED: &str = "pull.unverified";
     /// A test delivery (never subscribed to: sent on request).
     pub const PING: &str = "ping";
 }
@@ -73,6 +77,8 @@ pub const EVENT_TYPES: &[&str] = &[
     kind::QUOTA_REACHED,
     kind::RETENTION_RUN,
     kind::GC_RUN,
+    kind::PULL_DENIED,
+    kind::PULL_UNVERIFIED,
 ];
 
 /// An event being built.

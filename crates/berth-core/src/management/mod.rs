@@ -65,6 +65,7 @@ impl Default for ManagementConfig {
 pub struct Management {
     directory: Directory,
     registry: Registry,
+    pull_policies: crate::pull_policy::PullPolicies,
     store: Arc<dyn ManagementStore>,
     config: Arc<ManagementConfig>,
 }
@@ -78,11 +79,20 @@ impl Management {
         config: ManagementConfig,
     ) -> Self {
         Management {
+            pull_policies: crate::pull_policy::PullPolicies::new(
+                directory.clone(),
+                registry.clone(),
+            ),
             directory,
             registry,
             store,
             config: Arc::new(config),
         }
+    }
+
+    /// The pull-policy hook and its policies.
+    pub fn pull_policies(&self) -> &crate::pull_policy::PullPolicies {
+        &self.pull_policies
     }
 
     /// The directory service.

@@ -29,6 +29,9 @@ mod jobs;
 #[path = "../platform/sql.rs"]
 mod platform;
 #[allow(clippy::duplicate_mod)]
+#[path = "../pull_policy/sql.rs"]
+mod pull_policy;
+#[allow(clippy::duplicate_mod)]
 #[path = "../registry/sql.rs"]
 mod registry;
 #[allow(clippy::duplicate_mod)]

@@ -19,6 +19,8 @@ pub enum Change {
     Repository(String),
     /// Namespaces, memberships, repository permissions or grants changed.
     Access,
+    /// A pull policy changed.
+    PullPolicy,
 }
 
 impl Change {
@@ -27,6 +29,7 @@ impl Change {
     pub fn parse(payload: &str) -> Option<Change> {
         match payload {
             "a" => Some(Change::Access),
+            "p" => Some(Change::PullPolicy),
             _ => payload
                 .strip_prefix("r:")
                 .map(|repo| Change::Repository(repo.to_owned())),
@@ -51,6 +54,7 @@ mod tests {
     #[test]
     fn parses_payloads() {
         assert_eq!(Change::parse("a"), Some(Change::Access));
+        assert_eq!(Change::parse("p"), Some(Change::PullPolicy));
         assert_eq!(
             Change::parse("r:team/app"),
             Some(Change::Repository("team/app".into()))

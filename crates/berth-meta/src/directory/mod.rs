@@ -232,7 +232,9 @@ pub struct AuditEntry {
 
 /// The directory contract, implemented by each database backend.
 #[async_trait]
-pub trait DirectoryStore: crate::identity::IdentityStore + Send + Sync + std::fmt::Debug {
+pub trait DirectoryStore:
+    crate::identity::IdentityStore + crate::pull_policy::PullPolicyStore + Send + Sync + std::fmt::Debug
+{
     /// How many accounts exist.
     async fn count_accounts(&self) -> MetaResult<i64>;
     /// The account an identity provider (`origin`) knows by `subject`.

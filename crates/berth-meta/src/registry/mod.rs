@@ -327,6 +327,8 @@ pub trait MetaStore: Send + Sync + Debug {
     async fn namespace_tags(&self, namespace: &str) -> MetaResult<Vec<TagFacts>>;
     /// Tags pointing at a manifest.
     async fn manifest_tags(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Vec<String>>;
+    /// Indexes of `repo` that list `digest` as a child (at most 16).
+    async fn manifest_parents(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Vec<Digest>>;
     /// Repositories a blob is linked in, by name, at most `limit`.
     async fn blob_repositories(&self, digest: &Digest, limit: i64) -> MetaResult<Vec<String>>;
     /// Remove a blob's link from `repo`. Returns whether it was linked.

@@ -405,6 +405,20 @@ impl MetaStore for Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
+    async fn manifest_parents(&self, repo: &RepoName, digest: &Digest) -> MetaResult<Vec<Digest>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT m.digest FROM manifest_refs m JOIN repositories r ON r.id = m.repo_id \
+             WHERE r.name = $1 AND m.ref_digest = $2 AND m.kind = 1 ORDER BY m.digest LIMIT 16",
+        )
+        .bind(repo.as_str())
+        .bind(digest.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|r| Digest::parse(&r.0).map_err(|e| MetaError::Corrupt(e.to_string())))
+            .collect()
+    }
+
     async fn pin_upload(&self, id: &str, digest: &Digest) -> MetaResult<UploadPin> {
         let mut tx = self.write.begin().await?;
         Self::gc_shared(&mut tx).await?;

@@ -395,6 +395,7 @@ fn fill(w: &World, path: &str, scope: Scope) -> String {
         .replace("{name}", name)
         .replace("{repo}", "app")
         .replace("{tag}", "v2")
+        .replace("{digest}", &sha256(&w.manifest))
         .replace("{rule}", &format!("{user}-rule"))
         .replace("{account}", "stranger")
         .replace("{delivery}", &w.delivery[i].to_string())
@@ -430,6 +431,8 @@ fn body(method: &str, path: &str, scope: Scope) -> Option<Value> {
             json!({"origin": "oidc:corp", "groups": ["devs"]})
         }
         ("post", "/api/v1/trust-rules/test") => json!({"token": "a.b.c"}),
+        ("put", "/api/v1/namespaces/{ns}/signature-policy")
+        | ("put", "/api/v1/platform/signature-policy") => json!({"mode": "off"}),
         ("post", "/api/v1/namespaces") => json!({"name": "made-here"}),
         ("post", "/api/v1/namespaces/batch-delete") => json!({"names": ["own", "theirs"]}),
         ("patch", "/api/v1/namespaces/{ns}") => json!({"description": "changed"}),

@@ -38,6 +38,7 @@ mod remote_replication;
 mod remote_safety;
 mod remotes;
 mod s3_storage;
+mod signature_policies;
 mod sso_ldap;
 mod sso_oidc;
 mod sync;

@@ -8,6 +8,7 @@ pub mod ldap;
 pub mod oidc;
 pub mod reference;
 pub mod relay;
+pub mod signing;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};
