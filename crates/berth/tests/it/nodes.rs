@@ -1236,3 +1236,135 @@ cache_secs = 1
         );
     }
 }
+
+/// Push `data` as a blob of `repo` on `node` in one request.
+async fn blob_on(node: &str, repo: &str, data: &[u8]) -> String {
+    let digest = digest_of(data);
+    let r = admin()
+        .post(format!("{node}/v2/{repo}/blobs/uploads/?digest={digest}"))
+        .header("content-type", "application/octet-stream")
+        .body(data.to_vec())
+        .send()
+        .await
+        .expect("blob");
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    digest
+}
+
+/// Push a manifest of `config` and `layer` (with `layer_type`) to `node`.
+async fn manifest_to(
+    node: &str,
+    repo: &str,
+    reference: &str,
+    layer: &[u8],
+    layer_type: &str,
+    annotations: serde_json::Value,
+) -> String {
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = blob_on(node, repo, config).await;
+    let layer_digest = blob_on(node, repo, layer).await;
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": layer_type, "digest": layer_digest, "size": layer.len(),
+                    "annotations": annotations}],
+    }))
+    .unwrap();
+    let r = admin()
+        .put(format!("{node}/v2/{repo}/manifests/{reference}"))
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()
+        .await
+        .expect("manifest");
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    digest_of(&manifest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_one_node_blocks_pulls_on_the_others_within_seconds() {
+    use crate::common::signing::{payload, Signer, SIMPLE_SIGNING};
+    let c = Cluster::start(2).await;
+    let (n0, n1) = (c.node_url(0), c.node_url(1));
+    let r = admin()
+        .post(format!("{n0}/api/v1/namespaces"))
+        .json(&serde_json::json!({"name": "signed"}))
+        .send()
+        .await
+        .expect("namespace");
+    assert!(r.status().is_success());
+    let release = Signer::ecdsa();
+    let other = Signer::ed25519();
+    let digest = manifest_to(
+        &n0,
+        "signed/app",
+        "v1",
+        b"layer",
+        OCI_LAYER,
+        serde_json::json!({}),
+    )
+    .await;
+    let p = payload("signed/app", &digest);
+    manifest_to(
+        &n0,
+        "signed/app",
+        &format!("{}.sig", digest.replace(':', "-")),
+        &p,
+        SIMPLE_SIGNING,
+        serde_json::json!({"dev.cosignproject.cosign/signature": release.sign(&p)}),
+    )
+    .await;
+    let set = |signer: &Signer| {
+        let body = serde_json::json!({"mode": "enforce",
+            "keys": [{"name": "release", "public_key": signer.pem}]});
+        let url = format!("{n0}/api/v1/namespaces/signed/signature-policy");
+        async move {
+            let r = admin().put(url).json(&body).send().await.expect("policy");
+            assert_eq!(
+                r.status(),
+                StatusCode::OK,
+                "{}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+    };
+    set(&release).await;
+    // Node 1 verifies and keeps the verdict.
+    for _ in 0..3 {
+        let r = manifest_on(&c, 1, "signed/app", "v1", OCI_MANIFEST).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    // The key is revoked on node 0: node 1 refuses within seconds.
+    set(&other).await;
+    let changed = Instant::now();
+    loop {
+        let r = manifest_on(&c, 1, "signed/app", "v1", OCI_MANIFEST).await;
+        if r.status() == StatusCode::FORBIDDEN {
+            assert!(r.text().await.unwrap().contains("DENIED"));
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(5),
+            "{n1} still serves an image signed by a revoked key after {:?}",
+            changed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
