@@ -187,6 +187,16 @@ if b and n:
     t23.append(check(b >= 0.9 * n, f"blob GET at c=1 ≥ 90% of nginx's rate for the same blob — {100 * b / n:.0f}% ({b:,.0f} vs {n:,.0f} MB/s)"))
 targets23 = "\n".join(t23)
 
+# Issue 36: a warm manifest GET under an enforced signature policy within
+# 20% of the same GET without one, p99 no worse by more than 0.2 ms.
+t36 = []
+off, on = m("berth", "wrk_manifest_get_policy_off_c32", "rps"), m("berth", "wrk_manifest_get_policy_enforced_c32", "rps")
+if off and on:
+    p_off = m("berth", "wrk_manifest_get_policy_off_c32", "p99_ms")
+    p_on = m("berth", "wrk_manifest_get_policy_enforced_c32", "p99_ms")
+    t36.append(check(on >= 0.8 * off and p_on <= p_off + 0.2, f"manifest GET under an enforced signature policy ≥ 80% of the same GET without one, p99 within +0.2 ms (wrk, c=32) — {100 * on / off:.0f}% ({on:,.0f} vs {off:,.0f} requests/s), p99 {p_on:.2f} vs {p_off:.2f} ms"))
+targets36 = "\n".join(t36)
+
 
 def sh(cmd):
     try:
@@ -222,6 +232,9 @@ Targets of issue 6:
 
 Targets of issue 23 (the memory targets are issue 6's, above):
 {targets23}
+
+Targets of issue 36:
+{targets36}
 """
 print(report)
 begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"

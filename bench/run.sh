@@ -162,6 +162,53 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
+# Issue 36: the same image in a second namespace, signed with cosign's
+# format (an ECDSA P-256 key made by openssl) under an enforced signature
+# policy; the warm GET there against the GET of bench/app without one.
+echo "== berth: manifest GET under an enforced signature policy"
+SIG=$WORK/signing
+mkdir -p "$SIG"
+B=http://127.0.0.1:$BERTH_PORT
+AUTH=(-s -f -u admin:bench-admin-password)
+openssl ecparam -name prime256v1 -genkey -noout -out "$SIG/key.pem"
+openssl ec -in "$SIG/key.pem" -pubout -out "$SIG/key.pub" 2>/dev/null
+curl "${AUTH[@]}" -o /dev/null -X POST "$B/api/v1/namespaces" -H 'content-type: application/json' \
+  -d '{"name": "signed", "public": true}'
+ACCEPT='application/vnd.oci.image.manifest.v1+json'
+curl "${AUTH[@]}" -H "accept: $ACCEPT" "$B/v2/bench/app/manifests/v1" -o "$SIG/manifest.json"
+for d in $(python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); print(m["config"]["digest"], *[l["digest"] for l in m["layers"]])' "$SIG/manifest.json"); do
+  curl "${AUTH[@]}" -o /dev/null -X POST "$B/v2/signed/app/blobs/uploads/?mount=$d&from=bench/app"
+done
+curl "${AUTH[@]}" -o /dev/null -X PUT -H "content-type: $ACCEPT" --data-binary @"$SIG/manifest.json" "$B/v2/signed/app/manifests/v1"
+DIGEST=sha256:$(sha256sum "$SIG/manifest.json" | cut -d' ' -f1)
+printf '{"critical":{"identity":{"docker-reference":"127.0.0.1/signed/app"},"image":{"docker-manifest-digest":"%s"},"type":"cosign container image signature"},"optional":null}' \
+  "$DIGEST" >"$SIG/payload.json"
+SIGNATURE=$(openssl dgst -sha256 -sign "$SIG/key.pem" "$SIG/payload.json" | base64 -w0)
+printf '{}' >"$SIG/config.json"
+push_blob() { # file → digest
+  local d
+  d=sha256:$(sha256sum "$1" | cut -d' ' -f1)
+  curl "${AUTH[@]}" -o /dev/null -X POST -H 'content-type: application/octet-stream' \
+    --data-binary @"$1" "$B/v2/signed/app/blobs/uploads/?digest=$d"
+  echo "$d"
+}
+CONFIG=$(push_blob "$SIG/config.json")
+PAYLOAD=$(push_blob "$SIG/payload.json")
+printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"%s","size":%s,"annotations":{"dev.cosignproject.cosign/signature":"%s"}}]}' \
+  "$ACCEPT" "$CONFIG" "$PAYLOAD" "$(stat -c %s "$SIG/payload.json")" "$SIGNATURE" >"$SIG/signature.json"
+curl "${AUTH[@]}" -o /dev/null -X PUT -H "content-type: $ACCEPT" --data-binary @"$SIG/signature.json" \
+  "$B/v2/signed/app/manifests/${DIGEST/:/-}.sig"
+python3 -c 'import json, sys; print(json.dumps({"mode": "enforce", "keys": [{"name": "bench", "public_key": open(sys.argv[1]).read()}]}))' \
+  "$SIG/key.pub" >"$SIG/policy.json"
+curl "${AUTH[@]}" -o /dev/null -X PUT -H 'content-type: application/json' --data-binary @"$SIG/policy.json" \
+  "$B/api/v1/namespaces/signed/signature-policy"
+# Refused unsigned would be 403: the signed pull must be served.
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "accept: $ACCEPT" "$B/v2/signed/app/manifests/v1")" = 200 ]
+for round in $(seq 1 "$ROUNDS"); do
+  wrk_run berth wrk_manifest_get_policy_off_c32 "$B/v2/bench/app/manifests/v1" >>"$RESULTS"
+  wrk_run berth wrk_manifest_get_policy_enforced_c32 "$B/v2/signed/app/manifests/v1" >>"$RESULTS"
+done
+
 echo "== berth: a tag list of 100,000 tags through the management API"
 "$BIN/berth-bench" tag-list --url "http://127.0.0.1:$BERTH_PORT" --creds admin:bench-admin-password \
   --seconds "$SECS" >>"$RESULTS"

@@ -114,6 +114,10 @@ pub fn router(state: WebState) -> Router {
             post(pages::namespaces::delete_images),
         )
         .route("/namespaces/{ns}/tags", get(pages::namespaces::tags))
+        .route(
+            "/namespaces/{ns}/image-signatures",
+            get(pages::image_signatures::page),
+        )
         .route("/namespaces/{ns}/sync", get(pages::sync::sync_page))
         .route("/namespaces/{ns}/sync-rules", post(pages::sync::add_rule))
         .route(
@@ -130,6 +134,10 @@ pub fn router(state: WebState) -> Router {
             post(pages::namespaces::delete_tags),
         )
         .route("/namespaces/{ns}/access", get(pages::access::access))
+        .route(
+            "/namespaces/{ns}/signatures",
+            get(pages::signatures::page).post(pages::signatures::save),
+        )
         .route(
             "/namespaces/{ns}/policies",
             get(pages::policies::policies).post(pages::policies::save),

@@ -15,6 +15,7 @@ use crate::common::*;
 backend_tests!(
     s3: an_enforced_policy_serves_only_what_a_trusted_key_signed,
     audit_mode_serves_and_reports_and_the_platform_default_cannot_be_loosened,
+    the_console_sets_a_policy_and_shows_what_it_would_refuse,
 );
 
 const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -544,4 +545,119 @@ async fn real_clients_pull_signed_images_and_are_refused_unsigned_ones() {
         .await;
         assert_eq!(out.status.success(), ok, "ctr {tag}: {}", stderr(&out));
     }
+}
+
+/// The namespace's "Signatures" tab: its administrator sets a policy with
+/// a key pasted as cosign writes it, sees the key's fingerprint, and a dry
+/// run lists the tags the policy would refuse; bad keys get the reason.
+async fn the_console_sets_a_policy_and_shows_what_it_would_refuse(backend: Backend) {
+    use crate::common::oidc::{csrf, Browser};
+    let t = TestServer::start(backend).await;
+    let owner = team(&t).await;
+    let release = Signer::ecdsa();
+    let (signed, _) = t.push_image_as(&owner, "team/app", "v1", b"signed").await;
+    t.push_image_as(&owner, "team/app", "v2", b"unsigned").await;
+    cosign_sign(&t, &owner, "team/app", &signed, &release).await;
+
+    let b = Browser::default();
+    let base = &t.base;
+    b.submit(
+        &format!("{base}/login"),
+        &[("username", "owner"), ("password", "a-long-password")],
+    )
+    .await;
+    let (_, s, page) = b.open(&format!("{base}/namespaces/team/signatures")).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("None set by the platform administrators"),
+        "{page}"
+    );
+    let token = csrf(&page);
+    let keys = format!("release\n{}", release.pem);
+    let (_, _, page) = b
+        .submit(
+            &format!("{base}/namespaces/team/signatures"),
+            &[
+                ("_csrf", &token),
+                ("mode", "enforce"),
+                ("keys", &keys),
+                ("tags", ""),
+            ],
+        )
+        .await;
+    assert!(page.contains("Signature policy saved: enforce"), "{page}");
+    assert!(
+        page.contains("ecdsa-p256") && page.contains("sha256:"),
+        "{page}"
+    );
+    let (_, _, page) = b
+        .open(&format!("{base}/namespaces/team/signatures?dry_run=1"))
+        .await;
+    assert!(
+        page.contains("3 tag(s) checked: 1 would be refused"),
+        "{page}"
+    );
+    assert!(page.contains("has no signature"), "{page}");
+    let (_, s, page) = b
+        .open(&format!(
+            "{base}/namespaces/team/image-signatures?image=app"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("verified with key release"), "{page}");
+    assert!(page.contains(">unsigned<"), "{page}");
+
+    let (_, _, page) = b
+        .submit(
+            &format!("{base}/namespaces/team/signatures"),
+            &[
+                ("_csrf", &token),
+                ("mode", "enforce"),
+                ("keys", "release\nnot a key"),
+                ("tags", ""),
+            ],
+        )
+        .await;
+    assert!(page.contains("no PEM block"), "{page}");
+    assert_eq!(
+        pull(&t, &owner, "team/app", "v2").await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Members without administration see the page, cannot change it.
+    let guest = create_account(&t, "guest").await;
+    let (s, _) = t
+        .api_as(
+            &owner,
+            Method::PUT,
+            "/api/v1/namespaces/team/members/guest",
+            Some(json!({"role": "guest"})),
+        )
+        .await;
+    assert!(s.is_success());
+    drop(guest);
+    let g = Browser::default();
+    g.submit(
+        &format!("{base}/login"),
+        &[("username", "guest"), ("password", "a-long-password")],
+    )
+    .await;
+    let (_, s, page) = g.open(&format!("{base}/namespaces/team/signatures")).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let (_, _, page) = g
+        .submit(
+            &format!("{base}/namespaces/team/signatures"),
+            &[
+                ("_csrf", &csrf(&page)),
+                ("mode", "off"),
+                ("keys", ""),
+                ("tags", ""),
+            ],
+        )
+        .await;
+    assert!(!page.contains("Signature policy saved"), "{page}");
+    assert_eq!(
+        pull(&t, &owner, "team/app", "v2").await.0,
+        StatusCode::FORBIDDEN
+    );
 }
