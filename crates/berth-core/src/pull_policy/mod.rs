@@ -20,8 +20,10 @@ mod signature_policy;
 mod signatures;
 mod verdicts;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use berth_meta::{ManifestRecord, PullPolicyInput};
 use berth_oci::{Digest, Reference, RepoName};
@@ -89,6 +91,13 @@ pub struct PullPolicyStats {
     pub unverified: AtomicU64,
 }
 
+/// How often one caller's refused or unverified pulls of one image are
+/// audited and announced by one node (each is still counted): a client
+/// retrying in a loop must not flood the audit log and the webhooks.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+/// Reports remembered before the memory is cleared.
+const MAX_REPORTS: usize = 10_000;
+
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct PullPolicies {
@@ -96,6 +105,8 @@ pub struct PullPolicies {
     registry: Registry,
     verdicts: Arc<Verdicts>,
     stats: Arc<PullPolicyStats>,
+    /// (action, actor, repository@digest) → when last reported.
+    reported: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 type DirResult<T> = std::result::Result<T, DirectoryError>;
@@ -108,6 +119,25 @@ impl PullPolicies {
             registry,
             verdicts: Arc::default(),
             stats: Arc::default(),
+            reported: Arc::default(),
+        }
+    }
+
+    /// Whether this verdict is due a report (see [`REPORT_EVERY`]).
+    fn due(&self, key: String) -> bool {
+        let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+        if reported.len() >= MAX_REPORTS {
+            reported.retain(|_, at| at.elapsed() < REPORT_EVERY);
+            if reported.len() >= MAX_REPORTS {
+                reported.clear();
+            }
+        }
+        match reported.get(&key) {
+            Some(at) if at.elapsed() < REPORT_EVERY => false,
+            _ => {
+                reported.insert(key, Instant::now());
+                true
+            }
         }
     }
 
@@ -165,6 +195,13 @@ impl PullPolicies {
             Reference::Tag(t) => t.as_str().to_owned(),
             Reference::Digest(d) => d.to_string(),
         };
+        if !self.due(format!("{action} {} {target}", actor.name())) {
+            return if denied {
+                Err(RegistryError::Denied(reason))
+            } else {
+                Ok(())
+            };
+        }
         // Reporting must not decide the pull: a failure is logged.
         if let Err(e) = self
             .directory

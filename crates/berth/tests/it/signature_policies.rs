@@ -299,6 +299,15 @@ async fn an_enforced_policy_serves_only_what_a_trusted_key_signed(backend: Backe
         audit.contains("pull.denied") && audit.contains("pull_policy.set"),
         "{audit}"
     );
+    // The unsigned image was refused twice (by tag, then by digest):
+    // reported once a minute per caller and image, counted each time.
+    let reports = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "pull.denied" && e["target"] == format!("team/app@{unsigned}"))
+        .count();
+    assert_eq!(reports, 1, "{audit}");
     let metrics = t.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics
