@@ -283,9 +283,11 @@ impl PullPolicies {
                         found = Some(signatures::find(&self.registry, repo, digest).await?);
                     }
                     let mut outcome = judge(found.as_deref().unwrap_or_default(), digest, p);
-                    // A platform image of a signed index is as trusted as
-                    // the index that lists it.
-                    if outcome.is_err() && matches!(reference, Reference::Digest(_)) {
+                    // An image listed by a signed index is as trusted as
+                    // the index (its digest commits to the image's), however
+                    // it is asked for: the verdict is the same by tag and by
+                    // digest, as its cache key says.
+                    if outcome.is_err() {
                         if parents.is_none() {
                             parents = Some(self.parents(repo, digest).await?);
                         }

@@ -197,6 +197,11 @@ async fn an_enforced_policy_serves_only_what_a_trusted_key_signed(backend: Backe
                 .status()
         }
     };
+    // By its own tag first: the same verdict as by digest after.
+    assert_eq!(
+        pull(&t, &owner, "team/multi", "amd64-only").await.0,
+        StatusCode::OK
+    );
     assert_eq!(get_index("latest").await, StatusCode::OK);
     assert_eq!(
         pull(&t, &owner, "team/multi", &amd64).await.0,
@@ -205,6 +210,10 @@ async fn an_enforced_policy_serves_only_what_a_trusted_key_signed(backend: Backe
     assert_eq!(get_index("other").await, StatusCode::FORBIDDEN);
     let (s, body) = pull(&t, &owner, "team/multi", &arm64).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        pull(&t, &owner, "team/multi", "arm64-only").await.0,
+        StatusCode::FORBIDDEN
+    );
 
     // A tampered payload (its bytes no longer hash to the layer's digest
     // cannot be pushed; re-hashed, the old signature no longer verifies).
