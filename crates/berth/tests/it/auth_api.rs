@@ -869,7 +869,10 @@ async fn failed_logins_are_throttled_per_user_and_client(b: Backend) {
 }
 
 async fn tokens_expire(b: Backend) {
-    let t = TestServer::start_with(b, |c| c.auth.token_lifetime_secs = 1).await;
+    // Tokens carry whole seconds (`exp` = issue second + lifetime): a
+    // lifetime of 1 s can end a moment after issue, so 2 s leaves the
+    // first request at least a second (CI saw the 1 s version flake).
+    let t = TestServer::start_with(b, |c| c.auth.token_lifetime_secs = 2).await;
     world(&t).await;
     let c = bearer(
         &t,
@@ -885,7 +888,7 @@ async fn tokens_expire(b: Backend) {
             .status(),
         StatusCode::OK
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let r = c
         .get(t.url("/v2/private/app/tags/list"))
         .send()
