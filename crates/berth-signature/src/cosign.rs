@@ -5,13 +5,16 @@
 //!
 //! A signature counts only when the payload names exactly the digest being
 //! pulled, its bytes hash to the layer's digest, and a trusted key
-//! verifies the signature over those bytes.
+//! verifies the signature over those bytes — or, signed keyless, its
+//! certificate, chain and Rekor bundle annotations satisfy a trusted
+//! authority (see [`crate::sigstore`]).
 
 use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::keys::PublicKey;
+use crate::sigstore::verify_annotations;
+use crate::trust::Trust;
 
 /// Media type of a simple-signing payload layer.
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -21,12 +24,16 @@ pub const ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// The annotation holding a keyless signer's certificate (PEM).
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// The annotation holding the certificate's chain (PEM).
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+/// The annotation holding the transparency log's entry (a Rekor bundle).
+pub const REKOR_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// What cosign writes as the payload's type.
 pub const PAYLOAD_TYPE: &str = "cosign container image signature";
 /// Largest payload read: real ones are a few hundred bytes.
 pub const MAX_PAYLOAD: u64 = 64 * 1024;
 /// Most signature layers looked at in one manifest.
-const MAX_LAYERS: usize = 64;
+const MAX_LAYERS: usize = 16;
 
 /// The tag cosign pushes an image's signatures under.
 pub fn signature_tag(digest: &str) -> Option<String> {
@@ -46,6 +53,10 @@ pub struct SignatureLayer {
     pub signature: Option<String>,
     /// A keyless signer's certificate, when present.
     pub certificate: Option<String>,
+    /// Its chain, when present.
+    pub chain: Option<String>,
+    /// The log's entry (JSON), when present.
+    pub rekor_bundle: Option<String>,
 }
 
 /// Why a signature manifest could not be read.
@@ -92,6 +103,8 @@ pub fn signature_layers(manifest: &[u8]) -> Result<Vec<SignatureLayer>, Manifest
             payload_size: u64::try_from(l.size).unwrap_or(u64::MAX),
             signature: l.annotations.remove(SIGNATURE_ANNOTATION),
             certificate: l.annotations.remove(CERTIFICATE_ANNOTATION),
+            chain: l.annotations.remove(CHAIN_ANNOTATION),
+            rekor_bundle: l.annotations.remove(REKOR_BUNDLE_ANNOTATION),
             payload_digest: l.digest,
         })
         .collect())
@@ -148,22 +161,14 @@ pub fn parse_payload(payload: &[u8]) -> Result<SignedClaim, String> {
     })
 }
 
-/// A key a policy trusts, under the name people gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedKey {
-    /// Its name in the policy.
-    pub name: String,
-    /// The key.
-    pub key: PublicKey,
-}
-
 /// Check one signature layer, with its payload's bytes, for `subject` (the
-/// digest being pulled). `Ok` names the key that verified it.
+/// digest being pulled). `Ok` names the signer: the trusted key, or the
+/// keyless identity and its authority.
 pub fn verify_layer(
     layer: &SignatureLayer,
     payload: &[u8],
     subject: &str,
-    keys: &[TrustedKey],
+    trust: &Trust,
 ) -> Result<String, String> {
     let actual = format!("sha256:{}", hex::encode(Sha256::digest(payload)));
     if actual != layer.payload_digest {
@@ -185,26 +190,30 @@ pub fn verify_layer(
     let sig = base64::engine::general_purpose::STANDARD
         .decode(sig.trim())
         .map_err(|_| "the signature annotation is not base64".to_owned())?;
-    if keys.is_empty() {
-        return Err("the policy trusts no key".into());
+    if let Some(k) = trust.keys.iter().find(|k| k.key.verifies(payload, &sig)) {
+        return Ok(k.name.clone());
     }
-    keys.iter()
-        .find(|k| k.key.verifies(payload, &sig))
-        .map(|k| k.name.clone())
-        .ok_or_else(|| {
-            if layer.certificate.is_some() {
-                "signed keyless (a certificate), by no key the policy trusts".to_owned()
-            } else {
-                "signed by no key the policy trusts".to_owned()
-            }
-        })
+    match &layer.certificate {
+        Some(cert) => verify_annotations(
+            cert,
+            layer.chain.as_deref(),
+            layer.rekor_bundle.as_deref(),
+            payload,
+            &sig,
+            &trust.authorities,
+        )
+        .map(|s| s.label()),
+        None if trust.keys.is_empty() => Err("the policy trusts no key".into()),
+        None => Err("signed by no key the policy trusts".into()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keys::tests::TestSigner;
-    use crate::keys::KeyKind;
+    use crate::keys::{KeyKind, PublicKey};
+    use crate::trust::TrustedKey;
 
     const SUBJECT: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
@@ -221,6 +230,8 @@ mod tests {
             payload_size: payload.len() as u64,
             signature: Some(base64::engine::general_purpose::STANDARD.encode(sig)),
             certificate: None,
+            chain: None,
+            rekor_bundle: None,
         }
     }
 
@@ -238,7 +249,11 @@ mod tests {
     fn a_signature_verifies_only_for_its_digest_and_key() {
         let signer = TestSigner::new(KeyKind::EcdsaP256);
         let other = TestSigner::new(KeyKind::Ed25519);
-        let keys = vec![
+        let keys = |keys: &[TrustedKey]| Trust {
+            keys: keys.to_vec(),
+            ..Default::default()
+        };
+        let all = vec![
             TrustedKey {
                 name: "other".into(),
                 key: PublicKey::from_pem(&other.pem).unwrap(),
@@ -251,16 +266,16 @@ mod tests {
         let p = payload(SUBJECT);
         let good = layer(&p, &signer.sign(&p));
         assert_eq!(
-            verify_layer(&good, &p, SUBJECT, &keys),
+            verify_layer(&good, &p, SUBJECT, &keys(&all)),
             Ok("release".into())
         );
 
-        let e = verify_layer(&good, &p, &SUBJECT.replace('1', "2"), &keys).unwrap_err();
+        let e = verify_layer(&good, &p, &SUBJECT.replace('1', "2"), &keys(&all)).unwrap_err();
         assert!(e.contains("not for sha256:2222"), "{e}");
-        assert!(verify_layer(&good, &p, SUBJECT, &keys[..1])
+        assert!(verify_layer(&good, &p, SUBJECT, &keys(&all[..1]))
             .unwrap_err()
             .contains("no key the policy trusts"));
-        assert!(verify_layer(&good, &p, SUBJECT, &[])
+        assert!(verify_layer(&good, &p, SUBJECT, &keys(&[]))
             .unwrap_err()
             .contains("trusts no key"));
 
@@ -268,27 +283,27 @@ mod tests {
         // payload re-hashed to fit with the old signature.
         let mut tampered = p.clone();
         tampered[5] ^= 1;
-        assert!(verify_layer(&good, &tampered, SUBJECT, &keys)
+        assert!(verify_layer(&good, &tampered, SUBJECT, &keys(&all))
             .unwrap_err()
             .contains("not the layer's digest"));
         let refit = layer(&tampered, &signer.sign(&p));
-        assert!(verify_layer(&refit, &tampered, SUBJECT, &keys).is_err());
+        assert!(verify_layer(&refit, &tampered, SUBJECT, &keys(&all)).is_err());
 
         // Another image's signature moved over.
         let elsewhere = payload(&SUBJECT.replace('1', "3"));
         let moved = layer(&elsewhere, &signer.sign(&elsewhere));
-        assert!(verify_layer(&moved, &elsewhere, SUBJECT, &keys)
+        assert!(verify_layer(&moved, &elsewhere, SUBJECT, &keys(&all))
             .unwrap_err()
             .contains("not for"));
 
         let mut unsigned = good.clone();
         unsigned.signature = None;
-        assert!(verify_layer(&unsigned, &p, SUBJECT, &keys)
+        assert!(verify_layer(&unsigned, &p, SUBJECT, &keys(&all))
             .unwrap_err()
             .contains("no dev.cosignproject.cosign/signature"));
         let mut garbled = good;
         garbled.signature = Some("!!".into());
-        assert!(verify_layer(&garbled, &p, SUBJECT, &keys)
+        assert!(verify_layer(&garbled, &p, SUBJECT, &keys(&all))
             .unwrap_err()
             .contains("not base64"));
     }

@@ -1,6 +1,7 @@
 //! Image signatures, checked without I/O: signers' public keys (PEM), cosign
-//! signature manifests and simple-signing payloads, and the modes of a
-//! trust policy. Input is bytes and trust material; output is a verdict
+//! signature manifests and simple-signing payloads, keyless sigstore
+//! signatures (certificate chains, transparency-log evidence, identities),
+//! and the modes of a trust policy. Input is bytes and trust material; output is a verdict
 //! with its reason. The core finds the signatures (tags, referrers) and
 //! caches verdicts; this crate only decides.
 //!
@@ -12,12 +13,16 @@
 
 pub mod cosign;
 mod keys;
+pub mod notation;
+pub mod sigstore;
+mod trust;
+mod x509;
 
 pub use cosign::{
     parse_payload, signature_layers, signature_tag, verify_layer, SignatureLayer, SignedClaim,
-    TrustedKey,
 };
 pub use keys::{KeyError, KeyKind, PublicKey};
+pub use trust::{Trust, TrustedKey};
 
 /// What a policy does with a pull it is not satisfied with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
