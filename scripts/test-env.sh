@@ -11,6 +11,7 @@
 # - starts Garage (S3; built once with `cargo install garage` and cached under
 #   ~/.cache/berth-test) and moto (S3 that enforces AWS's part sizes);
 # - installs oidc-provider from npm (BERTH_TEST_OIDC_MODULES);
+# - installs @sigstore/sign and @sigstore/mock from npm (BERTH_TEST_SIGSTORE_MODULES);
 # - exports BERTH_TEST_POSTGRES_URL, BERTH_TEST_CTR_ADDRESS and BERTH_TEST_S3_*.
 set -euo pipefail
 
@@ -80,6 +81,19 @@ if [ "$(node -p "require('$BERTH_TEST_OIDC_MODULES/oidc-provider/package.json').
   echo "test-env: installing oidc-provider $oidc_version"
   mkdir -p "$BERTH_TEST_DIR/oidc"
   npm install -s --no-audit --no-fund --prefix "$BERTH_TEST_DIR/oidc" "oidc-provider@$oidc_version" >/dev/null
+fi
+
+# The sigstore project's signing tooling (npm): @sigstore/sign with
+# @sigstore/mock's Fulcio and Rekor make real keyless bundles in the tests.
+sigstore_sign_version=5.1.0
+sigstore_mock_version=0.13.0
+export BERTH_TEST_SIGSTORE_MODULES="$BERTH_TEST_DIR/sigstore/node_modules"
+if [ "$(node -p "require('$BERTH_TEST_SIGSTORE_MODULES/@sigstore/mock/package.json').version" 2>/dev/null)" != "$sigstore_mock_version" ] \
+  || [ "$(node -p "require('$BERTH_TEST_SIGSTORE_MODULES/@sigstore/sign/package.json').version" 2>/dev/null)" != "$sigstore_sign_version" ]; then
+  echo "test-env: installing @sigstore/sign $sigstore_sign_version and @sigstore/mock $sigstore_mock_version"
+  mkdir -p "$BERTH_TEST_DIR/sigstore"
+  npm install -s --no-audit --no-fund --prefix "$BERTH_TEST_DIR/sigstore" \
+    "@sigstore/sign@$sigstore_sign_version" "@sigstore/mock@$sigstore_mock_version" >/dev/null
 fi
 
 # Garage, a real S3 service: one node, one bucket, one key, on loopback.

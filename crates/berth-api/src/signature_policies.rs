@@ -7,7 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use berth_core::pull_policy::{
-    DryRun, KeySetting, SignatureCheck, SignaturePolicy, SignatureSettings,
+    DryRun, IdentitySetting, KeySetting, KeylessSetting, NotationSetting, SignatureCheck,
+    SignaturePolicy, SignatureSettings,
 };
 use berth_oci::Digest;
 use berth_signature::Mode;
@@ -34,6 +35,136 @@ pub struct TrustedKeyJson {
     pub public_key: String,
 }
 
+/// A signer a keyless authority accepts: the OIDC issuer and the subject
+/// (the certificate's e-mail or URI, such as a CI workflow), each given
+/// exactly (`issuer`, `subject`) or as a pattern (`issuer_pattern`,
+/// `subject_pattern`; `*` any run, `?` one character).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityJson {
+    /// The issuer, exactly (e.g. `https://token.actions.githubusercontent.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 512)]
+    pub issuer: Option<String>,
+    /// Or a pattern of issuers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 512)]
+    pub issuer_pattern: Option<String>,
+    /// The signer, exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 512)]
+    pub subject: Option<String>,
+    /// Or a pattern of signers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 512)]
+    pub subject_pattern: Option<String>,
+}
+
+/// A keyless (sigstore) authority the policy trusts: a certificate
+/// authority such as Fulcio, the transparency log such as Rekor whose
+/// evidence is checked offline, and the identities accepted.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeylessAuthorityJson {
+    /// A name people know it by.
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    /// The authority's root (and any intermediate) certificates, PEM
+    /// (`-----BEGIN CERTIFICATE-----` blocks).
+    #[schema(max_length = 65536)]
+    pub certificates: String,
+    /// The transparency log's PEM public keys.
+    #[schema(min_items = 1, max_items = 8)]
+    pub log_keys: Vec<String>,
+    /// Signers accepted (at least one).
+    #[schema(min_items = 1, max_items = 50)]
+    pub identities: Vec<IdentityJson>,
+}
+
+impl From<KeylessAuthorityJson> for KeylessSetting {
+    fn from(k: KeylessAuthorityJson) -> Self {
+        KeylessSetting {
+            name: k.name,
+            certificates: k.certificates,
+            log_keys: k.log_keys,
+            identities: k
+                .identities
+                .into_iter()
+                .map(|i| IdentitySetting {
+                    issuer: i.issuer,
+                    issuer_pattern: i.issuer_pattern,
+                    subject: i.subject,
+                    subject_pattern: i.subject_pattern,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<KeylessSetting> for KeylessAuthorityJson {
+    fn from(k: KeylessSetting) -> Self {
+        KeylessAuthorityJson {
+            name: k.name,
+            certificates: k.certificates,
+            log_keys: k.log_keys,
+            identities: k
+                .identities
+                .into_iter()
+                .map(|i| IdentityJson {
+                    issuer: i.issuer,
+                    issuer_pattern: i.issuer_pattern,
+                    subject: i.subject,
+                    subject_pattern: i.subject_pattern,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A Notation trust store with its trust-policy statement.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotationStoreJson {
+    /// A name people know it by.
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    /// The trust store: CA certificates (or a self-signed signing
+    /// certificate), PEM.
+    #[schema(max_length = 65536)]
+    pub certificates: String,
+    /// Trusted identities as Notation writes them:
+    /// `x509.subject: C=US, ST=WA, O=acme, CN=release` (at least C, ST and
+    /// O) or `*` for anyone the certificates vouch for.
+    #[schema(min_items = 1, max_items = 50)]
+    pub trusted_identities: Vec<String>,
+    /// Repositories it speaks for: patterns of repository names such as
+    /// `team/app` or `team/*` (`*` for all).
+    #[schema(min_items = 1, max_items = 20)]
+    pub registry_scopes: Vec<String>,
+}
+
+impl From<NotationStoreJson> for NotationSetting {
+    fn from(n: NotationStoreJson) -> Self {
+        NotationSetting {
+            name: n.name,
+            certificates: n.certificates,
+            trusted_identities: n.trusted_identities,
+            registry_scopes: n.registry_scopes,
+        }
+    }
+}
+
+impl From<NotationSetting> for NotationStoreJson {
+    fn from(n: NotationSetting) -> Self {
+        NotationStoreJson {
+            name: n.name,
+            certificates: n.certificates,
+            trusted_identities: n.trusted_identities,
+            registry_scopes: n.registry_scopes,
+        }
+    }
+}
+
 /// A signature policy to set.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,10 +173,19 @@ pub struct SignaturePolicyBody {
     /// or `enforce` (unverified pulls refused).
     #[schema(pattern = "^(off|audit|enforce)$")]
     pub mode: String,
-    /// Keys whose signatures satisfy the policy (at least one unless `off`).
+    /// Keys whose signatures satisfy the policy (at least one key or
+    /// keyless authority unless `off`).
     #[serde(default)]
     #[schema(max_items = 20)]
     pub keys: Vec<TrustedKeyJson>,
+    /// Keyless authorities whose signatures satisfy the policy.
+    #[serde(default)]
+    #[schema(max_items = 8)]
+    pub keyless: Vec<KeylessAuthorityJson>,
+    /// Notation trust stores whose signatures satisfy the policy.
+    #[serde(default)]
+    #[schema(max_items = 8)]
+    pub notation: Vec<NotationStoreJson>,
     /// Tag patterns it applies to (`*` any run, `?` one character); empty
     /// for every image.
     #[serde(default)]
@@ -78,6 +218,10 @@ pub struct SignaturePolicyJson {
     pub mode: String,
     /// The trusted keys.
     pub keys: Vec<KeyJson>,
+    /// The trusted keyless authorities.
+    pub keyless: Vec<KeylessAuthorityJson>,
+    /// The trusted Notation trust stores.
+    pub notation: Vec<NotationStoreJson>,
     /// Tag patterns it applies to; empty for every image.
     pub tags: Vec<String>,
     /// Who set it last.
@@ -95,6 +239,8 @@ impl SignaturePolicyJson {
             set: false,
             mode: Mode::Off.as_str().to_owned(),
             keys: Vec::new(),
+            keyless: Vec::new(),
+            notation: Vec::new(),
             tags: Vec::new(),
             updated_by: None,
             updated_at: None,
@@ -105,6 +251,7 @@ impl SignaturePolicyJson {
 impl From<SignaturePolicy> for SignaturePolicyJson {
     fn from(p: SignaturePolicy) -> Self {
         let keys = p
+            .trust
             .keys
             .iter()
             .map(|k| KeyJson {
@@ -125,6 +272,8 @@ impl From<SignaturePolicy> for SignaturePolicyJson {
             set: true,
             mode: p.mode.as_str().to_owned(),
             keys,
+            keyless: p.settings.keyless.into_iter().map(Into::into).collect(),
+            notation: p.settings.notation.into_iter().map(Into::into).collect(),
             tags: p.settings.tags,
             updated_by: Some(p.updated_by),
             updated_at: Some(time(p.updated_at)),
@@ -147,6 +296,8 @@ fn settings(body: SignaturePolicyBody) -> ApiResult<(Mode, SignatureSettings)> {
                     public_key: k.public_key,
                 })
                 .collect(),
+            keyless: body.keyless.into_iter().map(Into::into).collect(),
+            notation: body.notation.into_iter().map(Into::into).collect(),
             tags: body.tags,
         },
     ))
@@ -349,9 +500,10 @@ pub(crate) async fn dry_run(
 pub struct SignatureJson {
     /// Where it was found: `tag sha256-….sig` or `referrer sha256:…`.
     pub source: String,
-    /// Whether a key of the policies governing the namespace verifies it.
+    /// Whether what the policies governing the namespace trust verifies it.
     pub verified: bool,
-    /// The trusted key that verified it.
+    /// Who signed: the trusted key's name, or the keyless signer
+    /// (`subject (issuer) via authority`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<String>,
     /// Why it does not verify.

@@ -29,7 +29,10 @@ use berth_meta::{ManifestRecord, PullPolicyInput};
 use berth_oci::{Digest, Reference, RepoName};
 use berth_signature::Mode;
 
-pub use signature_policy::{KeySetting, SignaturePolicy, SignatureSettings, KIND};
+pub use signature_policy::{
+    IdentitySetting, KeySetting, KeylessSetting, NotationSetting, SignaturePolicy,
+    SignatureSettings, KIND,
+};
 pub use signatures::{is_attachment, SignatureCheck};
 pub use verdicts::Verdicts;
 
@@ -282,7 +285,7 @@ impl PullPolicies {
                     if found.is_none() {
                         found = Some(signatures::find(&self.registry, repo, digest).await?);
                     }
-                    let mut outcome = judge(found.as_deref().unwrap_or_default(), digest, p);
+                    let mut outcome = judge(found.as_deref().unwrap_or_default(), repo, digest, p);
                     // An image listed by a signed index is as trusted as
                     // the index (its digest commits to the image's), however
                     // it is asked for: the verdict is the same by tag and by
@@ -292,7 +295,7 @@ impl PullPolicies {
                             parents = Some(self.parents(repo, digest).await?);
                         }
                         for (parent, sigs) in parents.as_deref().unwrap_or_default() {
-                            if let Ok(signer) = judge(sigs, parent, p) {
+                            if let Ok(signer) = judge(sigs, repo, parent, p) {
                                 outcome = Ok(format!("{signer} (through index {parent})"));
                                 break;
                             }
@@ -370,13 +373,25 @@ impl PullPolicies {
             return Err(DirectoryError::NotFound(format!("image {repo}")));
         }
         let policies = self.policies().await?;
-        let keys: Vec<berth_signature::TrustedKey> = policies
+        let mut trust = berth_signature::Trust::default();
+        for p in policies
             .iter()
             .filter(|p| p.namespace.as_deref().is_none_or(|n| n == repo.namespace()))
-            .flat_map(|p| p.keys.iter().cloned())
-            .collect();
+        {
+            trust.keys.extend(p.trust.keys.iter().cloned());
+            trust
+                .authorities
+                .extend(p.trust.authorities.iter().cloned());
+            trust.stores.extend(p.trust.stores.iter().cloned());
+        }
         let found = signatures::find(&self.registry, repo, digest).await?;
-        Ok(signatures::check(&found, digest, &keys))
+        Ok(signatures::check(
+            &found,
+            repo,
+            digest,
+            now_millis() / 1000,
+            &trust,
+        ))
     }
 
     /// A dry run for a namespace's members: which of its current tags the
@@ -469,13 +484,15 @@ impl PullPolicies {
         // This node forgets at once; the others through the change feed.
         self.verdicts.clear();
         let keys: Vec<&str> = settings.keys.iter().map(|k| k.name.as_str()).collect();
+        let keyless: Vec<&str> = settings.keyless.iter().map(|k| k.name.as_str()).collect();
+        let notation: Vec<&str> = settings.notation.iter().map(|k| k.name.as_str()).collect();
         self.directory
             .record(
                 actor,
                 "pull_policy.set",
                 namespace.unwrap_or("platform"),
                 &format!(
-                    "kind=signature mode={} keys={keys:?} tags={:?}",
+                    "kind=signature mode={} keys={keys:?} keyless={keyless:?} notation={notation:?} tags={:?}",
                     mode.as_str(),
                     settings.tags
                 ),
@@ -523,14 +540,19 @@ impl PullPolicies {
 }
 
 /// Whether the signatures found satisfy `policy` for `digest`.
-fn judge(found: &[signatures::Found], digest: &Digest, policy: &SignaturePolicy) -> Outcome {
+fn judge(
+    found: &[signatures::Found],
+    repo: &RepoName,
+    digest: &Digest,
+    policy: &SignaturePolicy,
+) -> Outcome {
     if found.is_empty() {
         return Err(format!(
-            "{digest} has no signature (looked for the tag {} and cosign referrers)",
+            "{digest} has no signature (looked for the tag {}, cosign referrers, sigstore bundles and Notation signatures)",
             berth_signature::signature_tag(digest.as_str()).unwrap_or_default()
         ));
     }
-    let checks = signatures::check(found, digest, &policy.keys);
+    let checks = signatures::check(found, repo, digest, now_millis() / 1000, &policy.trust);
     if let Some(signer) = checks.iter().find_map(|c| c.signer.clone()) {
         return Ok(signer);
     }
@@ -538,7 +560,7 @@ fn judge(found: &[signatures::Found], digest: &Digest, policy: &SignaturePolicy)
     problems.dedup();
     problems.truncate(3);
     Err(format!(
-        "no signature of {digest} verifies with a trusted key ({})",
+        "no signature of {digest} verifies with what the policy trusts ({})",
         problems.join("; ")
     ))
 }

@@ -1,28 +1,62 @@
 //! Finding an image's signatures where signing tools put them — the tag
-//! `sha256-<hex>.sig` cosign pushes, and OCI 1.1 referrers of the cosign
-//! signature type — and checking each against a policy's keys.
+//! `sha256-<hex>.sig` cosign pushes, OCI 1.1 referrers of the cosign
+//! signature type, sigstore bundles and Notation envelopes pushed as
+//! referrers — and checking each against what a policy trusts.
+
+use std::sync::Arc;
 
 use berth_oci::{Digest, Reference, RepoName, Tag};
 use berth_signature::cosign::{ARTIFACT_TYPE, MAX_PAYLOAD};
-use berth_signature::{signature_layers, signature_tag, verify_layer, SignatureLayer, TrustedKey};
+use berth_signature::notation::{self, verify_envelope, MAX_ENVELOPE};
+use berth_signature::sigstore::{
+    is_bundle_media_type, parse_bundle, verify_bundle, Bundle, BUNDLE_V03, MAX_BUNDLE,
+};
+use berth_signature::{signature_layers, signature_tag, verify_layer, SignatureLayer, Trust};
 use futures_util::StreamExt;
+use serde::Deserialize;
 
 use crate::error::RegistryError;
 use crate::registry::Registry;
 
 /// Most signature manifests read for one image.
 const MAX_MANIFESTS: usize = 16;
+/// Most bytes of payloads and bundles read for one image.
+const MAX_READ: usize = 1024 * 1024;
 
-/// A signature found, with its payload's bytes (or why they could not be
-/// read).
+/// What was found: a simple-signing layer with its payload, or a bundle
+/// with the subject manifest it may sign.
+#[derive(Debug, Clone)]
+pub enum Signed {
+    /// A cosign signature layer and its payload (or why it is unusable).
+    Layer {
+        /// The layer.
+        layer: SignatureLayer,
+        /// Its payload.
+        payload: Result<Vec<u8>, String>,
+    },
+    /// A Notation envelope (or why it is unusable).
+    Notation {
+        /// Its media type (JWS or COSE).
+        media_type: String,
+        /// Its bytes.
+        envelope: Result<Vec<u8>, String>,
+    },
+    /// A sigstore bundle (or why it is unusable).
+    Bundle {
+        /// The bundle.
+        bundle: Result<Box<Bundle>, String>,
+        /// The subject manifest's bytes.
+        manifest: Arc<Vec<u8>>,
+    },
+}
+
+/// A signature found.
 #[derive(Debug, Clone)]
 pub struct Found {
     /// Where it was found: `tag sha256-….sig` or `referrer sha256:…`.
     pub source: String,
-    /// The signature layer.
-    pub layer: SignatureLayer,
-    /// The payload, or why it is unusable.
-    pub payload: Result<Vec<u8>, String>,
+    /// What it is.
+    pub signed: Signed,
 }
 
 /// One signature checked against a policy.
@@ -30,13 +64,29 @@ pub struct Found {
 pub struct SignatureCheck {
     /// Where it was found.
     pub source: String,
-    /// The trusted key that verified it.
+    /// Who signed, as verified: a trusted key's name, or a keyless
+    /// identity with its authority.
     pub signer: Option<String>,
     /// Why it does not count, when it does not.
     pub problem: Option<String>,
 }
 
-/// Every cosign signature of `digest` in `repo`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Layers {
+    #[serde(default)]
+    layers: Vec<LayerRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayerRef {
+    media_type: String,
+    digest: String,
+    size: i64,
+}
+
+/// Every signature of `digest` in `repo`.
 pub async fn find(
     registry: &Registry,
     repo: &RepoName,
@@ -53,11 +103,19 @@ pub async fn find(
             Err(e) => return Err(e),
         }
     }
-    let referrers = registry
-        .meta()
-        .referrers(repo, digest, Some(ARTIFACT_TYPE))
-        .await?;
-    for r in referrers.into_iter().take(MAX_MANIFESTS) {
+    let referrers = registry.meta().referrers(repo, digest, None).await?;
+    for r in referrers
+        .into_iter()
+        .filter(|r| {
+            r.artifact_type.as_deref().is_some_and(|t| {
+                t == ARTIFACT_TYPE
+                    || t == BUNDLE_V03
+                    || t == notation::ARTIFACT_TYPE
+                    || is_bundle_media_type(t)
+            })
+        })
+        .take(MAX_MANIFESTS)
+    {
         match registry
             .get_manifest(repo, &Reference::Digest(r.digest.clone()), false)
             .await
@@ -67,77 +125,162 @@ pub async fn find(
             Err(e) => return Err(e),
         }
     }
+    let mut budget = MAX_READ;
+    let mut subject: Option<Arc<Vec<u8>>> = None;
     let mut found = Vec::new();
     for (source, content) in manifests {
-        let layers = match signature_layers(&content) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::debug!(%source, error = %e, "not a signature manifest");
-                continue;
+        if let Ok(layers) = signature_layers(&content) {
+            for layer in layers {
+                let payload = read_small(
+                    registry,
+                    repo,
+                    &layer.payload_digest,
+                    layer.payload_size,
+                    MAX_PAYLOAD,
+                    &mut budget,
+                )
+                .await?;
+                found.push(Found {
+                    source: source.clone(),
+                    signed: Signed::Layer { layer, payload },
+                });
             }
-        };
-        for layer in layers {
-            let payload = payload(registry, repo, &layer).await?;
+        }
+        let layers = serde_json::from_slice::<Layers>(&content)
+            .map(|l| l.layers)
+            .unwrap_or_default();
+        for l in layers
+            .iter()
+            .filter(|l| l.media_type == notation::JWS || l.media_type == notation::COSE)
+            .take(4)
+        {
+            let size = u64::try_from(l.size).unwrap_or(u64::MAX);
+            let envelope =
+                read_small(registry, repo, &l.digest, size, MAX_ENVELOPE, &mut budget).await?;
             found.push(Found {
                 source: source.clone(),
-                layer,
-                payload,
+                signed: Signed::Notation {
+                    media_type: l.media_type.clone(),
+                    envelope,
+                },
+            });
+        }
+        for l in layers
+            .into_iter()
+            .filter(|l| is_bundle_media_type(&l.media_type))
+            .take(4)
+        {
+            let size = u64::try_from(l.size).unwrap_or(u64::MAX);
+            let bytes =
+                read_small(registry, repo, &l.digest, size, MAX_BUNDLE, &mut budget).await?;
+            let bundle = bytes.and_then(|b| parse_bundle(&b).map(Box::new));
+            let manifest = match &subject {
+                Some(m) => m.clone(),
+                None => {
+                    let m = match registry
+                        .get_manifest(repo, &Reference::Digest(digest.clone()), false)
+                        .await
+                    {
+                        Ok(m) => Arc::new(m.content.clone()),
+                        Err(RegistryError::ManifestUnknown(_)) => Arc::new(Vec::new()),
+                        Err(e) => return Err(e),
+                    };
+                    subject = Some(m.clone());
+                    m
+                }
+            };
+            found.push(Found {
+                source: source.clone(),
+                signed: Signed::Bundle { bundle, manifest },
             });
         }
     }
     Ok(found)
 }
 
-/// A payload's bytes, read only when small; storage failures are errors,
-/// a missing or oversized payload is the signature's problem.
-async fn payload(
+/// A small blob's bytes (a payload, a bundle), read only when it fits both
+/// its own bound and what is left of the image's budget; storage failures
+/// are errors, a missing or oversized blob is the signature's problem.
+async fn read_small(
     registry: &Registry,
     repo: &RepoName,
-    layer: &SignatureLayer,
+    digest: &str,
+    size: u64,
+    max: u64,
+    budget: &mut usize,
 ) -> Result<Result<Vec<u8>, String>, RegistryError> {
-    if layer.payload_size > MAX_PAYLOAD {
+    if size > max {
         return Ok(Err(format!(
-            "the payload is {} bytes (at most {MAX_PAYLOAD} are read)",
-            layer.payload_size
+            "the blob is {size} bytes (at most {max} are read)"
         )));
     }
-    let Ok(digest) = Digest::parse(&layer.payload_digest) else {
+    if size as usize > *budget {
         return Ok(Err(format!(
-            "the payload digest {:?} is invalid",
-            layer.payload_digest
+            "not read: the image's signatures are over {MAX_READ} bytes in all"
         )));
+    }
+    let Ok(digest) = Digest::parse(digest) else {
+        return Ok(Err(format!("the digest {digest:?} is invalid")));
     };
     let mut read = match registry
-        .open_blob(repo, &digest, None, |_| MAX_PAYLOAD as usize)
+        .open_blob(repo, &digest, None, |_| max as usize)
         .await
     {
         Ok(r) => r,
         Err(RegistryError::BlobUnknown(_)) => {
-            return Ok(Err(format!(
-                "the payload {digest} is not in the repository"
-            )))
+            return Ok(Err(format!("the blob {digest} is not in the repository")))
         }
         Err(e) => return Err(e),
     };
-    let mut bytes = Vec::with_capacity(read.total.min(MAX_PAYLOAD) as usize);
+    let mut bytes = Vec::with_capacity(read.total.min(max) as usize);
     while let Some(chunk) = read.body.next().await {
         let chunk = chunk.map_err(RegistryError::Storage)?;
-        if bytes.len() + chunk.len() > MAX_PAYLOAD as usize {
-            return Ok(Err(format!("the payload is over {MAX_PAYLOAD} bytes")));
+        if bytes.len() + chunk.len() > max as usize || bytes.len() + chunk.len() > *budget {
+            return Ok(Err(format!("the blob {digest} is over {max} bytes")));
         }
         bytes.extend_from_slice(&chunk);
     }
+    *budget -= bytes.len();
     Ok(Ok(bytes))
 }
 
-/// Check what was found for `digest` against `keys`.
-pub fn check(found: &[Found], digest: &Digest, keys: &[TrustedKey]) -> Vec<SignatureCheck> {
+/// Check what was found for `digest` in `repo` against `trust`, at `now`
+/// (Unix seconds; Notation chains must be valid now).
+pub fn check(
+    found: &[Found],
+    repo: &RepoName,
+    digest: &Digest,
+    now: i64,
+    trust: &Trust,
+) -> Vec<SignatureCheck> {
     found
         .iter()
         .map(|f| {
-            let outcome = match &f.payload {
-                Ok(p) => verify_layer(&f.layer, p, digest.as_str(), keys),
-                Err(e) => Err(e.clone()),
+            let outcome = match &f.signed {
+                Signed::Layer { layer, payload } => match payload {
+                    Ok(p) => verify_layer(layer, p, digest.as_str(), trust),
+                    Err(e) => Err(e.clone()),
+                },
+                Signed::Notation {
+                    media_type,
+                    envelope,
+                } => match envelope {
+                    Ok(e) => verify_envelope(
+                        media_type,
+                        e,
+                        digest.as_str(),
+                        repo.as_str(),
+                        now,
+                        &trust.stores,
+                    )
+                    .map(|s| s.label()),
+                    Err(e) => Err(e.clone()),
+                },
+                Signed::Bundle { bundle, manifest } => match bundle {
+                    Ok(b) => verify_bundle(b, digest.as_str(), manifest, &trust.authorities)
+                        .map(|s| s.label()),
+                    Err(e) => Err(e.clone()),
+                },
             };
             SignatureCheck {
                 source: f.source.clone(),

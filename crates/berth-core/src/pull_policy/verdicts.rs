@@ -4,10 +4,13 @@
 //! change (a new or deleted signature is a tag or referrer change there)
 //! drops its verdicts; a policy change drops all; while the feed is down
 //! nothing is kept, so a verdict is never older than the feed's delay.
+//! Verdicts also age out after [`VERDICT_TTL`]: certificates and Notation
+//! signatures expire with time alone, with no change to announce it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use berth_meta::changes::Change;
 
@@ -16,12 +19,14 @@ use crate::read_cache::ChangeListener;
 
 /// Verdicts kept before the memory is cleared and starts again.
 const MAX_VERDICTS: usize = 100_000;
+/// How long a verdict is trusted without a change.
+pub const VERDICT_TTL: Duration = Duration::from_secs(600);
 
 /// Whether an image satisfied a policy: the signer, or why not.
 pub type Outcome = Result<String, String>;
 
 /// A repository's verdicts by (digest, policy id).
-type RepoVerdicts = HashMap<(Box<str>, i64), Outcome>;
+type RepoVerdicts = HashMap<(Box<str>, i64), (Outcome, Instant)>;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -70,12 +75,13 @@ impl Verdicts {
 
     /// A remembered outcome.
     pub fn get(&self, repo: &str, digest: &str, policy: i64) -> Option<Outcome> {
+        self.get_at(repo, digest, policy, Instant::now())
+    }
+
+    fn get_at(&self, repo: &str, digest: &str, policy: i64, now: Instant) -> Option<Outcome> {
         let inner = self.lock();
-        inner
-            .repos
-            .get(repo)?
-            .get(&(Box::from(digest), policy))
-            .cloned()
+        let (outcome, at) = inner.repos.get(repo)?.get(&(Box::from(digest), policy))?;
+        (now.saturating_duration_since(*at) < VERDICT_TTL).then(|| outcome.clone())
     }
 
     /// Remember an outcome computed under `ticket`.
@@ -92,7 +98,7 @@ impl Verdicts {
             .repos
             .entry(repo.into())
             .or_default()
-            .insert((digest.into(), policy), outcome);
+            .insert((digest.into(), policy), (outcome, Instant::now()));
         if previous.is_none() {
             inner.count += 1;
         }
@@ -151,6 +157,8 @@ mod tests {
         v.put(t, "a/c", "sha256:1", 1, Err("unsigned".into()));
         assert_eq!(v.get("a/b", "sha256:1", 1), Some(Ok("k".into())));
         assert_eq!(v.get("a/b", "sha256:1", 2), None);
+        let later = Instant::now() + VERDICT_TTL;
+        assert_eq!(v.get_at("a/b", "sha256:1", 1, later), None, "aged out");
 
         // A computation that raced with a change keeps its result.
         let stale = v.ticket();

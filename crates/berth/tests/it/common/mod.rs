@@ -5,10 +5,12 @@
 
 pub mod cli;
 pub mod ldap;
+pub mod notation;
 pub mod oidc;
 pub mod reference;
 pub mod relay;
 pub mod signing;
+pub mod sigstore;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};

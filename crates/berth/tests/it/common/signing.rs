@@ -110,6 +110,21 @@ pub async fn attach(
     signature: &str,
     as_referrer: bool,
 ) -> String {
+    let annotations = serde_json::json!({"dev.cosignproject.cosign/signature": signature});
+    attach_annotated(t, client, repo, subject, payload, annotations, as_referrer).await
+}
+
+/// [`attach`] with the layer's annotations given whole (a keyless
+/// signature's certificate, chain and Rekor bundle beside the signature).
+pub async fn attach_annotated(
+    t: &TestServer,
+    client: &reqwest::Client,
+    repo: &str,
+    subject: &str,
+    payload: &[u8],
+    annotations: serde_json::Value,
+    as_referrer: bool,
+) -> String {
     let config =
         br#"{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
     let config_digest = t.push_blob_as(client, repo, config).await;
@@ -122,7 +137,7 @@ pub async fn attach(
             "mediaType": SIMPLE_SIGNING,
             "digest": payload_digest,
             "size": payload.len(),
-            "annotations": {"dev.cosignproject.cosign/signature": signature}
+            "annotations": annotations
         }]
     });
     let reference = if as_referrer {
