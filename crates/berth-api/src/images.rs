@@ -224,21 +224,23 @@ pub(crate) async fn batch_delete(
 }
 
 /// An image's tags with digest, pull command, pull count, last pull, size,
-/// media type, platforms and push time. Sort keys: `name` (default),
-/// `pushed`, `pull_count`.
+/// media type, platforms and push time, and with `signatures=true` each
+/// one's signatures. Sort keys: `name` (default), `pushed`, `pull_count`.
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/repositories/{repo}/tags", tag = "images",
     params(("ns" = String, Path, description = "Namespace name"),
         ("repo" = String, Path, description = "Image name inside the namespace, slashes as %2F"),
-        ListParams),
+        ListParams, TagListOptions),
     responses((status = 200, body = Paged<TagJson>), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn tags(
     State(state): State<WebState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     list: Result<Query<ListParams>, QueryRejection>,
+    options: Result<Query<TagListOptions>, QueryRejection>,
 ) -> ApiResult<Json<Paged<TagJson>>> {
     let Path((ns, repo)) = path?;
     let Query(list) = list?;
+    let Query(options) = options?;
     let (sort, descending) = parse_sort(list.sort.as_deref(), TAG_SORT)?;
     let filter = ListFilter {
         name: list.q.clone(),
@@ -265,6 +267,26 @@ pub(crate) async fn tags(
                     available: a.available,
                 })
                 .collect();
+        }
+    }
+    if options.signatures == Some(true) {
+        let full = repo_name(&ns, &repo)?;
+        let mut seen: std::collections::HashMap<String, Vec<SignatureJson>> = Default::default();
+        for tag in &mut paged.items {
+            if !seen.contains_key(&tag.digest) {
+                let digest = berth_oci::Digest::parse(&tag.digest)
+                    .map_err(|e| ApiError::invalid(e.to_string()))?;
+                let checks = state
+                    .management
+                    .pull_policies()
+                    .signatures(&caller.principal, &full, &digest)
+                    .await?;
+                seen.insert(
+                    tag.digest.clone(),
+                    checks.into_iter().map(Into::into).collect(),
+                );
+            }
+            tag.signatures = seen.get(&tag.digest).cloned();
         }
     }
     Ok(Json(paged))

@@ -7,8 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use berth_core::pull_policy::{
-    DryRun, IdentitySetting, KeySetting, KeylessSetting, NotationSetting, SignatureCheck,
-    SignaturePolicy, SignatureSettings,
+    DryRun, IdentitySetting, KeySetting, KeylessSetting, NotationSetting, SignaturePolicy,
+    SignatureSettings,
 };
 use berth_oci::Digest;
 use berth_signature::Mode;
@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::model::time;
+use crate::model::{time, SignatureJson};
 use crate::params::repo_name;
 use berth_web::WebState;
 
@@ -493,33 +493,6 @@ pub(crate) async fn dry_run(
             .await?
             .into(),
     ))
-}
-
-/// A signature of an image.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SignatureJson {
-    /// Where it was found: `tag sha256-….sig` or `referrer sha256:…`.
-    pub source: String,
-    /// Whether what the policies governing the namespace trust verifies it.
-    pub verified: bool,
-    /// Who signed: the trusted key's name, or the keyless signer
-    /// (`subject (issuer) via authority`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signer: Option<String>,
-    /// Why it does not verify.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
-}
-
-impl From<SignatureCheck> for SignatureJson {
-    fn from(c: SignatureCheck) -> Self {
-        SignatureJson {
-            source: c.source,
-            verified: c.signer.is_some(),
-            signer: c.signer,
-            problem: c.problem,
-        }
-    }
 }
 
 /// The signatures of one image (a manifest digest), each checked against

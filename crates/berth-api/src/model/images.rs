@@ -1,5 +1,6 @@
 //! Images and tags.
 
+use berth_core::pull_policy::SignatureCheck;
 use berth_core::{ImageListView, ImageView, TagView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -129,6 +130,18 @@ pub struct TagJson {
     /// (`available`), and those it is still being copied to.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<TagRegionJson>,
+    /// With `signatures=true`: the image's signatures as the signature
+    /// policies governing the namespace see them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signatures: Option<Vec<SignatureJson>>,
+}
+
+/// Options of the tag list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TagListOptions {
+    /// Include each tag's signatures (who signed, verified or not and why).
+    pub signatures: Option<bool>,
 }
 
 /// Whether an image is available in a region.
@@ -155,6 +168,7 @@ impl From<TagView> for TagJson {
             platforms: v.platforms,
             pushed: time(s.pushed_at),
             regions: Vec::new(),
+            signatures: None,
         }
     }
 }
@@ -166,4 +180,31 @@ pub struct TagDeletedJson {
     pub tag: String,
     /// The image went too (it was its last tag).
     pub image_deleted: bool,
+}
+
+/// A signature of an image.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SignatureJson {
+    /// Where it was found: `tag sha256-….sig` or `referrer sha256:…`.
+    pub source: String,
+    /// Whether what the policies governing the namespace trust verifies it.
+    pub verified: bool,
+    /// Who signed: the trusted key's name, or the keyless signer
+    /// (`subject (issuer) via authority`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// Why it does not verify.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl From<SignatureCheck> for SignatureJson {
+    fn from(c: SignatureCheck) -> Self {
+        SignatureJson {
+            source: c.source,
+            verified: c.signer.is_some(),
+            signer: c.signer,
+            problem: c.problem,
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! An image's "Signatures" tab: for each tag (the first page of 50), the
-//! signatures of its digest and whether a key of the policies governing
-//! the namespace verifies each, or why not.
+//! signatures of its digest, who signed and whether what the policies
+//! governing the namespace trust verifies each, or why not.
 
 use std::collections::HashMap;
 
@@ -66,7 +66,7 @@ pub async fn page(
             let lines = checks
                 .into_iter()
                 .map(|c| match c.signer {
-                    Some(s) => (c.source, true, format!("verified with key {s}")),
+                    Some(s) => (c.source, true, format!("signed by {s}")),
                     None => (c.source, false, c.problem.unwrap_or_default()),
                 })
                 .collect();

@@ -171,6 +171,29 @@ async fn keyless_signatures_satisfy_a_policy_for_the_identities_it_names(backend
     let v = signatures(3).await;
     assert!(v[0]["source"].as_str().unwrap().ends_with(".sig"), "{v}");
     assert_eq!(v[0]["verified"], true, "{v}");
+    // The tag list shows the same, on request.
+    let (s, v) = t
+        .api_as(
+            &reader,
+            Method::GET,
+            "/api/v1/namespaces/team/repositories/app/tags?signatures=true&sort=name&q=v",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items[0]["name"], "v1", "{v}");
+    assert_eq!(items[0]["signatures"][0]["verified"], true, "{v}");
+    assert_eq!(items[3]["signatures"], json!([]), "v4 is unsigned: {v}");
+    let (_, plain) = t
+        .api_as(
+            &reader,
+            Method::GET,
+            "/api/v1/namespaces/team/repositories/app/tags",
+            None,
+        )
+        .await;
+    assert!(plain["items"][0].get("signatures").is_none(), "{plain}");
     let v = signatures(6).await;
     assert_eq!(v[0]["verified"], false, "{v}");
     assert!(v[0]["problem"].as_str().unwrap().contains("expired"), "{v}");

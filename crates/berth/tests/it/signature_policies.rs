@@ -678,7 +678,7 @@ async fn the_console_sets_a_policy_and_shows_what_it_would_refuse(backend: Backe
         ))
         .await;
     assert_eq!(s, StatusCode::OK, "{page}");
-    assert!(page.contains("verified with key release"), "{page}");
+    assert!(page.contains("signed by release"), "{page}");
     assert!(page.contains(">unsigned<"), "{page}");
 
     let (_, _, page) = b
