@@ -236,6 +236,10 @@ pub fn router(state: WebState) -> Router {
             get(pages::remotes::page).post(pages::remotes::create),
         )
         .route("/remotes/{name}/{action}", post(pages::remotes::action))
+        .route(
+            "/signatures",
+            get(pages::signatures::platform_page).post(pages::signatures::save_platform),
+        )
         .route("/sign-in", get(pages::sign_in_admin::page))
         .route("/sign-in/mappings", post(pages::sign_in_admin::add_mapping))
         .route(

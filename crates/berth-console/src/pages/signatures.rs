@@ -1,6 +1,7 @@
 //! The namespace "Signatures" tab: the platform's signature policy (read
 //! only here), the namespace's own (its administrators set it), and a dry
-//! run listing the current tags the policies would refuse.
+//! run listing the current tags the policies would refuse; and the
+//! platform administrators' page for the platform's policy.
 
 use std::collections::HashMap;
 
@@ -108,8 +109,22 @@ pub struct SignaturesPage {
     pub keyless_text: String,
     pub notation_text: String,
     pub tags_text: String,
+    pub form_action: String,
     /// Dry run: (checked, refused, audited), when asked for.
     pub dry_run: Option<(usize, Vec<Row>, Vec<Row>)>,
+}
+
+#[derive(Template)]
+#[template(path = "platform_signatures.html")]
+pub struct PlatformSignaturesPage {
+    pub l: Layout,
+    pub own: Option<PolicyLine>,
+    pub mode: String,
+    pub keys_text: String,
+    pub keyless_text: String,
+    pub notation_text: String,
+    pub tags_text: String,
+    pub form_action: String,
 }
 
 /// Keys as typed: a name on its own line, then its PEM block; repeated.
@@ -355,28 +370,75 @@ pub async fn page(
             platform: platform.as_ref().map(line),
             own: own.as_ref().map(line),
             dry_run,
+            form_action: format!("/namespaces/{ns}/signatures"),
             ns,
         }
         .render(),
     ))
 }
 
+/// The platform's policy, for platform administrators.
+pub async fn platform_page(
+    State(state): State<WebState>,
+    viewer: Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> PageResult {
+    let err = |e: DirectoryError| PageError::from(e).for_viewer(&viewer);
+    if !viewer.principal.is_platform_admin() {
+        return Err(err(DirectoryError::Forbidden(
+            "the platform's signature policy is for platform administrators".into(),
+        )));
+    }
+    let own = state
+        .management
+        .pull_policies()
+        .get(&viewer.principal, None)
+        .await
+        .map_err(err)?;
+    Ok(html(
+        PlatformSignaturesPage {
+            l: Layout::new(&viewer, "signatures").messages(&q),
+            mode: own.as_ref().map_or("off", |p| p.mode.as_str()).to_owned(),
+            keys_text: own.as_ref().map(keys_text).unwrap_or_default(),
+            keyless_text: own.as_ref().map(keyless_text).unwrap_or_default(),
+            notation_text: own.as_ref().map(notation_text).unwrap_or_default(),
+            tags_text: own
+                .as_ref()
+                .map(|p| p.settings.tags.join(", "))
+                .unwrap_or_default(),
+            own: own.as_ref().map(line),
+            form_action: "/signatures".into(),
+        }
+        .render(),
+    ))
+}
+
+pub async fn save_platform(State(state): State<WebState>, form: Posted) -> Response {
+    store(&state, None, "/signatures", form).await
+}
+
 pub async fn save(State(state): State<WebState>, Path(ns): Path<String>, form: Posted) -> Response {
     let to = format!("/namespaces/{ns}/signatures");
+    store(&state, Some(&ns), &to, form).await
+}
+
+/// Read the form and set the platform's (`namespace` `None`) or a
+/// namespace's policy; back to `to` with the outcome.
+async fn store(state: &WebState, namespace: Option<&str>, to: &str, form: Posted) -> Response {
     let Some(mode) = Mode::parse(form.get("mode")) else {
-        return back(&to, "error", "choose off, audit or enforce");
+        return back(to, "error", "choose off, audit or enforce");
     };
     let keys = match parse_keys(form.get("keys")) {
         Ok(k) => k,
-        Err(e) => return back(&to, "error", &e),
+        Err(e) => return back(to, "error", &e),
     };
     let keyless = match parse_keyless(form.get("keyless")) {
         Ok(k) => k,
-        Err(e) => return back(&to, "error", &format!("keyless authorities: {e}")),
+        Err(e) => return back(to, "error", &format!("keyless authorities: {e}")),
     };
     let notation = match parse_notation(form.get("notation")) {
         Ok(n) => n,
-        Err(e) => return back(&to, "error", &format!("Notation trust stores: {e}")),
+        Err(e) => return back(to, "error", &format!("Notation trust stores: {e}")),
     };
     let tags = form
         .get("tags")
@@ -390,7 +452,7 @@ pub async fn save(State(state): State<WebState>, Path(ns): Path<String>, form: P
         .pull_policies()
         .set(
             &form.viewer.principal,
-            Some(&ns),
+            namespace,
             mode,
             &SignatureSettings {
                 keys,
@@ -407,7 +469,7 @@ pub async fn save(State(state): State<WebState>, Path(ns): Path<String>, form: P
             &format!("Signature policy saved: {}.", p.mode.as_str()),
         ),
         Err(e) if e.is_internal() => PageError::from(e).into_response(),
-        Err(e) => back(&to, "error", &e.to_string()),
+        Err(e) => back(to, "error", &e.to_string()),
     }
 }
 

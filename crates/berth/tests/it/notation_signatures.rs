@@ -222,3 +222,105 @@ async fn notation_signatures_satisfy_a_policy_through_its_trust_store(backend: B
         assert!(v["detail"].as_str().unwrap().contains(why), "{why}: {v}");
     }
 }
+
+/// The platform administrators' "Signature policy" page: a Notation trust
+/// store typed as the page explains, in audit mode; namespace members see
+/// it on their Signatures tab; others are refused the page.
+#[tokio::test]
+async fn the_console_sets_the_platform_policy() {
+    use crate::common::oidc::{csrf, Browser};
+    let t = TestServer::start(Backend::Sqlite).await;
+    let owner = create_account(&t, "owner").await;
+    let (s, v) = t
+        .api_as(
+            &owner,
+            Method::POST,
+            "/api/v1/namespaces",
+            Some(json!({"name": "team"})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let acme = Pki::new();
+    let (signed, m) = t.push_image_as(&owner, "team/app", "v1", b"signed").await;
+    t.push_image_as(&owner, "team/app", "v2", b"unsigned").await;
+    attach(
+        &t,
+        &owner,
+        "team/app",
+        &signed,
+        COSE,
+        &acme.cose(&signed, m.len()),
+    )
+    .await;
+
+    let base = &t.base;
+    let admin = Browser::default();
+    admin
+        .submit(
+            &format!("{base}/login"),
+            &[("username", "admin"), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    let (_, s, page) = admin.open(&format!("{base}/signatures")).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("None set"), "{page}");
+    let stores = format!(
+        "store acme\nidentity {IDENTITY}\nscope team/*\n{}",
+        acme.ca_pem
+    );
+    let (_, _, page) = admin
+        .submit(
+            &format!("{base}/signatures"),
+            &[
+                ("_csrf", &csrf(&page)),
+                ("mode", "audit"),
+                ("notation", &stores),
+            ],
+        )
+        .await;
+    assert!(page.contains("Signature policy saved: audit"), "{page}");
+    assert!(
+        page.contains("Notation trust store") && page.contains("team/*"),
+        "{page}"
+    );
+    // What was typed comes back as typed.
+    assert!(
+        page.contains("store acme") && page.contains("scope team/*"),
+        "{page}"
+    );
+    let (_, _, page) = admin
+        .submit(
+            &format!("{base}/signatures"),
+            &[
+                ("_csrf", &csrf(&page)),
+                ("mode", "enforce"),
+                ("notation", "store x\nscope *"),
+            ],
+        )
+        .await;
+    assert!(page.contains("no CERTIFICATE block"), "{page}");
+    assert!(page.contains("Mode <strong>audit</strong>"), "unchanged: {page}");
+
+    // Audit mode: both served; the member's tab shows the platform's store.
+    assert_eq!(pull(&t, &owner, "team/app", "v1").await.0, StatusCode::OK);
+    assert_eq!(pull(&t, &owner, "team/app", "v2").await.0, StatusCode::OK);
+    let b = Browser::default();
+    b.submit(
+        &format!("{base}/login"),
+        &[("username", "owner"), ("password", "a-long-password")],
+    )
+    .await;
+    let (_, _, page) = b.open(&format!("{base}/namespaces/team/signatures")).await;
+    assert!(
+        page.contains("Notation trust store") && page.contains(">acme<"),
+        "{page}"
+    );
+    let (_, _, page) = b
+        .open(&format!(
+            "{base}/namespaces/team/image-signatures?image=app"
+        ))
+        .await;
+    assert!(page.contains("via acme (Notation)"), "{page}");
+    let (_, s, _) = b.open(&format!("{base}/signatures")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
