@@ -464,7 +464,7 @@ async fn store(state: &WebState, namespace: Option<&str>, to: &str, form: Posted
         .await
     {
         Ok(p) => back(
-            &to,
+            to,
             "notice",
             &format!("Signature policy saved: {}.", p.mode.as_str()),
         ),
