@@ -299,7 +299,10 @@ async fn the_console_sets_the_platform_policy() {
         )
         .await;
     assert!(page.contains("no CERTIFICATE block"), "{page}");
-    assert!(page.contains("Mode <strong>audit</strong>"), "unchanged: {page}");
+    assert!(
+        page.contains("Mode <strong>audit</strong>"),
+        "unchanged: {page}"
+    );
 
     // Audit mode: both served; the member's tab shows the platform's store.
     assert_eq!(pull(&t, &owner, "team/app", "v1").await.0, StatusCode::OK);

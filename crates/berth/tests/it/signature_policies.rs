@@ -484,17 +484,22 @@ async fn audit_mode_serves_and_reports_and_the_platform_default_cannot_be_loosen
     );
 }
 
-/// docker, podman and containerd pull a signed image and are refused an
-/// unsigned one under an enforced policy, with the policy's message.
+/// docker, podman and containerd pull images signed with a key, keyless
+/// and with Notation, and are refused an unsigned one under an enforced
+/// policy, with the policy's message; in audit mode it is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_clients_pull_signed_images_and_are_refused_unsigned_ones() {
+    use crate::common::{notation, sigstore};
     let t = TestServer::start(Backend::Sqlite).await;
     let release = Signer::ecdsa();
-    // Two valid images: one signed, one not.
+    // Four valid images: signed three ways, and one not.
     let mut digests = Vec::new();
+    let mut manifests = Vec::new();
     for (tag, content) in [
         ("signed", "signed and pulled\n"),
         ("unsigned", "never signed\n"),
+        ("keyless", "signed keyless\n"),
+        ("notation", "signed with notation\n"),
     ] {
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
@@ -522,13 +527,36 @@ async fn real_clients_pull_signed_images_and_are_refused_unsigned_ones() {
             .await;
         assert_eq!(r.status(), StatusCode::CREATED);
         digests.push(sha256(&manifest));
+        manifests.push(manifest);
     }
     cosign_sign(&t, &t.client, "e2e/signed", &digests[0], &release).await;
+    let kit = sigstore::sign(&[sigstore::Job::Statement(&digests[2])], None).await;
+    let bundle = serde_json::to_vec(&kit.bundles[0]).unwrap();
+    sigstore::attach_bundle(&t, &t.client, "e2e/signed", &digests[2], &bundle).await;
+    let pki = notation::Pki::new();
+    let envelope = pki.jws(&digests[3], manifests[3].len(), None);
+    notation::attach(
+        &t,
+        &t.client,
+        "e2e/signed",
+        &digests[3],
+        notation::JWS,
+        &envelope,
+    )
+    .await;
+    let mut body = policy("enforce", &[("release", &release)], &[]);
+    body["keyless"] = json!([sigstore::authority("ci", &kit, "https://github.com/acme/*")]);
+    body["notation"] = json!([notation::store(
+        "acme",
+        &pki,
+        notation::IDENTITY,
+        &["e2e/*"]
+    )]);
     let (s, v) = t
         .api(
             Method::PUT,
             "/api/v1/namespaces/e2e/signature-policy",
-            Some(policy("enforce", &[("release", &release)], &[])),
+            Some(body.clone()),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -536,8 +564,10 @@ async fn real_clients_pull_signed_images_and_are_refused_unsigned_ones() {
 
     // docker
     crate::common::cli::docker_login(&t, "admin", ADMIN_PASSWORD).await;
-    let out = run("docker", &["pull", &format!("{host}/e2e/signed:signed")]).await;
-    assert!(out.status.success(), "{}", stderr(&out));
+    for tag in ["signed", "keyless", "notation"] {
+        let out = run("docker", &["pull", &format!("{host}/e2e/signed:{tag}")]).await;
+        assert!(out.status.success(), "docker {tag}: {}", stderr(&out));
+    }
     let out = try_run(
         "docker",
         &["pull", &format!("{host}/e2e/signed:unsigned")],
@@ -551,11 +581,34 @@ async fn real_clients_pull_signed_images_and_are_refused_unsigned_ones() {
         "{}",
         stderr(&out)
     );
-    let _ = run(
-        "docker",
-        &["rmi", "-f", &format!("{host}/e2e/signed:signed")],
-    )
-    .await;
+    // Audit mode: served (and reported).
+    body["mode"] = json!("audit");
+    let (s, v) = t
+        .api(
+            Method::PUT,
+            "/api/v1/namespaces/e2e/signature-policy",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let out = run("docker", &["pull", &format!("{host}/e2e/signed:unsigned")]).await;
+    assert!(out.status.success(), "audit: {}", stderr(&out));
+    body["mode"] = json!("enforce");
+    let (s, v) = t
+        .api(
+            Method::PUT,
+            "/api/v1/namespaces/e2e/signature-policy",
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for tag in ["signed", "unsigned", "keyless", "notation"] {
+        let _ = run(
+            "docker",
+            &["rmi", "-f", &format!("{host}/e2e/signed:{tag}")],
+        )
+        .await;
+    }
     let _ = run("docker", &["logout", &host]).await;
 
     // podman
@@ -579,7 +632,12 @@ async fn real_clients_pull_signed_images_and_are_refused_unsigned_ones() {
             format!("{host}/e2e/signed:{tag}"),
         ]
     };
-    for (tag, ok) in [("signed", true), ("unsigned", false)] {
+    for (tag, ok) in [
+        ("signed", true),
+        ("unsigned", false),
+        ("keyless", true),
+        ("notation", true),
+    ] {
         let args = pull_args(tag);
         let out = try_run(
             "podman",
@@ -595,7 +653,12 @@ async fn real_clients_pull_signed_images_and_are_refused_unsigned_ones() {
     let address = std::env::var("BERTH_TEST_CTR_ADDRESS")
         .expect("BERTH_TEST_CTR_ADDRESS is not set: run the suite with scripts/test.sh");
     let ns = format!("berth-sig-{}", t.server.as_ref().unwrap().addr().port());
-    for (tag, ok) in [("signed", true), ("unsigned", false)] {
+    for (tag, ok) in [
+        ("signed", true),
+        ("unsigned", false),
+        ("keyless", true),
+        ("notation", true),
+    ] {
         let reference = format!("{host}/e2e/signed:{tag}");
         let out = try_run(
             "ctr",
