@@ -82,6 +82,8 @@ mod tests {
         assert!(ecosystem_covers("Alpine:v3.19", "Alpine:3.19.1"));
         assert!(!ecosystem_covers("Alpine:v3.1", "Alpine:3.19.1"));
         assert!(ecosystem_covers("PyPI", "PyPI"));
+        assert!(ecosystem_covers("Ubuntu:22.04:LTS", "Ubuntu:22.04"));
+        assert!(!ecosystem_covers("Ubuntu:22.04:LTS", "Ubuntu:24.04"));
         assert!(parse(b"{}").is_err());
         assert!(parse(br#"{"id":""}"#).is_err());
     }

@@ -171,8 +171,14 @@ pub fn ecosystem_covers(advisory: &str, package: &str) -> bool {
     if ar.is_empty() {
         return true;
     }
-    // Alpine writes `v3.19`, os-release `3.19.1`.
-    let norm = |r: &str| r.trim_start_matches('v').to_owned();
+    // Alpine writes `v3.19`, os-release `3.19.1`; Ubuntu `22.04:LTS`.
+    let norm = |r: &str| {
+        r.split(':')
+            .next()
+            .unwrap_or(r)
+            .trim_start_matches('v')
+            .to_owned()
+    };
     let (ar, pr) = (norm(ar), norm(pr));
     pr == ar || pr.starts_with(&format!("{ar}.")) || pr.starts_with(&format!("{ar}:"))
 }

@@ -28,16 +28,14 @@ pub fn parse(s: &str) -> Option<Version> {
         None => (s, None),
     };
     let mut parts = [0u64; 3];
-    let mut n = 0;
-    for p in core.split('.') {
+    for (n, p) in core.split('.').enumerate() {
         if n == 3 || p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()) {
             return None;
         }
         parts[n] = p.parse().ok()?;
-        n += 1;
     }
     let pre = match pre {
-        Some(p) if p.is_empty() => return None,
+        Some("") => return None,
         Some(p) => p
             .split('.')
             .map(|i| {
