@@ -152,6 +152,11 @@ pub const DECLARED: &[(&str, &str, Needs)] = &[
         "/api/v1/namespaces/{ns}/repositories/{repo}/manifests/{digest}/signatures",
         NamespacePull,
     ),
+    (
+        "get",
+        "/api/v1/namespaces/{ns}/repositories/{repo}/manifests/{digest}/vulnerabilities",
+        NamespacePull,
+    ),
     ("put", "/api/v1/namespaces/{ns}/policies", NamespaceAdmin),
     (
         "get",
@@ -224,6 +229,7 @@ pub const DECLARED: &[(&str, &str, Needs)] = &[
     ("get", "/api/v1/namespaces/{ns}/webhooks", NamespaceAdmin),
     ("post", "/api/v1/namespaces/{ns}/webhooks", NamespaceAdmin),
     ("get", "/api/v1/platform/repositories", Anyone),
+    ("post", "/api/v1/advisories", PlatformAdmin),
     ("get", "/api/v1/platform/signature-policy", Account),
     ("put", "/api/v1/platform/signature-policy", PlatformAdmin),
     ("delete", "/api/v1/platform/signature-policy", PlatformAdmin),

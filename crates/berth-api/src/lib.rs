@@ -47,6 +47,7 @@ mod router;
 mod signature_policies;
 mod sync;
 mod trust_rules;
+mod vulnerabilities;
 mod webhooks;
 
 pub use openapi::{openapi_json, ApiDoc};

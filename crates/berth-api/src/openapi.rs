@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     access, gc, group_mappings, images, namespaces, people, policies, remote_replication, remotes,
-    signature_policies, sync, trust_rules, webhooks,
+    signature_policies, sync, trust_rules, vulnerabilities, webhooks,
 };
 
 struct SecuritySchemes;
@@ -67,6 +67,7 @@ impl Modify for SecuritySchemes {
         signature_policies::platform_get, signature_policies::platform_put, signature_policies::platform_delete,
         signature_policies::get, signature_policies::put, signature_policies::delete,
         signature_policies::dry_run, signature_policies::signatures,
+        vulnerabilities::image, vulnerabilities::import,
         sync::rules, sync::add_rule, sync::delete_rule, sync::start, sync::records,
         sync::regions, sync::copy_regions, sync::set_copy_regions, sync::replication, sync::set_replication,
         webhooks::platform_list, webhooks::platform_create, webhooks::namespace_list,
@@ -96,6 +97,7 @@ impl Modify for SecuritySchemes {
         (name = "remote registries", description = "Registries Berth does not run, for replication and caching (platform administrators)"),
         (name = "webhooks", description = "Webhooks of namespaces and of the platform, and their deliveries"),
         (name = "signatures", description = "Signature policies enforced at pull, dry runs, and the signatures of images"),
+        (name = "vulnerabilities", description = "What images hold (package inventories) and which advisories (OSV) affect them"),
         (name = "replication", description = "Replication rules with remote registries, their runs and tasks (platform administrators)"),
     )
 )]

@@ -12,7 +12,7 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::{
     gc, group_mappings, images, namespaces, openapi, people, policies, remote_replication, remotes,
-    signature_policies, sync, trust_rules, webhooks,
+    signature_policies, sync, trust_rules, vulnerabilities, webhooks,
 };
 use berth_web::WebState;
 
@@ -158,6 +158,11 @@ pub fn router(state: WebState) -> Router {
             "/namespaces/{ns}/repositories/{repo}/manifests/{digest}/signatures",
             get(signature_policies::signatures),
         )
+        .route(
+            "/namespaces/{ns}/repositories/{repo}/manifests/{digest}/vulnerabilities",
+            get(vulnerabilities::image),
+        )
+        .route("/advisories", post(vulnerabilities::import))
         .route(
             "/platform/signature-policy",
             get(signature_policies::platform_get)

@@ -88,6 +88,7 @@ pub mod secrets;
 pub mod throttle;
 pub mod token;
 mod validate;
+pub mod vulnerabilities;
 pub mod zones;
 
 pub use auth::{Auth, AuthConfig, AuthError};

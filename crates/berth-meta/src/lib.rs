@@ -22,8 +22,9 @@
 //! users, grants, audit log, settings), `views/` (the management surfaces'
 //! lists), `gc/`, `events/` (webhooks and their deliveries), `platform/`
 //! (blob locations per region, the job queue, records, remotes, remote
-//! replication) `identity/` (trust rules of workload identity) and `changes/` (the change
-//! feed). Each folder's `mod.rs`
+//! replication) `identity/` (trust rules of workload identity),
+//! `pull_policy/`, `vulnerability/` (inventories, advisories, findings)
+//! and `changes/` (the change feed). Each folder's `mod.rs`
 //! holds its types and trait; its `sql.rs` holds the SQL as ordinary async
 //! functions, written once in the dialect both databases speak (numbered `$n`
 //! parameters, `ON CONFLICT`).
@@ -63,6 +64,7 @@ pub mod platform;
 pub mod pull_policy;
 mod registry;
 mod views;
+pub mod vulnerability;
 
 pub use backend::{PostgresStore, SqliteStore};
 pub use directory::{

@@ -822,3 +822,111 @@ async fn pull_policies_one_per_kind_and_scope_and_announced() {
         assert_eq!(d.pull_policies().await.unwrap(), vec![], "{}", b.name);
     }
 }
+
+#[tokio::test]
+async fn inventories_advisories_and_findings_are_kept_by_digest() {
+    use berth_meta::vulnerability::{AdvisoryRow, FindingRow};
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let r = repo("team/app");
+        let layer = link(s, &r, b"base layer").await;
+        let image = manifest(&r, r#"{"image":"vuln"}"#, &[&layer], &["v1"]);
+        stored(s.put_manifest(&image).await.unwrap());
+        let names = vec!["openssl".to_owned(), "pip".to_owned()];
+        s.put_layer_inventory(layer.as_str(), r#"{"l":1}"#, &names, 1)
+            .await
+            .unwrap();
+        // Read again: replaced, not doubled.
+        s.put_layer_inventory(layer.as_str(), r#"{"l":2}"#, &names, 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.layer_inventory(layer.as_str()).await.unwrap().as_deref(),
+            Some(r#"{"l":2}"#),
+            "{}",
+            b.name
+        );
+        // Not an image holding it until its own inventory is made.
+        assert!(
+            s.images_holding(&names).await.unwrap().is_empty(),
+            "{}",
+            b.name
+        );
+        s.put_image_inventory(image.digest.as_str(), r#"{"i":1}"#, 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.images_holding(&["pip".into(), "other".into()])
+                .await
+                .unwrap(),
+            vec![image.digest.to_string()],
+            "{}",
+            b.name
+        );
+        assert!(s
+            .images_holding(&["other".into()])
+            .await
+            .unwrap()
+            .is_empty());
+
+        let adv = |id: &str, modified: &str, name: &str| AdvisoryRow {
+            id: id.into(),
+            modified: modified.into(),
+            document: format!(r#"{{"id":"{id}"}}"#),
+            names: vec![name.into()],
+        };
+        let changed = s
+            .put_advisories(&[adv("A-1", "m1", "pip"), adv("A-2", "m1", "zlib")], 10)
+            .await
+            .unwrap();
+        assert_eq!(changed, ["A-1", "A-2"], "{}", b.name);
+        let changed = s
+            .put_advisories(&[adv("A-1", "m1", "pip"), adv("A-2", "m2", "openssl")], 11)
+            .await
+            .unwrap();
+        assert_eq!(changed, ["A-2"], "only what changed: {}", b.name);
+        assert_eq!(s.advisory_count().await.unwrap(), 2);
+        let naming = s
+            .advisories_naming(&["openssl".into(), "pip".into()])
+            .await
+            .unwrap();
+        assert_eq!(naming.len(), 2, "{}", b.name);
+        assert!(
+            s.advisories_naming(&["zlib".into()])
+                .await
+                .unwrap()
+                .is_empty(),
+            "A-2 moved on"
+        );
+
+        let f = |id: &str, at: i64| FindingRow {
+            manifest_digest: image.digest.to_string(),
+            advisory_id: id.into(),
+            ecosystem: "PyPI".into(),
+            package: "pip".into(),
+            version: "23.0.1".into(),
+            fixed: Some("23.3".into()),
+            severity: "medium".into(),
+            path: "x".into(),
+            found_at: at,
+        };
+        let d = image.digest.as_str();
+        let new = s.replace_findings(d, None, &[f("A-1", 20)]).await.unwrap();
+        assert_eq!(new.len(), 1, "{}", b.name);
+        // Again, later: not new, first-found time kept.
+        let new = s
+            .replace_findings(d, None, &[f("A-1", 30), f("A-2", 30)])
+            .await
+            .unwrap();
+        assert_eq!(new.len(), 1, "{}", b.name);
+        assert_eq!(new[0].advisory_id, "A-2");
+        let all = s.findings(d).await.unwrap();
+        assert_eq!((all.len(), all[0].found_at), (2, 20), "{}", b.name);
+        // Re-matching one advisory leaves the others.
+        s.replace_findings(d, Some(&["A-2".into()]), &[])
+            .await
+            .unwrap();
+        assert_eq!(s.findings(d).await.unwrap().len(), 1, "{}", b.name);
+        assert_eq!(s.findings_of_advisory("A-1").await.unwrap().len(), 1);
+    }
+}

@@ -1,7 +1,8 @@
 //! The worker that runs the database's job queue on every node: it leases
 //! jobs for its region, renews the lease while it works, retries failures
 //! with backoff, dispatches by kind (replication between regions and with
-//! remote registries, synchronization, webhook deliveries), and starts the
+//! remote registries, synchronization, webhook deliveries, image
+//! inventories), and starts the
 //! periodic work: its region's reconcile pass, scheduled replication runs.
 
 use std::sync::Arc;
@@ -249,6 +250,9 @@ impl Worker {
                         },
                     )
                     .await
+            }
+            crate::vulnerabilities::INVENTORY_IMAGE_JOB => {
+                crate::vulnerabilities::run_job(&self.registry, &job.payload).await
             }
             DELIVER_WEBHOOK_JOB => {
                 self.webhooks

@@ -66,6 +66,7 @@ pub struct Management {
     directory: Directory,
     registry: Registry,
     pull_policies: crate::pull_policy::PullPolicies,
+    vulnerabilities: crate::vulnerabilities::Vulnerabilities,
     store: Arc<dyn ManagementStore>,
     config: Arc<ManagementConfig>,
 }
@@ -83,6 +84,10 @@ impl Management {
                 directory.clone(),
                 registry.clone(),
             ),
+            vulnerabilities: crate::vulnerabilities::Vulnerabilities::new(
+                directory.clone(),
+                registry.clone(),
+            ),
             directory,
             registry,
             store,
@@ -93,6 +98,11 @@ impl Management {
     /// The pull-policy hook and its policies.
     pub fn pull_policies(&self) -> &crate::pull_policy::PullPolicies {
         &self.pull_policies
+    }
+
+    /// Inventories, advisories and findings.
+    pub fn vulnerabilities(&self) -> &crate::vulnerabilities::Vulnerabilities {
+        &self.vulnerabilities
     }
 
     /// The directory service.

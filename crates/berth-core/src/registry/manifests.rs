@@ -140,12 +140,21 @@ impl Registry {
         let declared_sizes = declared_sizes(&parsed);
         let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
         let policy = self.policy(push.repo.namespace()).await?;
-        let (jobs, syncs) = if push.cached {
+        let (mut jobs, syncs) = if push.cached {
             (Vec::new(), Vec::new())
         } else {
             self.triggered_work(push.repo, &digest, &tags, push.actor)
                 .await?
         };
+        // What the image holds is read in the background, never in the push.
+        if crate::vulnerabilities::wants_inventory(&parsed) {
+            jobs.push(crate::vulnerabilities::inventory_job(
+                push.repo.as_str(),
+                digest.as_str(),
+                &self.regions.local().name,
+                now_millis(),
+            ));
+        }
         // Webhooks hear of the push in its transaction.
         let events = match push.cached {
             false => vec![crate::events::Event::new(

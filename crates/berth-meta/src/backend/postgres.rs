@@ -46,6 +46,9 @@ mod remotes;
 #[allow(clippy::duplicate_mod)]
 #[path = "../views/sql.rs"]
 mod views;
+#[allow(clippy::duplicate_mod)]
+#[path = "../vulnerability/sql.rs"]
+mod vulnerability;
 
 /// The database of this backend, for the shared SQL.
 pub(crate) type Db = sqlx::Postgres;

@@ -283,9 +283,10 @@ pub struct CatalogScope<'a> {
     pub platform: Option<&'a str>,
 }
 
-/// The metadata store contract, implemented by each database backend.
+/// The metadata store contract, implemented by each database backend
+/// (what images hold and what advisories say of them come with it).
 #[async_trait]
-pub trait MetaStore: Send + Sync + Debug {
+pub trait MetaStore: crate::vulnerability::VulnerabilityStore + Send + Sync + Debug {
     /// Whether the database answers.
     async fn ping(&self) -> MetaResult<()>;
     /// Subscribe to the change feed (what in-memory read caches must drop).

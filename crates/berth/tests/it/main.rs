@@ -46,5 +46,6 @@ mod sso_oidc;
 mod sync;
 mod tenant_isolation;
 mod tls;
+mod vulnerabilities;
 mod webhooks;
 mod workload_identity;

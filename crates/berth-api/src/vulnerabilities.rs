@@ -1,0 +1,214 @@
+//! Vulnerabilities: an image's inventory and findings, advisory imports
+//! (OSV documents, platform administrators) and one advisory's facts.
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::Json;
+use berth_core::vulnerabilities::ImportReport;
+use berth_oci::Digest;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::model::time;
+use crate::params::repo_name;
+use berth_web::WebState;
+
+/// A package an advisory affects in an image.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FindingJson {
+    /// The advisory (`GHSA-…`, `CVE-…`, `DSA-…`).
+    pub advisory: String,
+    /// `unknown`, `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// The package's ecosystem (`Debian:12`, `PyPI`, `npm`, `Go`, `crates.io`).
+    pub ecosystem: String,
+    /// The package.
+    pub package: String,
+    /// Its installed version.
+    pub installed: String,
+    /// The first version that fixes it, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<String>,
+    /// The file it was read from.
+    pub path: String,
+    /// When Berth first found it (RFC 3339).
+    pub found: String,
+}
+
+/// An installed package.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PackageJson {
+    /// Ecosystem.
+    pub ecosystem: String,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Source package, for distribution packages built from another.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The file it was read from.
+    pub path: String,
+}
+
+/// What an image holds and which advisories affect it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImageVulnerabilitiesJson {
+    /// `pending` (its inventory is not made yet) or `ready`.
+    pub status: String,
+    /// The distribution (`debian 12`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// A layer could not be read whole (bounds, a corrupt stream): the
+    /// inventory may miss packages.
+    pub incomplete: bool,
+    /// Findings, most severe first.
+    pub findings: Vec<FindingJson>,
+    /// Installed packages.
+    pub packages: Vec<PackageJson>,
+}
+
+/// An image's inventory and findings (anyone who may pull it).
+#[utoipa::path(get, path = "/api/v1/namespaces/{ns}/repositories/{repo}/manifests/{digest}/vulnerabilities", tag = "vulnerabilities",
+    params(("ns" = String, Path, description = "Namespace name"),
+        ("repo" = String, Path, description = "Image path within the namespace"),
+        ("digest" = String, Path, description = "Manifest digest")),
+    responses((status = 200, body = ImageVulnerabilitiesJson), (status = 404, body = Problem)))]
+pub(crate) async fn image(
+    State(state): State<WebState>,
+    caller: Caller,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+) -> ApiResult<Json<ImageVulnerabilitiesJson>> {
+    let Path((ns, repo, digest)) = path?;
+    let repo = repo_name(&ns, &repo)?;
+    let digest = Digest::parse(&digest)
+        .map_err(|e| ApiError::not_found(format!("no manifest {digest:?} ({e})")))?;
+    let report = state
+        .management
+        .vulnerabilities()
+        .image(&caller.principal, &repo, &digest)
+        .await?;
+    let findings = report
+        .findings
+        .into_iter()
+        .map(|f| FindingJson {
+            advisory: f.advisory_id,
+            severity: f.severity,
+            ecosystem: f.ecosystem,
+            package: f.package,
+            installed: f.version,
+            fixed: f.fixed,
+            path: f.path,
+            found: time(f.found_at),
+        })
+        .collect();
+    Ok(Json(match report.inventory {
+        None => ImageVulnerabilitiesJson {
+            status: "pending".into(),
+            os: None,
+            incomplete: false,
+            findings,
+            packages: Vec::new(),
+        },
+        Some(inv) => ImageVulnerabilitiesJson {
+            status: "ready".into(),
+            os: inv.os.map(|o| format!("{} {}", o.id, o.version_id)),
+            incomplete: inv.incomplete,
+            findings,
+            packages: inv
+                .packages
+                .into_iter()
+                .map(|p| PackageJson {
+                    ecosystem: p.ecosystem,
+                    name: p.name,
+                    version: p.version,
+                    source: p.source,
+                    path: p.path,
+                })
+                .collect(),
+        },
+    }))
+}
+
+/// A document an import refused.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefusedJson {
+    /// Its position in `advisories`.
+    pub index: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportJson {
+    /// Advisories new or changed.
+    pub imported: usize,
+    /// Advisories already stored as they are.
+    pub unchanged: usize,
+    /// Documents refused.
+    pub refused: Vec<RefusedJson>,
+    /// Images re-matched (only those holding a package the new advisories name).
+    pub images_matched: usize,
+    /// Findings that are new.
+    pub new_findings: usize,
+}
+
+impl From<ImportReport> for ImportJson {
+    fn from(r: ImportReport) -> Self {
+        ImportJson {
+            imported: r.imported,
+            unchanged: r.unchanged,
+            refused: r
+                .invalid
+                .into_iter()
+                .map(|(index, reason)| RefusedJson { index, reason })
+                .collect(),
+            images_matched: r.images_matched,
+            new_findings: r.new_findings,
+        }
+    }
+}
+
+/// Advisories to import.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// OSV documents as osv.dev, GitHub, PyPA, Go, RustSec, Debian, Ubuntu
+    /// and Alpine publish them (each is checked on its own: a bad one is
+    /// refused, the others imported).
+    #[schema(value_type = Vec<Object>, max_items = 10000)]
+    pub advisories: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Import advisories in the OSV format (platform administrators). Only
+/// the images holding a package they name are re-matched.
+#[utoipa::path(post, path = "/api/v1/advisories", tag = "vulnerabilities",
+    request_body = ImportBody,
+    responses((status = 200, body = ImportJson), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub(crate) async fn import(
+    State(state): State<WebState>,
+    caller: Caller,
+    body: Result<Json<ImportBody>, JsonRejection>,
+) -> ApiResult<Json<ImportJson>> {
+    let actor = caller.account()?;
+    state.management.vulnerabilities().may_import(actor)?;
+    let Json(body) = body?;
+    let documents: Vec<Vec<u8>> = body
+        .advisories
+        .iter()
+        .map(|d| {
+            serde_json::Value::Object(d.clone())
+                .to_string()
+                .into_bytes()
+        })
+        .collect();
+    let report = state
+        .management
+        .vulnerabilities()
+        .import(actor, &documents)
+        .await?;
+    Ok(Json(report.into()))
+}

@@ -1,0 +1,209 @@
+//! Vulnerabilities: what each image holds and which advisories affect it.
+//! `job` queues an image's inventory in its push's transaction;
+//! `inventory` runs it on the job queue (each layer read once, the image's
+//! union kept, then matched); `matching` decides findings with
+//! `berth-advisory`; this file imports advisories (re-matching only the
+//! images that hold a package they name) and answers what an image has.
+
+mod inventory;
+mod job;
+mod matching;
+
+use berth_inventory::image::ImageInventory;
+use berth_meta::vulnerability::{AdvisoryRow, FindingRow};
+use berth_oci::{Digest, RepoName};
+
+use crate::access::Principal;
+use crate::clock::now_millis;
+use crate::directory::Directory;
+use crate::error::DirectoryError;
+use crate::registry::Registry;
+
+pub(crate) use inventory::run_job;
+pub use job::INVENTORY_IMAGE_JOB;
+pub(crate) use job::{inventory_job, wants_inventory};
+
+type DirResult<T> = std::result::Result<T, DirectoryError>;
+
+/// Most documents one import takes.
+pub const MAX_IMPORT: usize = 10_000;
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Advisories new or changed.
+    pub imported: usize,
+    /// Advisories already stored as they are.
+    pub unchanged: usize,
+    /// Documents refused: (position, why).
+    pub invalid: Vec<(usize, String)>,
+    /// Images re-matched.
+    pub images_matched: usize,
+    /// Findings that are new.
+    pub new_findings: usize,
+}
+
+/// An image's inventory and findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageReport {
+    /// The inventory, once made (`None`: pending).
+    pub inventory: Option<ImageInventory>,
+    /// Findings, most severe first.
+    pub findings: Vec<FindingRow>,
+}
+
+/// The vulnerability service.
+#[derive(Debug, Clone)]
+pub struct Vulnerabilities {
+    directory: Directory,
+    registry: Registry,
+}
+
+fn severity_rank(s: &str) -> u8 {
+    berth_advisory::Severity::parse(s).map_or(0, |s| s as u8)
+}
+
+impl Vulnerabilities {
+    /// Over the directory (access) and the registry (blobs, store).
+    pub fn new(directory: Directory, registry: Registry) -> Self {
+        Vulnerabilities {
+            directory,
+            registry,
+        }
+    }
+
+    /// Whether `actor` may import advisories (platform administrators).
+    pub fn may_import(&self, actor: &Principal) -> DirResult<()> {
+        if actor.is_platform_admin() {
+            Ok(())
+        } else {
+            Err(DirectoryError::Forbidden(
+                "advisories are imported by platform administrators".into(),
+            ))
+        }
+    }
+
+    /// Import OSV documents (platform administrators).
+    pub async fn import(
+        &self,
+        actor: &Principal,
+        documents: &[Vec<u8>],
+    ) -> DirResult<ImportReport> {
+        self.may_import(actor)?;
+        let report = self.import_documents(documents).await?;
+        self.directory
+            .record(
+                actor,
+                "advisories.import",
+                "platform",
+                &format!(
+                    "imported={} unchanged={} invalid={} images_matched={}",
+                    report.imported,
+                    report.unchanged,
+                    report.invalid.len(),
+                    report.images_matched
+                ),
+            )
+            .await?;
+        Ok(report)
+    }
+
+    /// Import OSV documents (the command line, a watched artifact): store
+    /// what is new or changed, then re-match only the images holding a
+    /// package those advisories name.
+    pub async fn import_documents(&self, documents: &[Vec<u8>]) -> DirResult<ImportReport> {
+        if documents.len() > MAX_IMPORT {
+            return Err(DirectoryError::Invalid(format!(
+                "at most {MAX_IMPORT} advisories at once"
+            )));
+        }
+        let mut report = ImportReport::default();
+        let mut rows = Vec::new();
+        for (i, d) in documents.iter().enumerate() {
+            match berth_advisory::parse(d) {
+                Ok(a) => rows.push(AdvisoryRow {
+                    names: matching::advisory_names(&a),
+                    id: a.id,
+                    modified: a.modified,
+                    document: String::from_utf8_lossy(d).into_owned(),
+                }),
+                Err(e) => report.invalid.push((i, e.to_string())),
+            }
+        }
+        let meta = self.registry.meta();
+        let changed = meta.put_advisories(&rows, now_millis()).await?;
+        report.imported = changed.len();
+        report.unchanged = rows.len() - changed.len();
+        let mut names: Vec<String> = rows
+            .iter()
+            .filter(|r| changed.contains(&r.id))
+            .flat_map(|r| r.names.iter().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        for digest in meta.images_holding(&names).await? {
+            let Some(json) = meta.image_inventory(&digest).await? else {
+                continue;
+            };
+            let Ok(image) = serde_json::from_str::<ImageInventory>(&json) else {
+                continue;
+            };
+            report.new_findings +=
+                inventory::match_image(&self.registry, &digest, &image, Some(&changed)).await?;
+            report.images_matched += 1;
+        }
+        Ok(report)
+    }
+
+    /// An image's inventory and findings, for someone who may pull it.
+    pub async fn image(
+        &self,
+        actor: &Principal,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> DirResult<ImageReport> {
+        if !self.directory.actions(actor, repo).await?.pull {
+            return Err(DirectoryError::NotFound(format!("image {repo}")));
+        }
+        match self
+            .registry
+            .get_manifest(repo, &berth_oci::Reference::Digest(digest.clone()), false)
+            .await
+        {
+            Ok(_) => {}
+            Err(
+                crate::RegistryError::ManifestUnknown(_) | crate::RegistryError::NameUnknown(_),
+            ) => {
+                return Err(DirectoryError::NotFound(format!(
+                    "manifest {digest} in {repo}"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let meta = self.registry.meta();
+        let inventory = meta
+            .image_inventory(digest.as_str())
+            .await?
+            .and_then(|j| serde_json::from_str(&j).ok());
+        let mut findings = meta.findings(digest.as_str()).await?;
+        findings.sort_by(|a, b| {
+            severity_rank(&b.severity)
+                .cmp(&severity_rank(&a.severity))
+                .then_with(|| a.advisory_id.cmp(&b.advisory_id))
+        });
+        Ok(ImageReport {
+            inventory,
+            findings,
+        })
+    }
+
+    /// An advisory's document, when stored.
+    pub async fn advisory(&self, id: &str) -> DirResult<Option<berth_advisory::Advisory>> {
+        Ok(self
+            .registry
+            .meta()
+            .advisory(id)
+            .await?
+            .and_then(|d| berth_advisory::parse(d.as_bytes()).ok()))
+    }
+}

@@ -1,0 +1,235 @@
+//! Inventories and vulnerabilities: an image made of this machine's real
+//! content (its os-release, its dpkg status, its pip's metadata) is
+//! inventoried in the background after the push, and matched when real
+//! advisories (GitHub's OSV documents) are imported — only the images
+//! holding a package they name are re-matched; an image pushed later is
+//! matched when its inventory is made. A corrupt layer is pushed and
+//! reported, never failing the push.
+
+use std::io::Write;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+backend_tests!(s3: images_are_inventoried_and_matched_as_advisories_arrive);
+
+const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+fn fixture(name: &str) -> Value {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/fixtures/osv")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// A gzip layer of this machine's own files.
+fn machine_layer() -> (Vec<u8>, String) {
+    let pip = std::fs::read_dir("/usr/lib/python3/dist-packages")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name().unwrap().to_string_lossy().starts_with("pip-")
+                && p.extension().is_some_and(|e| e == "dist-info")
+        })
+        .expect("Debian's python3-pip is installed (scripts/test-env.sh)");
+    let pip_version = pip.file_name().unwrap().to_string_lossy()["pip-".len()..]
+        .trim_end_matches(".dist-info")
+        .to_owned();
+    let mut b = tar::Builder::new(Vec::new());
+    for (inside, outside) in [
+        (
+            "etc/os-release".to_owned(),
+            std::path::PathBuf::from("/etc/os-release"),
+        ),
+        (
+            "var/lib/dpkg/status".to_owned(),
+            "/var/lib/dpkg/status".into(),
+        ),
+        (
+            format!(
+                "usr/lib/python3/dist-packages/{}/METADATA",
+                pip.file_name().unwrap().to_string_lossy()
+            ),
+            pip.join("METADATA"),
+        ),
+    ] {
+        let data = std::fs::read(&outside).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, inside, &data[..]).unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(&tar).unwrap();
+    (z.finish().unwrap(), pip_version)
+}
+
+async fn push(
+    t: &TestServer,
+    client: &reqwest::Client,
+    repo: &str,
+    tag: &str,
+    layer: &[u8],
+) -> String {
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"tag":"{tag}"}}"#
+    );
+    let config_digest = t.push_blob_as(client, repo, config.as_bytes()).await;
+    let layer_digest = t.push_blob_as(client, repo, layer).await;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": GZIP_LAYER, "digest": layer_digest, "size": layer.len()}],
+    }))
+    .unwrap();
+    let r = t
+        .put_manifest_as(client, repo, tag, OCI_MANIFEST, &manifest)
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    sha256(&manifest)
+}
+
+async fn report(t: &TestServer, client: &reqwest::Client, repo: &str, digest: &str) -> Value {
+    let (ns, image) = repo.split_once('/').unwrap();
+    let path = format!(
+        "/api/v1/namespaces/{ns}/repositories/{}/manifests/{digest}/vulnerabilities",
+        image.replace('/', "%2F")
+    );
+    for _ in 0..300 {
+        let (s, v) = t.api_as(client, Method::GET, &path, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if v["status"] == "ready" {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the inventory of {repo}@{digest} was not made within 30 s");
+}
+
+async fn images_are_inventoried_and_matched_as_advisories_arrive(backend: Backend) {
+    let t = TestServer::start(backend).await;
+    let owner = create_account(&t, "owner").await;
+    let (s, v) = t
+        .api_as(
+            &owner,
+            Method::POST,
+            "/api/v1/namespaces",
+            Some(json!({"name": "team"})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    let (layer, pip_version) = machine_layer();
+    let first = push(&t, &owner, "team/app", "v1", &layer).await;
+
+    let v = report(&t, &owner, "team/app", &first).await;
+    assert_eq!(v["os"], "debian 12", "{v}");
+    assert_eq!(v["incomplete"], false, "{v}");
+    let packages = v["packages"].as_array().unwrap();
+    assert!(
+        packages.iter().any(|p| p["ecosystem"] == "PyPI"
+            && p["name"] == "pip"
+            && p["version"] == pip_version.as_str()),
+        "{v}"
+    );
+    let dpkg = packages
+        .iter()
+        .filter(|p| p["ecosystem"] == "Debian:12")
+        .count();
+    assert!(dpkg > 100, "this machine's packages: {dpkg}");
+    assert!(
+        packages
+            .iter()
+            .any(|p| p["name"] == "libc6" && p["source"] == "glibc"),
+        "{v}"
+    );
+    assert_eq!(v["findings"], json!([]), "no advisory yet");
+
+    // Real advisories arrive: pip's matches, requests' (absent) does not.
+    let advisories = json!({"advisories": [fixture("GHSA-mq26-g339-26xf.json"), fixture("GHSA-j8r2-6x86-q33q.json"), {"not": "osv"}]});
+    let (s, v) = t
+        .api(Method::POST, "/api/v1/advisories", Some(advisories.clone()))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["imported"].as_u64(),
+            v["images_matched"].as_u64(),
+            v["new_findings"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["refused"][0]["index"], 2, "{v}");
+    let v = report(&t, &owner, "team/app", &first).await;
+    let f = &v["findings"][0];
+    assert_eq!(f["advisory"], "GHSA-mq26-g339-26xf", "{v}");
+    assert_eq!(
+        (f["package"].as_str(), f["installed"].as_str()),
+        (Some("pip"), Some(pip_version.as_str())),
+        "{v}"
+    );
+    assert_eq!(
+        (f["fixed"].as_str(), f["severity"].as_str()),
+        (Some("23.3"), Some("medium")),
+        "{v}"
+    );
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1, "{v}");
+    // The same documents again: nothing to do.
+    let (_, v) = t
+        .api(Method::POST, "/api/v1/advisories", Some(advisories))
+        .await;
+    assert_eq!(
+        (v["imported"].as_u64(), v["unchanged"].as_u64()),
+        (Some(0), Some(2)),
+        "{v}"
+    );
+
+    // A later image with the same base layer is matched once inventoried
+    // (its layer is not read again).
+    let second = push(&t, &owner, "team/other", "v1", &layer).await;
+    let v = report(&t, &owner, "team/other", &second).await;
+    assert_eq!(v["findings"][0]["advisory"], "GHSA-mq26-g339-26xf", "{v}");
+
+    // A corrupt layer: the push succeeds, the inventory says so.
+    let mut corrupt = layer.clone();
+    let n = corrupt.len();
+    corrupt[n / 2] ^= 0xff;
+    corrupt.truncate(n - 16);
+    let bad = push(&t, &owner, "team/bad", "v1", &corrupt).await;
+    let v = report(&t, &owner, "team/bad", &bad).await;
+    assert_eq!(v["incomplete"], true, "{v}");
+
+    // Others may not see it; only platform administrators import.
+    let outsider = create_account(&t, "outsider").await;
+    let path =
+        format!("/api/v1/namespaces/team/repositories/app/manifests/{first}/vulnerabilities");
+    let (s, _) = t.api_as(&outsider, Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = t
+        .api_as(
+            &owner,
+            Method::POST,
+            "/api/v1/advisories",
+            Some(json!({"advisories": [fixture("GHSA-mq26-g339-26xf.json")]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = t
+        .api(
+            Method::POST,
+            "/api/v1/advisories",
+            Some(json!({"advisories": "text"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}
