@@ -9,12 +9,12 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use coset::cbor::value::Value as Cbor;
 use coset::{iana, CoseSign1Builder, HeaderBuilder, Label, TaggedCborSerializable};
-use reqwest::StatusCode;
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
 
-use super::{sha256, TestServer, OCI_MANIFEST};
+use super::signing::{attach_artifact, Artifact};
+use super::{TestServer, OCI_MANIFEST};
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";
 pub const JWS: &str = "application/jose+json";
@@ -164,37 +164,20 @@ pub async fn attach(
     media_type: &str,
     envelope: &[u8],
 ) -> String {
-    let empty = t.push_blob_as(client, repo, b"{}").await;
-    let layer = t.push_blob_as(client, repo, envelope).await;
-    let subject_size = t
-        .head(&format!("/v2/{repo}/manifests/{subject}"))
-        .await
-        .headers()["content-length"]
-        .to_str()
-        .unwrap()
-        .parse::<u64>()
-        .unwrap();
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": ARTIFACT_TYPE,
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
-        "layers": [{"mediaType": media_type, "digest": layer, "size": envelope.len()}],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": subject_size},
-        "annotations": {"io.cncf.notary.x509chain.thumbprint#S256": "[]"},
-    });
-    let body = serde_json::to_vec(&manifest).unwrap();
-    let digest = sha256(&body);
-    let r = t
-        .put_manifest_as(client, repo, &digest, OCI_MANIFEST, &body)
-        .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap_or_default()
-    );
-    digest
+    let annotations = json!({"io.cncf.notary.x509chain.thumbprint#S256": "[]"});
+    attach_artifact(
+        t,
+        client,
+        repo,
+        subject,
+        Artifact {
+            artifact_type: ARTIFACT_TYPE,
+            media_type,
+            blob: envelope,
+            annotations,
+        },
+    )
+    .await
 }
 
 /// A trust store for a policy.

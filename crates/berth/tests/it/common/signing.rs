@@ -190,3 +190,63 @@ pub async fn cosign_sign(
     );
     attach(t, client, repo, digest, &p, &signer.sign(&p), false).await
 }
+
+/// An OCI 1.1 artifact of one layer.
+pub struct Artifact<'a> {
+    /// Its artifact type.
+    pub artifact_type: &'a str,
+    /// The layer's media type.
+    pub media_type: &'a str,
+    /// The layer.
+    pub blob: &'a [u8],
+    /// Its annotations.
+    pub annotations: serde_json::Value,
+}
+
+/// Push `a` as an artifact whose subject is `subject` (how sigstore
+/// bundles and Notation signatures travel). Returns its digest.
+pub async fn attach_artifact(
+    t: &TestServer,
+    client: &reqwest::Client,
+    repo: &str,
+    subject: &str,
+    a: Artifact<'_>,
+) -> String {
+    let Artifact {
+        artifact_type,
+        media_type,
+        blob,
+        annotations,
+    } = a;
+    let empty = t.push_blob_as(client, repo, b"{}").await;
+    let layer = t.push_blob_as(client, repo, blob).await;
+    let subject_size = t
+        .head(&format!("/v2/{repo}/manifests/{subject}"))
+        .await
+        .headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": media_type, "digest": layer, "size": blob.len()}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": subject_size},
+        "annotations": annotations,
+    });
+    let body = serde_json::to_vec(&manifest).unwrap();
+    let digest = sha256(&body);
+    let r = t
+        .put_manifest_as(client, repo, &digest, OCI_MANIFEST, &body)
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    digest
+}

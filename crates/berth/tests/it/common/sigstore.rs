@@ -9,17 +9,15 @@ use std::path::PathBuf;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::signing::attach_annotated;
-use super::{sha256, TestServer, OCI_MANIFEST};
+use super::signing::{attach_annotated, attach_artifact, Artifact};
+use super::TestServer;
 
 pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 pub const ISSUER: &str = "https://token.actions.githubusercontent.com";
 pub const SIGNER: &str =
     "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
-const EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
 /// One thing to sign.
 pub enum Job<'a> {
@@ -102,36 +100,19 @@ pub async fn attach_bundle(
     subject: &str,
     bundle: &[u8],
 ) -> String {
-    let empty = t.push_blob_as(client, repo, b"{}").await;
-    let layer = t.push_blob_as(client, repo, bundle).await;
-    let subject_size = t
-        .head(&format!("/v2/{repo}/manifests/{subject}"))
-        .await
-        .headers()["content-length"]
-        .to_str()
-        .unwrap()
-        .parse::<u64>()
-        .unwrap();
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": BUNDLE_V03,
-        "config": {"mediaType": EMPTY, "digest": empty, "size": 2},
-        "layers": [{"mediaType": BUNDLE_V03, "digest": layer, "size": bundle.len()}],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": subject_size},
-    });
-    let body = serde_json::to_vec(&manifest).unwrap();
-    let digest = sha256(&body);
-    let r = t
-        .put_manifest_as(client, repo, &digest, OCI_MANIFEST, &body)
-        .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::CREATED,
-        "{}",
-        r.text().await.unwrap_or_default()
-    );
-    digest
+    attach_artifact(
+        t,
+        client,
+        repo,
+        subject,
+        Artifact {
+            artifact_type: BUNDLE_V03,
+            media_type: BUNDLE_V03,
+            blob: bundle,
+            annotations: json!({}),
+        },
+    )
+    .await
 }
 
 /// Push a keyless signature the way older cosign releases do: `payload`
