@@ -43,6 +43,9 @@ command -v htpasswd >/dev/null || need_pkgs+=(apache2-utils)
 command -v ldapmodify >/dev/null || need_pkgs+=(ldap-utils)
 command -v node >/dev/null || need_pkgs+=(nodejs)
 command -v npm >/dev/null || need_pkgs+=(npm)
+# Debian's pip: real Python package metadata for the inventory tests.
+compgen -G '/usr/lib/python3/dist-packages/pip-*.dist-info' >/dev/null || need_pkgs+=(python3-pip)
+dpkg -s python3-venv >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test-env: installing ${need_pkgs[*]}"
   as_root apt-get update -qq
