@@ -178,8 +178,9 @@ impl From<ImportReport> for ImportJson {
 pub struct ImportBody {
     /// OSV documents as osv.dev, GitHub, PyPA, Go, RustSec, Debian, Ubuntu
     /// and Alpine publish them (each is checked on its own: a bad one is
-    /// refused, the others imported).
-    #[schema(value_type = Vec<Object>, max_items = 10000)]
+    /// refused, the others imported). At most 10,000 a request (400 past
+    /// that) within the 1 MiB body limit (413 past that).
+    #[schema(value_type = Vec<Object>)]
     pub advisories: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
