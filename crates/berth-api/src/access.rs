@@ -157,6 +157,21 @@ pub const DECLARED: &[(&str, &str, Needs)] = &[
         "/api/v1/namespaces/{ns}/repositories/{repo}/manifests/{digest}/vulnerabilities",
         NamespacePull,
     ),
+    (
+        "get",
+        "/api/v1/namespaces/{ns}/vulnerability-policy",
+        NamespaceMember,
+    ),
+    (
+        "put",
+        "/api/v1/namespaces/{ns}/vulnerability-policy",
+        NamespaceAdmin,
+    ),
+    (
+        "delete",
+        "/api/v1/namespaces/{ns}/vulnerability-policy",
+        NamespaceAdmin,
+    ),
     ("put", "/api/v1/namespaces/{ns}/policies", NamespaceAdmin),
     (
         "get",
@@ -231,6 +246,17 @@ pub const DECLARED: &[(&str, &str, Needs)] = &[
     ("get", "/api/v1/platform/repositories", Anyone),
     ("post", "/api/v1/advisories", PlatformAdmin),
     ("get", "/api/v1/platform/signature-policy", Account),
+    ("get", "/api/v1/platform/vulnerability-policy", Account),
+    (
+        "put",
+        "/api/v1/platform/vulnerability-policy",
+        PlatformAdmin,
+    ),
+    (
+        "delete",
+        "/api/v1/platform/vulnerability-policy",
+        PlatformAdmin,
+    ),
     ("put", "/api/v1/platform/signature-policy", PlatformAdmin),
     ("delete", "/api/v1/platform/signature-policy", PlatformAdmin),
     ("get", "/api/v1/group-mappings", PlatformAdmin),

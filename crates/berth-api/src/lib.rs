@@ -48,6 +48,7 @@ mod signature_policies;
 mod sync;
 mod trust_rules;
 mod vulnerabilities;
+mod vulnerability_policies;
 mod webhooks;
 
 pub use openapi::{openapi_json, ApiDoc};

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     access, gc, group_mappings, images, namespaces, people, policies, remote_replication, remotes,
-    signature_policies, sync, trust_rules, vulnerabilities, webhooks,
+    signature_policies, sync, trust_rules, vulnerabilities, vulnerability_policies, webhooks,
 };
 
 struct SecuritySchemes;
@@ -68,6 +68,9 @@ impl Modify for SecuritySchemes {
         signature_policies::get, signature_policies::put, signature_policies::delete,
         signature_policies::dry_run, signature_policies::signatures,
         vulnerabilities::image, vulnerabilities::import,
+        vulnerability_policies::platform_get, vulnerability_policies::platform_put,
+        vulnerability_policies::platform_delete, vulnerability_policies::get,
+        vulnerability_policies::put, vulnerability_policies::delete,
         sync::rules, sync::add_rule, sync::delete_rule, sync::start, sync::records,
         sync::regions, sync::copy_regions, sync::set_copy_regions, sync::replication, sync::set_replication,
         webhooks::platform_list, webhooks::platform_create, webhooks::namespace_list,

@@ -12,7 +12,7 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::{
     gc, group_mappings, images, namespaces, openapi, people, policies, remote_replication, remotes,
-    signature_policies, sync, trust_rules, vulnerabilities, webhooks,
+    signature_policies, sync, trust_rules, vulnerabilities, vulnerability_policies, webhooks,
 };
 use berth_web::WebState;
 
@@ -163,6 +163,18 @@ pub fn router(state: WebState) -> Router {
             get(vulnerabilities::image),
         )
         .route("/advisories", post(vulnerabilities::import))
+        .route(
+            "/namespaces/{ns}/vulnerability-policy",
+            get(vulnerability_policies::get)
+                .put(vulnerability_policies::put)
+                .delete(vulnerability_policies::delete),
+        )
+        .route(
+            "/platform/vulnerability-policy",
+            get(vulnerability_policies::platform_get)
+                .put(vulnerability_policies::platform_put)
+                .delete(vulnerability_policies::platform_delete),
+        )
         .route(
             "/platform/signature-policy",
             get(signature_policies::platform_get)

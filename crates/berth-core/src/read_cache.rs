@@ -429,7 +429,7 @@ impl ReadCache {
                         match &change {
                             Change::Repository(repo) => self.forget_repository(repo),
                             Change::Access => self.forget_access(),
-                            Change::PullPolicy => {
+                            Change::PullPolicy | Change::Findings(_) => {
                                 for l in self.listeners() {
                                     l.changed(&change);
                                 }

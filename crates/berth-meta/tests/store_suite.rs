@@ -852,9 +852,32 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
             "{}",
             b.name
         );
+        assert!(!s.inventoried(image.digest.as_str()).await.unwrap());
+        let mut feed = b.store.change_feed();
+        feed.next().await.unwrap();
         s.put_image_inventory(image.digest.as_str(), r#"{"i":1}"#, 3)
             .await
             .unwrap();
+        assert!(s.inventoried(image.digest.as_str()).await.unwrap());
+        assert_eq!(
+            s.manifest_repositories(image.digest.as_str(), 10)
+                .await
+                .unwrap(),
+            ["team/app"],
+            "{}",
+            b.name
+        );
+        // Nodes hear of it (their pull-policy verdicts wait for it).
+        let ready = berth_meta::changes::Change::Findings(image.digest.to_string());
+        let mut seen = Vec::new();
+        for _ in 0..50 {
+            seen.extend(feed.next().await.unwrap());
+            if seen.contains(&ready) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(seen.contains(&ready), "{}: {seen:?}", b.name);
         assert_eq!(
             s.images_holding(&["pip".into(), "other".into()])
                 .await

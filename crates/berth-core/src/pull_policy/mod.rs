@@ -1,7 +1,8 @@
 //! Pull policies: the one place a manifest read is checked against what
-//! the platform and its namespace require before it is served. Signature
-//! policies are the first kind; a vulnerability policy plugs into the same
-//! hook with the same modes, cache and reporting.
+//! the platform and its namespace require before it is served. Two kinds
+//! share the hook, its modes, cache and reporting: signature policies
+//! (who must have signed) and vulnerability policies (which findings are
+//! too severe).
 //!
 //! Each policy has a mode (`off`, `audit`, `enforce`). The platform's
 //! default and the namespace's own both apply, so a namespace can add to
@@ -13,12 +14,13 @@
 //! push → sign → deploy works.
 //!
 //! Layering: services layer. Signatures are checked by `berth-signature`;
-//! verdicts are cached per (repository, digest, policy) and dropped by the
-//! change feed ([`verdicts`]).
+//! findings come from the vulnerability store; verdicts are cached and
+//! dropped by the change feed ([`verdicts`]).
 
 mod signature_policy;
 mod signatures;
 mod verdicts;
+mod vulnerability_policy;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +36,10 @@ pub use signature_policy::{
     SignatureSettings, KIND,
 };
 pub use signatures::{is_attachment, SignatureCheck};
-pub use verdicts::Verdicts;
+pub use verdicts::{Policies, Verdicts};
+pub use vulnerability_policy::{
+    Allowance, Pending, VulnerabilityPolicy, VulnerabilitySettings, KIND as VULNERABILITY_KIND,
+};
 
 use crate::access::Principal;
 use crate::clock::now_millis;
@@ -154,19 +159,24 @@ impl PullPolicies {
         &self.stats
     }
 
-    async fn policies(&self) -> Result<Arc<Vec<SignaturePolicy>>, RegistryError> {
+    async fn policies(&self) -> Result<Arc<Policies>, RegistryError> {
         if let Some(p) = self.verdicts.policies() {
             return Ok(p);
         }
         let ticket = self.verdicts.ticket();
         let records = self.directory.store().pull_policies().await?;
-        let policies: Arc<Vec<SignaturePolicy>> = Arc::new(
-            records
+        let policies = Arc::new(Policies {
+            signature: records
                 .iter()
                 .filter(|r| r.kind == KIND)
                 .map(SignaturePolicy::from_record)
                 .collect(),
-        );
+            vulnerability: records
+                .iter()
+                .filter(|r| r.kind == VULNERABILITY_KIND)
+                .map(VulnerabilityPolicy::from_record)
+                .collect(),
+        });
         self.verdicts.put_policies(ticket, policies.clone());
         Ok(policies)
     }
@@ -255,10 +265,16 @@ impl PullPolicies {
     ) -> Result<PullDecision, RegistryError> {
         let policies = self.policies().await?;
         let governing: Vec<&SignaturePolicy> = policies
+            .signature
             .iter()
             .filter(|p| p.governs(repo.namespace()))
             .collect();
-        if governing.is_empty()
+        let vulnerability: Vec<&VulnerabilityPolicy> = policies
+            .vulnerability
+            .iter()
+            .filter(|p| p.governs(repo.namespace()))
+            .collect();
+        if (governing.is_empty() && vulnerability.is_empty())
             || is_attachment(reference, record.subject.as_ref())
             || berth_signature::cosign::is_signature_manifest(&record.content)
         {
@@ -320,6 +336,38 @@ impl PullPolicies {
                 }
             }
         }
+        // Vulnerability policies judge images (an index's children are
+        // judged when they are pulled; artifacts are not inventoried).
+        let is_image = !vulnerability.is_empty()
+            && berth_oci::ParsedManifest::parse(&record.content, Some(&record.media_type))
+                .is_ok_and(|m| crate::vulnerabilities::wants_inventory(&m));
+        for p in vulnerability.into_iter().filter(|_| is_image) {
+            if !p.settings.tags.is_empty() {
+                if tags.is_none() {
+                    tags = Some(self.tags(repo, reference, digest).await?);
+                }
+                if !p.applies_to(tags.as_deref().unwrap_or_default()) {
+                    continue;
+                }
+            }
+            let outcome = match self.verdicts.get_image(digest.as_str(), p.id) {
+                Some(o) => o,
+                None => {
+                    let outcome = self.judge_findings(digest, p).await?;
+                    self.verdicts
+                        .put_image(ticket, digest.as_str(), p.id, outcome.clone());
+                    outcome
+                }
+            };
+            if let Err(why) = outcome {
+                let msg = format!("{} ({}): {why}", p.label(), p.mode.as_str());
+                match p.mode {
+                    Mode::Enforce => deny.push(msg),
+                    Mode::Audit => audit.push(msg),
+                    Mode::Off => {}
+                }
+            }
+        }
         Ok(if !deny.is_empty() {
             deny.extend(audit);
             PullDecision::Deny(deny.join("; "))
@@ -328,6 +376,33 @@ impl PullPolicies {
         } else {
             PullDecision::Allow
         })
+    }
+
+    /// Judge an image's findings against a vulnerability policy.
+    async fn judge_findings(
+        &self,
+        digest: &Digest,
+        policy: &VulnerabilityPolicy,
+    ) -> Result<verdicts::Outcome, RegistryError> {
+        let meta = self.registry.meta();
+        let inventoried = meta.inventoried(digest.as_str()).await?;
+        let mut findings = Vec::new();
+        if inventoried {
+            for f in meta.findings(digest.as_str()).await? {
+                // Allowlists may name an alias (a CVE for a GHSA).
+                let aliases = if policy.settings.allow.is_empty() {
+                    Vec::new()
+                } else {
+                    meta.advisory(&f.advisory_id)
+                        .await?
+                        .and_then(|d| berth_advisory::parse(d.as_bytes()).ok())
+                        .map(|a| a.aliases)
+                        .unwrap_or_default()
+                };
+                findings.push((f, aliases));
+            }
+        }
+        Ok(policy.judge(inventoried, &findings, now_millis() / 1000))
     }
 
     async fn tags(
@@ -375,6 +450,7 @@ impl PullPolicies {
         let policies = self.policies().await?;
         let mut trust = berth_signature::Trust::default();
         for p in policies
+            .signature
             .iter()
             .filter(|p| p.namespace.as_deref().is_none_or(|n| n == repo.namespace()))
         {
@@ -501,14 +577,24 @@ impl PullPolicies {
         Ok(SignaturePolicy::from_record(&record))
     }
 
-    /// Remove the platform's or a namespace's policy (done when there was
-    /// none).
+    /// Remove the platform's or a namespace's signature policy (done when
+    /// there was none).
     pub async fn delete(&self, actor: &Principal, namespace: Option<&str>) -> DirResult<()> {
+        self.delete_kind(actor, namespace, KIND).await
+    }
+
+    /// Remove the platform's or a namespace's policy of `kind`.
+    async fn delete_kind(
+        &self,
+        actor: &Principal,
+        namespace: Option<&str>,
+        kind: &str,
+    ) -> DirResult<()> {
         let namespace_id = self.authorize(actor, namespace).await?;
         if !self
             .directory
             .store()
-            .delete_pull_policy(namespace_id, KIND)
+            .delete_pull_policy(namespace_id, kind)
             .await?
         {
             return Ok(());
@@ -519,9 +605,89 @@ impl PullPolicies {
                 actor,
                 "pull_policy.delete",
                 namespace.unwrap_or("platform"),
-                "kind=signature",
+                &format!("kind={kind}"),
             )
             .await
+    }
+
+    /// The platform's vulnerability policy (`None`) or a namespace's, as
+    /// its members see it; `None` when unset.
+    pub async fn get_vulnerability(
+        &self,
+        actor: &Principal,
+        namespace: Option<&str>,
+    ) -> DirResult<Option<VulnerabilityPolicy>> {
+        match namespace {
+            Some(ns) => {
+                self.directory.member_namespace(actor, ns).await?;
+            }
+            None => {
+                if matches!(actor, Principal::Anonymous) {
+                    return Err(DirectoryError::AuthenticationFailed);
+                }
+            }
+        }
+        let records = self.directory.store().pull_policies().await?;
+        Ok(records
+            .iter()
+            .find(|r| r.kind == VULNERABILITY_KIND && r.namespace.as_deref() == namespace)
+            .map(VulnerabilityPolicy::from_record))
+    }
+
+    /// Set the platform's vulnerability policy (platform administrators)
+    /// or a namespace's (its administrators).
+    pub async fn set_vulnerability(
+        &self,
+        actor: &Principal,
+        namespace: Option<&str>,
+        mode: Mode,
+        settings: &VulnerabilitySettings,
+    ) -> DirResult<VulnerabilityPolicy> {
+        let namespace_id = self.authorize(actor, namespace).await?;
+        settings.check().map_err(DirectoryError::Invalid)?;
+        let json = serde_json::to_string(settings).expect("settings serialize");
+        let record = self
+            .directory
+            .store()
+            .set_pull_policy(&PullPolicyInput {
+                namespace_id,
+                kind: VULNERABILITY_KIND,
+                mode: mode.as_str(),
+                settings: &json,
+                updated_by: actor.name(),
+                now: now_millis(),
+            })
+            .await?;
+        self.verdicts.clear();
+        let allow: Vec<String> = settings
+            .allow
+            .iter()
+            .map(|a| format!("{} until {} ({})", a.advisory, a.expires_at, a.reason))
+            .collect();
+        self.directory
+            .record(
+                actor,
+                "pull_policy.set",
+                namespace.unwrap_or("platform"),
+                &format!(
+                    "kind=vulnerability mode={} severity={} pending={:?} allow={allow:?} tags={:?}",
+                    mode.as_str(),
+                    settings.severity,
+                    settings.pending,
+                    settings.tags
+                ),
+            )
+            .await?;
+        Ok(VulnerabilityPolicy::from_record(&record))
+    }
+
+    /// Remove the platform's or a namespace's vulnerability policy.
+    pub async fn delete_vulnerability(
+        &self,
+        actor: &Principal,
+        namespace: Option<&str>,
+    ) -> DirResult<()> {
+        self.delete_kind(actor, namespace, VULNERABILITY_KIND).await
     }
 
     async fn authorize(

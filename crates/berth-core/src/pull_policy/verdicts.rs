@@ -5,7 +5,10 @@
 //! drops its verdicts; a policy change drops all; while the feed is down
 //! nothing is kept, so a verdict is never older than the feed's delay.
 //! Verdicts also age out after [`VERDICT_TTL`]: certificates and Notation
-//! signatures expire with time alone, with no change to announce it.
+//! signatures (and allowlisted advisories) expire with time alone, with no
+//! change to announce it. Vulnerability verdicts are kept per (digest,
+//! policy), the same in every repository, and dropped when the image's
+//! inventory or findings change.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +18,7 @@ use std::time::{Duration, Instant};
 use berth_meta::changes::Change;
 
 use super::signature_policy::SignaturePolicy;
+use super::vulnerability_policy::VulnerabilityPolicy;
 use crate::read_cache::ChangeListener;
 
 /// Verdicts kept before the memory is cleared and starts again.
@@ -28,12 +32,23 @@ pub type Outcome = Result<String, String>;
 /// A repository's verdicts by (digest, policy id).
 type RepoVerdicts = HashMap<(Box<str>, i64), (Outcome, Instant)>;
 
+/// The pull policies in force, by kind.
+#[derive(Debug, Default)]
+pub struct Policies {
+    /// Signature policies.
+    pub signature: Vec<SignaturePolicy>,
+    /// Vulnerability policies.
+    pub vulnerability: Vec<VulnerabilityPolicy>,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     enabled: bool,
-    policies: Option<Arc<Vec<SignaturePolicy>>>,
-    /// repository → (digest, policy id) → outcome.
+    policies: Option<Arc<Policies>>,
+    /// repository → (digest, policy id) → outcome (signature policies).
     repos: HashMap<Box<str>, RepoVerdicts>,
+    /// digest → policy id → outcome (vulnerability policies).
+    images: HashMap<Box<str>, HashMap<i64, (Outcome, Instant)>>,
     count: usize,
 }
 
@@ -61,12 +76,12 @@ impl Verdicts {
     }
 
     /// The policies in force, when known.
-    pub fn policies(&self) -> Option<Arc<Vec<SignaturePolicy>>> {
+    pub fn policies(&self) -> Option<Arc<Policies>> {
         self.lock().policies.clone()
     }
 
     /// Remember the policies read under `ticket`.
-    pub fn put_policies(&self, ticket: Ticket, policies: Arc<Vec<SignaturePolicy>>) {
+    pub fn put_policies(&self, ticket: Ticket, policies: Arc<Policies>) {
         let mut inner = self.lock();
         if inner.enabled && self.generation.load(Ordering::Acquire) == ticket.0 {
             inner.policies = Some(policies);
@@ -104,13 +119,50 @@ impl Verdicts {
         }
     }
 
+    /// A remembered outcome of an image (vulnerability policies).
+    pub fn get_image(&self, digest: &str, policy: i64) -> Option<Outcome> {
+        let inner = self.lock();
+        let (outcome, at) = inner.images.get(digest)?.get(&policy)?;
+        (at.elapsed() < VERDICT_TTL).then(|| outcome.clone())
+    }
+
+    /// Remember an image's outcome computed under `ticket`.
+    pub fn put_image(&self, ticket: Ticket, digest: &str, policy: i64, outcome: Outcome) {
+        let mut inner = self.lock();
+        if !inner.enabled || self.generation.load(Ordering::Acquire) != ticket.0 {
+            return;
+        }
+        if inner.count >= MAX_VERDICTS {
+            inner.repos.clear();
+            inner.images.clear();
+            inner.count = 0;
+        }
+        let previous = inner
+            .images
+            .entry(digest.into())
+            .or_default()
+            .insert(policy, (outcome, Instant::now()));
+        if previous.is_none() {
+            inner.count += 1;
+        }
+    }
+
     /// Drop everything (a policy changed).
     pub fn clear(&self) {
         let mut inner = self.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
         inner.policies = None;
         inner.repos.clear();
+        inner.images.clear();
         inner.count = 0;
+    }
+
+    fn forget_image(&self, digest: &str) {
+        let mut inner = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Some(gone) = inner.images.remove(digest) {
+            inner.count -= gone.len();
+        }
     }
 
     fn forget_repository(&self, repo: &str) {
@@ -127,6 +179,7 @@ impl ChangeListener for Verdicts {
         match change {
             Change::Repository(repo) => self.forget_repository(repo),
             Change::PullPolicy => self.clear(),
+            Change::Findings(digest) => self.forget_image(digest),
             Change::Access => {}
         }
     }
@@ -171,7 +224,15 @@ mod tests {
         v.put(stale, "a/b", "sha256:1", 1, Ok("old".into()));
         assert_eq!(v.get("a/b", "sha256:1", 1), None);
 
-        v.put_policies(v.ticket(), Arc::new(Vec::new()));
+        // Vulnerability verdicts go with their image's findings.
+        v.put_image(v.ticket(), "sha256:1", 7, Err("critical".into()));
+        v.put_image(v.ticket(), "sha256:2", 7, Ok("clean".into()));
+        assert!(v.get_image("sha256:1", 7).is_some());
+        v.changed(&Change::Findings("sha256:1".into()));
+        assert_eq!(v.get_image("sha256:1", 7), None);
+        assert!(v.get_image("sha256:2", 7).is_some(), "other images stay");
+
+        v.put_policies(v.ticket(), Arc::new(Policies::default()));
         assert!(v.policies().is_some());
         v.changed(&Change::PullPolicy);
         assert!(v.policies().is_none() && v.get("a/c", "sha256:1", 1).is_none());

@@ -56,6 +56,8 @@ pub(crate) type Db = sqlx::Postgres;
 pub(crate) type DbRow = sqlx::postgres::PgRow;
 /// The store of this backend.
 pub(crate) type Store = PostgresStore;
+/// Announce a change (`$1`, a feed payload), delivered at commit.
+pub(crate) const ANNOUNCE: &str = "SELECT pg_notify('berth_changes', $1)";
 /// Claiming a job locks the chosen row, so workers on several nodes never
 /// take the same job.
 pub(crate) const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";

@@ -60,6 +60,9 @@ pub(crate) type Db = sqlx::Sqlite;
 pub(crate) type DbRow = sqlx::sqlite::SqliteRow;
 /// The store of this backend.
 pub(crate) type Store = SqliteStore;
+/// Announce a change (`$1`, a feed payload) in the writing transaction.
+pub(crate) const ANNOUNCE: &str = "INSERT INTO change_feed (topic, at) \
+     VALUES ($1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))";
 /// Claiming a job needs no row lock: SQLite has one writer.
 pub(crate) const CLAIM_LOCK: &str = "";
 /// `AND r.name IN` the names of the JSON array bound as `$4`.

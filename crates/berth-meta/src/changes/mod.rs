@@ -21,6 +21,8 @@ pub enum Change {
     Access,
     /// A pull policy changed.
     PullPolicy,
+    /// An image's inventory or findings changed (its manifest digest).
+    Findings(String),
 }
 
 impl Change {
@@ -30,9 +32,15 @@ impl Change {
         match payload {
             "a" => Some(Change::Access),
             "p" => Some(Change::PullPolicy),
-            _ => payload
-                .strip_prefix("r:")
-                .map(|repo| Change::Repository(repo.to_owned())),
+            _ => {
+                if let Some(repo) = payload.strip_prefix("r:") {
+                    Some(Change::Repository(repo.to_owned()))
+                } else {
+                    payload
+                        .strip_prefix("v:")
+                        .map(|digest| Change::Findings(digest.to_owned()))
+                }
+            }
         }
     }
 }
@@ -58,6 +66,10 @@ mod tests {
         assert_eq!(
             Change::parse("r:team/app"),
             Some(Change::Repository("team/app".into()))
+        );
+        assert_eq!(
+            Change::parse("v:sha256:ab"),
+            Some(Change::Findings("sha256:ab".into()))
         );
         assert_eq!(Change::parse("x:unknown"), None);
     }

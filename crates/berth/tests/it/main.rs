@@ -47,5 +47,6 @@ mod sync;
 mod tenant_isolation;
 mod tls;
 mod vulnerabilities;
+mod vulnerability_policies;
 mod webhooks;
 mod workload_identity;

@@ -13,21 +13,6 @@ use crate::common::*;
 
 backend_tests!(notation_signatures_satisfy_a_policy_through_its_trust_store);
 
-async fn pull(
-    t: &TestServer,
-    client: &reqwest::Client,
-    repo: &str,
-    reference: &str,
-) -> (StatusCode, String) {
-    let r = client
-        .get(t.url(&format!("/v2/{repo}/manifests/{reference}")))
-        .header("accept", OCI_MANIFEST)
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
 async fn notation_signatures_satisfy_a_policy_through_its_trust_store(backend: Backend) {
     let t = TestServer::start(backend).await;
     let owner = create_account(&t, "owner").await;
@@ -134,7 +119,7 @@ async fn notation_signatures_satisfy_a_policy_through_its_trust_store(backend: B
         (2, "v2".to_owned()),
         (2, d(2)),
     ] {
-        let (s, body) = pull(&t, &owner, "team/app", &reference).await;
+        let (s, body) = pull_manifest(&t, &owner, "team/app", &reference).await;
         assert_eq!(s, StatusCode::OK, "v{i} {reference}: {body}");
     }
     for (repo, reference, why) in [
@@ -151,7 +136,7 @@ async fn notation_signatures_satisfy_a_policy_through_its_trust_store(backend: B
             "no Notation trust store of the policy speaks for team/other",
         ),
     ] {
-        let (s, body) = pull(&t, &owner, repo, reference).await;
+        let (s, body) = pull_manifest(&t, &owner, repo, reference).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{repo}:{reference}: {body}");
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["errors"][0]["code"], "DENIED", "{body}");
@@ -183,7 +168,7 @@ async fn notation_signatures_satisfy_a_policy_through_its_trust_store(backend: B
 
     // Another trusted identity: the same signatures no longer count.
     set("x509.subject: C=US, ST=WA, O=acme, CN=nightly").await;
-    let (s, body) = pull(&t, &owner, "team/app", "v1").await;
+    let (s, body) = pull_manifest(&t, &owner, "team/app", "v1").await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("is not a trusted identity"), "{body}");
 
@@ -305,8 +290,14 @@ async fn the_console_sets_the_platform_policy() {
     );
 
     // Audit mode: both served; the member's tab shows the platform's store.
-    assert_eq!(pull(&t, &owner, "team/app", "v1").await.0, StatusCode::OK);
-    assert_eq!(pull(&t, &owner, "team/app", "v2").await.0, StatusCode::OK);
+    assert_eq!(
+        pull_manifest(&t, &owner, "team/app", "v1").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        pull_manifest(&t, &owner, "team/app", "v2").await.0,
+        StatusCode::OK
+    );
     let b = Browser::default();
     b.submit(
         &format!("{base}/login"),

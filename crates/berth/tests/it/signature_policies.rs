@@ -18,23 +18,6 @@ backend_tests!(
     the_console_sets_a_policy_and_shows_what_it_would_refuse,
 );
 
-const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json";
-
-async fn pull(
-    t: &TestServer,
-    client: &reqwest::Client,
-    repo: &str,
-    reference: &str,
-) -> (StatusCode, String) {
-    let r = client
-        .get(t.url(&format!("/v2/{repo}/manifests/{reference}")))
-        .header("accept", ACCEPT)
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
 fn policy(mode: &str, keys: &[(&str, &Signer)], tags: &[&str]) -> Value {
     json!({
         "mode": mode,
@@ -121,23 +104,26 @@ async fn an_enforced_policy_serves_only_what_a_trusted_key_signed(backend: Backe
 
     // Signed, by tag and by digest; by cosign's tag and as a referrer.
     for reference in ["v1", signed.as_str(), "v3", by_referrer.as_str()] {
-        let (s, body) = pull(&t, &owner, "team/app", reference).await;
+        let (s, body) = pull_manifest(&t, &owner, "team/app", reference).await;
         assert_eq!(s, StatusCode::OK, "{reference}: {body}");
     }
     // The signing tool's own reads are not governed.
     let sig_tag = format!("{}.sig", signed.replace(':', "-"));
     assert_eq!(
-        pull(&t, &owner, "team/app", &sig_tag).await.0,
+        pull_manifest(&t, &owner, "team/app", &sig_tag).await.0,
         StatusCode::OK
     );
-    assert_eq!(pull(&t, &owner, "team/app", &sig).await.0, StatusCode::OK);
+    assert_eq!(
+        pull_manifest(&t, &owner, "team/app", &sig).await.0,
+        StatusCode::OK
+    );
 
     for (reference, why) in [
         ("v2", "has no signature"),
         ("v4", "signed by no key the policy trusts"),
         ("v5", "the signature is for"),
     ] {
-        let (s, body) = pull(&t, &owner, "team/app", reference).await;
+        let (s, body) = pull_manifest(&t, &owner, "team/app", reference).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{reference}: {body}");
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["errors"][0]["code"], "DENIED", "{body}");
@@ -148,7 +134,7 @@ async fn an_enforced_policy_serves_only_what_a_trusted_key_signed(backend: Backe
             "{reference}: {message}"
         );
     }
-    let (s, _) = pull(&t, &owner, "team/app", &unsigned).await;
+    let (s, _) = pull_manifest(&t, &owner, "team/app", &unsigned).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "by digest too");
 
     // An index signed as a whole: its platform images, pulled by digest as
@@ -199,19 +185,23 @@ async fn an_enforced_policy_serves_only_what_a_trusted_key_signed(backend: Backe
     };
     // By its own tag first: the same verdict as by digest after.
     assert_eq!(
-        pull(&t, &owner, "team/multi", "amd64-only").await.0,
+        pull_manifest(&t, &owner, "team/multi", "amd64-only")
+            .await
+            .0,
         StatusCode::OK
     );
     assert_eq!(get_index("latest").await, StatusCode::OK);
     assert_eq!(
-        pull(&t, &owner, "team/multi", &amd64).await.0,
+        pull_manifest(&t, &owner, "team/multi", &amd64).await.0,
         StatusCode::OK
     );
     assert_eq!(get_index("other").await, StatusCode::FORBIDDEN);
-    let (s, body) = pull(&t, &owner, "team/multi", &arm64).await;
+    let (s, body) = pull_manifest(&t, &owner, "team/multi", &arm64).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(
-        pull(&t, &owner, "team/multi", "arm64-only").await.0,
+        pull_manifest(&t, &owner, "team/multi", "arm64-only")
+            .await
+            .0,
         StatusCode::FORBIDDEN
     );
 
@@ -222,7 +212,7 @@ async fn an_enforced_policy_serves_only_what_a_trusted_key_signed(backend: Backe
     let good = release.sign(&p);
     p.extend_from_slice(b" ");
     attach(&t, &owner, "team/app", &tampered, &p, &good, false).await;
-    let (s, body) = pull(&t, &owner, "team/app", "v6").await;
+    let (s, body) = pull_manifest(&t, &owner, "team/app", "v6").await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
 
     // The image's signatures as the API shows them.
@@ -278,10 +268,13 @@ async fn an_enforced_policy_serves_only_what_a_trusted_key_signed(backend: Backe
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
-        pull(&t, &owner, "team/app", "v1").await.0,
+        pull_manifest(&t, &owner, "team/app", "v1").await.0,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(pull(&t, &owner, "team/app", "v4").await.0, StatusCode::OK);
+    assert_eq!(
+        pull_manifest(&t, &owner, "team/app", "v4").await.0,
+        StatusCode::OK
+    );
 
     // A tag pattern narrows the policy.
     let (s, _) = t
@@ -293,9 +286,12 @@ async fn an_enforced_policy_serves_only_what_a_trusted_key_signed(backend: Backe
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(pull(&t, &owner, "team/app", "v2").await.0, StatusCode::OK);
     assert_eq!(
-        pull(&t, &owner, "team/app", "v4").await.0,
+        pull_manifest(&t, &owner, "team/app", "v2").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        pull_manifest(&t, &owner, "team/app", "v4").await.0,
         StatusCode::FORBIDDEN
     );
 
@@ -384,7 +380,10 @@ async fn an_enforced_policy_serves_only_what_a_trusted_key_signed(backend: Backe
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    assert_eq!(pull(&t, &owner, "team/app", "v2").await.0, StatusCode::OK);
+    assert_eq!(
+        pull_manifest(&t, &owner, "team/app", "v2").await.0,
+        StatusCode::OK
+    );
 }
 
 async fn audit_mode_serves_and_reports_and_the_platform_default_cannot_be_loosened(
@@ -415,7 +414,10 @@ async fn audit_mode_serves_and_reports_and_the_platform_default_cannot_be_loosen
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(pull(&t, &owner, "team/app", "v1").await.0, StatusCode::OK);
+    assert_eq!(
+        pull_manifest(&t, &owner, "team/app", "v1").await.0,
+        StatusCode::OK
+    );
     let (_, v) = t
         .api(Method::GET, "/api/v1/audit-log?per_page=50", None)
         .await;
@@ -443,7 +445,7 @@ async fn audit_mode_serves_and_reports_and_the_platform_default_cannot_be_loosen
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, body) = pull(&t, &owner, "team/app", "v1").await;
+    let (s, body) = pull_manifest(&t, &owner, "team/app", "v1").await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
     assert!(
         body.contains("platform signature policy (enforce)"),
@@ -757,7 +759,7 @@ async fn the_console_sets_a_policy_and_shows_what_it_would_refuse(backend: Backe
         .await;
     assert!(page.contains("no PEM block"), "{page}");
     assert_eq!(
-        pull(&t, &owner, "team/app", "v2").await.0,
+        pull_manifest(&t, &owner, "team/app", "v2").await.0,
         StatusCode::FORBIDDEN
     );
 
@@ -794,7 +796,7 @@ async fn the_console_sets_a_policy_and_shows_what_it_would_refuse(backend: Backe
         .await;
     assert!(!page.contains("Signature policy saved"), "{page}");
     assert_eq!(
-        pull(&t, &owner, "team/app", "v2").await.0,
+        pull_manifest(&t, &owner, "team/app", "v2").await.0,
         StatusCode::FORBIDDEN
     );
 }

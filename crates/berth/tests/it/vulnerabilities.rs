@@ -18,7 +18,7 @@ backend_tests!(s3: images_are_inventoried_and_matched_as_advisories_arrive);
 
 const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/it/fixtures/osv")
         .join(name);
@@ -26,7 +26,7 @@ fn fixture(name: &str) -> Value {
 }
 
 /// A gzip layer of this machine's own files.
-fn machine_layer() -> (Vec<u8>, String) {
+pub(crate) fn machine_layer() -> (Vec<u8>, String) {
     let pip = std::fs::read_dir("/usr/lib/python3/dist-packages")
         .unwrap()
         .filter_map(Result::ok)
@@ -69,7 +69,7 @@ fn machine_layer() -> (Vec<u8>, String) {
     (z.finish().unwrap(), pip_version)
 }
 
-async fn push(
+pub(crate) async fn push(
     t: &TestServer,
     client: &reqwest::Client,
     repo: &str,
@@ -99,7 +99,12 @@ async fn push(
     sha256(&manifest)
 }
 
-async fn report(t: &TestServer, client: &reqwest::Client, repo: &str, digest: &str) -> Value {
+pub(crate) async fn report(
+    t: &TestServer,
+    client: &reqwest::Client,
+    repo: &str,
+    digest: &str,
+) -> Value {
     let (ns, image) = repo.split_once('/').unwrap();
     let path = format!(
         "/api/v1/namespaces/{ns}/repositories/{}/manifests/{digest}/vulnerabilities",

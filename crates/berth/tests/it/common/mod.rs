@@ -498,6 +498,22 @@ pub fn image_manifest(
     serde_json::to_vec_pretty(&m).expect("json")
 }
 
+/// A manifest GET of an OCI image as `client`: the status and the body.
+pub async fn pull_manifest(
+    t: &TestServer,
+    client: &reqwest::Client,
+    repo: &str,
+    reference: &str,
+) -> (reqwest::StatusCode, String) {
+    let r = client
+        .get(t.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
 /// The actions of the latest 100 audit entries, as the platform admin
 /// sees them.
 pub async fn audit_actions(t: &TestServer) -> Vec<String> {
