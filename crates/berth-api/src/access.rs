@@ -245,6 +245,8 @@ pub const DECLARED: &[(&str, &str, Needs)] = &[
     ("post", "/api/v1/namespaces/{ns}/webhooks", NamespaceAdmin),
     ("get", "/api/v1/platform/repositories", Anyone),
     ("post", "/api/v1/advisories", PlatformAdmin),
+    ("get", "/api/v1/advisories/{id}/images", Account),
+    ("get", "/api/v1/images/by-package", Account),
     ("get", "/api/v1/platform/signature-policy", Account),
     ("get", "/api/v1/platform/vulnerability-policy", Account),
     (

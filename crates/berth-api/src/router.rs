@@ -163,6 +163,8 @@ pub fn router(state: WebState) -> Router {
             get(vulnerabilities::image),
         )
         .route("/advisories", post(vulnerabilities::import))
+        .route("/advisories/{id}/images", get(vulnerabilities::affected))
+        .route("/images/by-package", get(vulnerabilities::by_package))
         .route(
             "/namespaces/{ns}/vulnerability-policy",
             get(vulnerability_policies::get)

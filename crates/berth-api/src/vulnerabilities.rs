@@ -1,12 +1,14 @@
 //! Vulnerabilities: an image's inventory and findings, advisory imports
-//! (OSV documents, platform administrators) and one advisory's facts.
+//! (OSV documents, platform administrators), and the images an advisory
+//! affects or that hold a package, across the namespaces one may see.
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::Json;
-use berth_core::vulnerabilities::ImportReport;
+use berth_core::vulnerabilities::{Answer, ImportReport};
 use berth_oci::Digest;
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
@@ -212,4 +214,121 @@ pub(crate) async fn import(
         .import(actor, &documents)
         .await?;
     Ok(Json(report.into()))
+}
+
+/// An image in an answer, in one repository.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImageHitJson {
+    /// The repository (`namespace/name`).
+    pub repository: String,
+    /// The manifest digest.
+    pub digest: String,
+    /// Its tags in that repository.
+    pub tags: Vec<String>,
+    /// The package's ecosystem.
+    pub ecosystem: String,
+    /// The package.
+    pub package: String,
+    /// Its installed version.
+    pub installed: String,
+    /// The first fixed version (advisory answers), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<String>,
+    /// The severity (advisory answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+}
+
+/// Images matching a question, in the repositories the caller may pull
+/// from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImagesAnswerJson {
+    /// The images (one row per repository and package).
+    pub images: Vec<ImageHitJson>,
+    /// More images matched than an answer holds (1000).
+    pub truncated: bool,
+}
+
+impl From<Answer> for ImagesAnswerJson {
+    fn from(a: Answer) -> Self {
+        ImagesAnswerJson {
+            images: a
+                .images
+                .into_iter()
+                .map(|h| ImageHitJson {
+                    repository: h.repository,
+                    digest: h.digest,
+                    tags: h.tags,
+                    ecosystem: h.ecosystem,
+                    package: h.package,
+                    installed: h.installed,
+                    fixed: h.fixed,
+                    severity: h.severity,
+                })
+                .collect(),
+            truncated: a.truncated,
+        }
+    }
+}
+
+/// The images an advisory affects, across the namespaces the caller may
+/// pull from.
+#[utoipa::path(get, path = "/api/v1/advisories/{id}/images", tag = "vulnerabilities",
+    params(("id" = String, Path, description = "Advisory id (GHSA-…, CVE-…, DSA-…)")),
+    responses((status = 200, body = ImagesAnswerJson), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn affected(
+    State(state): State<WebState>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<ImagesAnswerJson>> {
+    let actor = caller.account()?;
+    let Path(id) = id?;
+    let answer = state
+        .management
+        .vulnerabilities()
+        .affected_by(actor, &id)
+        .await?;
+    Ok(Json(answer.into()))
+}
+
+/// Which package to look for.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PackageQuery {
+    /// The package's name (as its ecosystem writes it).
+    #[param(min_length = 1, max_length = 214)]
+    pub name: String,
+    /// Its ecosystem (`PyPI`, `npm`, `Go`, `crates.io`, `Maven`, `Debian`,
+    /// `Debian:12`, `Alpine`, …); any when absent.
+    #[param(max_length = 64)]
+    pub ecosystem: Option<String>,
+    /// Only installed versions below this one (compared as the ecosystem
+    /// orders versions).
+    #[param(max_length = 128)]
+    pub below: Option<String>,
+}
+
+/// The images holding a package (below a version, when given), across
+/// the namespaces the caller may pull from.
+#[utoipa::path(get, path = "/api/v1/images/by-package", tag = "vulnerabilities",
+    params(PackageQuery),
+    responses((status = 200, body = ImagesAnswerJson), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub(crate) async fn by_package(
+    State(state): State<WebState>,
+    caller: Caller,
+    query: Result<Query<PackageQuery>, QueryRejection>,
+) -> ApiResult<Json<ImagesAnswerJson>> {
+    let actor = caller.account()?;
+    let Query(q) = query?;
+    let answer = state
+        .management
+        .vulnerabilities()
+        .holding(
+            actor,
+            q.ecosystem.as_deref().filter(|e| !e.is_empty()),
+            &q.name,
+            q.below.as_deref().filter(|b| !b.is_empty()),
+        )
+        .await?;
+    Ok(Json(answer.into()))
 }

@@ -135,6 +135,10 @@ pub enum EventType {
     /// A pull was served that an audited pull policy found unsatisfied.
     #[serde(rename = "pull.unverified")]
     PullUnverified,
+    /// An advisory was found to affect an image (once per image and
+    /// advisory).
+    #[serde(rename = "vulnerability.found")]
+    VulnerabilityFound,
 }
 
 impl EventType {
@@ -157,6 +161,7 @@ impl EventType {
             EventType::GcRun => kind::GC_RUN,
             EventType::PullDenied => kind::PULL_DENIED,
             EventType::PullUnverified => kind::PULL_UNVERIFIED,
+            EventType::VulnerabilityFound => kind::VULNERABILITY_FOUND,
         }
     }
 }

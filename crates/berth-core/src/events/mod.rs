@@ -57,6 +57,9 @@ pub mod kind {
     pub const PULL_DENIED: &str = "pull.denied";
     /// A pull was served that an audited pull policy found unsatisfied.
     pub const PULL_UNVERIFIED: &str = "pull.unverified";
+    /// A newly imported advisory (or a new image's inventory) found an
+    /// image affected: once per image and advisory.
+    pub const VULNERABILITY_FOUND: &str = "vulnerability.found";
     /// A test delivery (never subscribed to: sent on request).
     pub const PING: &str = "ping";
 }
@@ -79,6 +82,7 @@ pub const EVENT_TYPES: &[&str] = &[
     kind::GC_RUN,
     kind::PULL_DENIED,
     kind::PULL_UNVERIFIED,
+    kind::VULNERABILITY_FOUND,
 ];
 
 /// An event being built.

@@ -3,8 +3,11 @@
 //! thread, in bounded chunks), the image's union kept, and the image
 //! matched against the advisories that name its packages.
 
+use std::collections::BTreeMap;
+
 use berth_inventory::image::{self, ImageInventory};
 use berth_inventory::{read_layer, LayerInventory, Limits};
+use berth_meta::vulnerability::FindingRow;
 use berth_oci::{Digest, Reference, RepoName};
 use futures_util::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -13,6 +16,7 @@ use super::job::InventoryPayload;
 use super::matching::{findings, package_names};
 use crate::clock::now_millis;
 use crate::error::RegistryError;
+use crate::events::{kind, Event};
 use crate::jobs::JobFailure;
 use crate::registry::Registry;
 
@@ -115,5 +119,72 @@ pub(crate) async fn match_image(
     }
     let rows = findings(digest, image, &parsed, now_millis());
     let new = meta.replace_findings(digest, advisories, &rows).await?;
+    announce(registry, digest, &new, &parsed).await?;
     Ok(new.len())
+}
+
+/// Repositories named in one `vulnerability.found` event at most.
+const EVENT_REPOSITORIES: i64 = 100;
+
+/// Raise `vulnerability.found` for each advisory among the new findings,
+/// once per namespace holding the image (events are namespace-scoped).
+async fn announce(
+    registry: &Registry,
+    digest: &str,
+    new: &[FindingRow],
+    advisories: &[berth_advisory::Advisory],
+) -> Result<(), berth_meta::MetaError> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    let repos = registry
+        .meta()
+        .manifest_repositories(digest, EVENT_REPOSITORIES)
+        .await?;
+    let mut by_namespace: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in &repos {
+        let ns = r.split_once('/').map_or(r.as_str(), |(ns, _)| ns);
+        by_namespace.entry(ns).or_default().push(r);
+    }
+    let mut ids: Vec<&str> = new.iter().map(|f| f.advisory_id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    let mut events = Vec::new();
+    for id in ids {
+        let hits: Vec<&FindingRow> = new.iter().filter(|f| f.advisory_id == id).collect();
+        let advisory = advisories.iter().find(|a| a.id == id);
+        let packages: Vec<serde_json::Value> = hits
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "ecosystem": f.ecosystem, "name": f.package,
+                    "installed": f.version, "fixed": f.fixed,
+                })
+            })
+            .collect();
+        for (ns, repositories) in &by_namespace {
+            events.push(
+                Event::new(kind::VULNERABILITY_FOUND, Some(ns))
+                    .with("digest", digest)
+                    .with("repositories", repositories.clone())
+                    .with("advisory", id)
+                    .with(
+                        "aliases",
+                        advisory.map(|a| a.aliases.clone()).unwrap_or_default(),
+                    )
+                    .with(
+                        "summary",
+                        advisory.and_then(|a| a.summary.clone()).unwrap_or_default(),
+                    )
+                    .with("severity", hits[0].severity.as_str())
+                    .with("packages", packages.clone())
+                    .build(),
+            );
+        }
+    }
+    if let Err(e) = registry.emit(&events).await {
+        // The findings are kept either way; the events are best effort.
+        tracing::warn!(error = %e, %digest, "could not queue vulnerability.found events");
+    }
+    Ok(())
 }

@@ -52,6 +52,42 @@ pub struct ImageReport {
     pub findings: Vec<FindingRow>,
 }
 
+/// Most images one question ("affected by", "holding") answers.
+pub const MAX_ANSWER: usize = 1000;
+/// Repositories looked at per image.
+const REPOSITORIES_PER_IMAGE: i64 = 100;
+
+/// An image in an answer: where it is, and the package that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageHit {
+    /// The repository.
+    pub repository: String,
+    /// The manifest digest.
+    pub digest: String,
+    /// Its tags there.
+    pub tags: Vec<String>,
+    /// The package's ecosystem.
+    pub ecosystem: String,
+    /// The package.
+    pub package: String,
+    /// Its installed version.
+    pub installed: String,
+    /// The fixed version (advisory answers).
+    pub fixed: Option<String>,
+    /// The severity (advisory answers).
+    pub severity: Option<String>,
+}
+
+/// An answer: the images the caller may pull, and whether more were left
+/// out ([`MAX_ANSWER`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// The images, by repository.
+    pub images: Vec<ImageHit>,
+    /// More matched than were looked at.
+    pub truncated: bool,
+}
+
 /// The vulnerability service.
 #[derive(Debug, Clone)]
 pub struct Vulnerabilities {
@@ -195,6 +231,141 @@ impl Vulnerabilities {
             inventory,
             findings,
         })
+    }
+
+    /// The images an advisory affects, in the repositories `actor` may
+    /// pull from (across namespaces).
+    pub async fn affected_by(&self, actor: &Principal, advisory_id: &str) -> DirResult<Answer> {
+        if matches!(actor, Principal::Anonymous) {
+            return Err(DirectoryError::AuthenticationFailed);
+        }
+        let meta = self.registry.meta();
+        if meta.advisory(advisory_id).await?.is_none() {
+            return Err(DirectoryError::NotFound(format!("advisory {advisory_id}")));
+        }
+        let findings = meta.findings_of_advisory(advisory_id).await?;
+        let mut digests: Vec<&str> = findings
+            .iter()
+            .map(|f| f.manifest_digest.as_str())
+            .collect();
+        digests.dedup();
+        let truncated = digests.len() > MAX_ANSWER;
+        let mut images = Vec::new();
+        for digest in digests.into_iter().take(MAX_ANSWER) {
+            let hits: Vec<ImageHit> = findings
+                .iter()
+                .filter(|f| f.manifest_digest == digest)
+                .map(|f| ImageHit {
+                    repository: String::new(),
+                    digest: digest.to_owned(),
+                    tags: Vec::new(),
+                    ecosystem: f.ecosystem.clone(),
+                    package: f.package.clone(),
+                    installed: f.version.clone(),
+                    fixed: f.fixed.clone(),
+                    severity: Some(f.severity.clone()),
+                })
+                .collect();
+            self.place(actor, digest, hits, &mut images).await?;
+        }
+        Ok(Answer { images, truncated })
+    }
+
+    /// The images holding a package (by ecosystem when given, below a
+    /// version when given), in the repositories `actor` may pull from.
+    pub async fn holding(
+        &self,
+        actor: &Principal,
+        ecosystem: Option<&str>,
+        name: &str,
+        below: Option<&str>,
+    ) -> DirResult<Answer> {
+        if matches!(actor, Principal::Anonymous) {
+            return Err(DirectoryError::AuthenticationFailed);
+        }
+        if name.trim().is_empty() {
+            return Err(DirectoryError::Invalid("name the package".into()));
+        }
+        let wanted = berth_advisory::normalise_name(ecosystem.unwrap_or_default(), name);
+        let meta = self.registry.meta();
+        let digests = meta.images_holding(std::slice::from_ref(&wanted)).await?;
+        let truncated = digests.len() > MAX_ANSWER;
+        let mut images = Vec::new();
+        for digest in digests.iter().take(MAX_ANSWER) {
+            let Some(inventory) = meta
+                .image_inventory(digest)
+                .await?
+                .and_then(|j| serde_json::from_str::<ImageInventory>(&j).ok())
+            else {
+                continue;
+            };
+            let hits: Vec<ImageHit> = inventory
+                .packages
+                .iter()
+                .filter(|p| berth_advisory::normalise_name(&p.ecosystem, &p.name) == wanted)
+                .filter(|p| {
+                    ecosystem.is_none_or(|e| {
+                        p.ecosystem == e || p.ecosystem.split(':').next() == Some(e)
+                    })
+                })
+                .filter(|p| {
+                    below.is_none_or(|b| {
+                        let scheme = berth_advisory::Scheme::of(&p.ecosystem);
+                        berth_advisory::compare(scheme, &p.version, b)
+                            == Some(std::cmp::Ordering::Less)
+                    })
+                })
+                .map(|p| ImageHit {
+                    repository: String::new(),
+                    digest: digest.clone(),
+                    tags: Vec::new(),
+                    ecosystem: p.ecosystem.clone(),
+                    package: p.name.clone(),
+                    installed: p.version.clone(),
+                    fixed: None,
+                    severity: None,
+                })
+                .collect();
+            if !hits.is_empty() {
+                self.place(actor, digest, hits, &mut images).await?;
+            }
+        }
+        Ok(Answer { images, truncated })
+    }
+
+    /// Copy `hits` of one image into `out` for each repository holding it
+    /// that `actor` may pull from, with its tags there.
+    async fn place(
+        &self,
+        actor: &Principal,
+        digest: &str,
+        hits: Vec<ImageHit>,
+        out: &mut Vec<ImageHit>,
+    ) -> DirResult<()> {
+        let meta = self.registry.meta();
+        let Ok(d) = Digest::parse(digest) else {
+            return Ok(());
+        };
+        for repo in meta
+            .manifest_repositories(digest, REPOSITORIES_PER_IMAGE)
+            .await?
+        {
+            let Ok(name) = RepoName::parse(&repo) else {
+                continue;
+            };
+            if !self.directory.actions(actor, &name).await?.pull {
+                continue;
+            }
+            let tags = meta.manifest_tags(&name, &d).await?;
+            for h in &hits {
+                out.push(ImageHit {
+                    repository: repo.clone(),
+                    tags: tags.clone(),
+                    ..h.clone()
+                });
+            }
+        }
+        Ok(())
     }
 
     /// An advisory's document, when stored.

@@ -13,6 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::webhooks::{Receiver, SECRET};
 
 backend_tests!(s3: images_are_inventoried_and_matched_as_advisories_arrive);
 
@@ -159,6 +160,18 @@ async fn images_are_inventoried_and_matched_as_advisories_arrive(backend: Backen
     );
     assert_eq!(v["findings"], json!([]), "no advisory yet");
 
+    // A platform webhook hears of new findings.
+    let receiver = Receiver::start().await;
+    let (s, v) = t
+        .api(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({"name": "security", "url": receiver.url(),
+                "events": ["vulnerability.found"], "secret": SECRET})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+
     // Real advisories arrive: pip's matches, requests' (absent) does not.
     let advisories = json!({"advisories": [fixture("GHSA-mq26-g339-26xf.json"), fixture("GHSA-j8r2-6x86-q33q.json"), {"not": "osv"}]});
     let (s, v) = t
@@ -189,6 +202,22 @@ async fn images_are_inventoried_and_matched_as_advisories_arrive(backend: Backen
         "{v}"
     );
     assert_eq!(v["findings"].as_array().unwrap().len(), 1, "{v}");
+    let event = receiver
+        .wait_for("vulnerability.found", |e| e["data"]["digest"] == first)
+        .await;
+    assert_eq!(event["namespace"], "team", "{event}");
+    assert_eq!(event["data"]["advisory"], "GHSA-mq26-g339-26xf", "{event}");
+    assert_eq!(
+        event["data"]["aliases"],
+        json!(["CVE-2023-5752"]),
+        "{event}"
+    );
+    assert_eq!(
+        event["data"]["repositories"],
+        json!(["team/app"]),
+        "{event}"
+    );
+    assert_eq!(event["data"]["packages"][0]["name"], "pip", "{event}");
     // The same documents again: nothing to do.
     let (_, v) = t
         .api(Method::POST, "/api/v1/advisories", Some(advisories))
@@ -201,9 +230,77 @@ async fn images_are_inventoried_and_matched_as_advisories_arrive(backend: Backen
 
     // A later image with the same base layer is matched once inventoried
     // (its layer is not read again).
-    let second = push(&t, &owner, "team/other", "v1", &layer).await;
+    let second = push(&t, &owner, "team/other", "v2", &layer).await;
     let v = report(&t, &owner, "team/other", &second).await;
     assert_eq!(v["findings"][0]["advisory"], "GHSA-mq26-g339-26xf", "{v}");
+    receiver
+        .wait_for("vulnerability.found", |e| e["data"]["digest"] == second)
+        .await;
+
+    // Which images does the advisory affect, or hold pip below a version?
+    // Each caller sees the repositories it may pull from.
+    let (s, v) = t
+        .api_as(
+            &owner,
+            Method::GET,
+            "/api/v1/advisories/GHSA-mq26-g339-26xf/images",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let rows: Vec<(String, String)> = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["repository"].as_str().unwrap().to_owned(),
+                i["tags"][0].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        rows.contains(&("team/app".into(), "v1".into()))
+            && rows.contains(&("team/other".into(), "v2".into())),
+        "{v}"
+    );
+    assert_eq!(v["images"][0]["fixed"], "23.3", "{v}");
+    let (s, v) = t
+        .api_as(
+            &owner,
+            Method::GET,
+            "/api/v1/images/by-package?ecosystem=PyPI&name=pip&below=23.3",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["images"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["images"][0]["installed"], pip_version.as_str(), "{v}");
+    let (_, v) = t
+        .api_as(
+            &owner,
+            Method::GET,
+            "/api/v1/images/by-package?ecosystem=PyPI&name=pip&below=1.0",
+            None,
+        )
+        .await;
+    assert_eq!(v["images"], json!([]), "{v}");
+    // Once per image and advisory, however often it is matched again.
+    let announced = receiver
+        .events()
+        .values()
+        .filter(|e| e["type"] == "vulnerability.found" && e["data"]["digest"] == first)
+        .count();
+    assert_eq!(announced, 1);
+    let (s, v) = t
+        .api_as(
+            &owner,
+            Method::GET,
+            "/api/v1/advisories/GHSA-none/images",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
 
     // A corrupt layer: the push succeeds, the inventory says so.
     let mut corrupt = layer.clone();
@@ -216,6 +313,24 @@ async fn images_are_inventoried_and_matched_as_advisories_arrive(backend: Backen
 
     // Others may not see it; only platform administrators import.
     let outsider = create_account(&t, "outsider").await;
+    let (s, v) = t
+        .api_as(
+            &outsider,
+            Method::GET,
+            "/api/v1/advisories/GHSA-mq26-g339-26xf/images",
+            None,
+        )
+        .await;
+    assert_eq!((s, &v["images"]), (StatusCode::OK, &json!([])), "{v}");
+    let (_, v) = t
+        .api_as(
+            &outsider,
+            Method::GET,
+            "/api/v1/images/by-package?name=pip",
+            None,
+        )
+        .await;
+    assert_eq!(v["images"], json!([]), "{v}");
     let path =
         format!("/api/v1/namespaces/team/repositories/app/manifests/{first}/vulnerabilities");
     let (s, _) = t.api_as(&outsider, Method::GET, &path, None).await;

@@ -25,11 +25,11 @@ backend_tests!(
     secrets_are_sealed_at_rest_and_survive_key_rotation
 );
 
-const SECRET: &str = "a-receiver-secret-of-some-length";
+pub(crate) const SECRET: &str = "a-receiver-secret-of-some-length";
 
 /// An event as the receiver took it.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     event_id: String,
     delivery: String,
     body: Value,
@@ -39,7 +39,7 @@ struct Received {
 /// ones with 401), keeps what it took, and answers `status` (an outage
 /// answers 503 and keeps nothing).
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     addr: SocketAddr,
     status: Arc<AtomicU16>,
     taken: Arc<Mutex<Vec<Received>>>,
@@ -87,7 +87,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -104,16 +104,16 @@ impl Receiver {
         r
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }
 
-    fn taken(&self) -> Vec<Received> {
+    pub(crate) fn taken(&self) -> Vec<Received> {
         self.taken.lock().expect("lock").clone()
     }
 
     /// Events taken, deduplicated by id (redelivery may repeat one).
-    fn events(&self) -> BTreeMap<String, Value> {
+    pub(crate) fn events(&self) -> BTreeMap<String, Value> {
         self.taken()
             .into_iter()
             .map(|r| (r.event_id, r.body))
@@ -121,7 +121,7 @@ impl Receiver {
     }
 
     /// Wait until an event of `kind` matching `pred` arrived.
-    async fn wait_for(&self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_for(&self, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
         for _ in 0..300 {
             if let Some(e) = self
                 .taken()
