@@ -77,6 +77,19 @@ if ! "$BERTH_TEST_DIR/st-venv/bin/schemathesis" --version 2>/dev/null | grep -q 
   "$BERTH_TEST_DIR/st-venv/bin/pip" install -q "schemathesis==$st_version"
 fi
 
+# The SPDX and CycloneDX projects' own validators (PyPI), which the SBOM
+# test runs on the documents Berth serves.
+spdx_version=0.8.5
+cdx_version=11.12.0
+export BERTH_TEST_SBOM_PYTHON="$BERTH_TEST_DIR/sbom-venv/bin/python3"
+if [ "$("$BERTH_TEST_DIR/sbom-venv/bin/pip" show spdx-tools 2>/dev/null | sed -n 's/^Version: //p')" != "$spdx_version" ] ||
+   [ "$("$BERTH_TEST_DIR/sbom-venv/bin/pip" show cyclonedx-python-lib 2>/dev/null | sed -n 's/^Version: //p')" != "$cdx_version" ]; then
+  echo "test-env: installing spdx-tools $spdx_version and cyclonedx-python-lib $cdx_version"
+  python3 -m venv "$BERTH_TEST_DIR/sbom-venv"
+  "$BERTH_TEST_DIR/sbom-venv/bin/pip" install -q "spdx-tools==$spdx_version" \
+    "cyclonedx-python-lib[json-validation]==$cdx_version"
+fi
+
 # oidc-provider (npm), a certified OpenID provider the sign-in tests run.
 oidc_version=8.8.1
 export BERTH_TEST_OIDC_MODULES="$BERTH_TEST_DIR/oidc/node_modules"

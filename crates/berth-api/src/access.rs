@@ -159,6 +159,11 @@ pub const DECLARED: &[(&str, &str, Needs)] = &[
     ),
     (
         "get",
+        "/api/v1/namespaces/{ns}/repositories/{repo}/manifests/{digest}/sbom",
+        NamespacePull,
+    ),
+    (
+        "get",
         "/api/v1/namespaces/{ns}/vulnerability-policy",
         NamespaceMember,
     ),

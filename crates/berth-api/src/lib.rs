@@ -44,6 +44,7 @@ mod policies;
 mod remote_replication;
 mod remotes;
 mod router;
+mod sboms;
 mod signature_policies;
 mod sync;
 mod trust_rules;

@@ -12,7 +12,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     access, gc, group_mappings, images, namespaces, people, policies, remote_replication, remotes,
-    signature_policies, sync, trust_rules, vulnerabilities, vulnerability_policies, webhooks,
+    sboms, signature_policies, sync, trust_rules, vulnerabilities, vulnerability_policies,
+    webhooks,
 };
 
 struct SecuritySchemes;
@@ -68,7 +69,7 @@ impl Modify for SecuritySchemes {
         signature_policies::get, signature_policies::put, signature_policies::delete,
         signature_policies::dry_run, signature_policies::signatures,
         vulnerabilities::image, vulnerabilities::import, vulnerabilities::affected,
-        vulnerabilities::by_package,
+        vulnerabilities::by_package, sboms::sbom,
         vulnerability_policies::platform_get, vulnerability_policies::platform_put,
         vulnerability_policies::platform_delete, vulnerability_policies::get,
         vulnerability_policies::put, vulnerability_policies::delete,

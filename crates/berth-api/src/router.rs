@@ -12,7 +12,8 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::{
     gc, group_mappings, images, namespaces, openapi, people, policies, remote_replication, remotes,
-    signature_policies, sync, trust_rules, vulnerabilities, vulnerability_policies, webhooks,
+    sboms, signature_policies, sync, trust_rules, vulnerabilities, vulnerability_policies,
+    webhooks,
 };
 use berth_web::WebState;
 
@@ -161,6 +162,10 @@ pub fn router(state: WebState) -> Router {
         .route(
             "/namespaces/{ns}/repositories/{repo}/manifests/{digest}/vulnerabilities",
             get(vulnerabilities::image),
+        )
+        .route(
+            "/namespaces/{ns}/repositories/{repo}/manifests/{digest}/sbom",
+            get(sboms::sbom),
         )
         .route("/advisories", post(vulnerabilities::import))
         .route("/advisories/{id}/images", get(vulnerabilities::affected))

@@ -320,6 +320,17 @@ pub(crate) async fn by_package(
 ) -> ApiResult<Json<ImagesAnswerJson>> {
     let actor = caller.account()?;
     let Query(q) = query?;
+    for (what, value, max) in [
+        ("name", Some(&q.name), 214),
+        ("ecosystem", q.ecosystem.as_ref(), 64),
+        ("below", q.below.as_ref(), 128),
+    ] {
+        if value.is_some_and(|v| v.chars().count() > max) {
+            return Err(ApiError::invalid(format!(
+                "{what} is longer than {max} characters"
+            )));
+        }
+    }
     let answer = state
         .management
         .vulnerabilities()

@@ -7,6 +7,7 @@
 //! Rust binaries' `cargo auditable` section — with `os-release` and the
 //! layer's whiteouts. [`image::union`] applies layers in order into an
 //! image's inventory. What was skipped is reported, never silently lost.
+//! [`sbom`] writes an image's inventory as SPDX 2.3 or CycloneDX 1.5.
 //!
 //! Layering: a pure crate at the bottom, beside `berth-advisory`; fuzz
 //! target `inventory`.
@@ -22,6 +23,7 @@ mod npm;
 mod os_release;
 mod python;
 mod rustbin;
+pub mod sbom;
 mod walk;
 
 use serde::{Deserialize, Serialize};

@@ -88,6 +88,15 @@ pub struct Answer {
     pub truncated: bool,
 }
 
+/// The SBOM formats an inventory is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SbomFormat {
+    /// SPDX 2.3 JSON.
+    Spdx,
+    /// CycloneDX 1.5 JSON.
+    CycloneDx,
+}
+
 /// The vulnerability service.
 #[derive(Debug, Clone)]
 pub struct Vulnerabilities {
@@ -366,6 +375,31 @@ impl Vulnerabilities {
             }
         }
         Ok(())
+    }
+
+    /// An image's inventory as an SBOM, for someone who may pull it;
+    /// `None` while the inventory is not made.
+    pub async fn sbom(
+        &self,
+        actor: &Principal,
+        repo: &RepoName,
+        digest: &Digest,
+        format: SbomFormat,
+    ) -> DirResult<Option<serde_json::Value>> {
+        let Some(inventory) = self.image(actor, repo, digest).await?.inventory else {
+            return Ok(None);
+        };
+        let created = crate::token::rfc3339(now_millis() / 1000);
+        let subject = berth_inventory::sbom::Subject {
+            repository: repo.as_str(),
+            digest: digest.as_str(),
+            created: &created,
+            tool_version: env!("CARGO_PKG_VERSION"),
+        };
+        Ok(Some(match format {
+            SbomFormat::Spdx => berth_inventory::sbom::spdx(subject, &inventory),
+            SbomFormat::CycloneDx => berth_inventory::sbom::cyclonedx(subject, &inventory),
+        }))
     }
 
     /// An advisory's document, when stored.

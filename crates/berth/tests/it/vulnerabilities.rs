@@ -159,6 +159,7 @@ async fn images_are_inventoried_and_matched_as_advisories_arrive(backend: Backen
         "{v}"
     );
     assert_eq!(v["findings"], json!([]), "no advisory yet");
+    check_sboms(&t, &owner, &first, dpkg).await;
 
     // A platform webhook hears of new findings.
     let receiver = Receiver::start().await;
@@ -350,6 +351,56 @@ async fn images_are_inventoried_and_matched_as_advisories_arrive(backend: Backen
             "/api/v1/advisories",
             Some(json!({"advisories": "text"})),
         )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}
+
+/// The image's SBOMs in both formats, checked by each format's own
+/// project library (scripts/test-env.sh installs them).
+async fn check_sboms(t: &TestServer, client: &reqwest::Client, digest: &str, dpkg: usize) {
+    let python = std::env::var("BERTH_TEST_SBOM_PYTHON")
+        .expect("BERTH_TEST_SBOM_PYTHON (source scripts/test-env.sh)");
+    let validator = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/support/sbom-validate.py");
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("/api/v1/namespaces/team/repositories/app/manifests/{digest}/sbom");
+    for (format, content_type, count) in [
+        ("spdx", "application/spdx+json", "packages"),
+        ("cyclonedx", "application/vnd.cyclonedx+json", "components"),
+    ] {
+        let r = client
+            .get(t.url(&format!("{base}?format={format}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(header(&r, "content-type").starts_with(content_type));
+        let body = r.bytes().await.unwrap();
+        let doc: Value = serde_json::from_slice(&body).unwrap();
+        assert!(doc[count].as_array().unwrap().len() > dpkg, "{format}");
+        let file = dir.path().join(format!("sbom.{format}.json"));
+        std::fs::write(&file, &body).unwrap();
+        let out = std::process::Command::new(&python)
+            .arg(&validator)
+            .arg(format)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{format}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // SPDX by default; a format it does not write is refused clearly.
+    let (s, v) = t.api_as(client, Method::GET, &base, None).await;
+    assert_eq!(
+        (s, v["spdxVersion"].as_str()),
+        (StatusCode::OK, Some("SPDX-2.3"))
+    );
+    let (s, v) = t
+        .api_as(client, Method::GET, &format!("{base}?format=swid"), None)
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 }
