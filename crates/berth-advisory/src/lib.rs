@@ -50,7 +50,7 @@ mod tests {
 
     #[test]
     fn ranges_follow_osv_evaluation() {
-        let doc = br#"{"id":"DSA-0000-1","affected":[
+        let doc = br#"{"id":"DSA-0000-1","modified":"2024-01-01T00:00:00Z","affected":[
           {"package":{"ecosystem":"Debian:12","name":"openssl"},
            "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.11-1~deb12u2"}]}]},
           {"package":{"ecosystem":"npm","name":"x"},
@@ -60,6 +60,10 @@ mod tests {
           {"package":{"ecosystem":"Go","name":"m"},
            "ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"limit":"1.2.0"}]}]}]}"#;
         let a = parse(doc).unwrap();
+        // The schema requires `modified` (re-imports compare it).
+        let bare =
+            String::from_utf8_lossy(doc).replace(r#""modified":"2024-01-01T00:00:00Z","#, "");
+        assert!(parse(bare.as_bytes()).is_err());
         let deb = &a.affected[0];
         assert!(deb.hit("Debian:12", "3.0.11-1~deb12u1").is_some());
         assert!(deb.hit("Debian:12", "1:0.9").is_none(), "an epoch is above");

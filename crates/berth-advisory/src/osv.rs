@@ -30,8 +30,8 @@ pub enum OsvError {
 pub struct Advisory {
     /// Its id (`GHSA-…`, `CVE-…`, `PYSEC-…`, `DSA-…`, `RUSTSEC-…`).
     pub id: String,
-    /// When it last changed (RFC 3339).
-    #[serde(default)]
+    /// When it last changed (RFC 3339; required by the schema: a
+    /// re-import with the same value is a no-op).
     pub modified: String,
     /// When it was published.
     #[serde(default)]
@@ -155,6 +155,12 @@ pub fn parse(bytes: &[u8]) -> Result<Advisory, OsvError> {
         return Err(OsvError::Invalid(
             "an advisory needs an id of 1 to 128 characters".into(),
         ));
+    }
+    if a.modified.trim().is_empty() || a.modified.len() > 64 {
+        return Err(OsvError::Invalid(format!(
+            "advisory {}: `modified` must be its last change time",
+            a.id
+        )));
     }
     Ok(a)
 }

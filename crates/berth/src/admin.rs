@@ -1,6 +1,6 @@
 //! `berth admin`: manage accounts, project groups, namespaces, members,
-//! permissions and registry users from the command line, directly on the
-//! configured database, with platform-administrator rights.
+//! permissions, registry users and advisories from the command line,
+//! directly on the configured database, with platform-administrator rights.
 
 use std::io::BufRead;
 
@@ -31,6 +31,9 @@ pub enum AdminCommand {
     /// Registry users (credentials for other developers and CI).
     #[command(subcommand, name = "registry-user")]
     RegistryUser(RegistryUserCommand),
+    /// Vulnerability advisories (OSV), imported offline.
+    #[command(subcommand)]
+    Advisories(crate::advisories::AdvisoriesCommand),
     /// Show the newest audit log entries.
     Audit {
         /// How many entries.
@@ -231,7 +234,7 @@ fn when(ms: i64) -> String {
 
 /// Run an admin command against the configured database.
 pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
-    let (_meta, store, _management, _gc, _platform) = open_stores(config).await?;
+    let (meta, store, _management, _gc, platform) = open_stores(config).await?;
     let directory = Directory::new(store.clone(), config.access.to_core());
     bootstrap(&directory, config).await?;
     let me = Principal::System;
@@ -558,6 +561,14 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 println!("registry user {name} enabled");
             }
         },
+        AdminCommand::Advisories(c) => {
+            let regions = config.open_regions(meta.clone())?;
+            let registry =
+                berth_core::Registry::new(meta, platform, regions, config.registry.to_core());
+            let vulnerabilities =
+                berth_core::vulnerabilities::Vulnerabilities::new(directory.clone(), registry);
+            crate::advisories::run(&vulnerabilities, c).await?;
+        }
         AdminCommand::Audit { limit } => {
             for e in store.list_audit(limit).await? {
                 println!(

@@ -23,6 +23,7 @@
 //! pending counts).
 
 pub mod admin;
+pub mod advisories;
 pub mod config;
 mod connections;
 pub mod gc;

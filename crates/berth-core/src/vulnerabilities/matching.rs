@@ -107,19 +107,19 @@ mod tests {
         let adv = |doc: &str| berth_advisory::parse(doc.as_bytes()).unwrap();
         let advisories = [
             adv(
-                r#"{"id":"DSA-1","affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},
+                r#"{"id":"DSA-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},
                 "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.11-1~deb12u2"}]}]}]}"#,
             ),
             adv(
-                r#"{"id":"DSA-2","affected":[{"package":{"ecosystem":"Debian:11","name":"openssl"},
+                r#"{"id":"DSA-2","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Debian:11","name":"openssl"},
                 "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"}]}]}]}"#,
             ),
             adv(
-                r#"{"id":"PYSEC-1","affected":[{"package":{"ecosystem":"PyPI","name":"requests"},
+                r#"{"id":"PYSEC-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"PyPI","name":"requests"},
                 "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2.31.0"}]}]}]}"#,
             ),
             adv(
-                r#"{"id":"W-1","withdrawn":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"PyPI","name":"requests"},
+                r#"{"id":"W-1","modified":"2024-01-01T00:00:00Z","withdrawn":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"PyPI","name":"requests"},
                 "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"}]}]}]}"#,
             ),
         ];

@@ -312,6 +312,44 @@ async fn images_are_inventoried_and_matched_as_advisories_arrive(backend: Backen
     let v = report(&t, &owner, "team/bad", &bad).await;
     assert_eq!(v["incomplete"], true, "{v}");
 
+    // Offline, from the command line: a directory of OSV files (one
+    // document, or an array), searched recursively.
+    let feed = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(feed.path().join("github/pypi")).unwrap();
+    std::fs::write(
+        feed.path().join("github/pypi/GHSA-mq26-g339-26xf.json"),
+        fixture("GHSA-mq26-g339-26xf.json").to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        feed.path().join("batch.json"),
+        json!([fixture("GHSA-j8r2-6x86-q33q.json"), {"id": "broken"}]).to_string(),
+    )
+    .unwrap();
+    std::fs::write(feed.path().join("README.txt"), "not an advisory").unwrap();
+    let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    cli.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BERTH_DATA_DIR", t.data_dir())
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("BERTH_LOG", "warn")
+        .args(["admin", "advisories", "import"])
+        .arg(feed.path());
+    if let Some(url) = &t.database_url {
+        cli.env("BERTH_DATABASE_URL", url);
+    }
+    let out = cli.output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("imported 0 advisories (2 unchanged, 1 refused) from 2 files"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("batch.json"), "{stderr}");
+
     // Others may not see it; only platform administrators import.
     let outsider = create_account(&t, "outsider").await;
     let (s, v) = t
