@@ -224,8 +224,9 @@ pub(crate) async fn batch_delete(
 }
 
 /// An image's tags with digest, pull command, pull count, last pull, size,
-/// media type, platforms and push time, and with `signatures=true` each
-/// one's signatures. Sort keys: `name` (default), `pushed`, `pull_count`.
+/// media type, platforms and push time, with `signatures=true` each one's
+/// signatures, with `vulnerabilities=true` its advisories per severity.
+/// Sort keys: `name` (default), `pushed`, `pull_count`.
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/repositories/{repo}/tags", tag = "images",
     params(("ns" = String, Path, description = "Namespace name"),
         ("repo" = String, Path, description = "Image name inside the namespace, slashes as %2F"),
@@ -287,6 +288,24 @@ pub(crate) async fn tags(
                 );
             }
             tag.signatures = seen.get(&tag.digest).cloned();
+        }
+    }
+    if options.vulnerabilities == Some(true) {
+        let full = repo_name(&ns, &repo)?;
+        let mut seen: std::collections::HashMap<String, VulnerabilitySummaryJson> =
+            Default::default();
+        for tag in &mut paged.items {
+            if !seen.contains_key(&tag.digest) {
+                let digest = berth_oci::Digest::parse(&tag.digest)
+                    .map_err(|e| ApiError::invalid(e.to_string()))?;
+                let summary = state
+                    .management
+                    .vulnerabilities()
+                    .summary(&caller.principal, &full, &digest)
+                    .await?;
+                seen.insert(tag.digest.clone(), summary.into());
+            }
+            tag.vulnerabilities = seen.get(&tag.digest).cloned();
         }
     }
     Ok(Json(paged))

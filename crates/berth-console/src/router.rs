@@ -118,6 +118,10 @@ pub fn router(state: WebState) -> Router {
             "/namespaces/{ns}/image-signatures",
             get(pages::image_signatures::page),
         )
+        .route(
+            "/namespaces/{ns}/image-vulnerabilities",
+            get(pages::image_vulnerabilities::page),
+        )
         .route("/namespaces/{ns}/sync", get(pages::sync::sync_page))
         .route("/namespaces/{ns}/sync-rules", post(pages::sync::add_rule))
         .route(

@@ -134,6 +134,50 @@ pub struct TagJson {
     /// policies governing the namespace see them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signatures: Option<Vec<SignatureJson>>,
+    /// With `vulnerabilities=true`: the image's advisories counted per
+    /// severity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vulnerabilities: Option<VulnerabilitySummaryJson>,
+}
+
+/// An image's advisories counted per severity (an index: its images').
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VulnerabilitySummaryJson {
+    /// `ready`, `pending` (inventory not made yet) or `not_applicable`
+    /// (an artifact without filesystem layers).
+    pub status: String,
+    /// Critical advisories.
+    pub critical: usize,
+    /// High.
+    pub high: usize,
+    /// Medium.
+    pub medium: usize,
+    /// Low.
+    pub low: usize,
+    /// Of unknown severity.
+    pub unknown: usize,
+    /// Of them all, those with a fixed version.
+    pub fixable: usize,
+}
+
+impl From<berth_core::vulnerabilities::Summary> for VulnerabilitySummaryJson {
+    fn from(s: berth_core::vulnerabilities::Summary) -> Self {
+        use berth_core::vulnerabilities::SummaryStatus;
+        VulnerabilitySummaryJson {
+            status: match s.status {
+                SummaryStatus::Ready => "ready",
+                SummaryStatus::Pending => "pending",
+                SummaryStatus::NotApplicable => "not_applicable",
+            }
+            .to_owned(),
+            critical: s.critical,
+            high: s.high,
+            medium: s.medium,
+            low: s.low,
+            unknown: s.unknown,
+            fixable: s.fixable,
+        }
+    }
 }
 
 /// Options of the tag list.
@@ -142,6 +186,8 @@ pub struct TagJson {
 pub struct TagListOptions {
     /// Include each tag's signatures (who signed, verified or not and why).
     pub signatures: Option<bool>,
+    /// Include each tag's advisories counted per severity.
+    pub vulnerabilities: Option<bool>,
 }
 
 /// Whether an image is available in a region.
@@ -169,6 +215,7 @@ impl From<TagView> for TagJson {
             pushed: time(s.pushed_at),
             regions: Vec::new(),
             signatures: None,
+            vulnerabilities: None,
         }
     }
 }

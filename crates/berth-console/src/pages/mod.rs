@@ -7,6 +7,7 @@ pub(crate) mod account;
 pub(crate) mod audit;
 pub(crate) mod groups;
 pub(crate) mod image_signatures;
+pub(crate) mod image_vulnerabilities;
 pub(crate) mod images;
 pub(crate) mod namespaces;
 pub(crate) mod policies;

@@ -8,6 +8,7 @@
 mod inventory;
 mod job;
 mod matching;
+mod summary;
 
 use berth_inventory::image::ImageInventory;
 use berth_meta::vulnerability::{AdvisoryRow, FindingRow};
@@ -22,6 +23,7 @@ use crate::registry::Registry;
 pub(crate) use inventory::run_job;
 pub use job::INVENTORY_IMAGE_JOB;
 pub(crate) use job::{inventory_job, wants_inventory};
+pub use summary::{Summary, SummaryStatus};
 
 type DirResult<T> = std::result::Result<T, DirectoryError>;
 
@@ -375,6 +377,28 @@ impl Vulnerabilities {
             }
         }
         Ok(())
+    }
+
+    /// An image's (or an index's) findings counted per severity, for
+    /// someone who may pull it (tag lists).
+    pub async fn summary(
+        &self,
+        actor: &Principal,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> DirResult<Summary> {
+        if !self.directory.actions(actor, repo).await?.pull {
+            return Err(DirectoryError::NotFound(format!("image {repo}")));
+        }
+        match summary::summarize(&self.registry, repo, digest).await {
+            Ok(s) => Ok(s),
+            Err(
+                crate::RegistryError::ManifestUnknown(_) | crate::RegistryError::NameUnknown(_),
+            ) => Err(DirectoryError::NotFound(format!(
+                "manifest {digest} in {repo}"
+            ))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// An image's inventory as an SBOM, for someone who may pull it;

@@ -286,6 +286,46 @@ async fn images_are_inventoried_and_matched_as_advisories_arrive(backend: Backen
         )
         .await;
     assert_eq!(v["images"], json!([]), "{v}");
+    // Tag lists say it in a line; the console's image tab in full.
+    let (s, v) = t
+        .api_as(
+            &owner,
+            Method::GET,
+            "/api/v1/namespaces/team/repositories/app/tags?vulnerabilities=true",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let summary = &v["items"][0]["vulnerabilities"];
+    assert_eq!(
+        (
+            summary["status"].as_str(),
+            summary["medium"].as_u64(),
+            summary["fixable"].as_u64(),
+            summary["critical"].as_u64()
+        ),
+        (Some("ready"), Some(1), Some(1), Some(0)),
+        "{v}"
+    );
+    let browser = crate::common::oidc::Browser::default();
+    browser
+        .submit(
+            &format!("{}/login", t.base),
+            &[("username", "owner"), ("password", "a-long-password")],
+        )
+        .await;
+    let (_, status, page) = browser
+        .open(&format!(
+            "{}/namespaces/team/image-vulnerabilities?image=app",
+            t.base
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("1 medium") && page.contains("GHSA-mq26-g339-26xf") && page.contains("23.3"),
+        "{page}"
+    );
+
     // Once per image and advisory, however often it is matched again.
     let announced = receiver
         .events()
