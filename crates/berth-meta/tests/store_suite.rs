@@ -18,6 +18,7 @@ struct Backend {
     name: &'static str,
     store: Arc<dyn MetaStore>,
     directory: Arc<dyn DirectoryStore>,
+    gc: Arc<dyn berth_meta::GcStore>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -30,6 +31,7 @@ async fn sqlite() -> Backend {
     Backend {
         name: "sqlite",
         directory: store.clone(),
+        gc: store.clone(),
         store,
         _dir: Some(dir),
     }
@@ -69,6 +71,7 @@ async fn postgres() -> Option<Backend> {
     Some(Backend {
         name: "postgres",
         directory: store.clone(),
+        gc: store.clone(),
         store,
         _dir: None,
     })
@@ -951,5 +954,31 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
             .unwrap();
         assert_eq!(s.findings(d).await.unwrap().len(), 1, "{}", b.name);
         assert_eq!(s.findings_of_advisory("A-1").await.unwrap().len(), 1);
+
+        // What is no longer stored takes its inventories and findings along:
+        // the image's with its last manifest, the layer's with its blob.
+        assert!(s.delete_manifest(&r, &image.digest).await.unwrap());
+        assert!(!s.inventoried(d).await.unwrap(), "{}", b.name);
+        assert!(s.findings(d).await.unwrap().is_empty(), "{}", b.name);
+        assert!(s.unlink_blob(&r, &layer).await.unwrap());
+        let run =
+            b.gc.gc_start_run(&berth_meta::NewGcRun {
+                cause: "api".into(),
+                actor: "test".into(),
+                dry_run: false,
+                full_sweep: false,
+                now: 1,
+            })
+            .await
+            .unwrap();
+        let claims = b.gc.gc_claim_blobs(run, None, 100).await.unwrap();
+        assert!(
+            claims.iter().any(|c| c.digest == layer.as_str()),
+            "{}: {claims:?}",
+            b.name
+        );
+        b.gc.gc_forget_blob(run, layer.as_str()).await.unwrap();
+        assert_eq!(s.layer_inventory(layer.as_str()).await.unwrap(), None);
+        assert!(s.images_holding(&names).await.unwrap().is_empty());
     }
 }
