@@ -1,7 +1,8 @@
-//! Advisories: OSV documents never panic to read or evaluate, and every
-//! version scheme is a consistent order (antisymmetric, reflexive) on
-//! whatever it accepts.
+//! Advisories: OSV documents and feed bundles (JSON, tar, tar+gzip) never
+//! panic to read or evaluate, and every version scheme is a consistent
+//! order (antisymmetric, reflexive) on whatever it accepts.
 #![no_main]
+use berth_advisory::bundle::{read_bundle, BundleKind};
 use berth_advisory::{compare, parse, Scheme};
 use libfuzzer_sys::fuzz_target;
 
@@ -16,6 +17,14 @@ const SCHEMES: [Scheme; 7] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
+    for kind in [BundleKind::Json, BundleKind::Tar, BundleKind::TarGzip] {
+        let mut n = 0;
+        let _ = read_bundle(data, kind, &mut |d| {
+            let _ = parse(&d);
+            n += 1;
+            n < 64
+        });
+    }
     if let Ok(a) = parse(data) {
         for affected in a.affected.iter().take(8) {
             let eco = affected

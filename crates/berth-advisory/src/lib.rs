@@ -2,7 +2,8 @@
 //! version ordering per ecosystem (dpkg, apk, rpm, PEP 440, semver,
 //! Maven), OSV range evaluation, and severities from CVSS vectors. The
 //! core stores advisories and matches them against inventories; this
-//! crate only decides whether one version is affected.
+//! crate only decides whether one version is affected, and reads the
+//! bundles (JSON or tar layers) an advisory feed artifact carries.
 //!
 //! Layering: a pure crate at the bottom, beside `berth-oci`; fuzz target
 //! `advisory`.
@@ -10,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bundle;
 pub mod cvss;
 pub mod osv;
 pub mod version;

@@ -254,6 +254,9 @@ impl Worker {
             crate::vulnerabilities::INVENTORY_IMAGE_JOB => {
                 crate::vulnerabilities::run_job(&self.registry, &job.payload).await
             }
+            crate::vulnerabilities::IMPORT_FEED_JOB => {
+                crate::vulnerabilities::run_feed_job(&self.registry, &job.payload).await
+            }
             DELIVER_WEBHOOK_JOB => {
                 self.webhooks
                     .run_job(

@@ -146,8 +146,18 @@ impl Registry {
             self.triggered_work(push.repo, &digest, &tags, push.actor)
                 .await?
         };
-        // What the image holds is read in the background, never in the push.
-        if crate::vulnerabilities::wants_inventory(&parsed) {
+        // Advisories pushed to the feed repository are imported in the
+        // background; what an image holds is read in the background too,
+        // never in the push.
+        let feed = self.config.advisory_feed.as_deref() == Some(push.repo.as_str());
+        if feed && parsed.kind == berth_oci::ManifestKind::Image {
+            jobs.push(crate::vulnerabilities::feed_job(
+                push.repo.as_str(),
+                digest.as_str(),
+                &self.regions.local().name,
+                now_millis(),
+            ));
+        } else if crate::vulnerabilities::wants_inventory(&parsed) {
             jobs.push(crate::vulnerabilities::inventory_job(
                 push.repo.as_str(),
                 digest.as_str(),

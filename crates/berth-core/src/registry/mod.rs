@@ -60,6 +60,8 @@ pub struct RegistryConfig {
     pub tags_per_repository: i64,
     /// Tags neither pushed nor pulled for this long may be evicted to make room.
     pub tag_idle: Duration,
+    /// The repository whose pushed artifacts are imported as advisories.
+    pub advisory_feed: Option<String>,
 }
 
 impl Default for RegistryConfig {
@@ -71,6 +73,7 @@ impl Default for RegistryConfig {
             deletes_enabled: true,
             tags_per_repository: 800,
             tag_idle: Duration::from_secs(30 * 86_400),
+            advisory_feed: None,
         }
     }
 }

@@ -5,13 +5,15 @@
 //! `berth-advisory`; this file imports advisories (re-matching only the
 //! images that hold a package they name) and answers what an image has.
 
+mod feed;
+mod import;
 mod inventory;
 mod job;
 mod matching;
 mod summary;
 
 use berth_inventory::image::ImageInventory;
-use berth_meta::vulnerability::{AdvisoryRow, FindingRow};
+use berth_meta::vulnerability::FindingRow;
 use berth_oci::{Digest, RepoName};
 
 use crate::access::Principal;
@@ -20,6 +22,9 @@ use crate::directory::Directory;
 use crate::error::DirectoryError;
 use crate::registry::Registry;
 
+pub use feed::IMPORT_FEED_JOB;
+pub(crate) use feed::{feed_job, run_feed_job};
+pub use import::ImportReport;
 pub(crate) use inventory::run_job;
 pub use job::INVENTORY_IMAGE_JOB;
 pub(crate) use job::{inventory_job, wants_inventory};
@@ -29,21 +34,6 @@ type DirResult<T> = std::result::Result<T, DirectoryError>;
 
 /// Most documents one import takes.
 pub const MAX_IMPORT: usize = 10_000;
-
-/// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ImportReport {
-    /// Advisories new or changed.
-    pub imported: usize,
-    /// Advisories already stored as they are.
-    pub unchanged: usize,
-    /// Documents refused: (position, why).
-    pub invalid: Vec<(usize, String)>,
-    /// Images re-matched.
-    pub images_matched: usize,
-    /// Findings that are new.
-    pub new_findings: usize,
-}
 
 /// An image's inventory and findings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,42 +154,7 @@ impl Vulnerabilities {
                 "at most {MAX_IMPORT} advisories at once"
             )));
         }
-        let mut report = ImportReport::default();
-        let mut rows = Vec::new();
-        for (i, d) in documents.iter().enumerate() {
-            match berth_advisory::parse(d) {
-                Ok(a) => rows.push(AdvisoryRow {
-                    names: matching::advisory_names(&a),
-                    id: a.id,
-                    modified: a.modified,
-                    document: String::from_utf8_lossy(d).into_owned(),
-                }),
-                Err(e) => report.invalid.push((i, e.to_string())),
-            }
-        }
-        let meta = self.registry.meta();
-        let changed = meta.put_advisories(&rows, now_millis()).await?;
-        report.imported = changed.len();
-        report.unchanged = rows.len() - changed.len();
-        let mut names: Vec<String> = rows
-            .iter()
-            .filter(|r| changed.contains(&r.id))
-            .flat_map(|r| r.names.iter().cloned())
-            .collect();
-        names.sort();
-        names.dedup();
-        for digest in meta.images_holding(&names).await? {
-            let Some(json) = meta.image_inventory(&digest).await? else {
-                continue;
-            };
-            let Ok(image) = serde_json::from_str::<ImageInventory>(&json) else {
-                continue;
-            };
-            report.new_findings +=
-                inventory::match_image(&self.registry, &digest, &image, Some(&changed)).await?;
-            report.images_matched += 1;
-        }
-        Ok(report)
+        Ok(import::import_documents(&self.registry, documents).await?)
     }
 
     /// An image's inventory and findings, for someone who may pull it.

@@ -70,6 +70,7 @@ impl Config {
             "BERTH_UPLOAD_EXPIRY_SECS" => self.registry.upload_expiry_secs = parse(key, value)?,
             "BERTH_TAGS_PER_REPOSITORY" => self.registry.tags_per_repository = parse(key, value)?,
             "BERTH_TAG_IDLE_SECS" => self.registry.tag_idle_secs = parse(key, value)?,
+            "BERTH_ADVISORY_FEED" => self.registry.advisory_feed = Some(value.to_owned()),
             "BERTH_DELETES_ENABLED" => self.registry.deletes_enabled = parse(key, value)?,
             "BERTH_ADMIN_PASSWORD" => self.admin_password = Some(Secret::new(value)),
             "BERTH_PLATFORM_NAMESPACE" => self.access.platform_namespace = value.to_owned(),

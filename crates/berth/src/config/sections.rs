@@ -364,6 +364,9 @@ pub struct RegistrySection {
     /// Seconds without a push or pull after which a tag may be evicted to
     /// make room (`BERTH_TAG_IDLE_SECS`; default 30 days).
     pub tag_idle_secs: u64,
+    /// A repository (`security/advisories`) whose pushed artifacts are
+    /// imported as OSV advisories (`BERTH_ADVISORY_FEED`; none by default).
+    pub advisory_feed: Option<String>,
 }
 
 impl Default for RegistrySection {
@@ -376,6 +379,7 @@ impl Default for RegistrySection {
             deletes_enabled: d.deletes_enabled,
             tags_per_repository: d.tags_per_repository,
             tag_idle_secs: d.tag_idle.as_secs(),
+            advisory_feed: None,
         }
     }
 }
@@ -390,6 +394,7 @@ impl RegistrySection {
             deletes_enabled: self.deletes_enabled,
             tags_per_repository: self.tags_per_repository,
             tag_idle: Duration::from_secs(self.tag_idle_secs),
+            advisory_feed: self.advisory_feed.clone(),
         }
     }
 }

@@ -77,6 +77,11 @@ impl Config {
                 self.access.platform_namespace
             );
         }
+        if let Some(feed) = &self.registry.advisory_feed {
+            if let Err(e) = berth_oci::RepoName::parse(feed) {
+                bail!("registry.advisory_feed {feed:?} is not a repository name such as security/advisories ({e})");
+            }
+        }
         if self.registry.tags_per_repository < 0 {
             bail!("registry.tags_per_repository cannot be negative (0 means no limit)");
         }

@@ -8,6 +8,7 @@
 #[macro_use]
 mod common;
 
+mod advisory_feed;
 mod api_fuzz;
 mod auth_api;
 mod authorization;
