@@ -3,12 +3,13 @@
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use berth_core::vulnerabilities::SbomFormat;
 use berth_oci::Digest;
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -24,8 +25,18 @@ pub struct SbomQuery {
     pub format: Option<String>,
 }
 
-/// An image's package inventory as an SBOM (anyone who may pull it); 404
-/// while the inventory is not made yet.
+/// While the inventory is not made yet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SbomPendingJson {
+    /// `pending`.
+    pub status: String,
+    /// What to do.
+    pub detail: String,
+}
+
+/// An image's package inventory as an SBOM (anyone who may pull it); 202
+/// with `{"status": "pending"}` while the inventory is not made yet (try
+/// again shortly).
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/repositories/{repo}/manifests/{digest}/sbom", tag = "vulnerabilities",
     params(("ns" = String, Path, description = "Namespace name"),
         ("repo" = String, Path, description = "Image path within the namespace"),
@@ -35,6 +46,7 @@ pub struct SbomQuery {
         (status = 200, description = "SPDX 2.3 or CycloneDX 1.5 JSON", content(
             (Object = "application/spdx+json"),
             (Object = "application/vnd.cyclonedx+json"))),
+        (status = 202, body = SbomPendingJson, description = "The inventory is not made yet"),
         (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn sbom(
     State(state): State<WebState>,
@@ -59,15 +71,17 @@ pub(crate) async fn sbom(
             )))
         }
     };
-    let doc = state
+    let Some(doc) = state
         .management
         .vulnerabilities()
         .sbom(&caller.principal, &repo, &digest, format)
         .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "the inventory of {repo}@{digest} is not made yet; try again shortly"
-            ))
-        })?;
+    else {
+        let pending = SbomPendingJson {
+            status: "pending".into(),
+            detail: format!("the inventory of {repo}@{digest} is not made yet; try again shortly"),
+        };
+        return Ok((StatusCode::ACCEPTED, Json(pending)).into_response());
+    };
     Ok(([(header::CONTENT_TYPE, content_type)], doc.to_string()).into_response())
 }

@@ -322,6 +322,15 @@ async fn world(b: Backend) -> World {
     )
     .await;
     let gc_run = v["id"].as_i64().expect("gc run");
+    // An advisory, for the questions asked about one.
+    let v = ok(
+        &t,
+        Method::POST,
+        "/api/v1/advisories",
+        Some(json!({"advisories": [{"id": "OSV-1", "modified": "2026-01-01T00:00:00Z"}]})),
+    )
+    .await;
+    assert_eq!(v["imported"], 1, "{v}");
     let v = ok(
         &t,
         Method::POST,
@@ -369,7 +378,9 @@ fn fill(w: &World, path: &str, scope: Scope) -> String {
         Scope::Own => ("own", "ours", "robot"),
         Scope::Other => ("theirs", "theirs", "their-robot"),
     };
-    let id = if path.starts_with("/api/v1/gc/") {
+    let id = if path.starts_with("/api/v1/advisories/") {
+        return path.replace("{id}", "OSV-1");
+    } else if path.starts_with("/api/v1/gc/") {
         w.gc_run
     } else if path.starts_with("/api/v1/replication/rules/") {
         w.replication_rule
@@ -433,6 +444,10 @@ fn body(method: &str, path: &str, scope: Scope) -> Option<Value> {
         ("post", "/api/v1/trust-rules/test") => json!({"token": "a.b.c"}),
         ("put", "/api/v1/namespaces/{ns}/signature-policy")
         | ("put", "/api/v1/platform/signature-policy") => json!({"mode": "off"}),
+        ("put", "/api/v1/namespaces/{ns}/vulnerability-policy")
+        | ("put", "/api/v1/platform/vulnerability-policy") => {
+            json!({"mode": "off", "severity": "critical"})
+        }
         ("post", "/api/v1/namespaces") => json!({"name": "made-here"}),
         ("post", "/api/v1/namespaces/batch-delete") => json!({"names": ["own", "theirs"]}),
         ("patch", "/api/v1/namespaces/{ns}") => json!({"description": "changed"}),
@@ -484,6 +499,7 @@ fn query(path: &str, scope: Scope) -> &'static str {
     match (path, scope) {
         ("/api/v1/sync-records", Scope::Own) => "?namespace=own",
         ("/api/v1/sync-records", Scope::Other) => "?namespace=theirs",
+        ("/api/v1/images/by-package", _) => "?name=openssl",
         _ => "",
     }
 }
