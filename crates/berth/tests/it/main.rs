@@ -27,6 +27,7 @@ mod full_disk;
 mod gc;
 mod image;
 mod image_list;
+mod inventory_images;
 mod keyless_signatures;
 mod management_api;
 mod network_zones;
