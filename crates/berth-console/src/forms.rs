@@ -136,6 +136,27 @@ pub(crate) async fn page_image(
     Ok((image, repo, summary))
 }
 
+/// The first 50 tags of an image by name (its per-tag tabs).
+pub(crate) async fn first_tags(
+    state: &WebState,
+    viewer: &Viewer,
+    repo: &RepoName,
+) -> Result<Vec<berth_core::TagView>, PageError> {
+    let err = |e: DirectoryError| PageError::from(e).for_viewer(viewer);
+    let filter = berth_core::ListFilter {
+        name: None,
+        sort: berth_core::model::TagSort::Name,
+        descending: false,
+        paging: berth_core::Paging::new(Some(1), Some(50)).map_err(err)?,
+    };
+    Ok(state
+        .management
+        .tags(&viewer.principal, repo, &filter)
+        .await
+        .map_err(err)?
+        .items)
+}
+
 pub(crate) fn repo_name(ns: &str, image: &str) -> Result<RepoName, DirectoryError> {
     RepoName::parse(&format!("{ns}/{image}"))
         .map_err(|e| DirectoryError::Invalid(format!("invalid image name {image:?}: {e}")))

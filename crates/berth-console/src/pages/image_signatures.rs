@@ -6,11 +6,10 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use berth_core::model::TagSort;
-use berth_core::{DirectoryError, ListFilter, Paging};
+use berth_core::DirectoryError;
 use berth_web::WebState;
 
-use crate::forms::page_image;
+use crate::forms::{first_tags, page_image};
 use crate::respond::{html, PageError, PageResult};
 use crate::viewer::Viewer;
 use crate::views::*;
@@ -38,23 +37,10 @@ pub async fn page(
 ) -> PageResult {
     let err = |e: DirectoryError| PageError::from(e).for_viewer(&viewer);
     let (image, repo, _) = page_image(&state, &viewer, &ns, &q).await?;
-    let list = state
-        .management
-        .tags(
-            &viewer.principal,
-            &repo,
-            &ListFilter {
-                name: None,
-                sort: TagSort::Name,
-                descending: false,
-                paging: Paging::new(Some(1), Some(50)).map_err(err)?,
-            },
-        )
-        .await
-        .map_err(err)?;
+    let list = first_tags(&state, &viewer, &repo).await?;
     let mut seen: HashMap<String, Vec<Line>> = HashMap::new();
     let mut tags = Vec::new();
-    for t in list.items {
+    for t in list {
         let digest = t.summary.digest.to_string();
         if !seen.contains_key(&digest) {
             let checks = state

@@ -6,12 +6,11 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use berth_core::model::TagSort;
 use berth_core::vulnerabilities::{Summary, SummaryStatus};
-use berth_core::{DirectoryError, ListFilter, Paging};
+use berth_core::DirectoryError;
 use berth_web::WebState;
 
-use crate::forms::page_image;
+use crate::forms::{first_tags, page_image};
 use crate::respond::{html, PageError, PageResult};
 use crate::viewer::Viewer;
 use crate::views::*;
@@ -70,24 +69,11 @@ pub async fn page(
 ) -> PageResult {
     let err = |e: DirectoryError| PageError::from(e).for_viewer(&viewer);
     let (image, repo, _) = page_image(&state, &viewer, &ns, &q).await?;
-    let list = state
-        .management
-        .tags(
-            &viewer.principal,
-            &repo,
-            &ListFilter {
-                name: None,
-                sort: TagSort::Name,
-                descending: false,
-                paging: Paging::new(Some(1), Some(50)).map_err(err)?,
-            },
-        )
-        .await
-        .map_err(err)?;
+    let list = first_tags(&state, &viewer, &repo).await?;
     let vulnerabilities = state.management.vulnerabilities();
     let mut seen: HashMap<String, (Summary, Vec<Finding>)> = HashMap::new();
     let mut rows = Vec::new();
-    for t in list.items {
+    for t in list {
         let digest = t.summary.digest.to_string();
         if !seen.contains_key(&digest) {
             let summary = vulnerabilities

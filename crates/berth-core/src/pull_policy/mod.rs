@@ -516,6 +516,21 @@ impl PullPolicies {
         actor: &Principal,
         namespace: Option<&str>,
     ) -> DirResult<Option<SignaturePolicy>> {
+        Ok(self
+            .record(actor, namespace, KIND)
+            .await?
+            .as_ref()
+            .map(SignaturePolicy::from_record))
+    }
+
+    /// The stored policy of `kind` of the platform (`None`) or a
+    /// namespace, for its members (the platform's: any account).
+    async fn record(
+        &self,
+        actor: &Principal,
+        namespace: Option<&str>,
+        kind: &str,
+    ) -> DirResult<Option<berth_meta::PullPolicyRecord>> {
         match namespace {
             Some(ns) => {
                 self.directory.member_namespace(actor, ns).await?;
@@ -528,9 +543,8 @@ impl PullPolicies {
         }
         let records = self.directory.store().pull_policies().await?;
         Ok(records
-            .iter()
-            .find(|r| r.kind == KIND && r.namespace.as_deref() == namespace)
-            .map(SignaturePolicy::from_record))
+            .into_iter()
+            .find(|r| r.kind == kind && r.namespace.as_deref() == namespace))
     }
 
     /// Set the platform's policy (platform administrators) or a
@@ -617,20 +631,10 @@ impl PullPolicies {
         actor: &Principal,
         namespace: Option<&str>,
     ) -> DirResult<Option<VulnerabilityPolicy>> {
-        match namespace {
-            Some(ns) => {
-                self.directory.member_namespace(actor, ns).await?;
-            }
-            None => {
-                if matches!(actor, Principal::Anonymous) {
-                    return Err(DirectoryError::AuthenticationFailed);
-                }
-            }
-        }
-        let records = self.directory.store().pull_policies().await?;
-        Ok(records
-            .iter()
-            .find(|r| r.kind == VULNERABILITY_KIND && r.namespace.as_deref() == namespace)
+        Ok(self
+            .record(actor, namespace, VULNERABILITY_KIND)
+            .await?
+            .as_ref()
             .map(VulnerabilityPolicy::from_record))
     }
 

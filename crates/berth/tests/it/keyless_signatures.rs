@@ -15,30 +15,13 @@ use crate::common::*;
 
 backend_tests!(s3: keyless_signatures_satisfy_a_policy_for_the_identities_it_names);
 
-const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json";
-
 async fn pull(t: &TestServer, client: &reqwest::Client, reference: &str) -> (StatusCode, String) {
-    let r = client
-        .get(t.url(&format!("/v2/team/app/manifests/{reference}")))
-        .header("accept", ACCEPT)
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
+    pull_manifest(t, client, "team/app", reference).await
 }
 
 async fn keyless_signatures_satisfy_a_policy_for_the_identities_it_names(backend: Backend) {
     let t = TestServer::start(backend).await;
-    let owner = create_account(&t, "owner").await;
-    let (s, v) = t
-        .api_as(
-            &owner,
-            Method::POST,
-            "/api/v1/namespaces",
-            Some(json!({"name": "team"})),
-        )
-        .await;
-    assert!(s.is_success(), "{v}");
+    let owner = namespace_owner(&t, "owner", "team").await;
     let mut images = Vec::new();
     for i in 1..=7 {
         let (digest, manifest) = t

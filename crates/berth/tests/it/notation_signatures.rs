@@ -15,16 +15,7 @@ backend_tests!(notation_signatures_satisfy_a_policy_through_its_trust_store);
 
 async fn notation_signatures_satisfy_a_policy_through_its_trust_store(backend: Backend) {
     let t = TestServer::start(backend).await;
-    let owner = create_account(&t, "owner").await;
-    let (s, v) = t
-        .api_as(
-            &owner,
-            Method::POST,
-            "/api/v1/namespaces",
-            Some(json!({"name": "team"})),
-        )
-        .await;
-    assert!(s.is_success(), "{v}");
+    let owner = namespace_owner(&t, "owner", "team").await;
     let acme = Pki::new();
     let stranger = Pki::new();
     let mut images = Vec::new();
@@ -215,16 +206,7 @@ async fn notation_signatures_satisfy_a_policy_through_its_trust_store(backend: B
 async fn the_console_sets_the_platform_policy() {
     use crate::common::oidc::{csrf, Browser};
     let t = TestServer::start(Backend::Sqlite).await;
-    let owner = create_account(&t, "owner").await;
-    let (s, v) = t
-        .api_as(
-            &owner,
-            Method::POST,
-            "/api/v1/namespaces",
-            Some(json!({"name": "team"})),
-        )
-        .await;
-    assert!(s.is_success(), "{v}");
+    let owner = namespace_owner(&t, "owner", "team").await;
     let acme = Pki::new();
     let (signed, m) = t.push_image_as(&owner, "team/app", "v1", b"signed").await;
     t.push_image_as(&owner, "team/app", "v2", b"unsigned").await;

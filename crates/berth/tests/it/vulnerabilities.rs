@@ -124,16 +124,7 @@ pub(crate) async fn report(
 
 async fn images_are_inventoried_and_matched_as_advisories_arrive(backend: Backend) {
     let t = TestServer::start(backend).await;
-    let owner = create_account(&t, "owner").await;
-    let (s, v) = t
-        .api_as(
-            &owner,
-            Method::POST,
-            "/api/v1/namespaces",
-            Some(json!({"name": "team"})),
-        )
-        .await;
-    assert!(s.is_success(), "{v}");
+    let owner = namespace_owner(&t, "owner", "team").await;
     let (layer, pip_version) = machine_layer();
     let first = push(&t, &owner, "team/app", "v1", &layer).await;
 

@@ -72,6 +72,21 @@ pub async fn create_account(t: &TestServer, name: &str) -> reqwest::Client {
     client_as(name, "a-long-password")
 }
 
+/// A new account that creates `namespace` (and so administers it).
+pub async fn namespace_owner(t: &TestServer, account: &str, namespace: &str) -> reqwest::Client {
+    let owner = create_account(t, account).await;
+    let (s, v) = t
+        .api_as(
+            &owner,
+            reqwest::Method::POST,
+            "/api/v1/namespaces",
+            Some(serde_json::json!({"name": namespace})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    owner
+}
+
 /// Which metadata backend a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
