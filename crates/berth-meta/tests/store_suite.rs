@@ -828,7 +828,7 @@ async fn pull_policies_one_per_kind_and_scope_and_announced() {
 
 #[tokio::test]
 async fn inventories_advisories_and_findings_are_kept_by_digest() {
-    use berth_meta::vulnerability::{AdvisoryRow, FindingRow};
+    use berth_meta::vulnerability::{AdvisoryRow, FindingRow, ImageFindings};
     for b in backends().await {
         let s = b.store.as_ref();
         let r = repo("team/app");
@@ -862,6 +862,15 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
             .await
             .unwrap();
         assert!(s.inventoried(image.digest.as_str()).await.unwrap());
+        let missing = "sha256:0000000000000000000000000000000000000000000000000000000000000002";
+        assert_eq!(
+            s.image_inventories(&[missing.into(), image.digest.to_string()])
+                .await
+                .unwrap(),
+            [(image.digest.to_string(), r#"{"i":1}"#.to_owned())],
+            "{}",
+            b.name
+        );
         assert_eq!(
             s.manifest_repositories(image.digest.as_str(), 10)
                 .await
@@ -937,11 +946,20 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
             found_at: at,
         };
         let d = image.digest.as_str();
-        let new = s.replace_findings(d, None, &[f("A-1", 20)]).await.unwrap();
+        let one = |findings: Vec<FindingRow>| {
+            vec![ImageFindings {
+                digest: d.to_owned(),
+                findings,
+            }]
+        };
+        let new = s
+            .replace_findings(None, &one(vec![f("A-1", 20)]))
+            .await
+            .unwrap();
         assert_eq!(new.len(), 1, "{}", b.name);
         // Again, later: not new, first-found time kept.
         let new = s
-            .replace_findings(d, None, &[f("A-1", 30), f("A-2", 30)])
+            .replace_findings(None, &one(vec![f("A-1", 30), f("A-2", 30)]))
             .await
             .unwrap();
         assert_eq!(new.len(), 1, "{}", b.name);
@@ -949,10 +967,46 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
         let all = s.findings(d).await.unwrap();
         assert_eq!((all.len(), all[0].found_at), (2, 20), "{}", b.name);
         // Re-matching one advisory leaves the others.
-        s.replace_findings(d, Some(&["A-2".into()]), &[])
+        s.replace_findings(Some(&["A-2".into()]), &one(vec![]))
             .await
             .unwrap();
         assert_eq!(s.findings(d).await.unwrap().len(), 1, "{}", b.name);
+        // Many images at once, each keeping what it had.
+        let other = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+        let mut o = f("A-2", 40);
+        o.manifest_digest = other.into();
+        let new = s
+            .replace_findings(
+                Some(&["A-1".into(), "A-2".into()]),
+                &[
+                    ImageFindings {
+                        digest: d.to_owned(),
+                        findings: vec![f("A-1", 40), f("A-2", 40)],
+                    },
+                    ImageFindings {
+                        digest: other.to_owned(),
+                        findings: vec![o],
+                    },
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(new.len(), 2, "A-2 twice: {}: {new:?}", b.name);
+        let all = s.findings(d).await.unwrap();
+        assert_eq!((all.len(), all[0].found_at), (2, 20), "{}", b.name);
+        assert_eq!(s.findings(other).await.unwrap().len(), 1, "{}", b.name);
+        s.replace_findings(Some(&["A-2".into()]), &one(vec![]))
+            .await
+            .unwrap();
+        s.replace_findings(
+            None,
+            &[ImageFindings {
+                digest: other.to_owned(),
+                findings: vec![],
+            }],
+        )
+        .await
+        .unwrap();
         assert_eq!(s.findings_of_advisory("A-1").await.unwrap().len(), 1);
 
         // What is no longer stored takes its inventories and findings along:

@@ -2,8 +2,11 @@
 //! only the images holding a package those advisories name (found through
 //! the store's name → layer → manifest index).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use berth_inventory::image::ImageInventory;
-use berth_meta::vulnerability::AdvisoryRow;
+use berth_meta::vulnerability::{AdvisoryRow, FindingRow, ImageFindings};
 use berth_meta::MetaError;
 
 use super::{inventory, matching};
@@ -25,6 +28,10 @@ pub struct ImportReport {
     pub new_findings: usize,
 }
 
+/// Images matched per batch: one read of their inventories, one
+/// transaction for their findings.
+const BATCH: usize = 500;
+
 /// Import `documents` (each checked on its own: a bad one is reported by
 /// position, the others stored).
 pub(crate) async fn import_documents(
@@ -33,14 +40,18 @@ pub(crate) async fn import_documents(
 ) -> Result<ImportReport, MetaError> {
     let mut report = ImportReport::default();
     let mut rows = Vec::new();
+    let mut parsed = Vec::new();
     for (i, d) in documents.iter().enumerate() {
         match berth_advisory::parse(d) {
-            Ok(a) => rows.push(AdvisoryRow {
-                names: matching::advisory_names(&a),
-                id: a.id,
-                modified: a.modified,
-                document: String::from_utf8_lossy(d).into_owned(),
-            }),
+            Ok(a) => {
+                rows.push(AdvisoryRow {
+                    names: matching::advisory_names(&a),
+                    id: a.id.clone(),
+                    modified: a.modified.clone(),
+                    document: String::from_utf8_lossy(d).into_owned(),
+                });
+                parsed.push(a);
+            }
             Err(e) => report.invalid.push((i, e.to_string())),
         }
     }
@@ -48,23 +59,51 @@ pub(crate) async fn import_documents(
     let changed = meta.put_advisories(&rows, now_millis()).await?;
     report.imported = changed.len();
     report.unchanged = rows.len() - changed.len();
-    let mut names: Vec<String> = rows
-        .iter()
-        .filter(|r| changed.contains(&r.id))
-        .flat_map(|r| r.names.iter().cloned())
-        .collect();
+    if changed.is_empty() {
+        return Ok(report);
+    }
+    parsed.retain(|a| changed.contains(&a.id));
+    let mut names: Vec<String> = parsed.iter().flat_map(matching::advisory_names).collect();
     names.sort();
     names.dedup();
-    for digest in meta.images_holding(&names).await? {
-        let Some(json) = meta.image_inventory(&digest).await? else {
-            continue;
+    let advisories = Arc::new(parsed);
+    let digests = meta.images_holding(&names).await?;
+    for batch in digests.chunks(BATCH) {
+        let inventories = meta.image_inventories(batch).await?;
+        report.images_matched += inventories.len();
+        let advisories2 = Arc::clone(&advisories);
+        // Parsing and matching are CPU work: off the async threads.
+        let images = tokio::task::spawn_blocking(move || {
+            let index = matching::AdvisoryIndex::new(&advisories2);
+            let now = now_millis();
+            inventories
+                .into_iter()
+                .filter_map(|(digest, json)| {
+                    let image = serde_json::from_str::<ImageInventory>(&json).ok()?;
+                    let findings = matching::findings(&digest, &image, &index, now);
+                    Some(ImageFindings { digest, findings })
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let images = match images {
+            Ok(images) => images,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down.
+            Err(_) => return Ok(report),
         };
-        let Ok(image) = serde_json::from_str::<ImageInventory>(&json) else {
-            continue;
-        };
-        report.new_findings +=
-            inventory::match_image(registry, &digest, &image, Some(&changed)).await?;
-        report.images_matched += 1;
+        let new = meta.replace_findings(Some(&changed), &images).await?;
+        report.new_findings += new.len();
+        let mut by_image: BTreeMap<String, Vec<FindingRow>> = BTreeMap::new();
+        for f in new {
+            by_image
+                .entry(f.manifest_digest.clone())
+                .or_default()
+                .push(f);
+        }
+        for (digest, new) in by_image {
+            inventory::announce(registry, &digest, &new, &advisories).await?;
+        }
     }
     Ok(report)
 }

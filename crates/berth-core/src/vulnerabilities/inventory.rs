@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 
 use berth_inventory::image::{self, ImageInventory};
 use berth_inventory::{read_layer, LayerInventory, Limits};
-use berth_meta::vulnerability::FindingRow;
+use berth_meta::vulnerability::{FindingRow, ImageFindings};
 use berth_oci::{Digest, Reference, RepoName};
 use futures_util::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::job::InventoryPayload;
-use super::matching::{findings, package_names};
+use super::matching::{findings, package_names, AdvisoryIndex};
 use crate::clock::now_millis;
 use crate::error::RegistryError;
 use crate::events::{kind, Event};
@@ -70,7 +70,7 @@ pub(crate) async fn run_job(registry: &Registry, payload: &str) -> Result<(), Jo
     let json = serde_json::to_string(&image).map_err(|e| JobFailure::permanent(e.to_string()))?;
     meta.put_image_inventory(digest.as_str(), &json, now_millis())
         .await?;
-    match_image(registry, digest.as_str(), &image, None).await?;
+    match_image(registry, digest.as_str(), &image).await?;
     Ok(())
 }
 
@@ -96,29 +96,32 @@ async fn read_blob(
         .map_err(|e| JobFailure::retry(format!("the inventory thread: {e}")))
 }
 
-/// Match an image against the advisories naming its packages (all of them,
-/// or only `advisories` when a re-match after an import). Returns how many
-/// findings are new.
+/// Match a new image against every advisory naming its packages. Returns
+/// how many findings are new.
 pub(crate) async fn match_image(
     registry: &Registry,
     digest: &str,
     image: &ImageInventory,
-    advisories: Option<&[String]>,
 ) -> Result<usize, berth_meta::MetaError> {
     let meta = registry.meta();
     let mut names: Vec<String> = image.packages.iter().flat_map(package_names).collect();
     names.sort();
     names.dedup();
     let docs = meta.advisories_naming(&names).await?;
-    let mut parsed: Vec<berth_advisory::Advisory> = docs
+    let parsed: Vec<berth_advisory::Advisory> = docs
         .iter()
         .filter_map(|d| berth_advisory::parse(d.as_bytes()).ok())
         .collect();
-    if let Some(ids) = advisories {
-        parsed.retain(|a| ids.contains(&a.id));
-    }
-    let rows = findings(digest, image, &parsed, now_millis());
-    let new = meta.replace_findings(digest, advisories, &rows).await?;
+    let rows = findings(digest, image, &AdvisoryIndex::new(&parsed), now_millis());
+    let new = meta
+        .replace_findings(
+            None,
+            &[ImageFindings {
+                digest: digest.to_owned(),
+                findings: rows,
+            }],
+        )
+        .await?;
     announce(registry, digest, &new, &parsed).await?;
     Ok(new.len())
 }
@@ -128,7 +131,7 @@ const EVENT_REPOSITORIES: i64 = 100;
 
 /// Raise `vulnerability.found` for each advisory among the new findings,
 /// once per namespace holding the image (events are namespace-scoped).
-async fn announce(
+pub(crate) async fn announce(
     registry: &Registry,
     digest: &str,
     new: &[FindingRow],

@@ -4,7 +4,9 @@
 //! source package), and its version falls in a range. Unreadable versions
 //! are never guessed affected.
 
-use berth_advisory::{ecosystem_covers, normalise_name, Advisory};
+use std::collections::HashMap;
+
+use berth_advisory::{ecosystem_covers, normalise_name, Advisory, Affected};
 use berth_inventory::image::ImageInventory;
 use berth_inventory::Package;
 use berth_meta::vulnerability::FindingRow;
@@ -34,22 +36,50 @@ pub fn advisory_names(a: &Advisory) -> Vec<String> {
     names
 }
 
-/// The findings of `advisories` in an image.
+/// Advisories by the names they affect, so that matching an image costs
+/// a lookup per package, whatever the number of advisories.
+pub struct AdvisoryIndex<'a> {
+    by_name: HashMap<String, Vec<(&'a Advisory, &'a Affected)>>,
+}
+
+impl<'a> AdvisoryIndex<'a> {
+    /// Index `advisories` (withdrawn ones left out).
+    pub fn new(advisories: &'a [Advisory]) -> Self {
+        let mut by_name: HashMap<String, Vec<(&Advisory, &Affected)>> = HashMap::new();
+        for a in advisories.iter().filter(|a| !a.is_withdrawn()) {
+            for af in &a.affected {
+                if let Some(ap) = &af.package {
+                    by_name
+                        .entry(normalise_name(&ap.ecosystem, &ap.name))
+                        .or_default()
+                        .push((a, af));
+                }
+            }
+        }
+        AdvisoryIndex { by_name }
+    }
+}
+
+/// The findings of the indexed advisories in an image, by advisory then
+/// package.
 pub fn findings(
     manifest_digest: &str,
     inventory: &ImageInventory,
-    advisories: &[Advisory],
+    index: &AdvisoryIndex<'_>,
     now: i64,
 ) -> Vec<FindingRow> {
     let mut out: Vec<FindingRow> = Vec::new();
-    for a in advisories.iter().filter(|a| !a.is_withdrawn()) {
-        for af in &a.affected {
-            let Some(ap) = &af.package else { continue };
-            let wanted = normalise_name(&ap.ecosystem, &ap.name);
-            for p in &inventory.packages {
-                if !ecosystem_covers(&ap.ecosystem, &p.ecosystem)
-                    || !package_names(p).contains(&wanted)
-                {
+    for p in &inventory.packages {
+        for name in package_names(p) {
+            let Some(candidates) = index.by_name.get(&name) else {
+                continue;
+            };
+            for (a, af) in candidates {
+                let covers = af
+                    .package
+                    .as_ref()
+                    .is_some_and(|ap| ecosystem_covers(&ap.ecosystem, &p.ecosystem));
+                if !covers {
                     continue;
                 }
                 let Some(hit) = af.hit(&p.ecosystem, &p.version) else {
@@ -75,6 +105,7 @@ pub fn findings(
             }
         }
     }
+    out.sort_by(|x, y| (&x.advisory_id, &x.package).cmp(&(&y.advisory_id, &y.package)));
     out
 }
 
@@ -123,7 +154,7 @@ mod tests {
                 "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"}]}]}]}"#,
             ),
         ];
-        let f = findings("sha256:x", &inv, &advisories, 1);
+        let f = findings("sha256:x", &inv, &AdvisoryIndex::new(&advisories), 1);
         let ids: Vec<&str> = f.iter().map(|f| f.advisory_id.as_str()).collect();
         assert_eq!(ids, ["DSA-1", "PYSEC-1"]);
         assert_eq!(f[0].fixed.as_deref(), Some("3.0.11-1~deb12u2"));
