@@ -2,11 +2,14 @@
 //! only the images holding a package those advisories name (found through
 //! the store's name → layer → manifest index).
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use berth_advisory::Advisory;
+use tokio::task::JoinHandle;
+
 use berth_inventory::image::ImageInventory;
-use berth_meta::vulnerability::{AdvisoryRow, FindingRow, ImageFindings};
+use berth_meta::vulnerability::{AdvisoryRow, ImageFindings};
 use berth_meta::MetaError;
 
 use super::{inventory, matching};
@@ -62,31 +65,33 @@ pub(crate) async fn import_documents(
     if changed.is_empty() {
         return Ok(report);
     }
-    parsed.retain(|a| changed.contains(&a.id));
+    let changed_ids: HashSet<&str> = changed.iter().map(String::as_str).collect();
+    parsed.retain(|a| changed_ids.contains(a.id.as_str()));
     let mut names: Vec<String> = parsed.iter().flat_map(matching::advisory_names).collect();
     names.sort();
     names.dedup();
     let advisories = Arc::new(parsed);
     let digests = meta.images_holding(&names).await?;
-    for batch in digests.chunks(BATCH) {
-        let inventories = meta.image_inventories(batch).await?;
-        report.images_matched += inventories.len();
-        let advisories2 = Arc::clone(&advisories);
-        // Parsing and matching are CPU work: off the async threads.
-        let images = tokio::task::spawn_blocking(move || {
-            let index = matching::AdvisoryIndex::new(&advisories2);
-            let now = now_millis();
-            inventories
-                .into_iter()
-                .filter_map(|(digest, json)| {
-                    let image = serde_json::from_str::<ImageInventory>(&json).ok()?;
-                    let findings = matching::findings(&digest, &image, &index, now);
-                    Some(ImageFindings { digest, findings })
-                })
-                .collect::<Vec<_>>()
-        })
-        .await;
-        let images = match images {
+    // A pipeline: while one batch's findings are written, the next is read
+    // and matched on a blocking thread (SQLite has one writer; matching
+    // takes the other core).
+    let mut matching: Option<JoinHandle<Vec<ImageFindings>>> = None;
+    for batch in digests.chunks(BATCH).map(Some).chain([None]) {
+        let next = match batch {
+            Some(batch) => {
+                let inventories = meta.image_inventories(batch).await?;
+                report.images_matched += inventories.len();
+                Some(tokio::task::spawn_blocking({
+                    let advisories = Arc::clone(&advisories);
+                    move || match_batch(&advisories, inventories)
+                }))
+            }
+            None => None,
+        };
+        let Some(done) = std::mem::replace(&mut matching, next) else {
+            continue;
+        };
+        let images = match done.await {
             Ok(images) => images,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             // Cancelled: the runtime is shutting down.
@@ -94,16 +99,21 @@ pub(crate) async fn import_documents(
         };
         let new = meta.replace_findings(Some(&changed), &images).await?;
         report.new_findings += new.len();
-        let mut by_image: BTreeMap<String, Vec<FindingRow>> = BTreeMap::new();
-        for f in new {
-            by_image
-                .entry(f.manifest_digest.clone())
-                .or_default()
-                .push(f);
-        }
-        for (digest, new) in by_image {
-            inventory::announce(registry, &digest, &new, &advisories).await?;
-        }
+        inventory::announce(registry, &new, &advisories).await?;
     }
     Ok(report)
+}
+
+/// Parse and match one batch of (digest, inventory JSON).
+fn match_batch(advisories: &[Advisory], inventories: Vec<(String, String)>) -> Vec<ImageFindings> {
+    let index = matching::AdvisoryIndex::new(advisories);
+    let now = now_millis();
+    inventories
+        .into_iter()
+        .filter_map(|(digest, json)| {
+            let image = serde_json::from_str::<ImageInventory>(&json).ok()?;
+            let findings = matching::findings(&digest, &image, &index, now);
+            Some(ImageFindings { digest, findings })
+        })
+        .collect()
 }

@@ -3,7 +3,7 @@
 //! thread, in bounded chunks), the image's union kept, and the image
 //! matched against the advisories that name its packages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use berth_inventory::image::{self, ImageInventory};
 use berth_inventory::{read_layer, LayerInventory, Limits};
@@ -122,72 +122,91 @@ pub(crate) async fn match_image(
             }],
         )
         .await?;
-    announce(registry, digest, &new, &parsed).await?;
+    announce(registry, &new, &parsed).await?;
     Ok(new.len())
 }
 
 /// Repositories named in one `vulnerability.found` event at most.
 const EVENT_REPOSITORIES: i64 = 100;
 
-/// Raise `vulnerability.found` for each advisory among the new findings,
-/// once per namespace holding the image (events are namespace-scoped).
+/// Raise `vulnerability.found` for each image and advisory among the new
+/// findings, once per namespace holding the image (events are
+/// namespace-scoped). Nothing is built when no webhook listens: a re-match
+/// can find millions.
 pub(crate) async fn announce(
     registry: &Registry,
-    digest: &str,
     new: &[FindingRow],
     advisories: &[berth_advisory::Advisory],
 ) -> Result<(), berth_meta::MetaError> {
     if new.is_empty() {
         return Ok(());
     }
-    let repos = registry
-        .meta()
-        .manifest_repositories(digest, EVENT_REPOSITORIES)
-        .await?;
-    let mut by_namespace: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for r in &repos {
-        let ns = r.split_once('/').map_or(r.as_str(), |(ns, _)| ns);
-        by_namespace.entry(ns).or_default().push(r);
+    let listening = registry
+        .platform()
+        .all_webhooks()
+        .await?
+        .iter()
+        .any(|w| w.enabled && w.events.iter().any(|e| e == kind::VULNERABILITY_FOUND));
+    if !listening {
+        return Ok(());
     }
-    let mut ids: Vec<&str> = new.iter().map(|f| f.advisory_id.as_str()).collect();
-    ids.sort();
-    ids.dedup();
+    let advisories: HashMap<&str, &berth_advisory::Advisory> =
+        advisories.iter().map(|a| (a.id.as_str(), a)).collect();
+    // By image, then by advisory.
+    let mut hits: BTreeMap<&str, BTreeMap<&str, Vec<&FindingRow>>> = BTreeMap::new();
+    for f in new {
+        hits.entry(&f.manifest_digest)
+            .or_default()
+            .entry(&f.advisory_id)
+            .or_default()
+            .push(f);
+    }
     let mut events = Vec::new();
-    for id in ids {
-        let hits: Vec<&FindingRow> = new.iter().filter(|f| f.advisory_id == id).collect();
-        let advisory = advisories.iter().find(|a| a.id == id);
-        let packages: Vec<serde_json::Value> = hits
-            .iter()
-            .map(|f| {
-                serde_json::json!({
-                    "ecosystem": f.ecosystem, "name": f.package,
-                    "installed": f.version, "fixed": f.fixed,
+    for (digest, by_advisory) in hits {
+        let repos = registry
+            .meta()
+            .manifest_repositories(digest, EVENT_REPOSITORIES)
+            .await?;
+        let mut by_namespace: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for r in &repos {
+            let ns = r.split_once('/').map_or(r.as_str(), |(ns, _)| ns);
+            by_namespace.entry(ns).or_default().push(r);
+        }
+        for (id, found) in by_advisory {
+            let advisory = advisories.get(id);
+            let packages: Vec<serde_json::Value> = found
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "ecosystem": f.ecosystem, "name": f.package,
+                        "installed": f.version, "fixed": f.fixed,
+                    })
                 })
-            })
-            .collect();
-        for (ns, repositories) in &by_namespace {
-            events.push(
-                Event::new(kind::VULNERABILITY_FOUND, Some(ns))
-                    .with("digest", digest)
-                    .with("repositories", repositories.clone())
-                    .with("advisory", id)
-                    .with(
-                        "aliases",
-                        advisory.map(|a| a.aliases.clone()).unwrap_or_default(),
-                    )
-                    .with(
-                        "summary",
-                        advisory.and_then(|a| a.summary.clone()).unwrap_or_default(),
-                    )
-                    .with("severity", hits[0].severity.as_str())
-                    .with("packages", packages.clone())
-                    .build(),
-            );
+                .collect();
+            for (ns, repositories) in &by_namespace {
+                events.push(
+                    Event::new(kind::VULNERABILITY_FOUND, Some(ns))
+                        .with("digest", digest)
+                        .with("repositories", repositories.clone())
+                        .with("advisory", id)
+                        .with(
+                            "aliases",
+                            advisory.map(|a| a.aliases.clone()).unwrap_or_default(),
+                        )
+                        .with(
+                            "summary",
+                            advisory.and_then(|a| a.summary.clone()).unwrap_or_default(),
+                        )
+                        .with("severity", found[0].severity.as_str())
+                        .with("packages", packages.clone())
+                        .build(),
+                );
+            }
         }
     }
     if let Err(e) = registry.emit(&events).await {
         // The findings are kept either way; the events are best effort.
-        tracing::warn!(error = %e, %digest, "could not queue vulnerability.found events");
+        tracing::warn!(error = %e, "could not queue vulnerability.found events");
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
+use std::collections::HashMap;
 
 use super::jobs::insert_job;
 use super::{Db, DbRow, Store};
@@ -43,17 +44,26 @@ pub(crate) async fn insert_events(
     now: i64,
 ) -> MetaResult<usize> {
     let mut queued = 0;
+    // The webhooks of each namespace, read once per call (a re-match can
+    // raise thousands of events for one namespace).
+    let mut hooks: HashMap<Option<String>, Vec<Webhook>> = HashMap::new();
     for event in events {
-        let sql = format!(
-            "SELECT {WEBHOOK_COLUMNS} FROM webhooks w LEFT JOIN namespaces n ON n.id = w.namespace_id \
-             WHERE w.enabled = 1 AND (w.namespace_id IS NULL OR n.name = $1) ORDER BY w.id"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(event.namespace.as_deref())
-            .fetch_all(&mut **tx)
-            .await?;
-        for row in &rows {
-            let hook = webhook_row(row)?;
+        if !hooks.contains_key(&event.namespace) {
+            let sql = format!(
+                "SELECT {WEBHOOK_COLUMNS} FROM webhooks w LEFT JOIN namespaces n ON n.id = w.namespace_id \
+                 WHERE w.enabled = 1 AND (w.namespace_id IS NULL OR n.name = $1) ORDER BY w.id"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(event.namespace.as_deref())
+                .fetch_all(&mut **tx)
+                .await?;
+            let found = rows
+                .iter()
+                .map(webhook_row)
+                .collect::<MetaResult<Vec<_>>>()?;
+            hooks.insert(event.namespace.clone(), found);
+        }
+        for hook in &hooks[&event.namespace] {
             if hook.events.contains(&event.kind) {
                 insert_delivery(tx, hook.id, event, now).await?;
                 queued += 1;
