@@ -27,6 +27,7 @@ mod remotes;
 mod soak;
 mod target;
 mod transfers;
+mod vulnerabilities;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -136,6 +137,25 @@ enum Cmd {
         /// Seconds of reading per kind of page.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+    },
+    /// Inventories and vulnerability matching at scale (Berth only): push
+    /// images sharing Debian base layers, wait for their inventories, then
+    /// time an advisory import's re-match and a new push's match.
+    Vulnerabilities {
+        #[command(flatten)]
+        server: Server,
+        /// Number of images.
+        #[arg(long, default_value_t = 100_000)]
+        images: usize,
+        /// Distinct base layers.
+        #[arg(long, default_value_t = 4)]
+        bases: usize,
+        /// Advisories in the imported batch.
+        #[arg(long, default_value_t = 50)]
+        advisories: usize,
+        /// Pushes in flight.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
     },
     /// The server's extra memory during one streamed push and one download
     /// of blobs of 10 MiB, 100 MiB and 1 GiB (run once, after the rounds).
@@ -344,6 +364,24 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let t = Target::new(&url, Some(&creds), true)?;
             image_list(t, images, seconds).await
+        }
+        Cmd::Vulnerabilities {
+            server,
+            images,
+            bases,
+            advisories,
+            concurrency,
+        } => {
+            let t = Target::new(&server.url, server.creds.as_deref(), false)?;
+            vulnerabilities::vulnerabilities(
+                &server.target,
+                t,
+                images,
+                bases,
+                advisories,
+                concurrency,
+            )
+            .await
         }
         Cmd::TransferMemory { server } => {
             let t = Target::new(&server.url, server.creds.as_deref(), false)?;
