@@ -80,12 +80,20 @@ pub async fn page(
                 .summary(&viewer.principal, &repo, &t.summary.digest)
                 .await
                 .map_err(err)?;
-            let findings = vulnerabilities
-                .image(&viewer.principal, &repo, &t.summary.digest)
-                .await
-                .map_err(err)?
-                .findings
-                .into_iter()
+            // An artifact has no findings; an index's are its images' (its
+            // summary sums them), and it has none of its own.
+            let findings = match summary.status {
+                SummaryStatus::NotApplicable => Vec::new(),
+                _ => match vulnerabilities
+                    .image(&viewer.principal, &repo, &t.summary.digest)
+                    .await
+                {
+                    Ok(report) => report.findings,
+                    Err(DirectoryError::Invalid(_)) => Vec::new(),
+                    Err(e) => return Err(err(e)),
+                },
+            }
+            .into_iter()
                 .map(|f| Finding {
                     advisory: f.advisory_id,
                     severity: f.severity,

@@ -172,7 +172,16 @@ impl Vulnerabilities {
             .get_manifest(repo, &berth_oci::Reference::Digest(digest.clone()), false)
             .await
         {
-            Ok(_) => {}
+            Ok(m) => {
+                let parsed = berth_oci::ParsedManifest::parse(&m.content, Some(&m.media_type));
+                if !parsed.as_ref().is_ok_and(job::wants_inventory) {
+                    // Never "pending": nothing will ever be read.
+                    return Err(DirectoryError::Invalid(format!(
+                        "manifest {digest} is not an image with filesystem layers (an index \
+                         or an artifact) and has no inventory; ask for one of its images"
+                    )));
+                }
+            }
             Err(
                 crate::RegistryError::ManifestUnknown(_) | crate::RegistryError::NameUnknown(_),
             ) => {

@@ -151,6 +151,7 @@ async fn images_are_inventoried_and_matched_as_advisories_arrive(backend: Backen
     );
     assert_eq!(v["findings"], json!([]), "no advisory yet");
     check_sboms(&t, &owner, &first, dpkg).await;
+    index_has_no_inventory(&t, &owner, &first).await;
 
     // A platform webhook hears of new findings.
     let receiver = Receiver::start().await;
@@ -472,4 +473,36 @@ async fn check_sboms(t: &TestServer, client: &reqwest::Client, digest: &str, dpk
         .api_as(client, Method::GET, &format!("{base}?format=swid"), None)
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+}
+
+/// An index has no inventory of its own: asking for its findings or its
+/// SBOM is a clear 400 (it once answered "pending" for ever).
+async fn index_has_no_inventory(t: &TestServer, client: &reqwest::Client, image: &str) {
+    let r = client
+        .get(t.url(&format!("/v2/team/app/manifests/{image}")))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    let size = r.bytes().await.unwrap().len();
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": image, "size": size,
+            "platform": {"architecture": "amd64", "os": "linux"}}],
+    }))
+    .unwrap();
+    let r = t
+        .put_manifest_as(client, "team/app", "multi", OCI_INDEX, &index)
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let digest = sha256(&index);
+    for what in ["vulnerabilities", "sbom?format=spdx"] {
+        let path = format!("/api/v1/namespaces/team/repositories/app/manifests/{digest}/{what}");
+        let (s, v) = t.api_as(client, Method::GET, &path, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{what}: {v}");
+        assert!(
+            v["detail"].as_str().unwrap_or_default().contains("not an image with filesystem layers"),
+            "{what}: {v}"
+        );
+    }
 }
