@@ -328,17 +328,28 @@ impl PlatformStore for Store {
         until: i64,
     ) -> MetaResult<Option<Job>> {
         let mut tx = self.write.begin().await?;
-        let sql = format!(
-            "SELECT id FROM jobs WHERE (region = $1 OR region IS NULL) \
-             AND ((state = 'waiting' AND run_after <= $2) OR (state = 'running' AND lease_until < $2)) \
-             ORDER BY run_after, id LIMIT 1{}",
-            CLAIM_LOCK
-        );
-        let found: Option<(i64,)> = sqlx::query_as(&sql)
-            .bind(region)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
+        // Expired leases first (few), then the oldest waiting job: two
+        // queries, each an index range read in order with LIMIT 1. One
+        // query with an OR sorted every ready job per claim (30 ms a claim
+        // with 64,000 waiting).
+        let mut found: Option<(i64,)> = None;
+        for ready in [
+            "state = 'running' AND lease_until < $2",
+            "state = 'waiting' AND run_after <= $2",
+        ] {
+            let sql = format!(
+                "SELECT id FROM jobs WHERE {ready} AND (region = $1 OR region IS NULL) \
+                 ORDER BY run_after, id LIMIT 1{CLAIM_LOCK}"
+            );
+            found = sqlx::query_as(&sql)
+                .bind(region)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if found.is_some() {
+                break;
+            }
+        }
         let Some((id,)) = found else {
             return Ok(None);
         };
