@@ -77,7 +77,9 @@ pub struct ImageVulnerabilitiesJson {
     params(("ns" = String, Path, description = "Namespace name"),
         ("repo" = String, Path, description = "Image path within the namespace"),
         ("digest" = String, Path, description = "Manifest digest")),
-    responses((status = 200, body = ImageVulnerabilitiesJson), (status = 404, body = Problem)))]
+    responses((status = 200, body = ImageVulnerabilitiesJson),
+        (status = 400, body = Problem, description = "Not an image with filesystem layers (an index or an artifact)"),
+        (status = 404, body = Problem)))]
 pub(crate) async fn image(
     State(state): State<WebState>,
     caller: Caller,

@@ -94,15 +94,15 @@ pub async fn page(
                 },
             }
             .into_iter()
-                .map(|f| Finding {
-                    advisory: f.advisory_id,
-                    severity: f.severity,
-                    ecosystem: f.ecosystem,
-                    package: f.package,
-                    installed: f.version,
-                    fixed: f.fixed,
-                })
-                .collect();
+            .map(|f| Finding {
+                advisory: f.advisory_id,
+                severity: f.severity,
+                ecosystem: f.ecosystem,
+                package: f.package,
+                installed: f.version,
+                fixed: f.fixed,
+            })
+            .collect();
             seen.insert(digest.clone(), (summary, findings));
         }
         let (summary, findings) = &seen[&digest];

@@ -501,7 +501,10 @@ async fn index_has_no_inventory(t: &TestServer, client: &reqwest::Client, image:
         let (s, v) = t.api_as(client, Method::GET, &path, None).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{what}: {v}");
         assert!(
-            v["detail"].as_str().unwrap_or_default().contains("not an image with filesystem layers"),
+            v["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not an image with filesystem layers"),
             "{what}: {v}"
         );
     }
