@@ -5,13 +5,15 @@
 # - installs missing Debian packages (PostgreSQL, docker engine, podman,
 #   skopeo, buildah, containerd, nginx, Chromium and ChromeDriver, the
 #   reference registry, htpasswd, OpenLDAP's slapd and tools, Node.js and
-#   npm) with apt;
+#   npm, rpm, a Java archive) with apt;
 # - starts a private PostgreSQL cluster on a Unix socket under $BERTH_TEST_DIR;
 # - starts dockerd (vfs storage, no iptables, no bridge) when none answers;
 # - starts Garage (S3; built once with `cargo install garage` and cached under
 #   ~/.cache/berth-test) and moto (S3 that enforces AWS's part sizes);
 # - installs oidc-provider from npm (BERTH_TEST_OIDC_MODULES);
 # - installs @sigstore/sign and @sigstore/mock from npm (BERTH_TEST_SIGSTORE_MODULES);
+# - installs cyclonedx-py and requests from PyPI (BERTH_TEST_SBOMGEN_DIR);
+# - builds a Rust program with cargo-auditable (BERTH_TEST_AUDITABLE_BIN);
 # - exports BERTH_TEST_POSTGRES_URL, BERTH_TEST_CTR_ADDRESS and BERTH_TEST_S3_*.
 set -euo pipefail
 
@@ -46,6 +48,11 @@ command -v npm >/dev/null || need_pkgs+=(npm)
 # Debian's pip: real Python package metadata for the inventory tests.
 compgen -G '/usr/lib/python3/dist-packages/pip-*.dist-info' >/dev/null || need_pkgs+=(python3-pip)
 dpkg -s python3-venv >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+# RPM's own tools make a real rpmdb.sqlite, and Debian's jackson-core is a
+# real Maven-built Java archive, for the inventory tests.
+command -v rpmbuild >/dev/null || need_pkgs+=(rpm)
+command -v gpg >/dev/null || need_pkgs+=(gpg)
+[ -f /usr/share/java/jackson-core.jar ] || need_pkgs+=(libjackson2-core-java)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test-env: installing ${need_pkgs[*]}"
   as_root apt-get update -qq
@@ -88,6 +95,42 @@ if [ "$("$BERTH_TEST_DIR/sbom-venv/bin/pip" show spdx-tools 2>/dev/null | sed -n
   python3 -m venv "$BERTH_TEST_DIR/sbom-venv"
   "$BERTH_TEST_DIR/sbom-venv/bin/pip" install -q "spdx-tools==$spdx_version" \
     "cyclonedx-python-lib[json-validation]==$cdx_version"
+fi
+
+# The CycloneDX project's cyclonedx-py (PyPI), which makes the SBOM a
+# pipeline attaches in the attached-SBOM test, over a Python environment
+# holding requests 2.30.0 from PyPI (which a real advisory affects).
+cdxpy_version=7.5.0
+export BERTH_TEST_SBOMGEN_DIR="$BERTH_TEST_DIR/sbomgen-venv"
+if [ "$("$BERTH_TEST_SBOMGEN_DIR/bin/pip" show cyclonedx-bom 2>/dev/null | sed -n 's/^Version: //p')" != "$cdxpy_version" ] ||
+   [ "$("$BERTH_TEST_SBOMGEN_DIR/bin/pip" show requests 2>/dev/null | sed -n 's/^Version: //p')" != 2.30.0 ]; then
+  echo "test-env: installing cyclonedx-bom $cdxpy_version and requests 2.30.0"
+  python3 -m venv "$BERTH_TEST_SBOMGEN_DIR"
+  "$BERTH_TEST_SBOMGEN_DIR/bin/pip" install -q "cyclonedx-bom==$cdxpy_version" "requests==2.30.0"
+fi
+
+# A Rust program built with cargo-auditable (crates.io), which embeds its
+# dependency list, for the docker inventory test: cargo-auditable is
+# installed once, the program (depending on itoa from crates.io) built
+# once under $BERTH_TEST_DIR.
+export BERTH_TEST_AUDITABLE_BIN="$BERTH_TEST_DIR/auditable/target/release/berth-auditable-hello"
+if [ ! -x "$BERTH_TEST_AUDITABLE_BIN" ]; then
+  if ! cargo auditable --version >/dev/null 2>&1; then
+    echo "test-env: installing cargo-auditable"
+    cargo install --locked -q cargo-auditable
+  fi
+  mkdir -p "$BERTH_TEST_DIR/auditable/src"
+  cat >"$BERTH_TEST_DIR/auditable/Cargo.toml" <<'TOML'
+[package]
+name = "berth-auditable-hello"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+itoa = "=1.0.11"
+TOML
+  echo 'fn main() { println!("{}", itoa::Buffer::new().format(42)); }' >"$BERTH_TEST_DIR/auditable/src/main.rs"
+  (cd "$BERTH_TEST_DIR/auditable" && cargo auditable build --release -q)
 fi
 
 # oidc-provider (npm), a certified OpenID provider the sign-in tests run.

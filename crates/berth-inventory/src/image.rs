@@ -5,10 +5,11 @@
 //! in the ecosystem of the image's `os-release` (`Debian:12`,
 //! `Ubuntu:22.04`, `Alpine:v3.19`), as advisories name them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::sbom::read::Attached;
 use crate::{LayerInventory, Os, Package};
 
 /// What an image holds.
@@ -20,22 +21,94 @@ pub struct ImageInventory {
     pub packages: Vec<Package>,
     /// Whether a layer's walk stopped early (the inventory may miss some).
     pub incomplete: bool,
+    /// SBOMs attached to the image whose packages joined these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attached: Vec<AttachedSbom>,
+}
+
+/// An SBOM a pipeline attached to the image, as it was read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedSbom {
+    /// The referrer's manifest digest.
+    pub digest: String,
+    /// `SPDX-2.3`, `CycloneDX-1.5`, … (empty when it was not read).
+    pub format: String,
+    /// The tools that made it.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Packages it added (those the layers did not already show).
+    pub packages: usize,
+    /// Entries it names without a usable package URL.
+    pub unnamed: usize,
+    /// Why it was not read, when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl AttachedSbom {
+    /// An attached SBOM that could not be read, and why.
+    pub fn failed(digest: &str, why: String) -> AttachedSbom {
+        AttachedSbom {
+            digest: digest.to_owned(),
+            error: Some(why),
+            ..AttachedSbom::default()
+        }
+    }
+}
+
+impl ImageInventory {
+    /// Record an attached SBOM (one that was not read).
+    pub fn attach(&mut self, sbom: AttachedSbom) {
+        self.attached.push(sbom);
+    }
+
+    /// Add the packages of the SBOM attached as `digest` that the image
+    /// does not already show (same ecosystem, name and version), with
+    /// `origin` as their path.
+    pub fn attach_packages(&mut self, digest: &str, origin: &str, sbom: Attached) {
+        let mut have: HashSet<(String, String, String)> = self
+            .packages
+            .iter()
+            .map(|p| (p.ecosystem.clone(), p.name.clone(), p.version.clone()))
+            .collect();
+        let mut added = 0;
+        for mut p in sbom.packages {
+            if have.insert((p.ecosystem.clone(), p.name.clone(), p.version.clone())) {
+                p.path = origin.to_owned();
+                self.packages.push(p);
+                added += 1;
+            }
+        }
+        self.attached.push(AttachedSbom {
+            digest: digest.to_owned(),
+            format: sbom.format,
+            tools: sbom.tools,
+            packages: added,
+            unnamed: sbom.unnamed,
+            error: None,
+        });
+    }
 }
 
 fn under(path: &str, dir: &str) -> bool {
     dir.is_empty() || path == dir || path.starts_with(dir) && path[dir.len()..].starts_with('/')
 }
 
-/// The OSV ecosystem of a distribution's packages.
-pub fn distro_ecosystem(os: &Os) -> Option<String> {
+/// The OSV ecosystem of a distribution's packages, with the package
+/// format it names (`dpkg`, `apk`, `rpm`): only packages read from that
+/// format's database take it.
+pub fn distro_ecosystem(os: &Os) -> Option<(String, &'static str)> {
     let v = &os.version_id;
+    let major = v.split('.').next().unwrap_or(v);
     Some(match os.id.as_str() {
-        "debian" => format!("Debian:{}", v.split('.').next().unwrap_or(v)),
-        "ubuntu" => format!("Ubuntu:{v}"),
+        "debian" => (format!("Debian:{major}"), "dpkg"),
+        "ubuntu" => (format!("Ubuntu:{v}"), "dpkg"),
         "alpine" => {
             let mm: Vec<&str> = v.split('.').take(2).collect();
-            format!("Alpine:v{}", mm.join("."))
+            (format!("Alpine:v{}", mm.join(".")), "apk")
         }
+        "almalinux" => (format!("AlmaLinux:{major}"), "rpm"),
+        "rocky" => (format!("Rocky Linux:{major}"), "rpm"),
         _ => return None,
     })
 }
@@ -71,9 +144,9 @@ pub fn union(layers: &[LayerInventory]) -> ImageInventory {
         .into_values()
         .flatten()
         .map(|mut p| {
-            if p.ecosystem == "dpkg" || p.ecosystem == "apk" {
-                if let Some(d) = &distro {
-                    p.ecosystem.clone_from(d);
+            if let Some((eco, format)) = &distro {
+                if p.ecosystem == *format {
+                    p.ecosystem.clone_from(eco);
                 }
             }
             p
@@ -83,6 +156,7 @@ pub fn union(layers: &[LayerInventory]) -> ImageInventory {
         os,
         packages,
         incomplete,
+        attached: Vec::new(),
     }
 }
 
@@ -150,13 +224,44 @@ mod tests {
         };
         let img = union(&[base, opaque]);
         assert_eq!(img.packages.len(), 2, "only the dpkg packages stay");
-        assert_eq!(
+        let eco = |id: &str, v: &str| {
             distro_ecosystem(&Os {
-                id: "alpine".into(),
-                version_id: "3.19.1".into()
+                id: id.into(),
+                version_id: v.into(),
             })
-            .as_deref(),
-            Some("Alpine:v3.19")
+        };
+        assert_eq!(
+            eco("alpine", "3.19.1"),
+            Some(("Alpine:v3.19".into(), "apk"))
         );
+        assert_eq!(eco("rocky", "9.3"), Some(("Rocky Linux:9".into(), "rpm")));
+        assert_eq!(eco("fedora", "40"), None);
+    }
+
+    #[test]
+    fn only_the_distributions_own_format_takes_its_ecosystem() {
+        let layer = LayerInventory {
+            os: Some(Os {
+                id: "almalinux".into(),
+                version_id: "9.4".into(),
+            }),
+            databases: vec![
+                "var/lib/rpm/rpmdb.sqlite".into(),
+                "var/lib/dpkg/status".into(),
+            ],
+            packages: vec![
+                pkg(
+                    "rpm",
+                    "openssl-libs",
+                    "1:3.0.7-27.el9",
+                    "var/lib/rpm/rpmdb.sqlite",
+                ),
+                pkg("dpkg", "stray", "1.0", "var/lib/dpkg/status"),
+            ],
+            ..Default::default()
+        };
+        let img = union(&[layer]);
+        let ecos: Vec<&str> = img.packages.iter().map(|p| p.ecosystem.as_str()).collect();
+        assert_eq!(ecos, ["dpkg", "AlmaLinux:9"]);
     }
 }

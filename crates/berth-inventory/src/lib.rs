@@ -4,13 +4,16 @@
 //! holds are read — Debian `dpkg` status (and `status.d`), Alpine `apk`'s
 //! installed database, Python `*.dist-info`/`*.egg-info` metadata, npm
 //! `package.json` under `node_modules`, Go binaries' build information,
-//! Rust binaries' `cargo auditable` section — with `os-release` and the
+//! Rust binaries' `cargo auditable` section, RPM's `rpmdb.sqlite` (read
+//! by a small SQLite file reader of its own), Maven's `pom.properties`
+//! loose or inside Java archives — with `os-release` and the
 //! layer's whiteouts. [`image::union`] applies layers in order into an
 //! image's inventory. What was skipped is reported, never silently lost.
 //! [`sbom`] writes an image's inventory as SPDX 2.3 or CycloneDX 1.5.
 //!
 //! Layering: a pure crate at the bottom, beside `berth-advisory`; fuzz
-//! target `inventory`.
+//! targets `inventory` (whole layers) and `package_files` (one file of
+//! each kind: RPM's SQLite database, Java archives, …).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,22 +22,25 @@ mod apk;
 mod dpkg;
 mod gobin;
 pub mod image;
+mod java;
 mod npm;
 mod os_release;
 mod python;
+mod rpm;
 mod rustbin;
 pub mod sbom;
+mod sqlite;
 mod walk;
 
 use serde::{Deserialize, Serialize};
 
-pub use walk::read_layer;
+pub use walk::{read_file, read_layer};
 
 /// A package found in a layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Package {
     /// `PyPI`, `npm`, `Go`, `crates.io`; for the distribution's packages
-    /// `dpkg` or `apk`, resolved per image from its `os-release`
+    /// `dpkg`, `apk` or `rpm`, resolved per image from its `os-release`
     /// ([`image::union`]).
     pub ecosystem: String,
     /// Its name.
@@ -94,11 +100,13 @@ pub struct Limits {
     pub max_entries: u64,
     /// Most uncompressed bytes read.
     pub max_bytes: u64,
-    /// Largest package database read (`dpkg` status, apk installed).
+    /// Largest package database read (`dpkg` status, apk installed,
+    /// `rpmdb.sqlite`).
     pub max_database: u64,
     /// Largest metadata file read (`package.json`, `METADATA`, os-release).
     pub max_metadata: u64,
-    /// Largest executable scanned for build information.
+    /// Largest executable scanned for build information, and largest
+    /// Java archive read (with the archives it holds).
     pub max_binary: u64,
     /// Most packages kept.
     pub max_packages: usize,

@@ -5,7 +5,9 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use crate::{apk, dpkg, gobin, npm, os_release, python, rustbin, LayerInventory, Limits};
+use crate::{
+    apk, dpkg, gobin, java, npm, os_release, python, rpm, rustbin, LayerInventory, Limits,
+};
 
 /// Counts what is read and fails past the limit.
 struct Counted<R> {
@@ -82,6 +84,16 @@ pub fn read_layer<R: Read>(blob: R, limits: &Limits) -> LayerInventory {
     };
     walk(&mut counted, &mut inv, limits);
     inv.bytes = counted.read;
+    inv
+}
+
+/// Inventory one file at `path` (as a layer would hold it) from its bytes.
+pub fn read_file(path: &str, data: &[u8], mode: u32, limits: &Limits) -> LayerInventory {
+    let mut inv = LayerInventory::default();
+    let mut reader = data;
+    if let Err(e) = inspect(&mut reader, path, data.len() as u64, mode, &mut inv, limits) {
+        inv.stopped = Some(format!("{path}: {e}"));
+    }
     inv
 }
 
@@ -176,6 +188,17 @@ fn inspect(
             Some(b) => inv.packages.extend(apk::parse(&text(b), path)),
             None => too_big(inv, limits.max_database),
         }
+    } else if rpm::is_database(path) {
+        inv.databases.push(path.to_owned());
+        match read_bounded(entry, size, limits.max_database)? {
+            Some(b) => match rpm::parse(&b, path) {
+                Ok(p) => inv.packages.extend(p),
+                Err(e) => inv.note(e),
+            },
+            None => too_big(inv, limits.max_database),
+        }
+    } else if let Some(why) = rpm::unread(path, size) {
+        inv.note(format!("{path}: {why}"));
     } else if path == "etc/os-release" || path == "usr/lib/os-release" {
         if let Some(b) = read_bounded(entry, size, limits.max_metadata)? {
             if let Some(os) = os_release::parse(&text(b)) {
@@ -195,6 +218,25 @@ fn inspect(
         match read_bounded(entry, size, limits.max_metadata)? {
             Some(b) => inv.packages.extend(npm::parse(&b, path)),
             None => too_big(inv, limits.max_metadata),
+        }
+    } else if java::is_pom_properties(path) {
+        inv.databases.push(path.to_owned());
+        match read_bounded(entry, size, limits.max_metadata)? {
+            Some(b) => inv.packages.extend(java::parse_properties(&text(b), path)),
+            None => too_big(inv, limits.max_metadata),
+        }
+    } else if java::is_archive(path) {
+        inv.databases.push(path.to_owned());
+        match read_bounded(entry, size, limits.max_binary)? {
+            Some(b) => {
+                let mut notes = Vec::new();
+                inv.packages
+                    .extend(java::parse_archive(&b, path, limits, &mut notes));
+                for n in notes {
+                    inv.note(n);
+                }
+            }
+            None => too_big(inv, limits.max_binary),
         }
     } else if mode & 0o111 != 0 && size >= 64 {
         let mut head = [0u8; 4];

@@ -134,6 +134,7 @@ mod tests {
                 },
             ],
             incomplete: false,
+            attached: Vec::new(),
         };
         let adv = |doc: &str| berth_advisory::parse(doc.as_bytes()).unwrap();
         let advisories = [

@@ -1,9 +1,11 @@
 //! An image's inventory as the two SBOM formats tools exchange: SPDX 2.3
 //! and CycloneDX 1.5 (JSON). Pure: the caller passes the image's name,
 //! digest and the time; identifiers derive from the digest, so the same
-//! image yields the same document apart from its creation time.
+//! image yields the same document apart from its creation time. [`read`]
+//! goes the other way: the packages an attached SBOM names.
 
 mod cyclonedx;
+pub mod read;
 mod spdx;
 
 pub use cyclonedx::cyclonedx;
@@ -88,12 +90,37 @@ pub fn purl(p: &Package) -> Option<String> {
             encode(&p.name),
             distro("alpine")
         ),
-        "Rocky Linux" | "AlmaLinux" | "Red Hat" => {
-            format!(
-                "pkg:rpm/{}/{}@{version}",
-                encode(&eco.to_ascii_lowercase()),
-                encode(&p.name)
-            )
+        "Rocky Linux" | "AlmaLinux" | "Red Hat" | "rpm" => {
+            // The epoch is a qualifier in an rpm purl, not in its version.
+            let (epoch, v) = match p.version.split_once(':') {
+                Some((e, v)) => (Some(e), v),
+                None => (None, p.version.as_str()),
+            };
+            let namespace = match eco {
+                "Rocky Linux" => "rocky/",
+                "AlmaLinux" => "almalinux/",
+                "Red Hat" => "redhat/",
+                _ => "",
+            };
+            let mut q: Vec<String> = epoch
+                .map(|e| format!("epoch={}", encode(e)))
+                .into_iter()
+                .collect();
+            if !namespace.is_empty() {
+                q.extend(release.map(|r| {
+                    format!(
+                        "distro={}{}",
+                        namespace.trim_end_matches('/'),
+                        encode(&format!("-{r}"))
+                    )
+                }));
+            }
+            let q = if q.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", q.join("&"))
+            };
+            format!("pkg:rpm/{namespace}{}@{}{q}", encode(&p.name), encode(v))
         }
         "dpkg" => format!("pkg:deb/{}@{version}", encode(&p.name)),
         "apk" => format!("pkg:apk/{}@{version}", encode(&p.name)),

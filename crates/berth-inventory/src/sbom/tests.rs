@@ -39,6 +39,7 @@ fn inventory() -> Inventory {
             pkg("Unknown", "x", "1"),
         ],
         incomplete: false,
+        attached: Vec::new(),
     }
 }
 
@@ -97,5 +98,21 @@ fn cyclonedx_lists_components_under_the_container() {
     assert_eq!(
         d["dependencies"][0]["dependsOn"].as_array().unwrap().len(),
         8
+    );
+}
+
+#[test]
+fn rpm_purls_carry_the_epoch_and_distro_as_qualifiers() {
+    assert_eq!(
+        purl(&pkg("AlmaLinux:9", "openssl-libs", "1:3.0.7-27.el9")).as_deref(),
+        Some("pkg:rpm/almalinux/openssl-libs@3.0.7-27.el9?epoch=1&distro=almalinux-9")
+    );
+    assert_eq!(
+        purl(&pkg("Rocky Linux:9", "bash", "5.1.8-9.el9")).as_deref(),
+        Some("pkg:rpm/rocky/bash@5.1.8-9.el9?distro=rocky-9")
+    );
+    assert_eq!(
+        purl(&pkg("rpm", "tzdata", "2024a-1.el9")).as_deref(),
+        Some("pkg:rpm/tzdata@2024a-1.el9")
     );
 }

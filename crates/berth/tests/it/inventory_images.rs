@@ -1,8 +1,11 @@
-//! An image built by the docker engine from this machine's real content —
+//! Images built by the docker engine from this machine's real content —
 //! its os-release and dpkg status, pip's metadata as Debian installed it,
-//! npm packages as npm installed them for the test environment, and the
-//! containerd `ctr` binary (Go, with its build information) — pushed with
-//! `docker push`, is inventoried with every kind of package it holds.
+//! npm packages as npm installed them for the test environment, the
+//! containerd `ctr` binary (Go, with its build information), a Rust
+//! program built with `cargo auditable`, Debian's jackson-core Java
+//! archive; and an RPM database made by RPM's own tools —
+//! pushed with `docker push`, are inventoried with every kind of package
+//! they hold, and a real advisory matches what they really contain.
 
 use std::path::Path;
 use std::time::Duration;
@@ -52,41 +55,14 @@ async fn a_docker_built_image_of_this_machines_content_is_inventoried() {
         );
     }
     copy(Path::new("/usr/bin/ctr"), &root.join("usr/bin/ctr"));
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
-        "FROM scratch\nCOPY rootfs/ /\n",
-    )
-    .unwrap();
-    let tagged = format!("{}/team/machine:v1", host(&t));
-    run_full(
-        "docker",
-        &["build", "-q", "-t", &tagged, ctx.path().to_str().unwrap()],
-        &[("DOCKER_BUILDKIT", "0")],
-        None,
-    )
-    .await;
-    docker_login(&t, "admin", ADMIN_PASSWORD).await;
-    let pushed = stdout(&run("docker", &["push", &tagged]).await);
-    let digest = pushed
-        .split_whitespace()
-        .find(|w| w.starts_with("sha256:"))
-        .unwrap_or_else(|| panic!("no digest in push output: {pushed}"))
-        .to_owned();
-    let _ = run("docker", &["rmi", &tagged]).await;
-
-    let path =
-        format!("/api/v1/namespaces/team/repositories/machine/manifests/{digest}/vulnerabilities");
-    let mut v = serde_json::Value::Null;
-    for _ in 0..600 {
-        let (_, r) = t.api(Method::GET, &path, None).await;
-        if r["status"] == "ready" {
-            v = r;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(v["status"], "ready", "not inventoried within a minute: {v}");
-    assert_eq!(v["incomplete"], false, "{v}");
+    copy(
+        Path::new("/usr/share/java/jackson-core.jar"),
+        &root.join("srv/app/lib/jackson-core.jar"),
+    );
+    let auditable = std::env::var("BERTH_TEST_AUDITABLE_BIN")
+        .expect("BERTH_TEST_AUDITABLE_BIN (scripts/test-env.sh)");
+    copy(Path::new(&auditable), &root.join("usr/local/bin/hello"));
+    let (path, v) = build_push_inventory(&t, ctx.path(), "machine").await;
     let packages = v["packages"].as_array().unwrap();
     let has = |eco: &str, name: &str| {
         packages.iter().any(|p| {
@@ -113,4 +89,136 @@ async fn a_docker_built_image_of_this_machines_content_is_inventoried() {
             .filter(|p| p["ecosystem"] == "Go")
             .collect::<Vec<_>>()
     );
+    assert!(
+        packages.iter().any(|p| p["ecosystem"] == "crates.io"
+            && p["name"] == "itoa"
+            && p["version"] == "1.0.11"
+            && p["path"] == "usr/local/bin/hello"),
+        "the cargo auditable section: {:?}",
+        packages
+            .iter()
+            .filter(|p| p["ecosystem"] == "crates.io")
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        packages.iter().any(|p| p["ecosystem"] == "Maven"
+            && p["name"] == "com.fasterxml.jackson.core:jackson-core"
+            && p["path"] == "srv/app/lib/jackson-core.jar"),
+        "jackson-core's pom.properties: {:?}",
+        packages
+            .iter()
+            .filter(|p| p["ecosystem"] == "Maven")
+            .collect::<Vec<_>>()
+    );
+
+    // GitHub's advisory for jackson-core before 2.15.0 (Debian 12 ships
+    // 2.14.1) finds it, with the fixed version and its severity.
+    let (s, r) = t
+        .api(
+            Method::POST,
+            "/api/v1/advisories",
+            Some(serde_json::json!({"advisories": [crate::vulnerabilities::fixture("GHSA-h46c-h94j-95f3.json")]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["images_matched"], 1, "{r}");
+    let (_, v) = t.api(Method::GET, &path, None).await;
+    let found: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["advisory"] == "GHSA-h46c-h94j-95f3")
+        .collect();
+    assert_eq!(found.len(), 1, "{v}");
+    assert_eq!(found[0]["fixed"], "2.15.0", "{v}");
+    assert_eq!(found[0]["severity"], "high", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rpm_database_made_by_rpm_is_inventoried() {
+    let t = TestServer::start(Backend::Sqlite).await;
+    let ctx = tempfile::tempdir().unwrap();
+    let root = ctx.path().join("rootfs");
+    std::fs::create_dir_all(root.join("var/lib/rpm")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("etc/os-release"),
+        "NAME=\"AlmaLinux\"\nVERSION=\"9.4 (Seafoam Ocelot)\"\nID=\"almalinux\"\nVERSION_ID=\"9.4\"\n",
+    )
+    .unwrap();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../berth-inventory/fixtures/make-rpmdb.sh");
+    let db = root.join("var/lib/rpm/rpmdb.sqlite");
+    run(script.to_str().unwrap(), &[db.to_str().unwrap()]).await;
+    let (_, v) = build_push_inventory(&t, ctx.path(), "alma").await;
+    let rpm: Vec<(String, String, String, Option<String>)> = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["path"] == "var/lib/rpm/rpmdb.sqlite")
+        .map(|p| {
+            (
+                p["ecosystem"].as_str().unwrap().to_owned(),
+                p["name"].as_str().unwrap().to_owned(),
+                p["version"].as_str().unwrap().to_owned(),
+                p["source"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(rpm.len(), 15, "{rpm:?}");
+    assert!(rpm.iter().all(|p| p.0 == "AlmaLinux:9"), "{rpm:?}");
+    assert!(rpm.contains(&(
+        "AlmaLinux:9".into(),
+        "berth-hello".into(),
+        "2:1.2.3-4.el9".into(),
+        None
+    )));
+    assert!(rpm.contains(&(
+        "AlmaLinux:9".into(),
+        "world-libs".into(),
+        "3.0.7-16.el9_2".into(),
+        Some("world".into())
+    )));
+}
+
+/// `docker build` of `ctx` (its `rootfs/` copied onto scratch), pushed
+/// as `team/<name>:v1`; the path of the image's vulnerabilities, and what
+/// it answers once the image is inventoried.
+async fn build_push_inventory(
+    t: &TestServer,
+    ctx: &Path,
+    name: &str,
+) -> (String, serde_json::Value) {
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY rootfs/ /\n").unwrap();
+    let tagged = format!("{}/team/{name}:v1", host(t));
+    run_full(
+        "docker",
+        &["build", "-q", "-t", &tagged, ctx.to_str().unwrap()],
+        &[("DOCKER_BUILDKIT", "0")],
+        None,
+    )
+    .await;
+    docker_login(t, "admin", ADMIN_PASSWORD).await;
+    let pushed = stdout(&run("docker", &["push", &tagged]).await);
+    let digest = pushed
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap_or_else(|| panic!("no digest in push output: {pushed}"))
+        .to_owned();
+    let _ = run("docker", &["rmi", &tagged]).await;
+
+    let path =
+        format!("/api/v1/namespaces/team/repositories/{name}/manifests/{digest}/vulnerabilities");
+    let mut v = serde_json::Value::Null;
+    for _ in 0..600 {
+        let (_, r) = t.api(Method::GET, &path, None).await;
+        if r["status"] == "ready" {
+            v = r;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(v["status"], "ready", "not inventoried within a minute: {v}");
+    assert_eq!(v["incomplete"], false, "{v}");
+    (path, v)
 }
