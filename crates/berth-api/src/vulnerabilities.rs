@@ -51,8 +51,28 @@ pub struct PackageJson {
     /// Source package, for distribution packages built from another.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    /// The file it was read from.
+    /// The file it was read from, or `sbom:<digest>` for a package named
+    /// only by an SBOM attached to the image.
     pub path: String,
+}
+
+/// An SBOM attached to the image (a referrer) whose packages joined its
+/// inventory.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachedSbomJson {
+    /// The referrer's manifest digest.
+    pub digest: String,
+    /// `SPDX-2.3`, `CycloneDX-1.5`, … (empty when it was not read).
+    pub format: String,
+    /// The tools that made it, as it names them.
+    pub tools: Vec<String>,
+    /// Packages it added (those the layers did not already show).
+    pub packages: usize,
+    /// Entries it names without a usable package URL.
+    pub unnamed: usize,
+    /// Why it was not read, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What an image holds and which advisories affect it.
@@ -70,6 +90,8 @@ pub struct ImageVulnerabilitiesJson {
     pub findings: Vec<FindingJson>,
     /// Installed packages.
     pub packages: Vec<PackageJson>,
+    /// SBOMs attached to the image, read into its inventory.
+    pub attached_sboms: Vec<AttachedSbomJson>,
 }
 
 /// An image's inventory and findings (anyone who may pull it).
@@ -115,6 +137,7 @@ pub(crate) async fn image(
             incomplete: false,
             findings,
             packages: Vec::new(),
+            attached_sboms: Vec::new(),
         },
         Some(inv) => ImageVulnerabilitiesJson {
             status: "ready".into(),
@@ -130,6 +153,18 @@ pub(crate) async fn image(
                     version: p.version,
                     source: p.source,
                     path: p.path,
+                })
+                .collect(),
+            attached_sboms: inv
+                .attached
+                .into_iter()
+                .map(|a| AttachedSbomJson {
+                    digest: a.digest,
+                    format: a.format,
+                    tools: a.tools,
+                    packages: a.packages,
+                    unnamed: a.unnamed,
+                    error: a.error,
                 })
                 .collect(),
         },

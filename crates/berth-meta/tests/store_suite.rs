@@ -858,9 +858,14 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
         assert!(!s.inventoried(image.digest.as_str()).await.unwrap());
         let mut feed = b.store.change_feed();
         feed.next().await.unwrap();
-        s.put_image_inventory(image.digest.as_str(), r#"{"i":1}"#, 3)
-            .await
-            .unwrap();
+        s.put_image_inventory(
+            image.digest.as_str(),
+            r#"{"i":1}"#,
+            &["from-sbom".into()],
+            3,
+        )
+        .await
+        .unwrap();
         assert!(s.inventoried(image.digest.as_str()).await.unwrap());
         let missing = "sha256:0000000000000000000000000000000000000000000000000000000000000002";
         assert_eq!(
@@ -896,6 +901,26 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
                 .unwrap(),
             vec![image.digest.to_string()],
             "{}",
+            b.name
+        );
+        // A name only an attached SBOM gives finds the image too, once.
+        assert_eq!(
+            s.images_holding(&["from-sbom".into(), "pip".into()])
+                .await
+                .unwrap(),
+            vec![image.digest.to_string()],
+            "{}",
+            b.name
+        );
+        s.put_image_inventory(image.digest.as_str(), r#"{"i":2}"#, &[], 4)
+            .await
+            .unwrap();
+        assert!(
+            s.images_holding(&["from-sbom".into()])
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}: replaced with the inventory",
             b.name
         );
         assert!(s

@@ -163,6 +163,16 @@ impl Registry {
                 digest.as_str(),
                 &self.regions.local().name,
                 now_millis(),
+                None,
+            ));
+        } else if let Some(image) = crate::vulnerabilities::sbom_subject(&parsed) {
+            // An SBOM attached to an image: the image's inventory takes it in.
+            jobs.push(crate::vulnerabilities::inventory_job(
+                push.repo.as_str(),
+                image.as_str(),
+                &self.regions.local().name,
+                now_millis(),
+                Some(digest.as_str()),
             ));
         }
         // Webhooks hear of the push in its transaction.

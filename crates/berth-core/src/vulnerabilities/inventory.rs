@@ -1,7 +1,8 @@
 //! Running the inventory job: each layer of the image read once per layer
 //! digest (streamed from blob storage into `berth-inventory` on a blocking
-//! thread, in bounded chunks), the image's union kept, and the image
-//! matched against the advisories that name its packages.
+//! thread, in bounded chunks), the image's union kept with the SBOMs
+//! attached to it, and the image matched against the advisories that name
+//! its packages.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -43,6 +44,11 @@ pub(crate) async fn run_job(registry: &Registry, payload: &str) -> Result<(), Jo
     };
     let parsed = berth_oci::ParsedManifest::parse(&manifest.content, Some(&manifest.media_type))
         .map_err(|e| JobFailure::permanent(format!("the manifest: {e}")))?;
+    // An SBOM may be attached to an index or an artifact: they have no
+    // inventory of their own.
+    if !super::wants_inventory(&parsed) {
+        return Ok(());
+    }
     let meta = registry.meta();
     let mut layers = Vec::with_capacity(parsed.layers.len());
     for l in &parsed.layers {
@@ -66,9 +72,18 @@ pub(crate) async fn run_job(registry: &Registry, payload: &str) -> Result<(), Jo
         };
         layers.push(inv);
     }
-    let image = image::union(&layers);
+    let mut image = image::union(&layers);
+    super::attached::merge(registry, &repo, &digest, &mut image).await?;
     let json = serde_json::to_string(&image).map_err(|e| JobFailure::permanent(e.to_string()))?;
-    meta.put_image_inventory(digest.as_str(), &json, now_millis())
+    let mut sbom_names: Vec<String> = image
+        .packages
+        .iter()
+        .filter(|p| p.path.starts_with("sbom:"))
+        .flat_map(package_names)
+        .collect();
+    sbom_names.sort();
+    sbom_names.dedup();
+    meta.put_image_inventory(digest.as_str(), &json, &sbom_names, now_millis())
         .await?;
     match_image(registry, digest.as_str(), &image).await?;
     Ok(())

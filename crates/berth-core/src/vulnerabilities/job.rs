@@ -28,12 +28,22 @@ pub(crate) fn wants_inventory(m: &ParsedManifest) -> bool {
 }
 
 /// The job for an image pushed at `now` in `region` (whose workers read
-/// the layers from their own storage).
-pub(crate) fn inventory_job(repo: &str, digest: &str, region: &str, now: i64) -> NewJob {
+/// the layers from their own storage), or for an image an SBOM was just
+/// attached to (`sbom`, its own job: the image's may be running already).
+pub(crate) fn inventory_job(
+    repo: &str,
+    digest: &str,
+    region: &str,
+    now: i64,
+    sbom: Option<&str>,
+) -> NewJob {
     NewJob {
         kind: INVENTORY_IMAGE_JOB.to_owned(),
         region: Some(region.to_owned()),
-        dedupe_key: Some(format!("inventory:{digest}")),
+        dedupe_key: Some(match sbom {
+            None => format!("inventory:{digest}"),
+            Some(s) => format!("inventory:{digest}:{s}"),
+        }),
         payload: serde_json::to_string(&InventoryPayload {
             repo: repo.to_owned(),
             digest: digest.to_owned(),

@@ -1,10 +1,12 @@
 //! Vulnerabilities: what each image holds and which advisories affect it.
 //! `job` queues an image's inventory in its push's transaction;
 //! `inventory` runs it on the job queue (each layer read once, the image's
-//! union kept, then matched); `matching` decides findings with
+//! union kept with the SBOMs pipelines attach, read by `attached`, then
+//! matched); `matching` decides findings with
 //! `berth-advisory`; this file imports advisories (re-matching only the
 //! images that hold a package they name) and answers what an image has.
 
+mod attached;
 mod feed;
 mod import;
 mod inventory;
@@ -22,6 +24,7 @@ use crate::directory::Directory;
 use crate::error::DirectoryError;
 use crate::registry::Registry;
 
+pub(crate) use attached::sbom_subject;
 pub use feed::IMPORT_FEED_JOB;
 pub(crate) use feed::{feed_job, run_feed_job};
 pub use import::ImportReport;

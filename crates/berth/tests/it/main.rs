@@ -10,6 +10,7 @@ mod common;
 
 mod advisory_feed;
 mod api_fuzz;
+mod attached_sboms;
 mod auth_api;
 mod authorization;
 mod browser_safety;
