@@ -54,6 +54,10 @@ pub struct PolicyBody {
     /// Retention rules.
     #[serde(default)]
     pub retention: Vec<RetentionRuleJson>,
+    /// Attach each image's SBOM (SPDX 2.3, from its inventory) as an OCI
+    /// referrer of the image once it is inventoried.
+    #[serde(default)]
+    pub attach_sbom: bool,
 }
 
 /// A namespace's policies and its storage use.
@@ -67,6 +71,8 @@ pub struct PolicyJson {
     pub used_bytes: i64,
     /// Retention rules.
     pub retention: Vec<RetentionRuleJson>,
+    /// Whether each image's SBOM is attached as a referrer.
+    pub attach_sbom: bool,
 }
 
 impl From<PolicyView> for PolicyJson {
@@ -75,6 +81,7 @@ impl From<PolicyView> for PolicyJson {
             immutable_tags: v.policy.immutable_tags,
             quota_bytes: v.policy.quota_bytes,
             used_bytes: v.used_bytes,
+            attach_sbom: v.policy.attach_sbom,
             retention: v
                 .policy
                 .retention
@@ -184,6 +191,7 @@ pub(crate) async fn put(
                 keep_days: r.keep_days,
             })
             .collect(),
+        attach_sbom: body.attach_sbom,
     };
     Ok(Json(
         state

@@ -54,6 +54,9 @@ pub struct NamespacePolicy {
     pub quota_bytes: Option<i64>,
     /// Retention rules.
     pub retention: Vec<RetentionRule>,
+    /// Attach each image's SBOM (SPDX 2.3, made from its inventory) as a
+    /// referrer, so that tools reading referrers find it.
+    pub attach_sbom: bool,
 }
 
 impl NamespacePolicy {
@@ -111,6 +114,7 @@ impl NamespacePolicy {
             immutable_tags: record.immutable_tags,
             quota_bytes: record.quota_bytes,
             retention,
+            attach_sbom: record.attach_sbom,
         })
     }
 
@@ -120,6 +124,7 @@ impl NamespacePolicy {
             immutable_tags: self.immutable_tags.clone(),
             quota_bytes: self.quota_bytes,
             retention: serde_json::to_string(&self.retention).unwrap_or_else(|_| "[]".into()),
+            attach_sbom: self.attach_sbom,
         }
     }
 
@@ -322,6 +327,7 @@ mod tests {
             immutable_tags: vec!["v*".into()],
             quota_bytes: Some(1 << 30),
             retention: vec![rule("*", "*", Some(10), None)],
+            attach_sbom: true,
         };
         assert!(ok.validate().is_ok());
         let bad = |p: NamespacePolicy, needle: &str| {

@@ -26,6 +26,7 @@ pub struct PoliciesPage {
     pub immutable_text: String,
     pub quota_text: String,
     pub rules_text: String,
+    pub attach_sbom: bool,
     /// A retention preview: (image, tag, digest).
     pub preview: Option<Vec<(String, String, String)>>,
 }
@@ -139,6 +140,7 @@ async fn render(
         immutable_text: p.immutable_tags.join(", "),
         quota_text: p.quota_bytes.map(|q| q.to_string()).unwrap_or_default(),
         rules_text: rules_text(&p.retention),
+        attach_sbom: p.attach_sbom,
         preview,
         ns,
     };
@@ -178,6 +180,7 @@ pub async fn save(State(state): State<WebState>, Path(ns): Path<String>, form: P
             immutable_tags,
             quota_bytes: quota?,
             retention: parse_rules(form.get("retention"))?,
+            attach_sbom: form.get("attach_sbom") == "on",
         })
     })();
     let policy = match parsed {

@@ -29,6 +29,10 @@ pub(crate) fn is_sbom_type(t: &str) -> bool {
 /// The subject of a pushed SBOM referrer, whose inventory it joins.
 pub(crate) fn sbom_subject(m: &ParsedManifest) -> Option<&Digest> {
     let subject = m.subject.as_ref()?;
+    // Berth's own SBOM is made from the inventory: nothing to read again.
+    if super::publish::is_generated(m.annotations.as_ref()) {
+        return None;
+    }
     // The artifact type (else the config's media type), as the referrers
     // API lists it and `merge` picks referrers by it.
     m.artifact_type
@@ -47,6 +51,13 @@ pub(crate) async fn merge(
     let referrers = registry.meta().referrers(repo, digest, None).await?;
     for r in referrers {
         if !r.artifact_type.as_deref().is_some_and(is_sbom_type) {
+            continue;
+        }
+        let annotations: Option<serde_json::Map<String, serde_json::Value>> = r
+            .annotations
+            .as_deref()
+            .and_then(|a| serde_json::from_str(a).ok());
+        if super::publish::is_generated(annotations.as_ref()) {
             continue;
         }
         let origin = format!("sbom:{}", r.digest);

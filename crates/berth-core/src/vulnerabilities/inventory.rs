@@ -86,6 +86,13 @@ pub(crate) async fn run_job(registry: &Registry, payload: &str) -> Result<(), Jo
     meta.put_image_inventory(digest.as_str(), &json, &sbom_names, now_millis())
         .await?;
     match_image(registry, digest.as_str(), &image).await?;
+    let subject = super::publish::Subject {
+        repo: &repo,
+        digest: &digest,
+        media_type: &manifest.media_type,
+        size: manifest.content.len(),
+    };
+    super::publish::publish(registry, subject, &image, &json).await?;
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //! `job` queues an image's inventory in its push's transaction;
 //! `inventory` runs it on the job queue (each layer read once, the image's
 //! union kept with the SBOMs pipelines attach, read by `attached`, then
-//! matched); `matching` decides findings with
+//! matched, and its own SBOM attached when the namespace asks, `publish`);
+//! `matching` decides findings with
 //! `berth-advisory`; this file imports advisories (re-matching only the
 //! images that hold a package they name) and answers what an image has.
 
@@ -12,6 +13,7 @@ mod import;
 mod inventory;
 mod job;
 mod matching;
+mod publish;
 mod summary;
 
 use berth_inventory::image::ImageInventory;

@@ -195,6 +195,8 @@ pub struct PolicyRecord {
     pub quota_bytes: Option<i64>,
     /// Retention rules, as JSON text (the services layer owns their shape).
     pub retention: String,
+    /// Whether Berth attaches each image's SBOM as a referrer.
+    pub attach_sbom: bool,
 }
 
 /// A tag with what retention decides by.

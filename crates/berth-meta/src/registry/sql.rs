@@ -316,8 +316,8 @@ impl MetaStore for Store {
     }
 
     async fn namespace_policy(&self, namespace: &str) -> MetaResult<PolicyRecord> {
-        let row: Option<(String, Option<i64>, String)> = sqlx::query_as(
-            "SELECT p.immutable_tags, p.quota_bytes, p.retention FROM namespace_policies p \
+        let row: Option<(String, Option<i64>, String, bool)> = sqlx::query_as(
+            "SELECT p.immutable_tags, p.quota_bytes, p.retention, p.attach_sbom FROM namespace_policies p \
              JOIN namespaces n ON n.id = p.namespace_id WHERE n.name = $1",
         )
         .bind(namespace)
@@ -328,10 +328,11 @@ impl MetaStore for Store {
                 retention: "[]".into(),
                 ..PolicyRecord::default()
             }),
-            Some((immutable, quota_bytes, retention)) => Ok(PolicyRecord {
+            Some((immutable, quota_bytes, retention, attach_sbom)) => Ok(PolicyRecord {
                 immutable_tags: string_list(&immutable)?,
                 quota_bytes,
                 retention,
+                attach_sbom,
             }),
         }
     }
@@ -345,16 +346,18 @@ impl MetaStore for Store {
         let immutable = serde_json::to_string(&policy.immutable_tags)
             .map_err(|e| MetaError::Corrupt(e.to_string()))?;
         let done = sqlx::query(
-            "INSERT INTO namespace_policies (namespace_id, immutable_tags, quota_bytes, retention, updated_at) \
-             SELECT id, $2, $3, $4, $5 FROM namespaces WHERE name = $1 \
+            "INSERT INTO namespace_policies (namespace_id, immutable_tags, quota_bytes, retention, updated_at, attach_sbom) \
+             SELECT id, $2, $3, $4, $5, $6 FROM namespaces WHERE name = $1 \
              ON CONFLICT (namespace_id) DO UPDATE SET immutable_tags = excluded.immutable_tags, \
-             quota_bytes = excluded.quota_bytes, retention = excluded.retention, updated_at = excluded.updated_at",
+             quota_bytes = excluded.quota_bytes, retention = excluded.retention, updated_at = excluded.updated_at, \
+             attach_sbom = excluded.attach_sbom",
         )
         .bind(namespace)
         .bind(immutable)
         .bind(policy.quota_bytes)
         .bind(&policy.retention)
         .bind(now)
+        .bind(policy.attach_sbom)
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() > 0)

@@ -3,7 +3,9 @@
 //! really holds requests 2.30.0 from PyPI — joins the image's inventory
 //! with its origin when it is pushed as a referrer after the image was
 //! inventoried; a real advisory then finds what only the SBOM names, and
-//! an SBOM that cannot be read is reported, not fatal. As a namespace
+//! an SBOM that cannot be read is reported, not fatal. With the
+//! namespace's `attach_sbom` policy, Berth attaches its own SPDX SBOM as a
+//! referrer, and replaces it when the inventory changes. As a namespace
 //! owner, on both databases.
 
 use std::io::Write;
@@ -103,10 +105,81 @@ async fn with_attached(t: &TestServer, client: &reqwest::Client, image: &str, n:
     panic!("{n} attached SBOMs not read within 30 s");
 }
 
+/// Berth's own SBOM referrers of `image`: (digest, inventory stamp).
+async fn berths_sboms(
+    t: &TestServer,
+    client: &reqwest::Client,
+    image: &str,
+) -> Vec<(String, String)> {
+    let r = client
+        .get(t.url(&format!("/v2/team/app/referrers/{image}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let index: Value = r.json().await.unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| {
+            let stamp = m["annotations"]["dev.berth.sbom.inventory"].as_str()?;
+            assert_eq!(m["artifactType"], "application/spdx+json", "{m}");
+            Some((m["digest"].as_str().unwrap().to_owned(), stamp.to_owned()))
+        })
+        .collect()
+}
+
+/// Wait until Berth's SBOM of `image` is one referrer other than `not`;
+/// its SPDX document.
+async fn berths_sbom(
+    t: &TestServer,
+    client: &reqwest::Client,
+    image: &str,
+    not: Option<&str>,
+) -> (String, Value) {
+    for _ in 0..300 {
+        let found = berths_sboms(t, client, image).await;
+        if let [(digest, _)] = found.as_slice() {
+            if Some(digest.as_str()) != not {
+                let (_, body) = pull_manifest(t, client, "team/app", digest).await;
+                let m: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(m["subject"]["digest"], image, "{m}");
+                let layer = m["layers"][0]["digest"].as_str().unwrap();
+                let r = client
+                    .get(t.url(&format!("/v2/team/app/blobs/{layer}")))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                return (digest.clone(), r.json().await.unwrap());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("Berth's SBOM of {image} was not attached (once) within 30 s");
+}
+
 async fn an_attached_sbom_joins_the_inventory(backend: Backend) {
     let t = TestServer::start(backend).await;
     let owner = namespace_owner(&t, "owner", "team").await;
+    let (s, v) = t
+        .api_as(
+            &owner,
+            Method::PUT,
+            "/api/v1/namespaces/team/policies",
+            Some(json!({"attach_sbom": true})),
+        )
+        .await;
+    assert_eq!(
+        (s, &v["attach_sbom"]),
+        (StatusCode::OK, &json!(true)),
+        "{v}"
+    );
     let image = push(&t, &owner, "team/app", "v1", &plain_layer()).await;
+    let (ours, spdx) = berths_sbom(&t, &owner, &image, None).await;
+    assert_eq!(spdx["spdxVersion"], "SPDX-2.3", "{spdx}");
+    assert!(spdx.to_string().contains(&image), "it describes the image");
     let (_, body) = pull_manifest(&t, &owner, "team/app", &image).await;
     let v = report(&t, &owner, "team/app", &image).await;
     assert!(
@@ -138,6 +211,8 @@ async fn an_attached_sbom_joins_the_inventory(backend: Backend) {
         "{v}"
     );
     assert!(a["packages"].as_u64().unwrap() > 5, "{v}");
+    // Berth's own SBOM is not read back as one attached.
+    assert!(!v["attached_sboms"].to_string().contains(&ours), "{v}");
     let origin = format!("sbom:{sbom}");
     let requests: Vec<&Value> = v["packages"]
         .as_array()
@@ -181,6 +256,12 @@ async fn an_attached_sbom_joins_the_inventory(backend: Backend) {
         "{v}"
     );
     assert_eq!(f["fixed"], "2.31.0", "{v}");
+    // The inventory changed: Berth's SBOM is replaced, and names requests.
+    let (_, spdx) = berths_sbom(&t, &owner, &image, Some(&ours)).await;
+    assert!(
+        spdx.to_string().contains("pkg:pypi/requests@2.30.0"),
+        "{spdx}"
+    );
 
     // An SBOM that is not one is reported beside it; the rest stands.
     let broken = attach(

@@ -261,6 +261,7 @@ async fn console_pages_forms_and_errors(b: Backend) {
             ("immutable_tags", "v*, 1.*"),
             ("quota", "5G"),
             ("retention", "repositories=web/* keep_last=1"),
+            ("attach_sbom", "on"),
         ],
     )
     .await
@@ -282,6 +283,10 @@ async fn console_pages_forms_and_errors(b: Backend) {
     );
     assert!(
         page.contains("repositories=web/* tags=* keep_last=1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("name=\"attach_sbom\" value=\"on\" checked"),
         "{page}"
     );
     for (field, value, needle) in [

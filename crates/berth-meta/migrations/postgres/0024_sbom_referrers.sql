@@ -1,0 +1,15 @@
+-- A namespace may have Berth attach each image's SBOM as a referrer.
+ALTER TABLE namespace_policies ADD COLUMN attach_sbom BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- Package names an image's attached SBOMs add are indexed under the
+-- image's own digest: they go with its inventory.
+CREATE FUNCTION forget_image_names() RETURNS trigger AS $$
+BEGIN
+    DELETE FROM layer_packages WHERE layer_digest = OLD.digest;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER image_inventories_names_gone
+    AFTER DELETE ON image_inventories
+    FOR EACH ROW EXECUTE FUNCTION forget_image_names();
