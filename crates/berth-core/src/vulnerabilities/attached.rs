@@ -9,6 +9,8 @@
 use berth_inventory::image::{AttachedSbom, ImageInventory};
 use berth_inventory::sbom::read;
 use berth_oci::{Digest, ParsedManifest, Reference, RepoName};
+
+use super::job::{is_generated, is_sbom_type};
 use futures_util::TryStreamExt;
 
 use crate::error::RegistryError;
@@ -17,29 +19,6 @@ use crate::registry::Registry;
 
 /// Largest attached SBOM read.
 const MAX_SBOM: u64 = 64 * 1024 * 1024;
-
-/// Whether an artifact type (or a layer's media type) is an SBOM Berth
-/// reads: SPDX or CycloneDX JSON (`application/spdx+json`,
-/// `application/vnd.cyclonedx+json`).
-pub(crate) fn is_sbom_type(t: &str) -> bool {
-    let t = t.to_ascii_lowercase();
-    (t.contains("spdx") || t.contains("cyclonedx")) && t.contains("json")
-}
-
-/// The subject of a pushed SBOM referrer, whose inventory it joins.
-pub(crate) fn sbom_subject(m: &ParsedManifest) -> Option<&Digest> {
-    let subject = m.subject.as_ref()?;
-    // Berth's own SBOM is made from the inventory: nothing to read again.
-    if super::publish::is_generated(m.annotations.as_ref()) {
-        return None;
-    }
-    // The artifact type (else the config's media type), as the referrers
-    // API lists it and `merge` picks referrers by it.
-    m.artifact_type
-        .as_deref()
-        .is_some_and(is_sbom_type)
-        .then_some(&subject.digest)
-}
 
 /// Merge the SBOMs attached to `digest` in `repo` into `image`.
 pub(crate) async fn merge(
@@ -57,7 +36,7 @@ pub(crate) async fn merge(
             .annotations
             .as_deref()
             .and_then(|a| serde_json::from_str(a).ok());
-        if super::publish::is_generated(annotations.as_ref()) {
+        if is_generated(annotations.as_ref()) {
             continue;
         }
         let origin = format!("sbom:{}", r.digest);

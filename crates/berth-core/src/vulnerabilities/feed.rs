@@ -7,46 +7,22 @@
 //! only the images the new or changed advisories touch.
 
 use berth_advisory::bundle::{read_bundle, BundleKind};
-use berth_meta::platform::NewJob;
 use berth_oci::{Digest, ParsedManifest, Reference, RepoName};
 use futures_util::TryStreamExt;
-use serde::{Deserialize, Serialize};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::import::{self, ImportReport};
+use super::job::FeedPayload;
 use crate::error::RegistryError;
 use crate::jobs::JobFailure;
 use crate::registry::Registry;
 
-/// The job kind that imports an advisory artifact.
-pub const IMPORT_FEED_JOB: &str = "import_advisory_feed";
 /// Documents per import batch (and per batch in flight from the reader).
 const BATCH: usize = 1000;
 /// Layers of one artifact read.
 const MAX_LAYERS: usize = 64;
 /// Chunk size of layer reads.
 const CHUNK: usize = 256 * 1024;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct FeedPayload {
-    repo: String,
-    digest: String,
-}
-
-/// The job for an artifact pushed to the feed repository.
-pub(crate) fn feed_job(repo: &str, digest: &str, region: &str, now: i64) -> NewJob {
-    NewJob {
-        kind: IMPORT_FEED_JOB.to_owned(),
-        region: Some(region.to_owned()),
-        dedupe_key: Some(format!("advisory-feed:{digest}")),
-        payload: serde_json::to_string(&FeedPayload {
-            repo: repo.to_owned(),
-            digest: digest.to_owned(),
-        })
-        .unwrap_or_default(),
-        run_after: now,
-    }
-}
 
 /// Run one feed job (idempotent: a second run finds the advisories stored
 /// as they are).

@@ -1,9 +1,12 @@
-//! The inventory job: queued in a manifest push's transaction for each
-//! image whose layers are filesystem layers, keyed by the manifest digest
-//! (a digest pushed to many repositories is read once).
+//! The jobs a manifest push queues in its transaction, and which pushes
+//! queue them: the inventory job for each image whose layers are
+//! filesystem layers, keyed by the manifest digest (a digest pushed to
+//! many repositories is read once), and again for an image an SBOM is
+//! attached to; the feed job for each artifact pushed to the advisory
+//! feed repository.
 
 use berth_meta::platform::NewJob;
-use berth_oci::{ManifestKind, ParsedManifest};
+use berth_oci::{Digest, ManifestKind, ParsedManifest};
 use serde::{Deserialize, Serialize};
 
 /// The job kind that inventories an image and matches it.
@@ -51,4 +54,62 @@ pub(crate) fn inventory_job(
         .unwrap_or_default(),
         run_after: now,
     }
+}
+
+/// The job kind that imports an advisory artifact.
+pub const IMPORT_FEED_JOB: &str = "import_advisory_feed";
+
+/// What the feed job needs.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct FeedPayload {
+    pub repo: String,
+    pub digest: String,
+}
+
+/// The job for an artifact pushed to the feed repository.
+pub(crate) fn feed_job(repo: &str, digest: &str, region: &str, now: i64) -> NewJob {
+    NewJob {
+        kind: IMPORT_FEED_JOB.to_owned(),
+        region: Some(region.to_owned()),
+        dedupe_key: Some(format!("advisory-feed:{digest}")),
+        payload: serde_json::to_string(&FeedPayload {
+            repo: repo.to_owned(),
+            digest: digest.to_owned(),
+        })
+        .unwrap_or_default(),
+        run_after: now,
+    }
+}
+
+/// The annotation that marks Berth's own SBOM artifact (`publish`),
+/// valued with the inventory's SHA-256.
+pub(crate) const GENERATED: &str = "dev.berth.sbom.inventory";
+
+/// Whether a manifest's annotations mark Berth's own SBOM.
+pub(crate) fn is_generated(
+    annotations: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> bool {
+    annotations.is_some_and(|a| a.contains_key(GENERATED))
+}
+
+/// Whether an artifact type (or a layer's media type) is an SBOM Berth
+/// reads: SPDX or CycloneDX JSON (`application/spdx+json`,
+/// `application/vnd.cyclonedx+json`).
+pub(crate) fn is_sbom_type(t: &str) -> bool {
+    let t = t.to_ascii_lowercase();
+    (t.contains("spdx") || t.contains("cyclonedx")) && t.contains("json")
+}
+
+/// The subject of a pushed SBOM referrer (by its artifact type, else its
+/// config's media type, as the referrers API lists it), whose inventory
+/// it joins; `None` for Berth's own.
+pub(crate) fn sbom_subject(m: &ParsedManifest) -> Option<&Digest> {
+    let subject = m.subject.as_ref()?;
+    if is_generated(m.annotations.as_ref()) {
+        return None;
+    }
+    m.artifact_type
+        .as_deref()
+        .is_some_and(is_sbom_type)
+        .then_some(&subject.digest)
 }

@@ -1,11 +1,13 @@
 //! Vulnerabilities: what each image holds and which advisories affect it.
-//! `job` queues an image's inventory in its push's transaction;
-//! `inventory` runs it on the job queue (each layer read once, the image's
-//! union kept with the SBOMs pipelines attach, read by `attached`, then
-//! matched, and its own SBOM attached when the namespace asks, `publish`);
-//! `matching` decides findings with
-//! `berth-advisory`; this file imports advisories (re-matching only the
-//! images that hold a package they name) and answers what an image has.
+//! `job` says which pushes queue which job (an image's inventory, again
+//! when an SBOM is attached to it, an advisory feed artifact's import) in
+//! the push's transaction; `inventory` runs the inventory on the job queue
+//! (each layer read once, the image's union kept with the SBOMs pipelines
+//! attach, read by `attached`, then matched, and Berth's own SBOM attached
+//! when the namespace asks, `publish`); `feed` runs the feed's imports;
+//! `matching` decides findings with `berth-advisory`; this file imports
+//! advisories (re-matching only the images that hold a package they name)
+//! and answers what an image has.
 
 mod attached;
 mod feed;
@@ -26,13 +28,11 @@ use crate::directory::Directory;
 use crate::error::DirectoryError;
 use crate::registry::Registry;
 
-pub(crate) use attached::sbom_subject;
-pub use feed::IMPORT_FEED_JOB;
-pub(crate) use feed::{feed_job, run_feed_job};
+pub(crate) use feed::run_feed_job;
 pub use import::ImportReport;
 pub(crate) use inventory::run_job;
-pub use job::INVENTORY_IMAGE_JOB;
-pub(crate) use job::{inventory_job, wants_inventory};
+pub(crate) use job::{feed_job, inventory_job, sbom_subject, wants_inventory};
+pub use job::{IMPORT_FEED_JOB, INVENTORY_IMAGE_JOB};
 pub use summary::{Summary, SummaryStatus};
 
 type DirResult<T> = std::result::Result<T, DirectoryError>;

@@ -13,26 +13,16 @@ use berth_oci::{Algorithm, Digest, Reference, RepoName};
 use bytes::Bytes;
 use serde_json::json;
 
+use super::job::{is_generated, GENERATED};
 use crate::clock::now_millis;
 use crate::error::RegistryError;
 use crate::jobs::JobFailure;
 use crate::registry::{Chunk, ManifestPush, Registry};
 
-/// The annotation that marks Berth's own SBOM, valued with the
-/// inventory's SHA-256.
-pub(crate) const GENERATED: &str = "dev.berth.sbom.inventory";
-
 const SPDX: &str = "application/spdx+json";
 const EMPTY: &[u8] = b"{}";
 const EMPTY_TYPE: &str = "application/vnd.oci.empty.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// Whether a manifest's annotations (a JSON object) mark Berth's own SBOM.
-pub(crate) fn is_generated(
-    annotations: Option<&serde_json::Map<String, serde_json::Value>>,
-) -> bool {
-    annotations.is_some_and(|a| a.contains_key(GENERATED))
-}
 
 /// The image manifest the SBOM refers to.
 pub(crate) struct Subject<'a> {
