@@ -1,5 +1,6 @@
 //! Images built by the docker engine from this machine's real content —
 //! its os-release and dpkg status, pip's metadata as Debian installed it,
+//! requests as pip installed it from PyPI,
 //! npm packages as npm installed them for the test environment, the
 //! containerd `ctr` binary (Go, with its build information), a Rust
 //! program built with `cargo auditable`, Debian's jackson-core Java
@@ -59,6 +60,23 @@ async fn a_docker_built_image_of_this_machines_content_is_inventoried() {
         Path::new("/usr/share/java/jackson-core.jar"),
         &root.join("srv/app/lib/jackson-core.jar"),
     );
+    // requests 2.30.0 as pip installed it from PyPI (the test environment's
+    // venv), in a site-packages of the image.
+    let venv = std::env::var("BERTH_TEST_SBOMGEN_DIR")
+        .expect("BERTH_TEST_SBOMGEN_DIR (scripts/test-env.sh)");
+    let site = std::fs::read_dir(Path::new(&venv).join("lib"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| {
+            e.path()
+                .join("site-packages/requests-2.30.0.dist-info/METADATA")
+        })
+        .find(|p| p.exists())
+        .expect("requests 2.30.0 in the test environment's venv");
+    copy(
+        &site,
+        &root.join("usr/local/lib/python3.11/site-packages/requests-2.30.0.dist-info/METADATA"),
+    );
     let auditable = std::env::var("BERTH_TEST_AUDITABLE_BIN")
         .expect("BERTH_TEST_AUDITABLE_BIN (scripts/test-env.sh)");
     copy(Path::new(&auditable), &root.join("usr/local/bin/hello"));
@@ -71,6 +89,7 @@ async fn a_docker_built_image_of_this_machines_content_is_inventoried() {
     };
     assert!(has("Debian:", "libc6"), "dpkg status");
     assert!(has("PyPI", "pip"), "pip's metadata");
+    assert!(has("PyPI", "requests"), "requests from PyPI");
     assert!(
         has("npm", "accepts") && has("npm", "oidc-provider"),
         "node_modules"
@@ -117,7 +136,10 @@ async fn a_docker_built_image_of_this_machines_content_is_inventoried() {
         .api(
             Method::POST,
             "/api/v1/advisories",
-            Some(serde_json::json!({"advisories": [crate::vulnerabilities::fixture("GHSA-h46c-h94j-95f3.json")]})),
+            Some(serde_json::json!({"advisories": [
+                crate::vulnerabilities::fixture("GHSA-h46c-h94j-95f3.json"),
+                crate::vulnerabilities::fixture("GHSA-j8r2-6x86-q33q.json"),
+            ]})),
         )
         .await;
     assert_eq!(s, 200, "{r}");
@@ -132,6 +154,16 @@ async fn a_docker_built_image_of_this_machines_content_is_inventoried() {
     assert_eq!(found.len(), 1, "{v}");
     assert_eq!(found[0]["fixed"], "2.15.0", "{v}");
     assert_eq!(found[0]["severity"], "high", "{v}");
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["advisory"] == "GHSA-j8r2-6x86-q33q"
+                && f["installed"] == "2.30.0"
+                && f["fixed"] == "2.31.0"),
+        "requests' advisory: {v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
