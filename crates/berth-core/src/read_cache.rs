@@ -1,7 +1,8 @@
 //! The read cache: what a hot read needs, kept in this node's memory so
 //! that a manifest GET or HEAD, a tag list or an access check does not ask
 //! the database: tag → manifest, digest → manifest, a repository's tag
-//! list, a namespace's record, and a caller's access facts on a repository.
+//! list, which blobs it links (with their sizes, for blob HEAD and GET), a
+//! namespace's record, and a caller's access facts on a repository.
 //!
 //! Never stale beyond the change feed's delay. Every change such an entry
 //! depends on is announced by database triggers ([`berth_meta::changes`]);
@@ -91,6 +92,8 @@ struct RepoEntry {
     tags: HashMap<Box<str>, Arc<ManifestRecord>>,
     digests: HashMap<Box<str>, Arc<ManifestRecord>>,
     tag_list: Option<Arc<Vec<String>>>,
+    /// Blobs the repository links, with their sizes.
+    blobs: HashMap<Box<str>, u64>,
     bytes: usize,
     used: bool,
 }
@@ -233,6 +236,33 @@ impl ReadCache {
         }
         entry.bytes += added;
         inner.bytes += added;
+        self.trim(inner);
+    }
+
+    /// The size of a blob `repo` links.
+    pub fn blob_size(&self, repo: &str, digest: &str) -> Option<u64> {
+        let mut inner = self.lock();
+        let found = inner.repos.get_mut(repo).and_then(|r| {
+            r.used = true;
+            r.blobs.get(digest).copied()
+        });
+        drop(inner);
+        self.count(found.is_some());
+        found
+    }
+
+    /// Remember that `repo` links a blob of `size` bytes.
+    pub fn put_blob_size(&self, ticket: Ticket, repo: &str, digest: &str, size: u64) {
+        let Some(mut inner) = self.lock_for_insert(ticket) else {
+            return;
+        };
+        let inner = &mut *inner;
+        let entry = repo_entry(&mut inner.repos, &mut inner.bytes, repo);
+        if entry.blobs.insert(digest.into(), size).is_none() {
+            let added = ENTRY + digest.len();
+            entry.bytes += added;
+            inner.bytes += added;
+        }
         self.trim(inner);
     }
 
@@ -536,6 +566,21 @@ mod tests {
         cache.forget_access();
         cache.put_facts(t, FactsKey::Anonymous, "a/b", Facts::default());
         assert!(cache.facts(FactsKey::Anonymous, "a/b").is_none());
+    }
+
+    #[test]
+    fn blob_links_are_kept_per_repository() {
+        let cache = on(1 << 20);
+        let d = "sha256:0123";
+        cache.put_blob_size(cache.ticket(), "a/b", d, 42);
+        assert_eq!(cache.blob_size("a/b", d), Some(42));
+        assert_eq!(cache.blob_size("a/c", d), None, "linked in a/b only");
+        cache.forget_repository("a/b");
+        assert_eq!(cache.blob_size("a/b", d), None);
+        let t = cache.ticket();
+        cache.forget_repository("a/b");
+        cache.put_blob_size(t, "a/b", d, 42);
+        assert_eq!(cache.blob_size("a/b", d), None, "a raced read is not kept");
     }
 
     #[test]

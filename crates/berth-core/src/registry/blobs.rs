@@ -33,10 +33,20 @@ impl std::fmt::Debug for BlobRead {
 }
 
 impl Registry {
-    /// Size of a blob linked in `repo`.
+    /// Size of a blob linked in `repo` (from the read cache when it holds
+    /// the link: blob HEAD and GET then skip the database).
     pub async fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<u64> {
+        if let Some(size) = self.cache.blob_size(repo.as_str(), digest.as_str()) {
+            return Ok(size);
+        }
+        let ticket = self.cache.ticket();
         match self.meta.repo_blob_size(repo, digest).await? {
-            Some(size) => Ok(size as u64),
+            Some(size) => {
+                let size = size as u64;
+                self.cache
+                    .put_blob_size(ticket, repo.as_str(), digest.as_str(), size);
+                Ok(size)
+            }
             None => Err(RegistryError::BlobUnknown(digest.to_string())),
         }
     }
@@ -250,6 +260,8 @@ impl Registry {
                 Ok::<_, RegistryError>(self.meta.unlink_blob(repo, digest).await?)
             })
             .await?;
+        // This node reads its own delete at once (others when announced).
+        self.cache.forget_repository(repo.as_str());
         if unlinked {
             Ok(())
         } else {

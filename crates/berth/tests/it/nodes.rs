@@ -977,6 +977,30 @@ async fn cached_reads_follow_changes_made_on_another_node() {
     assert_eq!(read_twice_cached(&c, 1, &anon, &by_tag).await, first);
     assert_eq!(metric(&c, 1, "berth_read_cache_enabled").await, 1);
 
+    // A blob read from memory on node 1 is deleted on node 0: it is gone
+    // there too within the feed's delay.
+    let layer = crate::common::sha256(b"first");
+    let blob = format!("{reader}/v2/hot/app/blobs/{layer}");
+    let misses = metric(&c, 1, "berth_read_cache_misses_total").await;
+    read_twice_cached(&c, 1, &anon, &blob).await;
+    let r = anon.head(&blob).send().await.expect("head");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        metric(&c, 1, "berth_read_cache_misses_total").await - misses,
+        1,
+        "the blob's link is read from the database once"
+    );
+    let r = admin()
+        .delete(format!("{writer}/v2/hot/app/blobs/{layer}"))
+        .send()
+        .await
+        .expect("delete blob");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    seen_within_1s(&anon, &blob, "a deleted blob", |s, _| {
+        s == StatusCode::NOT_FOUND
+    })
+    .await;
+
     // A tag moved on node 0.
     let second = reference::push_remote(&push, "hot/app", "t", b"second").await;
     let took = seen_within_1s(&anon, &by_tag, "a moved tag", |s, d| {
