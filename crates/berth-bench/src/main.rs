@@ -17,6 +17,7 @@
 //! and their reading are in `docs/benchmarks.md`.
 
 mod ceiling;
+mod collect;
 mod lists;
 mod loopback;
 mod measure;
@@ -187,6 +188,22 @@ enum Cmd {
         pids: Vec<u32>,
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+    },
+    /// Garbage collection's reclaim rate: push images of small unique
+    /// blobs, delete them all, collect once and time it (the server needs
+    /// `gc.grace_secs = 0`).
+    Gc {
+        #[command(flatten)]
+        server: Server,
+        /// Images to push and delete.
+        #[arg(long, default_value_t = 1000)]
+        images: u64,
+        /// Layers of 1 KiB per image (each image adds a config too).
+        #[arg(long, default_value_t = 9)]
+        blobs: u64,
+        /// Concurrent pushing clients.
+        #[arg(long, default_value_t = 16)]
+        clients: u64,
     },
     /// A bounded soak run: mixed pushes, pulls, deletes and collections
     /// while the server's memory and open files are sampled; fails unless
@@ -404,6 +421,15 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let t = Target::new(&url, Some(&creds), true)?;
             nodes(&target, t, &pids, seconds).await
+        }
+        Cmd::Gc {
+            server,
+            images,
+            blobs,
+            clients,
+        } => {
+            let t = Target::new(&server.url, server.creds.as_deref(), false)?;
+            collect::collect(t, &server.target, images, blobs, clients).await
         }
         Cmd::Soak {
             server,

@@ -132,6 +132,15 @@ pub trait BlobStore: Send + Sync + Debug {
     ) -> Result<Option<ByteStream>, BlobError>;
     /// Remove a stored blob. Returns whether it existed.
     async fn delete(&self, digest: &Digest) -> Result<bool, BlobError>;
+    /// Remove many stored blobs (those already gone are no error). A
+    /// backend that can delete many objects in one request does (S3's
+    /// `DeleteObjects`, 1,000 keys a request); others delete one by one.
+    async fn delete_many(&self, digests: &[Digest]) -> Result<(), BlobError> {
+        for d in digests {
+            self.delete(d).await?;
+        }
+        Ok(())
+    }
     /// Stored blobs with their sizes, in digest order after `after`, at
     /// most `limit` (a full listing of the storage, for the collector's
     /// sweep for objects no metadata knows).

@@ -451,6 +451,16 @@ async fn blobs_list_in_digest_order_page_by_page_and_delete() {
             .await
             .unwrap()
             .is_none());
+        // Many at once, one of them already gone: the rest stays.
+        b.node(0).delete_many(&digests[..4]).await.unwrap();
+        let left = b.node(1).list_blobs(None, 10).await.unwrap();
+        assert_eq!(
+            left.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
+            [digests[4].clone()],
+            "{}",
+            b.name
+        );
+        b.node(2).delete_many(&[]).await.unwrap();
         assert!(b.node(0).ping().await.is_ok(), "{}", b.name);
     }
 }

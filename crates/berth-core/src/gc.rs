@@ -34,9 +34,12 @@ use std::time::{Duration, Instant};
 use berth_blob::{BlobError, BlobStore};
 use berth_meta::{DirectoryStore, GcCounts, GcRun, GcStore, MetaError, NewGcRun};
 use berth_oci::Digest;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::clock::now_millis;
 
+/// Batches of claimed blobs being deleted at once.
+const BATCHES_IN_FLIGHT: usize = 4;
 /// How long finished webhook deliveries stay listed.
 const DELIVERY_RECORDS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 use crate::{Registry, RegistryError};
@@ -448,7 +451,11 @@ impl Collector {
                 break;
             }
         }
+        // New claims: the next batch is claimed while earlier ones are
+        // deleted, a few batches in flight (storage requests take longer
+        // than the claims).
         let mut after: Option<String> = None;
+        let mut in_flight = FuturesUnordered::new();
         loop {
             let claims = self
                 .store
@@ -456,7 +463,15 @@ impl Collector {
                 .await?;
             let done = (claims.len() as i64) < batch;
             after = claims.last().map(|c| c.digest.clone());
-            self.delete_claimed(p, &claims).await?;
+            in_flight.push(self.delete_batch(p.run, claims));
+            while in_flight.len() >= BATCHES_IN_FLIGHT || done && !in_flight.is_empty() {
+                if let Some(deleted) = in_flight.next().await {
+                    let (blobs, bytes) = deleted?;
+                    p.counts.blobs_deleted += blobs;
+                    p.counts.bytes_reclaimed += bytes;
+                    p.report("blobs").await?;
+                }
+            }
             if done {
                 break;
             }
@@ -473,30 +488,49 @@ impl Collector {
         p: &mut Progress<'_>,
         claims: &[berth_meta::BlobClaim],
     ) -> Result<(), GcError> {
-        for claim in claims {
-            let digest: Digest = claim
-                .digest
-                .parse()
-                .map_err(|_| MetaError::Corrupt(format!("blob digest {}", claim.digest)))?;
-            self.delete_everywhere(&digest).await?;
-            self.store.gc_forget_blob(p.run, &claim.digest).await?;
-            p.counts.blobs_deleted += 1;
-            p.counts.bytes_reclaimed += claim.size;
-        }
+        let (blobs, bytes) = self.delete_batch(p.run, claims.to_vec()).await?;
+        p.counts.blobs_deleted += blobs;
+        p.counts.bytes_reclaimed += bytes;
         p.report("blobs").await
     }
 
-    /// Delete a blob's bytes from every region's storage (one region's
-    /// store with a single region). A region whose storage fails keeps the
-    /// claim, and the next run tries again.
-    async fn delete_everywhere(&self, digest: &Digest) -> Result<(), GcError> {
+    /// Delete a batch of claimed blobs: their bytes (in as few storage
+    /// requests as the backend allows), then their rows in one
+    /// transaction. A crash between the two leaves the claims, which the
+    /// next run adopts. Returns the blobs and bytes reclaimed.
+    async fn delete_batch(
+        &self,
+        run: i64,
+        claims: Vec<berth_meta::BlobClaim>,
+    ) -> Result<(i64, i64), GcError> {
+        let digests = claims
+            .iter()
+            .map(|c| {
+                c.digest
+                    .parse::<Digest>()
+                    .map_err(|_| MetaError::Corrupt(format!("blob digest {}", c.digest)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.delete_everywhere(&digests).await?;
+        let names: Vec<String> = claims.iter().map(|c| c.digest.clone()).collect();
+        self.store.gc_forget_blobs(run, &names).await?;
+        Ok((
+            claims.len() as i64,
+            claims.iter().map(|c| c.size).sum::<i64>(),
+        ))
+    }
+
+    /// Delete blobs' bytes from every region's storage (one region's store
+    /// with a single region). A region whose storage fails keeps the
+    /// claims, and the next run tries again.
+    async fn delete_everywhere(&self, digests: &[Digest]) -> Result<(), GcError> {
         let regions = self.registry.regions();
         if !regions.is_multi() {
-            self.blobs.delete(digest).await?;
+            self.blobs.delete_many(digests).await?;
             return Ok(());
         }
         for region in regions.all() {
-            region.blobs.delete(digest).await?;
+            region.blobs.delete_many(digests).await?;
         }
         Ok(())
     }

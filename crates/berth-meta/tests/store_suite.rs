@@ -1056,7 +1056,13 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
             "{}: {claims:?}",
             b.name
         );
-        b.gc.gc_forget_blob(run, layer.as_str()).await.unwrap();
+        // Forgotten as a batch, in one transaction.
+        let claimed: Vec<String> = claims.iter().map(|c| c.digest.clone()).collect();
+        b.gc.gc_forget_blobs(run, &claimed).await.unwrap();
+        for c in &claims {
+            let d: berth_oci::Digest = c.digest.parse().unwrap();
+            assert_eq!(s.blob_size(&d).await.unwrap(), None, "{}", b.name);
+        }
         assert_eq!(s.layer_inventory(layer.as_str()).await.unwrap(), None);
         assert!(s.images_holding(&names).await.unwrap().is_empty());
     }

@@ -54,6 +54,11 @@ impl BlobStore for S3BlobStore {
         Ok(true)
     }
 
+    async fn delete_many(&self, digests: &[Digest]) -> Result<(), BlobError> {
+        self.delete_keys(digests.iter().map(|d| self.blob_key(d)).collect())
+            .await
+    }
+
     async fn list_blobs(
         &self,
         after: Option<&Digest>,

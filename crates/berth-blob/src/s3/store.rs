@@ -174,6 +174,21 @@ impl S3BlobStore {
         }
     }
 
+    /// Delete `keys` in `DeleteObjects` requests of up to 1,000 keys
+    /// (several in flight); keys already gone are no error.
+    pub(super) async fn delete_keys(&self, keys: Vec<Path>) -> Result<(), BlobError> {
+        use futures_util::StreamExt;
+        let locations = futures_util::stream::iter(keys.into_iter().map(Ok)).boxed();
+        let mut done = self.inner.store.delete_stream(locations);
+        while let Some(r) = done.next().await {
+            match r {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(storage_error(e)),
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn delete_key(&self, key: &Path) -> Result<(), BlobError> {
         match self.inner.store.delete(key).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

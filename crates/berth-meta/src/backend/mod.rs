@@ -11,3 +11,12 @@ pub(crate) mod sqlite;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// `$from, $from+1, …` for `n` parameters of an `IN (…)` list (the same
+/// text for both databases).
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

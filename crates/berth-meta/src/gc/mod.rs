@@ -175,6 +175,8 @@ pub trait GcStore: Send + Sync + std::fmt::Debug {
     ) -> MetaResult<Vec<BlobClaim>>;
     /// Forget a blob claimed by run `run` once its bytes are gone.
     async fn gc_forget_blob(&self, run: i64, digest: &str) -> MetaResult<()>;
+    /// Forget many blobs claimed by run `run` (one transaction).
+    async fn gc_forget_blobs(&self, run: i64, digests: &[String]) -> MetaResult<()>;
     /// Claim for run `run` a storage object that no metadata knows and no
     /// upload is about to commit. Returns whether it was claimed.
     async fn gc_claim_orphan(

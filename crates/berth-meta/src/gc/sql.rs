@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{Db, DbRow, Store};
+use crate::backend::placeholders;
 use crate::error::MetaResult;
 use crate::gc::{BlobClaim, GcCounts, GcPreview, GcRun, GcStore, LinkBatch, LinkCursor, NewGcRun};
 
@@ -225,6 +226,23 @@ impl GcStore for Store {
             .into_iter()
             .map(|(digest, size)| BlobClaim { digest, size })
             .collect())
+    }
+
+    async fn gc_forget_blobs(&self, run: i64, digests: &[String]) -> MetaResult<()> {
+        let mut tx = self.write.begin().await?;
+        for chunk in digests.chunks(100) {
+            let sql = format!(
+                "DELETE FROM blobs WHERE state = $1 AND digest IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(run);
+            for d in chunk {
+                q = q.bind(d);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn gc_forget_blob(&self, run: i64, digest: &str) -> MetaResult<()> {
