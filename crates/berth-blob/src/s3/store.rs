@@ -37,7 +37,7 @@ pub struct S3Config {
     /// Secret access key (never shown in `Debug`).
     pub secret_access_key: String,
     /// Size of every part but the last, at least [`MIN_PART_SIZE`]. An
-    /// upload holds at most two parts in memory: one filling, one sending.
+    /// upload sends up to 16 MiB of parts at once while the next fills.
     pub part_size: usize,
     /// Let clients download from the bucket directly, through presigned
     /// URLs valid this long (`None`: Berth streams every download).

@@ -1,12 +1,14 @@
 //! S3 uploads that any node can continue.
 //!
 //! A request's bytes are hashed as they arrive and gathered into parts of
-//! the configured size; a full part is sent while the next one fills (so an
-//! upload holds at most two parts in memory). What is left when the request
+//! the configured size; full parts are sent while the next one fills,
+//! several at once up to [`BYTES_IN_FLIGHT`] (two of the default 8 MiB
+//! parts: an upload then holds at most 24 MiB). What is left when the request
 //! ends is staged as an object of its own. The state saved in the journal
 //! afterwards says where everything is; the save names the version it read,
 //! so two requests racing on one upload cannot both win.
 
+use std::collections::VecDeque;
 use std::io;
 
 use berth_oci::{Algorithm, Digest, ResumableHasher};
@@ -16,9 +18,15 @@ use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
 
 use super::store::{storage_error, S3BlobStore, MAX_PARTS};
 use crate::{BlobError, ByteStream, SavedUpload};
+
+/// Bytes of one upload's parts being sent at once while the next fills
+/// (always at least one part): a large layer reaches the storage's rate
+/// even when one request's round trip would not, and memory stays bounded.
+const BYTES_IN_FLIGHT: u64 = 16 << 20;
 
 /// Staged segments beyond this many are merged into one when a request ends,
 /// so that a client sending tiny chunks does not grow the state unbounded.
@@ -179,17 +187,48 @@ pub(super) async fn size(store: &S3BlobStore, id: &str) -> Result<Option<u64>, B
     Ok(store.load(id).await?.map(|l| l.hasher.len()))
 }
 
-/// A part being sent while the next one fills.
-type Sending = tokio::task::JoinHandle<Result<PartId, BlobError>>;
+/// Parts being sent while the next one fills, oldest first, each with
+/// its length.
+#[derive(Default)]
+struct Sending(VecDeque<(JoinHandle<Result<PartId, BlobError>>, u64)>);
 
-async fn finish_sending(sending: Option<Sending>, state: &mut State) -> Result<(), BlobError> {
-    if let Some(task) = sending {
-        let part = task
-            .await
-            .map_err(|e| BlobError::Io(io::Error::other(e.to_string())))??;
-        state.parts.push(part.content_id);
+impl Sending {
+    fn len(&self) -> usize {
+        self.0.len()
     }
-    Ok(())
+
+    fn bytes(&self) -> u64 {
+        self.0.iter().map(|(_, len)| len).sum()
+    }
+
+    /// Wait for the oldest part; record it in `state`.
+    async fn finish_one(&mut self, state: &mut State) -> Result<(), BlobError> {
+        if let Some((task, len)) = self.0.pop_front() {
+            let part = task
+                .await
+                .map_err(|e| BlobError::Io(io::Error::other(e.to_string())))??;
+            state.parts.push(part.content_id);
+            state.part_bytes += len;
+        }
+        Ok(())
+    }
+
+    /// Wait for every part, in order.
+    async fn finish_all(&mut self, state: &mut State) -> Result<(), BlobError> {
+        while !self.0.is_empty() {
+            self.finish_one(state).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Sending {
+    /// Parts not waited for (the request failed) are not sent on.
+    fn drop(&mut self) {
+        for (task, _) in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 pub(super) async fn append(
@@ -225,22 +264,10 @@ pub(super) async fn append(
     let mut gathered = BytesMut::new();
     let mut gathered_len = 0usize;
     let mut folded: Vec<u64> = Vec::new();
-    let mut sending: Option<Sending> = None;
-    let mut sending_len = 0u64;
+    let mut sending = Sending::default();
     while let Some(chunk) = body.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                if let Some(task) = sending {
-                    task.abort();
-                }
-                return Err(BlobError::Body(e));
-            }
-        };
+        let chunk = chunk.map_err(BlobError::Body)?;
         if hasher.len() + chunk.len() as u64 > limit {
-            if let Some(task) = sending {
-                task.abort();
-            }
             return Err(BlobError::TooLarge { limit });
         }
         hasher.update(&chunk);
@@ -248,7 +275,7 @@ pub(super) async fn append(
         // is split there, and its rest starts the next part's buffer.
         let mut rest: &[u8] = &chunk;
         while !rest.is_empty() {
-            let index = state.parts.len() + usize::from(sending.is_some());
+            let index = state.parts.len() + sending.len();
             let part_size = store.part_size(index);
             if gathered.capacity() == 0 {
                 gathered.reserve(part_size);
@@ -264,9 +291,6 @@ pub(super) async fn append(
             }
             // A whole part: the staged segments, then this request's bytes.
             if index >= MAX_PARTS {
-                if let Some(task) = sending {
-                    task.abort();
-                }
                 return Err(BlobError::TooLarge {
                     limit: hasher.len(),
                 });
@@ -300,21 +324,20 @@ pub(super) async fn append(
             pieces.push(std::mem::take(&mut gathered).freeze());
             let part_len = (staged_len + gathered_len) as u64;
             gathered_len = 0;
-            finish_sending(sending.take(), &mut state).await?;
-            state.part_bytes += sending_len;
-            sending_len = part_len;
+            while !sending.0.is_empty() && sending.bytes() + part_len > BYTES_IN_FLIGHT {
+                sending.finish_one(&mut state).await?;
+            }
             let s3 = store.inner.store.clone();
             let key = store.data_key(id);
-            let index = state.parts.len();
-            sending = Some(tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 s3.put_part(&key, &multipart, index, PutPayload::from_iter(pieces))
                     .await
                     .map_err(storage_error)
-            }));
+            });
+            sending.0.push_back((task, part_len));
         }
     }
-    finish_sending(sending.take(), &mut state).await?;
-    state.part_bytes += sending_len;
+    sending.finish_all(&mut state).await?;
     // Stage what is left, merging many small segments into one.
     if gathered_len > 0 {
         let mut pieces = Vec::new();
