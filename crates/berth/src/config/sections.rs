@@ -291,11 +291,12 @@ pub struct S3Section {
     /// Secret access key (`BERTH_S3_SECRET_ACCESS_KEY`).
     pub secret_access_key: Secret,
     /// Part size in MiB, at least 5 (`BERTH_S3_PART_SIZE_MIB`; default 8).
-    /// An upload holds at most two parts in memory.
+    /// An upload sends up to 16 MiB of parts at once while the next fills.
     pub part_size_mib: usize,
     /// Answer blob downloads with a 307 to a presigned URL of the bucket,
     /// except for clients under the external bandwidth cap
-    /// (`BERTH_S3_REDIRECT`; default false).
+    /// (`BERTH_S3_REDIRECT`; default true). Turn it off where clients
+    /// cannot reach the bucket: Berth then streams every blob itself.
     pub redirect: bool,
     /// How long those URLs stay valid (`BERTH_S3_REDIRECT_SECS`; default 300).
     pub redirect_secs: u64,
@@ -312,7 +313,7 @@ impl Default for S3Section {
             access_key_id: String::new(),
             secret_access_key: Secret::new(""),
             part_size_mib: 8,
-            redirect: false,
+            redirect: true,
             redirect_secs: 300,
         }
     }

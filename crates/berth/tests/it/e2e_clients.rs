@@ -35,6 +35,15 @@ macro_rules! client_tests {
     };
 }
 
+/// A server as configured by default: on S3, blob downloads redirect to
+/// the bucket, so every client here pulls its layers from Garage itself.
+async fn server(b: Backend) -> TestServer {
+    TestServer::start_with(b, |c| {
+        c.storage.s3.redirect = berth::config::S3Section::default().redirect
+    })
+    .await
+}
+
 client_tests!(
     docker_build_push_remove_pull_by_tag_and_digest,
     docker_login_with_every_kind_of_credential,
@@ -100,7 +109,7 @@ fn write_oci_layout(dir: &Path, tag: &str, blobs: &[&[u8]], manifest: &[u8]) {
 }
 
 async fn docker_build_push_remove_pull_by_tag_and_digest(b: Backend) {
-    let t = TestServer::start(b).await;
+    let t = server(b).await;
     let ctx = tempfile::tempdir().expect("ctx");
     let image = format!("{}/e2e/docker-img", host(&t));
     let tagged = format!("{image}:v1");
@@ -169,7 +178,7 @@ async fn docker_build_push_remove_pull_by_tag_and_digest(b: Backend) {
 /// and a registry user; anonymous pulls of public and private images; a
 /// wrong password refused.
 async fn docker_login_with_every_kind_of_credential(b: Backend) {
-    let t = TestServer::start(b).await;
+    let t = server(b).await;
     let d = t.directory();
     let sys = Principal::System;
     d.create_account(&sys, "alice", "", "alice-console-pw", false)
@@ -289,7 +298,7 @@ async fn docker_login_with_every_kind_of_credential(b: Backend) {
 }
 
 async fn podman_login_and_multi_arch_manifest_list(b: Backend) {
-    let t = TestServer::start(b).await;
+    let t = server(b).await;
     let work = tempfile::tempdir().expect("dir");
     let pm = Podman::new(work.path());
     let authfile = pm.authfile.clone();
@@ -399,7 +408,7 @@ async fn podman_login_and_multi_arch_manifest_list(b: Backend) {
 }
 
 async fn skopeo_copy_oci_layout_in_and_out_then_delete(b: Backend) {
-    let t = TestServer::start(b).await;
+    let t = server(b).await;
     let work = tempfile::tempdir().expect("dir");
     let (config, layer, manifest) = valid_image("hello.txt", b"hello from skopeo\n");
     let src = work.path().join("src");
@@ -499,7 +508,7 @@ async fn skopeo_copy_oci_layout_in_and_out_then_delete(b: Backend) {
 }
 
 async fn containerd_ctr_pull_with_user_and_anonymously(b: Backend) {
-    let t = TestServer::start(b).await;
+    let t = server(b).await;
     let address = std::env::var("BERTH_TEST_CTR_ADDRESS")
         .expect("BERTH_TEST_CTR_ADDRESS is not set: run the suite with scripts/test.sh, which starts containerd");
     let (config, layer, manifest) = valid_image("etc/berth.txt", b"pulled by containerd\n");
@@ -603,7 +612,7 @@ async fn containerd_ctr_pull_with_user_and_anonymously(b: Backend) {
 }
 
 async fn buildah_build_push_and_pull(b: Backend) {
-    let t = TestServer::start(b).await;
+    let t = server(b).await;
     let work = tempfile::tempdir().expect("dir");
     let storage = [
         "--root".to_owned(),
@@ -793,7 +802,7 @@ async fn docker_registry_mirrors_reach_the_default_proxy_namespace() {
 /// not exist yet, first time, with docker, podman and skopeo: each push
 /// creates a private namespace in the account's own project group.
 async fn a_tenant_first_push_creates_its_namespace(b: Backend) {
-    let t = TestServer::start(b).await;
+    let t = server(b).await;
     create_account(&t, "tenant").await;
     let password = "a-long-password";
     let host = host(&t);

@@ -104,6 +104,9 @@ impl Cluster {
             )
             .env("BERTH_S3_PREFIX", &self.prefix)
             .env("BERTH_S3_PART_SIZE_MIB", "5")
+            // The tests read blobs through the nodes; the docker test turns
+            // the default redirect to the bucket back on.
+            .env("BERTH_S3_REDIRECT", "false")
             .envs(self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -292,7 +295,8 @@ fn location(r: &reqwest::Response, base: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_push_and_pull_through_the_load_balancer() {
-    let c = Cluster::start(3).await;
+    // Pulls follow the nodes' redirects to the bucket, as by default.
+    let c = Cluster::start_with(3, &[("BERTH_S3_REDIRECT", "true")]).await;
     let ctx = tempfile::tempdir().expect("ctx");
     let image = format!("{}/nodes/app", c.lb_host());
     let tagged = format!("{image}:v1");

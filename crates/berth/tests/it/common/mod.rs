@@ -125,6 +125,9 @@ pub fn test_bucket_storage(storage: &mut berth::config::StorageConfig, prefix: &
     s3.secret_access_key = berth::config::Secret::new(var("BERTH_TEST_S3_SECRET_ACCESS_KEY"));
     s3.prefix = prefix.to_owned();
     s3.part_size_mib = 5;
+    // Tests read blobs from Berth itself; the redirect tests and the real
+    // clients' tests turn the default redirect back on.
+    s3.redirect = false;
 }
 
 /// A running server with its data.
