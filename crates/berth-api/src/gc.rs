@@ -44,7 +44,7 @@ pub struct GcRunJson {
     pub full: bool,
     /// running, finished, failed or abandoned.
     pub status: String,
-    /// The step it is in: uploads, manifests, links, blobs, sweep, preview, done.
+    /// The step it is in: uploads, manifests, accounting, links, blobs, sweep, preview, done.
     pub stage: String,
     /// Start (RFC 3339).
     pub started_at: String,
@@ -60,6 +60,9 @@ pub struct GcRunJson {
     pub manifests_deleted: i64,
     /// Repository links to unreferenced blobs removed.
     pub links_deleted: i64,
+    /// Missing repository blob links restored (blobs a manifest references
+    /// that its repository no longer linked; each is audited).
+    pub links_restored: i64,
     /// Blobs whose bytes were deleted.
     pub blobs_deleted: i64,
     /// Storage objects no metadata knew, deleted by a full run.
@@ -68,10 +71,46 @@ pub struct GcRunJson {
     pub bytes_reclaimed: i64,
     /// Why it failed.
     pub error: Option<String>,
+    /// How fast its blob step goes and how long it has left.
+    pub progress: GcProgressJson,
+}
+
+/// A run's blob step: what it expected, its rate and the time it has left
+/// (`null` until the step begins, and for dry runs).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GcProgressJson {
+    /// Blobs the step expected to delete when it began (an estimate:
+    /// pushes and deletes go on meanwhile).
+    pub blobs_expected: i64,
+    /// Their bytes.
+    pub bytes_expected: i64,
+    /// When the step began (RFC 3339).
+    pub started_at: Option<String>,
+    /// When it ended (RFC 3339).
+    pub ended_at: Option<String>,
+    /// Blobs deleted a second.
+    pub blobs_per_second: Option<f64>,
+    /// Bytes reclaimed a second.
+    pub bytes_per_second: Option<f64>,
+    /// Share of the expected blobs deleted (0–100).
+    pub percent: Option<f64>,
+    /// Seconds left at the rate so far (0 once the step ended).
+    pub eta_seconds: Option<f64>,
 }
 
 impl From<GcRun> for GcRunJson {
     fn from(r: GcRun) -> Self {
+        let p = berth_core::gc_progress(&r);
+        let progress = GcProgressJson {
+            blobs_expected: r.counts.blobs_expected,
+            bytes_expected: r.counts.bytes_expected,
+            started_at: r.blobs_started_at.map(time),
+            ended_at: r.blobs_ended_at.map(time),
+            blobs_per_second: p.blobs_per_second,
+            bytes_per_second: p.bytes_per_second,
+            percent: p.percent,
+            eta_seconds: p.eta_seconds,
+        };
         let end = r.finished_at.unwrap_or(r.updated_at);
         GcRunJson {
             id: r.id,
@@ -88,10 +127,12 @@ impl From<GcRun> for GcRunJson {
             uploads_expired: r.counts.uploads_expired,
             manifests_deleted: r.counts.manifests_deleted,
             links_deleted: r.counts.links_deleted,
+            links_restored: r.counts.links_restored,
             blobs_deleted: r.counts.blobs_deleted,
             orphans_deleted: r.counts.orphans_deleted,
             bytes_reclaimed: r.counts.bytes_reclaimed,
             error: r.error,
+            progress,
         }
     }
 }

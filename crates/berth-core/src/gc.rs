@@ -6,12 +6,15 @@
 //! 2. **manifests** (when enabled): untagged manifests nothing needs (no
 //!    index lists them, no referrer refers to them, and they are not
 //!    referrers of a present subject), pushed before the grace period;
-//! 3. **links**: a repository's links to blobs that no manifest of that
+//! 3. **accounting**: links a manifest needs and its repository lost are
+//!    restored and audited (usage is the sum of linked blobs; nothing
+//!    Berth does loses one, a database restored or edited by hand can);
+//! 4. **links**: a repository's links to blobs that no manifest of that
 //!    repository references, made before the grace period (layers of
 //!    deleted images, and layers uploaded but never used by a manifest);
-//! 4. **blobs**: blobs nothing links, references or is about to commit are
+//! 5. **blobs**: blobs nothing links, references or is about to commit are
 //!    claimed, their bytes deleted, and forgotten;
-//! 5. **sweep** (full runs only): the storage is listed for objects no
+//! 6. **sweep** (full runs only): the storage is listed for objects no
 //!    metadata knows (left by a crash between storing and recording).
 //!
 //! Correctness does not depend on timing. Each deciding step runs under the
@@ -140,6 +143,62 @@ impl GcError {
             GcError::Storage(e) => crate::error::blob_fault(e),
             GcError::Registry(e) => e.fault(),
         }
+    }
+}
+
+/// How fast a run's blob step goes and how long it has left.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GcProgress {
+    /// Blobs deleted a second in the blob step so far (or in all of it).
+    pub blobs_per_second: Option<f64>,
+    /// Bytes reclaimed a second in the blob step (with a full sweep, its
+    /// orphans' bytes too).
+    pub bytes_per_second: Option<f64>,
+    /// Share of the expected blobs deleted, 0–100.
+    pub percent: Option<f64>,
+    /// Seconds the blob step has left at its rate so far (0 once it ended).
+    pub eta_seconds: Option<f64>,
+}
+
+/// A run's progress from its record: `None`s until its blob step began (and
+/// for dry runs, which delete nothing).
+pub fn progress(run: &GcRun) -> GcProgress {
+    let Some(started) = run.blobs_started_at else {
+        return GcProgress::default();
+    };
+    let running = run.status == "running";
+    let end = run.blobs_ended_at.unwrap_or(if running {
+        run.updated_at
+    } else {
+        run.finished_at.unwrap_or(run.updated_at)
+    });
+    let seconds = end.saturating_sub(started) as f64 / 1000.0;
+    let c = &run.counts;
+    let rate = |n: i64| (seconds > 0.0 && n > 0).then(|| n as f64 / seconds);
+    let blobs_per_second = rate(c.blobs_deleted);
+    let ended = run.blobs_ended_at.is_some();
+    let percent = if c.blobs_expected > 0 {
+        Some((c.blobs_deleted as f64 * 100.0 / c.blobs_expected as f64).min(100.0))
+    } else {
+        ended.then_some(100.0)
+    };
+    let eta_seconds = if ended {
+        Some(0.0)
+    } else if running {
+        let left = c.blobs_expected.saturating_sub(c.blobs_deleted).max(0);
+        match (left, blobs_per_second) {
+            (0, _) => Some(0.0),
+            (left, Some(r)) => Some(left as f64 / r),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    GcProgress {
+        blobs_per_second,
+        bytes_per_second: rate(c.bytes_reclaimed),
+        percent,
+        eta_seconds,
     }
 }
 
@@ -305,7 +364,7 @@ impl Collector {
         let outcome = if options.dry_run {
             self.preview(&mut progress, options.full_sweep).await
         } else {
-            self.collect(&mut progress, options.full_sweep).await
+            self.collect(&mut progress, options).await
         };
         let counts = progress.counts;
         let seconds = started.elapsed().as_secs_f64();
@@ -323,7 +382,8 @@ impl Collector {
         };
         let detail = format!(
             "{status} in {seconds:.1} s ({}): {} upload(s) expired, {} untagged manifest(s), \
-             {} link(s), {} blob(s) and {} orphaned object(s) deleted, {} bytes reclaimed{}",
+             {} link(s), {} blob(s) and {} orphaned object(s) deleted, {} bytes reclaimed, \
+             {} missing link(s) restored{}",
             options.cause.as_str(),
             counts.uploads_expired,
             counts.manifests_deleted,
@@ -331,6 +391,7 @@ impl Collector {
             counts.blobs_deleted,
             counts.orphans_deleted,
             counts.bytes_reclaimed,
+            counts.links_restored,
             error
                 .as_deref()
                 .map(|e| format!("; error: {e}"))
@@ -408,7 +469,7 @@ impl Collector {
         now_millis() - self.config.grace.as_millis() as i64
     }
 
-    async fn collect(&self, p: &mut Progress<'_>, full_sweep: bool) -> Result<(), GcError> {
+    async fn collect(&self, p: &mut Progress<'_>, options: &GcOptions) -> Result<(), GcError> {
         let batch = self.config.batch.max(1);
         p.report("uploads").await?;
         p.counts.uploads_expired = self.registry.expire_uploads().await? as i64;
@@ -427,6 +488,8 @@ impl Collector {
             }
         }
 
+        self.reconcile_links(p, &options.actor).await?;
+
         let mut cursor = None;
         loop {
             let links = self
@@ -441,6 +504,11 @@ impl Collector {
             }
         }
 
+        // What the blob step expects to delete, for its progress.
+        let (blobs, bytes) = self.store.gc_estimate_blobs().await?;
+        p.counts.blobs_expected = blobs;
+        p.counts.bytes_expected = bytes;
+        p.report("blobs").await?;
         // Claims a dead run left behind first, then new ones.
         let stale = now_millis() - self.config.lease.as_millis() as i64;
         loop {
@@ -477,8 +545,60 @@ impl Collector {
             }
         }
 
-        if full_sweep {
+        if options.full_sweep {
             self.sweep(p, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Restore links that manifests need and their repositories lost
+    /// (usage is the sum of linked blobs, and blob reads follow links), and
+    /// say so in the audit log: nothing Berth does leaves one, so each is
+    /// news for an operator.
+    async fn reconcile_links(&self, p: &mut Progress<'_>, actor: &str) -> Result<(), GcError> {
+        const NAMED: usize = 10;
+        let batch = self.config.batch.max(1);
+        let mut named = Vec::new();
+        loop {
+            let restored = self.store.gc_restore_links(now_millis(), batch).await?;
+            p.counts.links_restored += restored.len() as i64;
+            p.report("accounting").await?;
+            for (repo, digest) in &restored {
+                tracing::warn!(run = p.run, %repo, %digest, "restored a missing blob link");
+            }
+            let done = (restored.len() as i64) < batch;
+            named.extend(
+                restored
+                    .into_iter()
+                    .take(NAMED.saturating_sub(named.len()))
+                    .map(|(repo, digest)| format!("{repo}@{digest}")),
+            );
+            if done {
+                break;
+            }
+        }
+        let n = p.counts.links_restored;
+        if n > 0 {
+            let more = if n as usize > named.len() {
+                ", …"
+            } else {
+                ""
+            };
+            let detail = format!(
+                "{n} blob link(s) that manifests reference were missing and are restored \
+                 (usage counts them again): {}{more}",
+                named.join(", ")
+            );
+            self.audit
+                .append_audit(
+                    actor,
+                    "gc.links_restored",
+                    &format!("gc/{}", p.run),
+                    &detail,
+                    None,
+                    now_millis(),
+                )
+                .await?;
         }
         Ok(())
     }
@@ -614,10 +734,69 @@ impl Collector {
         p.counts.links_deleted = preview.links;
         p.counts.blobs_deleted = preview.blobs.len() as i64;
         p.counts.bytes_reclaimed = preview.blobs.iter().map(|b| b.size).sum();
+        p.counts.blobs_expected = p.counts.blobs_deleted;
+        p.counts.bytes_expected = p.counts.bytes_reclaimed;
         p.report("preview").await?;
         if full_sweep {
             self.sweep(p, true).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(status: &str, started: Option<i64>, ended: Option<i64>, deleted: i64) -> GcRun {
+        GcRun {
+            id: 1,
+            cause: "api".into(),
+            actor: "admin".into(),
+            dry_run: false,
+            full_sweep: false,
+            status: status.into(),
+            stage: "blobs".into(),
+            started_at: 0,
+            updated_at: 12_000,
+            finished_at: (status != "running").then_some(20_000),
+            counts: GcCounts {
+                blobs_deleted: deleted,
+                bytes_reclaimed: deleted * 1000,
+                blobs_expected: 4000,
+                bytes_expected: 4_000_000,
+                ..GcCounts::default()
+            },
+            blobs_started_at: started,
+            blobs_ended_at: ended,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn rate_and_time_left_come_from_the_blob_step() {
+        // 1,000 of 4,000 blobs in the 10 s since the blob step began.
+        let p = progress(&run("running", Some(2_000), None, 1000));
+        assert_eq!(p.blobs_per_second, Some(100.0));
+        assert_eq!(p.bytes_per_second, Some(100_000.0));
+        assert_eq!(p.percent, Some(25.0));
+        assert_eq!(p.eta_seconds, Some(30.0));
+        // Ended: the rate over the whole step, nothing left.
+        let p = progress(&run("finished", Some(2_000), Some(6_000), 4000));
+        assert_eq!(p.blobs_per_second, Some(1000.0));
+        assert_eq!((p.percent, p.eta_seconds), (Some(100.0), Some(0.0)));
+        // Not begun yet, or nothing deleted yet: no rate, no estimate.
+        assert_eq!(
+            progress(&run("running", None, None, 0)),
+            GcProgress::default()
+        );
+        let p = progress(&run("running", Some(2_000), None, 0));
+        assert_eq!((p.blobs_per_second, p.eta_seconds), (None, None));
+        // A run that died in its blob step has no time left to announce.
+        let p = progress(&run("abandoned", Some(2_000), None, 1000));
+        assert_eq!(p.eta_seconds, None);
+        // More deleted than expected (deletes went on): capped.
+        let p = progress(&run("running", Some(2_000), None, 5000));
+        assert_eq!((p.percent, p.eta_seconds), (Some(100.0), Some(0.0)));
     }
 }

@@ -95,7 +95,9 @@ pub use auth::{Auth, AuthConfig, AuthError};
 pub use clock::now_millis;
 pub use directory::{Directory, DirectoryConfig, NamespaceSpec, RegistryUserSpec};
 pub use error::{DirectoryError, Fault, RegistryError};
-pub use gc::{Collector, GcCause, GcConfig, GcError, GcOptions};
+pub use gc::{
+    progress as gc_progress, Collector, GcCause, GcConfig, GcError, GcOptions, GcProgress,
+};
 pub use journal::MetaJournal;
 pub use management::{
     AuditFilter, ImageListFilter, ImageListView, ImageView, ListFilter, Management,

@@ -1067,3 +1067,60 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
         assert!(s.images_holding(&names).await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_lost_link_is_restored_and_the_blob_step_estimates_its_work() {
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let r = repo("acct/app");
+        let layer = link(s, &r, b"a referenced layer").await;
+        let config = link(s, &r, b"its config").await;
+        let m = manifest(&r, r#"{"acct":1}"#, &[&config, &layer], &["v1"]);
+        assert!(stored(s.put_manifest(&m).await.unwrap()).is_empty());
+        let full = s.namespace_usage("acct").await.unwrap();
+        assert_eq!(
+            full,
+            (b"a referenced layer".len() + b"its config".len()) as i64
+        );
+        // Nothing to restore, nothing to collect.
+        assert!(b.gc.gc_restore_links(2_000, 100).await.unwrap().is_empty());
+        assert_eq!(
+            b.gc.gc_estimate_blobs().await.unwrap(),
+            (0, 0),
+            "{}",
+            b.name
+        );
+
+        // A link lost outside Berth: usage drops, the restore brings it back
+        // (once), and the blob was never a candidate for collection.
+        assert!(s.unlink_blob(&r, &layer).await.unwrap());
+        assert_eq!(
+            s.namespace_usage("acct").await.unwrap(),
+            b"its config".len() as i64
+        );
+        assert_eq!(
+            b.gc.gc_estimate_blobs().await.unwrap(),
+            (0, 0),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            b.gc.gc_restore_links(2_000, 100).await.unwrap(),
+            vec![("acct/app".to_owned(), layer.as_str().to_owned())],
+            "{}",
+            b.name
+        );
+        assert_eq!(s.namespace_usage("acct").await.unwrap(), full, "{}", b.name);
+        assert!(b.gc.gc_restore_links(2_000, 100).await.unwrap().is_empty());
+
+        // An unreferenced, unlinked blob is what the blob step expects.
+        let loose = link(s, &r, b"uploaded, never used").await;
+        assert!(s.unlink_blob(&r, &loose).await.unwrap());
+        assert_eq!(
+            b.gc.gc_estimate_blobs().await.unwrap(),
+            (1, b"uploaded, never used".len() as i64),
+            "{}",
+            b.name
+        );
+    }
+}

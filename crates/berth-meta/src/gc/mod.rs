@@ -74,12 +74,20 @@ pub struct GcCounts {
     pub manifests_deleted: i64,
     /// Repository blob links removed.
     pub links_deleted: i64,
+    /// Missing links restored (a manifest referenced a blob its repository
+    /// did not link).
+    pub links_restored: i64,
     /// Blobs whose bytes were deleted.
     pub blobs_deleted: i64,
     /// Bytes reclaimed (blobs and orphaned storage objects).
     pub bytes_reclaimed: i64,
     /// Storage objects no metadata knew, deleted by a full sweep.
     pub orphans_deleted: i64,
+    /// Blobs the blob step expected to delete when it began (an estimate:
+    /// pushes and deletes go on meanwhile).
+    pub blobs_expected: i64,
+    /// Their bytes.
+    pub bytes_expected: i64,
 }
 
 /// A collection to record.
@@ -122,6 +130,10 @@ pub struct GcRun {
     pub finished_at: Option<i64>,
     /// What it did so far.
     pub counts: GcCounts,
+    /// When its blob step began, Unix milliseconds.
+    pub blobs_started_at: Option<i64>,
+    /// When its blob step ended, Unix milliseconds.
+    pub blobs_ended_at: Option<i64>,
     /// Why it failed.
     pub error: Option<String>,
 }
@@ -157,6 +169,11 @@ pub trait GcStore: Send + Sync + std::fmt::Debug {
         after: Option<&LinkCursor>,
         limit: i64,
     ) -> MetaResult<LinkBatch>;
+    /// Restore up to `limit` missing links: a blob a manifest references
+    /// (config or layer) that its repository does not link, while the blob
+    /// is stored. Nothing Berth does leaves one; a database restored or
+    /// edited by hand can. Returns them as (repository, digest).
+    async fn gc_restore_links(&self, now: i64, limit: i64) -> MetaResult<Vec<(String, String)>>;
     /// Claim for run `run` up to `limit` blobs (after digest `after`) that
     /// nothing links, references or is about to commit.
     async fn gc_claim_blobs(
@@ -186,6 +203,11 @@ pub trait GcStore: Send + Sync + std::fmt::Debug {
         size: i64,
         now: i64,
     ) -> MetaResult<bool>;
+    /// How many blobs, and how many bytes, a collection's blob step would
+    /// delete now: those nothing links, references or is about to commit,
+    /// and those claimed by runs that are no longer running. Read without
+    /// the collection lock, so an estimate.
+    async fn gc_estimate_blobs(&self) -> MetaResult<(i64, i64)>;
     /// What a collection would delete now, without deleting anything.
     async fn gc_preview(
         &self,
@@ -195,7 +217,8 @@ pub trait GcStore: Send + Sync + std::fmt::Debug {
 
     /// Record the start of a collection; returns its id.
     async fn gc_start_run(&self, run: &NewGcRun) -> MetaResult<i64>;
-    /// Report a run's progress.
+    /// Report a run's progress. The first report in stage `blobs` marks
+    /// the blob step's start, the first report after it its end.
     async fn gc_update_run(
         &self,
         id: i64,

@@ -35,6 +35,16 @@ const UNREFERENCED_LINKS: &str = "SELECT rb.repo_id, rb.digest FROM repository_b
                      AND mr.ref_digest = rb.digest) \
      ORDER BY rb.repo_id, rb.digest LIMIT $4";
 
+/// Blob references of manifests whose repository does not link the
+/// (stored) blob.
+const MISSING_LINKS: &str =
+    "SELECT DISTINCT mr.repo_id, r.name, mr.ref_digest FROM manifest_refs mr \
+     JOIN repositories r ON r.id = mr.repo_id \
+     JOIN blobs b ON b.digest = mr.ref_digest AND b.state = 0 \
+     WHERE mr.kind = 0 AND NOT EXISTS (SELECT 1 FROM repository_blobs rb \
+                     WHERE rb.repo_id = mr.repo_id AND rb.digest = mr.ref_digest) \
+     ORDER BY mr.repo_id, mr.ref_digest LIMIT $1";
+
 /// Live blobs nothing links, references or is about to commit.
 const UNREFERENCED_BLOBS: &str = "SELECT b.digest, b.size FROM blobs b \
      WHERE b.state = 0 AND b.digest > $1 \
@@ -45,8 +55,20 @@ const UNREFERENCED_BLOBS: &str = "SELECT b.digest, b.size FROM blobs b \
 
 const RUN_COLUMNS: &str =
     "SELECT id, cause, actor, dry_run, full_sweep, status, stage, started_at, \
-     updated_at, finished_at, uploads_expired, manifests_deleted, links_deleted, blobs_deleted, \
-     bytes_reclaimed, orphans_deleted, error FROM gc_runs";
+     updated_at, finished_at, uploads_expired, manifests_deleted, links_deleted, links_restored, blobs_deleted, \
+     bytes_reclaimed, orphans_deleted, blobs_expected, bytes_expected, blobs_started_at, \
+     blobs_ended_at, error FROM gc_runs";
+
+/// What [`UNREFERENCED_BLOBS`] would claim, counted, plus the claims of
+/// runs that no longer run (the next run adopts them).
+const ESTIMATE_BLOBS: &str =
+    "SELECT COUNT(*), CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b \
+     WHERE (b.state = 0 \
+       AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest) \
+       AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.ref_digest = b.digest) \
+       AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.digest = b.digest)) \
+     OR (b.state <> 0 \
+       AND NOT EXISTS (SELECT 1 FROM gc_runs g WHERE g.id = b.state AND g.status = 'running'))";
 
 pub(crate) fn gc_run_row(r: &DbRow) -> MetaResult<GcRun> {
     Ok(GcRun {
@@ -64,10 +86,15 @@ pub(crate) fn gc_run_row(r: &DbRow) -> MetaResult<GcRun> {
             uploads_expired: r.try_get("uploads_expired")?,
             manifests_deleted: r.try_get("manifests_deleted")?,
             links_deleted: r.try_get("links_deleted")?,
+            links_restored: r.try_get("links_restored")?,
             blobs_deleted: r.try_get("blobs_deleted")?,
             bytes_reclaimed: r.try_get("bytes_reclaimed")?,
             orphans_deleted: r.try_get("orphans_deleted")?,
+            blobs_expected: r.try_get("blobs_expected")?,
+            bytes_expected: r.try_get("bytes_expected")?,
         },
+        blobs_started_at: r.try_get("blobs_started_at")?,
+        blobs_ended_at: r.try_get("blobs_ended_at")?,
         error: r.try_get("error")?,
     })
 }
@@ -189,6 +216,27 @@ impl GcStore for Store {
         Ok(claims)
     }
 
+    async fn gc_restore_links(&self, now: i64, limit: i64) -> MetaResult<Vec<(String, String)>> {
+        let mut tx = self.begin_exclusive().await?;
+        let missing: Vec<(i64, String, String)> = sqlx::query_as(MISSING_LINKS)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        for (repo_id, _, digest) in &missing {
+            sqlx::query(
+                "INSERT INTO repository_blobs (repo_id, digest, linked_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (repo_id, digest) DO NOTHING",
+            )
+            .bind(repo_id)
+            .bind(digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(missing.into_iter().map(|(_, r, d)| (r, d)).collect())
+    }
+
     async fn gc_adopt_claims(
         &self,
         run: i64,
@@ -277,6 +325,12 @@ impl GcStore for Store {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn gc_estimate_blobs(&self) -> MetaResult<(i64, i64)> {
+        let (blobs, bytes): (i64, i64) =
+            sqlx::query_as(ESTIMATE_BLOBS).fetch_one(&self.read).await?;
+        Ok((blobs, bytes))
+    }
+
     async fn gc_preview(
         &self,
         untagged_before: Option<i64>,
@@ -341,10 +395,18 @@ impl GcStore for Store {
         counts: &GcCounts,
         now: i64,
     ) -> MetaResult<()> {
+        // SET reads the row as it was, so the blob step's start is the
+        // first report in `blobs` and its end the first report after it.
         sqlx::query(
             "UPDATE gc_runs SET stage = $2, updated_at = $3, uploads_expired = $4, \
              manifests_deleted = $5, links_deleted = $6, blobs_deleted = $7, \
-             bytes_reclaimed = $8, orphans_deleted = $9 WHERE id = $1",
+             bytes_reclaimed = $8, orphans_deleted = $9, blobs_expected = $10, \
+             bytes_expected = $11, links_restored = $12, \
+             blobs_started_at = CASE WHEN blobs_started_at IS NULL AND $2 = 'blobs' \
+                 THEN $3 ELSE blobs_started_at END, \
+             blobs_ended_at = CASE WHEN blobs_started_at IS NOT NULL AND blobs_ended_at IS NULL \
+                 AND $2 <> 'blobs' THEN $3 ELSE blobs_ended_at END \
+             WHERE id = $1",
         )
         .bind(id)
         .bind(stage)
@@ -355,6 +417,9 @@ impl GcStore for Store {
         .bind(counts.blobs_deleted)
         .bind(counts.bytes_reclaimed)
         .bind(counts.orphans_deleted)
+        .bind(counts.blobs_expected)
+        .bind(counts.bytes_expected)
+        .bind(counts.links_restored)
         .execute(&self.write)
         .await?;
         Ok(())

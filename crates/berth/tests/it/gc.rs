@@ -163,6 +163,19 @@ async fn reclaims_deleted_images_and_abandoned_uploads(b: Backend) {
         Some(expected as i64),
         "{run}"
     );
+    // The blob step's progress: what it expected, all of it done.
+    let p = &run["progress"];
+    assert_eq!(p["blobs_expected"], 3, "{run}");
+    assert_eq!(p["bytes_expected"].as_i64(), Some(expected as i64), "{run}");
+    assert_eq!(
+        (p["percent"].as_f64(), p["eta_seconds"].as_f64()),
+        (Some(100.0), Some(0.0)),
+        "{run}"
+    );
+    assert!(
+        p["started_at"].is_string() && p["ended_at"].is_string(),
+        "{run}"
+    );
     let mut kept = a_blobs.clone();
     kept.sort();
     assert_eq!(
@@ -192,6 +205,17 @@ async fn reclaims_deleted_images_and_abandoned_uploads(b: Backend) {
     let again = collect(&t, json!({"dry_run": false})).await;
     assert_eq!(again["blobs_deleted"], 0);
     assert_eq!(again["links_deleted"], 0);
+    assert_eq!(again["progress"]["blobs_expected"], 0, "{again}");
+    assert_eq!(
+        again["progress"]["blobs_per_second"],
+        Value::Null,
+        "{again}"
+    );
+    assert_eq!(
+        again["progress"]["percent"].as_f64(),
+        Some(100.0),
+        "{again}"
+    );
     let (s, runs) = t.api(Method::GET, "/api/v1/gc/runs", None).await;
     assert_eq!(s, StatusCode::OK);
     let ids: Vec<i64> = runs
@@ -380,6 +404,9 @@ async fn dry_run_reports_and_changes_nothing(b: Backend) {
     assert_eq!(preview["dry_run"], true);
     assert_eq!(preview["blobs_deleted"], 2, "{preview}");
     assert_eq!(preview["links_deleted"], 2, "{preview}");
+    // A preview has no blob step: what it would delete, no rate.
+    assert_eq!(preview["progress"]["blobs_expected"], 2, "{preview}");
+    assert_eq!(preview["progress"]["percent"], Value::Null, "{preview}");
     let bytes = preview["bytes_reclaimed"].as_i64().expect("bytes");
     assert!(bytes > 0);
     assert_eq!(stored_blobs(&t).await, before, "nothing deleted");

@@ -8,6 +8,7 @@
 #[macro_use]
 mod common;
 
+mod accounting;
 mod advisory_feed;
 mod api_fuzz;
 mod attached_sboms;
