@@ -226,6 +226,7 @@ pub fn router(state: WebState) -> Router {
             post(pages::account::revoke_token),
         )
         .route("/audit", get(pages::audit::audit))
+        .route("/gc", get(pages::gc::page).post(pages::gc::start))
         .route(
             "/namespaces/{ns}/webhooks",
             get(pages::webhooks::namespace_page).post(pages::webhooks::namespace_create),

@@ -5,6 +5,7 @@
 pub(crate) mod access;
 pub(crate) mod account;
 pub(crate) mod audit;
+pub(crate) mod gc;
 pub(crate) mod groups;
 pub(crate) mod image_signatures;
 pub(crate) mod image_vulnerabilities;

@@ -27,6 +27,7 @@ mod directory;
 mod e2e_clients;
 mod full_disk;
 mod gc;
+mod gc_console;
 mod image;
 mod image_list;
 mod inventory_images;
