@@ -3,7 +3,12 @@
 # and Garage (both from scripts/test-env.sh), `gc.grace_secs = 0`. Pushes
 # IMAGES images of BLOBS unique 1 KiB layers and a config each, deletes
 # them all, then times one collection until it reports done: objects
-# deleted per second. Results go to target/bench-gc/results.jsonl.
+# deleted per second, and the push latency of a client pushing small images
+# during the collection against before it. Then the reference registry
+# (Debian's docker-registry, Distribution 2.8) on the same bucket: the same
+# images pushed and deleted through its API, the registry stopped, and its
+# offline `garbage-collect` timed. Results go to
+# target/bench-gc/results.jsonl.
 #
 # Usage: bench/gc.sh            (IMAGES=2000 BLOBS=9: 20,000 objects)
 set -euo pipefail
@@ -36,8 +41,69 @@ node_env=(env -i PATH="$PATH" BERTH_DATA_DIR="$WORK/node" BERTH_DATABASE_URL="$d
 "${node_env[@]}" "$BERTH" admin namespace create bench --group admin >/dev/null
 "${node_env[@]}" BERTH_LISTEN="127.0.0.1:$PORT" "$BERTH" serve >"$WORK/berth.log" 2>&1 &
 BPID=$!
-trap 'kill $BPID 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+trap 'kill $BPID ${RPID:-} 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/readyz" && break; sleep 0.1; done
 
 "$BIN/berth-bench" gc --url "http://127.0.0.1:$PORT" --target berth-postgres-s3 \
   --creds admin:bench-admin-password --pid "$BPID" --images "$IMAGES" --blobs "$BLOBS" | tee -a "$RESULTS"
+kill $BPID; wait $BPID 2>/dev/null || true
+
+command -v docker-registry >/dev/null || {
+  echo "bench/gc.sh: the reference needs Debian's docker-registry" >&2; exit 1; }
+REF_PORT=5132
+cat >"$WORK/reference.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  s3:
+    accesskey: $BERTH_TEST_S3_ACCESS_KEY_ID
+    secretkey: $BERTH_TEST_S3_SECRET_ACCESS_KEY
+    region: $BERTH_TEST_S3_REGION
+    regionendpoint: $BERTH_TEST_S3_ENDPOINT
+    bucket: $BERTH_TEST_S3_BUCKET
+    rootdirectory: /bench-gc-$run_id/reference
+    secure: false
+    v4auth: true
+  cache:
+    blobdescriptor: inmemory
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$REF_PORT
+YAML
+# AWS_CA_BUNDLE (set on some machines) makes the AWS SDK of Distribution 2.8
+# refuse its own HTTP transport.
+env -u AWS_CA_BUNDLE docker-registry serve "$WORK/reference.yml" >"$WORK/reference.log" 2>&1 &
+RPID=$!
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$REF_PORT/v2/" && break; sleep 0.1; done
+"$BIN/berth-bench" gc --url "http://127.0.0.1:$REF_PORT" --target reference-s3 \
+  --images "$IMAGES" --blobs "$BLOBS" --push-delete-only | tee -a "$RESULTS"
+# Offline, as Distribution documents it: the registry stopped.
+kill $RPID; wait $RPID 2>/dev/null || true
+start=$(date +%s.%N)
+env -u AWS_CA_BUNDLE docker-registry garbage-collect "$WORK/reference.yml" >"$WORK/reference-gc.log" 2>&1
+end=$(date +%s.%N)
+deleted=$(grep -c "Deleting blob" "$WORK/reference-gc.log" || true)
+python3 - "$start" "$end" "$deleted" "$IMAGES" "$BLOBS" >>"$RESULTS" <<'PY'
+import json, sys
+start, end, deleted, images, blobs = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+s = end - start
+print(json.dumps({"target": "reference-s3", "scenario": "gc_reclaim", "objects": images * (blobs + 1),
+                  "blobs_deleted": deleted, "seconds": s, "objects_per_s": deleted / s if s else None}))
+PY
+tail -n 1 "$RESULTS"
+python3 - "$RESULTS" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+b = next(r for r in rows if r["scenario"] == "gc_reclaim" and r["target"].startswith("berth"))
+r = next(r for r in rows if r["scenario"] == "gc_reclaim" and r["target"] == "reference-s3")
+print(f"Berth: {b['blobs_deleted']} objects in {b['seconds']:.2f} s = {b['objects_per_s']:.0f}/s; "
+      f"push p99 {b['push_idle_p99_ms']:.1f} ms idle, {b['push_during_p99_ms']:.1f} ms during "
+      f"({b['push_during_p99_ms'] / b['push_idle_p99_ms']:.2f}x), {b['push_during_refused']} refused")
+if r["objects_per_s"]:
+    print(f"reference garbage-collect: {r['blobs_deleted']} objects in {r['seconds']:.2f} s = {r['objects_per_s']:.0f}/s; "
+          f"Berth {b['objects_per_s'] / r['objects_per_s']:.1f}x")
+PY

@@ -16,6 +16,7 @@ WORK=${BENCH_DIR:-$PWD/target/bench-reads}
 BERTH_PORT=5111
 NGINX_PORT=5113
 
+source bench/lib.sh
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -p berth -p berth-bench
 BIN=$PWD/target/release
 rm -rf "$WORK"
@@ -27,33 +28,8 @@ export BERTH_DATA_DIR=$WORK/berth BERTH_ADMIN_PASSWORD=bench-admin-password BERT
 "$BIN/berth" admin namespace create bench --group admin --public >/dev/null
 BERTH_LISTEN=127.0.0.1:$BERTH_PORT "$BIN/berth" serve >"$WORK/berth.log" 2>&1 &
 BPID=$!
-cat >"$WORK/nginx.conf" <<NGINX
-worker_processes auto;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  client_body_temp_path $WORK/nginx-tmp/body;
-  proxy_temp_path $WORK/nginx-tmp/proxy;
-  fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
-  uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
-  scgi_temp_path $WORK/nginx-tmp/scgi;
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    root $WORK/static;
-    location ~ /manifests/ { default_type application/vnd.oci.image.manifest.v1+json; }
-    location ~ /tags/list\$ { default_type application/json; }
-    location / { default_type application/octet-stream; }
-  }
-}
-NGINX
-nginx -c "$WORK/nginx.conf" >"$WORK/nginx.log" 2>&1 &
-NPID=$!
+start_static_nginx "$WORK" "$WORK/static" "$NGINX_PORT"
+NPID=$STATIC_NGINX_PID
 trap 'kill $BPID $NPID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK/berth" "$WORK/static"' EXIT
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$BERTH_PORT/healthz" && break; sleep 0.1; done
 

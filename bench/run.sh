@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole benchmark comparison: builds Berth in release mode, starts it and
 # the reference registry (Debian's docker-registry, Distribution 2.8, with
-# filesystem storage and deletes enabled) on this machine and disk, runs the
+# filesystem storage, deletes enabled, its blob descriptor cache on and its
+# access log off) on this machine and disk, runs the
 # same scenarios against both in alternating rounds (A B A B …), measures the
 # physical ceilings, and prints a table of medians with the Berth/reference
 # ratio. nginx serving the same bytes as static files is the ceiling of the
@@ -19,7 +20,7 @@ BERTH_PORT=5101
 REF_PORT=5102
 NGINX_PORT=5103
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+source bench/lib.sh
 if ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null \
   || ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
   as_root apt-get update -qq
@@ -73,13 +74,19 @@ export BERTH_DATA_DIR=$WORK/berth BERTH_ADMIN_PASSWORD=bench-admin-password BERT
 "$BIN/berth" admin namespace create bench --group admin --public >/dev/null
 BERTH_LISTEN=127.0.0.1:$BERTH_PORT "$BIN/berth" serve >"$WORK/berth.log" 2>&1 &
 BPID=$!
+# Configured as Distribution's documentation recommends for speed: the
+# in-memory blob descriptor cache on, the access log off.
 cat >"$WORK/reference.yml" <<YAML
 version: 0.1
 log:
   level: error
+  accesslog:
+    disabled: true
 storage:
   filesystem:
     rootdirectory: $WORK/reference
+  cache:
+    blobdescriptor: inmemory
   delete:
     enabled: true
 http:
@@ -90,34 +97,8 @@ RPID=$!
 # nginx with the bytes Berth served (written by `berth-bench run --mirror`):
 # manifests, tag list and blobs as static files, keep-alive unlimited.
 STATIC=$WORK/static
-mkdir -p "$STATIC" "$WORK/nginx-tmp"
-cat >"$WORK/nginx.conf" <<NGINX
-worker_processes auto;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  client_body_temp_path $WORK/nginx-tmp/body;
-  proxy_temp_path $WORK/nginx-tmp/proxy;
-  fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
-  uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
-  scgi_temp_path $WORK/nginx-tmp/scgi;
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    root $STATIC;
-    location ~ /manifests/ { default_type application/vnd.oci.image.manifest.v1+json; }
-    location ~ /tags/list\$ { default_type application/json; }
-    location / { default_type application/octet-stream; }
-  }
-}
-NGINX
-nginx -c "$WORK/nginx.conf" >"$WORK/nginx.log" 2>&1 &
-NPID=$!
+start_static_nginx "$WORK" "$STATIC" "$NGINX_PORT"
+NPID=$STATIC_NGINX_PID
 for url in "http://127.0.0.1:$BERTH_PORT/healthz" "http://127.0.0.1:$REF_PORT/v2/"; do
   for _ in $(seq 1 100); do curl -s -o /dev/null "$url" && break; sleep 0.1; done
 done

@@ -2,7 +2,10 @@
 //! blobs (concurrently), delete every image, then start one collection
 //! through the API and time it until it reports done: blobs deleted per
 //! second, as the run itself reports them (and the run's own duration).
+//! One client keeps pushing small images meanwhile, and before, idle: the
+//! push latency p99 during the collection against without it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +25,7 @@ pub(crate) async fn collect(
     images: u64,
     blobs: u64,
     clients: u64,
+    push_delete_only: bool,
 ) -> anyhow::Result<()> {
     let t = Arc::new(t);
     let start = Instant::now();
@@ -62,6 +66,24 @@ pub(crate) async fn collect(
     }
     let pushed_s = start.elapsed().as_secs_f64();
     let objects = images * (blobs + 1);
+    if push_delete_only {
+        // Another registry's own collector is timed by the caller.
+        emit(
+            target,
+            "gc_push_delete",
+            json!({"images": images, "objects": objects, "push_s": pushed_s}),
+        );
+        return Ok(());
+    }
+
+    // Push latency without a collection, then during one.
+    let stop = Arc::new(AtomicBool::new(false));
+    let idle = tokio::spawn(push_loop(t.clone(), "idle", stop.clone()));
+    tokio::time::sleep(PUSH_SAMPLE).await;
+    stop.store(true, Ordering::Relaxed);
+    let (idle_ms, _) = idle.await??;
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = tokio::spawn(push_loop(t.clone(), "during", stop.clone()));
 
     let started = Instant::now();
     let r = t
@@ -91,6 +113,8 @@ pub(crate) async fn collect(
         );
     };
     let seconds = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let (busy_ms, refused) = busy.await??;
     ensure!(done["status"] == "finished", "gc ended {done}");
     let deleted = done["blobs_deleted"].as_u64().unwrap_or(0);
     ensure!(
@@ -103,7 +127,54 @@ pub(crate) async fn collect(
         json!({"images": images, "objects": objects, "push_s": pushed_s,
             "blobs_deleted": deleted, "bytes_reclaimed": done["bytes_reclaimed"],
             "seconds": seconds, "run_seconds": done["duration_seconds"],
-            "objects_per_s": deleted as f64 / seconds}),
+            "objects_per_s": deleted as f64 / seconds,
+            "progress": done["progress"],
+            "push_idle_n": idle_ms.len(), "push_idle_p50_ms": percentile(&idle_ms, 0.5),
+            "push_idle_p99_ms": percentile(&idle_ms, 0.99),
+            "push_during_n": busy_ms.len(), "push_during_p50_ms": percentile(&busy_ms, 0.5),
+            "push_during_p99_ms": percentile(&busy_ms, 0.99),
+            "push_during_refused": refused}),
     );
     Ok(())
+}
+
+/// How long the idle push latency is sampled.
+const PUSH_SAMPLE: Duration = Duration::from_secs(10);
+
+/// Push small images (a 1 KiB layer, a config, the manifest) one after
+/// another until `stop`: each whole push's milliseconds, sorted, and how
+/// many a collection refused (a layer it took before its manifest came,
+/// with `gc.grace_secs = 0`; the client pushes again).
+async fn push_loop(
+    t: Arc<Target>,
+    label: &'static str,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<(Vec<f64>, u64)> {
+    let mut times = Vec::new();
+    let mut refused = 0;
+    let mut n: u64 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let repo = "bench/gc-pushes";
+        let at = Instant::now();
+        let layer = data(1024, 1 << 40 | n);
+        let layer = (t.push_blob(repo, layer).await?, 1024);
+        let config = format!(r#"{{"os":"linux","push":"{label}-{n}"}}"#).into_bytes();
+        let config_len = config.len();
+        let cd = t.push_blob(repo, config).await?;
+        match t
+            .push_manifest(repo, &format!("{label}-{n}"), (&cd, config_len), &[layer])
+            .await
+        {
+            Ok(_) => times.push(at.elapsed().as_secs_f64() * 1000.0),
+            Err(e) if e.to_string().contains("MANIFEST_BLOB_UNKNOWN") => refused += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    ensure!(
+        !times.is_empty(),
+        "no push completed while sampling ({label})"
+    );
+    Ok((times, refused))
 }

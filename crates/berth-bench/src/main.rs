@@ -204,6 +204,10 @@ enum Cmd {
         /// Concurrent pushing clients.
         #[arg(long, default_value_t = 16)]
         clients: u64,
+        /// Only push and delete (for a registry whose own collector the
+        /// caller times, as Distribution's `garbage-collect`).
+        #[arg(long)]
+        push_delete_only: bool,
     },
     /// A bounded soak run: mixed pushes, pulls, deletes and collections
     /// while the server's memory and open files are sampled; fails unless
@@ -427,9 +431,10 @@ async fn main() -> anyhow::Result<()> {
             images,
             blobs,
             clients,
+            push_delete_only,
         } => {
             let t = Target::new(&server.url, server.creds.as_deref(), false)?;
-            collect::collect(t, &server.target, images, blobs, clients).await
+            collect::collect(t, &server.target, images, blobs, clients, push_delete_only).await
         }
         Cmd::Soak {
             server,
