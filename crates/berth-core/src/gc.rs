@@ -521,7 +521,9 @@ impl Collector {
         }
         // New claims: the next batch is claimed while earlier ones are
         // deleted, a few batches in flight (storage requests take longer
-        // than the claims).
+        // than the claims). Each batch is a task of its own: a batch that
+        // holds a database connection must go on while this loop waits for
+        // one (SQLite has a single writer), or both would wait for ever.
         let mut after: Option<String> = None;
         let mut in_flight = FuturesUnordered::new();
         loop {
@@ -531,10 +533,18 @@ impl Collector {
                 .await?;
             let done = (claims.len() as i64) < batch;
             after = claims.last().map(|c| c.digest.clone());
-            in_flight.push(self.delete_batch(p.run, claims));
+            let this = self.clone();
+            let run = p.run;
+            in_flight.push(tokio::spawn(
+                async move { this.delete_batch(run, claims).await },
+            ));
             while in_flight.len() >= BATCHES_IN_FLIGHT || done && !in_flight.is_empty() {
                 if let Some(deleted) = in_flight.next().await {
-                    let (blobs, bytes) = deleted?;
+                    let (blobs, bytes) = deleted.map_err(|e| {
+                        GcError::Storage(BlobError::Io(std::io::Error::other(format!(
+                            "a deletion batch ended abnormally: {e}"
+                        ))))
+                    })??;
                     p.counts.blobs_deleted += blobs;
                     p.counts.bytes_reclaimed += bytes;
                     p.report("blobs").await?;

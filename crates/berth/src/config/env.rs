@@ -100,6 +100,8 @@ impl Config {
             "BERTH_GC_GRACE_SECS" => self.gc.grace_secs = parse(key, value)?,
             "BERTH_GC_DELETE_UNTAGGED" => self.gc.delete_untagged = parse(key, value)?,
             "BERTH_RETENTION_INTERVAL_SECS" => self.gc.retention_interval_secs = parse(key, value)?,
+            "BERTH_GC_BATCH" => self.gc.batch = parse(key, value)?,
+            "BERTH_GC_LEASE_SECS" => self.gc.lease_secs = parse(key, value)?,
             "BERTH_PULL_FLUSH_SECS" => self.pull_flush_secs = parse(key, value)?,
             "BERTH_READ_CACHE_MIB" => self.read_cache_mib = parse(key, value)?,
             "BERTH_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(key, value)?,

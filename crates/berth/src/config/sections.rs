@@ -414,6 +414,13 @@ pub struct GcSection {
     /// Seconds between scheduled runs of the namespaces' retention rules, 0
     /// for none (`BERTH_RETENTION_INTERVAL_SECS`; default a day).
     pub retention_interval_secs: u64,
+    /// Rows a collection handles in one transaction, and blobs it deletes
+    /// from storage in one request (`BERTH_GC_BATCH`; 1–1000, default 500).
+    pub batch: i64,
+    /// Seconds after which a collection that reported no progress is
+    /// presumed dead and the next run finishes its claims
+    /// (`BERTH_GC_LEASE_SECS`; default 900).
+    pub lease_secs: u64,
 }
 
 impl Default for GcSection {
@@ -424,6 +431,8 @@ impl Default for GcSection {
             grace_secs: d.grace.as_secs(),
             delete_untagged: d.delete_untagged,
             retention_interval_secs: 86_400,
+            batch: d.batch,
+            lease_secs: d.lease.as_secs(),
         }
     }
 }
@@ -435,7 +444,8 @@ impl GcSection {
             interval: Duration::from_secs(self.interval_secs),
             grace: Duration::from_secs(self.grace_secs),
             delete_untagged: self.delete_untagged,
-            ..berth_core::GcConfig::default()
+            batch: self.batch,
+            lease: Duration::from_secs(self.lease_secs),
         }
     }
 }

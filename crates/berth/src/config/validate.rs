@@ -114,6 +114,12 @@ impl Config {
         if self.jobs.lease_secs < 3 || self.jobs.max_attempts < 1 || self.jobs.concurrency > 256 {
             bail!("jobs.lease_secs must be at least 3, jobs.max_attempts at least 1, jobs.concurrency at most 256");
         }
+        if !(1..=1000).contains(&self.gc.batch) {
+            bail!("gc.batch must be between 1 and 1000 (S3 deletes at most 1,000 keys a request)");
+        }
+        if self.gc.lease_secs < 1 {
+            bail!("gc.lease_secs must be at least 1");
+        }
         Ok(())
     }
 

@@ -423,6 +423,17 @@ async fn dry_run_reports_and_changes_nothing(b: Backend) {
 
 /// Run `berth gc` against the test server's database and storage.
 fn berth_gc(t: &TestServer, args: &[&str]) -> (bool, String, String) {
+    let out = berth_gc_command(t, args).output().expect("run berth gc");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `berth gc` with `args`, set up for the test server's database and
+/// storage (`gc.grace_secs` 0).
+pub(crate) fn berth_gc_command(t: &TestServer, args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
     cmd.arg("gc")
         .args(args)
@@ -447,12 +458,7 @@ fn berth_gc(t: &TestServer, args: &[&str]) -> (bool, String, String) {
             .env("BERTH_S3_ACCESS_KEY_ID", &s3.access_key_id)
             .env("BERTH_S3_SECRET_ACCESS_KEY", s3.secret_access_key.expose());
     }
-    let out = cmd.output().expect("run berth gc");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cmd
 }
 
 async fn full_sweep_and_command_line(b: Backend) {

@@ -28,6 +28,7 @@ mod e2e_clients;
 mod full_disk;
 mod gc;
 mod gc_console;
+mod gc_crash;
 mod image;
 mod image_list;
 mod inventory_images;
