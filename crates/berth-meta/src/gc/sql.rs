@@ -136,12 +136,20 @@ pub(crate) async fn links_batch(
         .bind(limit)
         .fetch_all(&mut **tx)
         .await?;
-    for (repo_id, digest) in &victims {
-        sqlx::query("DELETE FROM repository_blobs WHERE repo_id = $1 AND digest = $2")
-            .bind(repo_id)
-            .bind(digest)
-            .execute(&mut **tx)
-            .await?;
+    // One statement per repository (and 100 links), not per link: the
+    // collection lock is held exclusively meanwhile.
+    for same_repo in victims.chunk_by(|a, b| a.0 == b.0) {
+        for chunk in same_repo.chunks(100) {
+            let sql = format!(
+                "DELETE FROM repository_blobs WHERE repo_id = $1 AND digest IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(chunk[0].0);
+            for (_, digest) in chunk {
+                q = q.bind(digest);
+            }
+            q.execute(&mut **tx).await?;
+        }
     }
     let deleted = victims.len() as i64;
     let next = if deleted < limit {
@@ -166,12 +174,18 @@ pub(crate) async fn claim_batch(
         .bind(limit)
         .fetch_all(&mut **tx)
         .await?;
-    for (digest, _) in &victims {
-        sqlx::query("UPDATE blobs SET state = $2 WHERE digest = $1 AND state = 0")
-            .bind(digest)
-            .bind(run)
-            .execute(&mut **tx)
-            .await?;
+    // A few statements rather than one per blob: the collection lock is
+    // held exclusively meanwhile, and pushes wait for it.
+    for chunk in victims.chunks(100) {
+        let sql = format!(
+            "UPDATE blobs SET state = $1 WHERE state = 0 AND digest IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(run);
+        for (digest, _) in chunk {
+            q = q.bind(digest);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(victims
         .into_iter()
