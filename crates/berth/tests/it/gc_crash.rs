@@ -37,6 +37,16 @@ async fn push(t: &TestServer, repo: &str, n: usize) -> (String, Vec<String>) {
     (sha256(&manifest), blobs)
 }
 
+/// A child process killed and reaped however the test ends.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 async fn latest_run(t: &TestServer) -> Value {
     let (s, runs) = t.api(Method::GET, "/api/v1/gc/runs?limit=1", None).await;
     assert_eq!(s, StatusCode::OK, "{runs}");
@@ -66,13 +76,15 @@ async fn a_collection_killed_in_its_blob_step_is_finished_by_the_next(b: Backend
 
     // `berth gc` in a process of its own, killed once its blob step has
     // deleted something.
-    let mut child = berth_gc_command(&t, &[])
-        .env("BERTH_GC_BATCH", BATCH)
-        .env("BERTH_GC_LEASE_SECS", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start berth gc");
+    let mut child = Reaped(
+        berth_gc_command(&t, &[])
+            .env("BERTH_GC_BATCH", BATCH)
+            .env("BERTH_GC_LEASE_SECS", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start berth gc"),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let first = loop {
         let run = latest_run(&t).await;
@@ -80,8 +92,8 @@ async fn a_collection_killed_in_its_blob_step_is_finished_by_the_next(b: Backend
             && run["stage"] == "blobs"
             && run["blobs_deleted"].as_i64() > Some(0)
         {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("reap");
+            child.0.kill().expect("SIGKILL");
+            child.0.wait().expect("reap");
             break latest_run(&t).await;
         }
         assert!(
