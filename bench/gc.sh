@@ -17,6 +17,11 @@ cd "$(dirname "$0")/.."
 IMAGES=${IMAGES:-2000}
 BLOBS=${BLOBS:-9}
 WORK=${BENCH_DIR:-$PWD/target/bench-gc}
+# STORAGE=fs: Berth's blobs on the local filesystem instead (PostgreSQL
+# still), to tell the storage's share from Berth's; REFERENCE=0 skips the
+# reference registry.
+STORAGE=${STORAGE:-s3}
+REFERENCE=${REFERENCE:-1}
 PORT=5131
 
 # shellcheck source=scripts/test-env.sh
@@ -35,19 +40,23 @@ psql "$BERTH_TEST_POSTGRES_URL" -qc "CREATE DATABASE $db" >/dev/null
 db_url="${BERTH_TEST_POSTGRES_URL/\/postgres\?//$db?}"
 node_env=(env -i PATH="$PATH" BERTH_DATA_DIR="$WORK/node" BERTH_DATABASE_URL="$db_url"
   BERTH_ADMIN_PASSWORD=bench-admin-password BERTH_LOG=warn BERTH_GC_GRACE_SECS=0
-  BERTH_GC_INTERVAL_SECS=0 BERTH_TAGS_PER_REPOSITORY=0 BERTH_STORAGE_KIND=s3
-  BERTH_S3_ENDPOINT="$BERTH_TEST_S3_ENDPOINT" BERTH_S3_BUCKET="$BERTH_TEST_S3_BUCKET"
-  BERTH_S3_REGION="$BERTH_TEST_S3_REGION" BERTH_S3_ACCESS_KEY_ID="$BERTH_TEST_S3_ACCESS_KEY_ID"
-  BERTH_S3_SECRET_ACCESS_KEY="$BERTH_TEST_S3_SECRET_ACCESS_KEY" BERTH_S3_PREFIX="bench-gc-$run_id")
+  BERTH_GC_INTERVAL_SECS=0 BERTH_TAGS_PER_REPOSITORY=0)
+if [ "$STORAGE" = s3 ]; then
+  node_env+=(BERTH_STORAGE_KIND=s3
+    BERTH_S3_ENDPOINT="$BERTH_TEST_S3_ENDPOINT" BERTH_S3_BUCKET="$BERTH_TEST_S3_BUCKET"
+    BERTH_S3_REGION="$BERTH_TEST_S3_REGION" BERTH_S3_ACCESS_KEY_ID="$BERTH_TEST_S3_ACCESS_KEY_ID"
+    BERTH_S3_SECRET_ACCESS_KEY="$BERTH_TEST_S3_SECRET_ACCESS_KEY" BERTH_S3_PREFIX="bench-gc-$run_id")
+fi
 "${node_env[@]}" "$BERTH" admin namespace create bench --group admin >/dev/null
 "${node_env[@]}" BERTH_LISTEN="127.0.0.1:$PORT" "$BERTH" serve >"$WORK/berth.log" 2>&1 &
 BPID=$!
 trap 'kill $BPID ${RPID:-} 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/readyz" && break; sleep 0.1; done
 
-"$BIN/berth-bench" gc --url "http://127.0.0.1:$PORT" --target berth-postgres-s3 \
+"$BIN/berth-bench" gc --url "http://127.0.0.1:$PORT" --target "berth-postgres-$STORAGE" \
   --creds admin:bench-admin-password --pid "$BPID" --images "$IMAGES" --blobs "$BLOBS" | tee -a "$RESULTS"
 kill $BPID; wait $BPID 2>/dev/null || true
+[ "$REFERENCE" = 1 ] || exit 0
 
 command -v docker-registry >/dev/null || {
   echo "bench/gc.sh: the reference needs Debian's docker-registry" >&2; exit 1; }
