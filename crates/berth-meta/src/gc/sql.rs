@@ -231,24 +231,38 @@ impl GcStore for Store {
     }
 
     async fn gc_restore_links(&self, now: i64, limit: i64) -> MetaResult<Vec<(String, String)>> {
-        let mut tx = self.begin_exclusive().await?;
+        // The search is an anti-join over every manifest's references: run
+        // it on the read pool, so pushes never wait for it, and take the
+        // collection lock only to restore what it found (re-checked there:
+        // the manifest or the blob may have gone in between).
         let missing: Vec<(i64, String, String)> = sqlx::query_as(MISSING_LINKS)
             .bind(limit)
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.read)
             .await?;
-        for (repo_id, _, digest) in &missing {
-            sqlx::query(
-                "INSERT INTO repository_blobs (repo_id, digest, linked_at) VALUES ($1, $2, $3) \
+        if missing.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_exclusive().await?;
+        let mut restored = Vec::with_capacity(missing.len());
+        for (repo_id, repo, digest) in missing {
+            let done = sqlx::query(
+                "INSERT INTO repository_blobs (repo_id, digest, linked_at) \
+                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM manifest_refs mr \
+                     WHERE mr.repo_id = $1 AND mr.ref_digest = $2 AND mr.kind = 0) \
+                 AND EXISTS (SELECT 1 FROM blobs b WHERE b.digest = $2 AND b.state = 0) \
                  ON CONFLICT (repo_id, digest) DO NOTHING",
             )
             .bind(repo_id)
-            .bind(digest)
+            .bind(&digest)
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if done.rows_affected() > 0 {
+                restored.push((repo, digest));
+            }
         }
         tx.commit().await?;
-        Ok(missing.into_iter().map(|(_, r, d)| (r, d)).collect())
+        Ok(restored)
     }
 
     async fn gc_adopt_claims(
