@@ -54,6 +54,7 @@
 //! set.
 
 mod backend;
+pub mod backup;
 pub mod changes;
 mod directory;
 mod error;
@@ -67,6 +68,9 @@ mod views;
 pub mod vulnerability;
 
 pub use backend::{PostgresStore, SqliteStore};
+
+// `SCHEMA_VERSION`: the schema this build migrates to (build.rs).
+include!(concat!(env!("OUT_DIR"), "/schema_version.rs"));
 pub use directory::{
     Account, AuditEntry, DirectoryStore, Grant, Member, Namespace, NewAccount, NewNamespace,
     NewRegistryUser, ProjectGroup, RegistryUser, RepositoryPermission,

@@ -1050,6 +1050,35 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
             })
             .await
             .unwrap();
+        // While a backup holds its lease, nothing is claimed; once it
+        // lets go, the layer is.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let lease = format!("{}1", berth_meta::backup::BACKUP_LEASE);
+        assert!(s
+            .try_lease(&lease, "pid-1", now, now + 60_000)
+            .await
+            .unwrap());
+        assert!(
+            b.gc.gc_claim_blobs(run, None, 100)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}",
+            b.name
+        );
+        s.release_lease(&lease, "someone else").await.unwrap();
+        assert!(
+            b.gc.gc_claim_blobs(run, None, 100)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}",
+            b.name
+        );
+        s.release_lease(&lease, "pid-1").await.unwrap();
         let claims = b.gc.gc_claim_blobs(run, None, 100).await.unwrap();
         assert!(
             claims.iter().any(|c| c.digest == layer.as_str()),

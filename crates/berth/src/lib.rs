@@ -24,6 +24,7 @@
 
 pub mod admin;
 pub mod advisories;
+pub mod backup;
 pub mod config;
 mod connections;
 pub mod gc;

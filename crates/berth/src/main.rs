@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -34,11 +34,35 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Back up the embedded database and its blobs into DEST while Berth
+    /// serves (a second backup into DEST copies only new blobs).
+    Backup {
+        /// The backup directory (created if missing).
+        dest: PathBuf,
+    },
+    /// Restore a backup made by `berth backup` into an empty data directory.
+    Restore {
+        /// The backup directory.
+        src: PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     berth::memory::configure();
-    match run(Cli::parse()) {
+    // `--version` names the schema too: the one this build migrates to.
+    let version = format!(
+        "{} (schema {})",
+        env!("CARGO_PKG_VERSION"),
+        berth_meta::SCHEMA_VERSION
+    );
+    // Made once and kept for the life of the process (clap takes `&'static str`).
+    let version: &'static str = Box::leak(version.into_boxed_str());
+    let matches = Cli::command().version(version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // One readable line (with its causes), never a backtrace.
@@ -76,6 +100,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Progress and the dry run's list go to standard error.
             log_to_stderr("info,sqlx=warn")?;
             runtime()?.block_on(berth::gc::run(&config, dry_run, full))
+        }
+        Command::Backup { dest } => {
+            log_to_stderr("info,sqlx=warn")?;
+            runtime()?.block_on(berth::backup::backup(&config, &dest))
+        }
+        Command::Restore { src } => {
+            log_to_stderr("info,sqlx=warn")?;
+            runtime()?.block_on(berth::backup::restore(&config, &src))
         }
         Command::Admin(command) => {
             log_to_stderr("warn")?;

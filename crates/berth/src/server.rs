@@ -48,6 +48,8 @@ struct AppState {
     registry: Registry,
     metrics: Arc<Metrics>,
     pull_policies: PullPolicies,
+    /// The database's schema version when this node started.
+    schema_version: i64,
 }
 
 /// A started server.
@@ -236,6 +238,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (meta, directory_store, management_store, gc_store, platform) =
         open_stores(&config).await?;
+    let schema_version = meta
+        .schema_version()
+        .await
+        .context("reading the schema version")?;
     // Hot reads from memory, dropped as the change feed announces changes.
     let read_cache = Arc::new(ReadCache::new(
         (config.read_cache_mib as usize).saturating_mul(1 << 20),
@@ -349,6 +355,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         registry: registry.clone(),
         metrics: metrics.clone(),
         pull_policies: management.pull_policies().clone(),
+        schema_version,
     };
     let synchronizer = Synchronizer::new(registry.clone(), directory.clone());
     let remotes = Remotes::new(
@@ -718,8 +725,17 @@ async fn gc_job(collector: Collector, registry: Registry) {
     }
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// Liveness, with the release and schema this node runs (for watching a
+/// rolling upgrade): the schema the database was at when the node started
+/// and the newest this build knows.
+async fn healthz(State(state): State<AppState>) -> Response {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "schema_version": state.schema_version,
+        "schema_supported": berth_meta::SCHEMA_VERSION,
+    }))
+    .into_response()
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

@@ -163,6 +163,21 @@ pub(crate) async fn links_batch(
     Ok(LinkBatch { deleted, next })
 }
 
+/// Whether a backup holds its lease: it copies every blob its database
+/// copy calls live, so none may be claimed meanwhile.
+async fn backup_running(tx: &mut sqlx::Transaction<'static, Db>) -> MetaResult<bool> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let (held,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM leases WHERE name LIKE $1 AND until > $2")
+            .bind(format!("{}%", crate::backup::BACKUP_LEASE))
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(held > 0)
+}
+
 pub(crate) async fn claim_batch(
     tx: &mut sqlx::Transaction<'static, Db>,
     run: i64,
@@ -225,6 +240,11 @@ impl GcStore for Store {
         limit: i64,
     ) -> MetaResult<Vec<BlobClaim>> {
         let mut tx = self.begin_exclusive().await?;
+        // The next run collects what is left.
+        if backup_running(&mut tx).await? {
+            tracing::info!(run, "a backup is running: no blob is claimed until it ends");
+            return Ok(Vec::new());
+        }
         let claims = claim_batch(&mut tx, run, after, limit).await?;
         tx.commit().await?;
         Ok(claims)

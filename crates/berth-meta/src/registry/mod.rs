@@ -291,6 +291,8 @@ pub struct CatalogScope<'a> {
 pub trait MetaStore: crate::vulnerability::VulnerabilityStore + Send + Sync + Debug {
     /// Whether the database answers.
     async fn ping(&self) -> MetaResult<()>;
+    /// The schema version the database is at: its latest applied migration.
+    async fn schema_version(&self) -> MetaResult<i64>;
     /// Subscribe to the change feed (what in-memory read caches must drop).
     fn change_feed(&self) -> Box<dyn ChangeFeed>;
 
@@ -359,6 +361,8 @@ pub trait MetaStore: crate::vulnerability::VulnerabilityStore + Send + Sync + De
     /// Take (or renew) the lease `name` for `owner` until `until`, unless
     /// another owner holds it past `now`. Returns whether `owner` holds it.
     async fn try_lease(&self, name: &str, owner: &str, now: i64, until: i64) -> MetaResult<bool>;
+    /// Give up the lease `name` if `owner` holds it.
+    async fn release_lease(&self, name: &str, owner: &str) -> MetaResult<()>;
     /// Number of upload sessions in progress.
     async fn upload_count(&self) -> MetaResult<i64>;
     /// Upload sessions idle since before `before`.

@@ -73,6 +73,14 @@ impl MetaStore for Store {
         Ok(())
     }
 
+    async fn schema_version(&self) -> MetaResult<i64> {
+        let (v,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.read)
+                .await?;
+        Ok(v.unwrap_or(0))
+    }
+
     fn change_feed(&self) -> Box<dyn crate::changes::ChangeFeed> {
         self.open_change_feed()
     }
@@ -281,6 +289,15 @@ impl MetaStore for Store {
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, name: &str, owner: &str) -> MetaResult<()> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND owner = $2")
+            .bind(name)
+            .bind(owner)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     async fn upload_state(&self, id: &str) -> MetaResult<Option<(i64, Option<String>)>> {

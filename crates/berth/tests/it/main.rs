@@ -14,6 +14,7 @@ mod api_fuzz;
 mod attached_sboms;
 mod auth_api;
 mod authorization;
+mod backup;
 mod browser_safety;
 mod client;
 mod connections;

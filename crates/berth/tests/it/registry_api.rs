@@ -1439,7 +1439,26 @@ async fn upload_activity_is_recorded_at_most_once_per_interval(b: Backend) {
 
 async fn health_ready_metrics(b: Backend) {
     let t = TestServer::start(b).await;
-    assert_eq!(t.get("/healthz").await.status(), StatusCode::OK);
+    // Liveness names the release and the schema (what a rolling upgrade
+    // watches); `berth --version` names the same.
+    let r = t.get("/healthz").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let health: serde_json::Value = r.json().await.expect("healthz is JSON");
+    let schema = berth_meta::SCHEMA_VERSION;
+    assert_eq!(
+        health,
+        serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"),
+            "schema_version": schema, "schema_supported": schema})
+    );
+    assert!(schema >= 26, "{schema}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--version")
+        .output()
+        .expect("berth --version");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("berth {} (schema {schema})\n", env!("CARGO_PKG_VERSION"))
+    );
     assert_eq!(t.get("/readyz").await.status(), StatusCode::OK);
     t.push_image("m", "v1", b"x").await;
     t.get("/v2/m/manifests/v1").await;
