@@ -35,6 +35,7 @@ pub mod error;
 mod gc;
 mod group_mappings;
 mod images;
+mod integrity;
 pub mod model;
 mod namespaces;
 mod openapi;

@@ -11,9 +11,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    access, gc, group_mappings, images, namespaces, people, policies, remote_replication, remotes,
-    sboms, signature_policies, sync, trust_rules, vulnerabilities, vulnerability_policies,
-    webhooks,
+    access, gc, group_mappings, images, integrity, namespaces, people, policies,
+    remote_replication, remotes, sboms, signature_policies, sync, trust_rules, vulnerabilities,
+    vulnerability_policies, webhooks,
 };
 
 struct SecuritySchemes;
@@ -63,7 +63,7 @@ impl Modify for SecuritySchemes {
         people::create_registry_user, people::update_registry_user, people::delete_registry_user,
         people::tokens, people::create_token, people::revoke_token, people::revoke_all_tokens,
         people::login, people::session, people::logout, people::sign_out_everywhere, people::audit,
-        gc::start, gc::runs, gc::run,
+        gc::start, gc::runs, gc::run, integrity::start, integrity::runs, integrity::run,
         policies::get, policies::put, policies::run_retention,
         signature_policies::platform_get, signature_policies::platform_put, signature_policies::platform_delete,
         signature_policies::get, signature_policies::put, signature_policies::delete,
@@ -98,6 +98,7 @@ impl Modify for SecuritySchemes {
         (name = "session", description = "Console login"),
         (name = "audit", description = "The audit log"),
         (name = "garbage collection", description = "Reclaiming storage (platform administrators)"),
+        (name = "integrity", description = "Checking stored data (platform administrators)"),
         (name = "synchronization", description = "Regions, image synchronization rules and their records"),
         (name = "remote registries", description = "Registries Berth does not run, for replication and caching (platform administrators)"),
         (name = "webhooks", description = "Webhooks of namespaces and of the platform, and their deliveries"),

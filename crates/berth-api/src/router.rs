@@ -11,9 +11,9 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::{
-    gc, group_mappings, images, namespaces, openapi, people, policies, remote_replication, remotes,
-    sboms, signature_policies, sync, trust_rules, vulnerabilities, vulnerability_policies,
-    webhooks,
+    gc, group_mappings, images, integrity, namespaces, openapi, people, policies,
+    remote_replication, remotes, sboms, signature_policies, sync, trust_rules, vulnerabilities,
+    vulnerability_policies, webhooks,
 };
 use berth_web::WebState;
 
@@ -297,6 +297,11 @@ pub fn router(state: WebState) -> Router {
         .route("/audit-log", get(people::audit))
         .route("/gc/runs", get(gc::runs).post(gc::start))
         .route("/gc/runs/{id}", get(gc::run))
+        .route(
+            "/integrity/runs",
+            get(integrity::runs).post(integrity::start),
+        )
+        .route("/integrity/runs/{id}", get(integrity::run))
         .route(
             "/namespaces/{ns}/repositories/{repo}/sync-rules",
             get(sync::rules).post(sync::add_rule),

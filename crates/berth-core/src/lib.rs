@@ -72,6 +72,7 @@ mod error;
 pub mod events;
 mod gc;
 pub mod identity;
+pub mod integrity;
 pub mod jobs;
 mod journal;
 mod management;

@@ -61,6 +61,7 @@ mod error;
 pub mod events;
 mod gc;
 pub mod identity;
+pub mod integrity;
 pub mod platform;
 pub mod pull_policy;
 mod registry;

@@ -22,6 +22,8 @@ pub struct WebState {
     pub management: Management,
     /// The garbage collector.
     pub collector: Collector,
+    /// Integrity checks.
+    pub integrity: berth_core::integrity::Integrity,
     /// Synchronization rules and records.
     pub sync: Synchronizer,
     /// Webhooks and their deliveries.

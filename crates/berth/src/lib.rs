@@ -27,6 +27,7 @@ pub mod advisories;
 pub mod backup;
 pub mod config;
 mod connections;
+pub mod fsck;
 pub mod gc;
 pub mod memory;
 mod metrics;

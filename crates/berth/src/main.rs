@@ -34,6 +34,16 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Check integrity now: re-hash stored blobs, find dangling references
+    /// and orphaned objects (safe while Berth is serving).
+    Fsck {
+        /// Copy damaged or missing blobs back from a good copy in another region.
+        #[arg(long)]
+        repair: bool,
+        /// Re-hash at most this many MiB per second.
+        #[arg(long, value_name = "MIB_PER_SEC")]
+        rate: Option<u64>,
+    },
     /// Back up the embedded database and its blobs into DEST while Berth
     /// serves (a second backup into DEST copies only new blobs).
     Backup {
@@ -100,6 +110,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Progress and the dry run's list go to standard error.
             log_to_stderr("info,sqlx=warn")?;
             runtime()?.block_on(berth::gc::run(&config, dry_run, full))
+        }
+        Command::Fsck { repair, rate } => {
+            log_to_stderr("warn,sqlx=warn")?;
+            runtime()?.block_on(berth::fsck::run(&config, repair, rate))
         }
         Command::Backup { dest } => {
             log_to_stderr("info,sqlx=warn")?;

@@ -304,3 +304,32 @@ pub fn render_platform(stats: &berth_core::PlatformStats, jobs: &[berth_meta::Jo
     }
     out
 }
+
+/// The latest finished integrity check: when it ended and what it found.
+pub fn render_integrity(run: &berth_meta::integrity::IntegrityRun) -> String {
+    let c = &run.counts;
+    let mut out = String::from(
+        "# HELP berth_integrity_problems Problems the latest finished integrity check found.\n\
+         # TYPE berth_integrity_problems gauge\n",
+    );
+    for (kind, n) in [
+        ("damaged", c.damaged),
+        ("missing", c.missing),
+        ("dangling", c.dangling),
+        ("orphan", c.orphans),
+    ] {
+        out.push_str(&format!(
+            "berth_integrity_problems{{kind=\"{kind}\"}} {n}\n"
+        ));
+    }
+    out.push_str(&format!(
+        "# HELP berth_integrity_repaired Blobs the latest finished integrity check repaired.\n\
+         # TYPE berth_integrity_repaired gauge\nberth_integrity_repaired {}\n\
+         # HELP berth_integrity_last_check_timestamp_seconds When the latest integrity check ended.\n\
+         # TYPE berth_integrity_last_check_timestamp_seconds gauge\n\
+         berth_integrity_last_check_timestamp_seconds {}\n",
+        c.repaired,
+        run.finished_at.unwrap_or(run.updated_at) / 1000
+    ));
+    out
+}

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use berth_core::events::Webhooks;
 use berth_core::identity::{Issuers, Ldap, MappingTable, SignIn, Workload};
+use berth_core::integrity::Integrity;
 use berth_core::jobs::Worker;
 use berth_core::platform::{Proxy, Remotes, Replications, RuleTriggers, Synchronizer};
 use berth_core::pull_policy::PullPolicies;
@@ -50,6 +51,7 @@ struct AppState {
     pull_policies: PullPolicies,
     /// The database's schema version when this node started.
     schema_version: i64,
+    integrity: Integrity,
 }
 
 /// A started server.
@@ -258,6 +260,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     if let Some(reserve) = config.space_reserve() {
         registry = registry.with_reserve(reserve);
     }
+    let integrity = Integrity::new(
+        gc_store.clone(),
+        registry.clone(),
+        directory_store.clone(),
+        config.integrity.to_core(),
+    );
     let collector = Collector::new(
         registry.clone(),
         gc_store,
@@ -356,6 +364,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         metrics: metrics.clone(),
         pull_policies: management.pull_policies().clone(),
         schema_version,
+        integrity: integrity.clone(),
     };
     let synchronizer = Synchronizer::new(registry.clone(), directory.clone());
     let remotes = Remotes::new(
@@ -412,6 +421,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let api = berth_web::WebState {
         management,
         collector: collector.clone(),
+        integrity: integrity.clone(),
         sync: synchronizer.clone(),
         webhooks: webhooks.clone(),
         remotes,
@@ -568,6 +578,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     if !config.gc.to_core().interval.is_zero() {
         jobs.push(tokio::spawn(gc_job(collector.clone(), registry.clone())));
     }
+    if !integrity.config().scrub_interval.is_zero() {
+        jobs.push(tokio::spawn(scrub_job(integrity.clone(), registry.clone())));
+    }
     tracing::info!(
         %addr,
         tls = config.tls.is_some(),
@@ -701,6 +714,30 @@ async fn trim_memory_job() {
     }
 }
 
+/// The scheduled integrity scrub, at its configured rate, repairing what
+/// another region holds a good copy of. The first run waits one interval.
+async fn scrub_job(integrity: Integrity, registry: Registry) {
+    let every = integrity.config().scrub_interval;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        // One node per interval (as the collection).
+        match registry.try_lease("scrub", every / 2).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot take the scrub lease");
+                continue;
+            }
+        }
+        // What it finds is recorded, audited and logged by the check.
+        if let Err(e) = integrity.scrub().await {
+            tracing::error!(error = %e, "the scheduled integrity scrub could not run");
+        }
+    }
+}
+
 /// The scheduled garbage collection. The first run waits one interval.
 async fn gc_job(collector: Collector, registry: Registry) {
     let every = collector.config().interval;
@@ -755,6 +792,14 @@ async fn metrics_page(State(state): State<AppState>) -> Response {
         &state.registry.read_cache().stats(),
     ));
     page.push_str(&metrics::render_pull_policies(state.pull_policies.stats()));
+    match state.integrity.runs(5).await {
+        Ok(runs) => {
+            if let Some(run) = runs.iter().find(|r| r.status != "running") {
+                page.push_str(&metrics::render_integrity(run));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: integrity runs unavailable"),
+    }
     // Without the database the job gauges are left out rather than shown
     // as zero; the request metrics above still tell of the outage.
     match state.registry.platform().job_counts().await {

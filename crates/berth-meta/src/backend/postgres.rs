@@ -23,6 +23,9 @@ mod gc;
 #[path = "../identity/sql.rs"]
 mod identity;
 #[allow(clippy::duplicate_mod)]
+#[path = "../integrity/sql.rs"]
+mod integrity;
+#[allow(clippy::duplicate_mod)]
 #[path = "../platform/jobs_sql.rs"]
 mod jobs;
 #[allow(clippy::duplicate_mod)]

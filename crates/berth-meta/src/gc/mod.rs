@@ -151,7 +151,7 @@ pub enum UploadPin {
 
 /// The metadata side of garbage collection.
 #[async_trait]
-pub trait GcStore: Send + Sync + std::fmt::Debug {
+pub trait GcStore: crate::integrity::IntegrityStore + Send + Sync + std::fmt::Debug {
     /// Delete up to `limit` manifests pushed before `before` that no tag
     /// points at, no manifest in their repository lists, no referrer refers
     /// to, and that are not referrers of a present subject. Returns them as

@@ -102,6 +102,12 @@ impl Config {
             "BERTH_RETENTION_INTERVAL_SECS" => self.gc.retention_interval_secs = parse(key, value)?,
             "BERTH_GC_BATCH" => self.gc.batch = parse(key, value)?,
             "BERTH_GC_LEASE_SECS" => self.gc.lease_secs = parse(key, value)?,
+            "BERTH_INTEGRITY_SCRUB_INTERVAL_SECS" => {
+                self.integrity.scrub_interval_secs = parse(key, value)?
+            }
+            "BERTH_INTEGRITY_SCRUB_BYTES_PER_SEC" => {
+                self.integrity.scrub_bytes_per_sec = parse(key, value)?
+            }
             "BERTH_PULL_FLUSH_SECS" => self.pull_flush_secs = parse(key, value)?,
             "BERTH_READ_CACHE_MIB" => self.read_cache_mib = parse(key, value)?,
             "BERTH_SHUTDOWN_GRACE_SECS" => self.shutdown_grace_secs = parse(key, value)?,

@@ -73,6 +73,8 @@ pub struct Config {
     pub network: NetworkSection,
     /// Garbage collection.
     pub gc: GcSection,
+    /// The background integrity scrub.
+    pub integrity: IntegritySection,
     /// What one connection may cost.
     pub connections: ConnectionsSection,
     /// Password of the platform administrator `admin`, created on first
@@ -127,6 +129,7 @@ impl Default for Config {
             auth: AuthSection::default(),
             network: NetworkSection::default(),
             gc: GcSection::default(),
+            integrity: IntegritySection::default(),
             connections: ConnectionsSection::default(),
             admin_password: None,
             pull_flush_secs: 2,

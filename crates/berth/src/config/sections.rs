@@ -400,6 +400,38 @@ impl RegistrySection {
     }
 }
 
+/// The background integrity scrub (`berth fsck` runs one check now).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntegritySection {
+    /// Seconds between scheduled scrubs, 0 for none
+    /// (`BERTH_INTEGRITY_SCRUB_INTERVAL_SECS`; default a week).
+    pub scrub_interval_secs: u64,
+    /// Bytes a scrub re-hashes per second at most, 0 for no limit
+    /// (`BERTH_INTEGRITY_SCRUB_BYTES_PER_SEC`; default 50 MiB/s).
+    pub scrub_bytes_per_sec: u64,
+}
+
+impl Default for IntegritySection {
+    fn default() -> Self {
+        let d = berth_core::integrity::IntegrityConfig::default();
+        IntegritySection {
+            scrub_interval_secs: d.scrub_interval.as_secs(),
+            scrub_bytes_per_sec: d.scrub_bytes_per_sec,
+        }
+    }
+}
+
+impl IntegritySection {
+    /// The service-layer view of these settings.
+    pub fn to_core(&self) -> berth_core::integrity::IntegrityConfig {
+        berth_core::integrity::IntegrityConfig {
+            scrub_interval: Duration::from_secs(self.scrub_interval_secs),
+            scrub_bytes_per_sec: self.scrub_bytes_per_sec,
+        }
+    }
+}
+
 /// Garbage collection.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -122,6 +122,7 @@ struct World {
     delivery: [i64; 2],
     rule: [i64; 2],
     gc_run: i64,
+    integrity_run: i64,
     replication_rule: i64,
     replication_run: i64,
     token: i64,
@@ -322,6 +323,8 @@ async fn world(b: Backend) -> World {
     )
     .await;
     let gc_run = v["id"].as_i64().expect("gc run");
+    let v = ok(&t, Method::POST, "/api/v1/integrity/runs", Some(json!({}))).await;
+    let integrity_run = v["id"].as_i64().expect("integrity run");
     // An advisory, for the questions asked about one.
     let v = ok(
         &t,
@@ -357,6 +360,7 @@ async fn world(b: Backend) -> World {
         delivery,
         rule,
         gc_run,
+        integrity_run,
         replication_rule,
         replication_run,
         token,
@@ -382,6 +386,8 @@ fn fill(w: &World, path: &str, scope: Scope) -> String {
         return path.replace("{id}", "OSV-1");
     } else if path.starts_with("/api/v1/gc/") {
         w.gc_run
+    } else if path.starts_with("/api/v1/integrity/") {
+        w.integrity_run
     } else if path.starts_with("/api/v1/replication/rules/") {
         w.replication_rule
     } else if path.starts_with("/api/v1/replication/runs/") {

@@ -434,9 +434,13 @@ fn berth_gc(t: &TestServer, args: &[&str]) -> (bool, String, String) {
 /// `berth gc` with `args`, set up for the test server's database and
 /// storage (`gc.grace_secs` 0).
 pub(crate) fn berth_gc_command(t: &TestServer, args: &[&str]) -> std::process::Command {
+    berth_command(t, &[&["gc"], args].concat())
+}
+
+/// `berth <args>` on `t`'s database and storage.
+pub(crate) fn berth_command(t: &TestServer, args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
-    cmd.arg("gc")
-        .args(args)
+    cmd.args(args)
         .env("BERTH_DATA_DIR", t.data_dir())
         .env("BERTH_ADMIN_PASSWORD", crate::common::ADMIN_PASSWORD)
         .env("BERTH_GC_GRACE_SECS", "0");

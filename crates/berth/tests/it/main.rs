@@ -32,6 +32,7 @@ mod gc_console;
 mod gc_crash;
 mod image;
 mod image_list;
+mod integrity;
 mod inventory_images;
 mod keyless_signatures;
 mod management_api;

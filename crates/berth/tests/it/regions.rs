@@ -116,6 +116,21 @@ fn blobs_of(manifest: &[u8]) -> Vec<String> {
     out
 }
 
+/// Wait until the south's own worker has copied `blobs` there.
+async fn wait_replicated(p: &Platform, blobs: &[String]) {
+    for _ in 0..100 {
+        let mut all = true;
+        for b in blobs {
+            all &= stored_in(&p.north, "south", b).await;
+        }
+        if all {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not replicated by the south's worker");
+}
+
 async fn blob(t: &TestServer, repo: &str, digest: &str) -> (StatusCode, Vec<u8>) {
     let r = t.get(&format!("/v2/{repo}/blobs/{digest}")).await;
     let status = r.status();
@@ -861,20 +876,7 @@ async fn a_blob_still_needed_is_not_collected_and_gc_deletes_in_every_region() {
     let (_, manifest) = p.north.push_image("team/a", "v1", &layer).await;
     let (digest_b, _) = p.north.push_image("team/b", "v1", &layer).await;
     let blobs = blobs_of(&manifest);
-    // The south's own worker replicates.
-    let mut whole = false;
-    for _ in 0..100 {
-        let mut all = true;
-        for b in &blobs {
-            all &= stored_in(&p.north, "south", b).await;
-        }
-        if all {
-            whole = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(whole, "replicated by the south's worker");
+    wait_replicated(&p, &blobs).await;
     // team/a goes; team/b still needs the layer.
     let r = p.north.delete("/v2/team/a/manifests/v1").await;
     assert!(r.status().is_success());
@@ -1277,5 +1279,105 @@ async fn the_reconcile_pass_queues_what_replication_missed() {
             .expect("reconcile"),
         0,
         "nothing left"
+    );
+}
+
+/// An integrity check through the API, waited for.
+async fn integrity_check(t: &TestServer, repair: bool) -> Value {
+    let (s, run) = t
+        .api(
+            Method::POST,
+            "/api/v1/integrity/runs",
+            Some(json!({"repair": repair})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{run}");
+    let path = format!("/api/v1/integrity/runs/{}", run["id"]);
+    for _ in 0..600 {
+        let (s, run) = t.api(Method::GET, &path, None).await;
+        assert_eq!(s, StatusCode::OK, "{run}");
+        if run["status"] != "running" {
+            assert_eq!(run["status"], "succeeded", "{run}");
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the integrity check did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_or_lost_blob_is_repaired_from_the_other_region() {
+    let p = platform(true).await;
+    let layer = content(300_000, 9);
+    let (_, manifest) = p.north.push_image("team/a", "v1", &layer).await;
+    let blobs = blobs_of(&manifest);
+    wait_replicated(&p, &blobs).await;
+
+    // A bit flips in the north's copy of the layer; the south loses the config.
+    let hex = blobs[1].strip_prefix("sha256:").expect("sha256");
+    let north_file = p._dir.path().join("north/sha256").join(&hex[..2]).join(hex);
+    let mut rotten = std::fs::read(&north_file).expect("north copy");
+    rotten[1234] ^= 1;
+    std::fs::write(&north_file, rotten).expect("rot");
+    let config: Digest = blobs[0].parse().expect("digest");
+    let south = p
+        .north
+        .registry()
+        .regions()
+        .get("south")
+        .expect("south")
+        .blobs
+        .clone();
+    assert!(south.delete(&config).await.expect("delete"));
+
+    // Found in the region each concerns; without repair, left alone.
+    let run = integrity_check(&p.north, false).await;
+    assert_eq!(
+        (run["damaged"].as_i64(), run["missing"].as_i64()),
+        (Some(1), Some(1)),
+        "{run}"
+    );
+    assert_eq!(run["repaired"], 0);
+    let problems = run["problems"].as_array().expect("problems");
+    assert!(
+        problems
+            .iter()
+            .any(|x| x["kind"] == "damaged" && x["region"] == "north" && x["digest"] == blobs[1]),
+        "{run}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|x| x["kind"] == "missing" && x["region"] == "south" && x["digest"] == blobs[0]),
+        "{run}"
+    );
+    assert_ne!(std::fs::read(&north_file).expect("north copy"), layer);
+
+    // Repaired, each from the other region's good copy.
+    let run = integrity_check(&p.north, true).await;
+    assert_eq!(run["repaired"], 2, "{run}");
+    assert!(
+        run["problems"]
+            .to_string()
+            .contains("repaired from region south"),
+        "{run}"
+    );
+    assert!(
+        run["problems"]
+            .to_string()
+            .contains("repaired from region north"),
+        "{run}"
+    );
+    assert_eq!(std::fs::read(&north_file).expect("north copy"), layer);
+    assert!(stored_in(&p.north, "south", &blobs[0]).await);
+    let run = integrity_check(&p.south, false).await;
+    assert_eq!(
+        (run["damaged"].as_i64(), run["missing"].as_i64()),
+        (Some(0), Some(0)),
+        "{run}"
+    );
+    assert_eq!(
+        blob(&p.south, "team/a", &blobs[1]).await,
+        (StatusCode::OK, layer)
     );
 }
