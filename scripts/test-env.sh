@@ -14,6 +14,7 @@
 # - installs @sigstore/sign and @sigstore/mock from npm (BERTH_TEST_SIGSTORE_MODULES);
 # - installs cyclonedx-py and requests from PyPI (BERTH_TEST_SBOMGEN_DIR);
 # - builds a Rust program with cargo-auditable (BERTH_TEST_AUDITABLE_BIN);
+# - builds the previous release's berth once (BERTH_TEST_PREVIOUS_BIN);
 # - exports BERTH_TEST_POSTGRES_URL, BERTH_TEST_CTR_ADDRESS and BERTH_TEST_S3_*.
 set -euo pipefail
 
@@ -95,6 +96,31 @@ if [ "$("$BERTH_TEST_DIR/sbom-venv/bin/pip" show spdx-tools 2>/dev/null | sed -n
   python3 -m venv "$BERTH_TEST_DIR/sbom-venv"
   "$BERTH_TEST_DIR/sbom-venv/bin/pip" install -q "spdx-tools==$spdx_version" \
     "cyclonedx-python-lib[json-validation]==$cdx_version"
+fi
+
+# The previous release's binary, for the upgrade tests (a database it wrote
+# is served by this build; its nodes and this build's serve side by side):
+# the commit scripts/previous-release names, built once per machine (about
+# six minutes here) and cached under ~/.cache/berth-test.
+berth_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+prev_commit=$(tr -d '[:space:]' <"$berth_repo/scripts/previous-release")
+prev_dir=${BERTH_PREVIOUS_ROOT:-$HOME/.cache/berth-test/previous}/$prev_commit
+export BERTH_TEST_PREVIOUS_BIN="$prev_dir/berth"
+export BERTH_TEST_PREVIOUS_COMMIT="$prev_commit"
+if [ ! -x "$BERTH_TEST_PREVIOUS_BIN" ]; then
+  echo "test-env: building the previous release ${prev_commit:0:10} (about six minutes, once per machine)"
+  if ! git -C "$berth_repo" cat-file -e "$prev_commit^{commit}" 2>/dev/null; then
+    echo "test-env: commit $prev_commit (scripts/previous-release) is not in this clone; fetch the full history (git fetch --unshallow)" >&2
+    exit 1
+  fi
+  rm -rf "$prev_dir.build" && mkdir -p "$prev_dir.build/src"
+  git -C "$berth_repo" archive "$prev_commit" | tar -x -C "$prev_dir.build/src"
+  (cd "$prev_dir.build/src" && CARGO_TARGET_DIR="$prev_dir.build/target" cargo build -q -p berth --bin berth) \
+    >"$BERTH_TEST_DIR/previous-build.log" 2>&1 || { tail -n 30 "$BERTH_TEST_DIR/previous-build.log"; exit 1; }
+  mkdir -p "$prev_dir"
+  cp "$prev_dir.build/target/debug/berth" "$BERTH_TEST_PREVIOUS_BIN.tmp"
+  mv "$BERTH_TEST_PREVIOUS_BIN.tmp" "$BERTH_TEST_PREVIOUS_BIN"
+  rm -rf "$prev_dir.build"
 fi
 
 # The CycloneDX project's cyclonedx-py (PyPI), which makes the SBOM a

@@ -157,6 +157,35 @@ impl Integrity {
         Ok(self.store.integrity_run(id).await?)
     }
 
+    /// At start: whether this region's storage holds the blobs stored last
+    /// (a database restored from a later point than the bucket refers to
+    /// blobs the bucket lacks). Returns how many of `sample` are missing;
+    /// only a report, for the log: Berth serves what it has either way.
+    pub async fn sample_newest(&self, sample: i64) -> Result<(usize, usize), IntegrityError> {
+        let newest = self.store.integrity_newest_blobs(sample).await?;
+        let local = self.regions.local();
+        let mut missing = 0;
+        for (digest, _) in &newest {
+            // With several regions, only blobs recorded here count.
+            if self.regions.is_multi() {
+                let here = self
+                    .store
+                    .integrity_locations(std::slice::from_ref(digest))
+                    .await?;
+                if !here.iter().any(|(_, r)| *r == local.name) {
+                    continue;
+                }
+            }
+            let Ok(d) = Digest::parse(digest) else {
+                continue;
+            };
+            if local.blobs.stat(&d).await?.is_none() {
+                missing += 1;
+            }
+        }
+        Ok((missing, newest.len()))
+    }
+
     /// The scheduled scrub: a check at the configured rate, repairing.
     pub async fn scrub(&self) -> Result<IntegrityRun, IntegrityError> {
         let rate = self.config.scrub_bytes_per_sec;

@@ -14,7 +14,9 @@
 //! statistics, namespace edits and deletes, image and tag deletes, API
 //! tokens, console sessions and audit queries.
 //!
-//! [`Collector`] is the online garbage collector.
+//! [`Collector`] is the online garbage collector; [`integrity::Integrity`]
+//! checks stored data (`berth fsck`, the scrub) and repairs it from another
+//! region.
 //!
 //! Regions are part of the registry: each has its own blob storage, and
 //! [`Registry`] copies images between them (on push, or on demand at the

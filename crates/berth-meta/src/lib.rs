@@ -23,8 +23,10 @@
 //! lists), `gc/`, `events/` (webhooks and their deliveries), `platform/`
 //! (blob locations per region, the job queue, records, remotes, remote
 //! replication) `identity/` (trust rules of workload identity),
-//! `pull_policy/`, `vulnerability/` (inventories, advisories, findings)
-//! and `changes/` (the change feed). Each folder's `mod.rs`
+//! `pull_policy/`, `vulnerability/` (inventories, advisories, findings),
+//! `integrity/` (what integrity checks read and record) and `changes/`
+//! (the change feed); `backup.rs` copies the SQLite database online for
+//! `berth backup`. `SCHEMA_VERSION` is the schema this build migrates to. Each folder's `mod.rs`
 //! holds its types and trait; its `sql.rs` holds the SQL as ordinary async
 //! functions, written once in the dialect both databases speak (numbered `$n`
 //! parameters, `ON CONFLICT`).

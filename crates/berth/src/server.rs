@@ -578,6 +578,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     if !config.gc.to_core().interval.is_zero() {
         jobs.push(tokio::spawn(gc_job(collector.clone(), registry.clone())));
     }
+    jobs.push(tokio::spawn(sample_storage(integrity.clone())));
     if !integrity.config().scrub_interval.is_zero() {
         jobs.push(tokio::spawn(scrub_job(integrity.clone(), registry.clone())));
     }
@@ -711,6 +712,24 @@ async fn trim_memory_job() {
             crate::memory::trim();
         })
         .await;
+    }
+}
+
+/// At start, report (never refuse to serve) when the storage lacks blobs
+/// the database stored last: a database restored from a later point than
+/// the bucket, or a bucket pointed at by mistake.
+async fn sample_storage(integrity: Integrity) {
+    const SAMPLE: i64 = 100;
+    match integrity.sample_newest(SAMPLE).await {
+        Ok((0, _)) => {}
+        Ok((missing, of)) => tracing::error!(
+            missing,
+            of,
+            "blob storage lacks {missing} of the {of} blobs the database stored last: was the \
+             database restored from a later point than the storage? Pulls of those blobs \
+             answer BLOB_UNKNOWN; run `berth fsck` for the full list (docs/operations.md)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not sample blob storage at start"),
     }
 }
 

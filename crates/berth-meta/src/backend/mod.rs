@@ -20,3 +20,28 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Say so when a newer build has migrated the database past this build's
+/// schema (a rolling upgrade in progress): this build serves it as it is.
+pub(crate) async fn note_newer_schema<DB>(pool: &sqlx::Pool<DB>) -> crate::MetaResult<()>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    i64: sqlx::Type<DB> + for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let newest: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await?;
+    if let Some(newest) = newest.filter(|v| *v > crate::SCHEMA_VERSION) {
+        tracing::warn!(
+            database = newest,
+            build = crate::SCHEMA_VERSION,
+            "the database's schema is newer than this build's: serving it as it is \
+             (a rolling upgrade in progress; upgrade this node next)"
+        );
+    }
+    Ok(())
+}

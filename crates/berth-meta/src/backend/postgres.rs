@@ -97,7 +97,13 @@ impl PostgresStore {
             .acquire_timeout(acquire_timeout)
             .connect(url)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let mut migrator = sqlx::migrate!("./migrations/postgres");
+        // A database a newer build migrated further is served as it is:
+        // during a rolling upgrade, the newer build's migrations only add.
+        // (Several nodes starting at once migrate once: sqlx holds a lock.)
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        super::note_newer_schema(&pool).await?;
         Ok(PostgresStore {
             read: pool.clone(),
             write: pool,

@@ -108,7 +108,12 @@ impl SqliteStore {
             })
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let mut migrator = sqlx::migrate!("./migrations/sqlite");
+        // A database a newer build migrated further is served as it is:
+        // during a rolling upgrade, the newer build's migrations only add.
+        migrator.set_ignore_missing(true);
+        migrator.run(&write).await?;
+        super::note_newer_schema(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             // A local file's connection cannot go away; a ping before each

@@ -85,6 +85,8 @@ pub struct IntegrityRun {
 pub trait IntegrityStore: Send + Sync + std::fmt::Debug {
     /// Live blobs (digest, size) in digest order after `after`, at most `limit`.
     async fn integrity_blobs(&self, after: &str, limit: i64) -> MetaResult<Vec<(String, i64)>>;
+    /// The `limit` live blobs stored last (digest, size), newest first.
+    async fn integrity_newest_blobs(&self, limit: i64) -> MetaResult<Vec<(String, i64)>>;
     /// (digest, region) of the given blobs' recorded locations.
     async fn integrity_locations(&self, digests: &[String]) -> MetaResult<Vec<(String, String)>>;
     /// Up to `limit` references whose target is gone, and how many there are.

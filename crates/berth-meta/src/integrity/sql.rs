@@ -88,6 +88,16 @@ impl IntegrityStore for Store {
         .await?)
     }
 
+    async fn integrity_newest_blobs(&self, limit: i64) -> MetaResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT digest, size FROM blobs WHERE state = 0 \
+             ORDER BY created_at DESC, digest LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     async fn integrity_locations(&self, digests: &[String]) -> MetaResult<Vec<(String, String)>> {
         let mut found = Vec::new();
         for chunk in digests.chunks(100) {

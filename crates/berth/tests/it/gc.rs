@@ -439,7 +439,17 @@ pub(crate) fn berth_gc_command(t: &TestServer, args: &[&str]) -> std::process::C
 
 /// `berth <args>` on `t`'s database and storage.
 pub(crate) fn berth_command(t: &TestServer, args: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    berth_command_of(env!("CARGO_BIN_EXE_berth").as_ref(), t, args)
+}
+
+/// The binary `bin` (this build's, or another's) run as `berth <args>` on
+/// `t`'s database and storage.
+pub(crate) fn berth_command_of(
+    bin: &std::path::Path,
+    t: &TestServer,
+    args: &[&str],
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin);
     cmd.args(args)
         .env("BERTH_DATA_DIR", t.data_dir())
         .env("BERTH_ADMIN_PASSWORD", crate::common::ADMIN_PASSWORD)
@@ -460,7 +470,9 @@ pub(crate) fn berth_command(t: &TestServer, args: &[&str]) -> std::process::Comm
             .env("BERTH_S3_REGION", &s3.region)
             .env("BERTH_S3_PREFIX", &s3.prefix)
             .env("BERTH_S3_ACCESS_KEY_ID", &s3.access_key_id)
-            .env("BERTH_S3_SECRET_ACCESS_KEY", s3.secret_access_key.expose());
+            .env("BERTH_S3_SECRET_ACCESS_KEY", s3.secret_access_key.expose())
+            // As the test servers: blobs streamed, not redirected.
+            .env("BERTH_S3_REDIRECT", s3.redirect.to_string());
     }
     cmd
 }

@@ -189,6 +189,18 @@ async fn fsck_and_checks_find_damage_loss_dangling_references_and_orphans(b: Bac
         );
     }
 
+    // A blob the database names and storage lacks is BLOB_UNKNOWN to a
+    // client, not a server error; a restart reports it and serves the rest
+    // (a database restored from a later point than its storage).
+    let r = t.get(&format!("/v2/lib/b/blobs/{lost}")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "BLOB_UNKNOWN", "{body}");
+    let mut t = t;
+    t.restart().await;
+    let r = t.get("/v2/lib/a/manifests/v1").await;
+    assert_eq!(r.status(), StatusCode::OK);
+
     // A check through the API finds the same, in the background.
     let (s, started) = t
         .api(Method::POST, "/api/v1/integrity/runs", Some(json!({})))

@@ -54,6 +54,7 @@ mod sso_oidc;
 mod sync;
 mod tenant_isolation;
 mod tls;
+mod upgrades;
 mod vulnerabilities;
 mod vulnerability_policies;
 mod webhooks;

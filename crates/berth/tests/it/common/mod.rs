@@ -191,6 +191,14 @@ impl TestServer {
 
     /// Start with settings adjusted by `adjust`.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let mut t = Self::unstarted(backend).await;
+        t.boot(adjust).await;
+        t
+    }
+
+    /// Its data (directory, database, bucket prefix) without a server yet:
+    /// `restart` starts one.
+    pub async fn unstarted(backend: Backend) -> TestServer {
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
@@ -200,7 +208,7 @@ impl TestServer {
             Backend::Sqlite => None,
             Backend::Postgres | Backend::PostgresS3 => Some(fresh_postgres_database().await),
         };
-        let mut t = TestServer {
+        TestServer {
             server: None,
             base: String::new(),
             client: client_as("admin", ADMIN_PASSWORD),
@@ -208,9 +216,7 @@ impl TestServer {
             backend,
             database_url,
             s3_prefix: format!("test-{}", uuid_like()),
-        };
-        t.boot(adjust).await;
-        t
+        }
     }
 
     /// Another server on this one's database (and S3 prefix), with its own
