@@ -18,6 +18,61 @@ use crate::gc::berth_command;
 
 backend_tests!(s3: fsck_and_checks_find_damage_loss_dangling_references_and_orphans);
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_scrub_finds_rot_at_its_rate() {
+    const RATE: u64 = 400_000;
+    let t = TestServer::start_with(Backend::Sqlite, |c| {
+        c.integrity.scrub_interval_secs = 2;
+        c.integrity.scrub_bytes_per_sec = RATE;
+    })
+    .await;
+    let layer = b"scrubbed weekly in production".repeat(40_000);
+    t.push_image("lib/a", "v1", &layer).await;
+    let digest = sha256(&layer);
+    let mut rotten = layer.clone();
+    rotten[500_000] ^= 4;
+    tamper(&t, &digest, Some(rotten)).await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = loop {
+        let (_, runs) = t
+            .api(Method::GET, "/api/v1/integrity/runs?limit=5", None)
+            .await;
+        // (The next run may have begun already: the interval is short.)
+        let done = runs
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["status"] != "running"));
+        if let Some(run) = done {
+            break run.clone();
+        }
+        assert!(Instant::now() < deadline, "no scheduled scrub finished");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        (run["cause"].as_str(), run["actor"].as_str()),
+        (Some("schedule"), Some("scheduler"))
+    );
+    assert_eq!(run["repair"], true);
+    assert_eq!(run["damaged"], 1, "{run}");
+    assert!(has(&run, "damaged", &digest), "{run}");
+    // It kept to its rate: re-hashing the layer took at least its size
+    // divided by the rate.
+    let started = run["started_at"].as_str().unwrap();
+    let finished = run["finished_at"].as_str().unwrap();
+    let seconds = |s: &str| -> i64 {
+        let hms = &s[11..19];
+        let p: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+        p[0] * 3600 + p[1] * 60 + p[2]
+    };
+    let took = (seconds(finished) - seconds(started)).rem_euclid(86_400);
+    let floor = (layer.len() as u64 / RATE) as i64;
+    assert!(
+        took >= floor - 1,
+        "took {took} s for {} bytes at {RATE} B/s",
+        layer.len()
+    );
+}
+
 /// Replace (or, with `None`, delete) a stored blob's bytes behind Berth's back.
 async fn tamper(t: &TestServer, digest: &str, bytes: Option<Vec<u8>>) {
     let hex = digest.strip_prefix("sha256:").expect("sha256");
