@@ -169,7 +169,7 @@ async fn a_backup_taken_while_pushing_restores_every_acknowledged_image() {
     for p in &before[8..] {
         let r = t
             .client
-            .delete(t.url(&format!("/v2/{}/manifests/{}", p.repo, p.tag)))
+            .delete(t.url(&format!("/v2/{}/manifests/{}", p.repo, sha256(&p.manifest))))
             .send()
             .await
             .unwrap();
@@ -380,4 +380,98 @@ fn count_files(dir: &Path) -> usize {
             }
         })
         .sum()
+}
+
+/// The procedure docs/operations.md gives for PostgreSQL with a bucket,
+/// with collections paused for the window: the database first (pg_dump),
+/// then the bucket (a copy of every object); what happens after the
+/// window (a push, a delete, a collection) is not in the restore, and
+/// everything before it pulls byte-exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_and_its_bucket_backed_up_in_the_documented_order_restore() {
+    use futures_util::StreamExt;
+    use object_store::{ObjectStore, ObjectStoreExt};
+
+    let t = TestServer::start_with(Backend::PostgresS3, |c| c.gc.interval_secs = 0).await;
+    let a = push(&t, "team/app", 1, 100_000).await;
+    let b = push(&t, "team/app", 2, 100_000).await;
+    let work = tempfile::tempdir().unwrap();
+
+    // The database first...
+    let dump = work.path().join("berth.dump");
+    let url = t.database_url.clone().unwrap();
+    let out = Command::new(pg_tool("pg_dump"))
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    // ...then the bucket.
+    let bucket = test_bucket_client();
+    let backup_prefix = format!("{}-backup", t.s3_prefix);
+    let from = object_store::path::Path::from(t.s3_prefix.as_str());
+    let mut listing = bucket.list(Some(&from));
+    let mut copied = 0;
+    while let Some(object) = listing.next().await {
+        let object = object.unwrap();
+        let rest = object.location.as_ref()[t.s3_prefix.len()..].to_owned();
+        let to = object_store::path::Path::from(format!("{backup_prefix}{rest}"));
+        bucket.copy(&object.location, &to).await.unwrap();
+        copied += 1;
+    }
+    assert!(copied >= 4, "{copied} objects copied");
+
+    // After the window: a push, a delete and a collection.
+    let c = push(&t, "team/app", 3, 100_000).await;
+    let r = t
+        .client
+        .delete(t.url(&format!("/v2/team/app/manifests/{}", sha256(&a.manifest))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let out = crate::gc::berth_gc_command(&t, &[]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let layer_a: berth_oci::Digest = a.blobs[1].0.parse().unwrap();
+    assert!(
+        t.registry().blobs().stat(&layer_a).await.unwrap().is_none(),
+        "the collection took image 1's layer from the live bucket"
+    );
+
+    // Restore: a fresh database from the dump, the bucket's copy.
+    let mut restored = TestServer::unstarted(Backend::PostgresS3).await;
+    restored.s3_prefix = backup_prefix;
+    let out = Command::new(pg_tool("pg_restore"))
+        .args(["--no-owner", "--exit-on-error", "--dbname"])
+        .arg(restored.database_url.as_deref().unwrap())
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    restored.restart().await;
+    assert_pulls(&restored, &a).await;
+    assert_pulls(&restored, &b).await;
+    let r = restored
+        .get(&format!("/v2/team/app/manifests/{}", c.tag))
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(assert_every_tag_pulls(&restored).await, 2);
+    let out = crate::gc::berth_command(&restored, &["fsck"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("orphaned objects: 0"), "{}", text(&out));
+}
+
+/// A PostgreSQL client tool of the installed server.
+fn pg_tool(name: &str) -> std::path::PathBuf {
+    let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (scripts/test-env.sh)")
+        .flatten()
+        .map(|e| e.path().join("bin").join(name))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop().expect("pg_dump and pg_restore")
 }

@@ -7,7 +7,6 @@
 
 use std::time::{Duration, Instant};
 
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
 use reqwest::{Method, StatusCode};
@@ -87,19 +86,7 @@ async fn tamper(t: &TestServer, digest: &str, bytes: Option<Vec<u8>>) {
         }
         return;
     }
-    let mut config = berth::Config::default();
-    use_test_bucket(&mut config, &t.s3_prefix);
-    let s3 = &config.storage.s3;
-    let store = AmazonS3Builder::new()
-        .with_endpoint(s3.endpoint.clone().unwrap())
-        .with_bucket_name(&s3.bucket)
-        .with_region(&s3.region)
-        .with_access_key_id(&s3.access_key_id)
-        .with_secret_access_key(s3.secret_access_key.expose())
-        .with_allow_http(true)
-        .with_virtual_hosted_style_request(false)
-        .build()
-        .unwrap();
+    let store = test_bucket_client();
     let key = ObjectPath::from(format!("{}/blobs/sha256/{hex}", t.s3_prefix));
     match bytes {
         Some(b) => {

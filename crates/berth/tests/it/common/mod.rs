@@ -130,6 +130,23 @@ pub fn test_bucket_storage(storage: &mut berth::config::StorageConfig, prefix: &
     s3.redirect = false;
 }
 
+/// The test bucket, reached directly (to change objects behind Berth's back).
+pub fn test_bucket_client() -> object_store::aws::AmazonS3 {
+    let mut config = berth::Config::default();
+    use_test_bucket(&mut config, "");
+    let s3 = &config.storage.s3;
+    object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(s3.endpoint.clone().expect("endpoint"))
+        .with_bucket_name(&s3.bucket)
+        .with_region(&s3.region)
+        .with_access_key_id(&s3.access_key_id)
+        .with_secret_access_key(s3.secret_access_key.expose())
+        .with_allow_http(true)
+        .with_virtual_hosted_style_request(false)
+        .build()
+        .expect("test bucket client")
+}
+
 /// A running server with its data.
 pub struct TestServer {
     pub server: Option<berth::RunningServer>,
