@@ -16,10 +16,11 @@ use berth_blob::{BlobError, BlobStore};
 use berth_meta::integrity::IntegrityStore;
 pub use berth_meta::integrity::{IntegrityCounts, IntegrityProblem, IntegrityRun};
 use berth_meta::{DirectoryStore, MetaError};
-use berth_oci::{Digest, Hasher};
+use berth_oci::{Digest, Hasher, RepoName};
 use futures_util::stream::{self, StreamExt};
 
 use crate::clock::now_millis;
+use crate::platform::Proxy;
 use crate::{Region, Regions, Registry};
 
 /// Blobs listed (and checked, a few at once) at a time.
@@ -98,6 +99,8 @@ enum Verdict {
 pub struct Integrity {
     store: Arc<dyn IntegrityStore>,
     registry: Registry,
+    /// The pull-through cache, whose upstreams hold what it cached.
+    proxy: Option<Proxy>,
     regions: Regions,
     audit: Arc<dyn DirectoryStore>,
     config: IntegrityConfig,
@@ -137,9 +140,16 @@ impl Integrity {
             store,
             regions: registry.regions().clone(),
             registry,
+            proxy: None,
             audit,
             config,
         }
+    }
+
+    /// Repair cached blobs of proxy namespaces from their upstreams too.
+    pub fn with_proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
     }
 
     /// How the scheduled scrub runs.
@@ -410,7 +420,7 @@ impl Integrity {
                     match self.repair(&region, &others, &digest, size).await {
                         Ok(from) => {
                             report.counts.repaired += 1;
-                            format!("{detail}; repaired from region {from}")
+                            format!("{detail}; repaired from {from}")
                         }
                         Err(why) => format!("{detail}; not repaired: {why}"),
                     }
@@ -460,15 +470,35 @@ impl Integrity {
                 .copy_blob(REPAIR_SESSION_REPO, &d, size as u64, source, region, None)
                 .await
             {
-                Ok(true) => Ok(source.name.clone()),
+                Ok(true) => Ok(format!("region {}", source.name)),
                 Ok(false) => Err("collected meanwhile".into()),
                 Err(e) => Err(format!("copying from region {}: {e}", source.name)),
             };
         }
+        // A proxy namespace's cached blob: its upstream has it.
+        if let Some(proxy) = &self.proxy {
+            let repos = self
+                .registry
+                .meta()
+                .blob_repositories(&d, 20)
+                .await
+                .map_err(|e| e.to_string())?;
+            for repo in repos.iter().filter_map(|r| RepoName::parse(r).ok()) {
+                match proxy.refetch_blob(&repo, &d).await {
+                    Ok(Some(remote)) => {
+                        return Ok(format!("the upstream {remote} of {repo}"));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(digest, %repo, error = %e, "refetch from the upstream failed")
+                    }
+                }
+            }
+        }
         Err(if others.is_empty() {
-            "no other region holds it".into()
+            "no other region or upstream holds it".into()
         } else {
-            "no other region has a good copy".into()
+            "no other region or upstream has a good copy".into()
         })
     }
 

@@ -417,6 +417,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .context("preparing the proxy namespaces")?;
         Some(proxy)
     };
+    // Cached blobs of proxy namespaces are repaired from their upstreams.
+    let integrity = match &proxy {
+        Some(p) => integrity.with_proxy(p.clone()),
+        None => integrity,
+    };
     let network = Arc::new(config.network_policy()?);
     let api = berth_web::WebState {
         management,

@@ -391,6 +391,54 @@ impl Proxy {
         }
     }
 
+    /// Fetch a blob of `repo` (a proxy namespace's repository) from its
+    /// upstream again, replacing the copy in storage: the integrity check's
+    /// repair of a damaged or lost cached blob. The copy in storage goes
+    /// only once the upstream answers with the blob, and the new one is
+    /// kept only if its digest checks. Returns the remote's name, or `None`
+    /// when `repo` is not a proxy namespace's.
+    pub async fn refetch_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<String>> {
+        let Some(p) = self.of(repo) else {
+            return Ok(None);
+        };
+        let registry = &self.inner.registry;
+        let client = self.client(p).await?;
+        let read = client
+            .blob(&self.upstream_repo(p, repo), digest, 0)
+            .await
+            .map_err(|e| match e {
+                ClientError::Status { status: 404, .. } => {
+                    RegistryError::BlobUnknown(digest.to_string())
+                }
+                e => upstream_error(&p.remote, e),
+            })?;
+        registry.blobs().delete(digest).await?;
+        let upload = registry.start_upload(repo, digest.algorithm()).await?;
+        let body = read
+            .stream()
+            .map(|r| r.map_err(|e| io::Error::other(e.to_string())));
+        let stored = async {
+            registry
+                .upload_chunk(
+                    repo,
+                    &upload.id,
+                    Chunk {
+                        range: None,
+                        length: None,
+                        body: Box::pin(body),
+                    },
+                )
+                .await?;
+            registry.finish_upload(repo, &upload.id, digest, None).await
+        }
+        .await;
+        if let Err(e) = stored {
+            let _ = registry.cancel_upload(repo, &upload.id).await;
+            return Err(e);
+        }
+        Ok(Some(p.remote.clone()))
+    }
+
     /// Open a blob of a proxy namespace: cached, or fetched from the
     /// upstream and streamed to the caller while it is stored.
     pub async fn open_blob(

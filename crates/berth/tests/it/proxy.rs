@@ -105,6 +105,36 @@ async fn a_proxy_namespace_caches_its_upstream(b: Backend) {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(v.to_string().contains("library/alpine"), "{v}");
 
+    // A cached layer that rots is fetched again from the upstream by an
+    // integrity check with repair.
+    let mut rotten = content(200_000, 1);
+    rotten[1000] ^= 1;
+    crate::integrity::tamper(&t, &layer, Some(rotten)).await;
+    let (s, run) = t
+        .api(
+            Method::POST,
+            "/api/v1/integrity/runs",
+            Some(serde_json::json!({"repair": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{run}");
+    let run = crate::integrity::wait_finished(&t, run["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        (run["damaged"].as_i64(), run["repaired"].as_i64()),
+        (Some(1), Some(1)),
+        "{run}"
+    );
+    assert!(
+        run["problems"]
+            .to_string()
+            .contains("repaired from the upstream up of hub/library/alpine"),
+        "{run}"
+    );
+    let r = t
+        .get(&format!("/v2/hub/library/alpine/blobs/{layer}"))
+        .await;
+    assert_eq!(r.bytes().await.unwrap().to_vec(), content(200_000, 1));
+
     // The API lists the proxy namespace, read-only.
     let (s, v) = t.api(Method::GET, "/api/v1/proxy-namespaces", None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
