@@ -51,6 +51,19 @@ impl Caller {
             _ => Ok(&self.principal),
         }
     }
+
+    /// The principal if a platform administrator; 401 for anonymous
+    /// callers, 403 saying that `what` is for administrators otherwise.
+    pub fn platform_admin(&self, what: &str) -> Result<&Principal, ApiError> {
+        let principal = self.account()?;
+        if principal.is_platform_admin() {
+            Ok(principal)
+        } else {
+            Err(ApiError::forbidden(format!(
+                "{what} is for platform administrators"
+            )))
+        }
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

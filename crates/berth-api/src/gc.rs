@@ -6,7 +6,6 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use berth_core::access::Principal;
 use berth_core::model::GcRun;
 use berth_core::{GcCause, GcError, GcOptions};
 use serde::{Deserialize, Serialize};
@@ -159,17 +158,6 @@ impl From<GcError> for ApiError {
     }
 }
 
-fn platform_admin(caller: &Caller) -> ApiResult<&Principal> {
-    let principal = caller.account()?;
-    if principal.is_platform_admin() {
-        Ok(principal)
-    } else {
-        Err(ApiError::forbidden(
-            "garbage collection is for platform administrators",
-        ))
-    }
-}
-
 /// Start a garbage collection in the background (platform administrators).
 /// Follow it with `GET /api/v1/gc/runs/{id}`. The body is required: without
 /// one (or without `dry_run`) the request is refused with 400 and nothing runs.
@@ -182,7 +170,7 @@ pub(crate) async fn start(
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<GcRunJson>)> {
-    let actor = platform_admin(&caller)?;
+    let actor = caller.platform_admin("garbage collection")?;
     // A collection deletes data: it is never started by a request that
     // does not say which kind it wants.
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -212,7 +200,7 @@ pub(crate) async fn runs(
     caller: Caller,
     query: Result<Query<RunsQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<GcRunJson>>> {
-    platform_admin(&caller)?;
+    caller.platform_admin("garbage collection")?;
     let Query(query) = query?;
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
@@ -233,7 +221,7 @@ pub(crate) async fn run(
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<Json<GcRunJson>> {
-    platform_admin(&caller)?;
+    caller.platform_admin("garbage collection")?;
     let Path(id) = path?;
     match state.collector.run_record(id).await? {
         Some(run) => Ok(Json(run.into())),

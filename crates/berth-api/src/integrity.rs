@@ -6,7 +6,6 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use berth_core::access::Principal;
 use berth_core::integrity::{CheckOptions, IntegrityError, IntegrityRun};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -126,17 +125,6 @@ impl From<IntegrityError> for ApiError {
     }
 }
 
-fn platform_admin(caller: &Caller) -> ApiResult<&Principal> {
-    let principal = caller.account()?;
-    if principal.is_platform_admin() {
-        Ok(principal)
-    } else {
-        Err(ApiError::forbidden(
-            "integrity checks are for platform administrators",
-        ))
-    }
-}
-
 /// Start an integrity check in the background (platform administrators):
 /// every stored blob re-hashed in every region that claims it, dangling
 /// references and orphaned objects found. Follow it with
@@ -151,7 +139,7 @@ pub(crate) async fn start(
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<IntegrityRunJson>)> {
-    let actor = platform_admin(&caller)?;
+    let actor = caller.platform_admin("integrity checking")?;
     // As with collections: a request says what it wants, or nothing runs.
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid(
@@ -183,7 +171,7 @@ pub(crate) async fn runs(
     caller: Caller,
     query: Result<Query<RunsQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<IntegrityRunJson>>> {
-    platform_admin(&caller)?;
+    caller.platform_admin("integrity checking")?;
     let Query(query) = query?;
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
@@ -203,7 +191,7 @@ pub(crate) async fn run(
     caller: Caller,
     path: Result<Path<i64>, PathRejection>,
 ) -> ApiResult<Json<IntegrityRunJson>> {
-    platform_admin(&caller)?;
+    caller.platform_admin("integrity checking")?;
     let Path(id) = path?;
     match state.integrity.run_of(id).await? {
         Some(run) => Ok(Json(run.into())),

@@ -391,6 +391,25 @@ impl Proxy {
         }
     }
 
+    /// Start reading a blob of `repo` from its upstream.
+    async fn upstream_blob(
+        &self,
+        p: &ProxyNamespace,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<berth_client::BlobRead> {
+        let client = self.client(p).await?;
+        client
+            .blob(&self.upstream_repo(p, repo), digest, 0)
+            .await
+            .map_err(|e| match e {
+                ClientError::Status { status: 404, .. } => {
+                    RegistryError::BlobUnknown(digest.to_string())
+                }
+                e => upstream_error(&p.remote, e),
+            })
+    }
+
     /// Fetch a blob of `repo` (a proxy namespace's repository) from its
     /// upstream again, replacing the copy in storage: the integrity check's
     /// repair of a damaged or lost cached blob. The copy in storage goes
@@ -402,16 +421,7 @@ impl Proxy {
             return Ok(None);
         };
         let registry = &self.inner.registry;
-        let client = self.client(p).await?;
-        let read = client
-            .blob(&self.upstream_repo(p, repo), digest, 0)
-            .await
-            .map_err(|e| match e {
-                ClientError::Status { status: 404, .. } => {
-                    RegistryError::BlobUnknown(digest.to_string())
-                }
-                e => upstream_error(&p.remote, e),
-            })?;
+        let read = self.upstream_blob(p, repo, digest).await?;
         registry.blobs().delete(digest).await?;
         let upload = registry.start_upload(repo, digest.algorithm()).await?;
         let body = read
@@ -463,16 +473,7 @@ impl Proxy {
             drop(one);
             return registry.open_blob(repo, digest, range, chunk).await;
         }
-        let client = self.client(p).await?;
-        let read = client
-            .blob(&self.upstream_repo(p, repo), digest, 0)
-            .await
-            .map_err(|e| match e {
-                ClientError::Status { status: 404, .. } => {
-                    RegistryError::BlobUnknown(digest.to_string())
-                }
-                e => upstream_error(&p.remote, e),
-            })?;
+        let read = self.upstream_blob(p, repo, digest).await?;
         let size = read.size;
         let upload = registry.start_upload(repo, digest.algorithm()).await?;
         let (to_client, from_upstream) = mpsc::channel::<io::Result<Bytes>>(8);
