@@ -89,14 +89,11 @@ impl Snapshot {
     /// Live blobs (digest and size) in digest order after `after`, at most
     /// `limit`.
     pub async fn blobs(&self, after: &str, limit: i64) -> MetaResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT digest, size FROM blobs WHERE state = 0 AND digest > $1 \
-             ORDER BY digest LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(crate::integrity::LIVE_BLOBS)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// Close the copy (its file may then be moved).

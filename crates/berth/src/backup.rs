@@ -77,8 +77,9 @@ fn embedded(config: &Config) -> anyhow::Result<PathBuf> {
     }
     if config.region.is_some() {
         bail!(
-            "berth backup and restore handle a single region; a platform of several regions is \
-             backed up region by region as docs/operations.md describes"
+            "berth backup and restore handle a single region; a platform of several regions \
+             (one PostgreSQL database, a bucket per region) is backed up with the database's \
+             and the buckets' own tools as docs/operations.md describes"
         );
     }
     Ok(config.data_dir.join("berth.db"))

@@ -6,6 +6,11 @@ use async_trait::async_trait;
 
 use crate::error::MetaResult;
 
+/// Live blobs (digest, size) in digest order after `$1`, at most `$2`: what
+/// an integrity check re-hashes and what a backup copies.
+pub(crate) const LIVE_BLOBS: &str =
+    "SELECT digest, size FROM blobs WHERE state = 0 AND digest > $1 ORDER BY digest LIMIT $2";
+
 /// A manifest's reference whose target is not there: a blob with no live
 /// row, or a child manifest missing from the repository.
 #[derive(Debug, Clone, PartialEq, Eq)]

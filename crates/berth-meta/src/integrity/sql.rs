@@ -78,14 +78,11 @@ fn run_row(r: &DbRow) -> MetaResult<IntegrityRun> {
 #[async_trait]
 impl IntegrityStore for Store {
     async fn integrity_blobs(&self, after: &str, limit: i64) -> MetaResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT digest, size FROM blobs WHERE state = 0 AND digest > $1 \
-             ORDER BY digest LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?)
+        Ok(sqlx::query_as(crate::integrity::LIVE_BLOBS)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?)
     }
 
     async fn integrity_newest_blobs(&self, limit: i64) -> MetaResult<Vec<(String, i64)>> {
