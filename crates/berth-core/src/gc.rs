@@ -372,9 +372,14 @@ impl Collector {
             Ok(()) => ("finished", None),
             Err(e) => ("failed", Some(e.to_string())),
         };
-        self.store
+        let finished = self
+            .store
             .gc_finish_run(id, status, &counts, error.as_deref(), now_millis())
-            .await?;
+            .await;
+        // Once the record says the run ended, this node may start the next:
+        // the audit entry and housekeeping below need no slot.
+        drop(slot);
+        finished?;
         let action = if options.dry_run {
             "gc.dry_run"
         } else {
@@ -461,7 +466,6 @@ impl Collector {
             ),
             Err(e) => tracing::error!(run = id, error = %e, "garbage collection failed"),
         }
-        drop(slot);
         Ok(())
     }
 
