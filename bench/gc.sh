@@ -21,6 +21,10 @@ WORK=${BENCH_DIR:-$PWD/target/bench-gc}
 # still), to tell the storage's share from Berth's; REFERENCE=0 skips the
 # reference registry.
 STORAGE=${STORAGE:-s3}
+# GC_RATE: `gc.objects_per_sec` (0: no limit).
+GC_RATE=${GC_RATE:-0}
+# GC_BATCH: `gc.batch`.
+GC_BATCH=${GC_BATCH:-500}
 REFERENCE=${REFERENCE:-1}
 PORT=5131
 
@@ -40,7 +44,8 @@ psql "$BERTH_TEST_POSTGRES_URL" -qc "CREATE DATABASE $db" >/dev/null
 db_url="${BERTH_TEST_POSTGRES_URL/\/postgres\?//$db?}"
 node_env=(env -i PATH="$PATH" BERTH_DATA_DIR="$WORK/node" BERTH_DATABASE_URL="$db_url"
   BERTH_ADMIN_PASSWORD=bench-admin-password BERTH_LOG=warn BERTH_GC_GRACE_SECS=0
-  BERTH_GC_INTERVAL_SECS=0 BERTH_TAGS_PER_REPOSITORY=0)
+  BERTH_GC_INTERVAL_SECS=0 BERTH_TAGS_PER_REPOSITORY=0 BERTH_GC_OBJECTS_PER_SEC="$GC_RATE"
+  BERTH_GC_BATCH="$GC_BATCH")
 if [ "$STORAGE" = s3 ]; then
   node_env+=(BERTH_STORAGE_KIND=s3
     BERTH_S3_ENDPOINT="$BERTH_TEST_S3_ENDPOINT" BERTH_S3_BUCKET="$BERTH_TEST_S3_BUCKET"

@@ -62,6 +62,10 @@ pub struct GcConfig {
     /// A run that has reported no progress for this long is presumed dead,
     /// and the blobs it claimed are finished by the next run.
     pub lease: Duration,
+    /// Blobs the blob step claims per second at most (zero: as fast as it
+    /// goes). On a small machine, a collection at full speed takes the
+    /// processor from the pushes that run beside it.
+    pub objects_per_sec: u64,
 }
 
 impl Default for GcConfig {
@@ -72,6 +76,7 @@ impl Default for GcConfig {
             interval: Duration::from_secs(24 * 3600),
             batch: 500,
             lease: Duration::from_secs(15 * 60),
+            objects_per_sec: 0,
         }
     }
 }
@@ -530,18 +535,31 @@ impl Collector {
         // one (SQLite has a single writer), or both would wait for ever.
         let mut after: Option<String> = None;
         let mut in_flight = FuturesUnordered::new();
+        let (started, mut claimed_total) = (Instant::now(), 0u64);
         loop {
-            let claims = self
+            if self.config.objects_per_sec > 0 {
+                let due = Duration::from_secs_f64(
+                    claimed_total as f64 / self.config.objects_per_sec as f64,
+                );
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            let claimed = self
                 .store
                 .gc_claim_blobs(p.run, after.as_deref(), batch)
                 .await?;
-            let done = (claims.len() as i64) < batch;
-            after = claims.last().map(|c| c.digest.clone());
-            let this = self.clone();
-            let run = p.run;
-            in_flight.push(tokio::spawn(
-                async move { this.delete_batch(run, claims).await },
-            ));
+            let done = claimed.next.is_none();
+            after = claimed.next;
+            claimed_total += claimed.claims.len() as u64;
+            if !claimed.claims.is_empty() {
+                let this = self.clone();
+                let run = p.run;
+                let claims = claimed.claims;
+                in_flight.push(tokio::spawn(
+                    async move { this.delete_batch(run, claims).await },
+                ));
+            }
             while in_flight.len() >= BATCHES_IN_FLIGHT || done && !in_flight.is_empty() {
                 if let Some(deleted) = in_flight.next().await {
                     let (blobs, bytes) = deleted.map_err(|e| {

@@ -1065,6 +1065,7 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
             b.gc.gc_claim_blobs(run, None, 100)
                 .await
                 .unwrap()
+                .claims
                 .is_empty(),
             "{}",
             b.name
@@ -1074,12 +1075,13 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
             b.gc.gc_claim_blobs(run, None, 100)
                 .await
                 .unwrap()
+                .claims
                 .is_empty(),
             "{}",
             b.name
         );
         s.release_lease(&lease, "pid-1").await.unwrap();
-        let claims = b.gc.gc_claim_blobs(run, None, 100).await.unwrap();
+        let claims = b.gc.gc_claim_blobs(run, None, 100).await.unwrap().claims;
         assert!(
             claims.iter().any(|c| c.digest == layer.as_str()),
             "{}: {claims:?}",
@@ -1149,6 +1151,74 @@ async fn a_lost_link_is_restored_and_the_blob_step_estimates_its_work() {
             b.gc.gc_estimate_blobs().await.unwrap(),
             (1, b"uploaded, never used".len() as i64),
             "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn blob_claims_search_window_by_window_and_skip_what_is_linked() {
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let r = repo("acct/app");
+        // 30 linked blobs and 5 loose ones, in random digest order: with a
+        // batch of one, each search reads a window of 8 digests, so most
+        // batches claim nothing and only say where the next one starts.
+        let mut linked = Vec::new();
+        for i in 0..30 {
+            linked.push(link(s, &r, format!("kept {i}").as_bytes()).await);
+        }
+        let mut loose = Vec::new();
+        for i in 0..5 {
+            let d = link(s, &r, format!("loose {i}").as_bytes()).await;
+            assert!(s.unlink_blob(&r, &d).await.unwrap());
+            loose.push(d.as_str().to_owned());
+        }
+        let run =
+            b.gc.gc_start_run(&berth_meta::NewGcRun {
+                cause: "api".into(),
+                actor: "test".into(),
+                dry_run: false,
+                full_sweep: false,
+                now: 1,
+            })
+            .await
+            .unwrap();
+        let (mut claimed, mut after, mut batches) = (Vec::new(), None::<String>, 0);
+        loop {
+            let batch = b.gc.gc_claim_blobs(run, after.as_deref(), 1).await.unwrap();
+            assert!(batch.claims.len() <= 1, "{}: {batch:?}", b.name);
+            claimed.extend(batch.claims.into_iter().map(|c| c.digest));
+            batches += 1;
+            match batch.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        loose.sort();
+        assert_eq!(claimed, loose, "{}: in digest order, each once", b.name);
+        assert!(batches >= 35 / 8, "{}: {batches} batches", b.name);
+        // Claimed blobs are not found again; linked ones never were.
+        let again = b.gc.gc_claim_blobs(run, None, 100).await.unwrap();
+        assert!(
+            again.claims.is_empty() && again.next.is_none(),
+            "{}",
+            b.name
+        );
+        for (i, d) in linked.iter().enumerate() {
+            let size = format!("kept {i}").len() as i64;
+            let outcome = s.link_blob(&r, d, size, 2_000, None, None).await.unwrap();
+            assert!(
+                matches!(outcome, LinkOutcome::Linked),
+                "{}: {outcome:?}",
+                b.name
+            );
+        }
+        let d = Digest::parse(&loose[0]).unwrap();
+        let outcome = s.link_blob(&r, &d, 7, 2_000, None, None).await.unwrap();
+        assert!(
+            matches!(outcome, LinkOutcome::Collecting),
+            "{}: {outcome:?}",
             b.name
         );
     }

@@ -44,6 +44,15 @@ impl LinkCursor {
     }
 }
 
+/// One batch of claimed blobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimBatch {
+    /// Blobs claimed, in digest order.
+    pub claims: Vec<BlobClaim>,
+    /// Where the next batch's search starts; `None` when it is complete.
+    pub next: Option<String>,
+}
+
 /// One batch of deleted links.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkBatch {
@@ -175,13 +184,15 @@ pub trait GcStore: crate::integrity::IntegrityStore + Send + Sync + std::fmt::De
     /// edited by hand can. Returns them as (repository, digest).
     async fn gc_restore_links(&self, now: i64, limit: i64) -> MetaResult<Vec<(String, String)>>;
     /// Claim for run `run` up to `limit` blobs (after digest `after`) that
-    /// nothing links, references or is about to commit.
+    /// nothing links, references or is about to commit. The search runs
+    /// without the collection lock; the claim re-checks each blob under it,
+    /// so pushes wait only for the claim itself.
     async fn gc_claim_blobs(
         &self,
         run: i64,
         after: Option<&str>,
         limit: i64,
-    ) -> MetaResult<Vec<BlobClaim>>;
+    ) -> MetaResult<ClaimBatch>;
     /// Mark runs silent since `stale_before` as abandoned, and hand their
     /// claims (and those of ended runs) to run `run`, at most `limit`.
     async fn gc_adopt_claims(

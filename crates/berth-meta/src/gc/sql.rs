@@ -4,7 +4,10 @@
 //! Every step that decides what is garbage runs in a transaction begun with
 //! `begin_exclusive` (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the collection
 //! advisory lock held exclusively), so it sees every reference-creating
-//! transaction entirely or not at all.
+//! transaction entirely or not at all. Searches that read many rows (blob
+//! claims, lost links) run before it without the lock, and the locked step
+//! re-checks only what they found: pushes wait for the decision, never for
+//! the search.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -12,7 +15,9 @@ use sqlx::Row;
 use super::{Db, DbRow, Store};
 use crate::backend::placeholders;
 use crate::error::MetaResult;
-use crate::gc::{BlobClaim, GcCounts, GcPreview, GcRun, GcStore, LinkBatch, LinkCursor, NewGcRun};
+use crate::gc::{
+    BlobClaim, ClaimBatch, GcCounts, GcPreview, GcRun, GcStore, LinkBatch, LinkCursor, NewGcRun,
+};
 
 /// Untagged manifests nothing needs: no tag, not a child of a manifest in
 /// the repository, no referrer pointing at it, and not itself a referrer
@@ -52,6 +57,23 @@ const UNREFERENCED_BLOBS: &str = "SELECT b.digest, b.size FROM blobs b \
      AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.ref_digest = b.digest) \
      AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.digest = b.digest) \
      ORDER BY b.digest LIMIT $2";
+
+/// The window of blob digests a claim's search reads next: how many there
+/// are after `$1` (at most `$2`), and the last. Bounding each search to a
+/// window read in key order keeps its cost the same at any table size.
+const CLAIM_WINDOW: &str = "SELECT COUNT(*), MAX(w.digest) FROM \
+     (SELECT digest FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2) w";
+
+/// [`UNREFERENCED_BLOBS`] within a window of digests (`$1`, `$2`].
+const UNREFERENCED_IN_WINDOW: &str = "SELECT b.digest FROM blobs b \
+     WHERE b.state = 0 AND b.digest > $1 AND b.digest <= $2 \
+     AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest) \
+     AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.ref_digest = b.digest) \
+     AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.digest = b.digest) \
+     ORDER BY b.digest LIMIT $3";
+
+/// Windows read per claim batch, in batches.
+const CLAIM_WINDOW_BATCHES: i64 = 8;
 
 const RUN_COLUMNS: &str =
     "SELECT id, cause, actor, dry_run, full_sweep, status, stage, started_at, \
@@ -178,6 +200,8 @@ async fn backup_running(tx: &mut sqlx::Transaction<'static, Db>) -> MetaResult<b
     Ok(held > 0)
 }
 
+/// Claim up to `limit` blobs in one transaction that holds the collection
+/// lock throughout (the preview, which rolls back).
 pub(crate) async fn claim_batch(
     tx: &mut sqlx::Transaction<'static, Db>,
     run: i64,
@@ -238,16 +262,67 @@ impl GcStore for Store {
         run: i64,
         after: Option<&str>,
         limit: i64,
-    ) -> MetaResult<Vec<BlobClaim>> {
+    ) -> MetaResult<ClaimBatch> {
+        // The search reads without the collection lock (pushes never wait
+        // for it); the claim takes the lock and re-checks every condition
+        // for the blobs found, so it decides on what it sees under the lock.
+        let after = after.unwrap_or("");
+        let window = limit.saturating_mul(CLAIM_WINDOW_BATCHES).max(1);
+        let (scanned, end): (i64, Option<String>) = sqlx::query_as(CLAIM_WINDOW)
+            .bind(after)
+            .bind(window)
+            .fetch_one(&self.read)
+            .await?;
+        let Some(end) = end else {
+            return Ok(ClaimBatch::default());
+        };
+        let found: Vec<(String,)> = sqlx::query_as(UNREFERENCED_IN_WINDOW)
+            .bind(after)
+            .bind(&end)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        let next = match found.last() {
+            Some((last,)) if found.len() as i64 >= limit => Some(last.clone()),
+            _ if scanned >= window => Some(end),
+            _ => None,
+        };
+        if found.is_empty() {
+            return Ok(ClaimBatch {
+                claims: Vec::new(),
+                next,
+            });
+        }
         let mut tx = self.begin_exclusive().await?;
         // The next run collects what is left.
         if backup_running(&mut tx).await? {
             tracing::info!(run, "a backup is running: no blob is claimed until it ends");
-            return Ok(Vec::new());
+            return Ok(ClaimBatch::default());
         }
-        let claims = claim_batch(&mut tx, run, after, limit).await?;
+        let mut claims = Vec::with_capacity(found.len());
+        for chunk in found.chunks(100) {
+            let sql = format!(
+                "UPDATE blobs SET state = $1 WHERE state = 0 AND digest IN ({}) \
+                 AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = blobs.digest) \
+                 AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.ref_digest = blobs.digest) \
+                 AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.digest = blobs.digest) \
+                 RETURNING digest, size",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(run);
+            for (digest,) in chunk {
+                q = q.bind(digest);
+            }
+            claims.extend(
+                q.fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .map(|(digest, size)| BlobClaim { digest, size }),
+            );
+        }
         tx.commit().await?;
-        Ok(claims)
+        claims.sort_by(|a, b| a.digest.cmp(&b.digest));
+        Ok(ClaimBatch { claims, next })
     }
 
     async fn gc_restore_links(&self, now: i64, limit: i64) -> MetaResult<Vec<(String, String)>> {

@@ -101,6 +101,7 @@ impl Config {
             "BERTH_GC_DELETE_UNTAGGED" => self.gc.delete_untagged = parse(key, value)?,
             "BERTH_RETENTION_INTERVAL_SECS" => self.gc.retention_interval_secs = parse(key, value)?,
             "BERTH_GC_BATCH" => self.gc.batch = parse(key, value)?,
+            "BERTH_GC_OBJECTS_PER_SEC" => self.gc.objects_per_sec = parse(key, value)?,
             "BERTH_GC_LEASE_SECS" => self.gc.lease_secs = parse(key, value)?,
             "BERTH_INTEGRITY_SCRUB_INTERVAL_SECS" => {
                 self.integrity.scrub_interval_secs = parse(key, value)?

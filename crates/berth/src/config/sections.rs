@@ -453,6 +453,10 @@ pub struct GcSection {
     /// presumed dead and the next run finishes its claims
     /// (`BERTH_GC_LEASE_SECS`; default 900).
     pub lease_secs: u64,
+    /// Blobs a collection deletes per second at most, 0 for no limit
+    /// (`BERTH_GC_OBJECTS_PER_SEC`; default 0): pushes beside a collection
+    /// keep more of a small machine.
+    pub objects_per_sec: u64,
 }
 
 impl Default for GcSection {
@@ -465,6 +469,7 @@ impl Default for GcSection {
             retention_interval_secs: 86_400,
             batch: d.batch,
             lease_secs: d.lease.as_secs(),
+            objects_per_sec: d.objects_per_sec,
         }
     }
 }
@@ -478,6 +483,7 @@ impl GcSection {
             delete_untagged: self.delete_untagged,
             batch: self.batch,
             lease: Duration::from_secs(self.lease_secs),
+            objects_per_sec: self.objects_per_sec,
         }
     }
 }

@@ -516,6 +516,44 @@ async fn full_sweep_and_command_line(b: Backend) {
     assert!(!ok && err.contains("--bogus"), "{err}");
 }
 
+async fn a_paced_collection_keeps_to_its_rate(b: Backend) {
+    let t = TestServer::start_with(b, grace_zero).await;
+    let mut loose = Vec::new();
+    for i in 0..60 {
+        loose.push(t.push_blob("lib/p", format!("loose {i}").as_bytes()).await);
+    }
+    // 60 blobs at 40 a second in batches of 10: the last batch may not be
+    // claimed before 50 / 40 s have passed.
+    let started = std::time::Instant::now();
+    let out = berth_gc_command(&t, &[])
+        .env("BERTH_GC_OBJECTS_PER_SEC", "40")
+        .env("BERTH_GC_BATCH", "10")
+        .output()
+        .expect("run berth gc");
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("blobs deleted: 60"), "{stdout}");
+    assert!(took >= Duration::from_millis(1250), "took {took:?}");
+    let stored = stored_blobs(&t).await;
+    assert!(loose.iter().all(|d| !stored.contains(d)), "all deleted");
+    // A rate that is not a number is refused before anything runs.
+    let out = berth_gc_command(&t, &[])
+        .env("BERTH_GC_OBJECTS_PER_SEC", "fast")
+        .output()
+        .expect("run berth gc");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("BERTH_GC_OBJECTS_PER_SEC"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn api_is_for_platform_admins_and_checks_input(b: Backend) {
     let t = TestServer::start(b).await;
     let r = anonymous_client()
@@ -1032,6 +1070,7 @@ backend_tests!(
     untagged_manifests_go_when_enabled,
     dry_run_reports_and_changes_nothing,
     full_sweep_and_command_line,
+    a_paced_collection_keeps_to_its_rate,
     api_is_for_platform_admins_and_checks_input,
     concurrent_push_delete_collect_keeps_every_committed_image,
     upload_waits_while_its_blob_is_being_deleted,
@@ -1092,6 +1131,7 @@ async fn claims_pins_and_links_exclude_each_other(b: Backend) {
         .gc_claim_blobs(r1, None, 10)
         .await
         .expect("claim")
+        .claims
         .is_empty());
     assert!(store.unlink_blob(&repo, &digest).await.expect("unlink"));
     store.create_upload(&upload("u1")).await.expect("upload");
@@ -1104,6 +1144,7 @@ async fn claims_pins_and_links_exclude_each_other(b: Backend) {
             .gc_claim_blobs(r1, None, 10)
             .await
             .expect("claim")
+            .claims
             .is_empty(),
         "pinned"
     );
@@ -1112,7 +1153,11 @@ async fn claims_pins_and_links_exclude_each_other(b: Backend) {
         "known and pinned"
     );
     assert!(store.delete_upload("u1").await.expect("forget upload"));
-    let claims = store.gc_claim_blobs(r1, None, 10).await.expect("claim");
+    let claims = store
+        .gc_claim_blobs(r1, None, 10)
+        .await
+        .expect("claim")
+        .claims;
     assert_eq!(claims.len(), 1);
     assert_eq!((claims[0].digest.as_str(), claims[0].size), (d, 8));
 
@@ -1142,6 +1187,7 @@ async fn claims_pins_and_links_exclude_each_other(b: Backend) {
         .gc_claim_blobs(r2, None, 10)
         .await
         .expect("claim")
+        .claims
         .is_empty());
     assert!(store
         .gc_adopt_claims(r2, 0, 10)
@@ -1177,6 +1223,7 @@ async fn claims_pins_and_links_exclude_each_other(b: Backend) {
             .gc_claim_blobs(r2, None, 10)
             .await
             .expect("claim")
+            .claims
             .len(),
         1
     );
@@ -1254,7 +1301,11 @@ async fn upload_waits_while_its_blob_is_being_deleted(b: Backend) {
         })
         .await
         .expect("run");
-    let claims = store.gc_claim_blobs(run, None, 10).await.expect("claim");
+    let claims = store
+        .gc_claim_blobs(run, None, 10)
+        .await
+        .expect("claim")
+        .claims;
     assert_eq!(claims.len(), 1);
     let d = berth_oci::Digest::parse(&digest).expect("digest");
     assert!(t
