@@ -64,6 +64,20 @@ fn corrupt(id: &str) -> BlobError {
     ))
 }
 
+/// Parts of a blob from the first 4,000 on a rising size: the configured
+/// size (an upload holds one part filling and about two in flight, so its
+/// memory follows the part size; 4,000 parts of 8 MiB are 31 GiB, past
+/// model-sized layers), then doubled every 1,500 parts, so that 10,000 parts
+/// hold 383 GiB at 8 MiB.
+fn part_size(base: usize, index: usize) -> usize {
+    const FIXED: usize = 4_000;
+    const STEP: usize = (MAX_PARTS - FIXED) / 4;
+    match index.checked_sub(FIXED) {
+        None => base,
+        Some(past) => base << (1 + past / STEP).min(16),
+    }
+}
+
 impl S3BlobStore {
     fn data_key(&self, id: &str) -> Path {
         self.key(&format!("uploads/{id}/data"))
@@ -73,10 +87,8 @@ impl S3BlobStore {
         self.key(&format!("uploads/{id}/pending/{offset:020}"))
     }
 
-    /// The size of every part from part `index` on: the configured size,
-    /// doubled every 2,000 parts so that 10,000 parts hold any blob.
     fn part_size(&self, index: usize) -> usize {
-        self.inner.part_size << (index / (MAX_PARTS / 5)).min(16)
+        part_size(self.inner.part_size, index)
     }
 
     async fn load(&self, id: &str) -> Result<Option<Loaded>, BlobError> {
@@ -506,5 +518,27 @@ pub(super) async fn delete(store: &S3BlobStore, id: &str) -> Result<bool, BlobEr
             }
             Ok(true)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_keep_their_size_past_model_sized_layers_then_grow() {
+        let base = 8 << 20;
+        assert_eq!(part_size(base, 0), base);
+        assert_eq!(part_size(base, 3_999), base);
+        assert_eq!(part_size(base, 4_000), 2 * base);
+        assert_eq!(part_size(base, 5_500), 4 * base);
+        assert_eq!(part_size(base, MAX_PARTS - 1), 16 * base);
+        let first: u64 = (0..4_000).map(|i| part_size(base, i) as u64).sum();
+        assert!(
+            first > 30 << 30,
+            "a 30 GiB layer in parts of the configured size"
+        );
+        let all: u64 = (0..MAX_PARTS).map(|i| part_size(base, i) as u64).sum();
+        assert!(all > 380 << 30, "10,000 parts hold {all} bytes");
     }
 }
