@@ -18,6 +18,7 @@
 
 mod ceiling;
 mod collect;
+mod large;
 mod lists;
 mod loopback;
 mod measure;
@@ -208,6 +209,29 @@ enum Cmd {
         /// caller times, as Distribution's `garbage-collect`).
         #[arg(long)]
         push_delete_only: bool,
+    },
+    /// Model-sized layers (bench/large.sh): one blob of `--gib` pushed
+    /// monolithic, chunked and streamed, pulled whole and in ranges, with
+    /// the server's extra memory during each.
+    Large {
+        #[command(flatten)]
+        server: Server,
+        /// Blob size in GiB.
+        #[arg(long, default_value_t = 20)]
+        gib: u64,
+        /// Chunk size of the chunked push, in MiB.
+        #[arg(long, default_value_t = 256)]
+        chunk_mib: u64,
+        /// Parallel range readers.
+        #[arg(long, default_value_t = 4)]
+        readers: u64,
+        /// Push modes, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "monolithic,chunked,streamed"
+        )]
+        modes: Vec<String>,
     },
     /// A bounded soak run: mixed pushes, pulls, deletes and collections
     /// while the server's memory and open files are sampled; fails unless
@@ -435,6 +459,26 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let t = Target::new(&server.url, server.creds.as_deref(), false)?;
             collect::collect(t, &server.target, images, blobs, clients, push_delete_only).await
+        }
+        Cmd::Large {
+            server,
+            gib,
+            chunk_mib,
+            readers,
+            modes,
+        } => {
+            let t = Target::new(&server.url, server.creds.as_deref(), false)?;
+            large::large(
+                &server.target,
+                &t,
+                "bench/large",
+                server.pid,
+                gib << 30,
+                chunk_mib << 20,
+                readers,
+                &modes,
+            )
+            .await
         }
         Cmd::Soak {
             server,
