@@ -35,6 +35,7 @@ mod image_list;
 mod integrity;
 mod inventory_images;
 mod keyless_signatures;
+mod large_blobs;
 mod management_api;
 mod network_zones;
 mod nodes;
