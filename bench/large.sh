@@ -27,6 +27,8 @@ PORT=5141
 
 # shellcheck source=scripts/test-env.sh
 source scripts/test-env.sh >/dev/null
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -p berth -p berth-bench
 BIN=$PWD/target/release
 rm -rf "$WORK"
@@ -81,11 +83,6 @@ for target in $TARGETS; do
     { openssl enc -aes-128-ctr -pass pass:berth -nosalt -pbkdf2 </dev/zero 2>/dev/null || true; } |
       head -c $bytes >"$WORK/probe"
     s3_url="$BERTH_TEST_S3_ENDPOINT/$BERTH_TEST_S3_BUCKET/bench-large-$run_id/probe"
-    s3_curl() {
-      curl -sf --aws-sigv4 "aws:amz:$BERTH_TEST_S3_REGION:s3" \
-        --user "$BERTH_TEST_S3_ACCESS_KEY_ID:$BERTH_TEST_S3_SECRET_ACCESS_KEY" \
-        -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -o /dev/null "$@"
-    }
     put=$(s3_curl -T "$WORK/probe" -w '%{speed_upload}' "$s3_url")
     echo "{\"target\":\"garage\",\"scenario\":\"large_push\",\"mib_s\":$(awk -v b="$put" 'BEGIN { printf "%.1f", b / 1048576 }')}" | tee -a "$RESULTS"
     rm -f "$WORK/probe"

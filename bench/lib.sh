@@ -38,3 +38,12 @@ NGINX
   nginx -c "$work/nginx.conf" >"$work/nginx.log" 2>&1 &
   STATIC_NGINX_PID=$!
 }
+
+# s3_curl CURL-ARGS…: curl against the test S3 service (Garage from
+# scripts/test-env.sh) with SigV4 and an unsigned payload, the body to
+# /dev/null: the storage's own speed, without Berth.
+s3_curl() {
+  curl -sf --aws-sigv4 "aws:amz:$BERTH_TEST_S3_REGION:s3" \
+    --user "$BERTH_TEST_S3_ACCESS_KEY_ID:$BERTH_TEST_S3_SECRET_ACCESS_KEY" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -o /dev/null "$@"
+}

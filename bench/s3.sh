@@ -20,6 +20,8 @@ WORK=${BENCH_DIR:-$PWD/target/bench-s3}
 
 # shellcheck source=scripts/test-env.sh
 source scripts/test-env.sh >/dev/null
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 command -v docker-registry >/dev/null || {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
@@ -89,11 +91,6 @@ for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:5112/v2/" && br
 echo "== ceiling: Garage itself (curl, SigV4), a 100 MiB object put once, got five times"
 head -c 104857600 /dev/urandom >"$WORK/obj100m"
 s3_url="$BERTH_TEST_S3_ENDPOINT/$BERTH_TEST_S3_BUCKET/bench-$run_id/ceiling"
-s3_curl() {
-  curl -s --aws-sigv4 "aws:amz:$BERTH_TEST_S3_REGION:s3" \
-    --user "$BERTH_TEST_S3_ACCESS_KEY_ID:$BERTH_TEST_S3_SECRET_ACCESS_KEY" \
-    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -o /dev/null "$@"
-}
 put=$(s3_curl -T "$WORK/obj100m" -w '%{speed_upload}' "$s3_url")
 echo "{\"target\":\"garage\",\"scenario\":\"storage_push_100m_c1\",\"mb_s\":$(echo "$put" | awk '{printf "%.1f", $1/1e6}')}" >>"$RESULTS"
 for _ in 1 2 3 4 5; do

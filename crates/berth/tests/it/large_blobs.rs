@@ -4,16 +4,15 @@
 //! server streams and never holds a blob (docs/benchmarks.md measures
 //! 20 GiB the same way with `bench/large.sh`).
 
-use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 
-use crate::common::relay::free_addr;
+use crate::common::process::{serve_process, ServeProcess};
 use crate::common::*;
 use crate::gc::berth_command;
 
@@ -23,42 +22,11 @@ const SIZE: usize = 256 << 20;
 /// parts (S3, 24 MiB at the default part size).
 const BOUND_KB: u64 = 32 << 10;
 
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// This build's `berth serve` on `t`'s database and storage.
-async fn node(t: &TestServer) -> Node {
-    let addr = free_addr();
-    let child = berth_command(t, &["serve"])
-        .env("BERTH_LISTEN", addr.to_string())
-        .env("BERTH_LOG", "warn")
-        .env("BERTH_MAX_BLOB_BYTES", (SIZE * 2).to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("berth starts");
-    let node = Node {
-        child,
-        base: format!("http://{addr}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reqwest::get(format!("{}/readyz", node.base))
-        .await
-        .map_or(true, |r| r.status() != StatusCode::OK)
-    {
-        assert!(Instant::now() < deadline, "berth did not get ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    node
+async fn node(t: &TestServer) -> ServeProcess {
+    let mut cmd = berth_command(t, &["serve"]);
+    cmd.env("BERTH_MAX_BLOB_BYTES", (SIZE * 2).to_string());
+    serve_process(cmd).await
 }
 
 /// The upload location `loc` closed with `digest`.

@@ -5,13 +5,12 @@
 //! while this build's node migrates the schema under the old one.
 
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::relay::free_addr;
+use crate::common::process::{serve_process, ServeProcess};
 use crate::common::*;
 use crate::gc::berth_command_of;
 
@@ -23,47 +22,9 @@ fn previous_bin() -> PathBuf {
         .into()
 }
 
-/// A node of the previous release, stopped (SIGTERM, then SIGKILL) however
-/// the test ends.
-struct PreviousNode {
-    child: Child,
-    base: String,
-}
-
-impl Drop for PreviousNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Start the previous release on `t`'s data and wait until it is ready.
-async fn previous_node(t: &TestServer) -> PreviousNode {
-    let addr = free_addr();
-    let child = berth_command_of(&previous_bin(), t, &["serve"])
-        .env("BERTH_LISTEN", addr.to_string())
-        .env("BERTH_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the previous release starts");
-    let node = PreviousNode {
-        child,
-        base: format!("http://{addr}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{}/readyz", node.base)).await {
-            if r.status() == StatusCode::OK {
-                return node;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the previous release did not get ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// A node of the previous release on `t`'s data, ready.
+async fn previous_node(t: &TestServer) -> ServeProcess {
+    serve_process(berth_command_of(&previous_bin(), t, &["serve"])).await
 }
 
 /// `t` pointed at `base` (the test helpers speak to whatever serves there).

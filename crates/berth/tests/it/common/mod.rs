@@ -7,6 +7,7 @@ pub mod cli;
 pub mod ldap;
 pub mod notation;
 pub mod oidc;
+pub mod process;
 pub mod reference;
 pub mod relay;
 pub mod signing;
