@@ -21,8 +21,7 @@ use crate::target::*;
 fn body(len: u64, offset: u64, seed: u64, total: u64) -> reqwest::Body {
     const PIECE: u64 = 1 << 20;
     let first = offset / PIECE;
-    let stream = pieces(total as usize, seed)
-        .skip(first as usize)
+    let stream = pieces_from(total as usize, seed, first as usize)
         .take(len.div_ceil(PIECE) as usize)
         .map(Ok::<_, std::io::Error>);
     reqwest::Body::wrap_stream(futures_util::stream::iter(stream))

@@ -54,9 +54,15 @@ pub(crate) static SEEDS: std::sync::atomic::AtomicU64 = std::sync::atomic::Atomi
 /// A blob of `len` bytes in 1 MiB pieces, each distinct (per seed and
 /// position), made as they are consumed so the client never holds the blob.
 pub(crate) fn pieces(len: usize, seed: u64) -> impl Iterator<Item = Bytes> {
+    pieces_from(len, seed, 0)
+}
+
+/// [`pieces`] from piece `first` on (each made only when consumed: a
+/// `skip` would make and drop every piece before it).
+pub(crate) fn pieces_from(len: usize, seed: u64, first: usize) -> impl Iterator<Item = Bytes> {
     const PIECE: usize = 1 << 20;
     let base = data(PIECE, seed);
-    (0..len.div_ceil(PIECE)).map(move |i| {
+    (first..len.div_ceil(PIECE)).map(move |i| {
         let mut piece = base[..PIECE.min(len - i * PIECE)].to_vec();
         let tag = (i as u64).to_le_bytes();
         let n = tag.len().min(piece.len());
