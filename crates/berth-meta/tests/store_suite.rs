@@ -148,6 +148,19 @@ async fn link(store: &dyn MetaStore, repo: &RepoName, bytes: &[u8]) -> Digest {
 
 /// A tag limit's rule for the suite: tags pushed before `idle_before`,
 /// oldest first (the store only runs the rule and applies its choice).
+/// Records a collection started through the API, as a run to claim for.
+async fn start_gc_run(gc: &dyn berth_meta::GcStore) -> i64 {
+    gc.gc_start_run(&berth_meta::NewGcRun {
+        cause: "api".into(),
+        actor: "test".into(),
+        dry_run: false,
+        full_sweep: false,
+        now: 1,
+    })
+    .await
+    .unwrap()
+}
+
 fn oldest_idle(e: &Eviction<'_>) -> Option<Vec<String>> {
     let mut idle: Vec<_> = e.tags.iter().filter(|t| t.2 < e.idle_before).collect();
     idle.sort_by_key(|t| t.2);
@@ -1040,16 +1053,7 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
         assert!(!s.inventoried(d).await.unwrap(), "{}", b.name);
         assert!(s.findings(d).await.unwrap().is_empty(), "{}", b.name);
         assert!(s.unlink_blob(&r, &layer).await.unwrap());
-        let run =
-            b.gc.gc_start_run(&berth_meta::NewGcRun {
-                cause: "api".into(),
-                actor: "test".into(),
-                dry_run: false,
-                full_sweep: false,
-                now: 1,
-            })
-            .await
-            .unwrap();
+        let run = start_gc_run(b.gc.as_ref()).await;
         // While a backup holds its lease, nothing is claimed; once it
         // lets go, the layer is.
         let now = std::time::SystemTime::now()
@@ -1174,16 +1178,7 @@ async fn blob_claims_search_window_by_window_and_skip_what_is_linked() {
             assert!(s.unlink_blob(&r, &d).await.unwrap());
             loose.push(d.as_str().to_owned());
         }
-        let run =
-            b.gc.gc_start_run(&berth_meta::NewGcRun {
-                cause: "api".into(),
-                actor: "test".into(),
-                dry_run: false,
-                full_sweep: false,
-                now: 1,
-            })
-            .await
-            .unwrap();
+        let run = start_gc_run(b.gc.as_ref()).await;
         let (mut claimed, mut after, mut batches) = (Vec::new(), None::<String>, 0);
         loop {
             let batch = b.gc.gc_claim_blobs(run, after.as_deref(), 1).await.unwrap();
