@@ -2,11 +2,15 @@
 # S3 and several nodes (issue 20), on this machine:
 # 1. Berth (PostgreSQL + S3) against the reference registry (Debian's
 #    docker-registry, Distribution 2.8, with its S3 driver), both on the same
-#    Garage bucket under different prefixes, in alternating rounds: push and
-#    pull of fresh 100 MiB images (one client) and 1 MB images (four
-#    clients), then the extra resident memory of one upload of 10 MiB,
-#    100 MiB and 1 GiB.
-# 2. Manifest GET by tag (c=32, bearer token) on one node, then through
+#    Garage bucket under different prefixes, each twice: streaming blobs
+#    itself (targets `berth`, `reference`) and answering blob GETs with a
+#    redirect to a presigned URL (`berth-redirect`, `reference-redirect`;
+#    the default of both). In alternating rounds: push and pull of fresh
+#    100 MiB images (one client) and 1 MB images (four clients).
+# 2. Real clients (docker, skopeo) pulling one 100 MiB image from each of
+#    the four, timed from start to finish.
+# 3. The extra resident memory of one upload of 10 MiB, 100 MiB and 1 GiB.
+# 4. Manifest GET by tag (c=32, bearer token) on one node, then through
 #    nginx over three nodes, with the CPU every process spent per request.
 # Garage and PostgreSQL come from scripts/test-env.sh. Results go to
 # target/bench-s3/results.jsonl and a table on stdout.
@@ -42,8 +46,8 @@ db="bench_s3_$run_id"
 psql "$BERTH_TEST_POSTGRES_URL" -qc "CREATE DATABASE $db" >/dev/null
 db_url="${BERTH_TEST_POSTGRES_URL/\/postgres\?//$db?}"
 
-berth_node() { # port prefix
-  env -i PATH="$PATH" BERTH_LISTEN="127.0.0.1:$1" BERTH_DATA_DIR="$WORK/node-$1" \
+berth_node() { # port prefix redirect
+  env -i PATH="$PATH" BERTH_LISTEN="127.0.0.1:$1" BERTH_DATA_DIR="$WORK/node-$1" BERTH_S3_REDIRECT="$3" \
     BERTH_DATABASE_URL="$db_url" BERTH_ADMIN_PASSWORD=bench-admin-password BERTH_LOG=warn \
     BERTH_TRUSTED_PROXIES=127.0.0.1/32 BERTH_STORAGE_KIND=s3 \
     BERTH_S3_ENDPOINT="$BERTH_TEST_S3_ENDPOINT" BERTH_S3_BUCKET="$BERTH_TEST_S3_BUCKET" \
@@ -54,39 +58,55 @@ berth_node() { # port prefix
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$1/readyz" && break; sleep 0.1; done
 }
 
-echo "== Berth on :5111 and the reference on :5112, both on Garage"
-berth_node 5111 "bench-$run_id/berth"
+echo "== Berth on :5111 (streaming) and :5115 (redirects), the reference on :5112 and :5116, all on Garage"
+berth_node 5111 "bench-$run_id/berth" false
 BPID=${PIDS[-1]}
+berth_node 5115 "bench-$run_id/berth" true
+BRPID=${PIDS[-1]}
 env -i PATH="$PATH" BERTH_DATA_DIR="$WORK/node-5111" BERTH_DATABASE_URL="$db_url" \
   "$BIN/berth" admin namespace create bench --group admin --public >/dev/null
-cat >"$WORK/reference.yml" <<YAML
+reference_config() { # port rootdirectory redirect-disabled
+  # As Distribution's documentation recommends for speed: the in-memory
+  # blob descriptor cache on, the access log off.
+  cat <<YAML
 version: 0.1
 log:
   level: error
+  accesslog:
+    disabled: true
 storage:
+  cache:
+    blobdescriptor: inmemory
   s3:
     accesskey: $BERTH_TEST_S3_ACCESS_KEY_ID
     secretkey: $BERTH_TEST_S3_SECRET_ACCESS_KEY
     region: $BERTH_TEST_S3_REGION
     regionendpoint: $BERTH_TEST_S3_ENDPOINT
     bucket: $BERTH_TEST_S3_BUCKET
-    rootdirectory: /bench-$run_id/reference
+    rootdirectory: $2
     secure: false
     v4auth: true
     chunksize: 8388608
   delete:
     enabled: true
   redirect:
-    disable: true
+    disable: $3
 http:
-  addr: 127.0.0.1:5112
+  addr: 127.0.0.1:$1
 YAML
-# AWS_CA_BUNDLE (set on some machines) makes the AWS SDK of Distribution 2.8
-# refuse its own HTTP transport.
-env -u AWS_CA_BUNDLE docker-registry serve "$WORK/reference.yml" >"$WORK/reference.log" 2>&1 &
-RPID=$!
-PIDS+=($RPID)
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:5112/v2/" && break; sleep 0.1; done
+}
+reference_node() { # port rootdirectory redirect-disabled
+  reference_config "$@" >"$WORK/reference-$1.yml"
+  # AWS_CA_BUNDLE (set on some machines) makes the AWS SDK of Distribution
+  # 2.8 refuse its own HTTP transport.
+  env -u AWS_CA_BUNDLE docker-registry serve "$WORK/reference-$1.yml" >"$WORK/reference-$1.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$1/v2/" && break; sleep 0.1; done
+}
+reference_node 5112 "/bench-$run_id/reference" true
+RPID=${PIDS[-1]}
+reference_node 5116 "/bench-$run_id/reference-redirect" false
+RRPID=${PIDS[-1]}
 
 echo "== ceiling: Garage itself (curl, SigV4), a 100 MiB object put once, got five times"
 head -c 104857600 /dev/urandom >"$WORK/obj100m"
@@ -106,19 +126,65 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "== round $round/$ROUNDS: reference"
   "$BIN/berth-bench" storage --url http://127.0.0.1:5112 --target reference \
     --pid "$RPID" --seconds "$SECS" --round "$round" >>"$RESULTS"
+  echo "== round $round/$ROUNDS: berth-redirect"
+  "$BIN/berth-bench" storage --url http://127.0.0.1:5115 --target berth-redirect \
+    --creds admin:bench-admin-password --pid "$BRPID" --seconds "$SECS" --round "$round" >>"$RESULTS"
+  echo "== round $round/$ROUNDS: reference-redirect"
+  "$BIN/berth-bench" storage --url http://127.0.0.1:5116 --target reference-redirect \
+    --pid "$RRPID" --seconds "$SECS" --round "$round" >>"$RESULTS"
 done
+
+echo "== real clients: docker and skopeo pull one 100 MiB image from each"
+# One layer of random bytes (it does not compress), built FROM scratch;
+# pushed once to each registry, then every local copy removed so that each
+# docker pull downloads the layer again.
+mkdir -p "$WORK/image"
+head -c 104857600 /dev/urandom >"$WORK/image/blob"
+printf 'FROM scratch\nCOPY blob /blob\n' >"$WORK/image/Dockerfile"
+docker build -q -t "berth-bench-pull:$run_id" "$WORK/image" >/dev/null
+rm -rf "$WORK/image"
+docker login -u admin --password-stdin 127.0.0.1:5111 <<<"bench-admin-password" >/dev/null
+docker login -u admin --password-stdin 127.0.0.1:5115 <<<"bench-admin-password" >/dev/null
+clients=(berth:5111 reference:5112 berth-redirect:5115 reference-redirect:5116)
+for c in "${clients[@]}"; do
+  ref="127.0.0.1:${c#*:}/bench/pull:$run_id"
+  docker tag "berth-bench-pull:$run_id" "$ref"
+  docker push -q "$ref" >/dev/null
+  docker rmi -f "$ref" >/dev/null
+done
+docker rmi -f "berth-bench-pull:$run_id" >/dev/null
+timed() { # target scenario command...
+  local t=$1 scenario=$2 start end
+  shift 2
+  start=$(date +%s.%N)
+  "$@" >/dev/null
+  end=$(date +%s.%N)
+  echo "{\"target\":\"$t\",\"scenario\":\"$scenario\",\"seconds\":$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')}" >>"$RESULTS"
+}
+for round in $(seq 1 "$ROUNDS"); do
+  for c in "${clients[@]}"; do
+    ref="127.0.0.1:${c#*:}/bench/pull:$run_id"
+    timed "${c%%:*}" client_pull_100mib_docker docker pull -q "$ref"
+    docker rmi -f "$ref" >/dev/null
+    rm -rf "$WORK/pulled"
+    timed "${c%%:*}" client_pull_100mib_skopeo skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$WORK/pulled"
+  done
+done
+rm -rf "$WORK/pulled"
+docker logout 127.0.0.1:5111 >/dev/null
+docker logout 127.0.0.1:5115 >/dev/null
 echo "== memory per upload and download (10 MiB, 100 MiB, 1 GiB)"
 "$BIN/berth-bench" transfer-memory --url http://127.0.0.1:5111 --target berth \
   --creds admin:bench-admin-password --pid "$BPID" >>"$RESULTS"
 "$BIN/berth-bench" transfer-memory --url http://127.0.0.1:5112 --target reference \
   --pid "$RPID" >>"$RESULTS"
-kill "$RPID"
+kill "$RPID" "$RRPID" "$BRPID"
 
 echo "== one node, then three behind nginx"
 "$BIN/berth-bench" nodes --url http://127.0.0.1:5111 --target one-node \
   --creds admin:bench-admin-password --pids "$BPID" --seconds "$SECS" >>"$RESULTS"
-berth_node 5113 "bench-$run_id/berth"
-berth_node 5114 "bench-$run_id/berth"
+berth_node 5113 "bench-$run_id/berth" false
+berth_node 5114 "bench-$run_id/berth" false
 node_pids="${PIDS[0]},${PIDS[-2]},${PIDS[-1]}"
 cat >"$WORK/nginx.conf" <<NGINX
 daemon off;
@@ -168,11 +234,20 @@ for r in rows:
 def med(k, s, t):
     v = [r[k] for r in by.get((s, t), []) if r.get(k) is not None]
     return statistics.median(v) if v else float("nan")
-print("| scenario | Berth MB/s | reference MB/s | ratio | Berth p99 ms | reference p99 ms | Garage alone MB/s |")
-print("|---|---|---|---|---|---|---|")
+print("| scenario | blobs served | Berth MB/s | reference MB/s | ratio | Berth p99 ms | reference p99 ms | Garage alone MB/s |")
+print("|---|---|---|---|---|---|---|---|")
 for s in sorted({k[0] for k in by if k[0].startswith("storage_")}):
-    b, r = med("mb_s", s, "berth"), med("mb_s", s, "reference")
-    print(f"| {s} | {b:.1f} | {r:.1f} | {b / r:.2f}x | {med('p99_ms', s, 'berth'):.1f} | {med('p99_ms', s, 'reference'):.1f} | {med('mb_s', s, 'garage'):.1f} |")
+    for mode, suffix in [("streamed", ""), ("redirect", "-redirect")]:
+        b, r = med("mb_s", s, "berth" + suffix), med("mb_s", s, "reference" + suffix)
+        print(f"| {s} | {mode} | {b:.1f} | {r:.1f} | {b / r:.2f}x | {med('p99_ms', s, 'berth' + suffix):.1f} | "
+              f"{med('p99_ms', s, 'reference' + suffix):.1f} | {med('mb_s', s, 'garage'):.1f} |")
+print()
+print("| real client, 100 MiB image | blobs served | Berth s | reference s | reference / Berth |")
+print("|---|---|---|---|---|")
+for s in sorted({k[0] for k in by if k[0].startswith("client_pull_")}):
+    for mode, suffix in [("streamed", ""), ("redirect", "-redirect")]:
+        b, r = med("seconds", s, "berth" + suffix), med("seconds", s, "reference" + suffix)
+        print(f"| {s.rsplit('_', 1)[1]} | {mode} | {b:.2f} | {r:.2f} | {r / b:.2f}x |")
 print()
 for s in sorted({k[0] for k in by if k[0].startswith("memory_transfer_")}):
     print(f"{s}: push extra RSS berth {med('push_extra_rss_kb', s, 'berth')} kB, reference {med('push_extra_rss_kb', s, 'reference')} kB; "
