@@ -11,7 +11,8 @@
 # target/bench-gc/results.jsonl.
 #
 # Usage: bench/gc.sh            (IMAGES=2000 BLOBS=9: 20,000 objects;
-# BENCH_NO_BUILD=1 measures the release build already there)
+# BENCH_NO_BUILD=1 measures the release build already there; KEEP=N keeps
+# the first N images, whose blobs the collection must step over)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGES=${IMAGES:-2000}
@@ -26,6 +27,11 @@ GC_RATE=${GC_RATE:-0}
 # GC_BATCH: `gc.batch`.
 GC_BATCH=${GC_BATCH:-500}
 REFERENCE=${REFERENCE:-1}
+KEEP=${KEEP:-0}
+# JOBS: `jobs.concurrency` (unset: Berth's default). Every pushed image
+# queues an inventory job; JOBS=0 leaves them queued, so that a large
+# setup measures the collection alone.
+JOBS=${JOBS:-}
 PORT=5131
 
 # shellcheck source=scripts/test-env.sh
@@ -45,7 +51,7 @@ db_url="${BERTH_TEST_POSTGRES_URL/\/postgres\?//$db?}"
 node_env=(env -i PATH="$PATH" BERTH_DATA_DIR="$WORK/node" BERTH_DATABASE_URL="$db_url"
   BERTH_ADMIN_PASSWORD=bench-admin-password BERTH_LOG=warn BERTH_GC_GRACE_SECS=0
   BERTH_GC_INTERVAL_SECS=0 BERTH_TAGS_PER_REPOSITORY=0 BERTH_GC_OBJECTS_PER_SEC="$GC_RATE"
-  BERTH_GC_BATCH="$GC_BATCH")
+  BERTH_GC_BATCH="$GC_BATCH" ${JOBS:+BERTH_JOBS_CONCURRENCY=$JOBS})
 if [ "$STORAGE" = s3 ]; then
   node_env+=(BERTH_STORAGE_KIND=s3
     BERTH_S3_ENDPOINT="$BERTH_TEST_S3_ENDPOINT" BERTH_S3_BUCKET="$BERTH_TEST_S3_BUCKET"
@@ -59,7 +65,7 @@ trap 'kill $BPID ${RPID:-} 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/readyz" && break; sleep 0.1; done
 
 "$BIN/berth-bench" gc --url "http://127.0.0.1:$PORT" --target "berth-postgres-$STORAGE" \
-  --creds admin:bench-admin-password --pid "$BPID" --images "$IMAGES" --blobs "$BLOBS" | tee -a "$RESULTS"
+  --creds admin:bench-admin-password --pid "$BPID" --images "$IMAGES" --keep "$KEEP" --blobs "$BLOBS" | tee -a "$RESULTS"
 kill $BPID; wait $BPID 2>/dev/null || true
 [ "$REFERENCE" = 1 ] || exit 0
 
@@ -95,7 +101,7 @@ env -u AWS_CA_BUNDLE docker-registry serve "$WORK/reference.yml" >"$WORK/referen
 RPID=$!
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$REF_PORT/v2/" && break; sleep 0.1; done
 "$BIN/berth-bench" gc --url "http://127.0.0.1:$REF_PORT" --target reference-s3 \
-  --images "$IMAGES" --blobs "$BLOBS" --push-delete-only | tee -a "$RESULTS"
+  --images "$IMAGES" --keep "$KEEP" --blobs "$BLOBS" --push-delete-only | tee -a "$RESULTS"
 # Offline, as Distribution documents it: the registry stopped.
 kill $RPID; wait $RPID 2>/dev/null || true
 start=$(date +%s.%N)
@@ -104,11 +110,11 @@ end=$(date +%s.%N)
 # Distribution names each blob (manifests included: they are blobs there)
 # it deletes as "blob eligible for deletion".
 deleted=$(grep -c "blob eligible for deletion" "$WORK/reference-gc.log" || true)
-python3 - "$start" "$end" "$deleted" "$IMAGES" "$BLOBS" >>"$RESULTS" <<'PY'
+python3 - "$start" "$end" "$deleted" "$IMAGES" "$BLOBS" "$KEEP" >>"$RESULTS" <<'PY'
 import json, sys
-start, end, deleted, images, blobs = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+start, end, deleted, images, blobs, keep = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 s = end - start
-print(json.dumps({"target": "reference-s3", "scenario": "gc_reclaim", "objects": images * (blobs + 1),
+print(json.dumps({"target": "reference-s3", "scenario": "gc_reclaim", "objects": (images - min(keep, images)) * (blobs + 1),
                   "blobs_deleted": deleted, "seconds": s, "objects_per_s": deleted / s if s else None}))
 PY
 tail -n 1 "$RESULTS"

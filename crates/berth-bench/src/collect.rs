@@ -1,5 +1,7 @@
 //! Garbage collection's reclaim rate: push images of several small unique
-//! blobs (concurrently), delete every image, then start one collection
+//! blobs (concurrently), delete every image but the first `keep` (their
+//! blobs stay, interleaved in digest order with those to reclaim, as in a
+//! registry where half the images were deleted), then start one collection
 //! through the API and time it until it reports done: blobs deleted per
 //! second, as the run itself reports them (and the run's own duration).
 //! One client keeps pushing small images meanwhile, and before, idle: the
@@ -18,13 +20,12 @@ use crate::payload::*;
 use crate::target::*;
 
 /// Push `images` images of `blobs` layers (1 KiB each) plus a config,
-/// `clients` at a time, delete them, collect once; print one JSON line.
+/// `clients` at a time, delete all but the first `keep`, collect once;
+/// print one JSON line.
 pub(crate) async fn collect(
     t: Target,
     target: &str,
-    images: u64,
-    blobs: u64,
-    clients: u64,
+    (images, keep, blobs, clients): (u64, u64, u64, u64),
     push_delete_only: bool,
 ) -> anyhow::Result<()> {
     let t = Arc::new(t);
@@ -48,6 +49,10 @@ pub(crate) async fn collect(
                 let digest = t
                     .push_manifest(&repo, &format!("t{i}"), (&cd, config_len), &layers)
                     .await?;
+                if i < keep {
+                    i += clients;
+                    continue;
+                }
                 let r = t
                     .push_req(
                         t.client
@@ -65,13 +70,14 @@ pub(crate) async fn collect(
         task.await??;
     }
     let pushed_s = start.elapsed().as_secs_f64();
-    let objects = images * (blobs + 1);
+    let kept = keep.min(images) * (blobs + 1);
+    let objects = images * (blobs + 1) - kept;
     if push_delete_only {
         // Another registry's own collector is timed by the caller.
         emit(
             target,
             "gc_push_delete",
-            json!({"images": images, "objects": objects, "push_s": pushed_s}),
+            json!({"images": images, "objects": objects, "kept": kept, "push_s": pushed_s}),
         );
         return Ok(());
     }
@@ -121,10 +127,13 @@ pub(crate) async fn collect(
         deleted >= objects,
         "gc deleted {deleted} blobs of the {objects} pushed: {done}"
     );
+    for i in 0..keep.min(images).min(20) {
+        kept_image_whole(&t, i).await?;
+    }
     emit(
         target,
         "gc_reclaim",
-        json!({"images": images, "objects": objects, "push_s": pushed_s,
+        json!({"images": images, "objects": objects, "kept": kept, "push_s": pushed_s,
             "blobs_deleted": deleted, "bytes_reclaimed": done["bytes_reclaimed"],
             "seconds": seconds, "run_seconds": done["duration_seconds"],
             "objects_per_s": deleted as f64 / seconds,
@@ -135,6 +144,36 @@ pub(crate) async fn collect(
             "push_during_p99_ms": percentile(&busy_ms, 0.99),
             "push_during_refused": refused}),
     );
+    Ok(())
+}
+
+/// A kept image still has its manifest and every blob it references.
+async fn kept_image_whole(t: &Target, i: u64) -> anyhow::Result<()> {
+    let repo = format!("bench/gc{}", i % 100);
+    let r = t
+        .push_req(t.client.get(format!("{}/v2/{repo}/manifests/t{i}", t.url)))
+        .header("accept", MANIFEST_TYPE)
+        .send()
+        .await?;
+    ensure!(
+        r.status() == StatusCode::OK,
+        "kept image {i}: {}",
+        r.status()
+    );
+    let m: Value = r.json().await?;
+    let layers = m["layers"].as_array().context("layers")?;
+    for d in layers.iter().chain([&m["config"]]) {
+        let d = d["digest"].as_str().context("a digest")?;
+        let r = t
+            .push_req(t.client.head(format!("{}/v2/{repo}/blobs/{d}", t.url)))
+            .send()
+            .await?;
+        ensure!(
+            r.status() == StatusCode::OK,
+            "kept image {i}, blob {d}: {}",
+            r.status()
+        );
+    }
     Ok(())
 }
 

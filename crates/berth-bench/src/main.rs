@@ -199,6 +199,9 @@ enum Cmd {
         /// Images to push and delete.
         #[arg(long, default_value_t = 1000)]
         images: u64,
+        /// Images (the first pushed) kept: their blobs must survive.
+        #[arg(long, default_value_t = 0)]
+        keep: u64,
         /// Layers of 1 KiB per image (each image adds a config too).
         #[arg(long, default_value_t = 9)]
         blobs: u64,
@@ -453,12 +456,14 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Gc {
             server,
             images,
+            keep,
             blobs,
             clients,
             push_delete_only,
         } => {
             let t = Target::new(&server.url, server.creds.as_deref(), false)?;
-            collect::collect(t, &server.target, images, blobs, clients, push_delete_only).await
+            let (target, plan) = (&server.target, (images, keep, blobs, clients));
+            collect::collect(t, target, plan, push_delete_only).await
         }
         Cmd::Large {
             server,
