@@ -1161,6 +1161,64 @@ async fn a_lost_link_is_restored_and_the_blob_step_estimates_its_work() {
 }
 
 #[tokio::test]
+async fn untagged_manifests_and_unreferenced_links_are_collected_batch_by_batch() {
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let r = repo("acct/app");
+        let kept = link(s, &r, b"tagged layer").await;
+        let dropped = link(s, &r, b"untagged layer").await;
+        let loose = [
+            link(s, &r, b"loose one").await,
+            link(s, &r, b"loose two").await,
+        ];
+        // Linked after the run's cutoff: an upload about to be referenced.
+        let fresh = digest_of(b"fresh upload");
+        s.link_blob(&r, &fresh, 12, 3_000, None, None)
+            .await
+            .unwrap();
+        let tagged = manifest(&r, r#"{"t":1}"#, &[&kept], &["v1"]);
+        let untagged = manifest(&r, r#"{"u":1}"#, &[&dropped], &[]);
+        for m in [&tagged, &untagged] {
+            stored(s.put_manifest(m).await.unwrap());
+        }
+
+        // Pushed at 1,000: a cutoff before that collects nothing.
+        assert!(b.gc.gc_delete_untagged(500, 10).await.unwrap().is_empty());
+        assert_eq!(
+            b.gc.gc_delete_untagged(2_000, 1).await.unwrap(),
+            vec![("acct/app".to_owned(), untagged.digest.as_str().to_owned())],
+            "{}",
+            b.name
+        );
+        assert!(b.gc.gc_delete_untagged(2_000, 10).await.unwrap().is_empty());
+
+        // One link a batch: the untagged manifest's layer and the two loose
+        // blobs go, each once; the tagged layer and the fresh link stay.
+        let (mut deleted, mut cursor, mut batches) = (0, None, 0);
+        loop {
+            let batch =
+                b.gc.gc_delete_links(2_000, cursor.as_ref(), 1)
+                    .await
+                    .unwrap();
+            assert!(batch.deleted <= 1, "{}: {batch:?}", b.name);
+            deleted += batch.deleted;
+            batches += 1;
+            match batch.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!((deleted, batches), (3, 4), "{}", b.name);
+        for d in loose.iter().chain([&dropped]) {
+            assert!(!s.unlink_blob(&r, d).await.unwrap(), "{}: {d}", b.name);
+        }
+        for d in [&kept, &fresh] {
+            assert!(s.unlink_blob(&r, d).await.unwrap(), "{}: {d}", b.name);
+        }
+    }
+}
+
+#[tokio::test]
 async fn blob_claims_search_window_by_window_and_skip_what_is_linked() {
     for b in backends().await {
         let s = b.store.as_ref();

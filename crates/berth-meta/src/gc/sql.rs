@@ -4,10 +4,11 @@
 //! Every step that decides what is garbage runs in a transaction begun with
 //! `begin_exclusive` (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the collection
 //! advisory lock held exclusively), so it sees every reference-creating
-//! transaction entirely or not at all. Searches that read many rows (blob
-//! claims, lost links) run before it without the lock, and the locked step
-//! re-checks only what they found: pushes wait for the decision, never for
-//! the search.
+//! transaction entirely or not at all. Searches (untagged manifests,
+//! unreferenced links, blob claims, lost links) run before it without the
+//! lock, and the locked step re-checks only what they found: pushes wait for
+//! the decision, never for the search. Only the dry run's preview searches
+//! under the lock, as it rolls everything back.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -32,6 +33,17 @@ const UNTAGGED: &str = "SELECT m.repo_id, r.name, m.digest FROM manifests m \
      AND (m.subject IS NULL OR NOT EXISTS \
           (SELECT 1 FROM manifests p WHERE p.repo_id = m.repo_id AND p.digest = m.subject)) \
      ORDER BY m.repo_id, m.digest LIMIT $2";
+
+/// [`UNTAGGED`]'s conditions for one manifest (`$1`, `$2`), re-checked
+/// under the collection lock before it is deleted.
+const UNTAGGED_DELETE: &str = "DELETE FROM manifests \
+     WHERE repo_id = $1 AND digest = $2 AND pushed_at < $3 \
+     AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = $1 AND t.digest = $2) \
+     AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = $1 \
+                     AND mr.ref_digest = $2 AND mr.kind = 1) \
+     AND NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repo_id = $1 AND s.subject = $2) \
+     AND (subject IS NULL OR NOT EXISTS \
+          (SELECT 1 FROM manifests p WHERE p.repo_id = $1 AND p.digest = manifests.subject))";
 
 /// Links no manifest of their repository references, in key order.
 const UNREFERENCED_LINKS: &str = "SELECT rb.repo_id, rb.digest FROM repository_blobs rb \
@@ -121,7 +133,9 @@ pub(crate) fn gc_run_row(r: &DbRow) -> MetaResult<GcRun> {
     })
 }
 
-pub(crate) async fn untagged_batch(
+/// [`UNTAGGED`] searched and deleted in one transaction that holds the
+/// collection lock throughout: the preview's way, which rolls back.
+async fn untagged_batch(
     tx: &mut sqlx::Transaction<'static, Db>,
     before: i64,
     limit: i64,
@@ -144,7 +158,9 @@ pub(crate) async fn untagged_batch(
     Ok(deleted)
 }
 
-pub(crate) async fn links_batch(
+/// [`UNREFERENCED_LINKS`] searched and deleted under the lock, for the
+/// preview (as [`untagged_batch`]).
+async fn links_batch(
     tx: &mut sqlx::Transaction<'static, Db>,
     before: i64,
     after: Option<&LinkCursor>,
@@ -202,7 +218,7 @@ async fn backup_running(tx: &mut sqlx::Transaction<'static, Db>) -> MetaResult<b
 
 /// Claim up to `limit` blobs in one transaction that holds the collection
 /// lock throughout (the preview, which rolls back).
-pub(crate) async fn claim_batch(
+async fn claim_batch(
     tx: &mut sqlx::Transaction<'static, Db>,
     run: i64,
     after: Option<&str>,
@@ -239,8 +255,29 @@ impl GcStore for Store {
         before: i64,
         limit: i64,
     ) -> MetaResult<Vec<(String, String)>> {
+        // Searched on the read pool (pushes never wait for it); deleted
+        // under the collection lock with every condition re-checked.
+        let found: Vec<(i64, String, String)> = sqlx::query_as(UNTAGGED)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        if found.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_exclusive().await?;
-        let deleted = untagged_batch(&mut tx, before, limit).await?;
+        let mut deleted = Vec::with_capacity(found.len());
+        for (repo_id, repo, digest) in found {
+            let done = sqlx::query(UNTAGGED_DELETE)
+                .bind(repo_id)
+                .bind(&digest)
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() > 0 {
+                deleted.push((repo, digest));
+            }
+        }
         tx.commit().await?;
         Ok(deleted)
     }
@@ -251,10 +288,45 @@ impl GcStore for Store {
         after: Option<&LinkCursor>,
         limit: i64,
     ) -> MetaResult<LinkBatch> {
+        // Searched on the read pool: at a million links the anti-join reads
+        // far more rows than it finds, and pushes wait for the collection
+        // lock. The delete takes the lock and re-checks the conditions.
+        let (repo_id, digest) = after.map(|c| c.parts()).unwrap_or((i64::MIN, ""));
+        let found: Vec<(i64, String)> = sqlx::query_as(UNREFERENCED_LINKS)
+            .bind(before)
+            .bind(repo_id)
+            .bind(digest)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        let next = if (found.len() as i64) < limit {
+            None
+        } else {
+            found.last().map(|(r, d)| LinkCursor::new(*r, d.clone()))
+        };
+        if found.is_empty() {
+            return Ok(LinkBatch { deleted: 0, next });
+        }
         let mut tx = self.begin_exclusive().await?;
-        let batch = links_batch(&mut tx, before, after, limit).await?;
+        let mut deleted = 0;
+        for same_repo in found.chunk_by(|a, b| a.0 == b.0) {
+            for chunk in same_repo.chunks(100) {
+                let sql = format!(
+                    "DELETE FROM repository_blobs WHERE repo_id = $1 AND linked_at < $2 \
+                     AND digest IN ({}) AND NOT EXISTS (SELECT 1 FROM manifest_refs mr \
+                         WHERE mr.repo_id = repository_blobs.repo_id \
+                         AND mr.ref_digest = repository_blobs.digest)",
+                    placeholders(3, chunk.len())
+                );
+                let mut q = sqlx::query(&sql).bind(chunk[0].0).bind(before);
+                for (_, digest) in chunk {
+                    q = q.bind(digest);
+                }
+                deleted += q.execute(&mut *tx).await?.rows_affected() as i64;
+            }
+        }
         tx.commit().await?;
-        Ok(batch)
+        Ok(LinkBatch { deleted, next })
     }
 
     async fn gc_claim_blobs(
