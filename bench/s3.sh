@@ -39,7 +39,16 @@ RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 run_id=$(date +%s)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The real-client part's images and logins, if it stopped midway.
+  if command -v docker >/dev/null; then
+    docker image ls -q --filter "reference=*berth-bench-pull:$run_id" --filter "reference=*/bench/pull:$run_id" |
+      sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
+    docker logout 127.0.0.1:5111 >/dev/null 2>&1 || true
+    docker logout 127.0.0.1:5115 >/dev/null 2>&1 || true
+  fi
+}
 trap cleanup EXIT
 
 db="bench_s3_$run_id"
