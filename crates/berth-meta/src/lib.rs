@@ -83,8 +83,8 @@ pub use events::{
     DeliveryAttempt, EventStore, NewEvent, NewWebhook, Webhook, WebhookDelivery, WebhookUpdate,
 };
 pub use gc::{
-    BlobClaim, ClaimBatch, GcCounts, GcPreview, GcRun, GcStore, LinkBatch, LinkCursor, NewGcRun,
-    UploadPin,
+    BlobClaim, ClaimBatch, GcCounts, GcPreview, GcRun, GcShard, GcShardRecord, GcShardStore,
+    GcStore, LinkBatch, LinkCursor, NewGcRun, UploadPin,
 };
 pub use identity::{
     GroupMappingRecord, IdentityStore, MappedMembership, MembershipKind, NewTrustRule, TrustRule,

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use berth_meta::{
-    DirectoryStore, Eviction, LinkOutcome, MetaStore, NewAccount, NewManifest, NewRegistryUser,
-    NewTrustRule, PostgresStore, PullIncrement, PutManifestOutcome, SqliteStore, TagLimit,
-    UploadRecord,
+    BlobClaim, DirectoryStore, Eviction, LinkOutcome, MetaStore, NewAccount, NewManifest,
+    NewRegistryUser, NewTrustRule, PostgresStore, PullIncrement, PutManifestOutcome, SqliteStore,
+    TagLimit, UploadRecord,
 };
 use berth_oci::{Algorithm, Digest, RepoName, Tag};
 
@@ -1066,7 +1066,7 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
             .await
             .unwrap());
         assert!(
-            b.gc.gc_claim_blobs(run, None, 100)
+            b.gc.gc_claim_blobs(run, None, None, 100)
                 .await
                 .unwrap()
                 .claims
@@ -1076,7 +1076,7 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
         );
         s.release_lease(&lease, "someone else").await.unwrap();
         assert!(
-            b.gc.gc_claim_blobs(run, None, 100)
+            b.gc.gc_claim_blobs(run, None, None, 100)
                 .await
                 .unwrap()
                 .claims
@@ -1085,7 +1085,11 @@ async fn inventories_advisories_and_findings_are_kept_by_digest() {
             b.name
         );
         s.release_lease(&lease, "pid-1").await.unwrap();
-        let claims = b.gc.gc_claim_blobs(run, None, 100).await.unwrap().claims;
+        let claims =
+            b.gc.gc_claim_blobs(run, None, None, 100)
+                .await
+                .unwrap()
+                .claims;
         assert!(
             claims.iter().any(|c| c.digest == layer.as_str()),
             "{}: {claims:?}",
@@ -1219,6 +1223,124 @@ async fn untagged_manifests_and_unreferenced_links_are_collected_batch_by_batch(
 }
 
 #[tokio::test]
+async fn blob_step_shards_are_leased_taken_over_and_counted_once() {
+    for b in backends().await {
+        let s = b.store.as_ref();
+        let gc = b.gc.as_ref();
+        let r = repo("acct/app");
+        let mut loose = Vec::new();
+        for i in 0..40 {
+            let d = link(s, &r, format!("loose {i}").as_bytes()).await;
+            assert!(s.unlink_blob(&r, &d).await.unwrap());
+            loose.push(d.as_str().to_owned());
+        }
+        loose.sort();
+        let kept = link(s, &r, b"still linked").await;
+        let run = start_gc_run(gc).await;
+        gc.gc_plan_shards(run, &["sha256:8".to_owned()])
+            .await
+            .unwrap();
+        gc.gc_plan_shards(run, &["sha256:8".to_owned()])
+            .await
+            .unwrap();
+        // Two shards, one node each; a third node finds none free.
+        let a = gc.gc_take_shard(run, "a", 1_000, 2_000).await.unwrap();
+        let a = a.expect("shard for a");
+        assert_eq!((a.shard, a.after.as_str()), (0, ""), "{}", b.name);
+        assert_eq!(a.until.as_deref(), Some("sha256:8"), "{}", b.name);
+        let bee = gc.gc_take_shard(run, "b", 1_000, 2_000).await.unwrap();
+        let bee = bee.expect("shard for b");
+        assert_eq!((bee.shard, bee.until.as_deref()), (1, None), "{}", b.name);
+        assert_eq!(
+            gc.gc_take_shard(run, "c", 1_500, 2_500).await.unwrap(),
+            None
+        );
+
+        // a claims two batches in its range, forgets the first, records
+        // its cursor, and dies.
+        let first = gc
+            .gc_claim_blobs(run, Some(&a.after), a.until.as_deref(), 3)
+            .await
+            .unwrap();
+        let second = gc
+            .gc_claim_blobs(run, first.next.as_deref(), a.until.as_deref(), 3)
+            .await
+            .unwrap();
+        let claimed: Vec<&BlobClaim> = first.claims.iter().chain(&second.claims).collect();
+        assert!(!claimed.is_empty(), "{}", b.name);
+        assert!(
+            claimed.iter().all(|c| c.digest.as_str() <= "sha256:8"),
+            "{}: {claimed:?}",
+            b.name
+        );
+        let names =
+            |claims: &[BlobClaim]| claims.iter().map(|c| c.digest.clone()).collect::<Vec<_>>();
+        let (n, bytes) = gc
+            .gc_forget_shard_blobs(&a, &names(&first.claims))
+            .await
+            .unwrap();
+        assert_eq!(n, first.claims.len() as i64, "{}", b.name);
+        assert_eq!(bytes, first.claims.iter().map(|c| c.size).sum::<i64>());
+        assert!(gc
+            .gc_shard_moved(&a, "a", second.next.as_deref(), 2_000)
+            .await
+            .unwrap());
+
+        // Once a's lease is over, c takes the shard at a's cursor, with the
+        // claims a left; a can no longer move or finish it.
+        let c = gc.gc_take_shard(run, "c", 2_500, 9_000).await.unwrap();
+        let c = c.expect("a's shard for c");
+        assert_eq!((c.shard, c.cursor.as_deref()), (0, second.next.as_deref()));
+        let left = gc.gc_shard_claims(&c, "", 100).await.unwrap();
+        assert_eq!(left, second.claims, "{}", b.name);
+        assert!(!gc.gc_shard_moved(&a, "a", None, 9_000).await.unwrap());
+        assert!(!gc.gc_finish_shard(&a, "a").await.unwrap());
+        gc.gc_forget_shard_blobs(&c, &names(&left)).await.unwrap();
+
+        // Both shards to their end.
+        let mut forgotten: Vec<String> = claimed.iter().map(|c| c.digest.clone()).collect();
+        for (shard, owner) in [(&c, "c"), (&bee, "b")] {
+            let mut after = shard.cursor.clone().unwrap_or_else(|| shard.after.clone());
+            loop {
+                let batch = gc
+                    .gc_claim_blobs(run, Some(&after), shard.until.as_deref(), 3)
+                    .await
+                    .unwrap();
+                gc.gc_forget_shard_blobs(shard, &names(&batch.claims))
+                    .await
+                    .unwrap();
+                forgotten.extend(names(&batch.claims));
+                match batch.next {
+                    Some(next) => after = next,
+                    None => break,
+                }
+            }
+            assert!(gc.gc_finish_shard(shard, owner).await.unwrap());
+        }
+        forgotten.sort();
+        assert_eq!(forgotten, loose, "{}: each loose blob once", b.name);
+        let shards = gc.gc_shards(run).await.unwrap();
+        assert!(shards.iter().all(|s| s.done), "{}: {shards:?}", b.name);
+        let owners: Vec<_> = shards.iter().map(|s| s.owner.as_deref()).collect();
+        assert_eq!(owners, [Some("c"), Some("b")], "{}", b.name);
+        assert_eq!(
+            shards.iter().map(|s| s.blobs_deleted).sum::<i64>(),
+            40,
+            "{}: counted once",
+            b.name
+        );
+        assert_eq!(
+            gc.gc_take_shard(run, "d", 99_000, 100_000).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            s.blob_size(&kept).await.unwrap(),
+            Some(b"still linked".len() as i64)
+        );
+    }
+}
+
+#[tokio::test]
 async fn blob_claims_search_window_by_window_and_skip_what_is_linked() {
     for b in backends().await {
         let s = b.store.as_ref();
@@ -1239,7 +1361,10 @@ async fn blob_claims_search_window_by_window_and_skip_what_is_linked() {
         let run = start_gc_run(b.gc.as_ref()).await;
         let (mut claimed, mut after, mut batches) = (Vec::new(), None::<String>, 0);
         loop {
-            let batch = b.gc.gc_claim_blobs(run, after.as_deref(), 1).await.unwrap();
+            let batch =
+                b.gc.gc_claim_blobs(run, after.as_deref(), None, 1)
+                    .await
+                    .unwrap();
             assert!(batch.claims.len() <= 1, "{}: {batch:?}", b.name);
             claimed.extend(batch.claims.into_iter().map(|c| c.digest));
             batches += 1;
@@ -1252,7 +1377,7 @@ async fn blob_claims_search_window_by_window_and_skip_what_is_linked() {
         assert_eq!(claimed, loose, "{}: in digest order, each once", b.name);
         assert!(batches >= 35 / 8, "{}: {batches} batches", b.name);
         // Claimed blobs are not found again; linked ones never were.
-        let again = b.gc.gc_claim_blobs(run, None, 100).await.unwrap();
+        let again = b.gc.gc_claim_blobs(run, None, None, 100).await.unwrap();
         assert!(
             again.claims.is_empty() && again.next.is_none(),
             "{}",

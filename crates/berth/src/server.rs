@@ -542,6 +542,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         synchronizer.clone(),
         replications,
         webhooks,
+        collector.clone(),
         config.jobs.to_core(),
     );
     let mut jobs = vec![

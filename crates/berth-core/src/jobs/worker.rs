@@ -2,7 +2,7 @@
 //! jobs for its region, renews the lease while it works, retries failures
 //! with backoff, dispatches by kind (replication between regions and with
 //! remote registries, synchronization, webhook deliveries, image
-//! inventories), and starts the
+//! inventories, shards of another node's garbage collection), and starts the
 //! periodic work: its region's reconcile pass, scheduled replication runs.
 
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use super::{Attempt, JobFailure};
 use crate::clock::now_millis;
 use crate::events::Webhooks;
+use crate::gc::{Collector, GC_HELP_JOB};
 use crate::platform::{Replications, Synchronizer};
 use crate::registry::REPLICATE_IMAGE_JOB;
 use crate::Registry;
@@ -62,6 +63,7 @@ pub struct Worker {
     sync: Synchronizer,
     replications: Replications,
     webhooks: Webhooks,
+    collector: Collector,
     config: Arc<WorkerConfig>,
 }
 
@@ -72,6 +74,7 @@ impl Worker {
         sync: Synchronizer,
         replications: Replications,
         webhooks: Webhooks,
+        collector: Collector,
         config: WorkerConfig,
     ) -> Self {
         Worker {
@@ -79,6 +82,7 @@ impl Worker {
             sync,
             replications,
             webhooks,
+            collector,
             config: Arc::new(config),
         }
     }
@@ -268,6 +272,7 @@ impl Worker {
                     )
                     .await
             }
+            GC_HELP_JOB => self.collector.help(&job.payload).await,
             // A newer node's kind: leave it to a node that knows it.
             other => Err(JobFailure::retry(format!("unknown job kind {other}"))),
         }

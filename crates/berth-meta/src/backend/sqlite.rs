@@ -22,6 +22,9 @@ mod events;
 #[allow(clippy::duplicate_mod)]
 #[path = "../gc/sql.rs"]
 mod gc;
+#[allow(clippy::duplicate_mod)]
+#[path = "../gc/shards_sql.rs"]
+mod gc_shards;
 
 #[allow(clippy::duplicate_mod)]
 #[path = "../identity/sql.rs"]

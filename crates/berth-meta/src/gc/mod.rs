@@ -18,6 +18,10 @@ use async_trait::async_trait;
 
 use crate::error::MetaResult;
 
+mod shards;
+
+pub use shards::{GcShard, GcShardRecord, GcShardStore};
+
 /// A blob claimed for deletion (or that a dry run would claim).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobClaim {
@@ -160,7 +164,9 @@ pub enum UploadPin {
 
 /// The metadata side of garbage collection.
 #[async_trait]
-pub trait GcStore: crate::integrity::IntegrityStore + Send + Sync + std::fmt::Debug {
+pub trait GcStore:
+    GcShardStore + crate::integrity::IntegrityStore + Send + Sync + std::fmt::Debug
+{
     /// Delete up to `limit` manifests pushed before `before` that no tag
     /// points at, no manifest in their repository lists, no referrer refers
     /// to, and that are not referrers of a present subject. Returns them as
@@ -183,14 +189,16 @@ pub trait GcStore: crate::integrity::IntegrityStore + Send + Sync + std::fmt::De
     /// is stored. Nothing Berth does leaves one; a database restored or
     /// edited by hand can. Returns them as (repository, digest).
     async fn gc_restore_links(&self, now: i64, limit: i64) -> MetaResult<Vec<(String, String)>>;
-    /// Claim for run `run` up to `limit` blobs (after digest `after`) that
-    /// nothing links, references or is about to commit. The search runs
-    /// without the collection lock; the claim re-checks each blob under it,
-    /// so pushes wait only for the claim itself.
+    /// Claim for run `run` up to `limit` blobs (after digest `after`, up
+    /// to and including `until`) that nothing links, references or is
+    /// about to commit. The search runs without the collection lock; the
+    /// claim re-checks each blob under it, so pushes wait only for the
+    /// claim itself.
     async fn gc_claim_blobs(
         &self,
         run: i64,
         after: Option<&str>,
+        until: Option<&str>,
         limit: i64,
     ) -> MetaResult<ClaimBatch>;
     /// Mark runs silent since `stale_before` as abandoned, and hand their

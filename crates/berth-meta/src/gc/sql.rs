@@ -73,8 +73,10 @@ const UNREFERENCED_BLOBS: &str = "SELECT b.digest, b.size FROM blobs b \
 /// The window of blob digests a claim's search reads next: how many there
 /// are after `$1` (at most `$2`), and the last. Bounding each search to a
 /// window read in key order keeps its cost the same at any table size.
+/// `$3` bounds it (inclusive; `''`: no bound).
 const CLAIM_WINDOW: &str = "SELECT COUNT(*), MAX(w.digest) FROM \
-     (SELECT digest FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2) w";
+     (SELECT digest FROM blobs WHERE digest > $1 AND ($3 = '' OR digest <= $3) \
+      ORDER BY digest LIMIT $2) w";
 
 /// [`UNREFERENCED_BLOBS`] within a window of digests (`$1`, `$2`].
 const UNREFERENCED_IN_WINDOW: &str = "SELECT b.digest FROM blobs b \
@@ -87,10 +89,17 @@ const UNREFERENCED_IN_WINDOW: &str = "SELECT b.digest FROM blobs b \
 /// Windows read per claim batch, in batches.
 const CLAIM_WINDOW_BATCHES: i64 = 8;
 
+/// A run's blob counts are its own (claims it adopted, orphans) plus its
+/// shards', which each shard adds in the transaction that forgets the
+/// blobs: exact even for a run whose node died.
 const RUN_COLUMNS: &str =
     "SELECT id, cause, actor, dry_run, full_sweep, status, stage, started_at, \
-     updated_at, finished_at, uploads_expired, manifests_deleted, links_deleted, links_restored, blobs_deleted, \
-     bytes_reclaimed, orphans_deleted, blobs_expected, bytes_expected, blobs_started_at, \
+     updated_at, finished_at, uploads_expired, manifests_deleted, links_deleted, links_restored, \
+     blobs_deleted + (SELECT CAST(COALESCE(SUM(s.blobs_deleted), 0) AS BIGINT) FROM gc_shards s \
+         WHERE s.run = gc_runs.id) AS blobs_deleted, \
+     bytes_reclaimed + (SELECT CAST(COALESCE(SUM(s.bytes_reclaimed), 0) AS BIGINT) FROM gc_shards s \
+         WHERE s.run = gc_runs.id) AS bytes_reclaimed, \
+     orphans_deleted, blobs_expected, bytes_expected, blobs_started_at, \
      blobs_ended_at, error FROM gc_runs";
 
 /// What [`UNREFERENCED_BLOBS`] would claim, counted, plus the claims of
@@ -333,6 +342,7 @@ impl GcStore for Store {
         &self,
         run: i64,
         after: Option<&str>,
+        until: Option<&str>,
         limit: i64,
     ) -> MetaResult<ClaimBatch> {
         // The search reads without the collection lock (pushes never wait
@@ -343,6 +353,7 @@ impl GcStore for Store {
         let (scanned, end): (i64, Option<String>) = sqlx::query_as(CLAIM_WINDOW)
             .bind(after)
             .bind(window)
+            .bind(until.unwrap_or(""))
             .fetch_one(&self.read)
             .await?;
         let Some(end) = end else {

@@ -695,7 +695,7 @@ async fn send_v2(
 }
 
 async fn every_operation_refuses_whoever_it_does_not_declare(b: Backend) {
-    let w = world(b).await;
+    let w = Box::pin(world(b)).await;
     let (s, doc) = w.t.api(Method::GET, "/api/v1/openapi.json", None).await;
     assert_eq!(s, StatusCode::OK);
     let mut operations = Vec::new();

@@ -30,6 +30,7 @@ mod full_disk;
 mod gc;
 mod gc_console;
 mod gc_crash;
+mod gc_shards;
 mod image;
 mod image_list;
 mod integrity;

@@ -1,211 +1,27 @@
-//! Online garbage collection: reclaims what nothing needs any more while the
-//! registry keeps serving pushes and pulls.
-//!
-//! A run goes through these steps, each in short batches:
-//! 1. **uploads**: upload sessions idle longer than the upload expiry;
-//! 2. **manifests** (when enabled): untagged manifests nothing needs (no
-//!    index lists them, no referrer refers to them, and they are not
-//!    referrers of a present subject), pushed before the grace period;
-//! 3. **accounting**: links a manifest needs and its repository lost are
-//!    restored and audited (usage is the sum of linked blobs; nothing
-//!    Berth does loses one, a database restored or edited by hand can);
-//! 4. **links**: a repository's links to blobs that no manifest of that
-//!    repository references, made before the grace period (layers of
-//!    deleted images, and layers uploaded but never used by a manifest);
-//! 5. **blobs**: blobs nothing links, references or is about to commit are
-//!    claimed, their bytes deleted, and forgotten;
-//! 6. **sweep** (full runs only): the storage is listed for objects no
-//!    metadata knows (left by a crash between storing and recording).
-//!
-//! Correctness does not depend on timing. Each deciding step runs under the
-//! store's collection lock, which every reference-creating transaction
-//! (link, manifest push, upload pin) holds shared; a claimed blob can be
-//! neither linked nor committed, and an upload pins its digest before its
-//! bytes move into place. So a blob being uploaded, mounted or referenced by
-//! a manifest being pushed is never deleted: the push either completes
-//! first, and its references protect the blob, or it is refused cleanly
-//! (`MANIFEST_BLOB_UNKNOWN`) and nothing committed is ever left dangling.
-//! The grace period only decides how long an uploaded layer may wait for
-//! its manifest before it counts as abandoned.
-//!
-//! The metadata knows what is unreferenced, so only the optional full sweep
-//! lists the storage.
+//! The collector of one node: starts runs (the API, the command line,
+//! the schedule), takes them through their steps, records and audits how
+//! they end, and helps other nodes' runs when its job worker is asked to.
+//! The blob step's shards are [`BlobStep`]'s.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use berth_blob::{BlobError, BlobStore};
+use berth_blob::BlobStore;
 use berth_meta::{DirectoryStore, GcCounts, GcRun, GcStore, MetaError, NewGcRun};
 use berth_oci::Digest;
-use futures_util::stream::{FuturesUnordered, StreamExt};
 
+use super::blob_step::{BlobStep, HelpPayload};
+use super::run::{GcCause, GcConfig, GcError, GcOptions, Progress};
 use crate::clock::now_millis;
+use crate::jobs::JobFailure;
+use crate::Registry;
 
-/// Batches of claimed blobs being deleted at once.
-const BATCHES_IN_FLIGHT: usize = 4;
 /// How long finished webhook deliveries stay listed.
 const DELIVERY_RECORDS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
-use crate::{Registry, RegistryError};
-
-/// How a collection behaves.
-#[derive(Debug, Clone)]
-pub struct GcConfig {
-    /// Unreferenced links and untagged manifests younger than this are kept
-    /// (a push in progress uploads its layers before its manifest).
-    pub grace: Duration,
-    /// Whether untagged manifests nothing needs are deleted.
-    pub delete_untagged: bool,
-    /// How often the scheduled collection runs (zero: never).
-    pub interval: Duration,
-    /// Rows per batch (each batch is one short transaction).
-    pub batch: i64,
-    /// A run that has reported no progress for this long is presumed dead,
-    /// and the blobs it claimed are finished by the next run.
-    pub lease: Duration,
-    /// Blobs the blob step claims per second at most (zero: as fast as it
-    /// goes). On a small machine, a collection at full speed takes the
-    /// processor from the pushes that run beside it.
-    pub objects_per_sec: u64,
-}
-
-impl Default for GcConfig {
-    fn default() -> Self {
-        GcConfig {
-            grace: Duration::from_secs(3600),
-            delete_untagged: false,
-            interval: Duration::from_secs(24 * 3600),
-            batch: 500,
-            lease: Duration::from_secs(15 * 60),
-            objects_per_sec: 0,
-        }
-    }
-}
-
-/// What started a collection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GcCause {
-    /// The configured schedule.
-    Schedule,
-    /// `berth gc`.
-    Cli,
-    /// The management API.
-    Api,
-}
-
-impl GcCause {
-    /// The name recorded with the run.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GcCause::Schedule => "schedule",
-            GcCause::Cli => "cli",
-            GcCause::Api => "api",
-        }
-    }
-}
-
-/// One collection request.
-#[derive(Debug, Clone)]
-pub struct GcOptions {
-    /// Only report what would be reclaimed.
-    pub dry_run: bool,
-    /// Also list the storage for objects no metadata knows.
-    pub full_sweep: bool,
-    /// What started it.
-    pub cause: GcCause,
-    /// Who started it (for the audit log).
-    pub actor: String,
-}
-
-/// Why a collection could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum GcError {
-    /// This node is already collecting.
-    #[error("garbage collection run {0} is already in progress")]
-    Running(i64),
-    /// Database failure.
-    #[error(transparent)]
-    Meta(#[from] MetaError),
-    /// Storage failure.
-    #[error("blob storage: {0}")]
-    Storage(#[from] BlobError),
-    /// A registry operation (upload expiry) failed.
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-}
-
-impl crate::error::FaultOf for GcError {
-    fn fault_of(&self) -> Option<crate::Fault> {
-        self.fault()
-    }
-}
-
-impl GcError {
-    /// The platform fault behind this error, if it is one.
-    pub fn fault(&self) -> Option<crate::Fault> {
-        match self {
-            GcError::Running(_) => None,
-            GcError::Meta(m) => crate::error::meta_fault(m),
-            GcError::Storage(e) => crate::error::blob_fault(e),
-            GcError::Registry(e) => e.fault(),
-        }
-    }
-}
-
-/// How fast a run's blob step goes and how long it has left.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct GcProgress {
-    /// Blobs deleted a second in the blob step so far (or in all of it).
-    pub blobs_per_second: Option<f64>,
-    /// Bytes reclaimed a second in the blob step (with a full sweep, its
-    /// orphans' bytes too).
-    pub bytes_per_second: Option<f64>,
-    /// Share of the expected blobs deleted, 0–100.
-    pub percent: Option<f64>,
-    /// Seconds the blob step has left at its rate so far (0 once it ended).
-    pub eta_seconds: Option<f64>,
-}
-
-/// A run's progress from its record: `None`s until its blob step began (and
-/// for dry runs, which delete nothing).
-pub fn progress(run: &GcRun) -> GcProgress {
-    let Some(started) = run.blobs_started_at else {
-        return GcProgress::default();
-    };
-    let running = run.status == "running";
-    let end = run.blobs_ended_at.unwrap_or(if running {
-        run.updated_at
-    } else {
-        run.finished_at.unwrap_or(run.updated_at)
-    });
-    let seconds = end.saturating_sub(started) as f64 / 1000.0;
-    let c = &run.counts;
-    let rate = |n: i64| (seconds > 0.0 && n > 0).then(|| n as f64 / seconds);
-    let blobs_per_second = rate(c.blobs_deleted);
-    let ended = run.blobs_ended_at.is_some();
-    let percent = if c.blobs_expected > 0 {
-        Some((c.blobs_deleted as f64 * 100.0 / c.blobs_expected as f64).min(100.0))
-    } else {
-        ended.then_some(100.0)
-    };
-    let eta_seconds = if ended {
-        Some(0.0)
-    } else if running {
-        let left = c.blobs_expected.saturating_sub(c.blobs_deleted).max(0);
-        match (left, blobs_per_second) {
-            (0, _) => Some(0.0),
-            (left, Some(r)) => Some(left as f64 / r),
-            _ => None,
-        }
-    } else {
-        None
-    };
-    GcProgress {
-        blobs_per_second,
-        bytes_per_second: rate(c.bytes_reclaimed),
-        percent,
-        eta_seconds,
-    }
-}
+/// How often the running node reports the blob step's progress (and looks
+/// for shards whose holder stopped renewing them).
+const BLOB_STEP_REPORT: Duration = Duration::from_millis(250);
 
 /// The garbage collector of one node. Runs on several nodes may overlap
 /// safely: each blob is claimed by one run only.
@@ -216,7 +32,10 @@ pub struct Collector {
     blobs: Arc<dyn BlobStore>,
     audit: Arc<dyn DirectoryStore>,
     config: Arc<GcConfig>,
+    step: BlobStep,
     running: Arc<Mutex<Option<i64>>>,
+    /// Runs of other nodes this node is taking shards of.
+    helping: Arc<Mutex<HashSet<i64>>>,
 }
 
 /// Frees this node's run slot when the run ends, however it ends.
@@ -228,24 +47,15 @@ impl Drop for Slot {
     }
 }
 
-/// Progress of a run, reported to its record and (now and then) the log.
-struct Progress<'a> {
-    store: &'a dyn GcStore,
-    run: i64,
-    counts: GcCounts,
-    logged: Instant,
-}
+/// Ends this node's help with a run, however it ends.
+struct Helping(Arc<Mutex<HashSet<i64>>>, i64);
 
-impl Progress<'_> {
-    async fn report(&mut self, stage: &str) -> Result<(), GcError> {
-        self.store
-            .gc_update_run(self.run, stage, &self.counts, now_millis())
-            .await?;
-        if self.logged.elapsed() >= Duration::from_secs(10) {
-            self.logged = Instant::now();
-            tracing::info!(run = self.run, stage, counts = ?self.counts, "garbage collection in progress");
-        }
-        Ok(())
+impl Drop for Helping {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
     }
 }
 
@@ -258,14 +68,57 @@ impl Collector {
         audit: Arc<dyn DirectoryStore>,
         config: GcConfig,
     ) -> Self {
+        let config = Arc::new(config);
+        let step = BlobStep::new(
+            registry.clone(),
+            store.clone(),
+            blobs.clone(),
+            config.clone(),
+        );
         Collector {
             registry,
             store,
             blobs,
             audit,
-            config: Arc::new(config),
+            config,
+            step,
             running: Arc::new(Mutex::new(None)),
+            helping: Arc::new(Mutex::new(HashSet::new())),
         }
+    }
+
+    /// Take shards of another node's run (the `gc_help` job): unless this
+    /// node already works on the run, as long as some are free. The job is
+    /// passed on first, so that more nodes join while this one works.
+    pub async fn help(&self, payload: &str) -> Result<(), JobFailure> {
+        let help: HelpPayload = serde_json::from_str(payload)
+            .map_err(|e| JobFailure::permanent(format!("bad gc help payload: {e}")))?;
+        let run = help.run;
+        let retry = |e: GcError| JobFailure::retry(e.to_string());
+        if !self.step.has_free_shard(run).await.map_err(retry)? {
+            return Ok(());
+        }
+        self.step
+            .ask_for_help(run, help.hop + 1)
+            .await
+            .map_err(retry)?;
+        let _helping = {
+            let mut helping = self.helping.lock().unwrap_or_else(|p| p.into_inner());
+            let own = *self.running.lock().unwrap_or_else(|p| p.into_inner()) == Some(run);
+            if own || !helping.insert(run) {
+                return Ok(());
+            }
+            Helping(self.helping.clone(), run)
+        };
+        let taken = self.step.work(run).await.map_err(retry)?;
+        if taken > 0 {
+            tracing::info!(
+                run,
+                shards = taken,
+                "helped another node's garbage collection"
+            );
+        }
+        Ok(())
     }
 
     /// The configuration in force.
@@ -385,6 +238,11 @@ impl Collector {
         // the audit entry and housekeeping below need no slot.
         drop(slot);
         finished?;
+        // With the shards' counts, which only the record sums.
+        let counts = match self.store.gc_run(id).await {
+            Ok(Some(record)) => record.counts,
+            _ => counts,
+        };
         let action = if options.dry_run {
             "gc.dry_run"
         } else {
@@ -523,57 +381,45 @@ impl Collector {
         loop {
             let adopted = self.store.gc_adopt_claims(p.run, stale, batch).await?;
             let done = (adopted.len() as i64) < batch;
-            self.delete_claimed(p, &adopted).await?;
+            let (blobs, bytes) = self.step.delete_adopted(p.run, adopted).await?;
+            p.counts.blobs_deleted += blobs;
+            p.counts.bytes_reclaimed += bytes;
+            p.report("blobs").await?;
             if done {
                 break;
             }
         }
-        // New claims: the next batch is claimed while earlier ones are
-        // deleted, a few batches in flight (storage requests take longer
-        // than the claims). Each batch is a task of its own: a batch that
-        // holds a database connection must go on while this loop waits for
-        // one (SQLite has a single writer), or both would wait for ever.
-        let mut after: Option<String> = None;
-        let mut in_flight = FuturesUnordered::new();
-        let (started, mut claimed_total) = (Instant::now(), 0u64);
+        // New claims, shard by shard, with any node that runs jobs: this
+        // node works until no shard is free, then waits for the shards
+        // others hold (taking over any whose holder stops renewing it).
+        self.step.plan(p.run).await?;
+        let work = |step: BlobStep, run: i64| tokio::spawn(async move { step.work(run).await });
+        let mut own = Some(work(self.step.clone(), p.run));
+        let mut tick = tokio::time::interval(BLOB_STEP_REPORT);
         loop {
-            if self.config.objects_per_sec > 0 {
-                let due = Duration::from_secs_f64(
-                    claimed_total as f64 / self.config.objects_per_sec as f64,
-                );
-                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    tokio::time::sleep(wait).await;
+            match own.as_mut() {
+                Some(task) => tokio::select! {
+                    ended = task => {
+                        own = None;
+                        ended.map_err(|e| {
+                            MetaError::Corrupt(format!("the blob step ended abnormally: {e}"))
+                        })??;
+                    }
+                    _ = tick.tick() => {}
+                },
+                None => {
+                    tick.tick().await;
                 }
             }
-            let claimed = self
-                .store
-                .gc_claim_blobs(p.run, after.as_deref(), batch)
-                .await?;
-            let done = claimed.next.is_none();
-            after = claimed.next;
-            claimed_total += claimed.claims.len() as u64;
-            if !claimed.claims.is_empty() {
-                let this = self.clone();
-                let run = p.run;
-                let claims = claimed.claims;
-                in_flight.push(tokio::spawn(
-                    async move { this.delete_batch(run, claims).await },
-                ));
-            }
-            while in_flight.len() >= BATCHES_IN_FLIGHT || done && !in_flight.is_empty() {
-                if let Some(deleted) = in_flight.next().await {
-                    let (blobs, bytes) = deleted.map_err(|e| {
-                        GcError::Storage(BlobError::Io(std::io::Error::other(format!(
-                            "a deletion batch ended abnormally: {e}"
-                        ))))
-                    })??;
-                    p.counts.blobs_deleted += blobs;
-                    p.counts.bytes_reclaimed += bytes;
-                    p.report("blobs").await?;
-                }
-            }
-            if done {
+            // The record adds the shards' counts to the run's own.
+            p.report("blobs").await?;
+            let shards = self.store.gc_shards(p.run).await?;
+            if shards.iter().all(|s| s.done) {
                 break;
+            }
+            let now = now_millis();
+            if own.is_none() && shards.iter().any(|s| !s.done && s.lease_until < now) {
+                own = Some(work(self.step.clone(), p.run));
             }
         }
 
@@ -631,58 +477,6 @@ impl Collector {
                     now_millis(),
                 )
                 .await?;
-        }
-        Ok(())
-    }
-
-    async fn delete_claimed(
-        &self,
-        p: &mut Progress<'_>,
-        claims: &[berth_meta::BlobClaim],
-    ) -> Result<(), GcError> {
-        let (blobs, bytes) = self.delete_batch(p.run, claims.to_vec()).await?;
-        p.counts.blobs_deleted += blobs;
-        p.counts.bytes_reclaimed += bytes;
-        p.report("blobs").await
-    }
-
-    /// Delete a batch of claimed blobs: their bytes (in as few storage
-    /// requests as the backend allows), then their rows in one
-    /// transaction. A crash between the two leaves the claims, which the
-    /// next run adopts. Returns the blobs and bytes reclaimed.
-    async fn delete_batch(
-        &self,
-        run: i64,
-        claims: Vec<berth_meta::BlobClaim>,
-    ) -> Result<(i64, i64), GcError> {
-        let digests = claims
-            .iter()
-            .map(|c| {
-                c.digest
-                    .parse::<Digest>()
-                    .map_err(|_| MetaError::Corrupt(format!("blob digest {}", c.digest)))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.delete_everywhere(&digests).await?;
-        let names: Vec<String> = claims.iter().map(|c| c.digest.clone()).collect();
-        self.store.gc_forget_blobs(run, &names).await?;
-        Ok((
-            claims.len() as i64,
-            claims.iter().map(|c| c.size).sum::<i64>(),
-        ))
-    }
-
-    /// Delete blobs' bytes from every region's storage (one region's store
-    /// with a single region). A region whose storage fails keeps the
-    /// claims, and the next run tries again.
-    async fn delete_everywhere(&self, digests: &[Digest]) -> Result<(), GcError> {
-        let regions = self.registry.regions();
-        if !regions.is_multi() {
-            self.blobs.delete_many(digests).await?;
-            return Ok(());
-        }
-        for region in regions.all() {
-            region.blobs.delete_many(digests).await?;
         }
         Ok(())
     }
@@ -773,62 +567,5 @@ impl Collector {
             self.sweep(p, true).await?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(status: &str, started: Option<i64>, ended: Option<i64>, deleted: i64) -> GcRun {
-        GcRun {
-            id: 1,
-            cause: "api".into(),
-            actor: "admin".into(),
-            dry_run: false,
-            full_sweep: false,
-            status: status.into(),
-            stage: "blobs".into(),
-            started_at: 0,
-            updated_at: 12_000,
-            finished_at: (status != "running").then_some(20_000),
-            counts: GcCounts {
-                blobs_deleted: deleted,
-                bytes_reclaimed: deleted * 1000,
-                blobs_expected: 4000,
-                bytes_expected: 4_000_000,
-                ..GcCounts::default()
-            },
-            blobs_started_at: started,
-            blobs_ended_at: ended,
-            error: None,
-        }
-    }
-
-    #[test]
-    fn rate_and_time_left_come_from_the_blob_step() {
-        // 1,000 of 4,000 blobs in the 10 s since the blob step began.
-        let p = progress(&run("running", Some(2_000), None, 1000));
-        assert_eq!(p.blobs_per_second, Some(100.0));
-        assert_eq!(p.bytes_per_second, Some(100_000.0));
-        assert_eq!(p.percent, Some(25.0));
-        assert_eq!(p.eta_seconds, Some(30.0));
-        // Ended: the rate over the whole step, nothing left.
-        let p = progress(&run("finished", Some(2_000), Some(6_000), 4000));
-        assert_eq!(p.blobs_per_second, Some(1000.0));
-        assert_eq!((p.percent, p.eta_seconds), (Some(100.0), Some(0.0)));
-        // Not begun yet, or nothing deleted yet: no rate, no estimate.
-        assert_eq!(
-            progress(&run("running", None, None, 0)),
-            GcProgress::default()
-        );
-        let p = progress(&run("running", Some(2_000), None, 0));
-        assert_eq!((p.blobs_per_second, p.eta_seconds), (None, None));
-        // A run that died in its blob step has no time left to announce.
-        let p = progress(&run("abandoned", Some(2_000), None, 1000));
-        assert_eq!(p.eta_seconds, None);
-        // More deleted than expected (deletes went on): capped.
-        let p = progress(&run("running", Some(2_000), None, 5000));
-        assert_eq!((p.percent, p.eta_seconds), (Some(100.0), Some(0.0)));
     }
 }
