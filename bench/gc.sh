@@ -32,6 +32,10 @@ KEEP=${KEEP:-0}
 # queues an inventory job; JOBS=0 leaves them queued, so that a large
 # setup measures the collection alone.
 JOBS=${JOBS:-}
+# NODES=2: a second node on the same database and storage, running jobs
+# (its worker takes shards of the collection the first node starts, and
+# meanwhile the inventory jobs the pushes queue).
+NODES=${NODES:-1}
 PORT=5131
 
 # shellcheck source=scripts/test-env.sh
@@ -61,12 +65,20 @@ fi
 "${node_env[@]}" "$BERTH" admin namespace create bench --group admin >/dev/null
 "${node_env[@]}" BERTH_LISTEN="127.0.0.1:$PORT" "$BERTH" serve >"$WORK/berth.log" 2>&1 &
 BPID=$!
-trap 'kill $BPID ${RPID:-} 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+trap 'kill $BPID ${HPID:-} ${RPID:-} 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+if [ "$NODES" -gt 1 ]; then
+  "${node_env[@]}" BERTH_LISTEN="127.0.0.1:$((PORT + 2))" BERTH_JOBS_CONCURRENCY=4 \
+    "$BERTH" serve >"$WORK/helper.log" 2>&1 &
+  HPID=$!
+fi
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/readyz" && break; sleep 0.1; done
 
 "$BIN/berth-bench" gc --url "http://127.0.0.1:$PORT" --target "berth-postgres-$STORAGE" \
   --creds admin:bench-admin-password --pid "$BPID" --images "$IMAGES" --keep "$KEEP" --blobs "$BLOBS" | tee -a "$RESULTS"
-kill $BPID; wait $BPID 2>/dev/null || true
+# Which node took how many shards of the blob step, and deleted what.
+echo "shards by node (node id | shards | blobs deleted):"
+psql "$db_url" -Atc "SELECT owner, COUNT(*), SUM(blobs_deleted) FROM gc_shards GROUP BY owner ORDER BY owner"
+kill $BPID ${HPID:-}; wait $BPID ${HPID:-} 2>/dev/null || true
 [ "$REFERENCE" = 1 ] || exit 0
 
 command -v docker-registry >/dev/null || {

@@ -392,7 +392,7 @@ impl Collector {
         // New claims, shard by shard, with any node that runs jobs: this
         // node works until no shard is free, then waits for the shards
         // others hold (taking over any whose holder stops renewing it).
-        self.step.plan(p.run).await?;
+        self.step.plan(p.run, p.counts.blobs_expected).await?;
         let work = |step: BlobStep, run: i64| tokio::spawn(async move { step.work(run).await });
         let mut own = Some(work(self.step.clone(), p.run));
         let mut tick = tokio::time::interval(BLOB_STEP_REPORT);

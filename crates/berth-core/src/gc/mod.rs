@@ -13,7 +13,7 @@
 //!    repository references, made before the grace period (layers of
 //!    deleted images, and layers uploaded but never used by a manifest);
 //! 5. **blobs**: blobs nothing links, references or is about to commit are
-//!    claimed, their bytes deleted, and forgotten; in sixteen shards of
+//!    claimed, their bytes deleted, and forgotten; in up to sixteen shards of
 //!    the digest space, which the node running the collection and every
 //!    node that runs jobs take one at a time (`blob_step`);
 //! 6. **sweep** (full runs only): the storage is listed for objects no
