@@ -14,12 +14,12 @@ use crate::gc::berth_gc_command;
 backend_tests!(s3: a_collection_killed_in_its_blob_step_is_finished_by_the_next);
 
 const IMAGES: usize = 150;
-const LAYERS: usize = 4;
+pub(crate) const LAYERS: usize = 4;
 const BATCH: &str = "5";
 
 /// Push an image of `LAYERS` small unique layers and a config; its
 /// manifest digest and blobs.
-async fn push(t: &TestServer, repo: &str, n: usize) -> (String, Vec<String>) {
+pub(crate) async fn push(t: &TestServer, repo: &str, n: usize) -> (String, Vec<String>) {
     let config = format!(r#"{{"os":"linux","n":{n}}}"#);
     let config_digest = t.push_blob(repo, config.as_bytes()).await;
     let mut refs = Vec::new();

@@ -15,31 +15,11 @@ use serde_json::{json, Value};
 use crate::common::process::serve_process;
 use crate::common::*;
 use crate::gc::berth_command;
+use crate::gc_crash::{push, LAYERS};
 
 backend_tests!(s3: a_second_node_takes_shards_and_its_death_loses_no_work);
 
 const IMAGES: usize = 48;
-const LAYERS: usize = 4;
-
-/// Push an image of `LAYERS` small unique layers and a config; its
-/// manifest digest and blobs.
-async fn push(t: &TestServer, repo: &str, n: usize) -> (String, Vec<String>) {
-    let config = format!(r#"{{"os":"linux","shards":{n}}}"#);
-    let config_digest = t.push_blob(repo, config.as_bytes()).await;
-    let mut refs = Vec::new();
-    for l in 0..LAYERS {
-        let layer = format!("layer {l} of sharded image {n}").repeat(20);
-        refs.push((t.push_blob(repo, layer.as_bytes()).await, layer.len()));
-    }
-    let manifest = image_manifest(&config_digest, config.len(), &refs, None);
-    let r = t
-        .put_manifest(repo, &format!("v{n}"), OCI_MANIFEST, &manifest)
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let mut blobs = vec![config_digest];
-    blobs.extend(refs.into_iter().map(|(d, _)| d));
-    (sha256(&manifest), blobs)
-}
 
 /// The test server's database, opened a second time to read the shards.
 async fn gc_store(t: &TestServer) -> Arc<dyn GcStore> {
