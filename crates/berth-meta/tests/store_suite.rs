@@ -19,6 +19,8 @@ struct Backend {
     store: Arc<dyn MetaStore>,
     directory: Arc<dyn DirectoryStore>,
     gc: Arc<dyn berth_meta::GcStore>,
+    /// PostgreSQL: the database's URL, for a test's own connections.
+    url: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -33,6 +35,7 @@ async fn sqlite() -> Backend {
         directory: store.clone(),
         gc: store.clone(),
         store,
+        url: None,
         _dir: Some(dir),
     }
 }
@@ -73,6 +76,7 @@ async fn postgres() -> Option<Backend> {
         directory: store.clone(),
         gc: store.clone(),
         store,
+        url: Some(url),
         _dir: None,
     })
 }
@@ -1400,4 +1404,85 @@ async fn blob_claims_search_window_by_window_and_skip_what_is_linked() {
             b.name
         );
     }
+}
+
+/// The collection lock's key on PostgreSQL, the same in every build: a
+/// push holds it shared, a collection step exclusively.
+const GC_LOCK_KEY: i64 = 0x0062_6572_7468;
+
+/// PostgreSQL grants a lock's requests in order: a collector *waiting* for
+/// the lock exclusively would queue every push that starts meanwhile
+/// behind it, for as long as the push it waits for runs. It tries instead,
+/// so a new push takes the lock shared while the collector waits.
+#[tokio::test]
+async fn a_collector_waiting_for_the_lock_holds_back_no_new_push() {
+    use sqlx::Connection;
+    let Some(b) = postgres().await else {
+        return;
+    };
+    let url = b.url.clone().expect("the database URL");
+    let s = b.store.as_ref();
+    let r = repo("acct/app");
+    let d = link(s, &r, b"loose").await;
+    assert!(s.unlink_blob(&r, &d).await.unwrap());
+    let run = start_gc_run(b.gc.as_ref()).await;
+
+    // A push in progress holds the lock shared.
+    let mut first = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut first).await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+        .bind(GC_LOCK_KEY)
+        .execute(&mut first)
+        .await
+        .unwrap();
+    // The collector comes for the lock.
+    let gc = b.gc.clone();
+    let claim = tokio::spawn(async move { gc.gc_claim_blobs(run, None, None, 10).await });
+    let mut watch = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut asked = false;
+    for _ in 0..1000 {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state <> 'idle' AND query LIKE '%advisory_xact_lock($1)%'",
+        )
+        .fetch_one(&mut watch)
+        .await
+        .unwrap();
+        if n > 0 {
+            asked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(asked, "the collector never asked for the lock");
+
+    // Another push starts: it takes the lock shared at once.
+    let mut second = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut second).await.unwrap();
+    sqlx::query("SET LOCAL lock_timeout = '2s'")
+        .execute(&mut second)
+        .await
+        .unwrap();
+    let taken = sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+        .bind(GC_LOCK_KEY)
+        .execute(&mut second)
+        .await;
+    assert!(
+        taken.is_ok(),
+        "a push waited behind a waiting collector: {taken:?}"
+    );
+    sqlx::query("COMMIT").execute(&mut second).await.unwrap();
+    assert!(!claim.is_finished(), "the claim ran beside a push");
+
+    // Once the pushes end, the collector claims.
+    sqlx::query("COMMIT").execute(&mut first).await.unwrap();
+    let claimed = claim.await.unwrap().unwrap();
+    assert_eq!(
+        claimed
+            .claims
+            .iter()
+            .map(|c| c.digest.as_str())
+            .collect::<Vec<_>>(),
+        [d.as_str()]
+    );
 }

@@ -1,6 +1,6 @@
 //! PostgreSQL, for several stateless Berth nodes sharing one database.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
@@ -73,6 +73,9 @@ pub(crate) const JSON_IN_ARRAY: &str =
 
 /// The advisory lock key of garbage collection on PostgreSQL ("berth").
 const GC_LOCK_KEY: i64 = 0x0062_6572_7468;
+/// How long the collector tries the collection lock, giving way to the
+/// pushes that hold it shared, before it waits in line for it.
+const GC_LOCK_PATIENCE: Duration = Duration::from_millis(250);
 
 /// PostgreSQL, for several stateless Berth nodes sharing one database.
 #[derive(Debug, Clone)]
@@ -120,6 +123,25 @@ impl PostgresStore {
         &self,
     ) -> MetaResult<sqlx::Transaction<'static, sqlx::Postgres>> {
         let mut tx = self.write.begin().await?;
+        // Give way to pushes first. PostgreSQL grants a lock's requests in
+        // order, so a collector *waiting* for the exclusive lock queues
+        // every push that starts meanwhile behind it, for as long as the
+        // push it waits for still runs. Trying (and pausing between tries)
+        // lets those pushes through; after GC_LOCK_PATIENCE it waits in
+        // line, so that a steady stream of pushes cannot starve it.
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        while started.elapsed() < GC_LOCK_PATIENCE {
+            let (held,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(GC_LOCK_KEY)
+                .fetch_one(&mut *tx)
+                .await?;
+            if held {
+                return Ok(tx);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(8));
+        }
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(GC_LOCK_KEY)
             .execute(&mut *tx)
