@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use berth_core::model::GcRun;
 use berth_core::{gc_progress, DirectoryError, GcCause, GcError, GcOptions};
@@ -114,6 +115,15 @@ fn page_error(e: GcError, viewer: &Viewer) -> PageError {
         GcError::Registry(r) => DirectoryError::Registry(r),
         GcError::Storage(b) => DirectoryError::Registry(b.into()),
         GcError::Running(id) => DirectoryError::Conflict(format!("garbage collection run {id}")),
+        GcError::Aborted(why) => {
+            tracing::error!(error = %why, "garbage collection task ended abnormally");
+            return PageError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side. Try again; if it persists, ask your \
+                 administrator to look at the server log.",
+            )
+            .for_viewer(viewer);
+        }
     };
     PageError::from(e).for_viewer(viewer)
 }

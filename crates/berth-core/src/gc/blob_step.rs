@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_blob::{BlobError, BlobStore};
+use berth_blob::BlobStore;
 use berth_meta::{BlobClaim, GcShard, GcStore, MetaError, NewJob};
 use berth_oci::Digest;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -239,11 +239,7 @@ impl BlobStep {
                 .await?;
             while in_flight.len() >= BATCHES_IN_FLIGHT || (done || !held) && !in_flight.is_empty() {
                 if let Some(deleted) = in_flight.next().await {
-                    deleted.map_err(|e| {
-                        GcError::Storage(BlobError::Io(std::io::Error::other(format!(
-                            "a deletion batch ended abnormally: {e}"
-                        ))))
-                    })??;
+                    deleted.map_err(|e| GcError::Aborted(format!("a deletion batch: {e}")))??;
                 }
             }
             if !held {

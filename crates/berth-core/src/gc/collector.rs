@@ -47,6 +47,16 @@ impl Drop for Slot {
     }
 }
 
+/// This node's share of a run's blob step, stopped when the run no longer
+/// waits for it.
+struct Share(tokio::task::JoinHandle<Result<usize, GcError>>);
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Ends this node's help with a run, however it ends.
 struct Helping(Arc<Mutex<HashSet<i64>>>, i64);
 
@@ -393,17 +403,21 @@ impl Collector {
         // node works until no shard is free, then waits for the shards
         // others hold (taking over any whose holder stops renewing it).
         self.step.plan(p.run, p.counts.blobs_expected).await?;
-        let work = |step: BlobStep, run: i64| tokio::spawn(async move { step.work(run).await });
+        // This node's share is a task of its own: it holds database
+        // connections a report may wait for (SQLite has one writer), so it
+        // must go on while this loop waits. When the run fails, dropping
+        // it stops the share too (its claims stay, for the shard's next
+        // taker).
+        let work =
+            |step: BlobStep, run: i64| Share(tokio::spawn(async move { step.work(run).await }));
         let mut own = Some(work(self.step.clone(), p.run));
         let mut tick = tokio::time::interval(BLOB_STEP_REPORT);
         loop {
             match own.as_mut() {
-                Some(task) => tokio::select! {
-                    ended = task => {
+                Some(share) => tokio::select! {
+                    ended = &mut share.0 => {
                         own = None;
-                        ended.map_err(|e| {
-                            MetaError::Corrupt(format!("the blob step ended abnormally: {e}"))
-                        })??;
+                        ended.map_err(|e| GcError::Aborted(format!("the blob step: {e}")))??;
                     }
                     _ = tick.tick() => {}
                 },

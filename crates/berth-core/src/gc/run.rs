@@ -93,6 +93,9 @@ pub enum GcError {
     /// A registry operation (upload expiry) failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A task of the collection ended abnormally (a bug: it panicked).
+    #[error("a collection task ended abnormally: {0}")]
+    Aborted(String),
 }
 
 impl crate::error::FaultOf for GcError {
@@ -105,7 +108,7 @@ impl GcError {
     /// The platform fault behind this error, if it is one.
     pub fn fault(&self) -> Option<crate::Fault> {
         match self {
-            GcError::Running(_) => None,
+            GcError::Running(_) | GcError::Aborted(_) => None,
             GcError::Meta(m) => crate::error::meta_fault(m),
             GcError::Storage(e) => crate::error::blob_fault(e),
             GcError::Registry(e) => e.fault(),
