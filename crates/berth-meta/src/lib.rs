@@ -84,7 +84,7 @@ pub use events::{
 };
 pub use gc::{
     BlobClaim, ClaimBatch, GcCounts, GcPreview, GcRun, GcShard, GcShardRecord, GcShardStore,
-    GcStore, LinkBatch, LinkCursor, NewGcRun, UploadPin,
+    GcStore, LinkBatch, LinkCursor, NewGcRun, UntaggedBatch, UploadPin,
 };
 pub use identity::{
     GroupMappingRecord, IdentityStore, MappedMembership, MembershipKind, NewTrustRule, TrustRule,

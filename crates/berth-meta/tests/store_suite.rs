@@ -1191,14 +1191,23 @@ async fn untagged_manifests_and_unreferenced_links_are_collected_batch_by_batch(
         }
 
         // Pushed at 1,000: a cutoff before that collects nothing.
-        assert!(b.gc.gc_delete_untagged(500, 10).await.unwrap().is_empty());
+        let none = b.gc.gc_delete_untagged(500, None, 10).await.unwrap();
+        assert!(none.deleted.is_empty() && none.next.is_none(), "{}", b.name);
+        // A batch of one reads on from its cursor, past the tagged one.
+        let first = b.gc.gc_delete_untagged(2_000, None, 1).await.unwrap();
         assert_eq!(
-            b.gc.gc_delete_untagged(2_000, 1).await.unwrap(),
+            first.deleted,
             vec![("acct/app".to_owned(), untagged.digest.as_str().to_owned())],
             "{}",
             b.name
         );
-        assert!(b.gc.gc_delete_untagged(2_000, 10).await.unwrap().is_empty());
+        let rest =
+            b.gc.gc_delete_untagged(2_000, first.next.as_ref(), 1)
+                .await
+                .unwrap();
+        assert!(rest.deleted.is_empty() && rest.next.is_none(), "{}", b.name);
+        let again = b.gc.gc_delete_untagged(2_000, None, 10).await.unwrap();
+        assert!(again.deleted.is_empty(), "{}", b.name);
 
         // One link a batch: the untagged manifest's layer and the two loose
         // blobs go, each once; the tagged layer and the fresh link stay.

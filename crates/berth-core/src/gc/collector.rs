@@ -352,14 +352,27 @@ impl Collector {
         p.counts.uploads_expired = self.registry.expire_uploads().await? as i64;
 
         if self.config.delete_untagged {
+            // Scan after scan until one deletes nothing: deleting an index
+            // or a subject leaves its children or referrers untagged.
             loop {
-                let deleted = self.store.gc_delete_untagged(self.cutoff(), batch).await?;
-                for (repo, digest) in &deleted {
-                    tracing::debug!(%repo, %digest, "collected untagged manifest");
+                let (mut cursor, mut deleted) = (None, 0);
+                loop {
+                    let found = self
+                        .store
+                        .gc_delete_untagged(self.cutoff(), cursor.as_ref(), batch)
+                        .await?;
+                    for (repo, digest) in &found.deleted {
+                        tracing::debug!(%repo, %digest, "collected untagged manifest");
+                    }
+                    deleted += found.deleted.len() as i64;
+                    p.counts.manifests_deleted += found.deleted.len() as i64;
+                    p.report("manifests").await?;
+                    match found.next {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
                 }
-                p.counts.manifests_deleted += deleted.len() as i64;
-                p.report("manifests").await?;
-                if deleted.is_empty() {
+                if deleted == 0 {
                     break;
                 }
             }

@@ -31,7 +31,8 @@ pub struct BlobClaim {
     pub size: i64,
 }
 
-/// Where a scan of repository blob links resumes.
+/// Where a scan of repository blob links (or of manifests) resumes: a
+/// repository and a digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkCursor {
     repo_id: i64,
@@ -55,6 +56,15 @@ pub struct ClaimBatch {
     pub claims: Vec<BlobClaim>,
     /// Where the next batch's search starts; `None` when it is complete.
     pub next: Option<String>,
+}
+
+/// One batch of deleted untagged manifests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UntaggedBatch {
+    /// Manifests deleted, as (repository, digest).
+    pub deleted: Vec<(String, String)>,
+    /// Where the next batch starts; `None` when the scan is complete.
+    pub next: Option<LinkCursor>,
 }
 
 /// One batch of deleted links.
@@ -169,13 +179,16 @@ pub trait GcStore:
 {
     /// Delete up to `limit` manifests pushed before `before` that no tag
     /// points at, no manifest in their repository lists, no referrer refers
-    /// to, and that are not referrers of a present subject. Returns them as
-    /// (repository, digest).
+    /// to, and that are not referrers of a present subject, scanning after
+    /// `after`. A deletion can make a manifest the scan passed untagged in
+    /// turn (an index's children): a caller scans again until a scan
+    /// deletes nothing.
     async fn gc_delete_untagged(
         &self,
         before: i64,
+        after: Option<&LinkCursor>,
         limit: i64,
-    ) -> MetaResult<Vec<(String, String)>>;
+    ) -> MetaResult<UntaggedBatch>;
     /// Delete up to `limit` repository blob links made before `before` that
     /// no manifest of their repository references, scanning after `after`.
     async fn gc_delete_links(

@@ -18,14 +18,17 @@ use crate::backend::placeholders;
 use crate::error::MetaResult;
 use crate::gc::{
     BlobClaim, ClaimBatch, GcCounts, GcPreview, GcRun, GcStore, LinkBatch, LinkCursor, NewGcRun,
+    UntaggedBatch,
 };
 
 /// Untagged manifests nothing needs: no tag, not a child of a manifest in
 /// the repository, no referrer pointing at it, and not itself a referrer
-/// whose subject is present.
+/// whose subject is present; after a cursor (`$3`, `$4`), a range of the
+/// primary key, so each batch reads on from the last and never the
+/// manifests before it again.
 const UNTAGGED: &str = "SELECT m.repo_id, r.name, m.digest FROM manifests m \
      JOIN repositories r ON r.id = m.repo_id \
-     WHERE m.pushed_at < $1 \
+     WHERE (m.repo_id, m.digest) > ($3, $4) AND m.pushed_at < $1 \
      AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id AND t.digest = m.digest) \
      AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repo_id = m.repo_id \
                      AND mr.ref_digest = m.digest AND mr.kind = 1) \
@@ -164,6 +167,8 @@ async fn untagged_batch(
     let victims: Vec<(i64, String, String)> = sqlx::query_as(UNTAGGED)
         .bind(before)
         .bind(limit)
+        .bind(i64::MIN)
+        .bind("")
         .fetch_all(&mut **tx)
         .await?;
     let mut deleted = Vec::with_capacity(victims.len());
@@ -274,17 +279,29 @@ impl GcStore for Store {
     async fn gc_delete_untagged(
         &self,
         before: i64,
+        after: Option<&LinkCursor>,
         limit: i64,
-    ) -> MetaResult<Vec<(String, String)>> {
+    ) -> MetaResult<UntaggedBatch> {
         // Searched on the read pool (pushes never wait for it); deleted
         // under the collection lock with every condition re-checked.
+        let (repo_id, digest) = after.map(|c| c.parts()).unwrap_or((i64::MIN, ""));
         let found: Vec<(i64, String, String)> = sqlx::query_as(UNTAGGED)
             .bind(before)
             .bind(limit)
+            .bind(repo_id)
+            .bind(digest)
             .fetch_all(&self.read)
             .await?;
+        let next = if (found.len() as i64) < limit {
+            None
+        } else {
+            found.last().map(|(r, _, d)| LinkCursor::new(*r, d.clone()))
+        };
         if found.is_empty() {
-            return Ok(Vec::new());
+            return Ok(UntaggedBatch {
+                deleted: Vec::new(),
+                next,
+            });
         }
         let mut tx = self.begin_exclusive().await?;
         let mut deleted = Vec::with_capacity(found.len());
@@ -300,7 +317,7 @@ impl GcStore for Store {
             }
         }
         tx.commit().await?;
-        Ok(deleted)
+        Ok(UntaggedBatch { deleted, next })
     }
 
     async fn gc_delete_links(
