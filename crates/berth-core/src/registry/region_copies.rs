@@ -152,6 +152,7 @@ pub(crate) fn replicate_job(repo: &str, digest: &str, region: &str, pushed_at: i
         })
         .unwrap_or_default(),
         run_after: pushed_at,
+        urgent: false,
     }
 }
 

@@ -53,6 +53,7 @@ pub(crate) fn inventory_job(
         })
         .unwrap_or_default(),
         run_after: now,
+        urgent: false,
     }
 }
 
@@ -78,6 +79,7 @@ pub(crate) fn feed_job(repo: &str, digest: &str, region: &str, now: i64) -> NewJ
         })
         .unwrap_or_default(),
         run_after: now,
+        urgent: false,
     }
 }
 

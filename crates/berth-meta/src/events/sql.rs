@@ -29,6 +29,7 @@ fn delivery_job(delivery: i64, now: i64) -> NewJob {
         dedupe_key: Some(format!("webhook:{delivery}")),
         payload: serde_json::json!({ "delivery": delivery }).to_string(),
         run_after: now,
+        urgent: false,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct NewJob {
     pub payload: String,
     /// Not before this time, Unix milliseconds.
     pub run_after: i64,
+    /// Taken before every waiting job that is not (once due).
+    pub urgent: bool,
 }
 
 /// A job a worker holds.

@@ -14,8 +14,8 @@ pub(crate) async fn insert_job(
     now: i64,
 ) -> MetaResult<bool> {
     let done = sqlx::query(
-        "INSERT INTO jobs (kind, region, dedupe_key, payload, state, run_after, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'waiting', $5, $6, $6) ON CONFLICT (dedupe_key) DO NOTHING",
+        "INSERT INTO jobs (kind, region, dedupe_key, payload, state, run_after, created_at, updated_at, urgent) \
+         VALUES ($1, $2, $3, $4, 'waiting', $5, $6, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING",
     )
     .bind(&job.kind)
     .bind(job.region.as_deref())
@@ -23,6 +23,7 @@ pub(crate) async fn insert_job(
     .bind(&job.payload)
     .bind(job.run_after)
     .bind(now)
+    .bind(i64::from(job.urgent))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() > 0)

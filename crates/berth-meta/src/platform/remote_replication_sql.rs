@@ -237,6 +237,7 @@ impl ReplicationStore for Store {
             dedupe_key: Some(format!("replication-run:{id}")),
             payload: serde_json::json!({ "run": id }).to_string(),
             run_after: now,
+            urgent: false,
         };
         insert_job(&mut tx, &job, now).await?;
         tx.commit().await?;

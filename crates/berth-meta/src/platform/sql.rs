@@ -82,6 +82,7 @@ pub(crate) async fn insert_sync(
         dedupe_key: Some(format!("sync:{id}")),
         payload: serde_json::json!({ "record": id }).to_string(),
         run_after: now,
+        urgent: false,
     };
     insert_job(tx, &job, now).await?;
     Ok(id)
@@ -328,13 +329,14 @@ impl PlatformStore for Store {
         until: i64,
     ) -> MetaResult<Option<Job>> {
         let mut tx = self.write.begin().await?;
-        // Expired leases first (few), then the oldest waiting job: two
-        // queries, each an index range read in order with LIMIT 1. One
-        // query with an OR sorted every ready job per claim (30 ms a claim
-        // with 64,000 waiting).
+        // Expired leases first (few), then the oldest urgent job (fewer),
+        // then the oldest waiting job: each query an index range read in
+        // order with LIMIT 1. One query with an OR sorted every ready job
+        // per claim (30 ms a claim with 64,000 waiting).
         let mut found: Option<(i64,)> = None;
         for ready in [
             "state = 'running' AND lease_until < $2",
+            "urgent = 1 AND state = 'waiting' AND run_after <= $2",
             "state = 'waiting' AND run_after <= $2",
         ] {
             let sql = format!(

@@ -11,6 +11,7 @@ use serde_json::json;
 
 backend_tests!(
     the_job_queue_leases_retries_and_gives_up,
+    an_urgent_job_goes_before_older_ones_once_due,
     sync_rules_work_within_one_region
 );
 
@@ -22,6 +23,7 @@ fn job(key: &str, now: i64) -> NewJob {
         dedupe_key: Some(key.into()),
         payload: "{}".into(),
         run_after: now,
+        urgent: false,
     }
 }
 
@@ -107,6 +109,46 @@ async fn the_job_queue_leases_retries_and_gives_up(b: Backend) {
         .expect("claim")
         .expect("the new job");
     assert!(q.finish_job(fresh.id, "d").await.expect("finish"));
+}
+
+async fn an_urgent_job_goes_before_older_ones_once_due(b: Backend) {
+    let t = TestServer::start(b).await;
+    let q = t.registry().platform().clone();
+    let now = berth_core::now_millis();
+    // A backlog, then an urgent job (a collection asking for help), then
+    // an urgent job not due yet.
+    let backlog: Vec<NewJob> = (0..3)
+        .map(|i| job(&format!("old{i}"), now - 1000))
+        .collect();
+    q.enqueue_jobs(&backlog).await.expect("enqueue");
+    let urgent = |key: &str, at| NewJob {
+        urgent: true,
+        ..job(key, at)
+    };
+    q.enqueue_jobs(&[urgent("help", now), urgent("later", now + 60_000)])
+        .await
+        .expect("enqueue");
+    let mut order = Vec::new();
+    while let Some(j) = q
+        .claim_job("elsewhere", "w", now, now + 1000)
+        .await
+        .expect("claim")
+    {
+        order.push(j.id);
+        assert!(q.finish_job(j.id, "w").await.expect("finish"));
+    }
+    assert_eq!(order.len(), 4, "the one not due stays: {order:?}");
+    let first = order[0];
+    assert!(
+        order[1..].iter().all(|id| *id < first),
+        "the urgent job (queued last) is taken first: {order:?}"
+    );
+    let due = q
+        .claim_job("elsewhere", "w", now + 60_000, now + 61_000)
+        .await
+        .expect("claim")
+        .expect("the later urgent job, once due");
+    assert!(due.id > first);
 }
 
 async fn sync_rules_work_within_one_region(b: Backend) {
