@@ -19,6 +19,9 @@ use crate::Registry;
 
 /// How long finished webhook deliveries stay listed.
 const DELIVERY_RECORDS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How many collection records stay listed (with their shards): years of
+/// daily runs, and a run's record is small.
+const GC_RUNS_KEPT: i64 = 1000;
 /// How often the running node reports the blob step's progress (and looks
 /// for shards whose holder stopped renewing them).
 const BLOB_STEP_REPORT: Duration = Duration::from_millis(250);
@@ -321,6 +324,11 @@ impl Collector {
             if let Err(e) = self.registry.emit(&[event]).await {
                 tracing::warn!(run = id, error = %e, "could not queue the collection's webhook event");
             }
+        }
+        match self.store.gc_prune_runs(GC_RUNS_KEPT).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(run = id, runs = n, "forgot old collection records"),
+            Err(e) => tracing::warn!(run = id, error = %e, "could not prune collection records"),
         }
         // The space it freed may hold the reserve again.
         self.registry.restore_reserve().await;

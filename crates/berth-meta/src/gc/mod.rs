@@ -267,6 +267,9 @@ pub trait GcStore:
         error: Option<&str>,
         now: i64,
     ) -> MetaResult<()>;
+    /// Forget ended runs (and their shards) but the newest `keep` runs.
+    /// Returns how many runs it forgot.
+    async fn gc_prune_runs(&self, keep: i64) -> MetaResult<u64>;
     /// The newest runs first, at most `limit`.
     async fn gc_runs(&self, limit: i64) -> MetaResult<Vec<GcRun>>;
     /// One run.

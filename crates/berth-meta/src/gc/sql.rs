@@ -410,12 +410,13 @@ impl GcStore for Store {
         // A transaction per hundred blobs: pushes wait for the one that
         // holds the lock, so it holds it for one statement only (with the
         // whole batch in one, pushes waited 15-30 ms behind it).
-        let mut claims = Vec::with_capacity(found.len());
+        let mut claims: Vec<BlobClaim> = Vec::with_capacity(found.len());
         for chunk in found.chunks(CLAIMS_PER_LOCK) {
             let mut tx = self.begin_exclusive().await?;
             // The next run collects what is left.
             if backup_running(&mut tx).await? {
                 tracing::info!(run, "a backup is running: no blob is claimed until it ends");
+                claims.sort_by(|a, b| a.digest.cmp(&b.digest));
                 return Ok(ClaimBatch { claims, next: None });
             }
             let sql = format!(
@@ -682,6 +683,27 @@ impl GcStore for Store {
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+
+    async fn gc_prune_runs(&self, keep: i64) -> MetaResult<u64> {
+        // Runs up to the newest run past `keep` (none: NULL, nothing goes).
+        // A blob a forgotten run left claimed is adopted as from any ended
+        // run: only a running run's claims are kept from others.
+        const OLD: &str = "status <> 'running' AND id <= \
+            (SELECT id FROM gc_runs ORDER BY id DESC LIMIT 1 OFFSET $1)";
+        let mut tx = self.write.begin().await?;
+        sqlx::query(&format!(
+            "DELETE FROM gc_shards WHERE run IN (SELECT id FROM gc_runs WHERE {OLD})"
+        ))
+        .bind(keep.max(0))
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(&format!("DELETE FROM gc_runs WHERE {OLD}"))
+            .bind(keep.max(0))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     async fn gc_runs(&self, limit: i64) -> MetaResult<Vec<GcRun>> {

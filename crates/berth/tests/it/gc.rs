@@ -1273,6 +1273,24 @@ async fn claims_pins_and_links_exclude_each_other(b: Backend) {
     let runs = store.gc_runs(10).await.expect("runs");
     assert_eq!(runs.len(), 3);
     assert_eq!(runs[0].status, "finished");
+
+    // Old records go with their shards; a running run's never.
+    let r4 = store.gc_start_run(&run(6)).await.expect("run");
+    store.gc_plan_shards(r2, &[]).await.expect("shards");
+    assert_eq!(store.gc_shards(r2).await.expect("shards").len(), 1);
+    assert_eq!(store.gc_prune_runs(2).await.expect("prune"), 2, "r1, r2");
+    assert!(store.gc_shards(r2).await.expect("shards").is_empty());
+    let ids: Vec<i64> = store
+        .gc_runs(10)
+        .await
+        .expect("runs")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, [r4, r3]);
+    assert_eq!(store.gc_prune_runs(0).await.expect("prune"), 1, "r3");
+    assert_eq!(store.gc_prune_runs(0).await.expect("prune"), 0, "r4 runs");
+    assert_eq!(store.gc_runs(10).await.expect("runs").len(), 1);
 }
 
 /// An upload of a blob the collector is deleting waits until the deletion
