@@ -101,8 +101,9 @@ const UNREFERENCED_IN_WINDOW: &str = "SELECT b.digest FROM blobs b \
 /// Windows read per claim batch, in batches.
 const CLAIM_WINDOW_BATCHES: i64 = 8;
 
-/// Blobs claimed per transaction that holds the collection lock.
-const CLAIMS_PER_LOCK: usize = 100;
+/// Blobs claimed, or links deleted, per transaction that holds the
+/// collection lock.
+const ROWS_PER_LOCK: usize = 100;
 
 /// A run's blob counts are its own (claims it adopted, orphans) plus its
 /// shards', which each shard adds in the transaction that forgets the
@@ -345,10 +346,12 @@ impl GcStore for Store {
         if found.is_empty() {
             return Ok(LinkBatch { deleted: 0, next });
         }
-        let mut tx = self.begin_exclusive().await?;
+        // A transaction per repository and hundred links: pushes wait for
+        // the one holding the lock (with the batch in one transaction, 138
+        // pushes waited 5-22 ms in the four seconds of the step).
         let mut deleted = 0;
         for same_repo in found.chunk_by(|a, b| a.0 == b.0) {
-            for chunk in same_repo.chunks(100) {
+            for chunk in same_repo.chunks(ROWS_PER_LOCK) {
                 let sql = format!(
                     "DELETE FROM repository_blobs WHERE repo_id = $1 AND linked_at < $2 \
                      AND digest IN ({}) AND NOT EXISTS (SELECT 1 FROM manifest_refs mr \
@@ -356,14 +359,15 @@ impl GcStore for Store {
                          AND mr.ref_digest = repository_blobs.digest)",
                     placeholders(3, chunk.len())
                 );
+                let mut tx = self.begin_exclusive().await?;
                 let mut q = sqlx::query(&sql).bind(chunk[0].0).bind(before);
                 for (_, digest) in chunk {
                     q = q.bind(digest);
                 }
                 deleted += q.execute(&mut *tx).await?.rows_affected() as i64;
+                tx.commit().await?;
             }
         }
-        tx.commit().await?;
         Ok(LinkBatch { deleted, next })
     }
 
@@ -411,7 +415,7 @@ impl GcStore for Store {
         // holds the lock, so it holds it for one statement only (with the
         // whole batch in one, pushes waited 15-30 ms behind it).
         let mut claims: Vec<BlobClaim> = Vec::with_capacity(found.len());
-        for chunk in found.chunks(CLAIMS_PER_LOCK) {
+        for chunk in found.chunks(ROWS_PER_LOCK) {
             let mut tx = self.begin_exclusive().await?;
             // The next run collects what is left.
             if backup_running(&mut tx).await? {
