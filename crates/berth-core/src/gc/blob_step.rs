@@ -72,8 +72,7 @@ pub(super) struct HelpPayload {
 
 /// A paced claim holds this much of the pace's work at most, so the
 /// deletions come in small steps rather than a burst of `gc.batch` blobs
-/// and a pause (at 2,500 objects/s with batches of 500, push p99 went to
-/// 3.1× idle; with batches of 100, 1.97×: docs/benchmarks.md).
+/// and a pause (the push tail beside them: docs/benchmarks.md).
 const PACED_CLAIM: Duration = Duration::from_millis(40);
 /// Fewest blobs a paced claim takes (each claim is a query and a lease
 /// renewal: a slow pace need not make them for every blob).
